@@ -1,0 +1,1 @@
+"""targetwise.campaigns layer."""

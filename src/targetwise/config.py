@@ -1,0 +1,91 @@
+"""Settings, declared once (name, default, help), read from the environment.
+
+Settings are an explicit object passed to the functions that need them; nothing
+reads the environment at import time. Every field is documented in the README's
+"Settings" section and a test fails if one is missing there.
+
+Environment variables use the ``TARGETWISE_`` prefix, e.g. ``TARGETWISE_WORKSPACE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from targetwise.errors import ConfigError
+from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """targetwise settings. Each can be set as ``TARGETWISE_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TARGETWISE_", extra="ignore")
+
+    workspace: Path = Field(
+        default=Path("targetwise-workspace"),
+        description="Workspace folder (DuckDB file + artifacts/).",
+    )
+    business_timezone: str = Field(
+        default="UTC",
+        description="IANA time zone in which naive input timestamps are interpreted; stored as UTC.",
+    )
+    non_product_codes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NON_PRODUCT_CODES),
+        description="Product codes that are not products (postage, fees); flagged at ingest.",
+    )
+    max_reject_fraction: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="An ingest whose rejected share of rows exceeds this stops as a fatal error (likely a wrong mapping).",
+    )
+    duckdb_memory_limit: str = Field(
+        default="4GB",
+        description="DuckDB memory limit for workspace sessions (spills to disk beyond it).",
+    )
+    duckdb_threads: int | None = Field(
+        default=None,
+        description="DuckDB threads (default: number of cores).",
+    )
+    datasets: Path = Field(
+        default=Path("../shared/datasets"),
+        description="Folder holding public validation datasets (benchmarks only).",
+    )
+    random_state: int = Field(default=0, description="Seed for every random choice a pipeline makes.")
+    api_rate_limit_per_minute: int = Field(
+        default=6000, ge=1, description="Requests per minute allowed per API key."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; empty = CORS off."
+    )
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'") from None
+        return value
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides (None values ignored)."""
+    from pydantic import ValidationError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"invalid setting {name}: {first['msg']}",
+            fix=f"correct TARGETWISE_{name.upper()} or the matching option",
+        ) from None

@@ -1,0 +1,169 @@
+"""The one exception tree of targetwise.
+
+Every error a user can cause is a :class:`TargetwiseError`. The CLI prints
+``str(error)`` on one line and exits non-zero; the service returns
+``error.to_dict()`` as the single JSON error shape. Messages say what was
+expected, what arrived, where (file, row, column, value) and how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "TargetwiseError",
+    "ConfigError",
+    "WorkspaceError",
+    "DataValidationError",
+    "SchemaError",
+    "IngestError",
+    "NotFittedError",
+    "ModelError",
+    "ConvergenceError",
+    "NotFoundError",
+    "AuthError",
+    "PermissionDeniedError",
+    "ConsentError",
+    "Location",
+]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a bad value sits: file, 1-based data row (header excluded), column, value."""
+
+    file: str | None = None
+    row: int | None = None
+    column: str | None = None
+    value: Any = None
+
+    def describe(self) -> str:
+        parts: list[str] = []
+        if self.file is not None:
+            parts.append(f"file {self.file}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column is not None:
+            parts.append(f"column {self.column!r}")
+        if self.value is not None:
+            parts.append(f"value {self.value!r}")
+        return ", ".join(parts)
+
+
+class TargetwiseError(Exception):
+    """Base of every targetwise error.
+
+    ``code`` is a stable machine-readable identifier used in the API error shape;
+    ``fix`` tells the user what to do; ``location`` points at the bad input.
+    """
+
+    code: str = "targetwise_error"
+    http_status: int = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fix: str | None = None,
+        location: Location | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message
+        self.fix = fix
+        self.location = location
+        self.details = details or {}
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = self.message
+        if self.location is not None and self.location.describe():
+            text = f"{text} ({self.location.describe()})"
+        if self.fix:
+            text = f"{text}. Fix: {self.fix}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error shape: ``{"error": {code, message, fix, location, details}}``."""
+        loc = None
+        if self.location is not None:
+            loc = {
+                "file": self.location.file,
+                "row": self.location.row,
+                "column": self.location.column,
+                "value": None if self.location.value is None else str(self.location.value),
+            }
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "fix": self.fix,
+                "location": loc,
+                "details": self.details,
+            }
+        }
+
+
+class ConfigError(TargetwiseError):
+    code = "config_error"
+
+
+class WorkspaceError(TargetwiseError):
+    code = "workspace_error"
+
+
+class DataValidationError(TargetwiseError):
+    """Input data breaks the canonical schema or a validation rule."""
+
+    code = "data_validation_error"
+    http_status = 422
+
+
+class SchemaError(DataValidationError):
+    """Missing, unknown or duplicate columns; wrong types at the column level."""
+
+    code = "schema_error"
+
+
+class IngestError(TargetwiseError):
+    """An ingest could not complete; the workspace is unchanged."""
+
+    code = "ingest_error"
+
+
+class NotFittedError(TargetwiseError, AttributeError):
+    """A predict-style method was called before ``fit``."""
+
+    code = "not_fitted"
+
+
+class ModelError(TargetwiseError):
+    """A model cannot be fitted or used on this input (e.g. too few customers)."""
+
+    code = "model_error"
+    http_status = 422
+
+
+class ConvergenceError(ModelError):
+    code = "convergence_error"
+
+
+class NotFoundError(TargetwiseError):
+    code = "not_found"
+    http_status = 404
+
+
+class AuthError(TargetwiseError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class PermissionDeniedError(TargetwiseError):
+    code = "forbidden"
+    http_status = 403
+
+
+class ConsentError(TargetwiseError):
+    code = "consent_error"
+    http_status = 409
+

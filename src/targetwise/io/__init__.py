@@ -1,0 +1,1 @@
+"""targetwise.io layer."""

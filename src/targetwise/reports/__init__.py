@@ -1,0 +1,1 @@
+"""targetwise.reports layer."""

@@ -1,0 +1,332 @@
+"""The canonical tables of a targetwise workspace, declared in one place.
+
+Every ingest maps the user's columns onto these names; every later layer
+(features, models, campaigns, service) reads only these names. The README's
+"Canonical tables" section is generated from :data:`TABLES` and a test checks
+it stays in sync.
+
+Conventions
+-----------
+* Identifiers (customer_id, order_id, product_id, campaign_id) are strings:
+  retailers' ids are often zero-padded or alphanumeric, and casting to int
+  would silently change them.
+* Timestamps are stored as naive UTC ``TIMESTAMP``. Naive input values are
+  interpreted in the workspace's ``business_timezone`` and converted to UTC
+  at ingest.
+* Money is ``DOUBLE`` in the shop's currency (one currency per workspace
+  unless the optional ``currency`` column says otherwise).
+* Personal data (email, phone, name, address) lives only in ``customer_pii``.
+  Features, models and run outputs reference ``customer_id`` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "Column",
+    "TableSpec",
+    "TABLES",
+    "INGESTIBLE_TABLES",
+    "SYSTEM_TABLES",
+    "DEFAULT_NON_PRODUCT_CODES",
+    "CONSENT_PURPOSES",
+    "CONSENT_STATUSES",
+    "table_spec",
+    "ddl",
+]
+
+Kind = Literal["id", "string", "timestamp", "integer", "number", "boolean", "json"]
+
+DUCKDB_TYPES: dict[str, str] = {
+    "id": "VARCHAR",
+    "string": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "json": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column: its name, kind, whether input must provide it, and its meaning."""
+
+    name: str
+    kind: Kind
+    required: bool
+    description: str
+    unit: str = ""
+
+    @property
+    def sql_type(self) -> str:
+        return DUCKDB_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table: the columns a user provides, plus columns targetwise derives."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    derived: tuple[Column, ...] = field(default=())
+    key: tuple[str, ...] = field(default=())
+
+    @property
+    def input_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_names(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        return self.columns + self.derived
+
+    def column(self, name: str) -> Column:
+        for c in self.all_columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+# Columns that every ingested row carries, for provenance and idempotency.
+_PROVENANCE = (
+    Column("load_id", "id", False, "The load (see table `loads`) that brought this row in."),
+    Column("source_row", "integer", False, "1-based data row in the source file (header excluded)."),
+    Column("line_hash", "id", False, "Hash of the canonical values; equal lines are duplicates."),
+)
+
+TRANSACTIONS = TableSpec(
+    name="transactions",
+    description=(
+        "One row per order line. Negative quantity = a return or cancellation, kept and "
+        "linked to the purchase it reverses. Lines without a customer id go to "
+        "`anonymous_transactions`; non-product codes (postage, fees) are flagged, not dropped."
+    ),
+    columns=(
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("order_id", "id", True, "Order / invoice identifier; a leading 'C' marks a cancellation."),
+        Column("ordered_at", "timestamp", True, "When the order was placed (stored as UTC).", "UTC"),
+        Column("product_id", "id", True, "Product / SKU identifier."),
+        Column("quantity", "integer", True, "Units on the line; negative for returns.", "units"),
+        Column("unit_price", "number", True, "Price per unit; must be > 0.", "currency"),
+        Column("channel", "string", False, "Sales channel (web, store, app, ...)."),
+        Column("store", "string", False, "Store identifier."),
+        Column("currency", "string", False, "ISO 4217 code if the shop sells in several currencies."),
+    ),
+    derived=(
+        Column("is_return", "boolean", False, "True for negative quantity or a 'C' order id."),
+        Column("is_non_product", "boolean", False, "True for postage, fees, manual adjustments."),
+        Column("linked_order_id", "id", False, "For returns: the earlier order of the same customer and product it reverses."),
+        Column("line_amount", "number", False, "quantity * unit_price (negative for returns).", "currency"),
+    )
+    + _PROVENANCE,
+)
+
+ANONYMOUS_TRANSACTIONS = TableSpec(
+    name="anonymous_transactions",
+    description="Order lines with no customer id: counted and kept, never mixed into customers.",
+    columns=tuple(c for c in TRANSACTIONS.columns if c.name != "customer_id"),
+    derived=TRANSACTIONS.derived,
+)
+
+CUSTOMERS = TableSpec(
+    name="customers",
+    description=(
+        "One row per customer: non-personal attributes only. Personal data goes to "
+        "`customer_pii` (the ingest splits it off automatically)."
+    ),
+    columns=(
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("signup_at", "timestamp", False, "When the customer signed up (UTC).", "UTC"),
+        Column("country", "string", False, "Country name or ISO code."),
+        Column("attributes", "json", False, "Any further non-personal attributes, as a JSON object."),
+    ),
+    derived=_PROVENANCE,
+    key=("customer_id",),
+)
+
+CUSTOMER_PII = TableSpec(
+    name="customer_pii",
+    description="Personal data, kept apart from everything else; read only for exports that need it.",
+    columns=(
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("email", "string", False, "E-mail address."),
+        Column("phone", "string", False, "Phone number, ideally E.164."),
+        Column("name", "string", False, "Full name."),
+        Column("address", "string", False, "Postal address."),
+    ),
+    derived=(Column("load_id", "id", False, "The load that brought this row in."),),
+    key=("customer_id",),
+)
+
+PRODUCTS = TableSpec(
+    name="products",
+    description="The catalogue.",
+    columns=(
+        Column("product_id", "id", True, "Product / SKU identifier."),
+        Column("name", "string", False, "Short product name."),
+        Column("description", "string", False, "Longer text, used by content recommendations."),
+        Column("category", "string", False, "Category path or name."),
+        Column("price", "number", False, "List price.", "currency"),
+        Column("active", "boolean", False, "False for discontinued products (never recommended)."),
+    ),
+    derived=_PROVENANCE,
+    key=("product_id",),
+)
+
+CAMPAIGNS = TableSpec(
+    name="campaigns",
+    description="Marketing campaigns (one row each).",
+    columns=(
+        Column("campaign_id", "id", True, "Campaign identifier."),
+        Column("name", "string", False, "Campaign name."),
+        Column("channel", "string", False, "email, sms, ads, ..."),
+        Column("started_at", "timestamp", False, "Start of the campaign (UTC).", "UTC"),
+        Column("ended_at", "timestamp", False, "End of the measurement window (UTC).", "UTC"),
+    ),
+    derived=_PROVENANCE,
+    key=("campaign_id",),
+)
+
+CAMPAIGN_EXPOSURES = TableSpec(
+    name="campaign_exposures",
+    description="Who was assigned to which arm of a campaign. `arm` is 'control' or a treatment name.",
+    columns=(
+        Column("campaign_id", "id", True, "Campaign identifier."),
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("arm", "string", True, "'control' for the holdout, 'treatment' or a named treatment arm."),
+        Column("sent_at", "timestamp", True, "When the message was sent (UTC).", "UTC"),
+        Column("channel", "string", False, "email, sms, ads, ..."),
+    ),
+    derived=_PROVENANCE,
+    key=("campaign_id", "customer_id"),
+)
+
+RESPONSES = TableSpec(
+    name="responses",
+    description="Observed responses to campaigns (visits, conversions, revenue).",
+    columns=(
+        Column("campaign_id", "id", True, "Campaign identifier."),
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("responded_at", "timestamp", True, "When the response happened (UTC).", "UTC"),
+        Column("response_type", "string", True, "visit, conversion, ..."),
+        Column("revenue", "number", False, "Revenue attributed to the response.", "currency"),
+    ),
+    derived=_PROVENANCE,
+)
+
+CONSENT_PURPOSES = ("profiling", "email", "sms", "ads")
+CONSENT_STATUSES = ("granted", "denied", "revoked")
+
+CONSENT = TableSpec(
+    name="consent",
+    description=(
+        "Consent ledger: one row per decision, newest wins per customer and purpose. "
+        "purpose in profiling/email/sms/ads; status in granted/denied/revoked."
+    ),
+    columns=(
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("purpose", "string", True, "profiling, email, sms or ads."),
+        Column("status", "string", True, "granted, denied or revoked."),
+        Column("recorded_at", "timestamp", True, "When the decision was made (UTC).", "UTC"),
+        Column("source", "string", False, "Where it was recorded (web form, call centre, API key, ...)."),
+    ),
+    derived=_PROVENANCE,
+)
+
+INGESTIBLE: tuple[TableSpec, ...] = (
+    TRANSACTIONS,
+    CUSTOMERS,
+    CUSTOMER_PII,
+    PRODUCTS,
+    CAMPAIGNS,
+    CAMPAIGN_EXPOSURES,
+    RESPONSES,
+    CONSENT,
+)
+
+QUARANTINE = TableSpec(
+    name="quarantine",
+    description="Rejected input rows with the reason; nothing is silently dropped.",
+    columns=(),
+    derived=(
+        Column("load_id", "id", False, "The load the row came with."),
+        Column("table_name", "string", False, "Target table."),
+        Column("source_file", "string", False, "File (or query) the row came from."),
+        Column("source_row", "integer", False, "1-based data row in the source."),
+        Column("reason_code", "string", False, "Machine-readable reason (e.g. non_positive_price)."),
+        Column("reason", "string", False, "Plain-language reason and fix."),
+        Column("column_name", "string", False, "Offending column."),
+        Column("value", "string", False, "Offending value, as text."),
+        Column("customer_id", "id", False, "Customer id of the row where known (for erasure)."),
+        Column("raw", "json", False, "The whole source row as JSON."),
+    ),
+)
+
+LOADS = TableSpec(
+    name="loads",
+    description="One row per ingest: file hash, counts and timing. A file hash seen before is not loaded again.",
+    columns=(),
+    derived=(
+        Column("load_id", "id", False, "Load identifier."),
+        Column("table_name", "string", False, "Target table."),
+        Column("source", "string", False, "File path or SQL URL."),
+        Column("content_hash", "id", False, "SHA-256 of the source bytes (or of the query result)."),
+        Column("mapping_hash", "id", False, "SHA-256 of the mapping used."),
+        Column("rows_read", "integer", False, "Data rows read."),
+        Column("rows_loaded", "integer", False, "Rows added to the table."),
+        Column("rows_anonymous", "integer", False, "Rows without a customer id (transactions only)."),
+        Column("rows_quarantined", "integer", False, "Rows rejected to `quarantine`."),
+        Column("started_at", "timestamp", False, "UTC."),
+        Column("finished_at", "timestamp", False, "UTC."),
+    ),
+)
+
+SYSTEM_TABLES: tuple[TableSpec, ...] = (ANONYMOUS_TRANSACTIONS, QUARANTINE, LOADS)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in INGESTIBLE + SYSTEM_TABLES}
+INGESTIBLE_TABLES: tuple[str, ...] = tuple(t.name for t in INGESTIBLE)
+
+# Online Retail's non-product stock codes plus common ones; configurable per workspace.
+DEFAULT_NON_PRODUCT_CODES: tuple[str, ...] = (
+    "POST",
+    "DOT",
+    "M",
+    "m",
+    "D",
+    "S",
+    "B",
+    "C2",
+    "CRUK",
+    "PADS",
+    "BANK CHARGES",
+    "AMAZONFEE",
+    "ADJUST",
+    "ADJUST2",
+    "TEST001",
+    "TEST002",
+)
+
+
+def table_spec(name: str) -> TableSpec:
+    from targetwise.errors import ConfigError
+
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown table {name!r}",
+            fix=f"use one of: {', '.join(INGESTIBLE_TABLES)}",
+        ) from None
+
+
+def ddl(spec: TableSpec) -> str:
+    """CREATE TABLE statement for a canonical table."""
+    cols = ",\n  ".join(f"{c.name} {c.sql_type}" for c in spec.all_columns)
+    return f"CREATE TABLE IF NOT EXISTS {spec.name} (\n  {cols}\n)"

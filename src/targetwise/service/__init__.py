@@ -1,0 +1,1 @@
+"""targetwise.service layer."""
