@@ -1,0 +1,226 @@
+"""Open Ibis backends on DuckDB or Spark, always in UTC, and write results.
+
+Feature definitions are Ibis expressions; this module is the only place that
+turns a DuckDB connection/file, a SparkSession or a Spark Connect URL into an
+Ibis backend. Every session opened or adopted here runs in UTC: timestamps are
+naive UTC in the workspace and a host time zone must never shift them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import ibis
+
+from targetwise.errors import ConfigError, WorkspaceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+    import pandas as pd
+    from ibis.backends import BaseBackend
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "open_duckdb",
+    "open_spark",
+    "new_spark_session",
+    "open_backend",
+    "spark_from_duckdb",
+    "write_parquet",
+]
+
+Engine = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = ("duckdb", "spark")
+
+SPARK_FIX = "install the extra with `pip install 'targetwise[spark]'` (PySpark 3.5-4.0) and a Java 17 runtime"
+
+
+def open_duckdb(
+    source: duckdb.DuckDBPyConnection | str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = True,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> BaseBackend:
+    """Ibis DuckDB backend over a connection or a database file (``None`` = in memory), in UTC.
+
+    A given connection is adopted as is (apart from the time zone, memory limit and
+    threads); a path is opened read-only by default because features only read.
+    """
+    import duckdb
+
+    if source is None:
+        con = duckdb.connect()
+    elif isinstance(source, duckdb.DuckDBPyConnection):
+        con = source
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise WorkspaceError(
+                f"DuckDB database {str(path)!r} does not exist",
+                fix="run `targetwise init` and `targetwise ingest` first, or pass the workspace's DuckDB file",
+            )
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise WorkspaceError(
+                f"cannot open DuckDB database {str(path)!r}: {exc}",
+                fix="close other processes writing to it, or pass an open connection",
+            ) from None
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+    return ibis.duckdb.from_connection(con)
+
+
+def _require_pyspark() -> Any:
+    try:
+        import pyspark  # noqa: F401
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError("the Spark engine needs PySpark, which is not installed", fix=SPARK_FIX) from None
+    return SparkSession
+
+
+def new_spark_session(
+    *,
+    master: str = "local[2]",
+    driver_memory: str = "2g",
+    app_name: str = "targetwise",
+    extra_conf: dict[str, str] | None = None,
+) -> Any:
+    """A new (or the active) local SparkSession configured for targetwise: UTC, micros timestamps, 2 partitions."""
+    spark_session_cls = _require_pyspark()
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
+        raise ConfigError("the Spark engine needs a Java runtime, and none was found on PATH or JAVA_HOME", fix=SPARK_FIX)
+    builder = (
+        spark_session_cls.builder.master(master)
+        .appName(app_name)
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.ansi.enabled", "false")
+    )
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # Java gateway failures surface as several exception types
+        raise ConfigError(f"could not start a local Spark session: {exc}".splitlines()[0], fix=SPARK_FIX) from None
+
+
+def _configure_spark(session: Any) -> None:
+    """Make an adopted session safe for targetwise: UTC and portable Parquet timestamps."""
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+
+
+def open_spark(session: Any | None = None, *, connect_url: str | None = None, **session_options: Any) -> BaseBackend:
+    """Ibis PySpark backend over a given SparkSession, a Spark Connect URL (``sc://host:15002``) or a new local session.
+
+    The session's time zone is set to UTC (``spark.sql.session.timeZone``).
+    """
+    spark_session_cls = _require_pyspark()
+    if session is not None and connect_url is not None:
+        raise ConfigError("pass either a SparkSession or a Spark Connect URL, not both", fix="drop one of them")
+    if connect_url is not None:
+        if not connect_url.startswith("sc://"):
+            raise ConfigError(
+                f"a Spark Connect URL starts with 'sc://', got {connect_url!r}", fix="use e.g. sc://localhost:15002"
+            )
+        try:
+            session = spark_session_cls.builder.remote(connect_url).getOrCreate()
+        except Exception as exc:
+            raise ConfigError(
+                f"could not reach Spark Connect at {connect_url}: {exc}".splitlines()[0],
+                fix="check the URL and that the server runs; Spark Connect also needs `pip install 'pyspark[connect]'`",
+            ) from None
+    elif session is None:
+        session = new_spark_session(**session_options)
+    _configure_spark(session)
+    return ibis.pyspark.connect(session)
+
+
+def spark_from_duckdb(
+    spark_backend: BaseBackend,
+    duckdb_backend: BaseBackend,
+    *,
+    tables: tuple[str, ...] = ("transactions", "products"),
+    staging_dir: str | os.PathLike[str],
+) -> None:
+    """Copy workspace tables from DuckDB to Spark through Parquet files in ``staging_dir``.
+
+    Each table becomes a Spark temporary view with the same name; tables absent from
+    DuckDB are skipped. Timestamps travel as naive microsecond timestamps read back
+    by a UTC session, so no value shifts.
+    """
+    staging = Path(staging_dir)
+    staging.mkdir(parents=True, exist_ok=True)
+    present = {row[0] for row in duckdb_backend.con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
+    session = spark_backend._session
+    for name in tables:
+        if name not in present:
+            continue
+        target = staging / f"{name}.parquet"
+        duckdb_backend.raw_sql(f"COPY {name} TO '{target}' (FORMAT parquet)")
+        session.read.parquet(str(target)).createOrReplaceTempView(name)
+
+
+def open_backend(
+    engine: str,
+    workspace: Any,
+    *,
+    spark_session: Any | None = None,
+    spark_connect_url: str | None = None,
+    staging_dir: str | os.PathLike[str] | None = None,
+) -> BaseBackend:
+    """The Ibis backend for ``engine`` with the workspace tables visible as ``transactions``/``products``.
+
+    ``workspace`` is a DuckDB connection or file path (or an Ibis backend, returned as is).
+    For ``spark`` the tables are staged from DuckDB through Parquet (``staging_dir``,
+    default: a temporary folder) unless ``workspace`` is already a Spark backend.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}", fix=f"use one of: {', '.join(ENGINES)}")
+    from ibis.backends import BaseBackend as _Base
+
+    if isinstance(workspace, _Base):
+        if workspace.name != ("pyspark" if engine == "spark" else "duckdb"):
+            raise ConfigError(
+                f"engine {engine!r} was asked for but the backend given is {workspace.name!r}",
+                fix="pass a matching backend or drop the engine argument",
+            )
+        return workspace
+    source = open_duckdb(workspace)
+    if engine == "duckdb":
+        return source
+    spark = open_spark(spark_session, connect_url=spark_connect_url)
+    if staging_dir is None:
+        import tempfile
+
+        staging_dir = tempfile.mkdtemp(prefix="targetwise-spark-")
+    spark_from_duckdb(spark, source, staging_dir=staging_dir)
+    return spark
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a result frame to Parquet atomically (temp file, then rename); returns the path."""
+    target = Path(path)
+    if target.suffix.lower() != ".parquet":
+        raise ConfigError(f"output file must end in .parquet, got {str(target)!r}", fix="name it e.g. features.parquet")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    frame.to_parquet(partial, index=False)
+    partial.replace(target)
+    return target
