@@ -37,7 +37,7 @@ __all__ = [
     "ddl",
 ]
 
-Kind = Literal["id", "string", "timestamp", "integer", "number", "boolean", "json"]
+Kind = Literal["id", "string", "timestamp", "integer", "number", "boolean", "json", "hash"]
 
 DUCKDB_TYPES: dict[str, str] = {
     "id": "VARCHAR",
@@ -47,6 +47,7 @@ DUCKDB_TYPES: dict[str, str] = {
     "number": "DOUBLE",
     "boolean": "BOOLEAN",
     "json": "VARCHAR",
+    "hash": "UBIGINT",
 }
 
 
@@ -98,7 +99,7 @@ class TableSpec:
 _PROVENANCE = (
     Column("load_id", "id", False, "The load (see table `loads`) that brought this row in."),
     Column("source_row", "integer", False, "1-based data row in the source file (header excluded)."),
-    Column("line_hash", "id", False, "Hash of the canonical values; equal lines are duplicates."),
+    Column("line_hash", "hash", False, "64-bit hash of the canonical values (duplicates are confirmed on the values themselves)."),
 )
 
 TRANSACTIONS = TableSpec(

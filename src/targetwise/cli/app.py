@@ -1,0 +1,150 @@
+"""Command definitions. Each one is a thin adapter over a library function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from targetwise.cli._common import (
+    WorkspaceOption,
+    console,
+    handle_errors,
+    open_workspace,
+    progress,
+    settings_for,
+)
+from targetwise.schema import INGESTIBLE_TABLES
+
+app = typer.Typer(
+    name="targetwise",
+    help="Precision marketing on your own data: segments, CLV, propensity, recommendations, uplift.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+@handle_errors
+def init(
+    path: Annotated[Path | None, typer.Argument(help="Folder to create (default: the configured workspace).")] = None,
+) -> None:
+    """Create a workspace: a folder with a DuckDB file and an artifacts/ tree."""
+    from targetwise.io.workspace import Workspace
+
+    settings = settings_for(path)
+    ws = Workspace.init(settings.workspace, settings)
+    console.print(f"workspace ready at [bold]{ws.path}[/] ({ws.db_path.name} + artifacts/)")
+    console.print(f"next: targetwise ingest transactions FILE --workspace {ws.path}")
+
+
+@app.command()
+@handle_errors
+def status(workspace: WorkspaceOption = None) -> None:
+    """Tables, row counts, date ranges, loads and the last run."""
+    ws = open_workspace(workspace)
+    st = ws.status()
+    table = Table(title=f"workspace {st.path}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("from")
+    table.add_column("to")
+    for t in st.tables:
+        table.add_row(t.name, f"{t.rows:,}", str(t.first or ""), str(t.last or ""))
+    console.print(table)
+    console.print(f"loads: {st.loads} (last {st.last_load_at or 'never'}); last run: {st.last_run or 'none'}")
+
+
+@app.command()
+@handle_errors
+def ingest(
+    table: Annotated[str, typer.Argument(help=f"Target table: {', '.join(INGESTIBLE_TABLES)}.")],
+    source: Annotated[str, typer.Argument(help="CSV (.csv, .csv.gz, .csv.xz), Parquet file, or a database URL with --query.")],
+    mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="TOML file mapping your columns to ours.")] = None,
+    query: Annotated[str | None, typer.Option("--query", "-q", help="SQL query to run against SOURCE (a SQLAlchemy URL).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Validate and load a file into the workspace: all or nothing, idempotent."""
+    from targetwise.io.ingest import REASONS
+    from targetwise.io.ingest import ingest as run_ingest
+
+    ws = open_workspace(workspace)
+    with progress(f"ingesting {source} into {table}"):
+        summary = run_ingest(ws, table, source, mapping=mapping, query=query)
+    if summary.already_loaded:
+        console.print(f"[yellow]already loaded[/] as {summary.load_id}: nothing added (ingest is idempotent)")
+        return
+    console.print(
+        f"[green]loaded[/] {summary.rows_loaded:,} new + {summary.rows_updated:,} updated rows into "
+        f"{table} from {summary.rows_read:,} read (load {summary.load_id})"
+    )
+    if summary.rows_anonymous:
+        console.print(f"  {summary.rows_anonymous:,} lines without customer id -> anonymous_transactions")
+    if summary.return_lines:
+        console.print(f"  {summary.return_lines:,} return lines kept ({summary.returns_linked:,} linked to their purchase)")
+    if summary.non_product_lines:
+        console.print(f"  {summary.non_product_lines:,} non-product lines flagged (postage, fees)")
+    if summary.pii_rows:
+        console.print(f"  {summary.pii_rows:,} rows of personal data kept apart in customer_pii")
+    for name, rows in summary.derived.items():
+        console.print(f"  {rows:,} new rows derived into {name}")
+    if summary.rows_quarantined:
+        console.print(f"  [yellow]{summary.rows_quarantined:,} rows quarantined[/] (table `quarantine`):")
+        for code, count in summary.reasons.items():
+            console.print(f"    {code}: {count:,} - {REASONS.get(code, '')}")
+
+
+@app.command()
+@handle_errors
+def profile(
+    html: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML profile here.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Counts, date range, data quality, top products and warnings a marketer understands."""
+    from targetwise.io.profile import profile_workspace
+    from targetwise.reports.render import render_profile_html
+
+    ws = open_workspace(workspace)
+    with progress("profiling"):
+        p = profile_workspace(ws)
+    console.print(f"lines {p.lines:,} | orders {p.orders:,} | customers {p.customers:,} | products {p.products:,}")
+    console.print(f"from {p.first_order_at} to {p.last_order_at} (UTC); net revenue {p.revenue:,.2f}")
+    console.print(
+        f"anonymous lines {p.anonymous_lines:,} | returns {p.return_lines:,} ({p.returns_value_share:.1%} of value) | "
+        f"quarantined {p.quarantined_lines:,} | one-order customers {p.one_order_customers:,} ({p.one_order_share:.0%})"
+    )
+    for w in p.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(render_profile_html(p, workspace=ws.path), encoding="utf-8")
+        console.print(f"profile written to {html}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Where to build the demo workspace.")] = Path("demo-workspace"),
+    data: Annotated[str, typer.Option("--data", help="online-retail (real UCI data) or synthetic (planted truth).")] = "online-retail",
+    n_customers: Annotated[int, typer.Option(help="Customers in the synthetic retailer.")] = 2000,
+) -> None:
+    """Build a workspace from bundled data and run every stage end to end."""
+    from targetwise.pipeline.demo import run_demo
+
+    settings = settings_for(workspace)
+    with progress("demo") as step:
+        result = run_demo(workspace, settings, data=data, n_customers=n_customers, progress=step)  # type: ignore[arg-type]
+    console.print(f"[bold green]demo workspace ready[/] at {result.workspace} ({result.data})")
+    for s in result.ingests:
+        if s.rows_read:
+            console.print(
+                f"  {s.table}: {s.rows_loaded:,} loaded, {s.rows_anonymous:,} anonymous, "
+                f"{s.rows_quarantined:,} quarantined"
+            )
+    console.print(f"stages run: {', '.join(result.stages)}")
+    for name, path in result.outputs.items():
+        console.print(f"  {name}: {path}")
+    console.print(f"next: targetwise status --workspace {result.workspace}")

@@ -1,0 +1,605 @@
+"""Ingest: validate a source against a canonical table and load it, all or nothing.
+
+Guarantees
+----------
+* **All or nothing**: one DuckDB transaction per ingest. A failure (or a killed
+  process) leaves the workspace exactly as it was.
+* **Idempotent**: a source whose content hash (with the same mapping) was loaded
+  before adds nothing; lines equal to lines already stored are quarantined as
+  duplicates, never added twice.
+* **Nothing lost, nothing coerced**: a value that does not parse, a zero or
+  negative price, a future date, an exact duplicate line ... goes to the
+  ``quarantine`` table with its reason, row number and raw values. Lines without a
+  customer id go to ``anonymous_transactions``. Returns are kept and linked to
+  the purchase they reverse. Column-level problems (missing or unknown columns,
+  or more rejected rows than ``max_reject_fraction``) stop the ingest with a
+  message naming file, row, column, value and the fix.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from targetwise.config import Settings
+from targetwise.errors import DataValidationError, IngestError, Location, SchemaError
+from targetwise.io.mapping import Mapping, load_mapping
+from targetwise.io.readers import ROW_COLUMN, Source, read_source
+from targetwise.io.workspace import Workspace
+from targetwise.schema import (
+    CONSENT_PURPOSES,
+    CONSENT_STATUSES,
+    CUSTOMER_PII,
+    TABLES,
+    Column,
+    TableSpec,
+    table_spec,
+)
+
+__all__ = ["IngestSummary", "ingest", "ingest_arrow", "REASONS", "PII_COLUMNS"]
+
+PII_COLUMNS = ("email", "phone", "name", "address")
+
+# reason_code -> plain-language reason with the fix.
+REASONS: dict[str, str] = {
+    "missing_value": "required value is empty; fill it in the source",
+    "invalid_integer": "not a whole number; write digits only (no decimals, no thousands separators)",
+    "invalid_number": "not a finite number; use a dot as decimal separator and no currency signs",
+    "unparsable_timestamp": "timestamp not understood; use ISO 8601 (2011-12-09 12:50:00) or set date_format in the mapping",
+    "future_timestamp": "timestamp lies in the future; check the clock or the date format (day/month swapped?)",
+    "invalid_boolean": "not a boolean; use true/false, yes/no or 1/0",
+    "invalid_json": "not valid JSON; attributes must be a JSON object",
+    "zero_quantity": "quantity is 0; a line must buy (> 0) or return (< 0) something",
+    "non_positive_price": "unit price is zero or negative; free items and adjustments are not sales lines",
+    "cancellation_positive_quantity": "order id marks a cancellation ('C...') but quantity is positive",
+    "negative_price": "price is negative",
+    "invalid_value": "value is not one of the allowed values",
+    "duplicate_line": "exact duplicate of an earlier line (in this file or already stored)",
+    "duplicate_key": "the same key appears again later in this file; the last occurrence is loaded",
+}
+
+_ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("consent", "purpose"): CONSENT_PURPOSES,
+    ("consent", "status"): CONSENT_STATUSES,
+}
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did. ``already_loaded`` means the same content was loaded before."""
+
+    load_id: str
+    table: str
+    source: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_updated: int = 0
+    rows_anonymous: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    derived: dict[str, int] = field(default_factory=dict)
+    pii_rows: int = 0
+    non_product_lines: int = 0
+    return_lines: int = 0
+    returns_linked: int = 0
+    already_loaded: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def ingest(
+    workspace: Workspace,
+    table: str,
+    location: str | Path,
+    *,
+    mapping: Mapping | str | Path | None = None,
+    query: str | None = None,
+    now: datetime | None = None,
+) -> IngestSummary:
+    """Load a CSV/Parquet file (or, with ``query``, a database URL) into ``table``."""
+    spec = table_spec(table)
+    if spec.name not in TABLES or spec.name in ("quarantine", "loads", "anonymous_transactions"):
+        raise IngestError(f"table {table!r} is maintained by targetwise and cannot be ingested")
+    if not isinstance(mapping, Mapping):
+        mapping = load_mapping(mapping, table=table)
+    source = read_source(location, query=query, delimiter=mapping.delimiter, encoding=mapping.encoding)
+    return ingest_arrow(workspace, table, source, mapping=mapping, now=now)
+
+
+def ingest_arrow(
+    workspace: Workspace,
+    table: str,
+    source: Source,
+    *,
+    mapping: Mapping | None = None,
+    now: datetime | None = None,
+    _after_insert: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> IngestSummary:
+    """Validate and load an already-read source (also used by the events API)."""
+    spec = table_spec(table)
+    mapping = mapping or Mapping()
+    settings = workspace.settings
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    load_id = f"L{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
+    summary = IngestSummary(load_id=load_id, table=table, source=source.name, rows_read=source.table.num_rows)
+    columns = _resolve_columns(spec, source, mapping)
+    started = datetime.now(UTC).replace(tzinfo=None)
+    tz = mapping.timezone or settings.business_timezone
+
+    with workspace.connect() as con:
+        previous = con.execute(
+            "SELECT load_id FROM loads WHERE table_name = ? AND content_hash = ? AND mapping_hash = ?",
+            [table, source.content_hash, mapping.digest()],
+        ).fetchone()
+        if previous is not None:
+            summary.already_loaded = True
+            summary.load_id = previous[0]
+            summary.warnings.append(f"this content was already loaded as {previous[0]}; nothing added")
+            return summary
+        con.register("src", source.table)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"SET TimeZone='{tz}'")
+            _stage(con, spec, source, columns, mapping, tz=tz, now=now, settings=settings)
+            con.execute("SET TimeZone='UTC'")
+            _check_reject_fraction(con, spec, source, summary, settings)
+            _quarantine(con, spec, source, summary, load_id)
+            _load(con, spec, source, summary, load_id, settings)
+            if _after_insert is not None:
+                _after_insert(con)
+            for derived_table, derived_cols in mapping.derive.items():
+                summary.derived[derived_table] = _derive(con, derived_table, derived_cols, columns, load_id)
+            con.execute(
+                "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    load_id,
+                    table,
+                    source.name,
+                    source.content_hash,
+                    mapping.digest(),
+                    summary.rows_read,
+                    summary.rows_loaded + summary.rows_updated,
+                    summary.rows_anonymous,
+                    summary.rows_quarantined,
+                    started,
+                    datetime.now(UTC).replace(tzinfo=None),
+                ],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("src")
+    return summary
+
+
+# -- column resolution ------------------------------------------------------------------------
+
+
+def _resolve_columns(spec: TableSpec, source: Source, mapping: Mapping) -> dict[str, str]:
+    """canonical name -> source column; fatal errors for missing or unknown columns."""
+    present = [c for c in source.table.column_names if c != ROW_COLUMN]
+    allowed = set(spec.input_names)
+    if spec.name == "customers":
+        allowed |= set(PII_COLUMNS)
+    resolved: dict[str, str] = {}
+    for canonical, src in mapping.columns.items():
+        if src not in present:
+            raise SchemaError(
+                f"mapping {mapping.source} maps {canonical} to column {src!r}, which {source.name} lacks",
+                location=Location(file=source.name, row=0, column=src),
+                fix=f"columns in the file are: {', '.join(present)}",
+            )
+        resolved[canonical] = src
+    mapped_sources = set(resolved.values())
+    derived_sources = {s for cols in mapping.derive.values() for s in cols.values()}
+    for name in present:
+        if name in mapped_sources:
+            continue
+        if name in allowed and name not in resolved:
+            resolved[name] = name
+        elif name not in mapping.ignore and name not in derived_sources:
+            raise SchemaError(
+                f"{source.name} has column {name!r}, which is not a column of table {spec.name!r}",
+                location=Location(file=source.name, row=0, column=name),
+                fix=f"map it in a mapping file ([columns] {spec.name}_column = \"{name}\") or list it "
+                f"under [options] ignore; canonical columns are: {', '.join(spec.input_names)}",
+            )
+    missing = [c for c in spec.required_names if c not in resolved]
+    if missing:
+        raise SchemaError(
+            f"{source.name} lacks required column(s) {', '.join(missing)} of table {spec.name!r}",
+            location=Location(file=source.name, row=0, column=missing[0]),
+            fix=f"add them, or map your column names with --mapping (columns found: {', '.join(present)})",
+        )
+    return resolved
+
+
+# -- staging: parse and check every value once ------------------------------------------------
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: str, fmt: str | None) -> str:
+    s = f"src.{_q(src_col)}"
+    is_text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    kind = column.kind
+    if kind in ("id", "string"):
+        return f"NULLIF(trim(CAST({s} AS VARCHAR)), '')" if kind == "id" else f"NULLIF(CAST({s} AS VARCHAR), '')"
+    if kind == "integer":
+        if pa.types.is_integer(arrow_type):
+            return f"CAST({s} AS BIGINT)"
+        return (
+            f"CASE WHEN TRY_CAST({s} AS DOUBLE) = TRY_CAST({s} AS BIGINT) "
+            f"THEN TRY_CAST({s} AS BIGINT) END"
+        )
+    if kind == "number":
+        return f"CASE WHEN isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END"
+    if kind == "timestamp":
+        if pa.types.is_timestamp(arrow_type):
+            if arrow_type.tz is not None:
+                return f"timezone('UTC', {s})"
+            return f"timezone('UTC', timezone({_lit(tz)}, CAST({s} AS TIMESTAMP)))"
+        if pa.types.is_date(arrow_type):
+            return f"timezone('UTC', timezone({_lit(tz)}, CAST({s} AS TIMESTAMP)))"
+        if fmt:
+            if "%z" in fmt or "%Z" in fmt:
+                return f"timezone('UTC', TRY_STRPTIME(trim({s}), {_lit(fmt)}))"
+            return f"timezone('UTC', timezone({_lit(tz)}, TRY_STRPTIME(trim({s}), {_lit(fmt)})))"
+        # Session TimeZone is `tz` while staging: naive text is read as business time,
+        # explicit offsets are honoured, and the result is converted to naive UTC.
+        return f"timezone('UTC', TRY_CAST(trim({s}) AS TIMESTAMPTZ))"
+    if kind == "boolean":
+        if pa.types.is_boolean(arrow_type):
+            return s
+        text = f"lower(trim(CAST({s} AS VARCHAR)))"
+        return (
+            f"CASE WHEN {text} IN ('true','t','1','yes','y') THEN true "
+            f"WHEN {text} IN ('false','f','0','no','n') THEN false END"
+        )
+    if kind == "json":
+        return f"CASE WHEN json_valid(CAST({s} AS VARCHAR)) THEN CAST({s} AS VARCHAR) END" if is_text else f"CAST(to_json({s}) AS VARCHAR)"
+    raise AssertionError(kind)
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    source: Source,
+    columns: dict[str, str],
+    mapping: Mapping,
+    *,
+    tz: str,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    schema = source.table.schema
+    selects = [f"src.{ROW_COLUMN} AS {ROW_COLUMN}"]
+    checks: list[tuple[str, str, str, str]] = []  # (condition, code, column, raw value sql)
+    spec_cols = {c.name: c for c in spec.columns}
+    for canonical, src_col in columns.items():
+        column = spec_cols.get(canonical) or Column(canonical, "string", False, "personal data")
+        parsed = _parse_expr(column, src_col, schema.field(src_col).type, tz=tz, fmt=mapping.date_format)
+        selects.append(f"{parsed} AS {_q(canonical)}")
+        raw = f"CAST(src.{_q(src_col)} AS VARCHAR)"
+        selects.append(f"{raw} AS {_q('raw__' + canonical)}")
+        raw_ref = _q("raw__" + canonical)
+        ref = _q(canonical)
+        anonymous_ok = spec.name == "transactions" and canonical == "customer_id"
+        if column.required and not anonymous_ok:
+            checks.append((f"{raw_ref} IS NULL OR trim({raw_ref}) = ''", "missing_value", canonical, raw_ref))
+        invalid_code = {
+            "integer": "invalid_integer",
+            "number": "invalid_number",
+            "timestamp": "unparsable_timestamp",
+            "boolean": "invalid_boolean",
+            "json": "invalid_json",
+        }.get(column.kind)
+        if invalid_code:
+            checks.append((f"{raw_ref} IS NOT NULL AND {ref} IS NULL", invalid_code, canonical, raw_ref))
+        if column.kind == "timestamp":
+            checks.append((f"{ref} > TIMESTAMP {_lit(f'{now:%Y-%m-%d %H:%M:%S}')}", "future_timestamp", canonical, raw_ref))
+        allowed = _ALLOWED_VALUES.get((spec.name, canonical))
+        if allowed:
+            values = ", ".join(_lit(v) for v in allowed)
+            checks.append((f"{ref} IS NOT NULL AND {ref} NOT IN ({values})", "invalid_value", canonical, raw_ref))
+    if spec.name == "transactions":
+        checks += [
+            ("quantity = 0", "zero_quantity", "quantity", _q("raw__quantity")),
+            ("unit_price <= 0", "non_positive_price", "unit_price", _q("raw__unit_price")),
+            (
+                "starts_with(order_id, 'C') AND quantity > 0",
+                "cancellation_positive_quantity",
+                "quantity",
+                _q("raw__quantity"),
+            ),
+        ]
+    if spec.name == "products" and "price" in columns:
+        checks.append(("price < 0", "negative_price", "price", _q("raw__price")))
+    if checks:
+        code = "CASE " + " ".join(f"WHEN {c} THEN {_lit(k)}" for c, k, _, _ in checks) + " END"
+        col = "CASE " + " ".join(f"WHEN {c} THEN {_lit(n)}" for c, _, n, _ in checks) + " END"
+        val = "CASE " + " ".join(f"WHEN {c} THEN {v}" for c, _, _, v in checks) + " END"
+    else:
+        code = col = val = "NULL"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT {', '.join(selects)} FROM src"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE staged AS SELECT *, {code} AS reason_code, "
+        f"{col} AS reason_column, {val} AS reason_value FROM parsed"
+    )
+    con.execute("DROP TABLE parsed")
+    _mark_duplicates(con, spec, columns)
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: dict[str, str]) -> None:
+    value_cols = [c for c in spec.input_names if c in columns]
+    if spec.key:
+        # Keyed tables: the last occurrence of a key in the file wins; earlier ones are kept in quarantine.
+        keys = ", ".join(_q(k) for k in spec.key)
+        con.execute(
+            f"""
+            UPDATE staged SET reason_code = 'duplicate_key', reason_column = {_lit(spec.key[0])},
+                   reason_value = CAST({_q(spec.key[0])} AS VARCHAR)
+            WHERE reason_code IS NULL AND {ROW_COLUMN} IN (
+                SELECT {ROW_COLUMN} FROM (
+                    SELECT {ROW_COLUMN}, row_number() OVER (PARTITION BY {keys} ORDER BY {ROW_COLUMN} DESC) AS rn
+                    FROM staged WHERE reason_code IS NULL) WHERE rn > 1)
+            """
+        )
+        return
+    hash_args = ", ".join(_q(c) for c in value_cols)
+    con.execute(f"ALTER TABLE staged ADD COLUMN line_hash UBIGINT")
+    con.execute(f"UPDATE staged SET line_hash = hash({hash_args}) WHERE reason_code IS NULL")
+    # Exact duplicates within the file: keep the first occurrence.
+    same = " AND ".join(f"a.{_q(c)} IS NOT DISTINCT FROM b.{_q(c)}" for c in value_cols)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE dup_rows AS
+        SELECT b.{ROW_COLUMN} AS {ROW_COLUMN}, min(a.{ROW_COLUMN}) AS first_row
+        FROM (SELECT * FROM staged WHERE reason_code IS NULL AND line_hash IN (
+                  SELECT line_hash FROM staged WHERE reason_code IS NULL
+                  GROUP BY line_hash HAVING count(*) > 1)) a
+        JOIN (SELECT * FROM staged WHERE reason_code IS NULL AND line_hash IN (
+                  SELECT line_hash FROM staged WHERE reason_code IS NULL
+                  GROUP BY line_hash HAVING count(*) > 1)) b
+          ON a.line_hash = b.line_hash AND a.{ROW_COLUMN} < b.{ROW_COLUMN} AND {same}
+        GROUP BY b.{ROW_COLUMN}
+        """
+    )
+    targets = [spec.name]
+    if spec.name == "transactions":
+        targets.append("anonymous_transactions")
+    existing_union = " UNION ALL ".join(
+        f"SELECT line_hash, {', '.join(_q(c) if c in TABLES[t].input_names else 'NULL' for c in value_cols)} FROM {t}"
+        for t in targets
+    )
+    same_existing = " AND ".join(f"e.{_q(c)} IS NOT DISTINCT FROM s.{_q(c)}" for c in value_cols)
+    con.execute(
+        f"""
+        INSERT INTO dup_rows
+        SELECT s.{ROW_COLUMN}, NULL FROM staged s
+        JOIN ({existing_union}) e ON e.line_hash = s.line_hash AND {same_existing}
+        WHERE s.reason_code IS NULL AND s.{ROW_COLUMN} NOT IN (SELECT {ROW_COLUMN} FROM dup_rows)
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE staged SET reason_code = 'duplicate_line', reason_column = NULL,
+               reason_value = CASE WHEN d.first_row IS NULL THEN 'already stored'
+                                   ELSE 'same as row ' || d.first_row END
+        FROM dup_rows d WHERE staged.{ROW_COLUMN} = d.{ROW_COLUMN}
+        """
+    )
+    con.execute("DROP TABLE dup_rows")
+
+
+def _check_reject_fraction(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, source: Source, summary: IngestSummary, settings: Settings
+) -> None:
+    rows = con.execute(
+        "SELECT reason_code, count(*), min(source_row) FROM staged WHERE reason_code IS NOT NULL "
+        "AND reason_code NOT IN ('duplicate_line', 'duplicate_key') GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    rejected = sum(r[1] for r in rows)
+    if summary.rows_read and rejected / summary.rows_read > settings.max_reject_fraction:
+        code, count, first_row = rows[0]
+        column, value = con.execute(
+            "SELECT reason_column, reason_value FROM staged WHERE source_row = ?", [first_row]
+        ).fetchone()  # type: ignore[misc]
+        raise DataValidationError(
+            f"{rejected:,} of {summary.rows_read:,} rows of {source.name} are invalid "
+            f"(most often {code}: {count:,} rows, e.g. {REASONS[code]}); nothing was loaded",
+            location=Location(file=source.name, row=first_row, column=column, value=value),
+            fix="this usually means a wrong mapping, delimiter or date_format; check the first bad row "
+            f"(or raise TARGETWISE_MAX_REJECT_FRACTION above {settings.max_reject_fraction})",
+            details={"reasons": {r[0]: r[1] for r in rows}},
+        )
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, source: Source, summary: IngestSummary, load_id: str
+) -> None:
+    raw_cols = [c for c in source.table.column_names if c != ROW_COLUMN]
+    struct = "{" + ", ".join(f"{_lit(c)}: src.{_q(c)}" for c in raw_cols) + "}"
+    reason_sql = "CASE s.reason_code " + " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in REASONS.items()) + " END"
+    has_customer = "customer_id" in [c for c in con.execute("DESCRIBE staged").fetchall() for c in [c[0]]]
+    customer = "s.customer_id" if has_customer else "NULL"
+    con.execute(
+        f"""
+        INSERT INTO quarantine
+        SELECT ?, ?, ?, s.{ROW_COLUMN}, s.reason_code, {reason_sql}, s.reason_column, s.reason_value,
+               {customer}, CAST(to_json({struct}) AS VARCHAR)
+        FROM staged s JOIN src ON src.{ROW_COLUMN} = s.{ROW_COLUMN}
+        WHERE s.reason_code IS NOT NULL
+        """,
+        [load_id, spec.name, source.name],
+    )
+    summary.reasons = dict(
+        con.execute(
+            "SELECT reason_code, count(*) FROM staged WHERE reason_code IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+    )
+    summary.rows_quarantined = sum(summary.reasons.values())
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    source: Source,
+    summary: IngestSummary,
+    load_id: str,
+    settings: Settings,
+) -> None:
+    staged_cols = {r[0] for r in con.execute("DESCRIBE staged").fetchall()}
+    ok = "reason_code IS NULL"
+    if spec.name == "transactions":
+        codes = ", ".join(_lit(c) for c in settings.non_product_codes) or "NULL"
+        derived = {
+            "is_return": "quantity < 0",
+            "is_non_product": f"product_id IN ({codes})",
+            "linked_order_id": "NULL",
+            "line_amount": "quantity * unit_price",
+        }
+        for target, where in (("transactions", "customer_id IS NOT NULL"), ("anonymous_transactions", "customer_id IS NULL")):
+            tspec = TABLES[target]
+            exprs = []
+            for c in tspec.all_columns:
+                if c.name in derived:
+                    exprs.append(derived[c.name])
+                elif c.name == "load_id":
+                    exprs.append(_lit(load_id))
+                elif c.name in staged_cols:
+                    exprs.append(_q(c.name))
+                else:
+                    exprs.append("NULL")
+            con.execute(f"INSERT INTO {target} SELECT {', '.join(exprs)} FROM staged WHERE {ok} AND {where}")
+        summary.rows_loaded, summary.rows_anonymous, summary.non_product_lines, summary.return_lines = con.execute(
+            f"SELECT count(*) FILTER (customer_id IS NOT NULL), count(*) FILTER (customer_id IS NULL), "
+            f"count(*) FILTER ({derived['is_non_product']}), count(*) FILTER (quantity < 0) FROM staged WHERE {ok}"
+        ).fetchone()  # type: ignore[misc]
+        summary.returns_linked = _link_returns(con, load_id)
+        if summary.rows_anonymous:
+            summary.warnings.append(
+                f"{summary.rows_anonymous:,} lines have no customer id; kept in anonymous_transactions"
+            )
+        return
+    pii = [c for c in PII_COLUMNS if c in staged_cols] if spec.name == "customers" else []
+    if pii:
+        _upsert(con, CUSTOMER_PII, staged_cols, load_id, where=ok)
+        summary.pii_rows = con.execute(f"SELECT count(*) FROM staged WHERE {ok}").fetchone()[0]  # type: ignore[index]
+    inserted, updated = _upsert(con, spec, staged_cols, load_id, where=ok)
+    summary.rows_loaded, summary.rows_updated = inserted, updated
+
+
+def _upsert(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, staged_cols: set[str], load_id: str, *, where: str
+) -> tuple[int, int]:
+    exprs = []
+    for c in spec.all_columns:
+        if c.name == "load_id":
+            exprs.append(_lit(load_id))
+        elif c.name in staged_cols:
+            exprs.append(_q(c.name))
+        else:
+            exprs.append("NULL")
+    updated = 0
+    if spec.key:
+        keys = ", ".join(spec.key)
+        updated = con.execute(
+            f"SELECT count(*) FROM {spec.name} WHERE ({keys}) IN (SELECT ({keys}) FROM staged WHERE {where})"
+        ).fetchone()[0]  # type: ignore[index]
+        if updated:
+            con.execute(
+                f"DELETE FROM {spec.name} WHERE ({keys}) IN (SELECT ({keys}) FROM staged WHERE {where})"
+            )
+    total = con.execute(
+        f"INSERT INTO {spec.name} SELECT {', '.join(exprs)} FROM staged WHERE {where}"
+    ).fetchone()[0]  # type: ignore[index]
+    return int(total) - int(updated), int(updated)
+
+
+def _link_returns(con: duckdb.DuckDBPyConnection, load_id: str) -> int:
+    """Link each new return line to the latest earlier purchase of the same customer and product."""
+    con.execute(
+        """
+        UPDATE transactions t SET linked_order_id = m.order_id
+        FROM (
+            SELECT r.source_row, p.order_id
+            FROM (SELECT * FROM transactions WHERE load_id = ? AND quantity < 0) r
+            ASOF JOIN (SELECT customer_id, product_id, ordered_at, order_id FROM transactions
+                       WHERE quantity > 0) p
+              ON r.customer_id = p.customer_id AND r.product_id = p.product_id AND r.ordered_at >= p.ordered_at
+        ) m
+        WHERE t.load_id = ? AND t.source_row = m.source_row
+        """,
+        [load_id, load_id],
+    )
+    return int(
+        con.execute(
+            "SELECT count(*) FROM transactions WHERE load_id = ? AND linked_order_id IS NOT NULL", [load_id]
+        ).fetchone()[0]  # type: ignore[index]
+    )
+
+
+def _derive(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    derived_cols: dict[str, str],
+    columns: dict[str, str],
+    load_id: str,
+) -> int:
+    """Fill ``table`` from the same source: keys not yet present get the most frequent value."""
+    spec = TABLES[table]
+    key = spec.key[0]
+    src_key = derived_cols[key]
+    # Use the validated key when the source column is also a canonical one (e.g. trimmed ids).
+    by_source = {v: k for k, v in columns.items()}
+    key_expr = f"staged.{_q(by_source[src_key])}" if src_key in by_source else f"NULLIF(trim(src.{_q(src_key)}), '')"
+    values = []
+    for col in spec.input_names:
+        if col == key:
+            continue
+        if col in derived_cols:
+            values.append(f"mode(NULLIF(trim(CAST(src.{_q(derived_cols[col])} AS VARCHAR)), '')) AS {_q(col)}")
+    select_cols = ", ".join(values)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE derived AS
+        SELECT {key_expr} AS {_q(key)}{', ' + select_cols if select_cols else ''}
+        FROM staged JOIN src ON src.{ROW_COLUMN} = staged.{ROW_COLUMN}
+        WHERE staged.reason_code IS NULL AND {key_expr} IS NOT NULL
+        GROUP BY 1
+        """
+    )
+    names = [key] + [c for c in spec.input_names if c != key and c in derived_cols]
+    exprs = []
+    for c in spec.all_columns:
+        if c.name == "load_id":
+            exprs.append(_lit(load_id))
+        elif c.name in names:
+            exprs.append(f"CAST(d.{_q(c.name)} AS {c.sql_type})")
+        else:
+            exprs.append("NULL")
+    inserted = con.execute(
+        f"INSERT INTO {table} SELECT {', '.join(exprs)} FROM derived d "
+        f"WHERE d.{_q(key)} NOT IN (SELECT {_q(key)} FROM {table})"
+    ).fetchone()[0]  # type: ignore[index]
+    con.execute("DROP TABLE derived")
+    return int(inserted)

@@ -1,0 +1,255 @@
+"""Read a source (CSV, CSV.gz/.xz, Parquet, or a SQL query) into an Arrow table.
+
+CSV values are read as text, never guessed: an id such as ``00123`` stays
+``00123`` and every conversion happens later, in one validating step that
+quarantines what does not parse. Each table gets a ``source_row`` column (1-based
+data row, header excluded) so every error can point at its row.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import lzma
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from targetwise.errors import DataValidationError, IngestError, Location, SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Source", "read_source", "redact_url", "source_from_frame"]
+
+ROW_COLUMN = "source_row"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What was read: the Arrow table (with ``source_row``), a display name and a content hash."""
+
+    table: pa.Table
+    name: str
+    content_hash: str
+
+
+def read_source(
+    location: str | Path,
+    *,
+    query: str | None = None,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+) -> Source:
+    """Read a file path or (with ``query``) a database URL."""
+    if query is not None:
+        return _read_sql(str(location), query)
+    path = Path(location)
+    if not path.exists():
+        raise IngestError(f"file {path} not found", fix="check the path")
+    if path.is_dir():
+        raise IngestError(f"{path} is a folder, not a file", fix="name one file")
+    if path.stat().st_size == 0:
+        raise DataValidationError(
+            f"file {path} is empty (0 bytes)", fix="export the data again; the file has no header and no rows"
+        )
+    content_hash = _file_hash(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        table = _read_parquet(path)
+    else:
+        table = _read_csv(path, delimiter=delimiter, encoding=encoding)
+    if table.num_rows == 0:
+        raise DataValidationError(
+            f"file {path} has a header but no data rows", fix="check the export; nothing would be loaded"
+        )
+    return Source(table=table, name=str(path), content_hash=content_hash)
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase | pa.NativeFile:
+    lower = path.name.lower()
+    if lower.endswith(".xz"):
+        return lzma.open(path, "rb")  # type: ignore[return-value]
+    return pa.input_stream(str(path), compression="detect")
+
+
+def _header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str], str]:
+    with _open_binary(path) as raw:
+        head = raw.read(1 << 16)
+    if isinstance(head, pa.Buffer):
+        head = head.to_pybytes()
+    if b"\x00" in head:
+        raise DataValidationError(
+            f"file {path} looks binary (NUL bytes), not CSV",
+            location=Location(file=str(path), row=0),
+            fix="export the data as CSV (UTF-8) or Parquet",
+        )
+    try:
+        text = head.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not merely a cut multi-byte character at the end
+            line = head[: exc.start].count(b"\n") + 1
+            raise DataValidationError(
+                f"file {path} is not valid {encoding}: byte {head[exc.start]:#04x} at line {line}",
+                location=Location(file=str(path), row=max(line - 1, 0)),
+                fix='re-export as UTF-8 or set encoding = "latin-1" (or the right one) under [options] in the mapping',
+            ) from None
+        text = head[: exc.start].decode(encoding)
+    text = text.lstrip("\ufeff")
+    first_line = text.splitlines()[0] if text.splitlines() else ""
+    if not first_line.strip():
+        raise SchemaError(
+            f"file {path} has no header line", fix="the first line must name the columns"
+        )
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(first_line, delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    names = next(csv.reader([first_line], delimiter=delimiter))
+    names = [n.strip() for n in names]
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name == "":
+            raise SchemaError(
+                f"file {path}: header column {i + 1} has no name",
+                location=Location(file=str(path), row=0, column=f"#{i + 1}"),
+                fix="name every column in the header line",
+            )
+        if name in seen:
+            raise SchemaError(
+                f"file {path}: column {name!r} appears twice in the header",
+                location=Location(file=str(path), row=0, column=name),
+                fix="rename or remove the duplicate column",
+            )
+        seen.add(name)
+    return names, delimiter
+
+
+def _read_csv(path: Path, *, delimiter: str | None, encoding: str) -> pa.Table:
+    names, delim = _header(path, delimiter, encoding)
+    read_opts = pacsv.ReadOptions(
+        column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 24
+    )
+    parse_opts = pacsv.ParseOptions(delimiter=delim, newlines_in_values=False)
+    convert_opts = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        with _open_binary(path) as stream:
+            table = pacsv.read_csv(
+                stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
+            )
+    except pa.ArrowInvalid as exc:
+        raise DataValidationError(
+            f"file {path} cannot be parsed as CSV: {_arrow_message(exc)}",
+            location=Location(file=str(path)),
+            fix=f"check the delimiter ({delim!r} was used; set delimiter under [options]), quoting "
+            "and that every row has as many fields as the header",
+        ) from None
+    except (EOFError, lzma.LZMAError, OSError) as exc:
+        raise DataValidationError(
+            f"file {path} is truncated or corrupt: {exc}",
+            location=Location(file=str(path)),
+            fix="copy or export the file again",
+        ) from None
+    rows = pa.array(range(1, table.num_rows + 1), type=pa.int64())
+    return table.append_column(ROW_COLUMN, rows)
+
+
+def _arrow_message(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0]
+    return text.replace("CSV parse error: ", "")
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataValidationError(
+            f"file {path} is not a readable Parquet file: {exc}",
+            location=Location(file=str(path)),
+            fix="write the file again, or use CSV",
+        ) from None
+    if ROW_COLUMN in table.column_names:
+        raise SchemaError(
+            f"file {path} has a column named {ROW_COLUMN!r}, which targetwise reserves",
+            fix="rename it in the source or via a mapping",
+        )
+    rows = pa.array(range(1, table.num_rows + 1), type=pa.int64())
+    return table.append_column(ROW_COLUMN, rows)
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for messages and the load record."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"
+
+
+def _read_sql(url: str, query: str) -> Source:
+    import pandas as pd
+    import sqlalchemy as sa
+
+    name = f"{redact_url(url)} :: {query}"
+    try:
+        engine = sa.create_engine(url)
+    except Exception as exc:  # invalid URL or missing driver
+        raise IngestError(
+            f"cannot use database URL {redact_url(url)}: {exc}",
+            fix="use a SQLAlchemy URL such as postgresql+psycopg://user@host/db and install its driver",
+        ) from None
+    try:
+        with engine.connect() as conn:
+            frame = pd.read_sql_query(sa.text(query), conn)
+    except Exception as exc:
+        raise IngestError(
+            f"query against {redact_url(url)} failed: {str(exc).splitlines()[0]}",
+            fix="check the SQL and the connection",
+        ) from None
+    finally:
+        engine.dispose()
+    if frame.empty:
+        raise DataValidationError(f"query returned no rows: {query}", fix="check the WHERE clause")
+    # Read like CSV: text in, validated conversion later. Keep true timestamps as they are.
+    for col in frame.columns:
+        if not pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = frame[col].map(lambda v: None if v is None or v != v else str(v)).astype(object)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.append_column(ROW_COLUMN, pa.array(range(1, table.num_rows + 1), type=pa.int64()))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    content_hash = hashlib.sha256(sink.getvalue().to_pybytes() + query.encode()).hexdigest()
+    return Source(table=table, name=name, content_hash=content_hash)
+
+
+def source_from_frame(frame: pd.DataFrame, *, name: str) -> Source:
+    """Wrap an in-memory table (events API, synthetic data) as a source, hashed by content."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if ROW_COLUMN in table.column_names:
+        raise SchemaError(f"{name} has a column named {ROW_COLUMN!r}, which targetwise reserves")
+    table = table.append_column(ROW_COLUMN, pa.array(range(1, table.num_rows + 1), type=pa.int64()))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Source(table=table, name=name, content_hash=hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest())

@@ -1,0 +1,200 @@
+"""The workspace: one folder holding a DuckDB file and a versioned ``artifacts/`` tree.
+
+All SQL against the workspace goes through :class:`Workspace`; nothing else opens
+the DuckDB file. Sessions are always UTC (see ENGINE-NOTES pitfall 4).
+
+Layout::
+
+    WORKSPACE/
+      targetwise.duckdb        canonical tables (see targetwise.schema)
+      workspace.json           format version and creation time
+      artifacts/runs/          immutable, versioned model runs (one folder each)
+      artifacts/exports/       audience and score exports
+      artifacts/reports/       HTML reports and plots
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from targetwise.config import Settings
+from targetwise.errors import WorkspaceError
+from targetwise.schema import TABLES, ddl
+
+__all__ = ["Workspace", "WorkspaceStatus", "TableStatus", "DB_FILE", "FORMAT_VERSION"]
+
+DB_FILE = "targetwise.duckdb"
+MARKER_FILE = "workspace.json"
+FORMAT_VERSION = 1
+ARTIFACT_DIRS = ("runs", "exports", "reports", "audiences")
+
+# Tables whose time column is shown as the date range in `status`.
+_TIME_COLUMNS = {
+    "transactions": "ordered_at",
+    "anonymous_transactions": "ordered_at",
+    "campaign_exposures": "sent_at",
+    "responses": "responded_at",
+    "consent": "recorded_at",
+    "customers": "signup_at",
+}
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    name: str
+    rows: int
+    first: datetime | None
+    last: datetime | None
+
+
+@dataclass(frozen=True)
+class WorkspaceStatus:
+    path: Path
+    tables: tuple[TableStatus, ...]
+    loads: int
+    last_load_at: datetime | None
+    last_run: str | None
+
+
+class Workspace:
+    """A targetwise workspace folder. Create with :meth:`init`, open with :meth:`open`."""
+
+    def __init__(self, path: Path, settings: Settings) -> None:
+        self.path = Path(path)
+        self.settings = settings
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def init(cls, path: Path | str, settings: Settings) -> Workspace:
+        """Create (or upgrade in place) a workspace at ``path``; safe to call twice."""
+        root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(
+                f"cannot create a workspace at {root}: a file with that name exists",
+                fix="choose another folder name",
+            )
+        if root.is_dir() and any(root.iterdir()) and not (root / MARKER_FILE).exists():
+            raise WorkspaceError(
+                f"folder {root} is not empty and is not a targetwise workspace",
+                fix="choose an empty or new folder, so no existing file is touched",
+            )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for name in ARTIFACT_DIRS:
+                (root / "artifacts" / name).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot create workspace folder {root}: {exc.strerror}",
+                fix="check the path and that you may write there",
+            ) from None
+        ws = cls(root, settings)
+        with ws.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            for spec in TABLES.values():
+                con.execute(ddl(spec))
+            con.execute("COMMIT")
+        marker = root / MARKER_FILE
+        if not marker.exists():
+            marker.write_text(
+                json.dumps(
+                    {"format_version": FORMAT_VERSION, "created_at": datetime.now(UTC).isoformat()},
+                    indent=2,
+                )
+            )
+        return ws
+
+    @classmethod
+    def open(cls, path: Path | str, settings: Settings) -> Workspace:
+        """Open an existing workspace; a clear error if the folder is not one."""
+        root = Path(path)
+        if not (root / MARKER_FILE).exists() or not (root / DB_FILE).exists():
+            raise WorkspaceError(
+                f"{root} is not a targetwise workspace",
+                fix=f"create it with `targetwise init {root}` or point TARGETWISE_WORKSPACE at an existing one",
+            )
+        meta = json.loads((root / MARKER_FILE).read_text())
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise WorkspaceError(
+                f"workspace {root} has format version {meta.get('format_version')}, newer than this "
+                f"targetwise understands ({FORMAT_VERSION})",
+                fix="upgrade targetwise",
+            )
+        return cls(root, settings)
+
+    # -- paths -----------------------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return self.path / DB_FILE
+
+    @property
+    def artifacts(self) -> Path:
+        return self.path / "artifacts"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.artifacts / "runs"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.artifacts / "exports"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.artifacts / "reports"
+
+    # -- connections -----------------------------------------------------------------------
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection to the workspace file, UTC, with the configured limits."""
+        try:
+            con = duckdb.connect(str(self.db_path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise WorkspaceError(
+                f"cannot open workspace database {self.db_path}: {exc}",
+                fix="check that no other targetwise process is writing to this workspace and that "
+                "the folder is writable",
+            ) from None
+        try:
+            con.execute("SET TimeZone='UTC'")
+            con.execute(f"SET memory_limit='{self.settings.duckdb_memory_limit}'")
+            if self.settings.duckdb_threads:
+                con.execute(f"SET threads={int(self.settings.duckdb_threads)}")
+            yield con
+        finally:
+            con.close()
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self) -> WorkspaceStatus:
+        tables: list[TableStatus] = []
+        with self.connect(read_only=True) as con:
+            for name in TABLES:
+                column = _TIME_COLUMNS.get(name)
+                if column:
+                    rows, first, last = con.execute(
+                        f"SELECT count(*), min({column}), max({column}) FROM {name}"
+                    ).fetchone()  # type: ignore[misc]
+                else:
+                    (rows,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()  # type: ignore[misc]
+                    first = last = None
+                tables.append(TableStatus(name, int(rows), first, last))
+            loads, last_load = con.execute("SELECT count(*), max(finished_at) FROM loads").fetchone()  # type: ignore[misc]
+        return WorkspaceStatus(
+            path=self.path,
+            tables=tuple(tables),
+            loads=int(loads),
+            last_load_at=last_load,
+            last_run=self._last_run(),
+        )
+
+    def _last_run(self) -> str | None:
+        if not self.runs_dir.exists():
+            return None
+        runs = sorted(p.name for p in self.runs_dir.iterdir() if (p / "manifest.json").exists())
+        return runs[-1] if runs else None

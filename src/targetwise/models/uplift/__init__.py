@@ -1,0 +1,1 @@
+"""Uplift modelling: meta-learners, scikit-uplift-compatible metrics and repeated-split evaluation."""

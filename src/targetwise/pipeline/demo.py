@@ -1,0 +1,90 @@
+"""`targetwise demo`: bundled data -> workspace -> every stage -> report -> how to serve."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from targetwise.config import Settings
+from targetwise.errors import ConfigError, WorkspaceError
+from targetwise.io.ingest import IngestSummary, ingest, ingest_arrow
+from targetwise.io.mapping import load_mapping
+from targetwise.io.profile import profile_workspace
+from targetwise.io.readers import source_from_frame
+from targetwise.io.workspace import MARKER_FILE, Workspace
+from targetwise.reports.render import render_profile_html
+
+__all__ = ["DemoResult", "run_demo", "bundled_online_retail", "DEMO_DATASETS"]
+
+DEMO_DATASETS = ("online-retail", "synthetic")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DemoResult:
+    workspace: Path
+    data: str
+    ingests: list[IngestSummary] = field(default_factory=list)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    stages: list[str] = field(default_factory=list)
+
+
+def bundled_online_retail() -> tuple[Path, Path]:
+    """Paths of the bundled UCI Online Retail file (CC BY 4.0) and its mapping."""
+    base = resources.files("targetwise") / "data"
+    return Path(str(base / "online_retail.csv.xz")), Path(str(base / "online_retail.toml"))
+
+
+def run_demo(
+    workspace_path: Path,
+    settings: Settings,
+    *,
+    data: Literal["online-retail", "synthetic"] = "online-retail",
+    fresh: bool = True,
+    n_customers: int = 2000,
+    progress: Progress | None = None,
+) -> DemoResult:
+    """Build a workspace from bundled data and run every stage that exists."""
+    step = progress or (lambda _text: None)
+    if data not in DEMO_DATASETS:
+        raise ConfigError(f"unknown demo data {data!r}", fix=f"use one of: {', '.join(DEMO_DATASETS)}")
+    if fresh and workspace_path.exists():
+        if not (workspace_path / MARKER_FILE).exists():
+            raise WorkspaceError(
+                f"{workspace_path} exists and is not a targetwise workspace; the demo will not overwrite it",
+                fix="pass --workspace with a new folder",
+            )
+        shutil.rmtree(workspace_path)
+    ws = Workspace.init(workspace_path, settings)
+    result = DemoResult(workspace=workspace_path, data=data)
+
+    step("ingesting bundled data")
+    if data == "online-retail":
+        csv_path, mapping_path = bundled_online_retail()
+        result.ingests.append(
+            ingest(ws, "transactions", csv_path, mapping=load_mapping(mapping_path, table="transactions"))
+        )
+    else:
+        from targetwise.synthetic import generate_retailer
+
+        retailer = generate_retailer(n_customers=n_customers, random_state=settings.random_state)
+        for table in ("products", "customers", "customer_pii", "campaigns", "campaign_exposures",
+                      "responses", "consent", "transactions"):
+            frame = getattr(retailer, table, None)
+            if frame is None or frame.empty:
+                continue
+            source = source_from_frame(frame, name=f"synthetic:{table}")
+            result.ingests.append(ingest_arrow(ws, table, source))
+    result.stages.append("ingest")
+
+    step("profiling the data")
+    profile = profile_workspace(ws)
+    report = ws.reports_dir / "profile.html"
+    report.write_text(render_profile_html(profile, workspace=ws.path), encoding="utf-8")
+    result.outputs["profile"] = report
+    result.stages.append("profile")
+    return result

@@ -1,0 +1,52 @@
+"""Figures for reports: matplotlib (Agg), embedded as base64 PNG so HTML files are self-contained."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+__all__ = ["figure_to_data_uri", "save_png", "plot_lines_per_day", "new_axes"]
+
+
+def new_axes(width: float = 8.0, height: float = 3.2) -> Axes:
+    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+    return ax
+
+
+def figure_to_data_uri(fig: Figure) -> str:
+    """PNG bytes of ``fig`` as a data URI (closes the figure)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_lines_per_day(per_day: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Order lines per day with a 7-day rolling mean."""
+    ax = ax or new_axes()
+    if per_day.empty:
+        ax.text(0.5, 0.5, "no transactions", ha="center", va="center", transform=ax.transAxes)
+        return ax
+    days = pd.to_datetime(per_day["day"])
+    ax.bar(days, per_day["lines"], width=1.0, color="#9ecae1", label="lines per day")
+    ax.plot(days, per_day["lines"].rolling(7, min_periods=1).mean(), color="#08519c", label="7-day mean")
+    ax.set_ylabel("order lines")
+    ax.legend(loc="upper left", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax

@@ -1,0 +1,191 @@
+"""Public segmentation API: RFM segments + behavioural clusters, named and explained.
+
+>>> from targetwise.segment import segment_customers
+>>> result = segment_customers(features, random_state=0)
+>>> result.customers.head()          # customer_id, rfm_score, rfm_segment, cluster, cluster_name, reason
+>>> result.cluster_profiles           # size, revenue share, medians vs overall, name, description
+>>> later = segment_customers(next_month_features, previous=result)   # same ids for the same clusters
+
+The estimators live in :mod:`targetwise.models.segment`; this module combines
+them and is what the CLI ``targetwise segment`` calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from targetwise.errors import ConfigError
+from targetwise.models.segment import (
+    DEFAULT_CLUSTER_FEATURES,
+    DEFAULT_RFM_GRID,
+    DEFAULT_SCORE_MAP,
+    NOISE,
+    NOISE_NAME,
+    RFM_SEGMENTS,
+    BehaviourClusterer,
+    RFMSegmenter,
+    SegmentationWarning,
+    explain_customers,
+    name_segments,
+    profile_segments,
+)
+from targetwise.models.segment._validation import customer_frame
+
+__all__ = [
+    "DEFAULT_CLUSTER_FEATURES",
+    "DEFAULT_RFM_GRID",
+    "DEFAULT_SCORE_MAP",
+    "OUTPUT_COLUMNS",
+    "RFM_SEGMENTS",
+    "BehaviourClusterer",
+    "RFMSegmenter",
+    "SegmentationResult",
+    "SegmentationWarning",
+    "segment_customers",
+]
+
+#: Columns of :attr:`SegmentationResult.customers` (and of the CLI's output file).
+OUTPUT_COLUMNS: tuple[str, ...] = ("customer_id", "rfm_score", "rfm_segment", "cluster", "cluster_name", "reason")
+
+
+@dataclass
+class SegmentationResult:
+    """Per-customer segments plus the fitted objects and profiles behind them."""
+
+    customers: pd.DataFrame
+    rfm: RFMSegmenter
+    clusterer: BehaviourClusterer
+    cluster_names: dict[int, str]
+    cluster_profiles: pd.DataFrame
+    rfm_profiles: pd.DataFrame
+
+    def plot_segment_map(self, *, ax=None, max_points: int = 20_000):
+        """The PCA segment map labelled with the cluster names (matplotlib Axes)."""
+        from targetwise.models.segment.plotting import plot_segment_map
+
+        return plot_segment_map(self.clusterer, names=self.cluster_names, ax=ax, max_points=max_points)
+
+    def segment_map_html(self, *, max_points: int = 20_000) -> str:
+        """The segment map as an ``<img>`` tag with an inline base64 PNG."""
+        import matplotlib.pyplot as plt
+
+        from targetwise.models.segment.plotting import render_html
+
+        ax = self.plot_segment_map(max_points=max_points)
+        try:
+            return render_html(ax)
+        finally:
+            plt.close(ax.figure)
+
+    def save_segment_map(self, path: str | Path, *, max_points: int = 20_000) -> Path:
+        """Write the segment map as a PNG file and return its path."""
+        import matplotlib.pyplot as plt
+
+        from targetwise.models.segment.plotting import render_png
+
+        ax = self.plot_segment_map(max_points=max_points)
+        try:
+            target = Path(path)
+            target.write_bytes(render_png(ax))
+        finally:
+            plt.close(ax.figure)
+        return target
+
+
+def segment_customers(
+    features: pd.DataFrame,
+    *,
+    n_clusters: int | None = None,
+    random_state: int | None = 0,
+    previous: SegmentationResult | BehaviourClusterer | None = None,
+    algorithm: Literal["kmeans", "dbscan", "hdbscan"] = "kmeans",
+    cluster_features: Sequence[str] | None = None,
+    nan_policy: Literal["raise", "median"] = "raise",
+    rfm_score_map: dict[str, list[str]] | None = None,
+    n_reasons: int = 3,
+) -> SegmentationResult:
+    """RFM-score, cluster, name and explain every customer of the feature table.
+
+    Parameters
+    ----------
+    features:
+        Customer feature table (``targetwise.features``), one row per customer.
+    n_clusters:
+        Fixed number of behavioural clusters, or ``None`` to choose by silhouette.
+    random_state:
+        Seed; the same table and seed give the same result.
+    previous:
+        An earlier result (or clusterer) to keep cluster ids stable: clusters are
+        matched to it by centroid (Hungarian algorithm); a matched cluster keeps
+        its previous id and, for a :class:`SegmentationResult`, its previous name.
+    algorithm, cluster_features, nan_policy:
+        Passed to :class:`BehaviourClusterer`.
+    rfm_score_map:
+        Passed to :class:`RFMSegmenter` (``None`` = the documented default map).
+    n_reasons:
+        Features quoted per customer in ``reason``.
+
+    Returns
+    -------
+    :class:`SegmentationResult` whose ``customers`` has :data:`OUTPUT_COLUMNS`.
+    """
+    if previous is not None and not isinstance(previous, (SegmentationResult, BehaviourClusterer)):
+        raise ConfigError(
+            f"previous must be a SegmentationResult or a fitted BehaviourClusterer, got {type(previous).__name__}",
+            fix="pass the result of the earlier segment_customers call",
+        )
+    frame = customer_frame(features)
+    rfm = RFMSegmenter(score_map=rfm_score_map).fit(frame)
+    rfm_table = rfm.transform(frame)
+
+    clusterer = BehaviourClusterer(
+        n_clusters,
+        algorithm=algorithm,
+        features=cluster_features,
+        nan_policy=nan_policy,
+        random_state=random_state,
+    ).fit(frame)
+
+    inherited: dict[int, str] = {}
+    if previous is not None:
+        previous_clusterer = previous.clusterer if isinstance(previous, SegmentationResult) else previous
+        clusterer.align_to(previous_clusterer)
+        if isinstance(previous, SegmentationResult):
+            previous_ids = set(previous.cluster_names)
+            inherited = {
+                new: previous.cluster_names[new]
+                for new in clusterer.cluster_ids_.tolist()
+                if new in previous_ids and new != NOISE
+            }
+    labels = clusterer.labels_
+    fresh = name_segments(clusterer.scaled_, labels, reserved=list(inherited.values()))
+    cluster_names = {**fresh, **inherited}
+    if NOISE in set(labels.tolist()):
+        cluster_names[NOISE] = NOISE_NAME
+    cluster_profiles = profile_segments(frame, labels, names=cluster_names)
+    rfm_profiles = profile_segments(frame, rfm_table["rfm_segment"])
+
+    reasons = explain_customers(frame, labels, scaled=clusterer.scaled_, n_reasons=n_reasons)
+    customers = pd.DataFrame(
+        {
+            "customer_id": frame.index.to_numpy(),
+            "rfm_score": rfm_table["rfm_score"].to_numpy(),
+            "rfm_segment": rfm_table["rfm_segment"].to_numpy(),
+            "cluster": labels.reindex(frame.index).to_numpy(),
+            "cluster_name": labels.reindex(frame.index).map(cluster_names).to_numpy(),
+            "reason": reasons["reason"].reindex(frame.index).to_numpy(),
+        }
+    )
+    return SegmentationResult(
+        customers=customers,
+        rfm=rfm,
+        clusterer=clusterer,
+        cluster_names=dict(sorted(cluster_names.items())),
+        cluster_profiles=cluster_profiles,
+        rfm_profiles=rfm_profiles,
+    )
