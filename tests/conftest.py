@@ -1,0 +1,34 @@
+"""Shared fixtures: settings and fresh workspaces in temporary folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from targetwise.config import Settings, get_settings
+from targetwise.io.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+ONLINE_RETAIL_SAMPLE = DATA / "online_retail" / "online_retail_sample_100cust.csv"
+ONLINE_RETAIL_MAPPING = REPO / "examples" / "online_retail.toml"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return get_settings(workspace=tmp_path / "ws", duckdb_threads=2)
+
+
+@pytest.fixture
+def workspace(settings: Settings) -> Workspace:
+    return Workspace.init(settings.workspace, settings)
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """The shared public datasets (benchmarks and slow validation tests)."""
+    return Path(os.environ.get("TARGETWISE_DATASETS", REPO.parent / "shared" / "datasets"))
