@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from targetwise.errors import ConfigError
 from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "settings_markdown"]
 
 
 class Settings(BaseSettings):
@@ -89,3 +89,12 @@ def get_settings(**overrides: object) -> Settings:
             f"invalid setting {name}: {first['msg']}",
             fix=f"correct TARGETWISE_{name.upper()} or the matching option",
         ) from None
+
+
+def settings_markdown() -> str:
+    """The README's "Settings" table, generated from the Settings fields."""
+    lines = ["| environment variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+        lines.append(f"| `TARGETWISE_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(lines) + "\n"

@@ -35,6 +35,7 @@ __all__ = [
     "CONSENT_STATUSES",
     "table_spec",
     "ddl",
+    "tables_markdown",
 ]
 
 Kind = Literal["id", "string", "timestamp", "integer", "number", "boolean", "json", "hash"]
@@ -331,3 +332,20 @@ def ddl(spec: TableSpec) -> str:
     """CREATE TABLE statement for a canonical table."""
     cols = ",\n  ".join(f"{c.name} {c.sql_type}" for c in spec.all_columns)
     return f"CREATE TABLE IF NOT EXISTS {spec.name} (\n  {cols}\n)"
+
+
+def tables_markdown() -> str:
+    """The README's "Canonical tables" section, generated from :data:`TABLES`."""
+    lines: list[str] = []
+    for spec in TABLES.values():
+        lines.append(f"### `{spec.name}`\n")
+        lines.append(spec.description + "\n")
+        lines.append("| column | type | required | meaning |")
+        lines.append("|---|---|---|---|")
+        for c in spec.columns:
+            unit = f" ({c.unit})" if c.unit else ""
+            lines.append(f"| `{c.name}` | {c.kind} | {'yes' if c.required else ''} | {c.description}{unit} |")
+        for c in spec.derived:
+            lines.append(f"| `{c.name}` | {c.kind} | derived | {c.description} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

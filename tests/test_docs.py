@@ -1,0 +1,27 @@
+"""Documentation that is generated from code must match the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from targetwise.config import Settings, settings_markdown
+from targetwise.schema import tables_markdown
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    head = README[:1200]
+    assert "make demo" in head and "make test" in head
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert ci.strip().splitlines()[-1] == "make test"
+
+
+def test_canonical_tables_section_matches_schema() -> None:
+    assert tables_markdown() in README
+
+
+def test_every_setting_is_documented() -> None:
+    assert settings_markdown() in README
+    for name in Settings.model_fields:
+        assert f"TARGETWISE_{name.upper()}" in README
