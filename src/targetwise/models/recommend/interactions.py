@@ -1,0 +1,261 @@
+"""Customer x product interaction matrix built from canonical transactions.
+
+The matrix is what every recommender learns from. Rows are customers, columns
+are products, both mapped to dense integer indices (sorted id order, so the same
+transactions always give the same mapping).
+
+Cell value (``value=``):
+
+* ``"invoices"`` (default): the number of distinct purchase orders in which the
+  customer bought the product. Robust to bulk buyers (a wholesaler's 1,000
+  units count once per order) and the setting that reproduces the reference
+  figures on Online Retail.
+* ``"quantity"``: purchased units net of returns.
+
+Returns are netted in both modes: the per (customer, product) net quantity is
+``sum(quantity)`` over purchase and return lines. A pair whose net quantity is
+``<= 0`` (everything bought was returned, or a return without a matching
+purchase) gets no cell; such pairs are counted in
+:attr:`InteractionMatrix.n_pairs_netted_out`, never dropped silently.
+Non-product lines (``is_non_product`` or a code in ``non_product_codes``) are
+removed and counted in :attr:`InteractionMatrix.n_non_product_lines`.
+
+Weightings (documented here, applied by the models that use them):
+
+* :func:`bm25_weight` -- Okapi BM25 on the matrix (``K1`` saturates repeat
+  purchases, ``B`` normalises by the customer's basket breadth); implicit's
+  implementation.
+* :func:`confidence_weight` -- ``1 + alpha * log(1 + x)`` (Hu, Koren & Volinsky
+  2008, log variant): the confidence that a customer likes an item grows with
+  the log of the number of orders.
+* :meth:`InteractionMatrix.recency_matrix` -- each purchase order weighted
+  ``0.5 ** (age_days / half_life_days)`` with age measured from
+  ``observed_until``, so recent purchases dominate a customer's profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from targetwise.errors import DataValidationError
+from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
+
+__all__ = [
+    "InteractionMatrix",
+    "build_interactions",
+    "bm25_weight",
+    "confidence_weight",
+    "REQUIRED_COLUMNS",
+]
+
+REQUIRED_COLUMNS = ("customer_id", "order_id", "ordered_at", "product_id", "quantity")
+VALUES = ("invoices", "quantity")
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    """A customers x products matrix plus the id mappings and the purchase log.
+
+    ``matrix`` is CSR float32 with shape ``(n_customers, n_products)``.
+    ``purchase_rows/cols/ages_days`` hold one entry per (customer, product,
+    purchase order) that survived netting; ages are days before ``observed_until``.
+    """
+
+    matrix: sp.csr_matrix
+    customer_ids: np.ndarray
+    product_ids: np.ndarray
+    value: str
+    observed_until: pd.Timestamp
+    purchase_rows: np.ndarray
+    purchase_cols: np.ndarray
+    purchase_ages_days: np.ndarray
+    n_non_product_lines: int = 0
+    n_pairs_netted_out: int = 0
+    customer_index: dict[str, int] = field(default_factory=dict, repr=False)
+    product_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape  # type: ignore[return-value]
+
+    def customers_per_product(self) -> np.ndarray:
+        """Number of distinct customers who bought each product (float64, length n_products)."""
+        return np.bincount(self.matrix.indices, minlength=self.shape[1]).astype(np.float64)
+
+    def recency_matrix(self, half_life_days: float) -> sp.csr_matrix:
+        """Matrix whose cell sums ``0.5 ** (age_days / half_life_days)`` over the pair's purchase orders."""
+        if not half_life_days > 0:
+            raise DataValidationError(
+                f"half_life_days must be > 0, got {half_life_days!r}",
+                fix="pass a positive number of days, e.g. 30",
+            )
+        weights = np.exp2(-self.purchase_ages_days / float(half_life_days)).astype(np.float32)
+        decayed = sp.csr_matrix(
+            (weights, (self.purchase_rows, self.purchase_cols)), shape=self.shape, dtype=np.float32
+        )
+        decayed.sum_duplicates()
+        return decayed
+
+
+def _check_transactions(transactions: pd.DataFrame) -> None:
+    if not isinstance(transactions, pd.DataFrame):
+        raise DataValidationError(
+            f"interactions must be a pandas DataFrame, got {type(transactions).__name__}",
+            fix="pass the canonical transactions table as a DataFrame",
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in transactions.columns]
+    if missing:
+        raise DataValidationError(
+            f"interactions lack column(s) {missing}; expected the canonical transactions schema "
+            f"{list(REQUIRED_COLUMNS)}",
+            fix="map your columns onto the canonical names (see targetwise.schema.TRANSACTIONS)",
+        )
+    if transactions["customer_id"].isna().any() or transactions["product_id"].isna().any():
+        raise DataValidationError(
+            "interactions contain missing customer_id or product_id values",
+            fix="drop anonymous lines (they belong in anonymous_transactions) before fitting",
+        )
+    if transactions["quantity"].isna().any():
+        raise DataValidationError(
+            "interactions contain missing quantity values", fix="fill or drop those lines"
+        )
+
+
+def build_interactions(
+    transactions: pd.DataFrame,
+    *,
+    value: str = "invoices",
+    non_product_codes: Iterable[str] = DEFAULT_NON_PRODUCT_CODES,
+    extra_product_ids: Iterable[str] = (),
+    observed_until: pd.Timestamp | None = None,
+) -> InteractionMatrix:
+    """Build the customer x product matrix from canonical transactions.
+
+    Parameters
+    ----------
+    transactions
+        Canonical transactions (``customer_id, order_id, ordered_at, product_id,
+        quantity``; ``is_return``/``is_non_product`` used when present).
+    value
+        ``"invoices"`` (distinct purchase orders per pair) or ``"quantity"``
+        (units net of returns).
+    non_product_codes
+        Product codes that are never products (postage, fees).
+    extra_product_ids
+        Catalogue products to include as (empty) columns, e.g. new products
+        that content-based recommendations can still reach.
+    observed_until
+        Reference time for purchase ages; defaults to the latest ``ordered_at``.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a"], "order_id": ["1", "2", "C3"],
+    ...     "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+    ...     "product_id": ["x", "x", "x"], "quantity": [2, 3, -1]})
+    >>> build_interactions(tx).matrix.toarray().tolist(), build_interactions(tx, value="quantity").matrix.toarray().tolist()
+    ([[2.0]], [[4.0]])
+    """
+    if value not in VALUES:
+        raise DataValidationError(
+            f"value must be one of {VALUES}, got {value!r}", fix="use 'invoices' or 'quantity'"
+        )
+    _check_transactions(transactions)
+    customer = transactions["customer_id"].astype(str).to_numpy(dtype=object)
+    product = transactions["product_id"].astype(str).to_numpy(dtype=object)
+    quantity = transactions["quantity"].to_numpy(dtype=np.int64)
+    non_product = np.isin(product, np.array(list(non_product_codes), dtype=object))
+    if "is_non_product" in transactions.columns:
+        non_product |= transactions["is_non_product"].fillna(False).to_numpy(dtype=bool)
+    is_return = quantity < 0
+    if "is_return" in transactions.columns:
+        is_return |= transactions["is_return"].fillna(False).to_numpy(dtype=bool)
+    keep = ~non_product
+    n_non_product = int(non_product.sum())
+    lines = pd.DataFrame(
+        {
+            "customer_id": customer[keep],
+            "product_id": product[keep],
+            "order_id": transactions["order_id"].astype(str).to_numpy(dtype=object)[keep],
+            "ordered_at": pd.to_datetime(transactions["ordered_at"]).to_numpy()[keep],
+            "quantity": quantity[keep],
+            "is_return": is_return[keep],
+        }
+    )
+    if observed_until is None:
+        observed_until = (
+            pd.Timestamp(lines["ordered_at"].max()) if len(lines) else pd.Timestamp(0)
+        )
+    net = lines.groupby(["customer_id", "product_id"], sort=False)["quantity"].sum()
+    positive = net[net > 0]
+    n_netted_out = int((net <= 0).sum())
+
+    purchases = lines[~lines["is_return"] & (lines["quantity"] > 0)]
+    orders = purchases.groupby(["customer_id", "product_id", "order_id"], sort=False)[
+        "ordered_at"
+    ].max()
+    orders = orders[orders.index.droplevel("order_id").isin(positive.index)]
+
+    customer_ids = np.array(sorted(positive.index.get_level_values(0).unique()), dtype=object)
+    seen = set(positive.index.get_level_values(1).unique())
+    extras = sorted({str(p) for p in extra_product_ids} - seen - set(non_product_codes))
+    product_ids = np.array(sorted(seen) + extras, dtype=object)
+    customer_index = {c: i for i, c in enumerate(customer_ids)}
+    product_index = {p: i for i, p in enumerate(product_ids)}
+
+    if value == "quantity":
+        rows = positive.index.get_level_values(0).map(customer_index).to_numpy(dtype=np.int64)
+        cols = positive.index.get_level_values(1).map(product_index).to_numpy(dtype=np.int64)
+        data = positive.to_numpy(dtype=np.float32)
+    else:
+        counts = orders.groupby(level=[0, 1], sort=False).size()
+        rows = counts.index.get_level_values(0).map(customer_index).to_numpy(dtype=np.int64)
+        cols = counts.index.get_level_values(1).map(product_index).to_numpy(dtype=np.int64)
+        data = counts.to_numpy(dtype=np.float32)
+    shape = (len(customer_ids), len(product_ids))
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=shape, dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+
+    order_rows = orders.index.get_level_values(0).map(customer_index).to_numpy(dtype=np.int64)
+    order_cols = orders.index.get_level_values(1).map(product_index).to_numpy(dtype=np.int64)
+    ages = (pd.Timestamp(observed_until) - pd.DatetimeIndex(orders.to_numpy())).total_seconds()
+    ages_days = np.maximum(np.asarray(ages, dtype=np.float64) / 86400.0, 0.0)
+    return InteractionMatrix(
+        matrix=matrix,
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        value=value,
+        observed_until=pd.Timestamp(observed_until),
+        purchase_rows=order_rows,
+        purchase_cols=order_cols,
+        purchase_ages_days=ages_days,
+        n_non_product_lines=n_non_product,
+        n_pairs_netted_out=n_netted_out,
+        customer_index=customer_index,
+        product_index=product_index,
+    )
+
+
+def bm25_weight(matrix: sp.spmatrix, *, K1: float = 100.0, B: float = 0.8) -> sp.csr_matrix:  # noqa: N803
+    """Okapi BM25 weighting of a customers x products matrix (implicit's ``bm25_weight``).
+
+    Each customer's row is treated as a document: ``K1`` controls how quickly
+    repeat orders saturate and ``B`` how strongly broad baskets are down-weighted.
+    """
+    from implicit.nearest_neighbours import bm25_weight as _bm25
+
+    return _bm25(sp.csr_matrix(matrix), K1=K1, B=B).tocsr().astype(np.float32)
+
+
+def confidence_weight(matrix: sp.spmatrix, *, alpha: float = 1.0) -> sp.csr_matrix:
+    """Confidence ``1 + alpha * log(1 + x)`` on the stored (non-zero) cells; zeros stay zero."""
+    if not alpha > 0:
+        raise DataValidationError(f"alpha must be > 0, got {alpha!r}", fix="use e.g. alpha=1.0")
+    weighted = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    weighted.data = (1.0 + alpha * np.log1p(weighted.data)).astype(np.float32)
+    return weighted
