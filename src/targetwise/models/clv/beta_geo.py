@@ -10,7 +10,7 @@ summary uses (weeks for CDNOW); ``α`` carries that unit, ``r, a, b`` are unitle
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from targetwise.errors import DataValidationError
@@ -53,7 +53,7 @@ class BetaGeo(MaximumLikelihoodModel):
         self.n_customers_ = int(round(counts.sum()))
         mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
         initial = np.array([1.0, 1.0 / max(mean_rate, 1e-6), 1.0, 1.0])
-        self._maximise(initial, (x, t_x, big_t), counts)
+        self._maximise(initial, (x, t_x, big_t, *group_by_frequency(x, counts)), counts)
         return self
 
     def _loglik(
@@ -161,10 +161,45 @@ def _row_loglik(
     return loglik, grad
 
 
+def group_by_frequency(x: FloatArray, weights: FloatArray) -> tuple[FloatArray, NDArray[np.intp], FloatArray]:
+    """Distinct frequencies, each row's position among them, and the weight per frequency."""
+    x_unique, x_code = np.unique(x, return_inverse=True)
+    return x_unique, x_code, np.bincount(x_code, weights=weights, minlength=x_unique.shape[0])
+
+
 def _loglik(params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray) -> tuple[float, FloatArray]:
-    x, t_x, big_t = columns
-    loglik, grad = _row_loglik(params, x, t_x, big_t)
-    return float(weights @ loglik), weights @ grad
+    """Weighted total log-likelihood and gradient; the gamma-function terms depend on x
+    only, so they are evaluated once per distinct frequency (a few dozen values)."""
+    x, t_x, big_t, x_unique, x_code, x_weight = columns
+    r, alpha, a, b = params
+    repeat = x > 0
+    rx_unique = r + x_unique
+    per_x = gammaln(rx_unique) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x_unique) - betaln(a, b)
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x_unique)
+    log_bx1_unique = np.log(np.where(x_unique > 0, b + x_unique - 1.0, 1.0))
+    rx = rx_unique[x_code]
+    log_a_t = np.log(alpha + big_t)
+    log_a_tx = np.log(alpha + t_x)
+    # log L = per_x + A3 + softplus(A4 - A3); A4 exists for repeat buyers only.
+    gap = np.where(repeat, np.log(a) - log_bx1_unique[x_code] + rx * (log_a_t - log_a_tx), -np.inf)
+    small = np.exp(-np.abs(gap))
+    softplus = np.maximum(gap, 0.0) + np.log1p(small)
+    w4 = np.where(gap > 0, 1.0 / (1.0 + small), small / (1.0 + small))  # expit(gap): weight of A4
+    loglik = float(x_weight @ per_x) - float(weights @ (rx * log_a_t)) + float(weights @ softplus)
+    ww4 = weights * w4
+    ww4_by_x = np.bincount(x_code, weights=ww4, minlength=x_unique.shape[0])
+    grad = np.empty(4)
+    grad[0] = float(x_weight @ (digamma(rx_unique) - digamma(r) + np.log(alpha))) + float(
+        -(weights @ log_a_t) + ww4 @ (log_a_t - log_a_tx)
+    )
+    grad[1] = r / alpha * float(x_weight.sum()) - float(
+        (weights - ww4) @ (rx / (alpha + big_t)) + ww4 @ (rx / (alpha + t_x))
+    )
+    grad[2] = float(x_weight @ (psi_ab - psi_abx)) + float(ww4.sum()) / a
+    grad[3] = float(x_weight @ (psi_ab + digamma(b + x_unique) - digamma(b) - psi_abx)) - float(
+        ww4_by_x @ np.where(x_unique > 0, 1.0 / np.exp(log_bx1_unique), 0.0)
+    )
+    return loglik, grad
 
 
 def _prob_alive(r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
@@ -187,10 +222,21 @@ def _conditional_expectation(
     parameters do not grow with ``x`` so large frequencies stay finite.
     """
     r, alpha, a, b = params
+    if x.shape[0] > 4096 and np.ndim(t) == 0:
+        # The 2F1 factor depends on (x, T) only; real summaries repeat those pairs a lot.
+        (pair_x, pair_t), _, inverse = compress_rows(x, big_t)
+        if pair_x.shape[0] < x.shape[0] // 2:
+            return _expectation_if_alive(params, t, pair_x, pair_t)[inverse] * _prob_alive(
+                r, alpha, a, b, x, t_x, big_t
+            )
+    return _expectation_if_alive(params, t, x, big_t) * _prob_alive(r, alpha, a, b, x, t_x, big_t)
+
+
+def _expectation_if_alive(params: FloatArray, t: FloatArray | float, x: FloatArray, big_t: FloatArray) -> FloatArray:
+    r, alpha, a, b = params
     one_minus_z = (alpha + big_t) / (alpha + big_t + t)
     z = t / (alpha + big_t + t)
     hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
     # 1 - (1-z)^(a-1)·F, written with expm1 to keep precision for short horizons.
     head = -(np.expm1((a - 1.0) * np.log(one_minus_z) + np.log(hyp)))
-    numerator = (a + b + x - 1.0) / (a - 1.0) * head
-    return numerator * _prob_alive(r, alpha, a, b, x, t_x, big_t)
+    return (a + b + x - 1.0) / (a - 1.0) * head
