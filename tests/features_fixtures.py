@@ -26,7 +26,7 @@ def transactions_frame(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(
         rows, columns=["customer_id", "order_id", "ordered_at", "product_id", "quantity", "unit_price", "channel"]
     )
-    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"])
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], format="ISO8601")
     return derive(frame)
 
 
