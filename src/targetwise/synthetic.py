@@ -8,8 +8,9 @@ what was planted:
   recency, frequency, monetary value, tenure, basket size and returns.
 * **Purchase timing** from the BG/NBD process (Fader, Hardie & Lee 2005): the first
   purchase happens at sign-up; while alive a customer buys as a Poisson process with
-  rate ``lambda ~ Gamma(r, alpha)`` (per day, ``alpha`` a rate); after every purchase
-  (the first included) they drop out for good with probability ``p ~ Beta(a, b)``.
+  rate ``lambda ~ Gamma(r, alpha)`` (per day, ``alpha`` a rate); after every repeat
+  purchase they drop out for good with probability ``p ~ Beta(a, b)`` (as in BG/NBD,
+  never right after the first purchase).
 * **Product affinities**: each type prefers two or three categories and has its own
   price sensitivity; each customer's category mix is a Dirichlet draw around it.
 * **A past randomized e-mail campaign** (50/50 split of consenting customers, about
@@ -161,12 +162,33 @@ class SyntheticRetailer:
 
 
 def bgnbd_expected_repeat_purchases(t: np.ndarray | float, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:
-    """E[X(t)]: expected repeat purchases in (0, t] after the first, under BG/NBD (FHL 2005, eq. 9)."""
+    """E[X(t)]: expected repeat purchases in (0, t] after the first, under BG/NBD (FHL 2005, eq. 9).
+
+    ``t`` and ``alpha`` share one time unit (days here). Needs ``a != 1``. Uses the
+    Gaussian hypergeometric closed form, with numerical integration where it is not finite.
+    """
     from scipy.special import hyp2f1
 
     t = np.asarray(t, dtype=float)
     z = t / (alpha + t)
-    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+    c = a + b - 1
+    if a - 1 > r:  # the plain series converges at z -> 1
+        tail = (alpha / (alpha + t)) ** r * hyp2f1(r, b, c, z)
+    else:  # Euler's transformation keeps it finite when b is large (plain form gives inf * 0)
+        tail = (alpha / (alpha + t)) ** (a - 1) * hyp2f1(c - r, a - 1, c, z)
+    expected = np.asarray(c / (a - 1) * (1 - tail))
+    bad = ~np.isfinite(expected)
+    if bad.any():
+        # scipy's hyp2f1 returns nan for some large parameters near z = 1; integrate over
+        # p ~ Beta(a, b) instead, using E[exp(-lambda p t)] = (alpha / (alpha + p t)) ** r
+        from scipy import integrate, stats
+
+        density = stats.beta(a, b).pdf
+        for i in zip(*np.nonzero(bad)):
+            ti = float(np.broadcast_to(t, expected.shape)[i])
+            expected[i] = integrate.quad(lambda q: (1 - (alpha / (alpha + q * ti)) ** r) / q * density(q),
+                                         0.0, 1.0, points=[a / (a + b)], limit=200)[0]
+    return expected
 
 
 def generate_retailer(
@@ -238,9 +260,10 @@ def generate_retailer(
     # ---- BG/NBD purchase times (vectorised via order statistics of uniforms) -------------
     first = signup + rng.uniform(0.0, 2.0 / 24.0, n_customers)
     span = horizon - first  # T: days from first purchase to the observation end
-    alive_purchases = rng.geometric(p)  # purchases made before dropping out, first included
+    # BG/NBD: dropout can follow any *repeat* purchase, so repeats before dropout ~ Geometric(p) >= 1
+    alive_repeats = rng.geometric(p)
     n_poisson = rng.poisson(lam * span)
-    n_repeat = np.minimum(alive_purchases - 1, n_poisson)
+    n_repeat = np.minimum(alive_repeats, n_poisson)
     owner = np.repeat(np.arange(n_customers), n_repeat)
     spacing = np.cumsum(rng.exponential(1.0, owner.size))
     offsets = np.concatenate([[0], np.cumsum(n_repeat)])
@@ -255,7 +278,7 @@ def generate_retailer(
     order_t = np.concatenate([first, repeat_t])
     last_t = first.copy()
     last_t[has] = repeat_t[offsets[1:][has] - 1]
-    dropped = alive_purchases - 1 <= n_poisson
+    dropped = alive_repeats <= n_poisson
     dropout_days = np.where(dropped, last_t, np.nan)
 
     # ---- anonymous orders, order ids in time order ----------------------------------------
