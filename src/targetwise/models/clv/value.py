@@ -128,7 +128,7 @@ def customer_lifetime_value(
         trans_params, x, t_x, big_t, times, np.ones_like(times)
     )
     expected_spend = _spend(spend_params, x, spend)
-    index = getattr(frequency, "index", None)
+    index = frequency.index if isinstance(frequency, pd.Series) else None
     frame = pd.DataFrame(
         {"expected_purchases": undiscounted, "expected_spend": expected_spend, "clv": purchases * expected_spend},
         index=index if index is not None else pd.RangeIndex(x.shape[0]),
