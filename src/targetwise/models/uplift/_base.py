@@ -172,9 +172,7 @@ def binary_outcome(y: ArrayLike, n_rows: int) -> NDArray[np.int64]:
     return arr.astype(np.int64)
 
 
-def treatment_labels(
-    treatment: ArrayLike, n_rows: int, control: Any
-) -> tuple[NDArray[Any], list[Any]]:
+def treatment_labels(treatment: ArrayLike, n_rows: int, control: Any) -> tuple[NDArray[Any], list[Any]]:
     """Validate treatment labels; return them and the sorted non-control arms."""
     arr = np.asarray(treatment, dtype=object)
     if arr.ndim != 1 or len(arr) != n_rows:
@@ -216,7 +214,8 @@ def check_groups(y: NDArray[np.int64], mask: NDArray[np.bool_], name: str, minim
 def require_fitted(model: BaseEstimator, attribute: str = "arms_") -> None:
     if not hasattr(model, attribute):
         raise NotFittedError(
-            f"{type(model).__name__} is not fitted yet", fix=f"call {type(model).__name__}.fit(X, treatment, y) first"
+            f"{type(model).__name__} is not fitted yet",
+            fix=f"call {type(model).__name__}.fit(X, treatment, y) first",
         )
 
 

@@ -302,7 +302,9 @@ def response_rate_by_percentile(
     order = _descending(u)
     y, t = y[order], t[order]
     if strategy == "overall":
-        pieces = [yb[tb == flag] for yb, tb in zip(np.array_split(y, bins), np.array_split(t, bins), strict=True)]
+        pieces = [
+            yb[tb == flag] for yb, tb in zip(np.array_split(y, bins), np.array_split(t, bins), strict=True)
+        ]
     else:
         pieces = list(np.array_split(y[t == flag], bins))
     size = np.array([len(p) for p in pieces], dtype=np.int64)

@@ -1,0 +1,60 @@
+"""Uplift targeting: the public entry point.
+
+Learners (LightGBM by default, any scikit-learn classifier via ``estimator=``)::
+
+    from targetwise.uplift import SLearner, qini_auc_score, plan_campaign
+    learner = SLearner(control="No E-Mail", random_state=0).fit(X, arm, visited)
+    uplift = learner.predict(X_new)            # (n,) for one arm, DataFrame for several
+    plan = plan_campaign(pd.Series(uplift, index=ids, name="Womens E-Mail"),
+                         contact_cost=0.10, value_per_conversion=25.0, budget=5_000)
+
+Metrics follow scikit-uplift's definitions (see
+:mod:`targetwise.models.uplift.metrics`); :func:`evaluate_uplift` scores
+learners over repeated stratified splits against a response model and random
+targeting.
+"""
+
+from targetwise.campaigns.measurement import CampaignMeasurement, measure_campaign
+from targetwise.campaigns.planner import CampaignPlan, plan_campaign
+from targetwise.models.uplift.evaluation import RandomUplift, ResponseModel, UpliftEvaluation, evaluate_uplift
+from targetwise.models.uplift.learners import (
+    BaseUpliftLearner,
+    ClassTransformation,
+    SLearner,
+    TLearner,
+    XLearner,
+)
+from targetwise.models.uplift.metrics import (
+    perfect_qini_curve,
+    perfect_uplift_curve,
+    qini_auc_score,
+    qini_curve,
+    response_rate_by_percentile,
+    uplift_at_k,
+    uplift_auc_score,
+    uplift_curve,
+)
+
+__all__ = [
+    "BaseUpliftLearner",
+    "CampaignMeasurement",
+    "CampaignPlan",
+    "ClassTransformation",
+    "RandomUplift",
+    "ResponseModel",
+    "SLearner",
+    "TLearner",
+    "UpliftEvaluation",
+    "XLearner",
+    "evaluate_uplift",
+    "measure_campaign",
+    "perfect_qini_curve",
+    "perfect_uplift_curve",
+    "plan_campaign",
+    "qini_auc_score",
+    "qini_curve",
+    "response_rate_by_percentile",
+    "uplift_at_k",
+    "uplift_auc_score",
+    "uplift_curve",
+]
