@@ -50,6 +50,7 @@ from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 from targetwise.errors import ConfigError, DataValidationError, ModelError
 from targetwise.models.segment._validation import (
@@ -95,6 +96,9 @@ LOG_FEATURES: frozenset[str] = frozenset(
     }
 )
 
+#: Below this many customers K-means runs single-threaded unless n_threads says otherwise.
+SINGLE_THREAD_BELOW = 50_000
+
 Algorithm = Literal["kmeans", "dbscan", "hdbscan"]
 
 
@@ -129,6 +133,10 @@ class BehaviourClusterer:
     eps, min_samples, min_cluster_size:
         DBSCAN / HDBSCAN parameters (in scaled units for ``eps``). ``min_cluster_size``
         defaults to max(5, 1% of customers).
+    n_threads:
+        OpenMP threads for K-means; ``None`` uses 1 thread below
+        :data:`SINGLE_THREAD_BELOW` customers (thread start-up costs more than the
+        work there, badly so on a busy machine) and the library default above.
     random_state:
         Seed for sampling, K-means initialisation and PCA.
 
@@ -157,6 +165,7 @@ class BehaviourClusterer:
         eps: float = 0.5,
         min_samples: int = 5,
         min_cluster_size: int | None = None,
+        n_threads: int | None = None,
         random_state: int | None = 0,
     ) -> None:
         self.n_clusters = n_clusters
@@ -172,6 +181,7 @@ class BehaviourClusterer:
         self.eps = eps
         self.min_samples = min_samples
         self.min_cluster_size = min_cluster_size
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # ------------------------------------------------------------ checks
@@ -292,14 +302,15 @@ class BehaviourClusterer:
         self.customer_ids_ = values.index
 
         rng = np.random.default_rng(self.random_state)
-        if self.algorithm == "kmeans":
-            labels, centers = self._fit_kmeans(scaled, rng)
-        else:
-            labels, centers = self._fit_density(scaled)
-        self._set_clusters(labels, centers)
-
-        n_components = min(2, scaled.shape[1])
-        self.pca_ = PCA(n_components=n_components, random_state=self.random_state).fit(scaled)
+        threads = self.n_threads if self.n_threads is not None else (1 if n < SINGLE_THREAD_BELOW else None)
+        with threadpool_limits(limits=threads):
+            if self.algorithm == "kmeans":
+                labels, centers = self._fit_kmeans(scaled, rng)
+            else:
+                labels, centers = self._fit_density(scaled)
+            self._set_clusters(labels, centers)
+            n_components = min(2, scaled.shape[1])
+            self.pca_ = PCA(n_components=n_components, random_state=self.random_state).fit(scaled)
         ratio = np.zeros(2)
         ratio[:n_components] = self.pca_.explained_variance_ratio_
         self.pca_explained_variance_ratio_ = ratio

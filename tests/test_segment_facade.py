@@ -1,0 +1,155 @@
+"""targetwise.segment: the combined result, stable ids and names across snapshots, the segment map,
+and the planted-type known answer on the synthetic retailer through the real ingest + features."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from targetwise.errors import ConfigError
+from targetwise.models.segment import RFM_SEGMENTS, BehaviourClusterer
+from targetwise.models.segment.plotting import plot_segment_map, render_html, render_png
+from targetwise.segment import OUTPUT_COLUMNS, SegmentationResult, segment_customers
+
+
+def planted_features(n: int = 600, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Three planted behaviours: regular big spenders, one-off small spenders, lapsed buyers."""
+    rng = np.random.default_rng(seed)
+    kind = np.repeat([0, 1, 2], [n // 5, n // 2, n - n // 5 - n // 2])
+    frequency = np.where(kind == 0, rng.poisson(25, n) + 5, np.where(kind == 1, 1, rng.poisson(3, n) + 2))
+    monetary_mean = np.where(kind == 0, rng.lognormal(5.0, 0.2, n), rng.lognormal(3.0, 0.2, n))
+    recency = np.where(kind == 2, rng.uniform(250, 360, n), rng.uniform(1, 40, n))
+    tenure = np.where(kind == 1, recency + rng.uniform(0, 5, n), recency + rng.uniform(300, 400, n))
+    features = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(n)],
+            "recency_days": recency,
+            "frequency": frequency,
+            "monetary_mean": monetary_mean,
+            "monetary_total": monetary_mean * frequency,
+            "tenure_days": tenure,
+            "returns_rate": rng.beta(1, 30, n),
+            "distinct_products": frequency * 2,
+            "ipi_mean_days": np.where(frequency > 1, (tenure - recency) / np.maximum(frequency - 1, 1), np.nan),
+        }
+    )
+    return features, kind
+
+
+@pytest.fixture(scope="module")
+def result() -> tuple[SegmentationResult, pd.DataFrame, np.ndarray]:
+    features, kind = planted_features()
+    return segment_customers(features, n_clusters=3, random_state=0), features, kind
+
+
+def test_result_has_the_cli_columns_and_recovers_the_planted_behaviours(result):
+    seg, features, kind = result
+    assert list(seg.customers.columns) == list(OUTPUT_COLUMNS)
+    assert seg.customers["customer_id"].tolist() == features["customer_id"].tolist()
+    assert adjusted_rand_score(kind, seg.customers["cluster"]) > 0.95
+    assert set(seg.customers["rfm_segment"]) <= set(RFM_SEGMENTS)
+    assert seg.customers["rfm_score"].str.fullmatch(r"[1-5]{3}").all()
+    # the regular big spenders: 20% of customers with most of the revenue, named for it
+    big = seg.customers.loc[kind == 0, "cluster"].mode()[0]
+    profile = seg.cluster_profiles.loc[big]
+    assert profile["customer_share"] == pytest.approx(0.2, abs=0.01)
+    assert profile["revenue_share"] > 0.8
+    assert profile["name"] == seg.cluster_names[big]
+    assert any(word in profile["name"] for word in ("Frequent", "High-value", "Big-ticket", "regulars"))
+    assert profile["description"].startswith(f"{profile['name']}: 20% of customers, ")
+    assert seg.customers["reason"].str.len().gt(0).all()
+    assert seg.cluster_profiles["customer_share"].sum() == pytest.approx(1.0)
+    assert seg.rfm_profiles["n_customers"].sum() == len(features)
+
+
+def test_same_table_and_seed_give_the_same_result(result):
+    seg, features, _ = result
+    again = segment_customers(features, n_clusters=3, random_state=0)
+    pd.testing.assert_frame_equal(again.customers, seg.customers)
+    assert again.cluster_names == seg.cluster_names
+
+
+def test_a_later_snapshot_keeps_cluster_ids_and_names(result):
+    seg, _, _ = result
+    # a later snapshot: new draws, with the shares changed so size order (and raw ids) would change
+    later_features, later_kind = planted_features(900, seed=5)
+    plain = segment_customers(later_features, n_clusters=3, random_state=1)
+    later = segment_customers(later_features, n_clusters=3, random_state=1, previous=seg)
+    first_id = {k: seg.customers.loc[result[2] == k, "cluster"].mode()[0] for k in range(3)}
+    later_id = {k: later.customers.loc[later_kind == k, "cluster"].mode()[0] for k in range(3)}
+    assert later_id == first_id
+    assert {k: later.cluster_names[later_id[k]] for k in range(3)} == {
+        k: seg.cluster_names[first_id[k]] for k in range(3)
+    }
+    assert adjusted_rand_score(plain.customers["cluster"], later.customers["cluster"]) == 1.0
+
+
+def test_previous_must_be_a_result_or_a_clusterer(result):
+    seg, features, _ = result
+    with pytest.raises(ConfigError, match="previous must be"):
+        segment_customers(features, previous=seg.customers)
+
+
+def test_segment_map_plot_png_and_html(result):
+    seg, _, _ = result
+    ax = plot_segment_map(seg.clusterer, names=seg.cluster_names, max_points=300)
+    try:
+        assert len(ax.collections) == 3  # one scatter per cluster
+        assert sum(len(c.get_offsets()) for c in ax.collections) == 300
+        labels = {t.get_text() for t in ax.texts}
+        assert labels == set(seg.cluster_names.values())
+        assert ax.get_xlabel().startswith("PC1 (") and "% of variance" in ax.get_xlabel()
+        png = render_png(ax)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        tag = render_html(ax, alt="map")
+        assert tag.startswith('<img alt="map" src="data:image/png;base64,iVBOR')
+    finally:
+        plt.close(ax.figure)
+    _, given = plt.subplots()
+    assert seg.plot_segment_map(ax=given) is given
+    plt.close(given.figure)
+
+
+def test_save_segment_map_writes_a_png(result, tmp_path):
+    seg, _, _ = result
+    path = seg.save_segment_map(tmp_path / "map.png", max_points=200)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+# ----------------------------------------------------------------- synthetic retailer, real pipeline
+
+
+@pytest.mark.slow
+def test_clusters_recover_the_planted_customer_types_of_the_synthetic_retailer(tmp_path):
+    from targetwise.config import get_settings
+    from targetwise.features import customer_features
+    from targetwise.io.engines import open_duckdb
+    from targetwise.io.ingest import ingest_arrow
+    from targetwise.io.readers import source_from_frame
+    from targetwise.io.workspace import Workspace
+    from targetwise.synthetic import generate_retailer
+
+    shop = generate_retailer(1500, random_state=3, pii=False, campaign=False)
+    workspace = Workspace.init(tmp_path / "ws", get_settings())
+    for table in ("products", "transactions"):
+        ingest_arrow(workspace, table, source_from_frame(getattr(shop, table), name=f"synthetic:{table}"))
+    backend = open_duckdb(workspace.db_path)
+    features = customer_features(backend, shop.params["end"]).to_pandas()
+    backend.disconnect()
+    truth = shop.truth.set_index("customer_id").loc[features["customer_id"], "customer_type"].to_numpy()
+
+    seg = segment_customers(features, random_state=0)
+    ari = adjusted_rand_score(truth, seg.customers["cluster"])
+    print(f"synthetic retailer: k={seg.clusterer.n_clusters_}, ARI={ari:.3f}")
+    assert ari >= 0.8
+    assert isinstance(seg.clusterer, BehaviourClusterer)
+    # the lapsed type is found as one cluster and named for its long silence
+    lapsed = pd.Series(seg.customers["cluster"].to_numpy()[truth == "lapsed"]).mode()[0]
+    assert "Lapsed" in seg.cluster_names[lapsed] or "lapsed" in seg.cluster_names[lapsed]
