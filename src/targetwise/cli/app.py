@@ -148,3 +148,10 @@ def demo(
     for name, path in result.outputs.items():
         console.print(f"  {name}: {path}")
     console.print(f"next: targetwise status --workspace {result.workspace}")
+
+
+from targetwise.cli import runs as _runs  # noqa: E402
+
+app.command("features")(_runs.features)
+app.command("run")(_runs.run)
+app.add_typer(_runs.runs_app, name="runs")

@@ -1,0 +1,295 @@
+"""Model runs: immutable, versioned folders with a manifest, and an atomically switched active run.
+
+A run is written into a hidden staging folder and becomes visible only when
+:meth:`RunWriter.commit` renames it into ``artifacts/runs/<run_id>/`` (one
+``rename``, atomic on POSIX). A crash before that leaves only a staging folder,
+which no reader ever lists. The active run is named by the ``ACTIVE`` file,
+replaced atomically by :meth:`RunStore.promote`; readers resolve it once per
+request and then read only that run's immutable files, so a request never sees
+half of two runs.
+
+Layout of a run::
+
+    artifacts/runs/R20111209-120000-ab12cd/
+      manifest.json      run id, as_of, parameters, data snapshot, per-stage metrics,
+                         model cards, timings, sha256 of every file
+      <stage>/<name>.parquet | .json | .png
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import targetwise
+from targetwise.errors import NotFoundError, WorkspaceError
+from targetwise.io.workspace import Workspace
+
+__all__ = ["RunInfo", "RunStore", "RunWriter", "data_snapshot"]
+
+ACTIVE_FILE = "ACTIVE"
+STAGING_PREFIX = ".staging-"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=_json_default, sort_keys=False, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def as_of(self) -> str | None:
+        return self.manifest.get("as_of")
+
+    @property
+    def created_at(self) -> str:
+        return self.manifest["created_at"]
+
+    def file(self, relative: str) -> Path:
+        path = self.path / relative
+        if relative not in self.manifest.get("files", {}):
+            raise NotFoundError(
+                f"run {self.run_id} has no output {relative!r}",
+                fix=f"outputs of this run: {', '.join(sorted(self.manifest.get('files', {}))) or 'none'}",
+            )
+        return path
+
+    def read_table(self, relative: str) -> pd.DataFrame:
+        return pd.read_parquet(self.file(relative))
+
+    def read_json(self, relative: str) -> Any:
+        return json.loads(self.file(relative).read_text(encoding="utf-8"))
+
+    def has(self, relative: str) -> bool:
+        return relative in self.manifest.get("files", {})
+
+
+def data_snapshot(workspace: Workspace) -> dict[str, Any]:
+    """What data a run saw: row counts per table, the loads applied, and one id over both."""
+    from targetwise.schema import TABLES
+
+    with workspace.connect(read_only=True) as con:
+        rows = {name: int(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]) for name in TABLES}  # type: ignore[index]
+        loads = [r[0] for r in con.execute("SELECT load_id FROM loads ORDER BY load_id").fetchall()]
+        last = con.execute("SELECT max(ordered_at) FROM transactions").fetchone()[0]  # type: ignore[index]
+    digest = hashlib.sha256(json.dumps({"rows": rows, "loads": loads}, sort_keys=True).encode()).hexdigest()
+    return {
+        "snapshot_id": digest[:16],
+        "rows": rows,
+        "loads": loads,
+        "last_ordered_at": last.isoformat() if last else None,
+    }
+
+
+class RunWriter:
+    """Collects a run's outputs in a staging folder; :meth:`commit` publishes them atomically."""
+
+    def __init__(self, store: RunStore, run_id: str, manifest: dict[str, Any]) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.manifest = manifest
+        self.path = store.root / f"{STAGING_PREFIX}{run_id}"
+        self.path.mkdir(parents=True)
+        self._committed = False
+
+    def _target(self, relative: str) -> Path:
+        target = self.path / relative
+        if not target.resolve().is_relative_to(self.path.resolve()):
+            raise WorkspaceError(f"output name {relative!r} escapes the run folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_table(self, relative: str, frame: pd.DataFrame) -> Path:
+        target = self._target(relative)
+        frame.to_parquet(target, index=False)
+        return target
+
+    def write_json(self, relative: str, obj: Any) -> Path:
+        target = self._target(relative)
+        target.write_text(dumps(obj), encoding="utf-8")
+        return target
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        target = self._target(relative)
+        target.write_bytes(data)
+        return target
+
+    def stage_record(self, stage: str) -> dict[str, Any]:
+        return self.manifest["stages"].setdefault(stage, {"status": "pending", "metrics": {}, "notes": []})
+
+    @contextmanager
+    def stage(self, stage: str) -> Iterator[dict[str, Any]]:
+        """Time a stage and record its status; metrics/notes go into the yielded record."""
+        record = self.stage_record(stage)
+        started = time.perf_counter()
+        record["status"] = "running"
+        try:
+            yield record
+        except BaseException as exc:
+            record["status"] = "failed"
+            record["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise
+        else:
+            record["status"] = "ok"
+        finally:
+            record["seconds"] = round(time.perf_counter() - started, 3)
+
+    def skip(self, stage: str, reason: str) -> None:
+        record = self.stage_record(stage)
+        record["status"] = "skipped"
+        record["notes"].append(reason)
+
+    def commit(self) -> RunInfo:
+        """Write the manifest (with file hashes) and publish the folder under its run id."""
+        files: dict[str, str] = {}
+        for file in sorted(self.path.rglob("*")):
+            if file.is_file():
+                files[file.relative_to(self.path).as_posix()] = _sha256(file)
+        self.manifest["files"] = files
+        self.manifest["finished_at"] = datetime.now(UTC).isoformat()
+        manifest_path = self.path / "manifest.json"
+        manifest_path.write_text(dumps(self.manifest), encoding="utf-8")
+        _fsync_tree(self.path)
+        final = self.store.root / self.run_id
+        os.rename(self.path, final)
+        _fsync_dir(self.store.root)
+        self._committed = True
+        return RunInfo(self.run_id, final, self.manifest)
+
+    def abort(self) -> None:
+        if not self._committed:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class RunStore:
+    """All runs of a workspace: begin, list, show, promote, resolve the active one."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = workspace.runs_dir
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def begin(self, *, as_of: date | datetime | str | None, parameters: dict[str, Any]) -> RunWriter:
+        now = datetime.now(UTC)
+        run_id = f"R{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        manifest = {
+            "run_id": run_id,
+            "created_at": now.isoformat(),
+            "as_of": None if as_of is None else str(as_of),
+            "targetwise_version": targetwise.__version__,
+            "parameters": parameters,
+            "data_snapshot": data_snapshot(self.workspace),
+            "stages": {},
+        }
+        return RunWriter(self, run_id, manifest)
+
+    def list(self) -> list[RunInfo]:
+        runs = []
+        for path in sorted(self.root.iterdir()):
+            if path.name.startswith(".") or not (path / "manifest.json").exists():
+                continue
+            runs.append(RunInfo(path.name, path, json.loads((path / "manifest.json").read_text())))
+        return runs
+
+    def get(self, run_id: str) -> RunInfo:
+        path = self.root / run_id
+        if run_id.startswith(".") or "/" in run_id or not (path / "manifest.json").exists():
+            known = ", ".join(r.run_id for r in self.list()[-5:]) or "none yet (run `targetwise run`)"
+            raise NotFoundError(f"run {run_id!r} not found", fix=f"recent runs: {known}")
+        return RunInfo(run_id, path, json.loads((path / "manifest.json").read_text()))
+
+    def active_id(self) -> str | None:
+        pointer = self.root / ACTIVE_FILE
+        try:
+            return pointer.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def active(self) -> RunInfo | None:
+        run_id = self.active_id()
+        return self.get(run_id) if run_id else None
+
+    def promote(self, run_id: str) -> RunInfo:
+        """Make ``run_id`` the served run: write a temp pointer, fsync, rename over ``ACTIVE``."""
+        info = self.get(run_id)
+        failed = [s for s, r in info.manifest.get("stages", {}).items() if r.get("status") == "failed"]
+        if failed:
+            raise WorkspaceError(
+                f"run {run_id} has failed stage(s) {', '.join(failed)} and cannot be promoted",
+                fix="fix the cause and run again",
+            )
+        tmp = self.root / f".{ACTIVE_FILE}.{uuid.uuid4().hex}"
+        with open(tmp, "w") as fh:
+            fh.write(run_id)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / ACTIVE_FILE)
+        _fsync_dir(self.root)
+        return info
+
+    def clean_staging(self, *, older_than_seconds: float = 3600) -> list[str]:
+        """Remove staging folders left by crashed runs; returns their names."""
+        removed = []
+        cutoff = time.time() - older_than_seconds
+        for path in self.root.glob(f"{STAGING_PREFIX}*"):
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return removed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(path)

@@ -1,0 +1,110 @@
+"""Runs: immutable folders with manifests, atomic publish and promotion, consent applied."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
+
+from targetwise.errors import ConfigError, NotFoundError
+from targetwise.io.ingest import ingest
+from targetwise.io.runs import RunStore
+from targetwise.io.workspace import Workspace
+from targetwise.pipeline import run as run_module
+from targetwise.pipeline.run import default_as_of, run_pipeline
+
+
+@pytest.fixture
+def loaded(workspace: Workspace) -> Workspace:
+    ingest(workspace, "transactions", ONLINE_RETAIL_SAMPLE, mapping=ONLINE_RETAIL_MAPPING)
+    return workspace
+
+
+def test_run_writes_manifest_with_snapshot_metrics_and_hashes(loaded: Workspace) -> None:
+    info = run_pipeline(loaded, loaded.settings, stages=["features"])
+    m = info.manifest
+    assert info.as_of == "2011-12-09" == str(default_as_of(loaded))  # last order 2011-12-08 15:36
+    assert m["data_snapshot"]["rows"]["transactions"] == 7413
+    assert len(m["data_snapshot"]["loads"]) == 1
+    assert m["stages"]["features"]["status"] == "ok"
+    # 100 customers in the sample; 12605 only ever returned an item, so has no purchase to describe
+    assert m["stages"]["features"]["metrics"]["customers"] == 99
+    for rel, digest in m["files"].items():
+        assert hashlib.sha256((info.path / rel).read_bytes()).hexdigest() == digest
+    assert RunStore(loaded).active_id() == info.run_id
+    frame = info.read_table("features/customer_features.parquet")
+    assert len(frame) == 99 and frame["customer_id"].is_unique and "12605" not in set(frame["customer_id"])
+
+
+def test_failed_stage_publishes_nothing(loaded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run_pipeline(loaded, loaded.settings, stages=["features"])
+
+    def explode(ctx, record):  # noqa: ANN001
+        ctx.writer.write_json("half/written.json", {"partial": True})
+        raise RuntimeError("model blew up")
+
+    monkeypatch.setitem(run_module.STAGES, "explode", explode)
+    with pytest.raises(RuntimeError, match="model blew up"):
+        run_pipeline(loaded, loaded.settings, stages=["features", "explode"])
+    store = RunStore(loaded)
+    assert [r.run_id for r in store.list()] == [first.run_id]
+    assert store.active_id() == first.run_id
+    assert not any(p.name.startswith(".staging-") for p in store.root.iterdir())
+
+
+def test_profiling_objection_removes_customer_from_outputs(loaded: Workspace, tmp_path: Path) -> None:
+    consent = tmp_path / "consent.csv"
+    consent.write_text(
+        "customer_id,purpose,status,recorded_at\n"
+        "12358,profiling,denied,2011-01-01\n"  # objects
+        "12373,profiling,denied,2011-01-01\n12373,profiling,granted,2011-06-01\n"  # objected, then granted again
+        "12390,email,revoked,2011-01-01\n"  # email only: still profiled
+    )
+    ingest(loaded, "consent", consent)
+    info = run_pipeline(loaded, loaded.settings, stages=["features"])
+    ids = set(info.read_table("features/customer_features.parquet")["customer_id"])
+    assert "12358" not in ids and {"12373", "12390"} <= ids
+    assert len(ids) == 98
+    assert info.manifest["stages"]["features"]["metrics"]["excluded_profiling_objection"] == 1
+
+
+def test_promote_and_errors(loaded: Workspace) -> None:
+    a = run_pipeline(loaded, loaded.settings, stages=["features"], promote=False)
+    b = run_pipeline(loaded, loaded.settings, stages=["features"])
+    store = RunStore(loaded)
+    assert store.active_id() == b.run_id
+    store.promote(a.run_id)
+    assert store.active_id() == a.run_id
+    with pytest.raises(NotFoundError, match="run 'R-nope' not found"):
+        store.promote("R-nope")
+    with pytest.raises(NotFoundError, match="has no output 'x.parquet'"):
+        a.file("x.parquet")
+    with pytest.raises(ConfigError, match="unknown stage"):
+        run_pipeline(loaded, loaded.settings, stages=["astrology"])
+    with pytest.raises(ConfigError, match="not a date"):
+        run_pipeline(loaded, loaded.settings, as_of="yesterday")
+
+
+def test_readers_never_see_a_torn_active_pointer(loaded: Workspace) -> None:
+    a = run_pipeline(loaded, loaded.settings, stages=["features"])
+    b = run_pipeline(loaded, loaded.settings, stages=["features"])
+    store = RunStore(loaded)
+    seen: set[str | None] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen.add(store.active_id())
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for i in range(200):
+        store.promote(a.run_id if i % 2 else b.run_id)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert seen <= {a.run_id, b.run_id}
