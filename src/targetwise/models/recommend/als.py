@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from targetwise.errors import ConfigError
 from targetwise.models.recommend.base import BaseRecommender
@@ -78,7 +79,9 @@ class ALSRecommender(BaseRecommender):
             random_state=self.random_state,
             num_threads=self.num_threads,
         )
-        model.fit(self._weighted(matrix), show_progress=False)
+        # implicit's ALS is slow when BLAS also multithreads (implicit warns about it).
+        with threadpool_limits(limits=1, user_api="blas"):
+            model.fit(self._weighted(matrix), show_progress=False)
         self.model_ = model
 
     def _score(self, rows: np.ndarray, *, exclude_purchased: bool) -> np.ndarray:

@@ -69,13 +69,14 @@ def relevant_items(
 
 
 def _contribution(model: BaseRecommender, rows: np.ndarray, *, exclude_purchased: bool,
-                  n_candidates: int, rank_offset: float) -> np.ndarray:
+                  n_candidates: int, rank_offset: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(1 / (rank_offset + rank))`` for each row's ``n_candidates`` best products (else 0), and the allowed mask."""
     scores = model._masked_scores(rows, exclude_purchased=exclude_purchased)
-    out = np.where(np.isfinite(scores), 0.0, -np.inf)
+    out = np.zeros_like(scores)
     tops = select_top_n(scores, n_candidates, tie_rank=model.tie_rank_)
     for r, top in enumerate(tops):
         out[r, top] = 1.0 / (rank_offset + np.arange(len(top)))
-    return out
+    return out, np.isfinite(scores)
 
 
 class HybridRecommender(BaseRecommender):
@@ -174,18 +175,26 @@ class HybridRecommender(BaseRecommender):
                 achieved[protocol] = float("nan")
                 continue
             rows = np.array(customers, dtype=np.int64)
-            parts = {
-                name: _contribution(m, rows, exclude_purchased=exclude,
-                                    n_candidates=self.n_candidates, rank_offset=self.rank_offset)
-                for name, m in fitted.items()
-            }
+            parts, allowed = {}, None
+            for name, m in fitted.items():
+                parts[name], allowed = _contribution(
+                    m, rows, exclude_purchased=exclude, n_candidates=self.n_candidates,
+                    rank_offset=self.rank_offset)
+            # Validation only: ties broken by a popularity epsilon so top-k is one vectorised argpartition.
             tie_rank = next(iter(fitted.values())).tie_rank_
+            tie_break = -1e-9 * tie_rank / (len(tie_rank) + 1.0)
+            column = {p: j for j, p in enumerate(product_ids)}
+            is_relevant = np.zeros((len(rows), len(product_ids)), dtype=bool)
+            for r, items in enumerate(relevant):
+                is_relevant[r, [column[p] for p in items if p in column]] = True
+            k = min(self.k, len(product_ids))
 
             def precision(w: dict[str, float]) -> float:
-                blended = sum(w[name] * parts[name] for name in names)
-                tops = select_top_n(np.nan_to_num(blended, nan=-np.inf), self.k, tie_rank=tie_rank)
-                return float(np.mean([len(set(product_ids[t]) & rel) / self.k
-                                      for t, rel in zip(tops, relevant, strict=True)]))
+                blended = sum(w[name] * parts[name] for name in names) + tie_break
+                blended = np.where(allowed, blended, -np.inf)
+                top = np.argpartition(-blended, k - 1, axis=1)[:, :k]
+                hits = np.take_along_axis(is_relevant & allowed, top, axis=1).sum(axis=1)
+                return float(np.mean(hits / self.k))
 
             current = {name: 1.0 for name in names}
             best = precision(current)
@@ -212,13 +221,16 @@ class HybridRecommender(BaseRecommender):
     def _score(self, rows: np.ndarray, *, exclude_purchased: bool) -> np.ndarray:
         weights = self.weights_["new" if exclude_purchased else "all"]
         total = np.zeros((len(rows), self.n_products_))
+        allowed = None
         for name, model in self.components_.items():
             if weights[name] == 0:
                 continue
-            part = _contribution(model, rows, exclude_purchased=exclude_purchased,
-                                 n_candidates=self.n_candidates, rank_offset=self.rank_offset)
+            part, allowed = _contribution(model, rows, exclude_purchased=exclude_purchased,
+                                          n_candidates=self.n_candidates, rank_offset=self.rank_offset)
             total += weights[name] * part
-        return np.nan_to_num(total, nan=-np.inf)
+        if allowed is not None:
+            total[~allowed] = -np.inf
+        return total
 
     def _similar(self, item: int) -> np.ndarray:
         for model in self.components_.values():

@@ -176,54 +176,61 @@ def build_interactions(
         is_return |= transactions["is_return"].fillna(False).to_numpy(dtype=bool)
     keep = ~non_product
     n_non_product = int(non_product.sum())
-    lines = pd.DataFrame(
-        {
-            "customer_id": customer[keep],
-            "product_id": product[keep],
-            "order_id": transactions["order_id"].astype(str).to_numpy(dtype=object)[keep],
-            "ordered_at": pd.to_datetime(transactions["ordered_at"]).to_numpy()[keep],
-            "quantity": quantity[keep],
-            "is_return": is_return[keep],
-        }
-    )
+    ordered_at = pd.to_datetime(transactions["ordered_at"]).to_numpy(dtype="datetime64[ns]")[keep]
     if observed_until is None:
-        observed_until = (
-            pd.Timestamp(lines["ordered_at"].max()) if len(lines) else pd.Timestamp(0)
-        )
-    net = lines.groupby(["customer_id", "product_id"], sort=False)["quantity"].sum()
-    positive = net[net > 0]
-    n_netted_out = int((net <= 0).sum())
+        observed_until = pd.Timestamp(ordered_at.max()) if ordered_at.size else pd.Timestamp(0)
+    # Everything below works on integer codes: factorize once, then sort/bincount.
+    cust_code, cust_names = pd.factorize(customer[keep], sort=True)
+    prod_code, prod_names = pd.factorize(product[keep], sort=True)
+    order_code, _ = pd.factorize(transactions["order_id"].astype(str).to_numpy(dtype=object)[keep])
+    quantity, is_return = quantity[keep], is_return[keep]
+    n_prod_all = max(len(prod_names), 1)
+    pair = cust_code.astype(np.int64) * n_prod_all + prod_code
+    pairs, pair_inverse = np.unique(pair, return_inverse=True)
+    net = np.bincount(pair_inverse, weights=quantity, minlength=len(pairs))
+    positive = net > 0
+    n_netted_out = int((~positive).sum())
 
-    purchases = lines[~lines["is_return"] & (lines["quantity"] > 0)]
-    orders = purchases.groupby(["customer_id", "product_id", "order_id"], sort=False)[
-        "ordered_at"
-    ].max()
-    orders = orders[orders.index.droplevel("order_id").isin(positive.index)]
+    # Purchase orders per (customer, product): distinct (pair, order) among purchase lines.
+    bought = (~is_return) & (quantity > 0) & positive[pair_inverse]
+    b_pair, b_order, b_time = pair_inverse[bought], order_code[bought], ordered_at[bought]
+    sort = np.lexsort((b_order, b_pair))
+    b_pair, b_order, b_time = b_pair[sort], b_order[sort], b_time[sort]
+    first = np.ones(len(b_pair), dtype=bool)
+    first[1:] = (np.diff(b_pair) != 0) | (np.diff(b_order) != 0)
+    starts = np.flatnonzero(first)
+    order_pair = b_pair[starts]
+    order_time = (
+        np.maximum.reduceat(b_time.astype(np.int64), starts).astype("datetime64[ns]")
+        if len(starts) else b_time[:0]
+    )
 
-    customer_ids = np.array(sorted(positive.index.get_level_values(0).unique()), dtype=object)
-    seen = set(positive.index.get_level_values(1).unique())
-    extras = sorted({str(p) for p in extra_product_ids} - seen - set(non_product_codes))
-    product_ids = np.array(sorted(seen) + extras, dtype=object)
+    kept_pairs = pairs[positive]
+    kept_cust, kept_prod = kept_pairs // n_prod_all, kept_pairs % n_prod_all
+    used_cust, cust_remap = np.unique(kept_cust, return_inverse=True)
+    used_prod, prod_remap = np.unique(kept_prod, return_inverse=True)
+    customer_ids = np.asarray(cust_names, dtype=object)[used_cust]
+    seen = np.asarray(prod_names, dtype=object)[used_prod]
+    extras = sorted({str(p) for p in extra_product_ids} - set(seen) - set(non_product_codes))
+    product_ids = np.concatenate([seen, np.array(extras, dtype=object)]).astype(object)
     customer_index = {c: i for i, c in enumerate(customer_ids)}
     product_index = {p: i for i, p in enumerate(product_ids)}
-
+    # The positions of the kept pairs in `pairs` give (row, col) of every cell.
+    cell_of_pair = np.full(len(pairs), -1, dtype=np.int64)
+    cell_of_pair[np.flatnonzero(positive)] = np.arange(positive.sum())
+    rows, cols = cust_remap.astype(np.int64), prod_remap.astype(np.int64)
     if value == "quantity":
-        rows = positive.index.get_level_values(0).map(customer_index).to_numpy(dtype=np.int64)
-        cols = positive.index.get_level_values(1).map(product_index).to_numpy(dtype=np.int64)
-        data = positive.to_numpy(dtype=np.float32)
+        data = net[positive].astype(np.float32)
     else:
-        counts = orders.groupby(level=[0, 1], sort=False).size()
-        rows = counts.index.get_level_values(0).map(customer_index).to_numpy(dtype=np.int64)
-        cols = counts.index.get_level_values(1).map(product_index).to_numpy(dtype=np.int64)
-        data = counts.to_numpy(dtype=np.float32)
+        data = np.bincount(cell_of_pair[order_pair], minlength=len(kept_pairs)).astype(np.float32)
     shape = (len(customer_ids), len(product_ids))
     matrix = sp.csr_matrix((data, (rows, cols)), shape=shape, dtype=np.float32)
     matrix.sum_duplicates()
     matrix.sort_indices()
 
-    order_rows = orders.index.get_level_values(0).map(customer_index).to_numpy(dtype=np.int64)
-    order_cols = orders.index.get_level_values(1).map(product_index).to_numpy(dtype=np.int64)
-    ages = (pd.Timestamp(observed_until) - pd.DatetimeIndex(orders.to_numpy())).total_seconds()
+    order_cells = cell_of_pair[order_pair]
+    order_rows, order_cols = rows[order_cells], cols[order_cells]
+    ages = (np.datetime64(pd.Timestamp(observed_until).asm8, "ns") - order_time) / np.timedelta64(1, "s")
     ages_days = np.maximum(np.asarray(ages, dtype=np.float64) / 86400.0, 0.0)
     return InteractionMatrix(
         matrix=matrix,

@@ -1,0 +1,204 @@
+"""Known-answer tests for the recommenders, the interaction matrix and the business rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from targetwise.errors import ConfigError, DataValidationError, ModelError, NotFittedError, NotFoundError
+from targetwise.recommend import (
+    RECOMMENDATION_COLUMNS,
+    ALSRecommender,
+    BuyAgainRecommender,
+    ContentRecommender,
+    HybridRecommender,
+    ItemItemRecommender,
+    PopularityRecommender,
+    build_interactions,
+    confidence_weight,
+    make_recommender,
+)
+
+
+def _tx(rows: list[tuple]) -> pd.DataFrame:
+    """Rows of (customer_id, order_id, day, product_id, quantity)."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "day", "product_id", "quantity"])
+    frame["ordered_at"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame.pop("day"), unit="D")
+    frame["unit_price"] = 1.0
+    return frame
+
+
+def _lists(recs: pd.DataFrame) -> dict[str, list[str]]:
+    return recs.groupby("customer_id")["product_id"].agg(list).to_dict()
+
+
+@pytest.fixture
+def copurchase() -> pd.DataFrame:
+    """apple and bread always go together (5 baskets); cider and dates are bestsellers bought alone; q bought apple only."""
+    rows = []
+    for i in range(5):
+        rows += [(f"ab{i}", f"o{i}", i, "apple", 1), (f"ab{i}", f"o{i}", i, "bread", 1)]
+    for i in range(8):
+        rows += [(f"c{i}", f"p{i}", i, "cider", 1), (f"c{i}", f"q{i}", i + 1, "dates", 1)]
+    rows += [("q", "r0", 10, "apple", 1)]
+    return _tx(rows)
+
+
+# ---------------------------------------------------------------- matrix
+def test_returns_are_netted_and_counted() -> None:
+    tx = _tx([
+        ("a", "1", 0, "P", 3), ("a", "C2", 1, "P", -3),  # fully returned -> no cell
+        ("a", "3", 2, "Q", 5), ("a", "C4", 3, "Q", -2),  # net 3 units, 1 purchase order
+        ("a", "5", 4, "Q", 1),                           # second order for Q
+        ("a", "5", 4, "POST", 1),                        # non-product code
+        ("b", "6", 5, "P", 2),
+    ])
+    counts = build_interactions(tx)
+    units = build_interactions(tx, value="quantity")
+    assert counts.n_pairs_netted_out == 1 and counts.n_non_product_lines == 1
+    assert list(counts.product_ids) == ["P", "Q"] and list(counts.customer_ids) == ["a", "b"]
+    assert counts.matrix.toarray().tolist() == [[0.0, 2.0], [1.0, 0.0]]
+    assert units.matrix.toarray().tolist() == [[0.0, 4.0], [2.0, 0.0]]
+    # recency: a's two Q orders are 1 and 3 days before the last line (day 5)
+    decayed = counts.recency_matrix(1.0).toarray()
+    assert decayed[0, 1] == pytest.approx(0.5**1 + 0.5**3)
+    assert confidence_weight(counts.matrix, alpha=2.0).toarray()[0, 1] == pytest.approx(1 + 2 * np.log(3))
+
+
+def test_matrix_rejects_bad_input() -> None:
+    with pytest.raises(DataValidationError, match="lack column"):
+        build_interactions(pd.DataFrame({"customer_id": ["a"]}))
+    with pytest.raises(DataValidationError, match="value must be one of"):
+        build_interactions(_tx([("a", "1", 0, "P", 1)]), value="revenue")
+    with pytest.raises(ModelError, match="no purchases left"):
+        PopularityRecommender().fit(_tx([("a", "1", 0, "POST", 1)]))
+
+
+# ----------------------------------------------------------------- models
+def test_item_item_recommends_the_co_purchased_item_first(copurchase: pd.DataFrame) -> None:
+    for similarity in ("bm25", "cosine"):
+        model = ItemItemRecommender(similarity=similarity, K=10).fit(copurchase)
+        recs = model.recommend(["q"], n=3)
+        assert recs["product_id"].iloc[0] == "bread"
+        assert "apple" not in set(recs["product_id"])  # already bought, excluded
+        assert model.similar_products("apple", n=1)["similar_product_id"].tolist() == ["bread"]
+    # popularity would have said C or D: the test above can fail
+    assert PopularityRecommender().fit(copurchase).recommend("q", n=1)["product_id"].iloc[0] in {"cider", "dates"}
+
+
+def test_als_recovers_planted_blocks_and_is_seeded() -> None:
+    rows = []
+    for i in range(12):  # group 1 buys ant, bee, cat
+        rows += [(f"g{i}", f"a{i}", i, p, 1) for p in ("ant", "bee", "cat")]
+    for i in range(20):  # bigger group 2 buys dog, eel, fox (so those are the most popular)
+        rows += [(f"h{i}", f"b{i}", i, p, 1) for p in ("dog", "eel", "fox")]
+    rows += [("q", "z", 30, "ant", 1), ("q", "z", 30, "bee", 1)]
+    tx = _tx(rows)
+    model = ALSRecommender(factors=4, iterations=15, regularization=0.1, random_state=3).fit(tx)
+    recs = model.recommend(["q"], n=2)
+    assert recs["product_id"].iloc[0] == "cat"
+    again = clone(model).fit(tx).recommend(["q"], n=2)
+    pd.testing.assert_frame_equal(recs, again)
+    assert model.similar_products("dog", n=2)["similar_product_id"].tolist() in (["eel", "fox"], ["fox", "eel"])
+
+
+def test_buy_again_ties_broken_by_overall_popularity() -> None:
+    tx = _tx([
+        ("a", "1", 0, "X", 1), ("a", "2", 1, "X", 1), ("a", "2", 1, "Y", 1), ("a", "3", 2, "Z", 1),
+        ("b", "4", 3, "Z", 1), ("c", "5", 4, "Z", 1), ("b", "4", 3, "W", 1), ("c", "5", 4, "W", 1),
+        ("d", "6", 5, "W", 1), ("e", "7", 6, "V", 1),
+    ])
+    model = BuyAgainRecommender().fit(tx)
+    recs = model.recommend(["a"], n=5, exclude_purchased=False)
+    # X (2 orders), then Y and Z (1 order each; Z has 3 customers, Y 1), then unbought by popularity W, V
+    assert recs["product_id"].tolist() == ["X", "Z", "Y", "W", "V"]
+    assert recs["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert list(recs.columns) == RECOMMENDATION_COLUMNS
+    # exclude_purchased=True leaves only never-bought products, by popularity
+    assert model.recommend(["a"], n=5)["product_id"].tolist() == ["W", "V"]
+
+
+def test_business_rules_inactive_non_product_and_diversity_cap() -> None:
+    rows = []
+    popularity = {"P1": 9, "P2": 8, "P3": 7, "P4": 6, "P5": 5, "BANK CHARGES": 10}
+    for product, n_buyers in popularity.items():
+        rows += [(f"c{i}", f"o{i}", i, product, 1) for i in range(n_buyers)]
+    tx = _tx(rows)
+    products = pd.DataFrame({
+        "product_id": ["P1", "P2", "P3", "P4", "P5"],
+        "category": ["cups", "cups", "cups", "plates", None],
+        "active": [True, False, True, True, True],
+    })
+    model = PopularityRecommender(max_per_category=1).fit(tx, products=products)
+    got = model.recommend(["new-customer"], n=4)["product_id"].tolist()
+    # BANK CHARGES (non-product) and P2 (inactive) never appear; only one cup (P1); P5 has no category
+    assert got == ["P1", "P4", "P5"]
+    uncapped = PopularityRecommender().fit(tx, products=products)
+    assert uncapped.recommend(["new-customer"], n=4)["product_id"].tolist() == ["P1", "P3", "P4", "P5"]
+    with pytest.raises(DataValidationError, match="max_per_category"):
+        PopularityRecommender(max_per_category=0).fit(tx)
+
+
+def test_cold_start_uses_segment_then_overall_popularity() -> None:
+    tx = _tx([("a1", "1", 0, "seed", 1), ("a2", "2", 0, "seed", 1), ("b1", "3", 0, "tea", 1),
+              ("b2", "4", 0, "tea", 1), ("b3", "5", 0, "tea", 1), ("a1", "6", 1, "urn", 1)])
+    segments = pd.Series({"a1": "garden", "a2": "garden", "b1": "kitchen", "newbie": "garden"})
+    model = ItemItemRecommender().fit(tx, segments=segments)
+    recs = model.recommend(["newbie", "stranger"], n=1)
+    assert recs.set_index("customer_id")["product_id"].to_dict() == {"newbie": "seed", "stranger": "tea"}
+    assert recs.set_index("customer_id")["reason"].to_dict() == {
+        "newbie": "popular in segment garden", "stranger": "popular"}
+    # known customers of a segment get segment popularity from the popularity model
+    pop = PopularityRecommender().fit(tx, segments=segments)
+    assert pop.recommend(["a2"], n=1)["product_id"].tolist() == ["urn"]  # garden: seed (bought), urn; tea is kitchen's
+
+
+def test_new_product_gets_content_neighbours_and_content_model_ranks_by_text() -> None:
+    tx = _tx([("a", "1", 0, "mug-blue", 1), ("b", "2", 0, "lamp", 1), ("c", "3", 0, "lamp", 1),
+              ("b", "4", 1, "candle", 1), ("d", "5", 0, "mug-green", 1)])
+    products = pd.DataFrame({
+        "product_id": ["mug-blue", "mug-green", "mug-red", "lamp", "candle"],
+        "name": ["blue ceramic mug", "green ceramic mug", "red ceramic mug", "desk lamp", "christmas candle"],
+        "description": ["a mug", "a mug", "a mug", "a lamp for the desk", "scented candle"],
+    })
+    model = ItemItemRecommender().fit(tx, products=products)
+    similar = model.similar_products("mug-red", n=2)
+    assert set(similar["similar_product_id"]) == {"mug-blue", "mug-green"}
+    assert similar["reason"].iloc[0] == "similar description (new product)"
+    content = ContentRecommender().fit(tx, products=products)
+    assert content.recommend(["a"], n=2)["product_id"].tolist()[:2] in (
+        ["mug-green", "mug-red"], ["mug-red", "mug-green"])
+    with pytest.raises(NotFoundError, match="neither in the interactions"):
+        model.similar_products("nope")
+    with pytest.raises(ModelError, match="needs product text"):
+        ContentRecommender().fit(tx)
+
+
+def test_hybrid_of_one_component_reproduces_it(copurchase: pd.DataFrame) -> None:
+    hybrid = HybridRecommender(components={"item_item": ItemItemRecommender(K=10)}, validation_days=3)
+    hybrid.fit(copurchase)
+    single = ItemItemRecommender(K=10).fit(copurchase)
+    customers = ["q", "ab0", "c3"]
+    for exclude in (True, False):
+        assert _lists(hybrid.recommend(customers, n=3, exclude_purchased=exclude)) == _lists(
+            single.recommend(customers, n=3, exclude_purchased=exclude))
+    assert set(hybrid.weights_) == {"new", "all"}
+
+
+def test_interface_errors_and_factory(copurchase: pd.DataFrame) -> None:
+    for name in ("popularity", "buy_again", "item_item", "als", "content", "hybrid"):
+        model = make_recommender(name)
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            model.recommend(["q"])
+        assert clone(model).get_params() == model.get_params()
+    with pytest.raises(ConfigError, match="unknown recommender 'svd'"):
+        make_recommender("svd")
+    with pytest.raises(ConfigError, match="invalid parameters"):
+        make_recommender("als", factor=3)
+    with pytest.raises(ConfigError, match="similarity must be"):
+        ItemItemRecommender(similarity="jaccard").fit(copurchase)
+    fitted = PopularityRecommender().fit(copurchase)
+    with pytest.raises(DataValidationError, match="n must be a positive integer"):
+        fitted.recommend(["q"], n=0)
