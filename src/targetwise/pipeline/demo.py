@@ -31,6 +31,7 @@ class DemoResult:
     ingests: list[IngestSummary] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
     stages: list[str] = field(default_factory=list)
+    run_id: str | None = None
 
 
 def bundled_online_retail() -> tuple[Path, Path]:
@@ -87,4 +88,11 @@ def run_demo(
     report.write_text(render_profile_html(profile, workspace=ws.path), encoding="utf-8")
     result.outputs["profile"] = report
     result.stages.append("profile")
+
+    from targetwise.pipeline.run import run_pipeline
+
+    info = run_pipeline(ws, settings, progress=step)
+    result.run_id = info.run_id
+    result.outputs["run"] = info.path
+    result.stages.extend(name for name, rec in info.manifest["stages"].items() if rec["status"] == "ok")
     return result
