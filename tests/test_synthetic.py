@@ -199,29 +199,33 @@ def test_repeat_purchases_match_the_bgnbd_expectation(big_shop, big_orders, name
 
 
 def test_bgnbd_formula_matches_hand_computed_limits():
-    # both branches of the implementation (plain and Euler-transformed series) agree
-    plain = bgnbd_expected_repeat_purchases(100.0, r=0.5, alpha=10.0, a=3.0, b=5.0)
-    with np.errstate(all="ignore"):
-        from scipy.special import hyp2f1
+    from scipy import integrate, stats
+    from scipy.special import hyp2f1
 
-        direct = 7 / 2 * (1 - (10 / 110) ** 0.5 * hyp2f1(0.5, 5.0, 7.0, 100 / 110))
-    assert plain == pytest.approx(direct, rel=1e-12)
+    def by_integral(t: float, r: float, alpha: float, a: float, b: float) -> float:
+        # E[X(t) | lambda, p] = (1 - exp(-lambda p t)) / p (FHL eq. 7); the Gamma Laplace
+        # transform E[exp(-lambda p t)] = (alpha / (alpha + p t)) ** r leaves one integral over p
+        p_pdf = stats.beta(a, b).pdf
+        return integrate.quad(lambda p: (1 - (alpha / (alpha + p * t)) ** r) / p * p_pdf(p), 0, 1,
+                              points=[a / (a + b)], limit=200)[0]
+
+    # Euler-transformed branch (a - 1 < r) equals FHL eq. 9 as printed where scipy evaluates it
+    euler = bgnbd_expected_repeat_purchases(100.0, r=3.0, alpha=10.0, a=2.0, b=5.0)
+    assert euler == pytest.approx(6 / 1 * (1 - (10 / 110) ** 3 * hyp2f1(3.0, 5.0, 6.0, 100 / 110)), rel=1e-10)
+    assert euler == pytest.approx(by_integral(100.0, 3.0, 10.0, 2.0, 5.0), rel=1e-7)
+    # plain branch (a - 1 > r)
+    plain = bgnbd_expected_repeat_purchases(100.0, r=0.5, alpha=10.0, a=3.0, b=5.0)
+    assert plain == pytest.approx(by_integral(100.0, 0.5, 10.0, 3.0, 5.0), rel=1e-7)
     # scipy's hyp2f1 gives nan here; the fallback integral is continuous with the closed form
     near = bgnbd_expected_repeat_purchases(np.array([719.0, 720.5, 729.0]), r=8.0, alpha=80.0, a=2.0, b=398.0)
     assert np.isfinite(near).all() and np.all(np.diff(near) > 0)
     assert near[1] - near[0] == pytest.approx(1.5 * (near[2] - near[0]) / 10.0, rel=0.02)
+    assert near[1] == pytest.approx(by_integral(720.5, 8.0, 80.0, 2.0, 398.0), rel=1e-5)
     # a -> large with a/(a+b) -> 0 is Poisson: E[X(t)] -> r t / alpha
     assert bgnbd_expected_repeat_purchases(30.0, r=2.0, alpha=10.0, a=1e6, b=1e12) == pytest.approx(6.0, rel=1e-4)
-    # FHL 2005 CDNOW estimates (weeks): the closed form equals integrating the conditional
-    # expectation E[X(t) | lambda, p] = (1 - exp(-lambda p t)) / p over Gamma x Beta (FHL eq. 7)
-    from scipy import integrate, stats
-
-    r, alpha, a, b, t = 0.243, 4.414, 0.793, 2.426, 39.0
-    p_pdf = stats.beta(a, b).pdf
-    # E_lambda[exp(-lambda p t)] = (alpha / (alpha + p t)) ** r, the Gamma Laplace transform
-    integral, _ = integrate.quad(lambda p: (1 - (alpha / (alpha + p * t)) ** r) / p * p_pdf(p), 0, 1)
-    closed = float(bgnbd_expected_repeat_purchases(t, r=r, alpha=alpha, a=a, b=b))
-    assert closed == pytest.approx(integral, rel=1e-6)
+    # FHL 2005 CDNOW estimates (weeks): 1.1967 expected repeat purchases in the first 39 weeks
+    closed = float(bgnbd_expected_repeat_purchases(39.0, r=0.243, alpha=4.414, a=0.793, b=2.426))
+    assert closed == pytest.approx(by_integral(39.0, 0.243, 4.414, 0.793, 2.426), rel=1e-6)
     assert closed == pytest.approx(1.1967, abs=1e-4)
 
 

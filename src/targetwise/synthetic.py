@@ -181,13 +181,13 @@ def bgnbd_expected_repeat_purchases(t: np.ndarray | float, *, r: float, alpha: f
     if bad.any():
         # scipy's hyp2f1 returns nan for some large parameters near z = 1; integrate over
         # p ~ Beta(a, b) instead, using E[exp(-lambda p t)] = (alpha / (alpha + p t)) ** r
-        from scipy import integrate, stats
+        from scipy import stats
 
-        density = stats.beta(a, b).pdf
-        for i in zip(*np.nonzero(bad)):
-            ti = float(np.broadcast_to(t, expected.shape)[i])
-            expected[i] = integrate.quad(lambda q: (1 - (alpha / (alpha + q * ti)) ** r) / q * density(q),
-                                         0.0, 1.0, points=[a / (a + b)], limit=200)[0]
+        # Gauss-Legendre over the Beta quantile u: E_p[g(p)] = int_0^1 g(F^-1(u)) du
+        nodes, weights = np.polynomial.legendre.leggauss(256)
+        q = stats.beta(a, b).ppf((nodes + 1) / 2)[:, None]
+        tb = np.broadcast_to(t, expected.shape)[bad][None, :]
+        expected[bad] = (weights[:, None] / 2 * (1 - (alpha / (alpha + q * tb)) ** r) / q).sum(axis=0)
     return expected
 
 
@@ -293,21 +293,24 @@ def generate_retailer(
     anon = order_cust < 0
     order_type = np.where(anon, -1, ctype[np.maximum(order_cust, 0)])
     width = max(7, len(str(n_orders)))
-    order_ids = np.array([f"O{i:0{width}d}" for i in range(1, n_orders + 1)], dtype=object)
+    order_ids = np.strings.add("O", np.strings.zfill(np.arange(1, n_orders + 1).astype(np.dtypes.StringDType()), width))
     basket = np.array([t.basket_extra_lines for t in types] + [1.0])[order_type]
     lines_per_order = 1 + rng.poisson(basket)
-    chan_p = np.array([t.channels for t in types] + [(0.0, 0.0, 1.0)])[order_type]
-    order_channel = (rng.random(n_orders)[:, None] > np.cumsum(chan_p, axis=1)).sum(axis=1)
+    chan_p = np.array([t.channels for t in types] + [(0.0, 0.0, 1.0)])  # anonymous orders: in store
+    order_channel = _draw_rows(rng, chan_p, np.where(order_type < 0, len(types), order_type))
 
     # ---- lines: category from the customer's mix, product by type within category --------
     line_order = np.repeat(np.arange(n_orders), lines_per_order)
     line_cust = order_cust[line_order]
     line_type = order_type[line_order]
-    mix = np.vstack([cust_affinity, np.full((1, n_cat), 1.0 / n_cat)])[np.where(line_cust < 0, n_customers, line_cust)]
-    line_cat = np.minimum((rng.random(line_order.size)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1), n_cat - 1)
+    line_owner = np.where(line_cust < 0, n_customers, line_cust)  # anonymous lines -> extra last row
+    line_cat = _draw_rows(rng, np.vstack([cust_affinity, np.full((1, n_cat), 1.0 / n_cat)]), line_owner)
     line_product = np.empty(line_order.size, dtype=np.int64)
     popularity = products["_popularity"].to_numpy()
     within = np.zeros((len(types) + 1, n_cat))  # expected unit price by type and category
+    group = np.where(line_type < 0, len(types), line_type) * n_cat + line_cat  # anonymous = last "type"
+    by_group = np.argsort(group, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=(len(types) + 1) * n_cat))])
     for k in range(len(types) + 1):
         sens = types[k].price_sensitivity if k < len(types) else 0.0
         for c in range(n_cat):
@@ -315,9 +318,9 @@ def generate_retailer(
             weight = popularity[members] * price[members] ** -sens
             weight /= weight.sum()
             within[k, c] = (weight * price[members]).sum() * (1 - _DISCOUNT_SHARE * _DISCOUNT)
-            sel = np.flatnonzero((line_type == (k if k < len(types) else -1)) & (line_cat == c))
+            sel = by_group[bounds[k * n_cat + c]: bounds[k * n_cat + c + 1]]
             line_product[sel] = rng.choice(members, size=sel.size, p=weight)
-    cust_units = np.append(extra_units, 0.5)[np.where(line_cust < 0, n_customers, line_cust)]
+    cust_units = np.append(extra_units, 0.5)[line_owner]
     quantity = 1 + rng.poisson(cust_units)
     unit_price = np.round(price[line_product] * np.where(rng.random(line_order.size) < _DISCOUNT_SHARE, 1 - _DISCOUNT, 1.0), 2)
 
@@ -330,26 +333,26 @@ def generate_retailer(
     post = (rng.random(n_orders) < _POSTAGE_SHARE) & (order_channel != 2)
     post_order = np.flatnonzero(post)
 
-    product_ids = products["product_id"].to_numpy(dtype=object)
     cust_ids = _ids("C", n_customers, 6)
-    cust_or_none = np.append(cust_ids, None)
     ts = lambda days: (t0 + pd.to_timedelta(np.round(np.asarray(days) * 86400.0) * 1e9, unit="ns")).astype("datetime64[us]")  # noqa: E731
-    order_owner = np.where(anon, n_customers, order_cust)
+    # assemble with integer codes, sort, then map codes to strings with one Arrow take per column
+    ret_unique, ret_code = np.unique(ret_order, return_inverse=True)
     tx_order = np.concatenate([line_order, post_order, ret_order])
-    transactions = pd.DataFrame({
-        "customer_id": pd.array(cust_or_none[order_owner[tx_order]], dtype="str"),
-        "order_id": pd.array(np.concatenate([order_ids[line_order], order_ids[post_order],
-                                             "C" + order_ids[ret_order].astype(str).astype(object)]), dtype="str"),
-        "ordered_at": ts(np.concatenate([order_t[line_order], order_t[post_order], (order_t + return_delay)[ret_order]])),
-        "product_id": pd.array(np.concatenate([product_ids[line_product], np.full(post_order.size, "POST", dtype=object),
-                                               product_ids[line_product[returned]]]), dtype="str"),
-        "quantity": np.concatenate([quantity, np.ones(post_order.size, dtype=np.int64), -quantity[returned]]).astype("int64"),
-        "unit_price": np.concatenate([unit_price, np.full(post_order.size, _POSTAGE_PRICE), unit_price[returned]]),
-        "channel": pd.array(_CHANNELS[order_channel[tx_order]], dtype="str"),
-    })
+    tx_t = np.concatenate([order_t[line_order], order_t[post_order], (order_t + return_delay)[ret_order]])
     kind = np.concatenate([np.zeros(line_order.size), np.ones(post_order.size), np.full(ret_order.size, 2)])
-    transactions = transactions.iloc[np.lexsort((kind, transactions["order_id"].to_numpy(), transactions["ordered_at"].to_numpy()))]
-    transactions = transactions.reset_index(drop=True)
+    perm = np.lexsort((kind, tx_order, tx_t))
+    order_code = np.concatenate([line_order, post_order, n_orders + ret_code])[perm]
+    product_code = np.concatenate([line_product, np.full(post_order.size, n_products), line_product[returned]])[perm]
+    owner_code = np.where(anon, n_customers, order_cust)[tx_order[perm]]
+    transactions = pd.DataFrame({
+        "customer_id": pd.array(np.append(cust_ids, None), dtype="str").take(owner_code),
+        "order_id": pd.array(np.concatenate([order_ids, "C" + order_ids[ret_unique]]), dtype="str").take(order_code),
+        "ordered_at": ts(tx_t[perm]),
+        "product_id": pd.array(np.append(products["product_id"].to_numpy(dtype=object), "POST"), dtype="str").take(product_code),
+        "quantity": np.concatenate([quantity, np.ones(post_order.size, dtype=np.int64), -quantity[returned]]).astype("int64")[perm],
+        "unit_price": np.concatenate([unit_price, np.full(post_order.size, _POSTAGE_PRICE), unit_price[returned]])[perm],
+        "channel": pd.array(_CHANNELS, dtype="str").take(order_channel[tx_order[perm]]),
+    })
 
     # ---- truth ------------------------------------------------------------------------------
     mean_spend = (1 + np.array([t.basket_extra_lines for t in types])[ctype]) * (1 + extra_units) * (cust_affinity * within[ctype]).sum(axis=1)
@@ -398,6 +401,14 @@ def _ids(prefix: str, n: int, width: int) -> np.ndarray:
 def _empty_frame(table: str, columns: list[str]) -> pd.DataFrame:
     spec = TABLES[table]
     return pd.DataFrame({c: pd.Series(dtype=PANDAS_DTYPES[spec.column(c).kind]) for c in columns})
+
+
+def _draw_rows(rng: np.random.Generator, probs: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """One categorical draw per element of ``row`` from ``probs[row]``, without an n x k matrix."""
+    cum = np.cumsum(probs, axis=1)
+    cum[:, -1] = 1.0
+    flat = (cum + np.arange(probs.shape[0])[:, None]).ravel()
+    return np.searchsorted(flat, row + rng.random(row.size), side="right") - row * probs.shape[1]
 
 
 def _dirichlet_rows(rng: np.random.Generator, conc: np.ndarray) -> np.ndarray:
