@@ -23,7 +23,7 @@ from pandas.api import types as ptypes
 
 from targetwise.errors import DataValidationError, SchemaError
 
-__all__ = ["TabularEncoder", "as_frame", "as_binary_target", "is_categorical"]
+__all__ = ["TabularEncoder", "as_binary_target", "as_frame", "is_categorical"]
 
 MISSING_LEVEL = "(missing)"
 
@@ -72,7 +72,9 @@ def as_binary_target(y: Any, *, n_rows: int) -> np.ndarray:
     """
     values = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
     if values.ndim != 1:
-        raise DataValidationError(f"expected a 1-D label, got shape {values.shape}", fix="pass y as a Series or 1-D array")
+        raise DataValidationError(
+            f"expected a 1-D label, got shape {values.shape}", fix="pass y as a Series or 1-D array"
+        )
     if values.shape[0] != n_rows:
         raise DataValidationError(
             f"X has {n_rows} rows but y has {values.shape[0]}", fix="align X and y row by row"
@@ -80,7 +82,8 @@ def as_binary_target(y: Any, *, n_rows: int) -> np.ndarray:
     if pd.isna(pd.Series(values)).any():
         n_missing = int(pd.isna(pd.Series(values)).sum())
         raise DataValidationError(
-            f"the label has {n_missing} missing value(s)", fix="drop rows without a known outcome before fitting"
+            f"the label has {n_missing} missing value(s)",
+            fix="drop rows without a known outcome before fitting",
         )
     if values.dtype == bool:
         return values.astype(np.int64)
@@ -98,7 +101,11 @@ def as_binary_target(y: Any, *, n_rows: int) -> np.ndarray:
             )
         return values.astype(np.int64)
     ordered = sorted(str(v) for v in levels)
-    return (values.astype(str) == ordered[-1]).astype(np.int64) if len(ordered) == 2 else np.zeros(n_rows, np.int64)
+    return (
+        (values.astype(str) == ordered[-1]).astype(np.int64)
+        if len(ordered) == 2
+        else np.zeros(n_rows, np.int64)
+    )
 
 
 class TabularEncoder:

@@ -86,15 +86,17 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     calibration_fraction : share of rows held out to fit the calibrator.
     n_estimators, learning_rate, num_leaves, min_child_samples, subsample,
     colsample_bytree, reg_lambda, max_bin : LightGBM parameters. The defaults
-        are moderate (200 trees of 15 leaves) so a 5-fold CV on 45k rows
-        takes seconds.
+        are moderate (300 trees of <= 31 leaves, >= 100 rows per leaf, learning
+        rate 0.03) so a 5-fold CV on 45k rows takes about half a minute on one
+        thread; they reach ROC AUC 0.806 on Bank Marketing without ``duration``.
     C : inverse L2 strength for "logistic" and "linear_svm".
     max_depth, min_samples_leaf : decision-tree parameters.
     min_positives : rows of the rarer class needed for the requested model.
     min_rows : rows needed for the requested model.
     fallback : "logistic" (L2 with C=0.1, uncalibrated) or an estimator with
         ``fit``/``predict_proba`` such as :class:`RecencyRuleModel`.
-    n_jobs : threads for LightGBM.
+    n_jobs : threads for LightGBM. Default 1: deterministic, and on a busy
+        machine several OpenMP threads can be slower than one.
     random_state : seed for the calibration split and the models.
 
     Attributes
@@ -111,13 +113,13 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         *,
         calibration: Literal["isotonic", "sigmoid", "auto"] | None = "auto",
         calibration_fraction: float = 0.2,
-        n_estimators: int = 200,
-        learning_rate: float = 0.05,
-        num_leaves: int = 15,
-        min_child_samples: int = 50,
+        n_estimators: int = 300,
+        learning_rate: float = 0.03,
+        num_leaves: int = 31,
+        min_child_samples: int = 100,
         subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
-        reg_lambda: float = 0.0,
+        colsample_bytree: float = 0.7,
+        reg_lambda: float = 1.0,
         max_bin: int = 63,
         C: float = 1.0,
         max_depth: int = 6,
@@ -125,7 +127,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         min_positives: int = 50,
         min_rows: int = 200,
         fallback: Any = "logistic",
-        n_jobs: int = 2,
+        n_jobs: int = 1,
         random_state: int | None = None,
     ) -> None:
         self.model = model
@@ -151,9 +153,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
     def _check_params(self) -> str | None:
         if self.model not in MODEL_NAMES:
-            raise ConfigError(
-                f"unknown model {self.model!r}", fix=f"use one of {', '.join(MODEL_NAMES)}"
-            )
+            raise ConfigError(f"unknown model {self.model!r}", fix=f"use one of {', '.join(MODEL_NAMES)}")
         if self.calibration not in CALIBRATIONS:
             raise ConfigError(
                 f"unknown calibration {self.calibration!r}", fix="use 'isotonic', 'sigmoid', 'auto' or None"
@@ -253,7 +253,9 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
             stratify=target,
             random_state=self.random_state,
         )
-        self.estimator_ = self._new_estimator(self.model).fit(self._encode(frame.iloc[fit_idx]), target[fit_idx])
+        self.estimator_ = self._new_estimator(self.model).fit(
+            self._encode(frame.iloc[fit_idx]), target[fit_idx]
+        )
         held_score = self._raw_score(frame.iloc[cal_idx])
         self.calibrator_ = _Calibrator(method).fit(held_score, target[cal_idx])
         calibrated = self.calibrator_.transform(held_score)
@@ -289,7 +291,9 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
                     fix="pass fallback=RecencyRuleModel(...) or ScoreColumnModel(...) to rank without a learned model",
                 )
             self.model_used_ = "logistic"
-            self.estimator_ = LogisticRegression(C=0.1, max_iter=2000).fit(self.encoder_.to_linear(frame), target)
+            self.estimator_ = LogisticRegression(C=0.1, max_iter=2000).fit(
+                self.encoder_.to_linear(frame), target
+            )
         else:
             self.model_used_ = type(self.fallback).__name__
             self.estimator_ = None

@@ -1,0 +1,86 @@
+"""Propensity and churn: who will buy, who is about to lapse, and why.
+
+Public facade over :mod:`targetwise.models.propensity`. Everything here works
+on in-memory tables (pandas DataFrames); building point-in-time feature
+snapshots from a workspace lives in :mod:`targetwise.features`.
+
+Typical use on any feature table::
+
+    from targetwise.propensity import PropensityClassifier, audit_leakage, compare_models
+
+    report = audit_leakage(X, y)                 # drop what knows the outcome
+    X = X.drop(columns=report.flagged)
+    print(compare_models(X, y, ["lightgbm", "logistic", "tree"], cv=5))
+    model = PropensityClassifier(random_state=0).fit(X, y)
+    p = model.predict_proba(X_new)[:, 1]
+    why = explain_rows(model, X_new, templates={"recency_days": "no order for {value:.0f} days"})
+
+On customer snapshots stacked over cutoffs, validate out of time with
+:func:`backtest` (training label windows must close before the test cutoff).
+"""
+
+from targetwise.models.propensity import (
+    MODEL_NAMES,
+    BacktestResult,
+    BudgetedSearch,
+    ImportanceSelector,
+    LeakageReport,
+    ModelCard,
+    PropensityClassifier,
+    RecencyRuleModel,
+    ScoreColumnModel,
+    SmallDataWarning,
+    SpendRegressor,
+    at_contact_rate,
+    audit_leakage,
+    backtest,
+    classification_metrics,
+    compare_models,
+    contributions,
+    default_search_space,
+    describe_driver,
+    expected_calibration_error,
+    explain_rows,
+    lift_table,
+    plot_gains,
+    plot_reliability,
+    regression_metrics,
+    reliability_curve,
+    resolve_models,
+    shap_importance,
+    time_ordered_split,
+    top_drivers,
+)
+
+__all__ = [
+    "MODEL_NAMES",
+    "BacktestResult",
+    "BudgetedSearch",
+    "ImportanceSelector",
+    "LeakageReport",
+    "ModelCard",
+    "PropensityClassifier",
+    "RecencyRuleModel",
+    "ScoreColumnModel",
+    "SmallDataWarning",
+    "SpendRegressor",
+    "at_contact_rate",
+    "audit_leakage",
+    "backtest",
+    "classification_metrics",
+    "compare_models",
+    "contributions",
+    "default_search_space",
+    "describe_driver",
+    "expected_calibration_error",
+    "explain_rows",
+    "lift_table",
+    "plot_gains",
+    "plot_reliability",
+    "regression_metrics",
+    "reliability_curve",
+    "resolve_models",
+    "shap_importance",
+    "time_ordered_split",
+    "top_drivers",
+]
