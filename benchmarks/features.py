@@ -195,6 +195,7 @@ POLARS_WORKER = r"""
 import sys, time, resource, json, datetime as dt
 import polars as pl
 source, out, as_of = sys.argv[1], sys.argv[2], dt.datetime.fromisoformat(sys.argv[3])
+u0 = resource.getrusage(resource.RUSAGE_SELF); c0 = u0.ru_utime + u0.ru_stime
 t0 = time.perf_counter()
 lines = pl.scan_parquet(source).filter(
     (pl.col("ordered_at") < as_of) & pl.col("customer_id").is_not_null() & ~pl.col("is_non_product"))
@@ -226,7 +227,8 @@ result = per_customer.join(returns, on="customer_id", how="left").join(products,
 ).drop("first", "last")
 result.sink_parquet(out)
 wall = time.perf_counter() - t0
-print(json.dumps({"wall_s": wall, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+u = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall_s": wall, "cpu_s": u.ru_utime + u.ru_stime - c0, "peak_rss_gb": u.ru_maxrss / 2**20,
                   "rows": pl.scan_parquet(out).select(pl.len()).collect().item()}))
 """
 
@@ -266,11 +268,42 @@ def worker_main(engine: str, source: Path, out: Path, memory_limit: str | None) 
 
     for module in WORKER_IMPORTS[engine]:  # imports are not part of the measured time
         importlib.import_module(module)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_start = before.ru_utime + before.ru_stime
     start = time.perf_counter()
     rows = WORKERS[engine](source, out, memory_limit)
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"wall_s": wall, "peak_rss_gb": peak, "rows": rows}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_start
+    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_rss_gb": usage.ru_maxrss / 2**20, "rows": rows}))
+
+
+def agreement() -> str:
+    """Cross-check the core columns of every engine's output against targetwise's."""
+    import numpy as np
+    import pandas as pd
+
+    ours_path = BENCH_DIR / "out_targetwise-duckdb.parquet"
+    if not ours_path.exists():
+        return "agreement: targetwise output missing"
+    ours = pd.read_parquet(ours_path).set_index("customer_id").sort_index()
+    notes = []
+    for engine in ("pandas", "polars"):
+        path = BENCH_DIR / f"out_{engine}.parquet"
+        if not path.exists():
+            continue
+        peer = pd.read_parquet(path).set_index("customer_id").sort_index()
+        same_ids = peer.index.equals(ours.index)
+        checks = [same_ids]
+        if same_ids:
+            for name in ("frequency", "orders_90d", "distinct_products"):
+                checks.append(bool((peer[name].astype("int64") == ours[name]).all()))
+            for name in ("monetary_total", "recency_days", "tenure_days", "ipi_mean_days", "ipi_std_days"):
+                checks.append(bool(np.allclose(peer[name], ours[name], rtol=1e-9, atol=1e-9, equal_nan=True)))
+        notes.append(f"{engine} {'equal' if all(checks) else 'DIFFERENT'}")
+        path.unlink()
+    ours_path.unlink()
+    return "agreement with targetwise on the core columns: " + (", ".join(notes) or "no peer output")
 
 
 def machine() -> str:
@@ -300,7 +333,10 @@ def main() -> None:
         return
     print(f"machine: {machine()}")
     print(f"DuckDB memory_limit: {args.memory_limit or 'DuckDB default (80% of RAM)'}; repeat: {args.repeat}")
-    header = f"| {'engine':<18} | {'lines':>5} | {'wall s (median)':>15} | {'peak RSS GB':>11} | {'x scan':>6} | rows |"
+    header = (
+        f"| {'engine':<18} | {'lines':>5} | {'wall s (median)':>15} | {'CPU s':>6} | {'peak RSS GB':>11} "
+        f"| {'x scan':>6} | rows |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(part)) for part in header.split("|")[1:-1]) + "|")
     for size in args.sizes:
@@ -308,22 +344,24 @@ def main() -> None:
         scan_wall = None
         for engine in args.engines:
             if engine == "pandas" and SIZES[size] > SIZES[args.skip_pandas_above]:
-                print(f"| {engine:<18} | {size:>5} | {'skipped (memory)':>15} | {'':>11} | {'':>6} | |")
+                print(f"| {engine:<18} | {size:>5} | {'skipped (memory)':>15} | {'':>6} | {'':>11} | {'':>6} | |")
                 continue
             runs = [run_worker(engine, source, args.memory_limit) for _ in range(args.repeat)]
             ok = [r for r in runs if r["status"] == "ok"]
             if not ok:
-                print(f"| {engine:<18} | {size:>5} | {runs[0]['status']:>15} | {'':>11} | {'':>6} | |")
+                print(f"| {engine:<18} | {size:>5} | {runs[0]['status']:>15} | {'':>6} | {'':>11} | {'':>6} | |")
                 continue
             wall = statistics.median(r["wall_s"] for r in ok)
+            cpu = statistics.median(r["cpu_s"] for r in ok)
             peak = max(r["peak_rss_gb"] for r in ok)
             if engine == "duckdb-scan":
                 scan_wall = wall
             ratio = f"{wall / scan_wall:.1f}" if scan_wall else ""
             print(
-                f"| {engine:<18} | {size:>5} | {wall:>15.2f} | {peak:>11.2f} | {ratio:>6} | {ok[0]['rows']} |",
+                f"| {engine:<18} | {size:>5} | {wall:>15.2f} | {cpu:>6.1f} | {peak:>11.2f} | {ratio:>6} | {ok[0]['rows']} |",
                 flush=True,
             )
+        print(f"  {size}: {agreement()}", flush=True)
 
 
 if __name__ == "__main__":

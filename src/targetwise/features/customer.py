@@ -118,14 +118,18 @@ def _product_stats(inputs: Inputs, as_of: dt.datetime) -> ir.Table:
     catalogue = inputs.products.group_by("product_id").aggregate(category=inputs.products.category.cast("string").min())
     categorised = per_product.join(catalogue, "product_id").filter(lambda r: r.category.notnull())
     per_category = categorised.group_by(["customer_id", "category"]).aggregate(value=categorised.value.sum())
-    rank = ibis.row_number().over(
-        group_by="customer_id", order_by=[ibis.desc(per_category.value), per_category.category]
+    # Top category without a window sort: the largest value per customer, then the
+    # alphabetically first category holding exactly that value (ties are deterministic).
+    best = per_category.group_by("customer_id").aggregate(
+        distinct_categories=per_category.count().cast("int64"), top_value=per_category.value.max()
     )
-    ranked = per_category.mutate(rank=rank)
-    category_stats = ranked.group_by("customer_id").aggregate(
-        distinct_categories=ranked.count().cast("int64"),
-        top_category=ranked.category.min(where=ranked.rank == 0),
-        top_value=ranked.value.max(where=ranked.rank == 0),
+    matched = per_category.join(
+        best, (per_category.customer_id == best.customer_id) & (per_category.value == best.top_value)
+    ).select(per_category.customer_id, per_category.category, best.distinct_categories, best.top_value)
+    category_stats = matched.group_by("customer_id").aggregate(
+        distinct_categories=matched.distinct_categories.max(),
+        top_category=matched.category.min(),
+        top_value=matched.top_value.max(),
     )
     joined = _left_join(products_per_customer, category_stats)
     return joined.select(
@@ -176,9 +180,10 @@ def customer_feature_table(
     channel_names = channel_column_names(channels)
     orders = order_table(inputs.transactions, as_of, with_channel=bool(channels))
     orders = orders.mutate(is_purchase=orders.purchase_lines > 0)
-    # One window pass over orders: the gap to the previous order of the same kind.
+    # One window pass over orders: the gap to the previous order of the same kind. Orders at
+    # the same second may come in any order: the multiset of gaps, hence mean and std, is the same.
     previous = orders.order_sec.lag().over(
-        group_by=[orders.customer_id, orders.is_purchase], order_by=[orders.order_sec, orders.order_id]
+        group_by=[orders.customer_id, orders.is_purchase], order_by=orders.order_sec
     )
     orders = orders.mutate(gap_sec=_f64(orders.order_sec - previous))
 
