@@ -53,7 +53,7 @@ class BetaGeo(MaximumLikelihoodModel):
         self.n_customers_ = int(round(counts.sum()))
         mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
         initial = np.array([1.0, 1.0 / max(mean_rate, 1e-6), 1.0, 1.0])
-        self._maximise(initial, (x, t_x, big_t, *group_by_frequency(x, counts)), counts)
+        self._maximise(initial, prepare_summary(x, t_x, big_t, counts), counts)
         return self
 
     def _loglik(
@@ -161,55 +161,98 @@ def _row_loglik(
     return loglik, grad
 
 
-def group_by_frequency(x: FloatArray, weights: FloatArray) -> tuple[FloatArray, NDArray[np.intp], FloatArray]:
-    """Distinct frequencies, each row's position among them, and the weight per frequency."""
-    x_unique, x_code = np.unique(x, return_inverse=True)
-    return x_unique, x_code, np.bincount(x_code, weights=weights, minlength=x_unique.shape[0])
+def _codes(values: FloatArray) -> tuple[FloatArray, NDArray[np.intp]]:
+    unique, code = np.unique(values, return_inverse=True)
+    return unique, code.ravel()
+
+
+def prepare_summary(
+    x: FloatArray, t_x: FloatArray, big_t: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, ...]:
+    """Split a compressed summary into the pieces :func:`_loglik` reads.
+
+    Customers without repeat purchases contribute ``per_x(0) - r·log(α+T)`` only, so
+    they are reduced to weights per distinct ``T``. For repeat buyers, ``x``, ``T`` and
+    ``t_x`` are coded against their distinct values so logs and gamma functions are
+    evaluated on a few hundred values and gathered, not recomputed per row.
+    """
+    repeat = x > 0
+    t0_unique, t0_code = _codes(big_t[~repeat])
+    w0_by_t = np.bincount(t0_code, weights=weights[~repeat], minlength=t0_unique.shape[0])
+    x1, tx1, t1, w1 = x[repeat], t_x[repeat], big_t[repeat], weights[repeat]
+    x_unique, x_code = _codes(x1)
+    x_weight = np.bincount(x_code, weights=w1, minlength=x_unique.shape[0])
+    t_unique, t_code = _codes(t1)
+    tx_unique, tx_code = _codes(tx1)
+    return (t0_unique, w0_by_t, x_unique, x_code, x_weight, t_unique, t_code, tx_unique, tx_code, w1)
 
 
 def _loglik(params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray) -> tuple[float, FloatArray]:
-    """Weighted total log-likelihood and gradient; the gamma-function terms depend on x
-    only, so they are evaluated once per distinct frequency (a few dozen values)."""
-    x, t_x, big_t, x_unique, x_code, x_weight = columns
+    """Weighted total log-likelihood and its gradient in (r, alpha, a, b).
+
+    ``log L = per_x + A3 + softplus(A4 - A3)`` with ``per_x`` the gamma/beta-function
+    terms, ``A3 = -(r+x) log(α+T)`` and, for repeat buyers,
+    ``A4 = log a - log(b+x-1) - (r+x) log(α+t_x)`` (Fader, Hardie & Lee 2005, eq. 6).
+    """
+    t0_unique, w0_by_t, x_unique, x_code, x_weight, t_unique, t_code, tx_unique, tx_code, w1 = columns
     r, alpha, a, b = params
-    repeat = x > 0
-    rx_unique = r + x_unique
-    per_x = gammaln(rx_unique) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x_unique) - betaln(a, b)
-    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x_unique)
-    log_bx1_unique = np.log(np.where(x_unique > 0, b + x_unique - 1.0, 1.0))
-    rx = rx_unique[x_code]
-    log_a_t = np.log(alpha + big_t)
-    log_a_tx = np.log(alpha + t_x)
-    # log L = per_x + A3 + softplus(A4 - A3); A4 exists for repeat buyers only.
-    gap = np.where(repeat, np.log(a) - log_bx1_unique[x_code] + rx * (log_a_t - log_a_tx), -np.inf)
-    small = np.exp(-np.abs(gap))
-    softplus = np.maximum(gap, 0.0) + np.log1p(small)
-    w4 = np.where(gap > 0, 1.0 / (1.0 + small), small / (1.0 + small))  # expit(gap): weight of A4
-    loglik = float(x_weight @ per_x) - float(weights @ (rx * log_a_t)) + float(weights @ softplus)
-    ww4 = weights * w4
-    ww4_by_x = np.bincount(x_code, weights=ww4, minlength=x_unique.shape[0])
-    grad = np.empty(4)
-    grad[0] = float(x_weight @ (digamma(rx_unique) - digamma(r) + np.log(alpha))) + float(
-        -(weights @ log_a_t) + ww4 @ (log_a_t - log_a_tx)
-    )
-    grad[1] = r / alpha * float(x_weight.sum()) - float(
-        (weights - ww4) @ (rx / (alpha + big_t)) + ww4 @ (rx / (alpha + t_x))
-    )
-    grad[2] = float(x_weight @ (psi_ab - psi_abx)) + float(ww4.sum()) / a
-    grad[3] = float(x_weight @ (psi_ab + digamma(b + x_unique) - digamma(b) - psi_abx)) - float(
-        ww4_by_x @ np.where(x_unique > 0, 1.0 / np.exp(log_bx1_unique), 0.0)
-    )
+    log_alpha = np.log(alpha)
+    w0 = float(w0_by_t.sum())
+    w_rep = float(x_weight.sum())
+    grad = np.zeros(4)
+    # customers without repeat purchases: per_x(0) = 0 and A3 = -r log(α+T)
+    log_a_t0 = np.log(alpha + t0_unique)
+    loglik = w0 * r * log_alpha - r * float(w0_by_t @ log_a_t0)
+    grad[0] = w0 * log_alpha - float(w0_by_t @ log_a_t0)
+    grad[1] = w0 * r / alpha - r * float(w0_by_t @ (1.0 / (alpha + t0_unique)))
+    if w_rep > 0:
+        rx_unique = r + x_unique
+        per_x = gammaln(rx_unique) - gammaln(r) + r * log_alpha + betaln(a, b + x_unique) - betaln(a, b)
+        psi_ab, psi_abx = digamma(a + b), digamma(a + b + x_unique)
+        inv_bx1 = 1.0 / (b + x_unique - 1.0)
+        rx = rx_unique[x_code]
+        log_a_t = np.log(alpha + t_unique)[t_code]
+        log_a_tx = np.log(alpha + tx_unique)[tx_code]
+        gap = (np.log(a) + np.log(inv_bx1))[x_code] + rx * (log_a_t - log_a_tx)
+        small = np.exp(-np.abs(gap))
+        softplus = np.maximum(gap, 0.0) + np.log1p(small)
+        w4 = np.where(gap > 0, 1.0, small) / (1.0 + small)  # expit(gap): share of A4
+        wrx = w1 * rx
+        loglik += float(x_weight @ per_x) - float(wrx @ log_a_t) + float(w1 @ softplus)
+        ww4 = w1 * w4
+        grad[0] += float(x_weight @ (digamma(rx_unique) - digamma(r) + log_alpha)) - float(
+            w1 @ log_a_t
+        ) + float(ww4 @ (log_a_t - log_a_tx))
+        wrx4 = ww4 * rx
+        grad[1] += r / alpha * w_rep - float(
+            (wrx - wrx4) @ (1.0 / (alpha + t_unique))[t_code] + wrx4 @ (1.0 / (alpha + tx_unique))[tx_code]
+        )
+        grad[2] += float(x_weight @ (psi_ab - psi_abx)) + float(ww4.sum()) / a
+        ww4_by_x = np.bincount(x_code, weights=ww4, minlength=x_unique.shape[0])
+        grad[3] += float(x_weight @ (psi_ab + digamma(b + x_unique) - digamma(b) - psi_abx)) - float(ww4_by_x @ inv_bx1)
     return loglik, grad
 
 
 def _prob_alive(r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
-    repeat = x > 0
-    log_odds_dead = np.where(
-        repeat,
-        np.log(a) - np.log(np.where(repeat, b + x - 1.0, 1.0)) + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x)),
-        -np.inf,
-    )
-    return 1.0 / (1.0 + np.exp(log_odds_dead))
+    """``1 / (1 + a/(b+x-1) · ((α+T)/(α+t_x))^(r+x))`` for repeat buyers, 1 otherwise."""
+    # log((α+T)/(α+t_x)) as log1p of the gap keeps precision when t_x is close to T.
+    log_odds = big_t - t_x
+    log_odds /= alpha + t_x
+    np.log1p(log_odds, out=log_odds)
+    log_odds *= r + x
+    x_max = int(x.max()) if x.shape[0] else 0
+    if x_max <= 4 * x.shape[0] + 1024:
+        # x is a validated whole number: look log(a/(b+x-1)) up instead of taking n logs.
+        table = np.log(a) - np.log(np.maximum(b + np.arange(x_max + 1.0) - 1.0, 1e-300))
+        table[0] = -np.inf  # no repeat purchase: cannot have dropped out
+        log_odds += table[x.astype(np.intp)]
+    else:
+        repeat = x > 0
+        log_odds += np.where(repeat, np.log(a) - np.log(np.where(repeat, b + x - 1.0, 1.0)), -np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        odds = np.exp(log_odds, out=log_odds)
+    odds += 1.0
+    return np.reciprocal(odds, out=odds)
 
 
 def _conditional_expectation(
@@ -224,12 +267,34 @@ def _conditional_expectation(
     r, alpha, a, b = params
     if x.shape[0] > 4096 and np.ndim(t) == 0:
         # The 2F1 factor depends on (x, T) only; real summaries repeat those pairs a lot.
-        (pair_x, pair_t), _, inverse = compress_rows(x, big_t)
-        if pair_x.shape[0] < x.shape[0] // 2:
+        pairs = _pair_codes(x, big_t)
+        if pairs is not None:
+            pair_x, pair_t, inverse = pairs
             return _expectation_if_alive(params, t, pair_x, pair_t)[inverse] * _prob_alive(
                 r, alpha, a, b, x, t_x, big_t
             )
     return _expectation_if_alive(params, t, x, big_t) * _prob_alive(r, alpha, a, b, x, t_x, big_t)
+
+
+def _pair_codes(x: FloatArray, big_t: FloatArray) -> tuple[FloatArray, FloatArray, NDArray[np.intp]] | None:
+    """Distinct (x, T) pairs and each row's pair, when there are far fewer pairs than rows.
+
+    ``x`` is a validated whole number, so it serves as its own code; only ``T`` is hashed.
+    """
+    import pandas as pd
+
+    t_code, t_unique = pd.factorize(big_t)
+    n_t = len(t_unique)
+    x_int = x.astype(np.int64)
+    if (int(x_int.max()) + 1) * n_t > 4 * x.shape[0]:
+        return None
+    key = x_int * n_t + t_code
+    present = np.bincount(key, minlength=(int(x_int.max()) + 1) * n_t) > 0
+    pair_keys = np.flatnonzero(present)
+    if pair_keys.shape[0] > x.shape[0] // 2:
+        return None
+    rank = np.cumsum(present) - 1
+    return (pair_keys // n_t).astype(np.float64), np.asarray(t_unique, dtype=np.float64)[pair_keys % n_t], rank[key]
 
 
 def _expectation_if_alive(params: FloatArray, t: FloatArray | float, x: FloatArray, big_t: FloatArray) -> FloatArray:
