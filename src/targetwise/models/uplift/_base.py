@@ -119,8 +119,8 @@ class FeatureEncoder:
                 out[column] = values.to_numpy(dtype=np.float64, na_value=np.nan)
                 continue
             levels = self.categories[column]
-            coded = pd.Categorical(values.astype(object).where(values.notna(), None), categories=levels)
-            unseen = int((np.asarray(coded.codes) == -1).sum() - values.isna().sum())
+            codes = pd.Index(levels, dtype=object).get_indexer(values.astype(object))
+            unseen = int((codes == -1).sum() - values.isna().sum())
             if unseen:
                 warnings.warn(
                     f"{unseen} value(s) of {column!r} were not seen in fit; "
@@ -129,9 +129,8 @@ class FeatureEncoder:
                     stacklevel=4,
                 )
             if native_categorical:
-                out[column] = coded
+                out[column] = pd.Categorical.from_codes(codes, categories=levels)
             else:
-                codes = np.asarray(coded.codes)
                 for index, level in enumerate(levels):
                     out[f"{column}={level}"] = (codes == index).astype(np.float64)
         return pd.DataFrame(out, index=frame.index)
