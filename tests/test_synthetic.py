@@ -189,7 +189,10 @@ def test_repeat_purchases_match_the_bgnbd_expectation(big_shop, big_orders, name
     repeat = g.size() - 1
     span_days = (big_shop.params["end"] - g["ordered_at"].min()).dt.total_seconds() / 86400
     t = big_shop.params["types"][name]
-    expected = bgnbd_expected_repeat_purchases(span_days.to_numpy(), r=t["r"], alpha=t["alpha"], a=t["a"], b=t["b"])
+    # E[X(T)] is smooth in T: evaluate the closed form on a grid (scipy's hyp2f1 is slow for large b)
+    grid = np.linspace(span_days.min(), span_days.max(), 300)
+    on_grid = bgnbd_expected_repeat_purchases(grid, r=t["r"], alpha=t["alpha"], a=t["a"], b=t["b"])
+    expected = np.interp(span_days.to_numpy(), grid, on_grid)
     se = repeat.std(ddof=1) / np.sqrt(len(repeat))
     assert abs(repeat.mean() - expected.mean()) < 4 * se, (repeat.mean(), expected.mean(), se)
     # the latent draws follow the stated Gamma / Beta distributions
@@ -236,7 +239,7 @@ def test_dropout_truth_matches_the_purchase_history(shop):
     dropped = truth["dropout_at"].notna()
     # a customer who dropped out did so right after their last purchase
     gap = (last.loc[dropped[dropped].index] - truth.loc[dropped, "dropout_at"]).dt.total_seconds().abs()
-    assert (gap <= 1).all()
+    assert (gap == 0).all()
     lapsed = truth["customer_type"] == "lapsed"
     assert dropped[lapsed].mean() > 0.7 and dropped[truth["customer_type"] == "loyal_high_spender"].mean() < 0.4
 
@@ -272,7 +275,7 @@ def test_segments_are_recoverable_by_clustering_rfm_features(shop):
     returns = tx[tx["order_id"].str.startswith("C") & tx["customer_id"].notna()].groupby("customer_id").size()
     features["returns"] = returns.reindex(features.index, fill_value=0) / buy.groupby("customer_id").size()
     x = StandardScaler().fit_transform(np.log1p(features.to_numpy()))
-    labels = KMeans(5, n_init=10, random_state=0).fit_predict(x)
+    labels = KMeans(5, n_init=4, random_state=0).fit_predict(x)
     planted = shop.truth.set_index("customer_id").loc[features.index, "customer_type"]
     assert adjusted_rand_score(planted, labels) >= 0.8
 

@@ -258,7 +258,8 @@ def generate_retailer(
     cust_affinity = _dirichlet_rows(rng, 40.0 * type_affinity[ctype])
 
     # ---- BG/NBD purchase times (vectorised via order statistics of uniforms) -------------
-    first = signup + rng.uniform(0.0, 2.0 / 24.0, n_customers)
+    signup = np.floor(signup * 86400.0) / 86400.0  # whole seconds, like every timestamp here
+    first = signup + rng.uniform(1.0 / 86400.0, 2.0 / 24.0, n_customers)  # first order 1 s to 2 h later
     span = horizon - first  # T: days from first purchase to the observation end
     # BG/NBD: dropout can follow any *repeat* purchase, so repeats before dropout ~ Geometric(p) >= 1
     alive_repeats = rng.geometric(p)
@@ -279,7 +280,7 @@ def generate_retailer(
     last_t = first.copy()
     last_t[has] = repeat_t[offsets[1:][has] - 1]
     dropped = alive_repeats <= n_poisson
-    dropout_days = np.where(dropped, last_t, np.nan)
+    dropout_days = np.where(dropped, np.floor(last_t * 86400.0) / 86400.0, np.nan)  # floored like order times
 
     # ---- anonymous orders, order ids in time order ----------------------------------------
     expected_lines = (1 + np.array([t.basket_extra_lines for t in types]))[ctype[order_cust]].sum()
