@@ -179,18 +179,8 @@ def test_bad_input_raises_clear_errors():
 # ------------------------------------------------------------------ independent check on real data
 
 
-def _independent_rfm_counts(lines: pd.DataFrame) -> tuple[dict[str, int], pd.DataFrame]:
-    """R/F/M from raw Online Retail lines and the documented grid, written without the library."""
-    lines = lines.dropna(subset=["CustomerID"]).copy()
-    lines["InvoiceDate"] = pd.to_datetime(lines["InvoiceDate"])
-    lines["amount"] = lines["Quantity"] * lines["UnitPrice"]
-    as_of = lines["InvoiceDate"].max().normalize() + pd.Timedelta(days=1)
-    purchases = lines[~lines["InvoiceNo"].astype(str).str.startswith("C")]
-    per_customer = purchases.groupby("CustomerID").agg(
-        last=("InvoiceDate", "max"), frequency=("InvoiceNo", "nunique")
-    )
-    per_customer["recency_days"] = (as_of - per_customer["last"]).dt.total_seconds() / 86400
-    per_customer["monetary_total"] = lines.groupby("CustomerID")["amount"].sum().reindex(per_customer.index)
+def _independent_segment_counts(per_customer: pd.DataFrame) -> dict[str, int]:
+    """Scores by pandas average ranks and the documented R-vs-FM grid, written without the library."""
     n = len(per_customer)
 
     def score(values: pd.Series) -> pd.Series:
@@ -215,21 +205,77 @@ def _independent_rfm_counts(lines: pd.DataFrame) -> tuple[dict[str, int], pd.Dat
             return "At Risk"
         return "Hibernating" if r == 2 else "Lost"
 
-    names = [segment(a, b) for a, b in zip(r, fm, strict=True)]
-    table = per_customer[["recency_days", "frequency", "monetary_total"]].copy()
-    table.index = table.index.astype(int).astype(str)
-    return pd.Series(names).value_counts().to_dict(), table
+    return pd.Series([segment(a, b) for a, b in zip(r, fm, strict=True)]).value_counts().to_dict()
+
+
+def _raw_lines() -> pd.DataFrame:
+    lines = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False, na_values=[""])
+    lines = lines.dropna(subset=["CustomerID"]).copy()
+    lines["InvoiceDate"] = pd.to_datetime(lines["InvoiceDate"])
+    lines["Quantity"] = lines["Quantity"].astype(int)
+    lines["UnitPrice"] = lines["UnitPrice"].astype(float)
+    lines["amount"] = lines["Quantity"] * lines["UnitPrice"]
+    return lines
 
 
 def test_online_retail_segment_counts_match_an_independent_pandas_computation():
-    lines = pd.read_csv(SAMPLE, dtype={"InvoiceNo": str, "StockCode": str})
-    expected, table = _independent_rfm_counts(lines)
+    """R/F/M from raw lines in plain pandas (purchases = non-cancelled invoices, money = net of
+    cancellations), scored and mapped independently; RFMSegmenter on the same R/F/M must agree."""
+    lines = _raw_lines()
+    as_of = lines["InvoiceDate"].max().normalize() + pd.Timedelta(days=1)
+    purchases = lines[~lines["InvoiceNo"].str.startswith("C")]
+    table = purchases.groupby("CustomerID").agg(last=("InvoiceDate", "max"), frequency=("InvoiceNo", "nunique"))
+    table["recency_days"] = (as_of - table["last"]).dt.total_seconds() / 86400
+    table["monetary_total"] = lines.groupby("CustomerID")["amount"].sum().reindex(table.index)
+    expected = _independent_segment_counts(table)
     # one of the 100 sampled customers only has cancellations: no purchase, no RFM row
     assert len(table) == 99 and sum(expected.values()) == 99
     got = RFMSegmenter().fit_transform(table.rename_axis("customer_id"))
     assert got["rfm_segment"].value_counts().to_dict() == expected
-    # a real sample exercises several segments, not one
-    assert len(expected) >= 7
-    # scores are near-quintiles: each R score holds 20 +/- 5 customers (recency ties are rare)
+    assert len(expected) >= 7  # a real sample exercises most segments
+    # near-quintiles: each R score holds 20 +/- 5 customers (recency ties are rare)
     assert all(15 <= c <= 25 for c in got["r_score"].value_counts())
     assert math.isclose(got["r_score"].mean(), 3.0, abs_tol=0.1)
+
+
+def test_online_retail_rfm_on_the_targetwise_feature_table_matches_pandas():
+    """The same check end to end: targetwise.features on an in-memory DuckDB of the sample, then
+    RFMSegmenter, against pandas following the feature definitions (non-product codes excluded,
+    returns = negative quantity or a 'C' invoice, money net of returns)."""
+    import duckdb
+
+    from targetwise.features import customer_features
+    from targetwise.io.engines import open_duckdb
+    from targetwise.schema import DEFAULT_NON_PRODUCT_CODES, TABLES, ddl
+
+    lines = _raw_lines()
+    is_return = (lines["Quantity"] < 0) | lines["InvoiceNo"].str.startswith("C")
+    non_product = lines["StockCode"].isin(DEFAULT_NON_PRODUCT_CODES)
+    canonical = pd.DataFrame(
+        {
+            "customer_id": lines["CustomerID"],
+            "order_id": lines["InvoiceNo"],
+            "ordered_at": lines["InvoiceDate"],
+            "product_id": lines["StockCode"],
+            "quantity": lines["Quantity"].astype("int64"),
+            "unit_price": lines["UnitPrice"],
+            "is_return": is_return,
+            "is_non_product": non_product,
+            "line_amount": lines["amount"],
+        }
+    )
+    con = duckdb.connect()
+    con.execute(ddl(TABLES["transactions"]))
+    con.register("incoming", canonical)
+    con.execute(f"INSERT INTO transactions ({', '.join(canonical.columns)}) SELECT * FROM incoming")
+    features = customer_features(open_duckdb(con), "2011-12-09").to_pandas()
+
+    as_of = pd.Timestamp("2011-12-09")
+    purchase = lines[~is_return & ~non_product]
+    table = purchase.groupby("CustomerID").agg(last=("InvoiceDate", "max"), frequency=("InvoiceNo", "nunique"))
+    table["recency_days"] = (as_of - table["last"]).dt.total_seconds() / 86400
+    table["monetary_total"] = lines[~non_product].groupby("CustomerID")["amount"].sum().reindex(table.index)
+    assert sorted(features["customer_id"]) == sorted(table.index)
+    expected = _independent_segment_counts(table)
+    got = RFMSegmenter().fit_transform(features)
+    assert got["rfm_segment"].value_counts().to_dict() == expected

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
 from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances_argmin, silhouette_score
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
@@ -404,8 +404,9 @@ class BehaviourClusterer:
         self.selection_scores_ = {}
         centers = np.vstack([scaled[labels == c].mean(axis=0) for c in found])
         # map the raw labels to 0..k-1 so _set_clusters can treat both paths alike
-        remap = {c: i for i, c in enumerate(found)}
-        dense = np.array([remap.get(int(lab), NOISE) for lab in labels])
+        lookup = np.full(max(found) + 2, NOISE, dtype=np.int64)  # last slot: noise (-1 indexes it)
+        lookup[found] = np.arange(len(found))
+        dense = lookup[labels]
         self._silhouette_seed = 0
         return dense, centers
 
@@ -417,7 +418,10 @@ class BehaviourClusterer:
         order = sorted(ids, key=lambda i: (-sizes[i], first[i]))
         order = [i for i in order if sizes[i] > 0]
         new_id = {int(old): new for new, old in enumerate(order)}
-        relabelled = np.array([new_id.get(int(lab), NOISE) for lab in labels]) if len(labels) else labels
+        lookup = np.full(len(centers) + 1, NOISE, dtype=np.int64)  # last slot: noise (-1 indexes it)
+        for old, new in new_id.items():
+            lookup[old] = new
+        relabelled = lookup[labels]
         self.labels_ = pd.Series(relabelled, index=self.customer_ids_, name="cluster", dtype="int64")
         self.cluster_ids_ = np.arange(len(order))
         self.cluster_centers_scaled_ = pd.DataFrame(
@@ -459,9 +463,8 @@ class BehaviourClusterer:
         """
         scaled = self.transform(features)
         if self.algorithm == "kmeans":
-            centers = self.cluster_centers_scaled_.to_numpy()
-            dist = ((scaled.to_numpy()[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-            labels = self.cluster_centers_scaled_.index.to_numpy()[dist.argmin(axis=1)]
+            nearest = pairwise_distances_argmin(scaled.to_numpy(), self.cluster_centers_scaled_.to_numpy())
+            labels = self.cluster_centers_scaled_.index.to_numpy()[nearest]
         else:
             nn = NearestNeighbors(n_neighbors=1).fit(self.scaled_.to_numpy())
             idx = nn.kneighbors(scaled.to_numpy(), return_distance=False)[:, 0]
@@ -527,8 +530,7 @@ class BehaviourClusterer:
             max_distance=max_distance,
         )
         self.label_mapping_ = mapping
-        self.labels_ = self.labels_.map(lambda lab: mapping.get(int(lab), NOISE)).astype("int64")
-        self.labels_.name = "cluster"
+        self.labels_ = self.labels_.map({**mapping, NOISE: NOISE}).astype("int64").rename("cluster")
         centers = self.cluster_centers_scaled_.rename(index=mapping).sort_index()
         centers.index.name = "cluster"
         self.cluster_centers_scaled_ = centers

@@ -196,7 +196,9 @@ def _describe(row: pd.Series) -> str:
     if np.isfinite(row["revenue_share"]):
         parts.append(f"{_share(row['revenue_share'])} of revenue")
     typical = []
-    if np.isfinite(row.get("ipi_mean_days_median", np.nan)):
+    repeat = row.get("frequency_median", np.nan)
+    # the purchase cycle only describes a segment whose typical customer has bought more than once
+    if np.isfinite(row.get("ipi_mean_days_median", np.nan)) and not (np.isfinite(repeat) and repeat < 2):
         typical.append(f"buy every {row['ipi_mean_days_median']:.0f} days")
     if np.isfinite(row.get("frequency_median", np.nan)):
         orders = row["frequency_median"]
