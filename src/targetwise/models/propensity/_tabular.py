@@ -5,7 +5,8 @@ Two encodings of one feature table:
 * **LightGBM**: numeric columns pass through (NaN is LightGBM's "missing");
   text/category columns become a pandas ``category`` with the category list
   frozen at ``fit``, so a value unseen in training maps to missing instead
-  of silently shifting the integer codes.
+  of silently shifting the integer codes (counted per column in
+  ``last_unseen_`` after each call).
 * **Linear models and trees** (scikit-learn): numeric columns are
   median-imputed with a missing-indicator and standardised; text/category
   columns are one-hot encoded with missing as its own level and unseen
@@ -157,10 +158,15 @@ class TabularEncoder:
         """Numeric columns as float, categorical columns as pandas category with the fitted levels."""
         X = self.check_columns(X)
         out: dict[str, pd.Series] = {}
+        self.last_unseen_: dict[str, int] = {}
         for col in self.feature_names_:
             if col in self.levels_:
+                text = X[col].astype("string")
+                unseen = text.notna() & ~text.isin(self.levels_[col])
+                if unseen.any():
+                    self.last_unseen_[col] = int(unseen.sum())
                 dtype = pd.CategoricalDtype(categories=self.levels_[col])
-                out[col] = X[col].astype("string").astype(object).astype(dtype)
+                out[col] = text.mask(unseen).astype(object).astype(dtype)
             else:
                 out[col] = X[col].astype(float)
         return pd.DataFrame(out, index=X.index)
