@@ -37,17 +37,27 @@ def load_online_retail() -> pd.DataFrame:
     raw = pd.read_csv(
         folder / "online_retail" / "online_retail.csv.xz",
         dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": "Int64"},
-        parse_dates=["InvoiceDate"], keep_default_na=False,
+        parse_dates=["InvoiceDate"],
+        keep_default_na=False,
         na_values={"CustomerID": [""], "Description": [""]},
     )
-    keep = (raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C")
-            & ~raw["StockCode"].isin(DEFAULT_NON_PRODUCT_CODES) & (raw["UnitPrice"] > 0))
+    keep = (
+        raw["CustomerID"].notna()
+        & ~raw["InvoiceNo"].str.startswith("C")
+        & ~raw["StockCode"].isin(DEFAULT_NON_PRODUCT_CODES)
+        & (raw["UnitPrice"] > 0)
+    )
     raw = raw[keep]
-    return pd.DataFrame({
-        "customer_id": raw["CustomerID"].astype(str), "order_id": raw["InvoiceNo"],
-        "ordered_at": raw["InvoiceDate"], "product_id": raw["StockCode"],
-        "quantity": raw["Quantity"], "unit_price": raw["UnitPrice"],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": raw["CustomerID"].astype(str),
+            "order_id": raw["InvoiceNo"],
+            "ordered_at": raw["InvoiceDate"],
+            "product_id": raw["StockCode"],
+            "quantity": raw["Quantity"],
+            "unit_price": raw["UnitPrice"],
+        }
+    )
 
 
 def precision(lists: dict[str, list[str]], truth: dict[str, set[str]]) -> float:
@@ -55,7 +65,7 @@ def precision(lists: dict[str, list[str]], truth: dict[str, set[str]]) -> float:
     return float(np.mean(scored))
 
 
-def run_ours(model, train: pd.DataFrame) -> tuple[float, dict[str, list[str]]]:  # noqa: ANN001
+def run_ours(model, train: pd.DataFrame) -> tuple[float, dict[str, list[str]]]:
     started = time.perf_counter()
     model.fit(train)
     recs = model.recommend(list(model.interactions_.customer_ids), n=10, exclude_purchased=True)
@@ -63,28 +73,37 @@ def run_ours(model, train: pd.DataFrame) -> tuple[float, dict[str, list[str]]]: 
     return seconds, recs.groupby("customer_id")["product_id"].agg(list).to_dict()
 
 
-def run_implicit(name: str, matrix) -> tuple[float, dict[str, list[str]]]:  # noqa: ANN001
+def run_implicit(name: str, matrix) -> tuple[float, dict[str, list[str]]]:
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import BM25Recommender
 
-    model = (BM25Recommender(K=100, K1=1.2, B=0.75, num_threads=1) if name == "item_item"
-             else AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=1))
+    model = (
+        BM25Recommender(K=100, K1=1.2, B=0.75, num_threads=1)
+        if name == "item_item"
+        else AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=1)
+    )
     users = np.arange(matrix.shape[0])
     started = time.perf_counter()
     model.fit(matrix.matrix, show_progress=False)
     ids, _ = model.recommend(users, matrix.matrix, N=10, filter_already_liked_items=True)
     seconds = time.perf_counter() - started
-    return seconds, {matrix.customer_ids[u]: list(matrix.product_ids[row[row >= 0]]) for u, row in zip(users, ids)}
+    return seconds, {
+        matrix.customer_ids[u]: list(matrix.product_ids[row[row >= 0]])
+        for u, row in zip(users, ids, strict=True)
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timings are the best of this many runs")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT, check=False).stdout.strip()
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores; python {platform.python_version()}; commit {commit}")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    print(
+        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores; python {platform.python_version()}; commit {commit}"
+    )
     import implicit
 
     print(f"implicit {implicit.__version__}; BLAS limited to 1 thread; num_threads=1")
@@ -97,21 +116,35 @@ def main() -> None:
     bought = {c: set(matrix.product_ids[matrix.matrix[i].indices]) for c, i in matrix.customer_index.items()}
     test_items = test.groupby("customer_id")["product_id"].agg(set).to_dict()
     truth = {c: items - bought[c] for c, items in test_items.items() if c in bought}
-    print(f"train: {matrix.shape[0]} customers x {matrix.shape[1]} products, {matrix.matrix.nnz} cells; "
-          f"matrix build {min(build_seconds):.2f} s")
+    print(
+        f"train: {matrix.shape[0]} customers x {matrix.shape[1]} products, {matrix.matrix.nnz} cells; "
+        f"matrix build {min(build_seconds):.2f} s"
+    )
     rows = []
-    models = {"item_item": ItemItemRecommender(K=100, num_threads=1),
-              "als": ALSRecommender(factors=64, iterations=15, random_state=0, num_threads=1)}
+    models = {
+        "item_item": ItemItemRecommender(K=100, num_threads=1),
+        "als": ALSRecommender(factors=64, iterations=15, random_state=0, num_threads=1),
+    }
     with threadpool_limits(limits=1, user_api="blas"):
         for name, model in models.items():
             ours = [run_ours(model, train) for _ in range(args.repeats)]
             peer = [run_implicit(name, matrix) for _ in range(args.repeats)]
             ours_s, peer_s = min(t for t, _ in ours), min(t for t, _ in peer)
-            rows.append((name, ours_s, peer_s, ours_s / peer_s, precision(ours[0][1], truth),
-                         precision(peer[0][1], truth)))
+            rows.append(
+                (
+                    name,
+                    ours_s,
+                    peer_s,
+                    ours_s / peer_s,
+                    precision(ours[0][1], truth),
+                    precision(peer[0][1], truth),
+                )
+            )
     print()
-    print("| model | ours: build+fit+recommend all (s) | implicit: fit+recommend all (s) | ratio | "
-          "P@10 new, ours | P@10 new, implicit |")
+    print(
+        "| model | ours: build+fit+recommend all (s) | implicit: fit+recommend all (s) | ratio | "
+        "P@10 new, ours | P@10 new, implicit |"
+    )
     print("|---|---|---|---|---|---|")
     for name, ours_s, peer_s, ratio, p_ours, p_peer in rows:
         print(f"| {name} | {ours_s:.2f} | {peer_s:.2f} | {ratio:.2f}x | {p_ours:.4f} | {p_peer:.4f} |")

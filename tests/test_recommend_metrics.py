@@ -62,7 +62,9 @@ def _tx(rows: list[tuple[str, str, str, str, int]]) -> pd.DataFrame:
 
 
 def test_split_by_date_boundary_goes_to_test() -> None:
-    tx = _tx([("a", "1", "2024-01-01", "x", 1), ("a", "2", "2024-02-01", "y", 1), ("a", "3", "2024-03-01", "z", 1)])
+    tx = _tx(
+        [("a", "1", "2024-01-01", "x", 1), ("a", "2", "2024-02-01", "y", 1), ("a", "3", "2024-03-01", "z", 1)]
+    )
     train, test = split_by_date(tx, "2024-02-01")
     assert train["order_id"].tolist() == ["1"]
     assert test["order_id"].tolist() == ["2", "3"]
@@ -73,13 +75,26 @@ def test_split_by_date_boundary_goes_to_test() -> None:
 def test_evaluate_protocols_on_hand_computed_case() -> None:
     # Customer a bought x (2 orders) and y in train; in test buys x and w.
     # Customer b bought w in train only; in test buys z (unknown product).
-    train = _tx([
-        ("a", "1", "2024-01-01", "x", 1), ("a", "2", "2024-01-02", "x", 1), ("a", "2", "2024-01-02", "y", 1),
-        ("b", "3", "2024-01-03", "w", 1), ("c", "4", "2024-01-04", "w", 1),
-    ])
-    test = _tx([("a", "5", "2024-02-01", "x", 1), ("a", "5", "2024-02-01", "w", 1),
-                ("b", "6", "2024-02-02", "z", 1), ("zz", "7", "2024-02-02", "x", 1)])
-    result = evaluate_recommenders({"buy_again": BuyAgainRecommender()}, train, test, k=2).set_index("protocol")
+    train = _tx(
+        [
+            ("a", "1", "2024-01-01", "x", 1),
+            ("a", "2", "2024-01-02", "x", 1),
+            ("a", "2", "2024-01-02", "y", 1),
+            ("b", "3", "2024-01-03", "w", 1),
+            ("c", "4", "2024-01-04", "w", 1),
+        ]
+    )
+    test = _tx(
+        [
+            ("a", "5", "2024-02-01", "x", 1),
+            ("a", "5", "2024-02-01", "w", 1),
+            ("b", "6", "2024-02-02", "z", 1),
+            ("zz", "7", "2024-02-02", "x", 1),
+        ]
+    )
+    result = evaluate_recommenders({"buy_again": BuyAgainRecommender()}, train, test, k=2).set_index(
+        "protocol"
+    )
     # all: a gets [x, w?]: x (2 orders) then ties (score 0 for w) broken by popularity -> w (2 customers) first.
     # a: [x, y]? y has score 1 (bought once) > w's 0 -> [x, y]; relevant {x, w}: P = 1/2, R = 1/2.
     # b: [w, x] vs relevant {z}: 0. zz is unknown in train -> not evaluated.

@@ -48,13 +48,17 @@ def copurchase() -> pd.DataFrame:
 
 # ---------------------------------------------------------------- matrix
 def test_returns_are_netted_and_counted() -> None:
-    tx = _tx([
-        ("a", "1", 0, "P", 3), ("a", "C2", 1, "P", -3),  # fully returned -> no cell
-        ("a", "3", 2, "Q", 5), ("a", "C4", 3, "Q", -2),  # net 3 units, 1 purchase order
-        ("a", "5", 4, "Q", 1),                           # second order for Q
-        ("a", "5", 4, "POST", 1),                        # non-product code
-        ("b", "6", 5, "P", 2),
-    ])
+    tx = _tx(
+        [
+            ("a", "1", 0, "P", 3),
+            ("a", "C2", 1, "P", -3),  # fully returned -> no cell
+            ("a", "3", 2, "Q", 5),
+            ("a", "C4", 3, "Q", -2),  # net 3 units, 1 purchase order
+            ("a", "5", 4, "Q", 1),  # second order for Q
+            ("a", "5", 4, "POST", 1),  # non-product code
+            ("b", "6", 5, "P", 2),
+        ]
+    )
     counts = build_interactions(tx)
     units = build_interactions(tx, value="quantity")
     assert counts.n_pairs_netted_out == 1 and counts.n_non_product_lines == 1
@@ -85,7 +89,10 @@ def test_item_item_recommends_the_co_purchased_item_first(copurchase: pd.DataFra
         assert "apple" not in set(recs["product_id"])  # already bought, excluded
         assert model.similar_products("apple", n=1)["similar_product_id"].tolist() == ["bread"]
     # popularity would have said C or D: the test above can fail
-    assert PopularityRecommender().fit(copurchase).recommend("q", n=1)["product_id"].iloc[0] in {"cider", "dates"}
+    assert PopularityRecommender().fit(copurchase).recommend("q", n=1)["product_id"].iloc[0] in {
+        "cider",
+        "dates",
+    }
 
 
 def test_als_recovers_planted_blocks_and_is_seeded() -> None:
@@ -101,15 +108,27 @@ def test_als_recovers_planted_blocks_and_is_seeded() -> None:
     assert recs["product_id"].iloc[0] == "cat"
     again = clone(model).fit(tx).recommend(["q"], n=2)
     pd.testing.assert_frame_equal(recs, again)
-    assert model.similar_products("dog", n=2)["similar_product_id"].tolist() in (["eel", "fox"], ["fox", "eel"])
+    assert model.similar_products("dog", n=2)["similar_product_id"].tolist() in (
+        ["eel", "fox"],
+        ["fox", "eel"],
+    )
 
 
 def test_buy_again_ties_broken_by_overall_popularity() -> None:
-    tx = _tx([
-        ("a", "1", 0, "X", 1), ("a", "2", 1, "X", 1), ("a", "2", 1, "Y", 1), ("a", "3", 2, "Z", 1),
-        ("b", "4", 3, "Z", 1), ("c", "5", 4, "Z", 1), ("b", "4", 3, "W", 1), ("c", "5", 4, "W", 1),
-        ("d", "6", 5, "W", 1), ("e", "7", 6, "V", 1),
-    ])
+    tx = _tx(
+        [
+            ("a", "1", 0, "X", 1),
+            ("a", "2", 1, "X", 1),
+            ("a", "2", 1, "Y", 1),
+            ("a", "3", 2, "Z", 1),
+            ("b", "4", 3, "Z", 1),
+            ("c", "5", 4, "Z", 1),
+            ("b", "4", 3, "W", 1),
+            ("c", "5", 4, "W", 1),
+            ("d", "6", 5, "W", 1),
+            ("e", "7", 6, "V", 1),
+        ]
+    )
     model = BuyAgainRecommender().fit(tx)
     recs = model.recommend(["a"], n=5, exclude_purchased=False)
     # X (2 orders), then Y and Z (1 order each; Z has 3 customers, Y 1), then unbought by popularity W, V
@@ -126,11 +145,13 @@ def test_business_rules_inactive_non_product_and_diversity_cap() -> None:
     for product, n_buyers in popularity.items():
         rows += [(f"c{i}", f"o{i}", i, product, 1) for i in range(n_buyers)]
     tx = _tx(rows)
-    products = pd.DataFrame({
-        "product_id": ["P1", "P2", "P3", "P4", "P5"],
-        "category": ["cups", "cups", "cups", "plates", None],
-        "active": [True, False, True, True, True],
-    })
+    products = pd.DataFrame(
+        {
+            "product_id": ["P1", "P2", "P3", "P4", "P5"],
+            "category": ["cups", "cups", "cups", "plates", None],
+            "active": [True, False, True, True, True],
+        }
+    )
     model = PopularityRecommender(max_per_category=1).fit(tx, products=products)
     got = model.recommend(["new-customer"], n=4)["product_id"].tolist()
     # BANK CHARGES (non-product) and P2 (inactive) never appear; only one cup (P1); P5 has no category
@@ -142,34 +163,63 @@ def test_business_rules_inactive_non_product_and_diversity_cap() -> None:
 
 
 def test_cold_start_uses_segment_then_overall_popularity() -> None:
-    tx = _tx([("a1", "1", 0, "seed", 1), ("a2", "2", 0, "seed", 1), ("b1", "3", 0, "tea", 1),
-              ("b2", "4", 0, "tea", 1), ("b3", "5", 0, "tea", 1), ("a1", "6", 1, "urn", 1)])
+    tx = _tx(
+        [
+            ("a1", "1", 0, "seed", 1),
+            ("a2", "2", 0, "seed", 1),
+            ("b1", "3", 0, "tea", 1),
+            ("b2", "4", 0, "tea", 1),
+            ("b3", "5", 0, "tea", 1),
+            ("a1", "6", 1, "urn", 1),
+        ]
+    )
     segments = pd.Series({"a1": "garden", "a2": "garden", "b1": "kitchen", "newbie": "garden"})
     model = ItemItemRecommender().fit(tx, segments=segments)
     recs = model.recommend(["newbie", "stranger"], n=1)
     assert recs.set_index("customer_id")["product_id"].to_dict() == {"newbie": "seed", "stranger": "tea"}
     assert recs.set_index("customer_id")["reason"].to_dict() == {
-        "newbie": "popular in segment garden", "stranger": "popular"}
+        "newbie": "popular in segment garden",
+        "stranger": "popular",
+    }
     # known customers of a segment get segment popularity from the popularity model
     pop = PopularityRecommender().fit(tx, segments=segments)
-    assert pop.recommend(["a2"], n=1)["product_id"].tolist() == ["urn"]  # garden: seed (bought), urn; tea is kitchen's
+    assert pop.recommend(["a2"], n=1)["product_id"].tolist() == [
+        "urn"
+    ]  # garden: seed (bought), urn; tea is kitchen's
 
 
 def test_new_product_gets_content_neighbours_and_content_model_ranks_by_text() -> None:
-    tx = _tx([("a", "1", 0, "mug-blue", 1), ("b", "2", 0, "lamp", 1), ("c", "3", 0, "lamp", 1),
-              ("b", "4", 1, "candle", 1), ("d", "5", 0, "mug-green", 1)])
-    products = pd.DataFrame({
-        "product_id": ["mug-blue", "mug-green", "mug-red", "lamp", "candle"],
-        "name": ["blue ceramic mug", "green ceramic mug", "red ceramic mug", "desk lamp", "christmas candle"],
-        "description": ["a mug", "a mug", "a mug", "a lamp for the desk", "scented candle"],
-    })
+    tx = _tx(
+        [
+            ("a", "1", 0, "mug-blue", 1),
+            ("b", "2", 0, "lamp", 1),
+            ("c", "3", 0, "lamp", 1),
+            ("b", "4", 1, "candle", 1),
+            ("d", "5", 0, "mug-green", 1),
+        ]
+    )
+    products = pd.DataFrame(
+        {
+            "product_id": ["mug-blue", "mug-green", "mug-red", "lamp", "candle"],
+            "name": [
+                "blue ceramic mug",
+                "green ceramic mug",
+                "red ceramic mug",
+                "desk lamp",
+                "christmas candle",
+            ],
+            "description": ["a mug", "a mug", "a mug", "a lamp for the desk", "scented candle"],
+        }
+    )
     model = ItemItemRecommender().fit(tx, products=products)
     similar = model.similar_products("mug-red", n=2)
     assert set(similar["similar_product_id"]) == {"mug-blue", "mug-green"}
     assert similar["reason"].iloc[0] == "similar description (new product)"
     content = ContentRecommender().fit(tx, products=products)
     assert content.recommend(["a"], n=2)["product_id"].tolist()[:2] in (
-        ["mug-green", "mug-red"], ["mug-red", "mug-green"])
+        ["mug-green", "mug-red"],
+        ["mug-red", "mug-green"],
+    )
     with pytest.raises(NotFoundError, match="neither in the interactions"):
         model.similar_products("nope")
     with pytest.raises(ModelError, match="needs product text"):
@@ -183,7 +233,8 @@ def test_hybrid_of_one_component_reproduces_it(copurchase: pd.DataFrame) -> None
     customers = ["q", "ab0", "c3"]
     for exclude in (True, False):
         assert _lists(hybrid.recommend(customers, n=3, exclude_purchased=exclude)) == _lists(
-            single.recommend(customers, n=3, exclude_purchased=exclude))
+            single.recommend(customers, n=3, exclude_purchased=exclude)
+        )
     assert set(hybrid.weights_) == {"new", "all"}
 
 

@@ -23,18 +23,29 @@ DATA = Path(targetwise.__file__).parent / "data" / "online_retail.csv.xz"
 
 def _online_retail() -> pd.DataFrame:
     raw = pd.read_csv(
-        DATA, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": "Int64"},
-        parse_dates=["InvoiceDate"], keep_default_na=False,
+        DATA,
+        dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": "Int64"},
+        parse_dates=["InvoiceDate"],
+        keep_default_na=False,
         na_values={"CustomerID": [""], "Description": [""]},
     )
-    keep = (raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C")
-            & ~raw["StockCode"].isin(DEFAULT_NON_PRODUCT_CODES) & (raw["UnitPrice"] > 0))
+    keep = (
+        raw["CustomerID"].notna()
+        & ~raw["InvoiceNo"].str.startswith("C")
+        & ~raw["StockCode"].isin(DEFAULT_NON_PRODUCT_CODES)
+        & (raw["UnitPrice"] > 0)
+    )
     raw = raw[keep]
-    return pd.DataFrame({
-        "customer_id": raw["CustomerID"].astype(str), "order_id": raw["InvoiceNo"],
-        "ordered_at": raw["InvoiceDate"], "product_id": raw["StockCode"],
-        "quantity": raw["Quantity"], "unit_price": raw["UnitPrice"],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": raw["CustomerID"].astype(str),
+            "order_id": raw["InvoiceNo"],
+            "ordered_at": raw["InvoiceDate"],
+            "product_id": raw["StockCode"],
+            "quantity": raw["Quantity"],
+            "unit_price": raw["UnitPrice"],
+        }
+    )
 
 
 @pytest.mark.slow

@@ -7,4 +7,4 @@ layer load the canonical tables and call these functions.
 from __future__ import annotations
 
 from targetwise.models.recommend import *  # noqa: F403
-from targetwise.models.recommend import __all__ as __all__  # noqa: PLC0414
+from targetwise.models.recommend import __all__ as __all__

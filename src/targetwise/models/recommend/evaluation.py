@@ -39,18 +39,27 @@ from targetwise.models.recommend.hybrid import PROTOCOLS, relevant_items
 from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
 
 __all__ = [
+    "METRIC_COLUMNS",
+    "average_precision_at_k",
+    "evaluate_recommenders",
+    "ndcg_at_k",
     "precision_at_k",
     "recall_at_k",
-    "ndcg_at_k",
-    "average_precision_at_k",
     "split_by_date",
-    "evaluate_recommenders",
-    "METRIC_COLUMNS",
 ]
 
 METRIC_COLUMNS = [
-    "model", "protocol", "k", "n_customers", "precision", "recall", "ndcg", "map",
-    "coverage", "fit_seconds", "recommend_seconds",
+    "model",
+    "protocol",
+    "k",
+    "n_customers",
+    "precision",
+    "recall",
+    "ndcg",
+    "map",
+    "coverage",
+    "fit_seconds",
+    "recommend_seconds",
 ]
 
 
@@ -156,16 +165,31 @@ def evaluate_recommenders(
             recs = model.recommend(list(relevant), n=k, exclude_purchased=exclude)
             recommend_seconds = time.perf_counter() - started
             lists = recs.groupby("customer_id", sort=False)["product_id"].agg(list).to_dict()
-            per_customer = np.array([
-                (precision_at_k(lists.get(c, []), rel, k), recall_at_k(lists.get(c, []), rel, k),
-                 ndcg_at_k(lists.get(c, []), rel, k), average_precision_at_k(lists.get(c, []), rel, k))
-                for c, rel in relevant.items()
-            ]).reshape(-1, 4)
+            per_customer = np.array(
+                [
+                    (
+                        precision_at_k(lists.get(c, []), rel, k),
+                        recall_at_k(lists.get(c, []), rel, k),
+                        ndcg_at_k(lists.get(c, []), rel, k),
+                        average_precision_at_k(lists.get(c, []), rel, k),
+                    )
+                    for c, rel in relevant.items()
+                ]
+            ).reshape(-1, 4)
             means = per_customer.mean(axis=0) if len(per_customer) else np.full(4, np.nan)
-            records.append({
-                "model": name, "protocol": protocol, "k": k, "n_customers": len(relevant),
-                "precision": means[0], "recall": means[1], "ndcg": means[2], "map": means[3],
-                "coverage": recs["product_id"].nunique() / matrix.shape[1],
-                "fit_seconds": fit_seconds, "recommend_seconds": recommend_seconds,
-            })
+            records.append(
+                {
+                    "model": name,
+                    "protocol": protocol,
+                    "k": k,
+                    "n_customers": len(relevant),
+                    "precision": means[0],
+                    "recall": means[1],
+                    "ndcg": means[2],
+                    "map": means[3],
+                    "coverage": recs["product_id"].nunique() / matrix.shape[1],
+                    "fit_seconds": fit_seconds,
+                    "recommend_seconds": recommend_seconds,
+                }
+            )
     return pd.DataFrame.from_records(records, columns=METRIC_COLUMNS)

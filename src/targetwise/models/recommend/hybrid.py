@@ -68,8 +68,14 @@ def relevant_items(
     return {c: set(g) for c, g in lines.groupby("customer_id")["product_id"]}
 
 
-def _contribution(model: BaseRecommender, rows: np.ndarray, *, exclude_purchased: bool,
-                  n_candidates: int, rank_offset: float) -> tuple[np.ndarray, np.ndarray]:
+def _contribution(
+    model: BaseRecommender,
+    rows: np.ndarray,
+    *,
+    exclude_purchased: bool,
+    n_candidates: int,
+    rank_offset: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(1 / (rank_offset + rank))`` for each row's ``n_candidates`` best products (else 0), and the allowed mask."""
     scores = model._masked_scores(rows, exclude_purchased=exclude_purchased)
     out = np.zeros_like(scores)
@@ -77,6 +83,41 @@ def _contribution(model: BaseRecommender, rows: np.ndarray, *, exclude_purchased
     for r, top in enumerate(tops):
         out[r, top] = 1.0 / (rank_offset + np.arange(len(top)))
     return out, np.isfinite(scores)
+
+
+def _coordinate_ascent(
+    parts: dict[str, np.ndarray],
+    allowed: np.ndarray,
+    is_relevant: np.ndarray,
+    tie_rank: np.ndarray,
+    *,
+    k: int,
+    grid: tuple[float, ...],
+) -> tuple[dict[str, float], float]:
+    """Weights maximising mean P@k of the blend; start all 1, two passes over the components."""
+    # Validation only: ties broken by a popularity epsilon so top-k is one vectorised argpartition.
+    tie_break = -1e-9 * tie_rank / (len(tie_rank) + 1.0)
+    kk = min(k, allowed.shape[1])
+    relevant_allowed = is_relevant & allowed
+
+    def precision(weights: dict[str, float]) -> float:
+        blended = sum(weights[name] * part for name, part in parts.items()) + tie_break
+        blended = np.where(allowed, blended, -np.inf)
+        top = np.argpartition(-blended, kk - 1, axis=1)[:, :kk]
+        return float(np.mean(np.take_along_axis(relevant_allowed, top, axis=1).sum(axis=1) / k))
+
+    current = {name: 1.0 for name in parts}
+    best = precision(current)
+    for _ in range(2):
+        for name in parts:
+            for value in grid:
+                trial = {**current, name: float(value)}
+                if not any(trial.values()):
+                    continue
+                score = precision(trial)
+                if score > best + 1e-12:  # ties keep the earlier setting
+                    best, current = score, trial
+    return current, best
 
 
 class HybridRecommender(BaseRecommender):
@@ -138,11 +179,13 @@ class HybridRecommender(BaseRecommender):
         ordered_at = pd.to_datetime(interactions["ordered_at"])
         start = ordered_at.max() - pd.Timedelta(days=float(self.validation_days))
         early, window = interactions[ordered_at < start], interactions[ordered_at >= start]
-        self.weights_, self.validation_scores_ = self._learn_weights(templates, early, window, products, segments)
+        self.weights_, self.validation_scores_ = self._learn_weights(
+            templates, early, window, products, segments
+        )
         super().fit(interactions, products=products, segments=segments)
         return self
 
-    def _learn_weights(self, templates, early, window, products, segments):  # noqa: ANN001, ANN202
+    def _learn_weights(self, templates, early, window, products, segments):
         names = list(templates)
         fitted: dict[str, BaseRecommender] = {}
         for name, template in templates.items():
@@ -178,35 +221,20 @@ class HybridRecommender(BaseRecommender):
             parts, allowed = {}, None
             for name, m in fitted.items():
                 parts[name], allowed = _contribution(
-                    m, rows, exclude_purchased=exclude, n_candidates=self.n_candidates,
-                    rank_offset=self.rank_offset)
-            # Validation only: ties broken by a popularity epsilon so top-k is one vectorised argpartition.
+                    m,
+                    rows,
+                    exclude_purchased=exclude,
+                    n_candidates=self.n_candidates,
+                    rank_offset=self.rank_offset,
+                )
             tie_rank = next(iter(fitted.values())).tie_rank_
-            tie_break = -1e-9 * tie_rank / (len(tie_rank) + 1.0)
             column = {p: j for j, p in enumerate(product_ids)}
             is_relevant = np.zeros((len(rows), len(product_ids)), dtype=bool)
             for r, items in enumerate(relevant):
                 is_relevant[r, [column[p] for p in items if p in column]] = True
-            k = min(self.k, len(product_ids))
-
-            def precision(w: dict[str, float]) -> float:
-                blended = sum(w[name] * parts[name] for name in names) + tie_break
-                blended = np.where(allowed, blended, -np.inf)
-                top = np.argpartition(-blended, k - 1, axis=1)[:, :k]
-                hits = np.take_along_axis(is_relevant & allowed, top, axis=1).sum(axis=1)
-                return float(np.mean(hits / self.k))
-
-            current = {name: 1.0 for name in names}
-            best = precision(current)
-            for _ in range(2):
-                for name in names:
-                    for value in self.weight_grid:
-                        trial = {**current, name: float(value)}
-                        if not any(trial.values()):
-                            continue
-                        score = precision(trial)
-                        if score > best + 1e-12:
-                            best, current = score, trial
+            current, best = _coordinate_ascent(
+                parts, allowed, is_relevant, tie_rank, k=self.k, grid=self.weight_grid
+            )
             weights[protocol] = current
             achieved[protocol] = best
         return weights, achieved
@@ -225,8 +253,13 @@ class HybridRecommender(BaseRecommender):
         for name, model in self.components_.items():
             if weights[name] == 0:
                 continue
-            part, allowed = _contribution(model, rows, exclude_purchased=exclude_purchased,
-                                          n_candidates=self.n_candidates, rank_offset=self.rank_offset)
+            part, allowed = _contribution(
+                model,
+                rows,
+                exclude_purchased=exclude_purchased,
+                n_candidates=self.n_candidates,
+                rank_offset=self.rank_offset,
+            )
             total += weights[name] * part
         if allowed is not None:
             total[~allowed] = -np.inf

@@ -46,11 +46,11 @@ from targetwise.errors import DataValidationError
 from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
 
 __all__ = [
-    "InteractionMatrix",
-    "build_interactions",
-    "bm25_weight",
-    "confidence_weight",
     "REQUIRED_COLUMNS",
+    "InteractionMatrix",
+    "bm25_weight",
+    "build_interactions",
+    "confidence_weight",
 ]
 
 REQUIRED_COLUMNS = ("customer_id", "order_id", "ordered_at", "product_id", "quantity")
@@ -202,7 +202,8 @@ def build_interactions(
     order_pair = b_pair[starts]
     order_time = (
         np.maximum.reduceat(b_time.astype(np.int64), starts).astype("datetime64[ns]")
-        if len(starts) else b_time[:0]
+        if len(starts)
+        else b_time[:0]
     )
 
     kept_pairs = pairs[positive]
@@ -248,7 +249,7 @@ def build_interactions(
     )
 
 
-def bm25_weight(matrix: sp.spmatrix, *, K1: float = 100.0, B: float = 0.8) -> sp.csr_matrix:  # noqa: N803
+def bm25_weight(matrix: sp.spmatrix, *, K1: float = 100.0, B: float = 0.8) -> sp.csr_matrix:
     """Okapi BM25 weighting of a customers x products matrix (implicit's ``bm25_weight``).
 
     Each customer's row is treated as a document: ``K1`` controls how quickly

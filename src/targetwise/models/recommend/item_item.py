@@ -32,9 +32,9 @@ class ItemItemRecommender(BaseRecommender):
         self,
         *,
         similarity: str = "bm25",
-        K: int = 100,  # noqa: N803 - implicit's name
-        K1: float = 1.2,  # noqa: N803
-        B: float = 0.75,  # noqa: N803
+        K: int = 100,
+        K1: float = 1.2,
+        B: float = 0.75,
         recency_half_life_days: float | None = None,
         num_threads: int = 1,
         value: str = "invoices",

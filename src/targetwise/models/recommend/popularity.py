@@ -50,8 +50,11 @@ class PopularityRecommender(BaseRecommender):
         self.row_segment_ = np.full(matrix.shape[0], -1, dtype=np.int64)
         self.segment_labels_ = sorted(self.segment_popularity_) if self.by_segment else []
         for code, label in enumerate(self.segment_labels_):
-            members = [matrix.customer_index[c] for c, s in self.segments_.items()
-                       if s == label and c in matrix.customer_index]
+            members = [
+                matrix.customer_index[c]
+                for c, s in self.segments_.items()
+                if s == label and c in matrix.customer_index
+            ]
             self.row_segment_[members] = code
 
     def _score(self, rows: np.ndarray, *, exclude_purchased: bool) -> np.ndarray:
