@@ -36,7 +36,9 @@ def _lgbm():
     return LGBMClassifier(**SMALL, n_jobs=1)
 
 
-def planted(n: int, seed: int, arms: tuple[str, ...] = ("email",)) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+def planted(
+    n: int, seed: int, arms: tuple[str, ...] = ("email",)
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(
         {
@@ -87,8 +89,8 @@ def test_learners_recover_planted_effects(name: str, binary_data) -> None:
     X_test, _, _, truth = planted(3000, seed=2)
     uplift = model.predict(X_test)
     assert uplift.shape == (3000,)
-    persuadable = (truth == 0.25)
-    sleeping = (truth == -0.2)
+    persuadable = truth == 0.25
+    sleeping = truth == -0.2
     neutral = truth == 0
     assert uplift[persuadable].mean() == pytest.approx(0.25, abs=0.08)
     assert uplift[sleeping].mean() == pytest.approx(-0.2, abs=0.08)
@@ -184,7 +186,9 @@ def test_x_learner_propensity_model_is_near_half_on_randomised_data(binary_data)
     assert model.n_propensity_clipped_ == 0
 
 
-@pytest.mark.parametrize("cls", [SLearner, TLearner, XLearner, ClassTransformation, ResponseModel, RandomUplift])
+@pytest.mark.parametrize(
+    "cls", [SLearner, TLearner, XLearner, ClassTransformation, ResponseModel, RandomUplift]
+)
 def test_not_fitted(cls) -> None:
     with pytest.raises(NotFittedError, match="not fitted"):
         cls().predict(np.zeros((2, 2)))
@@ -217,4 +221,6 @@ def test_class_transformation_rejects_unbalanced_without_weights() -> None:
     X, treatment, y, _ = planted(600, seed=9)
     unbalanced = np.where(np.arange(600) < 150, "none", "email").astype(object)
     with pytest.raises(ModelError, match="sample_weight"):
-        ClassTransformation(KNeighborsClassifier(), control="none").fit(X.drop(columns=["group", "channel"]), unbalanced, y)
+        ClassTransformation(KNeighborsClassifier(), control="none").fit(
+            X.drop(columns=["group", "channel"]), unbalanced, y
+        )
