@@ -50,9 +50,9 @@ def _exposures() -> pd.DataFrame:
     # arm "email": 56/70 converted, revenue 10 each for converters; holdout: 48/80, revenue 5 each
     rows = []
     for i in range(70):
-        rows.append(("t%d" % i, "email", int(i < 56), 10.0 * (i < 56), "new" if i < 35 else "old"))
+        rows.append((f"t{i}", "email", int(i < 56), 10.0 * (i < 56), "new" if i < 35 else "old"))
     for i in range(80):
-        rows.append(("c%d" % i, "control", int(i < 48), 5.0 * (i < 48), "new" if i < 40 else "old"))
+        rows.append((f"c{i}", "control", int(i < 48), 5.0 * (i < 48), "new" if i < 40 else "old"))
     return pd.DataFrame(rows, columns=["customer_id", "arm", "converted", "revenue", "segment"])
 
 

@@ -131,7 +131,7 @@ def test_multi_arm_predict_and_best_arm(name: str, three_arms) -> None:
     X, treatment, y, _ = three_arms
     model = LEARNERS[name]().fit(X, treatment, y)
     assert model.arms_ == ["A", "B"]
-    X_test, _, _, truth = planted(2000, seed=4, arms=("A", "B"))
+    X_test, _, _, _ = planted(2000, seed=4, arms=("A", "B"))
     uplift = model.predict(X_test)
     assert isinstance(uplift, pd.DataFrame)
     assert list(uplift.columns) == ["A", "B"] and uplift.index.equals(X_test.index)
@@ -218,7 +218,7 @@ def test_input_errors(binary_data) -> None:
 def test_class_transformation_rejects_unbalanced_without_weights() -> None:
     from sklearn.neighbors import KNeighborsClassifier
 
-    X, treatment, y, _ = planted(600, seed=9)
+    X, _, y, _ = planted(600, seed=9)
     unbalanced = np.where(np.arange(600) < 150, "none", "email").astype(object)
     with pytest.raises(ModelError, match="sample_weight"):
         ClassTransformation(KNeighborsClassifier(), control="none").fit(
