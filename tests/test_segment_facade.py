@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from targetwise.errors import ConfigError
-from targetwise.models.segment import RFM_SEGMENTS, BehaviourClusterer
+from targetwise.models.segment import RFM_SEGMENTS, BehaviourClusterer, SegmentationWarning
 from targetwise.models.segment.plotting import plot_segment_map, render_html, render_png
 from targetwise.segment import OUTPUT_COLUMNS, SegmentationResult, segment_customers
 
@@ -115,6 +115,26 @@ def test_segment_map_plot_png_and_html(result):
     _, given = plt.subplots()
     assert seg.plot_segment_map(ax=given) is given
     plt.close(given.figure)
+
+
+def test_segment_map_leaves_pyplot_alone(result):
+    seg, _, _ = result
+    before = plt.get_fignums()
+    ax = plot_segment_map(seg.clusterer, max_points=100)
+    assert plt.get_fignums() == before  # a bare Figure: no pyplot figure to leak or close
+    assert {t.get_text() for t in ax.texts} == {"cluster 0", "cluster 1", "cluster 2"}
+
+
+def test_imputed_values_are_never_quoted_as_reasons(result):
+    _, features, _ = result
+    gappy = features.copy()
+    gappy.loc[:9, "tenure_days"] = np.nan
+    with pytest.warns(SegmentationWarning, match="'tenure_days': 10"):
+        seg = segment_customers(gappy, n_clusters=3, nan_policy="median")
+    reasons = seg.customers["reason"].iloc[:10]
+    assert not reasons.str.contains("nan|customer for", regex=True).any()
+    assert seg.customers["reason"].iloc[10:].str.contains("customer for").any()
+    assert gappy["tenure_days"].isna().sum() == 10  # the caller's table is untouched
 
 
 def test_save_segment_map_writes_a_png(result, tmp_path):

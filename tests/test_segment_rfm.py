@@ -145,9 +145,13 @@ def test_fewer_customers_than_bins_warns_and_keeps_the_scale():
     assert out["r_score"].tolist() == [5, 3, 1]
 
 
-def test_customer_id_as_index_is_accepted():
+def test_customer_id_as_index_is_accepted_and_left_untouched():
     by_index = RFMSegmenter().fit_transform(hand_table().set_index("customer_id"))
     assert by_index["rfm_score"].equals(RFMSegmenter().fit_transform(hand_table())["rfm_score"])
+    numeric_ids = hand_table().assign(customer_id=range(10, 20)).set_index("customer_id")
+    out = RFMSegmenter().fit_transform(numeric_ids)
+    assert out.index.tolist() == [str(i) for i in range(10, 20)]  # ids are text, as in the schema
+    assert numeric_ids.index.dtype == np.int64  # the caller's frame keeps its own index
 
 
 def test_bad_input_raises_clear_errors():

@@ -72,28 +72,16 @@ class SegmentationResult:
 
     def segment_map_html(self, *, max_points: int = 20_000) -> str:
         """The segment map as an ``<img>`` tag with an inline base64 PNG."""
-        import matplotlib.pyplot as plt
-
         from targetwise.models.segment.plotting import render_html
 
-        ax = self.plot_segment_map(max_points=max_points)
-        try:
-            return render_html(ax)
-        finally:
-            plt.close(ax.figure)
+        return render_html(self.plot_segment_map(max_points=max_points))
 
     def save_segment_map(self, path: str | Path, *, max_points: int = 20_000) -> Path:
         """Write the segment map as a PNG file and return its path."""
-        import matplotlib.pyplot as plt
-
         from targetwise.models.segment.plotting import render_png
 
-        ax = self.plot_segment_map(max_points=max_points)
-        try:
-            target = Path(path)
-            target.write_bytes(render_png(ax))
-        finally:
-            plt.close(ax.figure)
+        target = Path(path)
+        target.write_bytes(render_png(self.plot_segment_map(max_points=max_points)))
         return target
 
 

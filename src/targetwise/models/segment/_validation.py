@@ -45,8 +45,8 @@ def customer_frame(features: pd.DataFrame) -> pd.DataFrame:
             f"customer_id is missing on {int(frame.index.isna().sum())} row(s)",
             fix="drop rows without a customer id before segmenting",
         )
-    frame.index = frame.index.astype(str)
-    frame.index.name = "customer_id"
+    # a new frame: the caller's table is never modified
+    frame = frame.set_axis(pd.Index(frame.index.astype(str), name="customer_id"), axis=0)
     if not frame.index.is_unique:
         dup = frame.index[frame.index.duplicated()]
         raise DataValidationError(

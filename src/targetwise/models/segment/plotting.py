@@ -1,6 +1,7 @@
 """Segment map: the customers' 2-D PCA projection coloured by cluster, labelled with names.
 
-Plot functions take ``ax=None`` and return the Axes (matplotlib, Agg backend);
+Plot functions take ``ax=None`` and return the Axes (a bare matplotlib ``Figure``
+is created when none is given, so no pyplot state or GUI backend is involved);
 :func:`render_png` and :func:`render_html` turn a plot into bytes or an
 HTML-embeddable ``<img>`` string (base64 PNG) without touching files.
 """
@@ -34,14 +35,13 @@ def plot_segment_map(
     its share); noise (-1) is grey. Axis labels give the share of variance each
     principal component explains. Returns the Axes.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     check_fitted(clusterer, "labels_")
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 6))
+        # a bare Figure: no pyplot state, no GUI backend, safe in servers and threads
+        ax = Figure(figsize=(8, 6)).add_subplot()
     projection = clusterer.projection_
     labels = clusterer.labels_.reindex(projection.index).to_numpy()
     idx = np.arange(len(projection))
@@ -49,7 +49,7 @@ def plot_segment_map(
         idx = np.sort(np.random.default_rng(random_state).choice(len(idx), max_points, replace=False))
     xy = projection.to_numpy()[idx]
     lab = labels[idx]
-    cmap = plt.get_cmap("tab10" if clusterer.n_clusters_ <= 10 else "tab20")
+    cmap = colormaps["tab10" if clusterer.n_clusters_ <= 10 else "tab20"]
     centres = clusterer.project_centers()
     for position, cluster in enumerate(clusterer.cluster_ids_):
         mask = lab == cluster

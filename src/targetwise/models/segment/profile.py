@@ -145,7 +145,9 @@ def profile_segments(
     DataFrame indexed by segment with ``name, description, n_customers,
     customer_share, revenue_share`` and for each key feature ``<f>_mean``,
     ``<f>_median`` and ``<f>_vs_overall`` (segment median / overall median).
-    Money is in the shop's currency, days in days. Sorted by size, largest first.
+    Money is in the shop's currency, days in days. Revenue is ``revenue_col`` with
+    customers whose net spend is negative (returns exceed purchases) counted as 0.
+    Sorted by size, largest first.
     """
     frame = customer_frame(features)
     labels = labels.copy()

@@ -122,6 +122,8 @@ def explain_customers(
     typical_raw = raw.groupby(group).median().reindex(group).to_numpy()
 
     abs_z = np.nan_to_num(np.abs(z), nan=0.0)
+    # a value the clusterer imputed is not quoted as a reason (there is no raw value to quote)
+    abs_z[np.isnan(raw.to_numpy())] = 0.0
     # stable argsort on -|z| keeps column order among ties
     order = np.argsort(-abs_z, axis=1, kind="stable")[:, :n_reasons]
     raw_values = raw.to_numpy()
