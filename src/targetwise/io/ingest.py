@@ -236,8 +236,15 @@ def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: st
     s = f"src.{_q(src_col)}"
     is_text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
     kind = column.kind
-    if kind in ("id", "string"):
-        return f"NULLIF(trim(CAST({s} AS VARCHAR)), '')" if kind == "id" else f"NULLIF(CAST({s} AS VARCHAR), '')"
+    if kind == "id":
+        v = s if is_text else f"CAST({s} AS VARCHAR)"
+        # trim only when needed: the plain comparison is ~2x cheaper than trim() on every value
+        return (
+            f"CASE WHEN {v} = '' THEN NULL WHEN starts_with({v}, ' ') OR ends_with({v}, ' ') "
+            f"THEN NULLIF(trim({v}), '') ELSE {v} END"
+        )
+    if kind == "string":
+        return f"NULLIF({s}, '')" if is_text else f"NULLIF(CAST({s} AS VARCHAR), '')"
     if kind == "integer":
         if pa.types.is_integer(arrow_type):
             return f"CAST({s} AS BIGINT)"
@@ -260,7 +267,17 @@ def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: st
             return f"timezone('UTC', timezone({_lit(tz)}, TRY_STRPTIME(trim({s}), {_lit(fmt)})))"
         # Session TimeZone is `tz` while staging: naive text is read as business time,
         # explicit offsets are honoured, and the result is converted to naive UTC.
-        return f"timezone('UTC', TRY_CAST(trim({s}) AS TIMESTAMPTZ))"
+        general = f"timezone('UTC', TRY_CAST(trim({s}) AS TIMESTAMPTZ))"
+        # Fast path (4x cheaper) for the common shapes that cannot carry an offset:
+        # YYYY-MM-DD, YYYY-MM-DD HH:MM and YYYY-MM-DD HH:MM:SS (space or T).
+        plain = (
+            f"strpos({s}, '+') = 0 AND NOT ends_with({s}, 'Z') AND (length({s}) = 10 OR "
+            f"(length({s}) IN (16, 19) AND {s}[14] = ':' AND (length({s}) = 16 OR {s}[17] = ':')))"
+        )
+        naive = f"TRY_CAST({s} AS TIMESTAMP)"
+        if tz != "UTC":
+            naive = f"timezone('UTC', timezone({_lit(tz)}, {naive}))"
+        return f"CASE WHEN {plain} THEN {naive} ELSE {general} END"
     if kind == "boolean":
         if pa.types.is_boolean(arrow_type):
             return s
@@ -334,14 +351,16 @@ def _stage(
         val = "CASE " + " ".join(f"WHEN {c} THEN {v}" for c, _, _, v in checks) + " END"
     else:
         code = col = val = "NULL"
+    # One pass: parse in the inner query, check in the outer one; raw text columns are only
+    # referenced (for reason_value), never materialised.
+    outer = [ROW_COLUMN] + [_q(c) for c in columns]
+    value_cols = [c for c in spec.input_names if c in columns]
+    if not spec.key:
+        outer.append(f"hash({', '.join(_q(c) for c in value_cols)}) AS line_hash")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT {', '.join(selects)} FROM src"
+        f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(outer)}, {code} AS reason_code, "
+        f"{col} AS reason_column, {val} AS reason_value FROM (SELECT {', '.join(selects)} FROM src)"
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE staged AS SELECT *, {code} AS reason_code, "
-        f"{col} AS reason_column, {val} AS reason_value FROM parsed"
-    )
-    con.execute("DROP TABLE parsed")
     _mark_duplicates(con, spec, columns)
 
 
@@ -361,9 +380,6 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: d
             """
         )
         return
-    hash_args = ", ".join(_q(c) for c in value_cols)
-    con.execute(f"ALTER TABLE staged ADD COLUMN line_hash UBIGINT")
-    con.execute(f"UPDATE staged SET line_hash = hash({hash_args}) WHERE reason_code IS NULL")
     # Exact duplicates within the file: keep the first occurrence.
     same = " AND ".join(f"a.{_q(c)} IS NOT DISTINCT FROM b.{_q(c)}" for c in value_cols)
     con.execute(
@@ -544,12 +560,13 @@ def _link_returns(con: duckdb.DuckDBPyConnection, load_id: str) -> int:
             SELECT r.source_row, p.order_id
             FROM (SELECT * FROM transactions WHERE load_id = ? AND quantity < 0) r
             ASOF JOIN (SELECT customer_id, product_id, ordered_at, order_id FROM transactions
-                       WHERE quantity > 0) p
+                       WHERE quantity > 0 AND customer_id IN (
+                           SELECT customer_id FROM transactions WHERE load_id = ? AND quantity < 0)) p
               ON r.customer_id = p.customer_id AND r.product_id = p.product_id AND r.ordered_at >= p.ordered_at
         ) m
         WHERE t.load_id = ? AND t.source_row = m.source_row
         """,
-        [load_id, load_id],
+        [load_id, load_id, load_id],
     )
     return int(
         con.execute(

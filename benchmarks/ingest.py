@@ -1,0 +1,127 @@
+"""Ingest throughput and peak memory vs DuckDB's bare read of the same file (the limit).
+
+    .venv/bin/python benchmarks/ingest.py --lines 1000000 10000000
+
+Each measurement runs in a fresh subprocess so peak RSS (ru_maxrss) is its own.
+Goal (issue 2): our ingest >= 60% of the bare read's lines/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import REPO, describe  # noqa: E402
+
+BENCH_DIR = REPO / ".bench" / "ingest"
+
+
+def make_lines(n: int, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    n_customers = max(n // 20, 10)
+    customers = rng.integers(10_000, 10_000 + n_customers, n)
+    orders = np.sort(rng.integers(0, n // 4, n))
+    start = np.datetime64("2022-01-01T00:00:00")
+    seconds = (orders.astype(np.int64) * (2 * 365 * 86400) // max(n // 4, 1)).astype("timedelta64[s]")
+    quantity = rng.integers(1, 12, n)
+    quantity[rng.random(n) < 0.02] *= -1  # returns
+    customer = customers.astype(str).astype(object)
+    customer[rng.random(n) < 0.005] = None  # anonymous lines
+    return pa.table(
+        {
+            "customer_id": pa.array(customer, pa.string()),
+            "order_id": pa.array(orders.astype(str)),
+            "ordered_at": pa.array((start + seconds).astype("datetime64[s]").astype(str)),
+            "product_id": pa.array(np.char.add("P", rng.integers(0, 5000, n).astype(str))),
+            "quantity": pa.array(quantity.astype(str)),
+            "unit_price": pa.array(np.round(rng.gamma(2.0, 3.0, n) + 0.01, 2).astype(str)),
+        }
+    )
+
+
+def prepare(n: int) -> tuple[Path, Path]:
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    csv_path, pq_path = BENCH_DIR / f"lines_{n}.csv", BENCH_DIR / f"lines_{n}.parquet"
+    if not csv_path.exists() or not pq_path.exists():
+        table = make_lines(n)
+        pacsv.write_csv(table, csv_path)
+        typed = pa.table(
+            {
+                "customer_id": table["customer_id"],
+                "order_id": table["order_id"],
+                "ordered_at": pa.array(pd.to_datetime(table["ordered_at"].to_pandas())),
+                "product_id": table["product_id"],
+                "quantity": pa.array(table["quantity"].to_pandas().astype("int64")),
+                "unit_price": pa.array(table["unit_price"].to_pandas().astype("float64")),
+            }
+        )
+        pq.write_table(typed, pq_path)
+    return csv_path, pq_path
+
+
+CHILD = r"""
+import json, resource, shutil, sys, time
+kind, path, ws = sys.argv[1], sys.argv[2], sys.argv[3]
+t0 = time.perf_counter()
+if kind == "bare":
+    import duckdb
+    con = duckdb.connect()
+    fn = "read_parquet" if path.endswith(".parquet") else "read_csv"
+    n = con.execute(f"SELECT count(*) FROM (SELECT * FROM {fn}('{path}'))").fetchone()[0]
+    # materialise like an ingest does: a table in a database file
+    con2 = duckdb.connect(ws + ".duckdb")
+    con2.execute(f"CREATE OR REPLACE TABLE t AS SELECT * FROM {fn}('{path}')")
+    con2.close()
+else:
+    from targetwise.config import get_settings
+    from targetwise.io.workspace import Workspace
+    from targetwise.io.ingest import ingest
+    shutil.rmtree(ws, ignore_errors=True)
+    w = Workspace.init(ws, get_settings(workspace=ws))
+    s = ingest(w, "transactions", path)
+    n = s.rows_read
+seconds = time.perf_counter() - t0
+print(json.dumps({"rows": n, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(kind: str, path: Path) -> dict:
+    ws = str(BENCH_DIR / f"ws_{kind}")
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), ws], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000])
+    args = parser.parse_args()
+    print(f"machine: {describe()}")
+    print(f"{'lines':>11} {'format':>8} {'bare s':>8} {'ours s':>8} {'bare lines/s':>13} {'ours lines/s':>13} {'ratio':>6} {'bare MB':>8} {'ours MB':>8}")
+    for n in args.lines:
+        t = time.perf_counter()
+        csv_path, pq_path = prepare(n)
+        print(f"# prepared {n:,} lines in {time.perf_counter() - t:.1f}s ({csv_path.stat().st_size / 1e6:.0f} MB CSV)", flush=True)
+        for fmt, path in (("csv", csv_path), ("parquet", pq_path)):
+            bare = measure("bare", path)
+            ours = measure("ours", path)
+            ratio = (n / ours["seconds"]) / (n / bare["seconds"])
+            print(
+                f"{n:>11,} {fmt:>8} {bare['seconds']:>8.2f} {ours['seconds']:>8.2f} {n / bare['seconds']:>13,.0f} "
+                f"{n / ours['seconds']:>13,.0f} {ratio:>6.0%} {bare['peak_rss_mb']:>8.0f} {ours['peak_rss_mb']:>8.0f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
