@@ -150,3 +150,17 @@ def test_recovers_planted_parameters_on_a_million_customers() -> None:
     for j, (name, value) in enumerate(truth.items()):
         assert model.params_[name] == pytest.approx(value, rel=0.03)
         assert abs(model.params_[name] - value) < 4 * se[j], name
+
+
+def test_unidentified_fits_are_refused() -> None:
+    from targetwise.errors import ModelError
+
+    with pytest.raises(ModelError, match="needs some repeat purchases"):
+        BetaGeo().fit([0] * 50, [0.0] * 50, [10.0] * 25 + [20.0] * 25)
+
+
+def test_summary_reports_standard_errors(bgf: BetaGeo) -> None:
+    table = bgf.summary()
+    assert list(table.index) == ["r", "alpha", "a", "b"]
+    np.testing.assert_allclose(table["se(coef)"], np.sqrt(np.diag(bgf.covariance_)), rtol=1e-10)
+    assert np.all(table["lower 95% bound"] < table["coef"]) and np.all(table["coef"] < table["upper 95% bound"])

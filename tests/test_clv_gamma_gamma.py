@@ -87,3 +87,11 @@ def test_refuses_undefined_mean_and_bad_spend(ggf: GammaGamma) -> None:
         ggf.expected_spend([0, 3], [0.0, -1.0])
     with pytest.raises(NotFittedError):
         GammaGamma().expected_spend([1], [1.0])
+
+
+def test_identical_spends_do_not_converge() -> None:
+    from targetwise.errors import ConvergenceError
+
+    # Every buyer spends exactly 5: the between-customer spend distribution is degenerate.
+    with pytest.raises(ConvergenceError, match="GammaGamma did not converge.*mean spend varies"):
+        GammaGamma().fit([1, 1, 1], [5.0, 5.0, 5.0])

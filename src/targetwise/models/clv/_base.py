@@ -21,13 +21,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
-from targetwise.errors import ConvergenceError, DataValidationError, Location, NotFittedError
+from targetwise.errors import ConvergenceError, DataValidationError, Location, ModelError, NotFittedError
 
 FloatArray = NDArray[np.float64]
 #: ``(natural params, columns, weights) -> (total weighted log-likelihood, gradient in natural params)``
 LogLikFn = Callable[[FloatArray, tuple[FloatArray, ...], FloatArray], tuple[float, FloatArray]]
 
-_LOG_BOUND = 25.0  # |log param| above this means e^25 ≈ 7e10: a degenerate fit, not a model
+_LOG_BOUND = 25.0  # optimiser box in log-parameters (e^25 ≈ 7e10)
+_LOG_DEGENERATE = 20.0  # a fitted |log param| beyond this (e^20 ≈ 5e8) is a degenerate fit, not a model
 
 
 def _single_blas_thread() -> contextlib.AbstractContextManager[Any]:
@@ -170,10 +171,23 @@ def compress_rows(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], FloatAr
     return tuple(column[first] for column in columns), counts, inverse.astype(np.intp, copy=False)
 
 
+def require_repeat_buyers(model_name: str, x: FloatArray, weights: FloatArray) -> None:
+    """Purchase and dropout rates are not identified without any repeat purchase."""
+    if not np.any((x > 0) & (weights > 0)):
+        raise ModelError(
+            f"{model_name} needs some repeat purchases to fit, but every customer has frequency 0",
+            fix="use a longer calibration period or a larger customer sample",
+        )
+
+
 class MaximumLikelihoodModel:
     """Base of BetaGeo, ParetoNBD and GammaGamma: fit by penalised ML in log-parameters."""
 
     _param_names: tuple[str, ...] = ()
+    _convergence_fix = (
+        "set penalizer_coef to a small value (e.g. 0.001), rescale time to a coarser unit "
+        "(weeks rather than days), or check that the summary has enough repeat buyers"
+    )
 
     def __init__(self, *, penalizer_coef: float = 0.0, max_iter: int = 2000, tol: float = 1e-10) -> None:
         self.penalizer_coef = penalizer_coef
@@ -227,15 +241,14 @@ class MaximumLikelihoodModel:
                 options={"maxiter": self.max_iter, "ftol": self.tol * 1e-3, "gtol": self.tol * 1e-1, "maxcor": 20},
             )
         grad_norm = float(np.max(np.abs(result.jac)))
-        at_bound = bool(np.any(np.abs(result.x) >= _LOG_BOUND - 1e-6))
+        at_bound = bool(np.any(np.abs(result.x) >= _LOG_DEGENERATE))
         # L-BFGS-B sometimes stops on "abnormal termination in line search" at the optimum
         # itself (the objective is flat to machine precision): accept a vanishing gradient.
         if at_bound or not np.isfinite(result.fun) or (not result.success and grad_norm > 1e-4):
             raise ConvergenceError(
                 f"{type(self).__name__} did not converge ({result.message}; max |gradient| {grad_norm:.2e}; "
                 f"params {dict(zip(self._param_names, np.exp(result.x).tolist(), strict=True))})",
-                fix="set penalizer_coef to a small value (e.g. 0.001), rescale time to a coarser unit "
-                "(weeks rather than days), or check that the summary has enough repeat buyers",
+                fix=self._convergence_fix,
                 details={"message": str(result.message), "iterations": int(result.nit)},
             )
         log_params = result.x
@@ -308,6 +321,10 @@ class MaximumLikelihoodModel:
         clone = type(self)(**self.get_params())
         clone.params_ = {name: float(params[name]) for name in self._param_names}
         return clone
+
+    def summary(self) -> Any:
+        """Parameters with standard errors and 95 % intervals (normal in log-parameters)."""
+        return summary_frame(self, self._param_names)
 
     def get_params(self) -> dict[str, Any]:
         return {"penalizer_coef": self.penalizer_coef, "max_iter": self.max_iter, "tol": self.tol}

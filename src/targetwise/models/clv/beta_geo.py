@@ -14,7 +14,13 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from targetwise.errors import DataValidationError
-from targetwise.models.clv._base import FloatArray, MaximumLikelihoodModel, compress_rows, validate_rfm
+from targetwise.models.clv._base import (
+    FloatArray,
+    MaximumLikelihoodModel,
+    compress_rows,
+    require_repeat_buyers,
+    validate_rfm,
+)
 
 __all__ = ["BetaGeo"]
 
@@ -51,6 +57,7 @@ class BetaGeo(MaximumLikelihoodModel):
         else:
             counts = _check_weights(weights, x.shape[0])
         self.n_customers_ = int(round(counts.sum()))
+        require_repeat_buyers(type(self).__name__, x, counts)
         mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
         initial = np.array([1.0, 1.0 / max(mean_rate, 1e-6), 1.0, 1.0])
         self._maximise(initial, prepare_summary(x, t_x, big_t, counts), counts)

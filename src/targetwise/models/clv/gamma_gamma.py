@@ -86,6 +86,10 @@ class GammaGamma(MaximumLikelihoodModel):
     """
 
     _param_names = ("p", "q", "v")
+    _convergence_fix = (
+        "set penalizer_coef to a small value (e.g. 0.001), or fit on more repeat buyers whose mean "
+        "spend varies (identical spends give no information on the spend distribution)"
+    )
 
     def fit(
         self, frequency: ArrayLike, monetary_value: ArrayLike, *, weights: ArrayLike | None = None

@@ -14,7 +14,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 
-from targetwise.models.clv._base import FloatArray, MaximumLikelihoodModel, compress_rows, validate_rfm
+from targetwise.models.clv._base import (
+    FloatArray,
+    MaximumLikelihoodModel,
+    compress_rows,
+    require_repeat_buyers,
+    validate_rfm,
+)
 from targetwise.models.clv._special import pareto_log_tail_integral
 from targetwise.models.clv.beta_geo import _check_horizon, _check_weights
 
@@ -42,6 +48,7 @@ class ParetoNBD(MaximumLikelihoodModel):
         else:
             counts = _check_weights(weights, x.shape[0])
         self.n_customers_ = int(round(counts.sum()))
+        require_repeat_buyers(type(self).__name__, x, counts)
         mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
         scale = 1.0 / max(mean_rate, 1e-6)
         initial = np.array([1.0, scale, 1.0, scale])
