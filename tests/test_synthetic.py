@@ -18,8 +18,16 @@ from targetwise.synthetic import (
     generate_retailer,
 )
 
-TABLE_NAMES = ("transactions", "customers", "customer_pii", "products", "campaigns",
-               "campaign_exposures", "responses", "consent")
+TABLE_NAMES = (
+    "transactions",
+    "customers",
+    "customer_pii",
+    "products",
+    "campaigns",
+    "campaign_exposures",
+    "responses",
+    "consent",
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +55,11 @@ def _purchases(tx: pd.DataFrame) -> pd.DataFrame:
 def _orders(tx: pd.DataFrame) -> pd.DataFrame:
     buy = _purchases(tx)
     buy = buy.assign(amount=buy["quantity"] * buy["unit_price"])
-    return (buy.groupby(["customer_id", "order_id"], sort=False)
-            .agg(ordered_at=("ordered_at", "first"), amount=("amount", "sum"), lines=("product_id", "size"))
-            .reset_index())
+    return (
+        buy.groupby(["customer_id", "order_id"], sort=False)
+        .agg(ordered_at=("ordered_at", "first"), amount=("amount", "sum"), lines=("product_id", "size"))
+        .reset_index()
+    )
 
 
 # ---------------------------------------------------------------- determinism and schema
@@ -57,7 +67,7 @@ def _orders(tx: pd.DataFrame) -> pd.DataFrame:
 
 def test_same_seed_gives_identical_frames_and_other_seed_differs(shop):
     again = generate_retailer(1500, random_state=7)
-    for name in TABLE_NAMES + ("truth",):
+    for name in (*TABLE_NAMES, "truth"):
         pd.testing.assert_frame_equal(getattr(shop, name), getattr(again, name), obj=name)
     other = generate_retailer(1500, random_state=8)
     assert not other.transactions.equals(shop.transactions)
@@ -110,8 +120,13 @@ def test_bad_arguments_raise_config_error(kwargs, match):
 
 def test_ids_dates_and_signup_are_consistent(shop):
     tx, start, end = shop.transactions, shop.params["start"], shop.params["end"]
-    for frame, col in ((tx, "ordered_at"), (shop.customers, "signup_at"), (shop.consent, "recorded_at"),
-                       (shop.campaign_exposures, "sent_at"), (shop.responses, "responded_at")):
+    for frame, col in (
+        (tx, "ordered_at"),
+        (shop.customers, "signup_at"),
+        (shop.consent, "recorded_at"),
+        (shop.campaign_exposures, "sent_at"),
+        (shop.responses, "responded_at"),
+    ):
         assert frame[col].min() >= start and frame[col].max() <= end, col
     assert shop.customers["customer_id"].str.fullmatch(r"C\d{6}").all()
     assert shop.products["product_id"].str.fullmatch(r"P\d{4}").all()
@@ -135,7 +150,8 @@ def test_returns_reverse_an_earlier_purchase_of_the_same_customer(shop):
     assert (tx.loc[~tx["order_id"].str.startswith("C"), "quantity"] > 0).all()
     buy = tx[~tx["order_id"].str.startswith("C")]
     merged = ret.assign(order_id=ret["order_id"].str[1:]).merge(
-        buy, on=["order_id", "customer_id", "product_id"], suffixes=("_ret", "_buy"))
+        buy, on=["order_id", "customer_id", "product_id"], suffixes=("_ret", "_buy")
+    )
     assert len(merged) >= len(ret)
     delay_days = (merged["ordered_at_ret"] - merged["ordered_at_buy"]).dt.total_seconds() / 86400
     assert delay_days.between(1, 30).all()
@@ -176,7 +192,12 @@ def test_orders_per_customer_are_ordered_by_type_as_designed(shop):
     ctype = shop.truth.set_index("customer_id")["customer_type"]
     mean_orders = per_customer.groupby(ctype.loc[per_customer.index].to_numpy()).mean()
     assert list(mean_orders.sort_values(ascending=False).index) == [
-        "loyal_high_spender", "bargain_hunter", "occasional_gifter", "new_customer", "lapsed"]
+        "loyal_high_spender",
+        "bargain_hunter",
+        "occasional_gifter",
+        "new_customer",
+        "lapsed",
+    ]
     assert set(per_customer.index) == set(shop.truth["customer_id"])  # everyone buys at sign-up
 
 
@@ -209,8 +230,13 @@ def test_bgnbd_formula_matches_hand_computed_limits():
         # E[X(t) | lambda, p] = (1 - exp(-lambda p t)) / p (FHL eq. 7); the Gamma Laplace
         # transform E[exp(-lambda p t)] = (alpha / (alpha + p t)) ** r leaves one integral over p
         p_pdf = stats.beta(a, b).pdf
-        return integrate.quad(lambda p: (1 - (alpha / (alpha + p * t)) ** r) / p * p_pdf(p), 0, 1,
-                              points=[a / (a + b)], limit=200)[0]
+        return integrate.quad(
+            lambda p: (1 - (alpha / (alpha + p * t)) ** r) / p * p_pdf(p),
+            0,
+            1,
+            points=[a / (a + b)],
+            limit=200,
+        )[0]
 
     # Euler-transformed branch (a - 1 < r) equals FHL eq. 9 as printed where scipy evaluates it
     euler = bgnbd_expected_repeat_purchases(100.0, r=3.0, alpha=10.0, a=2.0, b=5.0)
@@ -225,7 +251,9 @@ def test_bgnbd_formula_matches_hand_computed_limits():
     assert near[1] - near[0] == pytest.approx(1.5 * (near[2] - near[0]) / 10.0, rel=0.02)
     assert near[1] == pytest.approx(by_integral(720.5, 8.0, 80.0, 2.0, 398.0), rel=1e-5)
     # a -> large with a/(a+b) -> 0 is Poisson: E[X(t)] -> r t / alpha
-    assert bgnbd_expected_repeat_purchases(30.0, r=2.0, alpha=10.0, a=1e6, b=1e12) == pytest.approx(6.0, rel=1e-4)
+    assert bgnbd_expected_repeat_purchases(30.0, r=2.0, alpha=10.0, a=1e6, b=1e12) == pytest.approx(
+        6.0, rel=1e-4
+    )
     # FHL 2005 CDNOW estimates (weeks): 1.1967 expected repeat purchases in the first 39 weeks
     closed = float(bgnbd_expected_repeat_purchases(39.0, r=0.243, alpha=4.414, a=0.793, b=2.426))
     assert closed == pytest.approx(by_integral(39.0, 0.243, 4.414, 0.793, 2.426), rel=1e-6)
@@ -241,7 +269,9 @@ def test_dropout_truth_matches_the_purchase_history(shop):
     gap = (last.loc[dropped[dropped].index] - truth.loc[dropped, "dropout_at"]).dt.total_seconds().abs()
     assert (gap == 0).all()
     lapsed = truth["customer_type"] == "lapsed"
-    assert dropped[lapsed].mean() > 0.7 and dropped[truth["customer_type"] == "loyal_high_spender"].mean() < 0.4
+    assert (
+        dropped[lapsed].mean() > 0.7 and dropped[truth["customer_type"] == "loyal_high_spender"].mean() < 0.4
+    )
 
 
 def test_mean_spend_truth_matches_observed_order_values(big_shop, big_orders):
@@ -251,7 +281,9 @@ def test_mean_spend_truth_matches_observed_order_values(big_shop, big_orders):
     observed = orders.groupby(ctype)["amount"].agg(["mean", "std", "size"])
     # planted expectation per order, weighting customers by their number of orders
     weights = orders.groupby("customer_id").size()
-    planted = (truth.loc[weights.index, "mean_spend"] * weights).groupby(truth.loc[weights.index, "customer_type"]).sum() / weights.groupby(truth.loc[weights.index, "customer_type"]).sum()
+    planted = (truth.loc[weights.index, "mean_spend"] * weights).groupby(
+        truth.loc[weights.index, "customer_type"]
+    ).sum() / weights.groupby(truth.loc[weights.index, "customer_type"]).sum()
     for name, row in observed.iterrows():
         # unit prices are rounded to cents, hence the small absolute slack
         assert abs(row["mean"] - planted[name]) < 5 * row["std"] / np.sqrt(row["size"]) + 0.05, name
@@ -267,9 +299,18 @@ def test_segments_are_recoverable_by_clustering_rfm_features(shop):
     orders = _orders(tx)
     g = orders.groupby("customer_id")
     days = lambda s: s.dt.total_seconds() / 86400  # noqa: E731
-    features = pd.DataFrame({"recency": days(end - g["ordered_at"].max()), "tenure": days(end - g["ordered_at"].min()),
-                             "frequency": g.size(), "monetary": g["amount"].mean(), "basket": g["lines"].mean()})
-    features["interval"] = (features["tenure"] - features["recency"]) / np.maximum(features["frequency"] - 1, 1)
+    features = pd.DataFrame(
+        {
+            "recency": days(end - g["ordered_at"].max()),
+            "tenure": days(end - g["ordered_at"].min()),
+            "frequency": g.size(),
+            "monetary": g["amount"].mean(),
+            "basket": g["lines"].mean(),
+        }
+    )
+    features["interval"] = (features["tenure"] - features["recency"]) / np.maximum(
+        features["frequency"] - 1, 1
+    )
     buy = _purchases(tx)
     features["distinct"] = buy.groupby("customer_id")["product_id"].nunique()
     returns = tx[tx["order_id"].str.startswith("C") & tx["customer_id"].notna()].groupby("customer_id").size()
@@ -329,7 +370,9 @@ def test_pii_is_realistic_unique_and_separate(shop):
 
 def test_consent_ledger_and_campaign_eligibility(shop):
     consent = shop.consent
-    assert set(consent["purpose"]) == set(CONSENT_PURPOSES) and set(consent["status"]) == set(CONSENT_STATUSES)
+    assert set(consent["purpose"]) == set(CONSENT_PURPOSES) and set(consent["status"]) == set(
+        CONSENT_STATUSES
+    )
     assert 0.9 < consent["status"].eq("granted").mean() < 0.97
     sent_at = shop.campaigns["started_at"].iloc[0]
     email = consent[(consent["purpose"] == "email") & (consent["recorded_at"] <= sent_at)]
@@ -358,9 +401,14 @@ def test_empirical_uplift_per_type_recovers_the_planted_effect(big_shop):
     exp = big_shop.campaign_exposures
     truth = big_shop.truth.set_index("customer_id")
     converted = exp["customer_id"].isin(big_shop.responses["customer_id"]).to_numpy()
-    frame = pd.DataFrame({"type": truth.loc[exp["customer_id"], "customer_type"].to_numpy(),
-                          "treated": (exp["arm"] == "treatment").to_numpy(), "converted": converted,
-                          "true_uplift": truth.loc[exp["customer_id"], "true_uplift"].to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "type": truth.loc[exp["customer_id"], "customer_type"].to_numpy(),
+            "treated": (exp["arm"] == "treatment").to_numpy(),
+            "converted": converted,
+            "true_uplift": truth.loc[exp["customer_id"], "true_uplift"].to_numpy(),
+        }
+    )
     estimates = {}
     for name, group in frame.groupby("type"):
         t, c = group.loc[group["treated"], "converted"], group.loc[~group["treated"], "converted"]

@@ -29,6 +29,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +41,12 @@ from targetwise.errors import ConfigError
 from targetwise.schema import CONSENT_PURPOSES, TABLES
 
 __all__ = [
-    "CUSTOMER_TYPES",
     "CATEGORIES",
+    "CUSTOMER_TYPES",
     "PANDAS_DTYPES",
     "SyntheticRetailer",
-    "generate_retailer",
     "bgnbd_expected_repeat_purchases",
+    "generate_retailer",
 ]
 
 #: pandas dtype for each schema column kind (pandas 3: "str" is the NaN-backed string dtype).
@@ -62,32 +63,75 @@ PANDAS_DTYPES: dict[str, str] = {
 # --- product catalogue vocabulary -------------------------------------------------
 # category -> (base price, nouns, materials, selling phrases). Words are category
 # specific so that TF-IDF similarity of names/descriptions follows the category.
+# fmt: off
 CATEGORIES: dict[str, tuple[float, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "kitchen": (7.5, ("mug", "teapot", "mixing bowl", "cake tin", "spatula", "apron", "chopping board", "tea towel", "storage jar"),
-                ("ceramic", "enamel", "bamboo", "stoneware", "cotton"),
-                ("Dishwasher safe and made for everyday baking and cooking.", "A kitchen essential for tea, coffee and weekend bakes.", "Food safe glaze; lovely on an open kitchen shelf.")),
-    "home_decor": (14.0, ("cushion cover", "candle holder", "photo frame", "vase", "wall clock", "lantern", "mirror", "throw"),
-                   ("velvet", "brass", "linen", "rattan", "glass"),
-                   ("Brings warmth to a living room, bedroom or hallway.", "A decorative accent for the mantelpiece or sideboard.", "Pairs well with soft lighting and natural interiors.")),
-    "garden": (11.0, ("planter", "watering can", "bird feeder", "trowel", "seed tin", "hanging basket", "garden kneeler"),
-               ("zinc", "terracotta", "galvanised steel", "wicker", "weatherproof wood"),
-               ("Weatherproof for the patio, balcony or allotment.", "For keen gardeners: sow, grow and water through the seasons.", "Attracts garden birds and survives frost and rain.")),
-    "toys": (9.0, ("jigsaw puzzle", "spinning top", "skipping rope", "rag doll", "building blocks", "kite", "toy car"),
-             ("wooden", "tin", "plush", "felt"),
-             ("Hours of play for children aged three and up.", "A classic toy for playtime in the nursery or garden.", "Safety tested; a favourite party bag and birthday toy.")),
-    "stationery": (3.5, ("notebook", "pencil case", "greeting card", "wrapping paper", "gift tag", "diary", "postcard set"),
-                   ("kraft paper", "recycled card", "letterpress", "leather-bound"),
-                   ("Write, sketch and plan: lined pages with a sturdy cover.", "For letters, lists and thank-you notes at the desk.", "Printed on FSC paper; envelopes included.")),
-    "gifts": (24.0, ("keepsake box", "jewellery dish", "hip flask", "photo album", "music box", "gift hamper"),
-              ("silver-plated", "porcelain", "engraved leather", "mother-of-pearl"),
-              ("Arrives gift wrapped: a memorable present for birthdays and anniversaries.", "A thoughtful keepsake for weddings, christenings and Christmas.", "Personalise it for someone special.")),
-    "lighting": (18.0, ("fairy lights", "LED lantern", "night light", "table lamp", "string lights"),
-                 ("battery powered", "USB rechargeable", "solar", "warm white"),
-                 ("Bulbs last 10,000 hours; a soft glow for evenings.", "Timer function and low energy LEDs.", "Indoor and outdoor lighting for festive and cosy nights.")),
-    "accessories": (13.0, ("scarf", "tote bag", "purse", "umbrella", "hair clip", "gloves"),
-                    ("wool", "canvas", "silk", "faux leather"),
-                    ("A wardrobe staple to wear every day of the week.", "Lightweight fashion accessory that folds into a handbag.", "Soft to the touch; hand wash cold.")),
+    "kitchen": (
+        7.5,
+        ("mug", "teapot", "mixing bowl", "cake tin", "spatula", "apron", "chopping board", "tea towel",
+         "storage jar"),
+        ("ceramic", "enamel", "bamboo", "stoneware", "cotton"),
+        ("Dishwasher safe and made for everyday baking and cooking.",
+         "A kitchen essential for tea, coffee and weekend bakes.",
+         "Food safe glaze; lovely on an open kitchen shelf."),
+    ),
+    "home_decor": (
+        14.0,
+        ("cushion cover", "candle holder", "photo frame", "vase", "wall clock", "lantern", "mirror", "throw"),
+        ("velvet", "brass", "linen", "rattan", "glass"),
+        ("Brings warmth to a living room, bedroom or hallway.",
+         "A decorative accent for the mantelpiece or sideboard.",
+         "Pairs well with soft lighting and natural interiors."),
+    ),
+    "garden": (
+        11.0,
+        ("planter", "watering can", "bird feeder", "trowel", "seed tin", "hanging basket", "garden kneeler"),
+        ("zinc", "terracotta", "galvanised steel", "wicker", "weatherproof wood"),
+        ("Weatherproof for the patio, balcony or allotment.",
+         "For keen gardeners: sow, grow and water through the seasons.",
+         "Attracts garden birds and survives frost and rain."),
+    ),
+    "toys": (
+        9.0,
+        ("jigsaw puzzle", "spinning top", "skipping rope", "rag doll", "building blocks", "kite", "toy car"),
+        ("wooden", "tin", "plush", "felt"),
+        ("Hours of play for children aged three and up.",
+         "A classic toy for playtime in the nursery or garden.",
+         "Safety tested; a favourite party bag and birthday toy."),
+    ),
+    "stationery": (
+        3.5,
+        ("notebook", "pencil case", "greeting card", "wrapping paper", "gift tag", "diary", "postcard set"),
+        ("kraft paper", "recycled card", "letterpress", "leather-bound"),
+        ("Write, sketch and plan: lined pages with a sturdy cover.",
+         "For letters, lists and thank-you notes at the desk.",
+         "Printed on FSC paper; envelopes included."),
+    ),
+    "gifts": (
+        24.0,
+        ("keepsake box", "jewellery dish", "hip flask", "photo album", "music box", "gift hamper"),
+        ("silver-plated", "porcelain", "engraved leather", "mother-of-pearl"),
+        ("Arrives gift wrapped: a memorable present for birthdays and anniversaries.",
+         "A thoughtful keepsake for weddings, christenings and Christmas.",
+         "Personalise it for someone special."),
+    ),
+    "lighting": (
+        18.0,
+        ("fairy lights", "LED lantern", "night light", "table lamp", "string lights"),
+        ("battery powered", "USB rechargeable", "solar", "warm white"),
+        ("Bulbs last 10,000 hours; a soft glow for evenings.",
+         "Timer function and low energy LEDs.",
+         "Indoor and outdoor lighting for festive and cosy nights."),
+    ),
+    "accessories": (
+        13.0,
+        ("scarf", "tote bag", "purse", "umbrella", "hair clip", "gloves"),
+        ("wool", "canvas", "silk", "faux leather"),
+        ("A wardrobe staple to wear every day of the week.",
+         "Lightweight fashion accessory that folds into a handbag.",
+         "Soft to the touch; hand wash cold."),
+    ),
 }
+# fmt: on
 _COLOURS = ("red", "blue", "pink", "green", "ivory", "black", "mustard", "sage")
 _STYLES = ("vintage", "retro", "floral", "polka dot", "scandi", "rustic", "regency", "botanical")
 
@@ -111,6 +155,9 @@ class _Type:
 
 _BASE_AFFINITY = 0.5
 #: The planted customer types. ``signup`` of 'new_customer' is overridden to the last 75 days.
+# fmt: off
+#   share, r, alpha, a, b, signup window, extra lines, extra units, price sensitivity, return prob,
+#   category affinity, channel mix (web, app, store), campaign uplift
 CUSTOMER_TYPES: dict[str, _Type] = {
     "loyal_high_spender": _Type(0.15, 8.0, 80.0, 2.0, 398.0, (0.0, 0.5), 7.0, 2.0, 0.0, 0.02,
                                 {"home_decor": 6, "kitchen": 5, "lighting": 4}, (0.5, 0.3, 0.2), -0.04),
@@ -123,18 +170,23 @@ CUSTOMER_TYPES: dict[str, _Type] = {
     "lapsed": _Type(0.20, 8.0, 240.0, 16.0, 4.0, (0.0, 0.3), 2.0, 0.5, 0.5, 0.05,
                     {"garden": 6, "toys": 4, "kitchen": 3}, (0.3, 0.1, 0.6), 0.0),
 }
+# fmt: on
 _NEW_CUSTOMER_DAYS = 75.0
 _CAMPAIGN_DAYS_BEFORE_END = 60
 _CAMPAIGN_WINDOW_DAYS = 14
+# fmt: off
 _CHANNELS = np.array(["web", "app", "store"], dtype=object)
 # (country, E.164 mobile prefix, national digits after the prefix, share)
 _COUNTRIES = (("United Kingdom", "+447", 9, 0.7), ("Germany", "+4915", 9, 0.1), ("France", "+336", 8, 0.1),
               ("Netherlands", "+316", 8, 0.05), ("Ireland", "+35387", 7, 0.05))
-_FIRST = ("Olivia", "Amelia", "Isla", "Ava", "Mia", "Sophie", "Grace", "Lily", "Emma", "Chloe", "Hannah", "Lea",
-          "Oliver", "George", "Harry", "Noah", "Jack", "Leo", "Arthur", "Thomas", "James", "Lukas", "Louis", "Finn")
-_LAST = ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel", "Wright", "Walker",
-         "Evans", "Murphy", "Kelly", "Muller", "Schmidt", "Martin", "Bernard", "de Vries", "Jansen", "Byrne", "Hughes")
+_FIRST = ("Olivia", "Amelia", "Isla", "Ava", "Mia", "Sophie", "Grace", "Lily", "Emma", "Chloe", "Hannah",
+          "Lea", "Oliver", "George", "Harry", "Noah", "Jack", "Leo", "Arthur", "Thomas", "James", "Lukas",
+          "Louis", "Finn")
+_LAST = ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel", "Wright",
+         "Walker", "Evans", "Murphy", "Kelly", "Muller", "Schmidt", "Martin", "Bernard", "de Vries", "Jansen",
+         "Byrne", "Hughes")
 _DOMAINS = ("example.com", "example.org", "example.net", "mail.example")
+# fmt: on
 _DISCOUNT_SHARE, _DISCOUNT = 0.10, 0.20  # 10% of lines sold at 20% off
 _ANON_SHARE = 0.005
 _POSTAGE_SHARE, _POSTAGE_PRICE = 0.03, 4.95
@@ -157,11 +209,24 @@ class SyntheticRetailer:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The canonical (ingestible) tables by name, ready for ingest."""
-        return {name: getattr(self, name) for name in ("transactions", "customers", "customer_pii", "products",
-                                                          "campaigns", "campaign_exposures", "responses", "consent")}
+        return {
+            name: getattr(self, name)
+            for name in (
+                "transactions",
+                "customers",
+                "customer_pii",
+                "products",
+                "campaigns",
+                "campaign_exposures",
+                "responses",
+                "consent",
+            )
+        }
 
 
-def bgnbd_expected_repeat_purchases(t: np.ndarray | float, *, r: float, alpha: float, a: float, b: float) -> np.ndarray:
+def bgnbd_expected_repeat_purchases(
+    t: np.ndarray | float, *, r: float, alpha: float, a: float, b: float
+) -> np.ndarray:
     """E[X(t)]: expected repeat purchases in (0, t] after the first, under BG/NBD (FHL 2005, eq. 9).
 
     ``t`` and ``alpha`` share one time unit (days here). Needs ``a != 1``. Uses the
@@ -211,21 +276,29 @@ def generate_retailer(
     gross product value of one order (before returns, postage excluded), in currency units.
     """
     if not isinstance(n_customers, (int, np.integer)) or n_customers < 20:
-        raise ConfigError(f"n_customers must be an integer >= 20, got {n_customers!r}",
-                          fix="ask for at least 20 customers so every customer type is present")
+        raise ConfigError(
+            f"n_customers must be an integer >= 20, got {n_customers!r}",
+            fix="ask for at least 20 customers so every customer type is present",
+        )
     if not isinstance(n_products, (int, np.integer)) or n_products < 2 * len(CATEGORIES):
-        raise ConfigError(f"n_products must be an integer >= {2 * len(CATEGORIES)}, got {n_products!r}",
-                          fix=f"ask for at least two products per category ({len(CATEGORIES)} categories)")
+        raise ConfigError(
+            f"n_products must be an integer >= {2 * len(CATEGORIES)}, got {n_products!r}",
+            fix=f"ask for at least two products per category ({len(CATEGORIES)} categories)",
+        )
     try:
         t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"start/end must be dates, got {start!r} and {end!r}", fix="use ISO dates like 2022-01-01") from exc
+        raise ConfigError(
+            f"start/end must be dates, got {start!r} and {end!r}", fix="use ISO dates like 2022-01-01"
+        ) from exc
     if t0.tz is not None or t1.tz is not None:
         raise ConfigError("start/end must be naive UTC dates", fix="drop the time zone, e.g. '2022-01-01'")
     horizon = (t1 - t0) / pd.Timedelta(days=1)
     if horizon < 365:
-        raise ConfigError(f"the window from {start} to {end} is {horizon:.0f} days; at least 365 are needed",
-                          fix="choose start and end at least a year apart")
+        raise ConfigError(
+            f"the window from {start} to {end} is {horizon:.0f} days; at least 365 are needed",
+            fix="choose start and end at least a year apart",
+        )
     rng = np.random.default_rng(random_state)
     type_names = list(CUSTOMER_TYPES)
     types = [CUSTOMER_TYPES[n] for n in type_names]
@@ -260,31 +333,11 @@ def generate_retailer(
     # ---- BG/NBD purchase times (vectorised via order statistics of uniforms) -------------
     signup = np.floor(signup * 86400.0) / 86400.0  # whole seconds, like every timestamp here
     first = signup + rng.uniform(1.0 / 86400.0, 2.0 / 24.0, n_customers)  # first order 1 s to 2 h later
-    span = horizon - first  # T: days from first purchase to the observation end
-    # BG/NBD: dropout can follow any *repeat* purchase, so repeats before dropout ~ Geometric(p) >= 1
-    alive_repeats = rng.geometric(p)
-    n_poisson = rng.poisson(lam * span)
-    n_repeat = np.minimum(alive_repeats, n_poisson)
-    owner = np.repeat(np.arange(n_customers), n_repeat)
-    spacing = np.cumsum(rng.exponential(1.0, owner.size))
-    offsets = np.concatenate([[0], np.cumsum(n_repeat)])
-    base = np.concatenate([[0.0], spacing])[offsets[:-1]]
-    spacing -= np.repeat(base, n_repeat)  # cumulative spacings S_1..S_k per customer
-    last_spacing = np.zeros(n_customers)
-    has = n_repeat > 0
-    last_spacing[has] = spacing[offsets[1:][has] - 1]
-    total = last_spacing + rng.gamma(n_poisson - n_repeat + 1.0)  # S_{N+1}
-    repeat_t = first[owner] + span[owner] * spacing / total[owner]
-    order_cust = np.concatenate([np.arange(n_customers), owner])
-    order_t = np.concatenate([first, repeat_t])
-    last_t = first.copy()
-    last_t[has] = repeat_t[offsets[1:][has] - 1]
-    dropped = alive_repeats <= n_poisson
-    dropout_days = np.where(dropped, np.floor(last_t * 86400.0) / 86400.0, np.nan)  # floored like order times
+    order_cust, order_t, dropout_days = _bgnbd_orders(rng, lam, p, first, horizon)
 
     # ---- anonymous orders, order ids in time order ----------------------------------------
     expected_lines = (1 + np.array([t.basket_extra_lines for t in types]))[ctype[order_cust]].sum()
-    n_anon_orders = int(round(expected_lines * _ANON_SHARE / (1 - _ANON_SHARE) / 2.0))
+    n_anon_orders = round(expected_lines * _ANON_SHARE / (1 - _ANON_SHARE) / 2.0)
     order_cust = np.concatenate([order_cust, np.full(n_anon_orders, -1)])
     order_t = np.concatenate([order_t, rng.uniform(0.0, horizon, n_anon_orders)])
     order_t = np.minimum(np.floor(order_t * 86400.0) / 86400.0, horizon)  # whole seconds
@@ -294,7 +347,9 @@ def generate_retailer(
     anon = order_cust < 0
     order_type = np.where(anon, -1, ctype[np.maximum(order_cust, 0)])
     width = max(7, len(str(n_orders)))
-    order_ids = np.strings.add("O", np.strings.zfill(np.arange(1, n_orders + 1).astype(np.dtypes.StringDType()), width))
+    order_ids = np.strings.add(
+        "O", np.strings.zfill(np.arange(1, n_orders + 1).astype(np.dtypes.StringDType()), width)
+    )
     basket = np.array([t.basket_extra_lines for t in types] + [1.0])[order_type]
     lines_per_order = 1 + rng.poisson(basket)
     chan_p = np.array([t.channels for t in types] + [(0.0, 0.0, 1.0)])  # anonymous orders: in store
@@ -319,11 +374,13 @@ def generate_retailer(
             weight = popularity[members] * price[members] ** -sens
             weight /= weight.sum()
             within[k, c] = (weight * price[members]).sum() * (1 - _DISCOUNT_SHARE * _DISCOUNT)
-            sel = by_group[bounds[k * n_cat + c]: bounds[k * n_cat + c + 1]]
+            sel = by_group[bounds[k * n_cat + c] : bounds[k * n_cat + c + 1]]
             line_product[sel] = rng.choice(members, size=sel.size, p=weight)
     cust_units = np.append(extra_units, 0.5)[line_owner]
     quantity = 1 + rng.poisson(cust_units)
-    unit_price = np.round(price[line_product] * np.where(rng.random(line_order.size) < _DISCOUNT_SHARE, 1 - _DISCOUNT, 1.0), 2)
+    unit_price = np.round(
+        price[line_product] * np.where(rng.random(line_order.size) < _DISCOUNT_SHARE, 1 - _DISCOUNT, 1.0), 2
+    )
 
     # ---- returns: whole returned lines, one 'C' order per returned order -------------------
     return_delay = 1.0 + np.minimum(rng.exponential(6.0, n_orders), 29.0)
@@ -335,7 +392,7 @@ def generate_retailer(
     post_order = np.flatnonzero(post)
 
     cust_ids = _ids("C", n_customers, 6)
-    ts = lambda days: (t0 + pd.to_timedelta(np.round(np.asarray(days) * 86400.0) * 1e9, unit="ns")).astype("datetime64[us]")  # noqa: E731
+    ts = functools.partial(_timestamps, t0)
     # assemble with integer codes, sort, then map codes to strings with one Arrow take per column
     ret_unique, ret_code = np.unique(ret_order, return_inverse=True)
     tx_order = np.concatenate([line_order, post_order, ret_order])
@@ -343,55 +400,153 @@ def generate_retailer(
     kind = np.concatenate([np.zeros(line_order.size), np.ones(post_order.size), np.full(ret_order.size, 2)])
     perm = np.lexsort((kind, tx_order, tx_t))
     order_code = np.concatenate([line_order, post_order, n_orders + ret_code])[perm]
-    product_code = np.concatenate([line_product, np.full(post_order.size, n_products), line_product[returned]])[perm]
+    product_code = np.concatenate(
+        [line_product, np.full(post_order.size, n_products), line_product[returned]]
+    )[perm]
     owner_code = np.where(anon, n_customers, order_cust)[tx_order[perm]]
-    transactions = pd.DataFrame({
-        "customer_id": pd.array(np.append(cust_ids, None), dtype="str").take(owner_code),
-        "order_id": pd.array(np.concatenate([order_ids, "C" + order_ids[ret_unique]]), dtype="str").take(order_code),
-        "ordered_at": ts(tx_t[perm]),
-        "product_id": pd.array(np.append(products["product_id"].to_numpy(dtype=object), "POST"), dtype="str").take(product_code),
-        "quantity": np.concatenate([quantity, np.ones(post_order.size, dtype=np.int64), -quantity[returned]]).astype("int64")[perm],
-        "unit_price": np.concatenate([unit_price, np.full(post_order.size, _POSTAGE_PRICE), unit_price[returned]])[perm],
-        "channel": pd.array(_CHANNELS, dtype="str").take(order_channel[tx_order[perm]]),
-    })
+    transactions = pd.DataFrame(
+        {
+            "customer_id": _text(np.append(cust_ids, None)).take(owner_code),
+            "order_id": _text(np.concatenate([order_ids, "C" + order_ids[ret_unique]])).take(order_code),
+            "ordered_at": ts(tx_t[perm]),
+            "product_id": _text(np.append(products["product_id"].to_numpy(dtype=object), "POST")).take(
+                product_code
+            ),
+            "quantity": np.concatenate(
+                [quantity, np.ones(post_order.size, dtype=np.int64), -quantity[returned]]
+            ).astype("int64")[perm],
+            "unit_price": np.concatenate(
+                [unit_price, np.full(post_order.size, _POSTAGE_PRICE), unit_price[returned]]
+            )[perm],
+            "channel": _text(_CHANNELS).take(order_channel[tx_order[perm]]),
+        }
+    )
 
     # ---- truth ------------------------------------------------------------------------------
-    mean_spend = (1 + np.array([t.basket_extra_lines for t in types])[ctype]) * (1 + extra_units) * (cust_affinity * within[ctype]).sum(axis=1)
+    mean_spend = (
+        (1 + np.array([t.basket_extra_lines for t in types])[ctype])
+        * (1 + extra_units)
+        * (cust_affinity * within[ctype]).sum(axis=1)
+    )
     top = np.argsort(-cust_affinity, axis=1)[:, :2]
     favourite = np.array(cat_names, dtype=object)[top]
-    truth = pd.DataFrame({
-        "customer_id": pd.array(cust_ids, dtype="str"),
-        "customer_type": pd.array(np.array(type_names, dtype=object)[ctype], dtype="str"),
-        "lambda": lam,
-        "p_dropout": p,
-        "dropout_at": ts(dropout_days),
-        "mean_spend": mean_spend,
-        "true_uplift": np.nan,
-        "baseline_conversion_prob": np.nan,
-        "favourite_categories": pd.array(favourite[:, 0] + "|" + favourite[:, 1], dtype="str"),
-    })
+    truth = pd.DataFrame(
+        {
+            "customer_id": _text(cust_ids),
+            "customer_type": _text(np.array(type_names, dtype=object)[ctype]),
+            "lambda": lam,
+            "p_dropout": p,
+            "dropout_at": ts(dropout_days),
+            "mean_spend": mean_spend,
+            "true_uplift": np.nan,
+            "baseline_conversion_prob": np.nan,
+            "favourite_categories": _text(favourite[:, 0] + "|" + favourite[:, 1]),
+        }
+    )
     customers, pii_frame, consent, email_ok_at = _customers(rng, cust_ids, signup, horizon, ts, pii=pii)
 
     params: dict[str, Any] = {
-        "start": t0, "end": t1, "random_state": random_state,
-        "types": {n: {"share": t.share, "r": t.r, "alpha": t.alpha, "a": t.a, "b": t.b,
-                      "mean_lambda_per_day": t.r / t.alpha, "mean_p_dropout": t.a / (t.a + t.b),
-                      "signup_window_days": ((horizon - _NEW_CUSTOMER_DAYS, horizon - 1.0) if n == "new_customer"
-                                             else (t.signup[0] * horizon, t.signup[1] * horizon)),
-                      "mean_lines_per_order": 1 + t.basket_extra_lines, "mean_extra_units": t.extra_units,
-                      "price_sensitivity": t.price_sensitivity, "return_prob": t.return_prob,
-                      "category_affinity": dict(zip(cat_names, type_affinity[k].round(4).tolist())),
-                      "channels": dict(zip(_CHANNELS.tolist(), t.channels)), "campaign_uplift": t.campaign_uplift}
-                  for k, (n, t) in enumerate(zip(type_names, types))},
-        "anonymous_line_share": _ANON_SHARE, "postage_order_share": _POSTAGE_SHARE,
+        "start": t0,
+        "end": t1,
+        "random_state": random_state,
+        "types": {
+            n: {
+                "share": t.share,
+                "r": t.r,
+                "alpha": t.alpha,
+                "a": t.a,
+                "b": t.b,
+                "mean_lambda_per_day": t.r / t.alpha,
+                "mean_p_dropout": t.a / (t.a + t.b),
+                "signup_window_days": (
+                    (horizon - _NEW_CUSTOMER_DAYS, horizon - 1.0)
+                    if n == "new_customer"
+                    else (t.signup[0] * horizon, t.signup[1] * horizon)
+                ),
+                "mean_lines_per_order": 1 + t.basket_extra_lines,
+                "mean_extra_units": t.extra_units,
+                "price_sensitivity": t.price_sensitivity,
+                "return_prob": t.return_prob,
+                "category_affinity": dict(zip(cat_names, type_affinity[k].round(4).tolist(), strict=True)),
+                "channels": dict(zip(_CHANNELS.tolist(), t.channels, strict=True)),
+                "campaign_uplift": t.campaign_uplift,
+            }
+            for k, (n, t) in enumerate(zip(type_names, types, strict=True))
+        },
+        "anonymous_line_share": _ANON_SHARE,
+        "postage_order_share": _POSTAGE_SHARE,
         "discount": {"share": _DISCOUNT_SHARE, "rate": _DISCOUNT},
     }
-    campaign_frames = _campaign(rng, enabled=campaign, horizon=horizon, ts=ts, cust_ids=cust_ids, ctype=ctype,
-                                types=types, signup=signup, email_ok_at=email_ok_at, order_cust=order_cust,
-                                order_t=order_t, mean_spend=mean_spend, truth=truth, params=params)
-    return SyntheticRetailer(transactions=transactions, customers=customers, customer_pii=pii_frame,
-                             products=products.drop(columns="_popularity"), truth=truth, params=params,
-                             consent=consent, **campaign_frames)
+    campaign_frames = _campaign(
+        rng,
+        enabled=campaign,
+        horizon=horizon,
+        ts=ts,
+        cust_ids=cust_ids,
+        ctype=ctype,
+        types=types,
+        signup=signup,
+        email_ok_at=email_ok_at,
+        order_cust=order_cust,
+        order_t=order_t,
+        mean_spend=mean_spend,
+        truth=truth,
+        params=params,
+    )
+    return SyntheticRetailer(
+        transactions=transactions,
+        customers=customers,
+        customer_pii=pii_frame,
+        products=products.drop(columns="_popularity"),
+        truth=truth,
+        params=params,
+        consent=consent,
+        **campaign_frames,
+    )
+
+
+def _bgnbd_orders(
+    rng: np.random.Generator, lam: np.ndarray, p: np.ndarray, first: np.ndarray, horizon: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD order times, vectorised: (customer index, day) of every order, and dropout day or NaN.
+
+    Given N ~ Poisson(lambda T) arrivals on (0, T], they are uniform order statistics; the first
+    k of N come from exponential spacings S_i / S_{N+1}, with S_{N+1} = S_k + Gamma(N + 1 - k).
+    So only the k purchases actually made are drawn, never the N a dropped-out customer skips.
+    """
+    span = horizon - first  # T: days from first purchase to the observation end
+    # BG/NBD: dropout can follow any *repeat* purchase, so repeats before dropout ~ Geometric(p) >= 1
+    alive_repeats = rng.geometric(p)
+    n_poisson = rng.poisson(lam * span)
+    n_repeat = np.minimum(alive_repeats, n_poisson)
+    owner = np.repeat(np.arange(first.size), n_repeat)
+    spacing = np.cumsum(rng.exponential(1.0, owner.size))
+    offsets = np.concatenate([[0], np.cumsum(n_repeat)])
+    base = np.concatenate([[0.0], spacing])[offsets[:-1]]
+    spacing -= np.repeat(base, n_repeat)  # cumulative spacings S_1..S_k per customer
+    last_spacing = np.zeros(first.size)
+    has = n_repeat > 0
+    last_spacing[has] = spacing[offsets[1:][has] - 1]
+    total = last_spacing + rng.gamma(n_poisson - n_repeat + 1.0)  # S_{N+1}
+    repeat_t = first[owner] + span[owner] * spacing / total[owner]
+    order_cust = np.concatenate([np.arange(first.size), owner])
+    order_t = np.concatenate([first, repeat_t])
+    last_t = first.copy()
+    last_t[has] = repeat_t[offsets[1:][has] - 1]
+    dropped = alive_repeats <= n_poisson
+    dropout_days = np.where(dropped, np.floor(last_t * 86400.0) / 86400.0, np.nan)  # floored like order times
+    return order_cust, order_t, dropout_days
+
+
+def _timestamps(t0: pd.Timestamp, days: np.ndarray) -> pd.DatetimeIndex:
+    """Days since ``t0`` (NaN allowed) to naive UTC timestamps at whole-second precision."""
+    seconds = np.round(np.asarray(days, dtype=float) * 86400.0)
+    return (t0 + pd.to_timedelta(seconds * 1e9, unit="ns")).astype("datetime64[us]")
+
+
+def _text(values: Any) -> pd.api.extensions.ExtensionArray:
+    """pandas 3 string array (missing values as NaN) from a sequence or object array."""
+    return pd.array(np.asarray(values, dtype=object), dtype="str")
 
 
 def _ids(prefix: str, n: int, width: int) -> np.ndarray:
@@ -419,7 +574,9 @@ def _dirichlet_rows(rng: np.random.Generator, conc: np.ndarray) -> np.ndarray:
 
 def _products(rng: np.random.Generator, n_products: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     cat_names = list(CATEGORIES)
-    cat = np.concatenate([np.arange(len(cat_names)), rng.integers(0, len(cat_names), n_products - len(cat_names))])
+    cat = np.concatenate(
+        [np.arange(len(cat_names)), rng.integers(0, len(cat_names), n_products - len(cat_names))]
+    )
     cat = np.sort(rng.permutation(cat), kind="stable")
     price = np.empty(n_products)
     names, descriptions = [], []
@@ -427,40 +584,51 @@ def _products(rng: np.random.Generator, n_products: int) -> tuple[pd.DataFrame, 
     for c, cname in enumerate(cat_names):
         base, nouns, materials, phrases = CATEGORIES[cname]
         members = np.flatnonzero(cat == c)
-        price[members] = np.maximum(np.round(base * rng.lognormal(0.0, 0.35, members.size) * 20) / 20 - 0.01, 0.29)
+        price[members] = np.maximum(
+            np.round(base * rng.lognormal(0.0, 0.35, members.size) * 20) / 20 - 0.01, 0.29
+        )
         popularity[members] = 1.0 / (1.0 + rng.permutation(members.size)) ** 0.8
-        for i in members:
+        for _i in members:
             noun, mat = nouns[rng.integers(len(nouns))], materials[rng.integers(len(materials))]
             colour, style = _COLOURS[rng.integers(len(_COLOURS))], _STYLES[rng.integers(len(_STYLES))]
             names.append(f"{style} {colour} {mat} {noun}".title())
-            descriptions.append(f"A {colour} {mat} {noun} with a {style} pattern. {phrases[rng.integers(len(phrases))]}")
+            descriptions.append(
+                f"A {colour} {mat} {noun} with a {style} pattern. {phrases[rng.integers(len(phrases))]}"
+            )
     active = rng.random(n_products) >= 0.04
-    products = pd.DataFrame({
-        "product_id": pd.array(_ids("P", n_products, 4), dtype="str"),
-        "name": pd.array(names, dtype="str"),
-        "description": pd.array(descriptions, dtype="str"),
-        "category": pd.array(np.array(cat_names, dtype=object)[cat], dtype="str"),
-        "price": price,
-        "active": active,
-        "_popularity": popularity,
-    })
+    products = pd.DataFrame(
+        {
+            "product_id": _text(_ids("P", n_products, 4)),
+            "name": _text(names),
+            "description": _text(descriptions),
+            "category": _text(np.array(cat_names, dtype=object)[cat]),
+            "price": price,
+            "active": active,
+            "_popularity": popularity,
+        }
+    )
     return products, cat, price
 
 
-def _customers(rng: np.random.Generator, cust_ids: np.ndarray, signup: np.ndarray, horizon: float, ts: Any,
-               *, pii: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+def _customers(
+    rng: np.random.Generator, cust_ids: np.ndarray, signup: np.ndarray, horizon: float, ts: Any, *, pii: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
     n = cust_ids.size
     country_p = np.array([c[3] for c in _COUNTRIES])
     country = rng.choice(len(_COUNTRIES), size=n, p=country_p / country_p.sum())
     age_band = rng.choice(np.array(["18-24", "25-34", "35-44", "45-54", "55-64", "65+"], dtype=object), n)
     newsletter = rng.random(n) < 0.6
-    attributes = [json.dumps({"age_band": a, "newsletter": bool(s)}) for a, s in zip(age_band, newsletter)]
-    customers = pd.DataFrame({
-        "customer_id": pd.array(cust_ids, dtype="str"),
-        "signup_at": ts(signup),
-        "country": pd.array(np.array([c[0] for c in _COUNTRIES], dtype=object)[country], dtype="str"),
-        "attributes": pd.array(attributes, dtype="str"),
-    })
+    attributes = [
+        json.dumps({"age_band": a, "newsletter": bool(s)}) for a, s in zip(age_band, newsletter, strict=True)
+    ]
+    customers = pd.DataFrame(
+        {
+            "customer_id": _text(cust_ids),
+            "signup_at": ts(signup),
+            "country": _text(np.array([c[0] for c in _COUNTRIES], dtype=object)[country]),
+            "attributes": _text(attributes),
+        }
+    )
     pii_cols = {"customer_id": [], "email": [], "phone": [], "name": []}
     if pii:
         first = np.array(_FIRST, dtype=object)[rng.integers(len(_FIRST), size=n)]
@@ -469,11 +637,18 @@ def _customers(rng: np.random.Generator, cust_ids: np.ndarray, signup: np.ndarra
         digits = rng.integers(0, 10, size=(n, 9)).astype(str)
         pii_cols = {
             "customer_id": cust_ids,
-            "email": [f"{f.lower()}.{l.lower().replace(' ', '')}{i[1:].lstrip('0')}@{d}" for f, l, i, d in zip(first, last, cust_ids, domain)],
-            "phone": [_COUNTRIES[c][1] + "".join(d[: _COUNTRIES[c][2]]) for c, d in zip(country, digits)],
+            # unique: the customer number is part of the address
+            "email": [
+                f"{given.lower()}.{family.lower().replace(' ', '')}{cid[1:].lstrip('0')}@{dom}"
+                for given, family, cid, dom in zip(first, last, cust_ids, domain, strict=True)
+            ],
+            "phone": [
+                _COUNTRIES[c][1] + "".join(d[: _COUNTRIES[c][2]])
+                for c, d in zip(country, digits, strict=True)
+            ],
             "name": first + " " + last,
         }
-    pii_frame = pd.DataFrame({k: pd.array(v, dtype="str") for k, v in pii_cols.items()})
+    pii_frame = pd.DataFrame({k: _text(v) for k, v in pii_cols.items()})
 
     # consent: granted at sign-up unless denied (3%); 4% of grants revoked later
     purposes = np.array(CONSENT_PURPOSES, dtype=object)
@@ -484,31 +659,64 @@ def _customers(rng: np.random.Generator, cust_ids: np.ndarray, signup: np.ndarra
     revoked = ~denied & (rng.random(who.size) < 0.04)
     revoke_t = signup[who] + rng.uniform(0.0, 1.0, who.size) * (horizon - signup[who])
     rows_who = np.concatenate([who, who[revoked]])
-    consent = pd.DataFrame({
-        "customer_id": pd.array(cust_ids[rows_who], dtype="str"),
-        "purpose": pd.array(np.concatenate([purposes[what], purposes[what[revoked]]]), dtype="str"),
-        "status": pd.array(np.concatenate([np.where(denied, "denied", "granted").astype(object),
-                                           np.full(revoked.sum(), "revoked", dtype=object)]), dtype="str"),
-        "recorded_at": ts(np.concatenate([signup[who], revoke_t[revoked]])),
-        "source": pd.array(np.concatenate([np.full(who.size, "signup form", dtype=object),
-                                           np.full(revoked.sum(), "preference centre", dtype=object)]), dtype="str"),
-    })
-    consent = consent.sort_values(["recorded_at", "customer_id", "purpose"], kind="stable").reset_index(drop=True)
+    consent = pd.DataFrame(
+        {
+            "customer_id": _text(cust_ids[rows_who]),
+            "purpose": _text(np.concatenate([purposes[what], purposes[what[revoked]]])),
+            "status": _text(
+                np.concatenate(
+                    [
+                        np.where(denied, "denied", "granted").astype(object),
+                        np.full(revoked.sum(), "revoked", dtype=object),
+                    ]
+                ),
+            ),
+            "recorded_at": ts(np.concatenate([signup[who], revoke_t[revoked]])),
+            "source": _text(
+                np.concatenate(
+                    [
+                        np.full(who.size, "signup form", dtype=object),
+                        np.full(revoked.sum(), "preference centre", dtype=object),
+                    ]
+                ),
+            ),
+        }
+    )
+    consent = consent.sort_values(["recorded_at", "customer_id", "purpose"], kind="stable").reset_index(
+        drop=True
+    )
     # day from which e-mail may be sent: inf if denied; [signup, revoke) if revoked
     email = what == CONSENT_PURPOSES.index("email")
     email_until = np.where(denied[email], -np.inf, np.where(revoked[email], revoke_t[email], np.inf))
     return customers, pii_frame, consent, email_until
 
 
-def _campaign(rng: np.random.Generator, *, enabled: bool, horizon: float, ts: Any, cust_ids: np.ndarray,
-              ctype: np.ndarray, types: list[_Type], signup: np.ndarray, email_ok_at: np.ndarray,
-              order_cust: np.ndarray, order_t: np.ndarray, mean_spend: np.ndarray, truth: pd.DataFrame,
-              params: dict[str, Any]) -> dict[str, pd.DataFrame]:
+def _campaign(
+    rng: np.random.Generator,
+    *,
+    enabled: bool,
+    horizon: float,
+    ts: Any,
+    cust_ids: np.ndarray,
+    ctype: np.ndarray,
+    types: list[_Type],
+    signup: np.ndarray,
+    email_ok_at: np.ndarray,
+    order_cust: np.ndarray,
+    order_t: np.ndarray,
+    mean_spend: np.ndarray,
+    truth: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, pd.DataFrame]:
     """One randomized e-mail campaign; fills truth's uplift columns in place (a fresh frame)."""
-    empty = {name: _empty_frame(name, cols) for name, cols in (
-        ("campaigns", ["campaign_id", "name", "channel", "started_at", "ended_at"]),
-        ("campaign_exposures", ["campaign_id", "customer_id", "arm", "sent_at", "channel"]),
-        ("responses", ["campaign_id", "customer_id", "responded_at", "response_type", "revenue"]))}
+    empty = {
+        name: _empty_frame(name, cols)
+        for name, cols in (
+            ("campaigns", ["campaign_id", "name", "channel", "started_at", "ended_at"]),
+            ("campaign_exposures", ["campaign_id", "customer_id", "arm", "sent_at", "channel"]),
+            ("responses", ["campaign_id", "customer_id", "responded_at", "response_type", "revenue"]),
+        )
+    }
     if not enabled:
         return empty
     sent = np.floor(horizon) - _CAMPAIGN_DAYS_BEFORE_END + 9.0 / 24.0
@@ -533,24 +741,40 @@ def _campaign(rng: np.random.Generator, *, enabled: bool, horizon: float, ts: An
     respond_t = sent + rng.uniform(0.0, _CAMPAIGN_WINDOW_DAYS, responders.size)
     revenue = np.round(rng.gamma(4.0, mean_spend[responders] / 4.0), 2)
     cid = "E001"
-    params["campaign"] = {"campaign_id": cid, "sent_at": ts(np.array([sent]))[0], "window_days": _CAMPAIGN_WINDOW_DAYS,
-                          "baseline_logit": "-2.2 + 0.8*log1p(orders before send) - days since last order / 60",
-                          "uplift_by_type": {k: v["campaign_uplift"] for k, v in params["types"].items()},
-                          "eligibility": "signed up and purchased before sending, e-mail consent in force"}
-    campaigns = pd.DataFrame({"campaign_id": pd.array([cid], dtype="str"),
-                              "name": pd.array(["Spring newsletter with 10% voucher"], dtype="str"),
-                              "channel": pd.array(["email"], dtype="str"),
-                              "started_at": ts(np.array([sent])),
-                              "ended_at": ts(np.array([sent + _CAMPAIGN_WINDOW_DAYS]))})
-    exposures = pd.DataFrame({"campaign_id": pd.array(np.full(eligible.size, cid, dtype=object), dtype="str"),
-                              "customer_id": pd.array(cust_ids[eligible], dtype="str"),
-                              "arm": pd.array(np.where(arm_treat, "treatment", "control").astype(object), dtype="str"),
-                              "sent_at": ts(np.full(eligible.size, sent)),
-                              "channel": pd.array(np.full(eligible.size, "email", dtype=object), dtype="str")})
+    params["campaign"] = {
+        "campaign_id": cid,
+        "sent_at": ts(np.array([sent]))[0],
+        "window_days": _CAMPAIGN_WINDOW_DAYS,
+        "baseline_logit": "-2.2 + 0.8*log1p(orders before send) - days since last order / 60",
+        "uplift_by_type": {k: v["campaign_uplift"] for k, v in params["types"].items()},
+        "eligibility": "signed up and purchased before sending, e-mail consent in force",
+    }
+    campaigns = pd.DataFrame(
+        {
+            "campaign_id": _text([cid]),
+            "name": _text(["Spring newsletter with 10% voucher"]),
+            "channel": _text(["email"]),
+            "started_at": ts(np.array([sent])),
+            "ended_at": ts(np.array([sent + _CAMPAIGN_WINDOW_DAYS])),
+        }
+    )
+    exposures = pd.DataFrame(
+        {
+            "campaign_id": _text(np.full(eligible.size, cid, dtype=object)),
+            "customer_id": _text(cust_ids[eligible]),
+            "arm": _text(np.where(arm_treat, "treatment", "control").astype(object)),
+            "sent_at": ts(np.full(eligible.size, sent)),
+            "channel": _text(np.full(eligible.size, "email", dtype=object)),
+        }
+    )
     order = np.argsort(respond_t, kind="stable")
-    responses = pd.DataFrame({"campaign_id": pd.array(np.full(responders.size, cid, dtype=object), dtype="str"),
-                              "customer_id": pd.array(cust_ids[responders][order], dtype="str"),
-                              "responded_at": ts(respond_t[order]),
-                              "response_type": pd.array(np.full(responders.size, "conversion", dtype=object), dtype="str"),
-                              "revenue": revenue[order]})
+    responses = pd.DataFrame(
+        {
+            "campaign_id": _text(np.full(responders.size, cid, dtype=object)),
+            "customer_id": _text(cust_ids[responders][order]),
+            "responded_at": ts(respond_t[order]),
+            "response_type": _text(np.full(responders.size, "conversion", dtype=object)),
+            "revenue": revenue[order],
+        }
+    )
     return {"campaigns": campaigns, "campaign_exposures": exposures, "responses": responses}
