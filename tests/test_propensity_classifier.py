@@ -30,9 +30,7 @@ def planted_customers(n: int, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarra
     noise = rng.normal(size=n)
     logit = -0.5 - 0.03 * (recency - 60) + 0.4 * (frequency - 3) + np.where(channel == "store", 1.0, 0.0)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    X = pd.DataFrame(
-        {"recency_days": recency, "frequency": frequency, "channel": channel, "noise": noise}
-    )
+    X = pd.DataFrame({"recency_days": recency, "frequency": frequency, "channel": channel, "noise": noise})
     return X, y
 
 
@@ -104,7 +102,7 @@ def test_linear_svm_needs_calibration_and_gets_probabilities() -> None:
     with pytest.raises(ConfigError, match="needs calibration"):
         PropensityClassifier("linear_svm", calibration=None).fit(X, y)
     p = PropensityClassifier("linear_svm", random_state=0).fit(X, y).predict_proba(X)[:, 1]
-    assert 0.0 <= p.min() and p.max() <= 1.0
+    assert p.min() >= 0.0 and p.max() <= 1.0
     # Platt-calibrated: mean prediction close to the observed rate
     assert abs(p.mean() - y.mean()) < 0.03
 
@@ -116,7 +114,9 @@ def test_fallback_with_ten_positives_warns_and_says_why() -> None:
     with pytest.warns(SmallDataWarning, match="fell back to logistic"):
         clf = PropensityClassifier(random_state=0).fit(X, y)
     assert clf.model_used_ == "logistic"
-    assert "10 of the rarer class" in clf.fallback_reason_ and "at least 200 rows and 50" in clf.fallback_reason_
+    assert (
+        "10 of the rarer class" in clf.fallback_reason_ and "at least 200 rows and 50" in clf.fallback_reason_
+    )
     p = clf.predict_proba(X)[:, 1]
     assert classification_metrics(y, p)["roc_auc"] > 0.9
     card = ModelCard.from_model(clf, task="purchase in 30 days")

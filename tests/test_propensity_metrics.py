@@ -29,9 +29,7 @@ def test_lift_table_by_decile_hand_computed() -> None:
     # base rate 0.3: a bin holding one positive out of one row has lift 1 / 0.3
     assert table["positives"].tolist() == [1, 1, 0, 1, 0, 0, 0, 0, 0, 0]
     np.testing.assert_allclose(table["lift"].to_numpy()[:4], [10 / 3, 10 / 3, 0.0, 10 / 3])
-    np.testing.assert_allclose(
-        table["cumulative_gain"], [1 / 3, 2 / 3, 2 / 3, 1, 1, 1, 1, 1, 1, 1]
-    )
+    np.testing.assert_allclose(table["cumulative_gain"], [1 / 3, 2 / 3, 2 / 3, 1, 1, 1, 1, 1, 1, 1])
     # cumulative lift after 2 rows: 2 of 2 contacted are positive -> 1.0 / 0.3
     assert table["cumulative_lift"].iloc[1] == pytest.approx(10 / 3)
     assert table["cumulative_lift"].iloc[-1] == pytest.approx(1.0)

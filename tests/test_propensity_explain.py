@@ -1,0 +1,119 @@
+"""TreeSHAP / linear explanations, driver sentences, global importance and the model card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from targetwise.errors import ConfigError, ModelError
+from targetwise.propensity import (
+    ModelCard,
+    PropensityClassifier,
+    contributions,
+    describe_driver,
+    explain_rows,
+    shap_importance,
+    top_drivers,
+)
+
+TEMPLATES = {"recency_days": "no order for {value:.0f} days"}
+
+
+def recency_driven(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Only recency matters: recent customers buy, lapsed ones do not."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "recency_days": rng.uniform(0, 200, n),
+            "balance": rng.normal(1000, 300, n),
+            "segment": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    y = (rng.random(n) < np.where(X["recency_days"] < 60, 0.8, 0.05)).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def lgbm() -> tuple[PropensityClassifier, pd.DataFrame]:
+    X, y = recency_driven()
+    return PropensityClassifier(n_estimators=100, random_state=0).fit(X, y), X
+
+
+def test_tree_shap_contributions_add_up_to_the_prediction(lgbm) -> None:
+    model, X = lgbm
+    rows = X.iloc[:50]
+    p = model.predict_proba(rows)[:, 1]
+    log_odds = contributions(model, rows, units="log_odds")
+    np.testing.assert_allclose(log_odds.sum(axis=1), np.log(p / (1 - p)), atol=1e-8)
+    prob = contributions(model, rows)
+    np.testing.assert_allclose(prob.sum(axis=1), p, atol=1e-8)  # baseline P + shares of the change
+    # signs agree between units
+    features = ["recency_days", "balance", "segment"]
+    assert (np.sign(prob[features]) == np.sign(log_odds[features])).to_numpy().all()
+
+
+def test_planted_driver_tops_every_sentence(lgbm) -> None:
+    model, _ = lgbm
+    rows = pd.DataFrame({"recency_days": [94.0, 10.0], "balance": [1234.0, 900.0], "segment": ["a", "b"]})
+    drivers = top_drivers(model, rows, k=2, templates=TEMPLATES)
+    first = drivers[drivers["rank"] == 1]
+    assert first["feature"].tolist() == ["recency_days", "recency_days"]
+    lapsed, recent = first["contribution"].tolist()
+    assert lapsed < -0.05 and recent > 0.3  # lapsed pushes down, recent pushes up
+    sentences = explain_rows(model, rows, k=2, templates=TEMPLATES)
+    assert sentences[0].startswith(f"no order for 94 days ({lapsed:+.2f})")
+    assert sentences[1].startswith("no order for 10 days (+")
+    assert "; " in sentences[0]
+    importance = shap_importance(model, rows)
+    assert importance["feature"].iloc[0] == "recency_days"
+
+
+def test_logistic_contributions_are_exact_and_explainable() -> None:
+    X, y = recency_driven()
+    model = PropensityClassifier("logistic").fit(X, y)
+    p = model.predict_proba(X.iloc[:20])[:, 1]
+    log_odds = contributions(model, X.iloc[:20], units="log_odds")
+    np.testing.assert_allclose(log_odds.sum(axis=1), np.log(p / (1 - p)), atol=1e-8)
+    assert top_drivers(model, X.iloc[:5], k=1)["feature"].eq("recency_days").all()
+
+
+def test_driver_text_generic_and_template_fallback() -> None:
+    assert describe_driver("balance", 1234, 0.0512) == "balance = 1,234 (+0.05)"
+    assert describe_driver("balance", 1234.567, -0.2) == "balance = 1,234.57 (-0.20)"
+    assert describe_driver("job", "student", 0.1) == "job = student (+0.10)"
+    assert describe_driver("balance", np.nan, 0.1) == "balance = missing (+0.10)"
+    # a numeric template cannot format text: the generic form is used instead of failing
+    assert describe_driver("recency_days", "n/a", 0.1, templates=TEMPLATES) == "recency_days = n/a (+0.10)"
+
+
+def test_explanations_refuse_unsupported_models_and_bad_units(lgbm) -> None:
+    X, y = recency_driven(500)
+    tree = PropensityClassifier("tree").fit(X, y)
+    with pytest.raises(ModelError, match="LightGBM and logistic"):
+        contributions(tree, X)
+    with pytest.raises(ConfigError, match="units"):
+        contributions(lgbm[0], X, units="percent")
+
+
+def test_model_card_round_trips_to_json_and_markdown(lgbm) -> None:
+    model, _ = lgbm
+    card = ModelCard.from_model(
+        model,
+        task="purchase within 30 days",
+        data_window={"first_cutoff": pd.Timestamp("2024-01-01"), "last_cutoff": pd.Timestamp("2024-06-01")},
+        metrics={"roc_auc": 0.912, "brier": float("nan")},
+        validation="out-of-time backtest, 2 test cutoffs",
+        known_limits=["Trained on one shop only."],
+    )
+    as_dict = json.loads(card.to_json())
+    assert as_dict["data_window"]["first_cutoff"] == "2024-01-01T00:00:00"
+    assert as_dict["metrics"]["brier"] is None and as_dict["training_rows"] == 3000
+    assert as_dict["top_features"][0]["feature"] == "recency_days"
+    assert as_dict["fallback"] is None
+    md = card.to_markdown()
+    assert "# Model card: purchase within 30 days" in md
+    assert "| roc_auc | 0.9120 |" in md
+    assert "Probabilities are not separately calibrated" in md and "Trained on one shop only." in md
