@@ -82,7 +82,7 @@ def customer_features(
         Catalogue table (``product_id``, ``category``) when ``backend_or_table`` is a table.
     channels
         Raw channel values to make ``channel_share_*`` columns for; default: those seen on
-        purchase lines before ``as_of`` (pass a fixed list to get stable columns across cutoffs).
+        any line before ``as_of`` (pass a fixed list to get stable columns across cutoffs).
 
     Raises ``DataValidationError`` for a cutoff outside the data, ``ConfigError`` for a bad unit.
     """

@@ -148,13 +148,12 @@ def epoch_seconds(value: dt.datetime) -> int:
 
 
 def discover_channels(transactions: ir.Table, as_of: dt.datetime) -> tuple[str, ...]:
-    """Distinct non-null channels on purchase lines before ``as_of``, sorted."""
+    """Distinct non-null channels on lines before ``as_of``, sorted (reads two columns only)."""
     if "channel" not in transactions.columns:
         return ()
     t = transactions
-    purchase = ~t.is_return.fill_null(False) & ~t.is_non_product.fill_null(False)
     found = (
-        t.filter(t.ordered_at < timestamp_literal(as_of), purchase, t.channel.notnull())
+        t.filter(t.ordered_at < timestamp_literal(as_of), t.channel.notnull())
         .select("channel")
         .distinct()
         .to_pandas()["channel"]

@@ -123,7 +123,7 @@ FEATURE_COLUMNS: tuple[FeatureColumn, ...] = (
         f"{CHANNEL_SHARE_PREFIX}<channel>",
         "fraction",
         "Share of purchase orders placed in that channel (an order's channel is the smallest non-null `channel` of "
-        "its purchase lines). One column per channel seen on purchase lines before `as_of`, named in lower case with "
+        "its purchase lines). One column per channel seen on any line before `as_of`, named in lower case with "
         "non-alphanumerics as `_`; absent when the `channel` column is empty.",
     ),
 )
