@@ -126,6 +126,7 @@ def work_targetwise_duckdb(source: Path, out: Path, memory_limit: str | None) ->
     from targetwise.io.engines import open_duckdb
 
     backend = open_duckdb(None, memory_limit=memory_limit)
+    backend.raw_sql(f"SET temp_directory = '{BENCH_DIR / 'spill'}'")  # spills stay out of the repo
     backend.raw_sql(f"CREATE VIEW transactions AS SELECT * FROM read_parquet('{source}')")
     backend.raw_sql(f"CREATE VIEW products AS SELECT * FROM read_parquet('{BENCH_DIR / 'products.parquet'}')")
     features = customer_features(backend, AS_OF)
