@@ -630,11 +630,12 @@ def _customers(
         }
     )
     pii_cols = {"customer_id": [], "email": [], "phone": [], "name": []}
+    pii_rng = np.random.default_rng(rng.integers(2**63))  # drawn either way: pii=False changes nothing else
     if pii:
-        first = np.array(_FIRST, dtype=object)[rng.integers(len(_FIRST), size=n)]
-        last = np.array(_LAST, dtype=object)[rng.integers(len(_LAST), size=n)]
-        domain = np.array(_DOMAINS, dtype=object)[rng.integers(len(_DOMAINS), size=n)]
-        digits = rng.integers(0, 10, size=(n, 9)).astype(str)
+        first = np.array(_FIRST, dtype=object)[pii_rng.integers(len(_FIRST), size=n)]
+        last = np.array(_LAST, dtype=object)[pii_rng.integers(len(_LAST), size=n)]
+        domain = np.array(_DOMAINS, dtype=object)[pii_rng.integers(len(_DOMAINS), size=n)]
+        digits = pii_rng.integers(0, 10, size=(n, 9)).astype(str)
         pii_cols = {
             "customer_id": cust_ids,
             # unique: the customer number is part of the address
