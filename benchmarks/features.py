@@ -140,9 +140,7 @@ def work_duckdb_scan(source: Path, out: Path, memory_limit: str | None) -> int:
     con = duckdb.connect()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-    columns = ", ".join(
-        f"max({c})" if c not in ("quantity", "line_amount") else f"sum({c})" for c in NEEDED
-    )
+    columns = ", ".join(f"max({c})" if c not in ("quantity", "line_amount") else f"sum({c})" for c in NEEDED)
     con.execute(f"SELECT {columns}, count(*) FROM read_parquet('{source}')").fetchall()
     return 0
 
@@ -185,7 +183,9 @@ def work_pandas(source: Path, out: Path, memory_limit: str | None) -> int:
     per_customer["monetary_total"] = per_customer["purchase_value"] - per_customer["returns_value"]
     per_customer["monetary_mean"] = per_customer["monetary_total"] / per_customer["frequency"]
     span = (per_customer["last"] - per_customer["first"]).dt.total_seconds() / 86_400
-    per_customer["ipi_mean_days"] = np.where(per_customer["frequency"] > 1, span / (per_customer["frequency"] - 1), np.nan)
+    per_customer["ipi_mean_days"] = np.where(
+        per_customer["frequency"] > 1, span / (per_customer["frequency"] - 1), np.nan
+    )
     buys = lines[lines["purchase_line"]]
     per_customer["distinct_products"] = buys.groupby("customer_id")["product_id"].nunique()
     per_customer.drop(columns=["first", "last"]).reset_index().to_parquet(out, index=False)
@@ -321,8 +321,12 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["1M", "10M"], choices=list(SIZES))
-    parser.add_argument("--engines", nargs="+", default=["duckdb-scan", "targetwise-duckdb", "polars", "pandas"])
-    parser.add_argument("--repeat", type=int, default=1, help="fresh processes per cell; the median is reported")
+    parser.add_argument(
+        "--engines", nargs="+", default=["duckdb-scan", "targetwise-duckdb", "polars", "pandas"]
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="fresh processes per cell; the median is reported"
+    )
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 3GB")
     parser.add_argument("--skip-pandas-above", default="10M", choices=list(SIZES))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -345,12 +349,16 @@ def main() -> None:
         scan_wall = None
         for engine in args.engines:
             if engine == "pandas" and SIZES[size] > SIZES[args.skip_pandas_above]:
-                print(f"| {engine:<18} | {size:>5} | {'skipped (memory)':>15} | {'':>6} | {'':>11} | {'':>6} | |")
+                print(
+                    f"| {engine:<18} | {size:>5} | {'skipped (memory)':>15} | {'':>6} | {'':>11} | {'':>6} | |"
+                )
                 continue
             runs = [run_worker(engine, source, args.memory_limit) for _ in range(args.repeat)]
             ok = [r for r in runs if r["status"] == "ok"]
             if not ok:
-                print(f"| {engine:<18} | {size:>5} | {runs[0]['status']:>15} | {'':>6} | {'':>11} | {'':>6} | |")
+                print(
+                    f"| {engine:<18} | {size:>5} | {runs[0]['status']:>15} | {'':>6} | {'':>11} | {'':>6} | |"
+                )
                 continue
             wall = statistics.median(r["wall_s"] for r in ok)
             cpu = statistics.median(r["cpu_s"] for r in ok)

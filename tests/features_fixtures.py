@@ -24,7 +24,8 @@ PRODUCT_COLUMNS = [c.name for c in TABLES["products"].all_columns]
 def transactions_frame(rows: list[tuple]) -> pd.DataFrame:
     """Canonical transactions from ``(customer, order, ordered_at, product, quantity, unit_price, channel)`` rows."""
     frame = pd.DataFrame(
-        rows, columns=["customer_id", "order_id", "ordered_at", "product_id", "quantity", "unit_price", "channel"]
+        rows,
+        columns=["customer_id", "order_id", "ordered_at", "product_id", "quantity", "unit_price", "channel"],
     )
     frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], format="ISO8601")
     return derive(frame)
@@ -54,7 +55,9 @@ def products_frame(categories: dict[str, str | None]) -> pd.DataFrame:
 
 
 def load_duckdb(
-    transactions: pd.DataFrame, products: pd.DataFrame | None = None, con: duckdb.DuckDBPyConnection | None = None
+    transactions: pd.DataFrame,
+    products: pd.DataFrame | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the canonical tables created from the DDL and filled."""
     con = con or duckdb.connect()
@@ -97,7 +100,9 @@ def online_retail(*, with_test_dimensions: bool = False) -> tuple[pd.DataFrame, 
     transactions = derive(frame)
     first = raw.drop_duplicates("StockCode")
     category = first["Description"].str.split().str[0] if with_test_dimensions else None
-    products = products_frame(dict(zip(first["StockCode"], category if category is not None else [None] * len(first))))
+    products = products_frame(
+        dict(zip(first["StockCode"], category if category is not None else [None] * len(first), strict=True))
+    )
     products["name"] = first["Description"].to_numpy()
     return transactions, products
 

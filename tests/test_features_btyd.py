@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from features_fixtures import backend, online_retail, transactions_frame
 
+from features_fixtures import backend, online_retail, transactions_frame
 from targetwise.features import customer_features
 
 

@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from features_fixtures import AS_OF, HAND_CATEGORIES, HAND_ROWS, backend, products_frame, transactions_frame
 
+from features_fixtures import AS_OF, HAND_CATEGORIES, HAND_ROWS, backend, products_frame, transactions_frame
 from targetwise.errors import ConfigError, DataValidationError
-from targetwise.features import FEATURE_COLUMNS, compute_features, customer_features, feature_reference_markdown
+from targetwise.features import (
+    FEATURE_COLUMNS,
+    compute_features,
+    customer_features,
+    feature_reference_markdown,
+)
 from targetwise.features.columns import feature_names
 
 
@@ -144,7 +149,9 @@ def test_host_time_zone_does_not_shift_values(hand_backend):
     """Run the same computation in a process whose TZ is America/New_York."""
     env = {**os.environ, "TZ": "America/New_York"}
     script = _TZ_SCRIPT.format(tests=str(Path(__file__).parent))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     shifted = pd.DataFrame(json.loads(done.stdout.strip().splitlines()[-1]))
     here = compute_features(hand_backend, AS_OF).drop(columns=["top_category"])

@@ -8,8 +8,15 @@ import shutil
 import duckdb
 import pandas as pd
 import pytest
-from features_fixtures import AS_OF, HAND_CATEGORIES, HAND_ROWS, load_duckdb, products_frame, transactions_frame
 
+from features_fixtures import (
+    AS_OF,
+    HAND_CATEGORIES,
+    HAND_ROWS,
+    load_duckdb,
+    products_frame,
+    transactions_frame,
+)
 from targetwise.errors import ConfigError, DataValidationError, WorkspaceError
 from targetwise.features import compute_features
 from targetwise.io import engines
@@ -41,7 +48,7 @@ def test_compute_features_from_a_file_writes_parquet(workspace_file, tmp_path):
 
 
 def test_unknown_engine_is_a_config_error(workspace_file):
-    with pytest.raises(ConfigError, match="unknown engine 'polars'.*Fix: use one of: duckdb, spark"):
+    with pytest.raises(ConfigError, match=r"unknown engine 'polars'.*Fix: use one of: duckdb, spark"):
         compute_features(workspace_file, AS_OF, engine="polars")
 
 
@@ -68,7 +75,9 @@ def test_spark_without_pyspark_is_one_config_error(monkeypatch, workspace_file):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pyspark)
-    with pytest.raises(ConfigError, match="needs PySpark, which is not installed.*pip install 'targetwise\\[spark\\]'"):
+    with pytest.raises(
+        ConfigError, match=r"needs PySpark, which is not installed.*pip install 'targetwise\[spark\]'"
+    ):
         compute_features(workspace_file, AS_OF, engine="spark")
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from features_fixtures import AS_OF, HAND_CATEGORIES, HAND_ROWS, backend, products_frame, transactions_frame
 
+from features_fixtures import AS_OF, HAND_CATEGORIES, HAND_ROWS, backend, products_frame, transactions_frame
 from targetwise.errors import DataValidationError
 from targetwise.features import customer_features, cutoff_grid, label_names, labels, training_snapshots
 
@@ -51,7 +51,7 @@ def test_label_window_is_half_open():
 
 
 def test_label_window_beyond_the_data_is_an_error(hand_backend):
-    with pytest.raises(DataValidationError, match="label window .* ends 2021-04-01, after the data ends"):
+    with pytest.raises(DataValidationError, match=r"label window .* ends 2021-04-01, after the data ends"):
         labels(hand_backend, AS_OF, horizon_days=60)
     with pytest.raises(DataValidationError, match="horizon_days must be a positive whole number"):
         labels(hand_backend, AS_OF, horizon_days=0)
@@ -80,7 +80,10 @@ def test_cutoff_grid():
         dt.datetime(2021, 1, 21),
         dt.datetime(2021, 1, 31),
     ]
-    assert cutoff_grid(["2021-02-01", dt.date(2021, 1, 1)]) == [dt.datetime(2021, 1, 1), dt.datetime(2021, 2, 1)]
+    assert cutoff_grid(["2021-02-01", dt.date(2021, 1, 1)]) == [
+        dt.datetime(2021, 1, 1),
+        dt.datetime(2021, 2, 1),
+    ]
     with pytest.raises(DataValidationError, match="step_days must be >= 1"):
         cutoff_grid(("2021-01-01", "2021-01-31", 0))
     with pytest.raises(DataValidationError, match="no cutoffs given"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-from features_fixtures import AS_OF, HAND_CATEGORIES, HAND_ROWS, backend, products_frame, transactions_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features_fixtures import AS_OF, HAND_CATEGORIES, HAND_ROWS, backend, products_frame, transactions_frame
 from targetwise.features import customer_features, labels
 
 BASE = transactions_frame(HAND_ROWS)
@@ -38,7 +38,9 @@ _LABELS: list[pd.DataFrame] = []
 
 def _reference_labels() -> pd.DataFrame:
     if not _LABELS:
-        _LABELS.append(labels(backend(BASE), AS_OF, horizon_days=30).to_pandas().set_index("customer_id").sort_index())
+        _LABELS.append(
+            labels(backend(BASE), AS_OF, horizon_days=30).to_pandas().set_index("customer_id").sort_index()
+        )
     return _LABELS[0]
 
 
@@ -63,7 +65,9 @@ def test_rows_at_or_after_the_cutoff_change_no_feature(future_rows):
 @given(st.integers(min_value=1, max_value=29 * 86_400), st.integers(min_value=1, max_value=9))
 def test_rows_before_the_cutoff_change_no_label_window_outcome(seconds_before, quantity):
     """Adding a purchase before the cutoff for a known customer leaves that customer's labels unchanged."""
-    extra = transactions_frame([("A", "EXTRA", AS_OF - dt.timedelta(seconds=seconds_before), "P3", quantity, 2.5, "web")])
+    extra = transactions_frame(
+        [("A", "EXTRA", AS_OF - dt.timedelta(seconds=seconds_before), "P3", quantity, 2.5, "web")]
+    )
     before = _reference_labels()
     after = labels(backend(pd.concat([BASE, extra], ignore_index=True)), AS_OF, horizon_days=30).to_pandas()
     after = after.set_index("customer_id").sort_index()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from features_fixtures import backend, online_retail
 from spark_fixture import spark_session  # noqa: F401  (session-scoped fixture)
-
 from targetwise.features import compute_features, labels
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -28,7 +28,9 @@ def assert_parity(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
     for name in duck.columns:
         left, right = duck[name], spark[name]
         if pd.api.types.is_float_dtype(left):
-            np.testing.assert_allclose(right.to_numpy(float), left.to_numpy(float), rtol=1e-9, atol=0, err_msg=name)
+            np.testing.assert_allclose(
+                right.to_numpy(float), left.to_numpy(float), rtol=1e-9, atol=0, err_msg=name
+            )
         else:
             assert left.isna().equals(right.isna()), name
             assert (left[left.notna()] == right[right.notna()]).all(), name
@@ -53,4 +55,3 @@ def test_duckdb_and_spark_agree_on_online_retail(spark_session, tmp_path):  # no
     spark_labels = labels(spark_backend, AS_OF, horizon_days=90).to_pandas().sort_values("customer_id")
     assert duck_labels["purchased_within_90d"].sum() > 20
     assert_parity(duck_labels.reset_index(drop=True), spark_labels.reset_index(drop=True))
-

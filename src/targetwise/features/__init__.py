@@ -156,7 +156,9 @@ def compute_features(
     """
     from targetwise.io.engines import open_backend, write_parquet
 
-    backend = open_backend(engine, workspace, spark_session=spark_session, spark_connect_url=spark_connect_url)
+    backend = open_backend(
+        engine, workspace, spark_session=spark_session, spark_connect_url=spark_connect_url
+    )
     frame = customer_features(backend, as_of, time_unit=time_unit).to_pandas()
     frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     if out is not None:

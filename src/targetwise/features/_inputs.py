@@ -86,7 +86,11 @@ def _table_or_none(backend: Any, name: str) -> ir.Table | None:
     try:
         return backend.table(name)
     except Exception as exc:  # TableNotFound on DuckDB, AnalysisException-derived errors on Spark
-        if "not found" in str(exc).lower() or "not exist" in str(exc).lower() or type(exc).__name__ == "TableNotFound":
+        if (
+            "not found" in str(exc).lower()
+            or "not exist" in str(exc).lower()
+            or type(exc).__name__ == "TableNotFound"
+        ):
             return None
         raise
 

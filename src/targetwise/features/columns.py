@@ -29,14 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "FeatureColumn",
+    "CHANNEL_SHARE_PREFIX",
     "FEATURE_COLUMNS",
     "LABEL_COLUMNS",
-    "CHANNEL_SHARE_PREFIX",
     "TIME_UNITS",
+    "FeatureColumn",
     "feature_names",
-    "label_names",
     "feature_reference_markdown",
+    "label_names",
 ]
 
 #: Allowed BTYD time units and their length in days (explicit day multiples, no 30-day months).
@@ -55,11 +55,25 @@ class FeatureColumn:
 
 
 FEATURE_COLUMNS: tuple[FeatureColumn, ...] = (
-    FeatureColumn("customer_id", "id", "Customer identifier; one row per customer with at least one purchase order before `as_of`."),
+    FeatureColumn(
+        "customer_id",
+        "id",
+        "Customer identifier; one row per customer with at least one purchase order before `as_of`.",
+    ),
     FeatureColumn("recency_days", "days", "`as_of` minus the time of the last purchase order."),
-    FeatureColumn("frequency", "orders", "Number of distinct purchase orders (returns-only and non-product-only orders excluded)."),
-    FeatureColumn("monetary_total", "currency", "Net spend: purchase-line value minus returned value (`line_amount` of purchase and return lines)."),
-    FeatureColumn("monetary_mean", "currency per order", "`monetary_total / frequency`: net spend per purchase order."),
+    FeatureColumn(
+        "frequency",
+        "orders",
+        "Number of distinct purchase orders (returns-only and non-product-only orders excluded).",
+    ),
+    FeatureColumn(
+        "monetary_total",
+        "currency",
+        "Net spend: purchase-line value minus returned value (`line_amount` of purchase and return lines).",
+    ),
+    FeatureColumn(
+        "monetary_mean", "currency per order", "`monetary_total / frequency`: net spend per purchase order."
+    ),
     FeatureColumn("returns_value", "currency", "Value of returned lines, as a positive amount (0 if none)."),
     FeatureColumn("tenure_days", "days", "`as_of` minus the time of the first purchase order."),
     FeatureColumn(
@@ -69,8 +83,16 @@ FEATURE_COLUMNS: tuple[FeatureColumn, ...] = (
         "W = Monday-to-Sunday week); number of distinct periods minus 1. Same as lifetimes' "
         "`summary_data_from_transaction_data(freq=time_unit)`.",
     ),
-    FeatureColumn("btyd_recency", "time units", "Last purchase period minus first purchase period (lifetimes `recency`)."),
-    FeatureColumn("btyd_T", "time units", "Period of `as_of` minus first purchase period (lifetimes `T` with `observation_period_end=as_of`)."),
+    FeatureColumn(
+        "btyd_recency",
+        "time units",
+        "Last purchase period minus first purchase period (lifetimes `recency`).",
+    ),
+    FeatureColumn(
+        "btyd_T",
+        "time units",
+        "Period of `as_of` minus first purchase period (lifetimes `T` with `observation_period_end=as_of`).",
+    ),
     FeatureColumn(
         "btyd_monetary_value",
         "currency per period",
@@ -116,9 +138,19 @@ FEATURE_COLUMNS: tuple[FeatureColumn, ...] = (
         "Purchase value in `top_category` divided by all purchase value (uncategorised value included in the "
         "denominator); null when `top_category` is null.",
     ),
-    FeatureColumn("returns_rate", "fraction", "Returned value divided by purchase value (by value, not lines); can exceed 1 when earlier purchases are returned."),
-    FeatureColumn("days_since_first_return", "days", "`as_of` minus the first order holding a return line; null if none."),
-    FeatureColumn("days_since_last_return", "days", "`as_of` minus the last order holding a return line; null if none."),
+    FeatureColumn(
+        "returns_rate",
+        "fraction",
+        "Returned value divided by purchase value (by value, not lines); can exceed 1 when earlier purchases are returned.",
+    ),
+    FeatureColumn(
+        "days_since_first_return",
+        "days",
+        "`as_of` minus the first order holding a return line; null if none.",
+    ),
+    FeatureColumn(
+        "days_since_last_return", "days", "`as_of` minus the last order holding a return line; null if none."
+    ),
     FeatureColumn(
         f"{CHANNEL_SHARE_PREFIX}<channel>",
         "fraction",
@@ -129,17 +161,33 @@ FEATURE_COLUMNS: tuple[FeatureColumn, ...] = (
 )
 
 LABEL_COLUMNS: tuple[FeatureColumn, ...] = (
-    FeatureColumn("customer_id", "id", "Customer identifier; the customers of the features at the same `as_of`."),
-    FeatureColumn("purchased_within_{N}d", "boolean", "At least one purchase order in [as_of, as_of + N days)."),
-    FeatureColumn("spend_within_{N}d", "currency", "Net spend (purchase value minus returned value) in [as_of, as_of + N days); 0 if none."),
-    FeatureColumn("churned_{N}d", "boolean", "No purchase order in [as_of, as_of + N days) (= not purchased_within_{N}d)."),
+    FeatureColumn(
+        "customer_id", "id", "Customer identifier; the customers of the features at the same `as_of`."
+    ),
+    FeatureColumn(
+        "purchased_within_{N}d", "boolean", "At least one purchase order in [as_of, as_of + N days)."
+    ),
+    FeatureColumn(
+        "spend_within_{N}d",
+        "currency",
+        "Net spend (purchase value minus returned value) in [as_of, as_of + N days); 0 if none.",
+    ),
+    FeatureColumn(
+        "churned_{N}d",
+        "boolean",
+        "No purchase order in [as_of, as_of + N days) (= not purchased_within_{N}d).",
+    ),
     FeatureColumn(
         "days_to_next_order",
         "days",
         "Time from `as_of` to the first purchase order at or after `as_of`, using all data loaded (not only the "
         "window). Null = no order observed before the end of the data: right-censored at `observed_until`, not 'never'.",
     ),
-    FeatureColumn("observed_until", "UTC timestamp", "End of the data used for `days_to_next_order` (the last `ordered_at` in the table); the censoring time."),
+    FeatureColumn(
+        "observed_until",
+        "UTC timestamp",
+        "End of the data used for `days_to_next_order` (the last `ordered_at` in the table); the censoring time.",
+    ),
 )
 
 

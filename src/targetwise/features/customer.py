@@ -34,7 +34,7 @@ from targetwise.features._inputs import (
 )
 from targetwise.features.columns import CHANNEL_SHARE_PREFIX, feature_names
 
-__all__ = ["order_table", "customer_feature_table"]
+__all__ = ["customer_feature_table", "order_table"]
 
 # 1970-01-05 was a Monday: weeks are counted from there, like pandas' 'W' (W-SUN) periods.
 _MONDAY_OFFSET_DAYS = 4
@@ -64,7 +64,9 @@ def order_table(transactions: ir.Table, as_of: dt.datetime, *, with_channel: boo
     Columns: ``order_sec`` (epoch seconds of the earliest line), purchase value/lines/units,
     return value/lines and, with ``with_channel``, the order's channel.
     """
-    t = transactions.filter(transactions.ordered_at < timestamp_literal(as_of), transactions.customer_id.notnull())
+    t = transactions.filter(
+        transactions.ordered_at < timestamp_literal(as_of), transactions.customer_id.notnull()
+    )
     non_product = t.is_non_product.fill_null(False)
     is_return = t.is_return.fill_null(False)
     purchase = ~is_return & ~non_product
@@ -81,7 +83,9 @@ def order_table(transactions: ir.Table, as_of: dt.datetime, *, with_channel: boo
     if with_channel:
         metrics["channel"] = t.channel.min(where=purchase)
     orders = t.group_by(["customer_id", "order_id"]).aggregate(**metrics)
-    return orders.mutate(order_sec=orders.first_at.truncate("s").epoch_seconds().cast("int64")).drop("first_at")
+    return orders.mutate(order_sec=orders.first_at.truncate("s").epoch_seconds().cast("int64")).drop(
+        "first_at"
+    )
 
 
 def _period_expr(seconds: ir.IntegerValue, unit_days: int) -> ir.IntegerValue:
@@ -115,7 +119,9 @@ def _product_stats(inputs: Inputs, as_of: dt.datetime) -> ir.Table:
             top_category_share=_null_float(),
         ).drop("product_value")
     # One category per product even if the catalogue repeats a product id.
-    catalogue = inputs.products.group_by("product_id").aggregate(category=inputs.products.category.cast("string").min())
+    catalogue = inputs.products.group_by("product_id").aggregate(
+        category=inputs.products.category.cast("string").min()
+    )
     categorised = per_product.join(catalogue, "product_id").filter(lambda r: r.category.notnull())
     per_category = categorised.group_by(["customer_id", "category"]).aggregate(value=categorised.value.sum())
     # Top category without a window sort: the largest value per customer, then the
@@ -148,7 +154,9 @@ def _product_stats(inputs: Inputs, as_of: dt.datetime) -> ir.Table:
 def _btyd_stats(purchase_orders: ir.Table, as_of: dt.datetime, unit_days: int) -> ir.Table:
     """lifetimes-compatible summary: purchases collapsed to periods of ``unit_days``."""
     with_period = purchase_orders.mutate(period=_period_expr(purchase_orders.order_sec, unit_days))
-    periods = with_period.group_by(["customer_id", "period"]).aggregate(value=with_period.purchase_value.sum())
+    periods = with_period.group_by(["customer_id", "period"]).aggregate(
+        value=with_period.purchase_value.sum()
+    )
     summary = periods.group_by("customer_id").aggregate(
         n_periods=periods.count().cast("int64"),
         first_period=periods.period.min(),
@@ -164,7 +172,9 @@ def _btyd_stats(purchase_orders: ir.Table, as_of: dt.datetime, unit_days: int) -
         btyd_recency=_f64(summary.last_period - summary.first_period),
         btyd_T=_f64(ibis.literal(as_of_period, "int64") - summary.first_period),
         btyd_monetary_value=ibis.ifelse(
-            repeat > 0, (summary.total_value - summary.first_value) / _f64(repeat), ibis.literal(0.0, "float64")
+            repeat > 0,
+            (summary.total_value - summary.first_value) / _f64(repeat),
+            ibis.literal(0.0, "float64"),
         ),
     )
 

@@ -18,7 +18,7 @@ from targetwise.errors import DataValidationError
 from targetwise.features._inputs import SECONDS_PER_DAY, DataRange, Inputs, epoch_seconds, timestamp_literal
 from targetwise.features.columns import label_names
 
-__all__ = ["label_table", "check_horizon"]
+__all__ = ["check_horizon", "label_table"]
 
 
 def check_horizon(as_of: dt.datetime, horizon_days: int, span: DataRange) -> None:
@@ -41,7 +41,11 @@ def _population(inputs: Inputs, as_of: dt.datetime) -> ir.Table:
     """Customers with a purchase line strictly before ``as_of`` (the feature population)."""
     t = inputs.transactions
     purchase = ~t.is_return.fill_null(False) & ~t.is_non_product.fill_null(False)
-    return t.filter(t.ordered_at < timestamp_literal(as_of), purchase, t.customer_id.notnull()).select("customer_id").distinct()
+    return (
+        t.filter(t.ordered_at < timestamp_literal(as_of), purchase, t.customer_id.notnull())
+        .select("customer_id")
+        .distinct()
+    )
 
 
 def label_table(inputs: Inputs, as_of: dt.datetime, *, horizon_days: int, span: DataRange) -> ir.Table:

@@ -28,7 +28,11 @@ def cutoff_grid(cutoffs: Sequence[AsOf] | tuple[AsOf, AsOf, int]) -> list[dt.dat
         and isinstance(cutoffs[2], int)
         and not isinstance(cutoffs[2], bool)
     ):
-        start, end, step = normalize_as_of(cutoffs[0], name="start"), normalize_as_of(cutoffs[1], name="end"), cutoffs[2]
+        start, end, step = (
+            normalize_as_of(cutoffs[0], name="start"),
+            normalize_as_of(cutoffs[1], name="end"),
+            cutoffs[2],
+        )
         if step < 1:
             raise DataValidationError(f"step_days must be >= 1, got {step}", fix="use e.g. (start, end, 30)")
         if end < start:

@@ -25,10 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ENGINES",
     "Engine",
-    "open_duckdb",
-    "open_spark",
     "new_spark_session",
     "open_backend",
+    "open_duckdb",
+    "open_spark",
     "spark_from_duckdb",
     "write_parquet",
 ]
@@ -99,7 +99,9 @@ def new_spark_session(
     spark_session_cls = _require_pyspark()
     java_home = os.environ.get("JAVA_HOME")
     if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
-        raise ConfigError("the Spark engine needs a Java runtime, and none was found on PATH or JAVA_HOME", fix=SPARK_FIX)
+        raise ConfigError(
+            "the Spark engine needs a Java runtime, and none was found on PATH or JAVA_HOME", fix=SPARK_FIX
+        )
     builder = (
         spark_session_cls.builder.master(master)
         .appName(app_name)
@@ -118,7 +120,9 @@ def new_spark_session(
     try:
         return builder.getOrCreate()
     except Exception as exc:  # Java gateway failures surface as several exception types
-        raise ConfigError(f"could not start a local Spark session: {exc}".splitlines()[0], fix=SPARK_FIX) from None
+        raise ConfigError(
+            f"could not start a local Spark session: {exc}".splitlines()[0], fix=SPARK_FIX
+        ) from None
 
 
 def _configure_spark(session: Any) -> None:
@@ -127,18 +131,23 @@ def _configure_spark(session: Any) -> None:
     session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
 
 
-def open_spark(session: Any | None = None, *, connect_url: str | None = None, **session_options: Any) -> BaseBackend:
+def open_spark(
+    session: Any | None = None, *, connect_url: str | None = None, **session_options: Any
+) -> BaseBackend:
     """Ibis PySpark backend over a given SparkSession, a Spark Connect URL (``sc://host:15002``) or a new local session.
 
     The session's time zone is set to UTC (``spark.sql.session.timeZone``).
     """
     spark_session_cls = _require_pyspark()
     if session is not None and connect_url is not None:
-        raise ConfigError("pass either a SparkSession or a Spark Connect URL, not both", fix="drop one of them")
+        raise ConfigError(
+            "pass either a SparkSession or a Spark Connect URL, not both", fix="drop one of them"
+        )
     if connect_url is not None:
         if not connect_url.startswith("sc://"):
             raise ConfigError(
-                f"a Spark Connect URL starts with 'sc://', got {connect_url!r}", fix="use e.g. sc://localhost:15002"
+                f"a Spark Connect URL starts with 'sc://', got {connect_url!r}",
+                fix="use e.g. sc://localhost:15002",
             )
         try:
             session = spark_session_cls.builder.remote(connect_url).getOrCreate()
@@ -168,7 +177,10 @@ def spark_from_duckdb(
     """
     staging = Path(staging_dir)
     staging.mkdir(parents=True, exist_ok=True)
-    present = {row[0] for row in duckdb_backend.con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
+    present = {
+        row[0]
+        for row in duckdb_backend.con.sql("SELECT table_name FROM information_schema.tables").fetchall()
+    }
     session = spark_backend._session
     for name in tables:
         if name not in present:
@@ -219,7 +231,9 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a result frame to Parquet atomically (temp file, then rename); returns the path."""
     target = Path(path)
     if target.suffix.lower() != ".parquet":
-        raise ConfigError(f"output file must end in .parquet, got {str(target)!r}", fix="name it e.g. features.parquet")
+        raise ConfigError(
+            f"output file must end in .parquet, got {str(target)!r}", fix="name it e.g. features.parquet"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     frame.to_parquet(partial, index=False)
