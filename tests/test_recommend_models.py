@@ -366,3 +366,23 @@ def test_hybrid_learns_to_prefer_buy_again_when_customers_rebuy() -> None:
     equal = HybridRecommender(components=components, validation_days=10, k=1).fit(tx)
     equal.weights_ = {"new": weights, "all": {"buy_again": 1.0, "popularity": 1.0}}
     assert set(equal.recommend(["c0"], n=1, exclude_purchased=False)["product_id"]) == {"pop1"}
+
+
+def test_vectorised_top_n_matches_the_row_by_row_definition() -> None:
+    from targetwise.models.recommend.rules import _top_n_row, select_top_n
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        scores = rng.integers(0, 6, size=(30, 40)).astype(float)  # many ties
+        scores[rng.random(scores.shape) < 0.3] = -np.inf
+        if trial % 2:
+            scores += rng.random(scores.shape)  # no ties
+        tie_rank = rng.permutation(40)
+        n = int(rng.integers(1, 12))
+        fast = select_top_n(scores, n, tie_rank=tie_rank)
+        for row, got in zip(scores, fast, strict=True):
+            expected = _top_n_row(row, n, tie_rank, None, None)
+            np.testing.assert_array_equal(got, expected)
+            # definition: sorted by score desc, then tie_rank asc, only finite scores
+            keys = sorted((-row[j], tie_rank[j], j) for j in np.flatnonzero(np.isfinite(row)))
+            assert got.tolist() == [j for *_, j in keys[:n]]

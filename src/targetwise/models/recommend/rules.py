@@ -84,33 +84,61 @@ def select_top_n(
     than ``n`` when fewer items are allowed).
     """
     capped = categories is not None and max_per_category is not None
-    out: list[np.ndarray] = []
-    for row in scores:
-        finite = np.flatnonzero(np.isfinite(row))
-        if finite.size == 0:
-            out.append(np.empty(0, dtype=np.int64))
-            continue
-        if not capped and finite.size > n:
-            # Candidates: everything scoring at least the n-th best (keeps all ties).
-            kth = np.partition(row[finite], finite.size - n)[finite.size - n]
-            candidates = finite[row[finite] >= kth]
-        else:
-            candidates = finite
-        order = np.lexsort((tie_rank[candidates], -row[candidates]))
-        ranked = candidates[order]
-        if not capped:
-            out.append(ranked[:n].astype(np.int64))
-            continue
-        taken: list[int] = []
-        per_category: dict[int, int] = {}
-        for j in ranked:
-            cat = int(categories[j])  # type: ignore[index]
-            if cat >= 0:
-                if per_category.get(cat, 0) >= max_per_category:  # type: ignore[operator]
-                    continue
-                per_category[cat] = per_category.get(cat, 0) + 1
-            taken.append(int(j))
-            if len(taken) == n:
-                break
-        out.append(np.array(taken, dtype=np.int64))
-    return out
+    out: list[np.ndarray | None] = [None] * scores.shape[0]
+    if not capped and 0 < n < scores.shape[1]:
+        _top_n_without_ties(scores, n, tie_rank, out)
+    for r, row in enumerate(scores):
+        if out[r] is None:
+            out[r] = _top_n_row(row, n, tie_rank, categories if capped else None, max_per_category)
+    return out  # type: ignore[return-value]
+
+
+def _top_n_without_ties(scores: np.ndarray, n: int, tie_rank: np.ndarray, out: list) -> None:
+    """Vectorised fast path for rows whose n-th best score is finite and not tied with the (n+1)-th."""
+    negated = -scores
+    kth = np.partition(negated, n - 1, axis=1)[:, n - 1]
+    candidate = negated <= kth[:, None]
+    simple = np.isfinite(kth) & (candidate.sum(axis=1) == n)
+    if not simple.any():
+        return
+    rows = np.flatnonzero(simple)
+    block = negated[rows]
+    idx = np.nonzero(candidate[rows])[1].reshape(len(rows), n)  # exactly n candidates per row
+    values = np.take_along_axis(block, idx, axis=1)
+    order = np.lexsort((tie_rank[idx], values), axis=-1)
+    top = np.take_along_axis(idx, order, axis=1).astype(np.int64)
+    for position, r in enumerate(rows):
+        out[r] = top[position]
+
+
+def _top_n_row(
+    row: np.ndarray,
+    n: int,
+    tie_rank: np.ndarray,
+    categories: np.ndarray | None,
+    max_per_category: int | None,
+) -> np.ndarray:
+    finite = np.flatnonzero(np.isfinite(row))
+    if finite.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if categories is None and finite.size > n:
+        # Candidates: everything scoring at least the n-th best (keeps all ties).
+        kth = np.partition(row[finite], finite.size - n)[finite.size - n]
+        candidates = finite[row[finite] >= kth]
+    else:
+        candidates = finite
+    ranked = candidates[np.lexsort((tie_rank[candidates], -row[candidates]))]
+    if categories is None:
+        return ranked[:n].astype(np.int64)
+    taken: list[int] = []
+    per_category: dict[int, int] = {}
+    for j in ranked:
+        cat = int(categories[j])
+        if cat >= 0:
+            if per_category.get(cat, 0) >= max_per_category:  # type: ignore[operator]
+                continue
+            per_category[cat] = per_category.get(cat, 0) + 1
+        taken.append(int(j))
+        if len(taken) == n:
+            break
+    return np.array(taken, dtype=np.int64)
