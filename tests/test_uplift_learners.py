@@ -71,6 +71,7 @@ def planted(
 
 LEARNERS = {
     "S": lambda: SLearner(_lgbm(), control="none", random_state=0),
+    "S-interactions": lambda: SLearner(_lgbm(), interactions=True, control="none", random_state=0),
     "T": lambda: TLearner(_lgbm(), control="none", random_state=0),
     "X": lambda: XLearner(_lgbm(), propensity="constant", control="none", random_state=0),
     "CT": lambda: ClassTransformation(_lgbm(), control="none", random_state=0),

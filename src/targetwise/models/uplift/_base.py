@@ -21,15 +21,17 @@ from targetwise.errors import DataValidationError, ModelError, NotFittedError
 # model from fitting noise in the treatment interactions. Tuned on Hillstrom over
 # 10 stratified 70/30 splits (benchmarks/results/uplift.md).
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
-    "n_estimators": 200,
-    "learning_rate": 0.03,
+    "n_estimators": 300,
+    "learning_rate": 0.05,
     "num_leaves": 8,
     "max_depth": 3,
-    "min_child_samples": 200,
+    "min_child_samples": 300,
     "reg_lambda": 10.0,
     "subsample": 0.8,
     "subsample_freq": 1,
-    "colsample_bytree": 0.8,
+    # All columns in every tree: sampling columns drops the S-learner's treatment
+    # indicator from whole trees (Qini 0.061 -> 0.063 on Hillstrom when turned off).
+    "colsample_bytree": 1.0,
     "verbose": -1,
 }
 

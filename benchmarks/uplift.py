@@ -1,0 +1,272 @@
+"""Benchmark: uplift learners on Hillstrom (women's e-mail vs none, outcome visit).
+
+Protocol (issue 8): 70/30 splits stratified on treatment x outcome, seeds 0..9,
+scikit-uplift's metric definitions (``qini_auc_score`` with negative_effect=True,
+``uplift_auc_score``, ``uplift_at_k`` k=0.3 strategy "overall"). Reported per
+learner: mean ± sd over the splits, and fit+predict seconds per split.
+
+Also reported:
+* peers on the same splits and the same LightGBM settings, when importable:
+  scikit-uplift (SoloModel, TwoModels, ClassTransformation) and causalml
+  (BaseSClassifier, BaseTClassifier, BaseXClassifier with constant propensity);
+  they get one-hot features (they do not encode categoricals themselves);
+* the three-arm setting (men's, women's, none): the S-learner's best-arm policy vs
+  sending everyone (or the top 30 %) a single arm, valued on the held-out 30 % by
+  inverse-propensity weighting (each arm is 1/3 of a randomised experiment);
+* the budget planner at 30 % contact depth: share of all incremental visits captured
+  by the uplift plan vs a plan from the response model.
+
+Usage::
+
+    /work/bench-venvs/uplift/bin/python benchmarks/uplift.py [--seeds 10]   # with peers
+    .venv/bin/python benchmarks/uplift.py                                 # targetwise only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _machine import datasets_dir, describe  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from targetwise.models.uplift._base import DEFAULT_LGBM_PARAMS  # noqa: E402
+from targetwise.uplift import (  # noqa: E402
+    ClassTransformation,
+    ResponseModel,
+    SLearner,
+    TLearner,
+    XLearner,
+    evaluate_uplift,
+    plan_campaign,
+)
+
+FEATURES = ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie", "channel"]
+CATEGORICAL = ["history_segment", "zip_code", "channel"]
+
+
+def load(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path / "hillstrom" / "hillstrom.csv.gz")
+
+
+def lgbm(seed: int) -> Any:
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(**DEFAULT_LGBM_PARAMS, random_state=seed, n_jobs=1)
+
+
+def one_hot(X: pd.DataFrame) -> pd.DataFrame:
+    encoded = pd.get_dummies(X, columns=CATEGORICAL, dtype=float)
+    return encoded.rename(columns=lambda c: "".join(ch if ch.isalnum() else "_" for ch in c))
+
+
+class _Peer:
+    """Adapter giving a peer library's model our fit(X, t, y) / predict(X) -> (n,) shape."""
+
+    def __init__(self, library: str, kind: str, seed: int) -> None:
+        self.library, self.kind, self.seed = library, kind, seed
+
+    def fit(self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray) -> _Peer:
+        X = one_hot(X)
+        if self.library == "sklift":
+            from sklift import models
+
+            if self.kind == "S":
+                self.model = models.SoloModel(estimator=lgbm(self.seed))
+            elif self.kind == "T":
+                self.model = models.TwoModels(estimator_trmnt=lgbm(self.seed), estimator_ctrl=lgbm(self.seed + 1))
+            else:
+                self.model = models.ClassTransformation(estimator=lgbm(self.seed))
+            self.model.fit(X, y, t)
+        else:
+            from causalml.inference import meta
+            from lightgbm import LGBMRegressor
+
+            if self.kind == "S":
+                self.model = meta.BaseSClassifier(learner=lgbm(self.seed))
+            elif self.kind == "T":
+                self.model = meta.BaseTClassifier(learner=lgbm(self.seed))
+            else:
+                self.model = meta.BaseXClassifier(
+                    outcome_learner=lgbm(self.seed),
+                    effect_learner=LGBMRegressor(**DEFAULT_LGBM_PARAMS, random_state=self.seed, n_jobs=1),
+                )
+            kwargs = {"p": np.full(len(t), t.mean())} if self.kind == "X" else {}
+            self.share = t.mean()
+            self.model.fit(X.to_numpy(), t, y, **kwargs)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        X = one_hot(X)
+        if self.library == "sklift":
+            return np.asarray(self.model.predict(X))
+        kwargs = {"p": np.full(len(X), self.share)} if self.kind == "X" else {}
+        return np.asarray(self.model.predict(X.to_numpy(), **kwargs)).reshape(len(X), -1)[:, 0]
+
+
+def peers() -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    try:
+        import sklift
+
+        for kind, name in [("S", "SoloModel"), ("T", "TwoModels"), ("C", "ClassTransformation")]:
+            found[f"sklift {name}"] = lambda seed, k=kind: _Peer("sklift", k, seed)
+        print(f"scikit-uplift {sklift.__version__}: installed")
+    except ImportError:
+        print("scikit-uplift: peer not installed")
+    try:
+        import causalml
+
+        for kind, name in [("S", "BaseSClassifier"), ("T", "BaseTClassifier"), ("X", "BaseXClassifier")]:
+            found[f"causalml {name}"] = lambda seed, k=kind: _Peer("causalml", k, seed)
+        from importlib.metadata import version
+
+        print(f"causalml {version('causalml')}: installed ({causalml.__name__})")
+    except ImportError:
+        print("causalml: peer not installed")
+    return found
+
+
+def binary_table(data: pd.DataFrame, seeds: int, with_peers: bool) -> pd.DataFrame:
+    rows = data[data["segment"].isin(["Womens E-Mail", "No E-Mail"])].reset_index(drop=True)
+    X = rows[FEATURES]
+    t = (rows["segment"] == "Womens E-Mail").to_numpy().astype(int)
+    y = rows["visit"].to_numpy()
+    learners: dict[str, Any] = {
+        "S-learner": SLearner(),
+        "T-learner": TLearner(),
+        "X-learner (constant propensity)": XLearner(propensity="constant"),
+        "class transformation": ClassTransformation(),
+    }
+    if with_peers:
+        learners.update(peers())
+    result = evaluate_uplift(learners, X, t, y, n_splits=seeds, test_size=0.3, k=0.3, random_state=0)
+    return result.summary
+
+
+def three_arms(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
+    """Policy values (visits per 1,000 customers above no e-mail) on the held-out 30 %, IPW."""
+    X, arm, y = data[FEATURES], data["segment"].to_numpy(dtype=object), data["visit"].to_numpy()
+    share = {label: float((arm == label).mean()) for label in np.unique(arm)}
+    results: list[dict[str, float]] = []
+    for seed in range(seeds):
+        train, test = train_test_split(
+            np.arange(len(data)), test_size=0.3, stratify=pd.Series(arm).astype(str) + y.astype(str), random_state=seed
+        )
+        model = SLearner(control="No E-Mail", random_state=seed).fit(X.iloc[train], arm[train], y[train])
+        uplift = model.predict(X.iloc[test])
+        best = model.best_arm(X.iloc[test]).to_numpy()
+        a_test, y_test = arm[test], y[test]
+        weight = np.array([1 / share[a] for a in a_test])
+
+        def value(policy: np.ndarray, a_test: np.ndarray = a_test, y_test: np.ndarray = y_test, weight: np.ndarray = weight) -> float:
+            return float(np.mean((a_test == policy) * y_test * weight))
+
+        none = value(np.full(len(test), "No E-Mail", dtype=object))
+        n30 = int(0.3 * len(test))
+        row = {
+            "all Womens": value(np.full(len(test), "Womens E-Mail", dtype=object)) - none,
+            "all Mens": value(np.full(len(test), "Mens E-Mail", dtype=object)) - none,
+            "best arm (all)": value(best) - none,
+        }
+        for label in ["Womens E-Mail", "Mens E-Mail"]:
+            policy = np.full(len(test), "No E-Mail", dtype=object)
+            policy[np.argsort(-uplift[label].to_numpy(), kind="stable")[:n30]] = label
+            row[f"top 30% {label.split()[0]}"] = value(policy) - none
+        policy = np.full(len(test), "No E-Mail", dtype=object)
+        top = np.argsort(-uplift.max(axis=1).to_numpy(), kind="stable")[:n30]
+        policy[top] = best[top]
+        row["top 30% best arm"] = value(policy) - none
+        results.append({k: 1000 * v for k, v in row.items()})
+    frame = pd.DataFrame(results)
+    return pd.DataFrame({"mean": frame.mean(), "sd": frame.std(ddof=1)})
+
+
+def captured_share(y: np.ndarray, t: np.ndarray, chosen: np.ndarray) -> float:
+    """Incremental visits in the chosen set, (rate_T - rate_C) * size, over the whole-sample increment."""
+    inside = (y[chosen & (t == 1)].mean() - y[chosen & (t == 0)].mean()) * chosen.sum()
+    total = (y[t == 1].mean() - y[t == 0].mean()) * len(y)
+    return float(inside / total)
+
+
+def planner_capture(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
+    rows = data[data["segment"].isin(["Womens E-Mail", "No E-Mail"])].reset_index(drop=True)
+    X = rows[FEATURES]
+    t = (rows["segment"] == "Womens E-Mail").to_numpy().astype(int)
+    y = rows["visit"].to_numpy()
+    out = []
+    for seed in range(seeds):
+        train, test = train_test_split(np.arange(len(rows)), test_size=0.3, stratify=t * 2 + y, random_state=seed)
+        shares = {}
+        for name, model in [("uplift (S-learner)", SLearner(random_state=seed)), ("response model", ResponseModel(random_state=seed))]:
+            score = pd.Series(model.fit(X.iloc[train], t[train], y[train]).predict(X.iloc[test]), name="email")
+            plan = plan_campaign(
+                score, contact_cost=0.0, value_per_conversion=1.0, max_contacts=int(0.3 * len(test)), holdout_fraction=0.0
+            )
+            chosen = (plan.assignments["action"] == "email").to_numpy()
+            shares[name] = captured_share(y[test], t[test], chosen)
+        out.append(shares)
+    frame = pd.DataFrame(out)
+    return pd.DataFrame({"mean": frame.mean(), "sd": frame.std(ddof=1)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--only", choices=["binary", "arms", "planner"], default=None)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    print(describe())
+    print(f"LightGBM settings: {DEFAULT_LGBM_PARAMS}")
+    data = load(datasets_dir())
+    started = time.perf_counter()
+    pd.set_option("display.width", 200)
+    if args.only in (None, "binary"):
+        summary = binary_table(data, args.seeds, with_peers=not args.no_peers)
+        table = pd.DataFrame(
+            {
+                "qini_auc": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["qini_auc_mean"], summary["qini_auc_sd"], strict=True)],
+                "uplift_auc": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["uplift_auc_mean"], summary["uplift_auc_sd"], strict=True)],
+                "uplift@30%": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["uplift_at_k_mean"], summary["uplift_at_k_sd"], strict=True)],
+                "fit+predict s/split": (summary["fit_seconds_mean"] + summary["predict_seconds_mean"]).round(3),
+            },
+            index=summary.index,
+        )
+        print(f"\nHillstrom women's e-mail vs none, visit, {args.seeds} stratified 70/30 splits")
+        print(table.to_string())
+        base = summary["fit_seconds_mean"] + summary["predict_seconds_mean"]
+        pairs = [
+            ("S-learner", "sklift SoloModel"),
+            ("S-learner", "causalml BaseSClassifier"),
+            ("T-learner", "sklift TwoModels"),
+            ("T-learner", "causalml BaseTClassifier"),
+            ("X-learner (constant propensity)", "causalml BaseXClassifier"),
+            ("class transformation", "sklift ClassTransformation"),
+        ]
+        for ours, theirs in pairs:
+            if theirs in base.index:
+                print(f"time ratio {ours} / {theirs}: {base[ours] / base[theirs]:.2f}")
+    if args.only in (None, "arms"):
+        print(f"\nThree arms (Mens, Womens, none): incremental visits per 1,000 customers vs no e-mail, IPW on held-out 30 %, {args.seeds} splits")
+        print(three_arms(data, args.seeds).round(2).to_string())
+    if args.only in (None, "planner"):
+        print(f"\nPlanner at 30 % contact depth: share of all incremental visits captured, {args.seeds} splits")
+        print(planner_capture(data, args.seeds).round(3).to_string())
+    print(f"\nTotal wall time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
