@@ -10,6 +10,7 @@ customer vector ``x`` is recency-decayed, so recent baskets drive the list.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -63,7 +64,11 @@ class ItemItemRecommender(BaseRecommender):
                 f"similarity must be 'bm25' or 'cosine', got {self.similarity!r}",
                 fix="use similarity='bm25' (default) or 'cosine'",
             )
-        model.fit(matrix.matrix, show_progress=False)
+        with warnings.catch_warnings():
+            # implicit's BM25/cosine fit converts its own internal COO product to CSR and warns
+            # about it; our input is already CSR, so the notice is not actionable here.
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit(matrix.matrix, show_progress=False)
         self.model_ = model
         self.similarity_ = model.similarity.tocsr()
         self.profile_ = (
