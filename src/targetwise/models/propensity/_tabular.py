@@ -27,6 +27,7 @@ from targetwise.errors import DataValidationError, SchemaError
 __all__ = ["TabularEncoder", "as_binary_target", "as_frame", "is_categorical"]
 
 MISSING_LEVEL = "(missing)"
+_POSITIVE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
 
 
 def is_categorical(series: pd.Series) -> bool:
@@ -69,7 +70,8 @@ def as_binary_target(y: Any, *, n_rows: int) -> np.ndarray:
     """Return ``y`` as an int 0/1 array; accepts bool, 0/1 numbers and yes/no-like two-level labels.
 
     Two-level labels that are not 0/1 or bool are mapped in sorted order
-    (``["no", "yes"]`` -> 0, 1), which is the scikit-learn convention.
+    (``["no", "yes"]`` -> 0, 1), which is the scikit-learn convention; a
+    single text level is 1 only if it reads as yes/true/1.
     """
     values = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
     if values.ndim != 1:
@@ -102,11 +104,11 @@ def as_binary_target(y: Any, *, n_rows: int) -> np.ndarray:
             )
         return values.astype(np.int64)
     ordered = sorted(str(v) for v in levels)
-    return (
-        (values.astype(str) == ordered[-1]).astype(np.int64)
-        if len(ordered) == 2
-        else np.zeros(n_rows, np.int64)
-    )
+    if len(ordered) == 1:
+        # one text level: it is the event only if it says so (e.g. every row 'yes' in a test fold)
+        positive = ordered[0].strip().lower() in _POSITIVE_WORDS
+        return np.full(n_rows, int(positive), dtype=np.int64)
+    return (values.astype(str) == ordered[-1]).astype(np.int64)
 
 
 class TabularEncoder:

@@ -156,6 +156,7 @@ def top_drivers(
     key = {"both": -np.abs(values), "up": -values, "down": values}[direction]
     order = np.argsort(key, axis=1, kind="stable")[:, :k]
     names = contrib.columns.to_numpy()
+    raw_values = frame[list(names)].to_numpy(dtype=object)
     rows = []
     for i, row_label in enumerate(frame.index):
         for rank, j in enumerate(order[i], start=1):
@@ -163,7 +164,7 @@ def top_drivers(
             if (direction == "up" and c <= 0) or (direction == "down" and c >= 0):
                 continue
             feature = str(names[j])
-            value = frame.iloc[i][feature]
+            value = raw_values[i, j]
             rows.append(
                 {
                     "row": row_label,

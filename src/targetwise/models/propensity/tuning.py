@@ -11,7 +11,8 @@ test fold is never seen.
   subsample ``eta`` times larger, until one is left or the full data is
   reached. When ``time_budget_s`` runs out the search stops and the best
   configuration of the largest completed round wins
-  (``budget_exhausted_ = True``). The final refit on all rows is not counted
+  (``budget_exhausted_ = True``). The clock is checked before each
+  evaluation, so the search can overrun the budget by one evaluation. The final refit on all rows is not counted
   in the budget.
 * :class:`ImportanceSelector`: fits the estimator, keeps the most important
   features until their importances sum to ``cumulative_importance``, refits
