@@ -85,7 +85,9 @@ class _Peer:
             if self.kind == "S":
                 self.model = models.SoloModel(estimator=lgbm(self.seed))
             elif self.kind == "T":
-                self.model = models.TwoModels(estimator_trmnt=lgbm(self.seed), estimator_ctrl=lgbm(self.seed + 1))
+                self.model = models.TwoModels(
+                    estimator_trmnt=lgbm(self.seed), estimator_ctrl=lgbm(self.seed + 1)
+                )
             else:
                 self.model = models.ClassTransformation(estimator=lgbm(self.seed))
             self.model.fit(X, y, t)
@@ -162,7 +164,10 @@ def three_arms(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
     results: list[dict[str, float]] = []
     for seed in range(seeds):
         train, test = train_test_split(
-            np.arange(len(data)), test_size=0.3, stratify=pd.Series(arm).astype(str) + y.astype(str), random_state=seed
+            np.arange(len(data)),
+            test_size=0.3,
+            stratify=pd.Series(arm).astype(str) + y.astype(str),
+            random_state=seed,
         )
         model = SLearner(control="No E-Mail", random_state=seed).fit(X.iloc[train], arm[train], y[train])
         uplift = model.predict(X.iloc[test])
@@ -170,7 +175,12 @@ def three_arms(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
         a_test, y_test = arm[test], y[test]
         weight = np.array([1 / share[a] for a in a_test])
 
-        def value(policy: np.ndarray, a_test: np.ndarray = a_test, y_test: np.ndarray = y_test, weight: np.ndarray = weight) -> float:
+        def value(
+            policy: np.ndarray,
+            a_test: np.ndarray = a_test,
+            y_test: np.ndarray = y_test,
+            weight: np.ndarray = weight,
+        ) -> float:
             return float(np.mean((a_test == policy) * y_test * weight))
 
         none = value(np.full(len(test), "No E-Mail", dtype=object))
@@ -207,12 +217,23 @@ def planner_capture(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
     y = rows["visit"].to_numpy()
     out = []
     for seed in range(seeds):
-        train, test = train_test_split(np.arange(len(rows)), test_size=0.3, stratify=t * 2 + y, random_state=seed)
+        train, test = train_test_split(
+            np.arange(len(rows)), test_size=0.3, stratify=t * 2 + y, random_state=seed
+        )
         shares = {}
-        for name, model in [("uplift (S-learner)", SLearner(random_state=seed)), ("response model", ResponseModel(random_state=seed))]:
-            score = pd.Series(model.fit(X.iloc[train], t[train], y[train]).predict(X.iloc[test]), name="email")
+        for name, model in [
+            ("uplift (S-learner)", SLearner(random_state=seed)),
+            ("response model", ResponseModel(random_state=seed)),
+        ]:
+            score = pd.Series(
+                model.fit(X.iloc[train], t[train], y[train]).predict(X.iloc[test]), name="email"
+            )
             plan = plan_campaign(
-                score, contact_cost=0.0, value_per_conversion=1.0, max_contacts=int(0.3 * len(test)), holdout_fraction=0.0
+                score,
+                contact_cost=0.0,
+                value_per_conversion=1.0,
+                max_contacts=int(0.3 * len(test)),
+                holdout_fraction=0.0,
             )
             chosen = (plan.assignments["action"] == "email").to_numpy()
             shares[name] = captured_share(y[test], t[test], chosen)
@@ -238,10 +259,21 @@ def main() -> None:
         summary = binary_table(data, args.seeds, with_peers=not args.no_peers)
         table = pd.DataFrame(
             {
-                "qini_auc": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["qini_auc_mean"], summary["qini_auc_sd"], strict=True)],
-                "uplift_auc": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["uplift_auc_mean"], summary["uplift_auc_sd"], strict=True)],
-                "uplift@30%": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["uplift_at_k_mean"], summary["uplift_at_k_sd"], strict=True)],
-                "fit+predict s/split": (summary["fit_seconds_mean"] + summary["predict_seconds_mean"]).round(3),
+                "qini_auc": [
+                    f"{m:.4f} ± {s:.4f}"
+                    for m, s in zip(summary["qini_auc_mean"], summary["qini_auc_sd"], strict=True)
+                ],
+                "uplift_auc": [
+                    f"{m:.4f} ± {s:.4f}"
+                    for m, s in zip(summary["uplift_auc_mean"], summary["uplift_auc_sd"], strict=True)
+                ],
+                "uplift@30%": [
+                    f"{m:.4f} ± {s:.4f}"
+                    for m, s in zip(summary["uplift_at_k_mean"], summary["uplift_at_k_sd"], strict=True)
+                ],
+                "fit+predict s/split": (summary["fit_seconds_mean"] + summary["predict_seconds_mean"]).round(
+                    3
+                ),
             },
             index=summary.index,
         )
@@ -260,10 +292,14 @@ def main() -> None:
             if theirs in base.index:
                 print(f"time ratio {ours} / {theirs}: {base[ours] / base[theirs]:.2f}")
     if args.only in (None, "arms"):
-        print(f"\nThree arms (Mens, Womens, none): incremental visits per 1,000 customers vs no e-mail, IPW on held-out 30 %, {args.seeds} splits")
+        print(
+            f"\nThree arms (Mens, Womens, none): incremental visits per 1,000 customers vs no e-mail, IPW on held-out 30 %, {args.seeds} splits"
+        )
         print(three_arms(data, args.seeds).round(2).to_string())
     if args.only in (None, "planner"):
-        print(f"\nPlanner at 30 % contact depth: share of all incremental visits captured, {args.seeds} splits")
+        print(
+            f"\nPlanner at 30 % contact depth: share of all incremental visits captured, {args.seeds} splits"
+        )
         print(planner_capture(data, args.seeds).round(3).to_string())
     print(f"\nTotal wall time {time.perf_counter() - started:.0f} s")
 

@@ -244,10 +244,10 @@ class XLearner(TLearner):
     with ``effect_estimator`` (LightGBM regressor by default). Uplift is
     ``g(x) * tau0(x) + (1 - g(x)) * tau1(x)`` with ``g`` the propensity of the arm
     among {arm, control}: ``propensity="model"`` fits ``propensity_estimator``
-    (default: the outcome classifier) and clips scores to [0.01, 0.99] (the count
-    clipped is kept in ``n_propensity_clipped_``); ``"constant"`` uses the arm's
-    share of the training rows, right for randomised experiments; a float in
-    (0, 1) fixes it.
+    (default: the outcome classifier) and clips scores to [0.01, 0.99] (the
+    number of training rows clipped is kept in ``n_propensity_clipped_``);
+    ``"constant"`` uses the arm's share of the training rows, right for
+    randomised experiments; a float in (0, 1) fixes it.
     """
 
     def __init__(
@@ -313,7 +313,10 @@ class XLearner(TLearner):
                     if self.propensity_estimator is not None
                     else self._classifier()
                 )
-                model.fit(self._encode(model, frame[pair]), treated[pair].astype(int))
+                features = self._encode(model, frame[pair])
+                model.fit(features, treated[pair].astype(int))
+                raw = positive_proba(model, features)
+                self.n_propensity_clipped_ += int(((raw < 0.01) | (raw > 0.99)).sum())
                 self.propensity_models_[arm] = model
             elif propensity == "constant":
                 self.propensity_constants_[arm] = float(treated.sum() / pair.sum())
@@ -324,9 +327,7 @@ class XLearner(TLearner):
         if arm in self.propensity_constants_:
             return np.full(len(frame), self.propensity_constants_[arm])
         model = self.propensity_models_[arm]
-        raw = positive_proba(model, self._encode(model, frame))
-        self.n_propensity_clipped_ = int(((raw < 0.01) | (raw > 0.99)).sum())
-        return np.clip(raw, 0.01, 0.99)
+        return np.clip(positive_proba(model, self._encode(model, frame)), 0.01, 0.99)
 
     def _predict_arms(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         columns = []
