@@ -41,12 +41,14 @@ def machine() -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.strip()
-    return f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, commit {commit}"
+    return (
+        f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, commit {commit}"
+    )
 
 
-def timed(label: str, fn, timings: dict[str, float]):
+def timed(label: str, timings: dict[str, float], fn, *args, **kwargs):
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     timings[label] = time.perf_counter() - start
     return out
 
@@ -63,9 +65,17 @@ def online_retail_features(timings: dict[str, float]) -> pd.DataFrame:
     mapping = ROOT / "src" / "targetwise" / "data" / "online_retail.toml"
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace.init(Path(tmp) / "ws", get_settings())
-        timed("ingest", lambda: ingest(workspace, "transactions", csv, mapping=load_mapping(mapping, table="transactions")), timings)
+        timed(
+            "ingest",
+            timings,
+            ingest,
+            workspace,
+            "transactions",
+            csv,
+            mapping=load_mapping(mapping, table="transactions"),
+        )
         backend = open_duckdb(workspace.db_path)
-        features = timed("features", lambda: customer_features(backend, "2011-12-10").to_pandas(), timings)
+        features = timed("features", timings, lambda: customer_features(backend, "2011-12-10").to_pandas())
         backend.disconnect()
     return features
 
@@ -96,7 +106,9 @@ def synthetic_features(n_customers: int, *, random_state: int = 3) -> tuple[pd.D
     return features, truth.reset_index(drop=True)
 
 
-def bootstrap(features: pd.DataFrame, truth: pd.Series, n: int, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+def bootstrap(
+    features: pd.DataFrame, truth: pd.Series, n: int, *, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(features), n)
     table = features.iloc[rows].reset_index(drop=True)
@@ -118,13 +130,14 @@ def section_online_retail() -> list[str]:
         return [*out, f"could not build the feature table: {exc!r}", ""]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        seg = timed("segment_customers", lambda: segment_customers(features, random_state=0), timings)
+        seg = timed("segment_customers", timings, segment_customers, features, random_state=0)
     c = seg.clusterer
     out += [
         f"- customers: {len(features):,}; clustering features: {c.features_in_}",
-        f"- timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
+        "- timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
         f"- chosen k = {c.n_clusters_}; silhouette of the final clustering (5,000-customer sample) = {c.silhouette_:.3f}",
-        "- silhouette by k (selection): " + ", ".join(f"k={k}: {v:.3f}" for k, v in c.selection_scores_.items()),
+        "- silhouette by k (selection): "
+        + ", ".join(f"k={k}: {v:.3f}" for k, v in c.selection_scores_.items()),
         f"- PCA explained variance ratio: PC1 {c.pca_explained_variance_ratio_[0]:.3f}, PC2 {c.pca_explained_variance_ratio_[1]:.3f}",
         f"- warnings: {[str(w.message) for w in caught if 'segment' in w.filename] or 'none'}",
         "",
@@ -136,9 +149,17 @@ def section_online_retail() -> list[str]:
             f"| {cluster} | {row['name']} | {row['n_customers']:,} | {row['customer_share']:.1%} | "
             f"{row['revenue_share']:.1%} | {row['description']} |"
         )
-    out += ["", "RFM segments (default map):", "", "| segment | customers | share | revenue share |", "|---|---:|---:|---:|"]
+    out += [
+        "",
+        "RFM segments (default map):",
+        "",
+        "| segment | customers | share | revenue share |",
+        "|---|---:|---:|---:|",
+    ]
     for segment, row in seg.rfm_profiles.iterrows():
-        out.append(f"| {segment} | {row['n_customers']:,} | {row['customer_share']:.1%} | {row['revenue_share']:.1%} |")
+        out.append(
+            f"| {segment} | {row['n_customers']:,} | {row['customer_share']:.1%} | {row['revenue_share']:.1%} |"
+        )
     out += ["", "Example reasons:", ""]
     for _, row in seg.customers.head(5).iterrows():
         out.append(f"- {row['customer_id']} ({row['cluster_name']}, {row['rfm_segment']}): {row['reason']}")
@@ -153,8 +174,8 @@ def section_synthetic(n_customers: int, sizes: list[str]) -> list[str]:
 
     out = [f"## Synthetic retailer ({n_customers:,} customers, random_state=3)", ""]
     timings: dict[str, float] = {}
-    features, truth = timed("generate + features", lambda: synthetic_features(n_customers), timings)
-    seg = timed("segment_customers", lambda: segment_customers(features, random_state=0), timings)
+    features, truth = timed("generate + features", timings, synthetic_features, n_customers)
+    seg = timed("segment_customers", timings, segment_customers, features, random_state=0)
     ari = adjusted_rand_score(truth, seg.customers["cluster"])
     out += [
         f"- chosen k = {seg.clusterer.n_clusters_} (5 planted types); ARI vs planted types = **{ari:.3f}**; "
@@ -166,18 +187,22 @@ def section_synthetic(n_customers: int, sizes: list[str]) -> list[str]:
     ]
     for cluster, row in seg.cluster_profiles.iterrows():
         types = truth[seg.customers["cluster"].to_numpy() == cluster].value_counts(normalize=True)
-        out.append(f"| {cluster} | {row['name']} | {row['customer_share']:.1%} | {types.index[0]} ({types.iloc[0]:.0%}) |")
+        out.append(
+            f"| {cluster} | {row['name']} | {row['customer_share']:.1%} | {types.index[0]} ({types.iloc[0]:.0%}) |"
+        )
     out += ["", "## Scale (bootstrap of the synthetic feature table, 5% jitter)", ""]
-    out += ["| customers | RFM fit+transform s | clusterer fit (auto k) s | reasons s | segment_customers s | k | ARI |",
-            "|---:|---:|---:|---:|---:|---:|---:|"]
+    out += [
+        "| customers | RFM fit+transform s | clusterer fit (auto k) s | reasons s | segment_customers s | k | ARI |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for size in sizes:
         n = SIZES[size]
         table, labels = bootstrap(features, truth, n)
         t: dict[str, float] = {}
-        timed("rfm", lambda: RFMSegmenter().fit_transform(table), t)
-        model = timed("cluster", lambda: BehaviourClusterer(random_state=0).fit(table), t)
-        timed("reasons", lambda: explain_customers(table, model.labels_, scaled=model.scaled_), t)
-        seg_big = timed("all", lambda: segment_customers(table, random_state=0), t)
+        timed("rfm", t, RFMSegmenter().fit_transform, table)
+        model = timed("cluster", t, BehaviourClusterer(random_state=0).fit, table)
+        timed("reasons", t, explain_customers, table, model.labels_, scaled=model.scaled_)
+        seg_big = timed("all", t, segment_customers, table, random_state=0)
         ari_big = adjusted_rand_score(labels, seg_big.customers["cluster"])
         out.append(
             f"| {n:,} | {t['rfm']:.1f} | {t['cluster']:.1f} | {t['reasons']:.1f} | {t['all']:.1f} | "

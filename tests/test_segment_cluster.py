@@ -159,12 +159,15 @@ def test_constant_features_are_dropped_with_a_warning():
     assert model.features_in_ == COLUMNS
     assert model.dropped_features_ == ["flat"]
     assert adjusted_rand_score(truth, model.labels_) == 1.0
-    with pytest.warns(SegmentationWarning), pytest.raises(ModelError, match="every clustering feature is constant"):
+    with (
+        pytest.warns(SegmentationWarning),
+        pytest.raises(ModelError, match="every clustering feature is constant"),
+    ):
         BehaviourClusterer(features=["flat"]).fit(table)
 
 
 def test_missing_values_raise_or_are_imputed_with_a_warning():
-    table, truth = blobs()
+    table, _ = blobs()
     table.loc[[3, 50, 120], "f2"] = np.nan
     with pytest.raises(DataValidationError, match=r"'f2': 3 \(of 280 customers\)"):
         BehaviourClusterer(4, features=COLUMNS).fit(table)

@@ -37,7 +37,9 @@ def planted_features(n: int = 600, *, seed: int = 0) -> tuple[pd.DataFrame, np.n
             "tenure_days": tenure,
             "returns_rate": rng.beta(1, 30, n),
             "distinct_products": frequency * 2,
-            "ipi_mean_days": np.where(frequency > 1, (tenure - recency) / np.maximum(frequency - 1, 1), np.nan),
+            "ipi_mean_days": np.where(
+                frequency > 1, (tenure - recency) / np.maximum(frequency - 1, 1), np.nan
+            ),
         }
     )
     return features, kind

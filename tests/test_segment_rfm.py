@@ -92,7 +92,12 @@ def test_heavy_tie_group_sits_in_the_bin_of_its_middle():
 def test_transform_places_new_customers_against_the_fitted_distribution():
     rfm = RFMSegmenter().fit(hand_table())
     new = pd.DataFrame(
-        {"customer_id": ["x", "y"], "recency_days": [0, 1000], "frequency": [50, 0], "monetary_total": [1e6, -5]}
+        {
+            "customer_id": ["x", "y"],
+            "recency_days": [0, 1000],
+            "frequency": [50, 0],
+            "monetary_total": [1e6, -5],
+        }
     )
     out = rfm.transform(new)
     assert out.loc["x", "rfm_score"] == "555"
@@ -102,14 +107,31 @@ def test_transform_places_new_customers_against_the_fitted_distribution():
 
 def test_default_map_covers_every_score_exactly_once_and_matches_the_grid():
     codes = [f"{r}{f}{m}" for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)]
-    owners = {c: [s for s, pats in DEFAULT_SCORE_MAP.items() if any(re.fullmatch(p, c) for p in pats)] for c in codes}
+    owners = {
+        c: [s for s, pats in DEFAULT_SCORE_MAP.items() if any(re.fullmatch(p, c) for p in pats)]
+        for c in codes
+    }
     assert all(len(v) == 1 for v in owners.values())
     assert set(DEFAULT_SCORE_MAP) == set(RFM_SEGMENTS)
     spot_checks = {
-        "555": "Champions", "534": "Champions", "533": "Potential Loyalist", "511": "New", "512": "Potential Loyalist",
-        "411": "Promising", "445": "Loyal", "333": "Need Attention", "321": "About to Sleep", "322": "About to Sleep", "323": "Need Attention",
-        "255": "Cannot Lose Them", "145": "Cannot Lose Them", "144": "At Risk", "221": "Hibernating",
-        "111": "Lost", "122": "Lost", "123": "At Risk",
+        "555": "Champions",
+        "534": "Champions",
+        "533": "Potential Loyalist",
+        "511": "New",
+        "512": "Potential Loyalist",
+        "411": "Promising",
+        "445": "Loyal",
+        "333": "Need Attention",
+        "321": "About to Sleep",
+        "322": "About to Sleep",
+        "323": "Need Attention",
+        "255": "Cannot Lose Them",
+        "145": "Cannot Lose Them",
+        "144": "At Risk",
+        "221": "Hibernating",
+        "111": "Lost",
+        "122": "Lost",
+        "123": "At Risk",
     }
     assert {c: owners[c][0] for c in spot_checks} == spot_checks
 
@@ -118,7 +140,9 @@ def test_score_map_override_dict_and_callable():
     table = hand_table()
     # first matching segment wins: a, b are VIP (555) although "[45].." matches them too
     with pytest.warns(SegmentationWarning, match="4 customer"):
-        out = RFMSegmenter(score_map={"VIP": [r"5[45][45]"], "Recent": [r"[45].."], "Lapsing": r"3.."}).fit_transform(table)
+        out = RFMSegmenter(
+            score_map={"VIP": [r"5[45][45]"], "Recent": [r"[45].."], "Lapsing": r"3.."}
+        ).fit_transform(table)
     assert out["rfm_segment"].tolist() == ["VIP"] * 2 + ["Recent"] * 2 + ["Lapsing"] * 2 + [UNASSIGNED] * 4
 
     def by_recency(scores: pd.DataFrame) -> np.ndarray:
@@ -228,7 +252,9 @@ def test_online_retail_segment_counts_match_an_independent_pandas_computation():
     lines = _raw_lines()
     as_of = lines["InvoiceDate"].max().normalize() + pd.Timedelta(days=1)
     purchases = lines[~lines["InvoiceNo"].str.startswith("C")]
-    table = purchases.groupby("CustomerID").agg(last=("InvoiceDate", "max"), frequency=("InvoiceNo", "nunique"))
+    table = purchases.groupby("CustomerID").agg(
+        last=("InvoiceDate", "max"), frequency=("InvoiceNo", "nunique")
+    )
     table["recency_days"] = (as_of - table["last"]).dt.total_seconds() / 86400
     table["monetary_total"] = lines.groupby("CustomerID")["amount"].sum().reindex(table.index)
     expected = _independent_segment_counts(table)
@@ -276,7 +302,9 @@ def test_online_retail_rfm_on_the_targetwise_feature_table_matches_pandas():
 
     as_of = pd.Timestamp("2011-12-09")
     purchase = lines[~is_return & ~non_product]
-    table = purchase.groupby("CustomerID").agg(last=("InvoiceDate", "max"), frequency=("InvoiceNo", "nunique"))
+    table = purchase.groupby("CustomerID").agg(
+        last=("InvoiceDate", "max"), frequency=("InvoiceNo", "nunique")
+    )
     table["recency_days"] = (as_of - table["last"]).dt.total_seconds() / 86400
     table["monetary_total"] = lines[~non_product].groupby("CustomerID")["amount"].sum().reindex(table.index)
     assert sorted(features["customer_id"]) == sorted(table.index)

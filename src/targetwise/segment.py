@@ -50,7 +50,14 @@ __all__ = [
 ]
 
 #: Columns of :attr:`SegmentationResult.customers` (and of the CLI's output file).
-OUTPUT_COLUMNS: tuple[str, ...] = ("customer_id", "rfm_score", "rfm_segment", "cluster", "cluster_name", "reason")
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "rfm_score",
+    "rfm_segment",
+    "cluster",
+    "cluster_name",
+    "reason",
+)
 
 
 @dataclass

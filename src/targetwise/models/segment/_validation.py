@@ -14,7 +14,7 @@ import pandas as pd
 
 from targetwise.errors import DataValidationError, NotFittedError, SchemaError
 
-__all__ = ["SegmentationWarning", "customer_frame", "require_columns", "numeric_matrix", "check_fitted"]
+__all__ = ["SegmentationWarning", "check_fitted", "customer_frame", "numeric_matrix", "require_columns"]
 
 
 class SegmentationWarning(UserWarning):

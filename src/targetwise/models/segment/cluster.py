@@ -134,9 +134,10 @@ class BehaviourClusterer:
         DBSCAN / HDBSCAN parameters (in scaled units for ``eps``). ``min_cluster_size``
         defaults to max(5, 1% of customers).
     n_threads:
-        OpenMP threads for K-means; ``None`` uses 1 thread below
-        :data:`SINGLE_THREAD_BELOW` customers (thread start-up costs more than the
-        work there, badly so on a busy machine) and the library default above.
+        OpenMP threads for K-means; ``None`` uses 1 thread for fits on fewer than
+        :data:`SINGLE_THREAD_BELOW` rows (the selection sample always is; thread
+        start-up costs more than the work there, badly so on a busy machine) and
+        the library default above.
     random_state:
         Seed for sampling, K-means initialisation and PCA.
 
@@ -192,19 +193,25 @@ class BehaviourClusterer:
                 fix="use algorithm='kmeans' unless you want density-based clusters with noise",
             )
         if self.scaling not in ("standard", "robust"):
-            raise ConfigError(f"scaling must be 'standard' or 'robust', got {self.scaling!r}", fix="use 'standard'")
+            raise ConfigError(
+                f"scaling must be 'standard' or 'robust', got {self.scaling!r}", fix="use 'standard'"
+            )
         if self.nan_policy not in ("raise", "median"):
             raise ConfigError(
                 f"nan_policy must be 'raise' or 'median', got {self.nan_policy!r}", fix="use 'raise'"
             )
-        if self.n_clusters is not None and (not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2):
+        if self.n_clusters is not None and (
+            not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2
+        ):
             raise ConfigError(
                 f"n_clusters must be an integer >= 2 or None, got {self.n_clusters!r}",
                 fix="pass n_clusters=None to choose it by silhouette",
             )
         lo, hi = self.k_range
         if not (2 <= lo <= hi):
-            raise ConfigError(f"k_range must satisfy 2 <= min <= max, got {self.k_range!r}", fix="e.g. k_range=(2, 8)")
+            raise ConfigError(
+                f"k_range must satisfy 2 <= min <= max, got {self.k_range!r}", fix="e.g. k_range=(2, 8)"
+            )
 
     def _columns(self, frame: pd.DataFrame) -> list[str]:
         if self.features is not None:
@@ -302,8 +309,7 @@ class BehaviourClusterer:
         self.customer_ids_ = values.index
 
         rng = np.random.default_rng(self.random_state)
-        threads = self.n_threads if self.n_threads is not None else (1 if n < SINGLE_THREAD_BELOW else None)
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=self._threads(n)):
             if self.algorithm == "kmeans":
                 labels, centers = self._fit_kmeans(scaled, rng)
             else:
@@ -316,6 +322,12 @@ class BehaviourClusterer:
         self.pca_explained_variance_ratio_ = ratio
         self.projection_ = self._project_scaled(scaled, values.index)
         return self
+
+    def _threads(self, n_rows: int) -> int | None:
+        """OpenMP/BLAS thread limit for work on ``n_rows`` rows (None = library default)."""
+        if self.n_threads is not None:
+            return self.n_threads
+        return 1 if n_rows < SINGLE_THREAD_BELOW else None
 
     def _seed(self, rng: np.random.Generator) -> int:
         return int(rng.integers(0, 2**31 - 1))
@@ -352,7 +364,9 @@ class BehaviourClusterer:
         n = scaled.shape[0]
         sample = scaled
         if n > self.selection_sample_size:
-            idx = np.sort(np.random.default_rng(sample_seed).choice(n, self.selection_sample_size, replace=False))
+            idx = np.sort(
+                np.random.default_rng(sample_seed).choice(n, self.selection_sample_size, replace=False)
+            )
             sample = scaled[idx]
         n_sample_distinct = len(pd.DataFrame(sample).drop_duplicates()) if len(sample) < n else n_distinct
         lo, hi = self.k_range
@@ -369,7 +383,11 @@ class BehaviourClusterer:
             return k
         best_k, best_score = lo, -np.inf
         for k in range(lo, hi_ok + 1):
-            labels = KMeans(n_clusters=k, n_init=self.n_init, random_state=kmeans_seed).fit_predict(sample)
+            # the selection sample is small: single-threaded unless n_threads says otherwise
+            with threadpool_limits(limits=self._threads(len(sample))):
+                labels = KMeans(n_clusters=k, n_init=self.n_init, random_state=kmeans_seed).fit_predict(
+                    sample
+                )
             if len(np.unique(labels)) < 2:
                 continue
             score = float(
@@ -488,7 +506,9 @@ class BehaviourClusterer:
     def project_centers(self) -> pd.DataFrame:
         """2-D PCA coordinates of the cluster centres."""
         check_fitted(self, "labels_")
-        return self._project_scaled(self.cluster_centers_scaled_.to_numpy(), self.cluster_centers_scaled_.index)
+        return self._project_scaled(
+            self.cluster_centers_scaled_.to_numpy(), self.cluster_centers_scaled_.index
+        )
 
     # ------------------------------------------------------------ stability
     def align_to(

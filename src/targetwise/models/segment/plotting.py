@@ -18,7 +18,7 @@ import numpy as np
 from targetwise.models.segment._validation import check_fitted
 from targetwise.models.segment.cluster import NOISE, BehaviourClusterer
 
-__all__ = ["plot_segment_map", "render_png", "render_html"]
+__all__ = ["plot_segment_map", "render_html", "render_png"]
 
 
 def plot_segment_map(

@@ -21,7 +21,7 @@ import pandas as pd
 
 from targetwise.models.segment._validation import customer_frame, numeric_matrix
 
-__all__ = ["FEATURE_WORDS", "NOISE_NAME", "KEY_FEATURES", "name_segments", "profile_segments"]
+__all__ = ["FEATURE_WORDS", "KEY_FEATURES", "NOISE_NAME", "name_segments", "profile_segments"]
 
 NOISE_NAME = "Unclustered (noise)"
 
@@ -165,7 +165,9 @@ def profile_segments(
     group = labels.to_numpy()
     n_total = len(frame)
     revenue = (
-        numeric_matrix(frame, [revenue_col])[revenue_col].fillna(0.0) if revenue_col in frame.columns else None
+        numeric_matrix(frame, [revenue_col])[revenue_col].fillna(0.0)
+        if revenue_col in frame.columns
+        else None
     )
     total_revenue = float(revenue.clip(lower=0).sum()) if revenue is not None else float("nan")
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from targetwise.models.segment._validation import customer_frame, numeric_matrix
 
-__all__ = ["TYPICAL", "explain_customers", "describe_feature"]
+__all__ = ["TYPICAL", "describe_feature", "explain_customers"]
 
 TYPICAL = "typical of its segment"
 
@@ -74,7 +74,11 @@ def describe_feature(feature: str, value: float, typical: float) -> str:
         return f"{verb} {value:,.0f} vs {typical:,.0f} typical"
     if feature in _COUNT_TEMPLATES:
         return _COUNT_TEMPLATES[feature].format(v=value, t=typical)
-    if feature in _RATE_TEMPLATES or feature.startswith("channel_share_") or feature.endswith(("_share", "_rate")):
+    if (
+        feature in _RATE_TEMPLATES
+        or feature.startswith("channel_share_")
+        or feature.endswith(("_share", "_rate"))
+    ):
         template = _RATE_TEMPLATES.get(feature, feature.replace("_", " ") + " {v:.0%} vs {t:.0%} typical")
         return template.format(v=value, t=typical)
     return f"{feature.replace('_', ' ')} {value:.3g} vs {typical:.3g} typical"

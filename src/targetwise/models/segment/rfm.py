@@ -76,9 +76,9 @@ from targetwise.models.segment._validation import (
 )
 
 __all__ = [
-    "RFM_SEGMENTS",
     "DEFAULT_RFM_GRID",
     "DEFAULT_SCORE_MAP",
+    "RFM_SEGMENTS",
     "UNASSIGNED",
     "RFMSegmenter",
     "fm_score",
@@ -135,9 +135,7 @@ def grid_to_score_map(
         codes: list[str] = []
         for r_values, fm_values in cells:
             for r in r_values:
-                codes.extend(
-                    f"{r}{f}{m}" for f in scores for m in scores if fm_score(f, m) in set(fm_values)
-                )
+                codes.extend(f"{r}{f}{m}" for f in scores for m in scores if fm_score(f, m) in set(fm_values))
         score_map[segment] = sorted(set(codes))
     return score_map
 

@@ -47,13 +47,19 @@ def match_clusters(
     """
     new_centers = np.asarray(new_centers, dtype=float)
     previous_centers = np.asarray(previous_centers, dtype=float)
-    if new_centers.ndim != 2 or previous_centers.ndim != 2 or new_centers.shape[1] != previous_centers.shape[1]:
+    if (
+        new_centers.ndim != 2
+        or previous_centers.ndim != 2
+        or new_centers.shape[1] != previous_centers.shape[1]
+    ):
         raise ModelError(
             f"cannot match centroids of shapes {new_centers.shape} and {previous_centers.shape}",
             fix="align runs that were fitted on the same feature columns",
         )
     if len(new_ids) != len(new_centers) or len(previous_ids) != len(previous_centers):
-        raise ModelError("one id per centroid is needed", fix="pass new_ids/previous_ids matching the centroid rows")
+        raise ModelError(
+            "one id per centroid is needed", fix="pass new_ids/previous_ids matching the centroid rows"
+        )
     mapping: dict[int, int] = {}
     if len(previous_centers):
         cost = np.linalg.norm(new_centers[:, None, :] - previous_centers[None, :, :], axis=2)
