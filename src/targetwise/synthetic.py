@@ -381,6 +381,20 @@ def generate_retailer(
     unit_price = np.round(
         price[line_product] * np.where(rng.random(line_order.size) < _DISCOUNT_SHARE, 1 - _DISCOUNT, 1.0), 2
     )
+    # one line per (order, product): a product drawn twice in an order adds to its quantity at the
+    # first draw's price (independent of the quantities, so expected order values are unchanged);
+    # real baskets have no repeated product lines, and an ingest would quarantine exact duplicates
+    by_line = np.lexsort((line_product, line_order))  # stable: the first drawn line leads
+    key = np.stack([line_order[by_line], line_product[by_line]])
+    starts = np.flatnonzero(np.concatenate([[True], (np.diff(key, axis=1) != 0).any(axis=0)]))
+    quantity = np.add.reduceat(quantity[by_line], starts)
+    keep = by_line[starts]
+    line_order, line_product, unit_price, line_type = (
+        line_order[keep],
+        line_product[keep],
+        unit_price[keep],
+        line_type[keep],
+    )
 
     # ---- returns: whole returned lines, one 'C' order per returned order -------------------
     return_delay = 1.0 + np.minimum(rng.exponential(6.0, n_orders), 29.0)
@@ -463,7 +477,7 @@ def generate_retailer(
                     if n == "new_customer"
                     else (t.signup[0] * horizon, t.signup[1] * horizon)
                 ),
-                "mean_lines_per_order": 1 + t.basket_extra_lines,
+                "mean_product_draws_per_order": 1 + t.basket_extra_lines,  # before merging repeats
                 "mean_extra_units": t.extra_units,
                 "price_sensitivity": t.price_sensitivity,
                 "return_prob": t.return_prob,
