@@ -67,7 +67,9 @@ def cohort(n: int, seed: int) -> np.ndarray:
 
 def machine() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = "unknown"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -87,7 +89,7 @@ def lifetimes_peer() -> Any:
             warnings.simplefilter("ignore")
             import lifetimes
         return lifetimes
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
+    except Exception as exc:
         print(f"lifetimes not installed or not importable ({type(exc).__name__}: {exc})")
         return None
 
@@ -98,19 +100,26 @@ def pymc_peer() -> Any:
             warnings.simplefilter("ignore")
             from pymc_marketing import clv
         return clv
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"pymc-marketing not installed or not importable ({type(exc).__name__}: {exc})")
         return None
 
 
 def pymc_map(model_cls: Any, frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, float]:
     data = pd.DataFrame(
-        {"customer_id": np.arange(len(frame)), "frequency": frame["frequency"], "recency": frame["recency"], "T": frame["T"]}
+        {
+            "customer_id": np.arange(len(frame)),
+            "frequency": frame["frequency"],
+            "recency": frame["recency"],
+            "T": frame["T"],
+        }
     )
     model = model_cls(data=data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(method="map", progressbar=False) if "progressbar" in model.fit.__code__.co_varnames else model.fit(method="map")
+        model.fit(
+            method="map", progressbar=False
+        ) if "progressbar" in model.fit.__code__.co_varnames else model.fit(method="map")
     posterior = model.idata.posterior
     return {k: float(posterior[k].values.ravel()[0]) for k in names}
 
@@ -125,7 +134,9 @@ def main() -> None:
     rows: list[tuple[str, str, float, float, str]] = []
 
     cdnow_path = DATASETS / "cdnow" / "cdnow_customers_summary_with_transactions.csv"
-    summary = pd.read_csv(cdnow_path).rename(columns={"x": "frequency", "t_x": "recency", "zbar": "monetary_value"})
+    summary = pd.read_csv(cdnow_path).rename(
+        columns={"x": "frequency", "t_x": "recency", "zbar": "monetary_value"}
+    )
     f, r, big_t = summary["frequency"], summary["recency"], summary["T"]
     repeat_buyers = summary[summary["frequency"] > 0]
     n = args.n_customers
@@ -135,19 +146,61 @@ def main() -> None:
 
     # ---- targetwise
     t, bgf = timed(lambda: BetaGeo().fit(f, r, big_t), args.repeat)
-    rows.append(("fit BG/NBD CDNOW", "targetwise", t, LAST_CPU[0], f"LL {bgf.log_likelihood_:.2f}, params {fmt(bgf.params_)}"))
+    rows.append(
+        (
+            "fit BG/NBD CDNOW",
+            "targetwise",
+            t,
+            LAST_CPU[0],
+            f"LL {bgf.log_likelihood_:.2f}, params {fmt(bgf.params_)}",
+        )
+    )
     reference_bg = bgf.params_
     t, big = timed(lambda: BetaGeo().fit(sf, sr, st), max(1, args.repeat // 2))
-    rows.append((f"fit BG/NBD {n:,}", "targetwise", t, LAST_CPU[0], f"params {fmt(big.params_)}; max rel diff to truth {max_rel_diff(big.params_, BG_TRUTH):.3f}"))
+    rows.append(
+        (
+            f"fit BG/NBD {n:,}",
+            "targetwise",
+            t,
+            LAST_CPU[0],
+            f"params {fmt(big.params_)}; max rel diff to truth {max_rel_diff(big.params_, BG_TRUTH):.3f}",
+        )
+    )
     big_bg_params = big.params_
     t, _ = timed(lambda: (big.expected_purchases(39, sf, sr, st), big.prob_alive(sf, sr, st)), args.repeat)
     rows.append((f"score {n:,} (E[X(39)|.] + P(alive))", "targetwise", t, LAST_CPU[0], ""))
     t, pnbd = timed(lambda: ParetoNBD().fit(f, r, big_t), args.repeat)
-    rows.append(("fit Pareto/NBD CDNOW", "targetwise", t, LAST_CPU[0], f"LL {pnbd.log_likelihood_:.2f}, params {fmt(pnbd.params_)}"))
+    rows.append(
+        (
+            "fit Pareto/NBD CDNOW",
+            "targetwise",
+            t,
+            LAST_CPU[0],
+            f"LL {pnbd.log_likelihood_:.2f}, params {fmt(pnbd.params_)}",
+        )
+    )
     t, big_p = timed(lambda: ParetoNBD().fit(sim_p["frequency"], sim_p["recency"], sim_p["T"]), 1)
-    rows.append((f"fit Pareto/NBD {n:,}", "targetwise", t, LAST_CPU[0], f"params {fmt(big_p.params_)}; max rel diff to truth {max_rel_diff(big_p.params_, PNBD_TRUTH):.3f}"))
-    t, ggf = timed(lambda: GammaGamma().fit(repeat_buyers["frequency"], repeat_buyers["monetary_value"]), args.repeat)
-    rows.append(("fit Gamma-Gamma CDNOW", "targetwise", t, LAST_CPU[0], f"LL {ggf.log_likelihood_:.2f}, params {fmt(ggf.params_)}"))
+    rows.append(
+        (
+            f"fit Pareto/NBD {n:,}",
+            "targetwise",
+            t,
+            LAST_CPU[0],
+            f"params {fmt(big_p.params_)}; max rel diff to truth {max_rel_diff(big_p.params_, PNBD_TRUTH):.3f}",
+        )
+    )
+    t, ggf = timed(
+        lambda: GammaGamma().fit(repeat_buyers["frequency"], repeat_buyers["monetary_value"]), args.repeat
+    )
+    rows.append(
+        (
+            "fit Gamma-Gamma CDNOW",
+            "targetwise",
+            t,
+            LAST_CPU[0],
+            f"LL {ggf.log_likelihood_:.2f}, params {fmt(ggf.params_)}",
+        )
+    )
 
     # ---- lifetimes
     lifetimes = lifetimes_peer()
@@ -155,10 +208,26 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t, lbg = timed(lambda: lifetimes.BetaGeoFitter().fit(f, r, big_t), args.repeat)
-            rows.append(("fit BG/NBD CDNOW", "lifetimes", t, LAST_CPU[0], f"max rel diff to targetwise {max_rel_diff(dict(lbg.params_), reference_bg):.1e}"))
+            rows.append(
+                (
+                    "fit BG/NBD CDNOW",
+                    "lifetimes",
+                    t,
+                    LAST_CPU[0],
+                    f"max rel diff to targetwise {max_rel_diff(dict(lbg.params_), reference_bg):.1e}",
+                )
+            )
             if not args.skip_slow_peers:
                 t, lbig = timed(lambda: lifetimes.BetaGeoFitter().fit(sf, sr, st), 1)
-                rows.append((f"fit BG/NBD {n:,}", "lifetimes", t, LAST_CPU[0], f"max rel diff to targetwise {max_rel_diff(dict(lbig.params_), big_bg_params):.1e}"))
+                rows.append(
+                    (
+                        f"fit BG/NBD {n:,}",
+                        "lifetimes",
+                        t,
+                        LAST_CPU[0],
+                        f"max rel diff to targetwise {max_rel_diff(dict(lbig.params_), big_bg_params):.1e}",
+                    )
+                )
             scorer = lifetimes.BetaGeoFitter()
             scorer.params_ = pd.Series(big_bg_params)
             t, _ = timed(
@@ -170,18 +239,55 @@ def main() -> None:
             )
             rows.append((f"score {n:,} (E[X(39)|.] + P(alive))", "lifetimes", t, LAST_CPU[0], ""))
             t, lp = timed(lambda: lifetimes.ParetoNBDFitter().fit(f, r, big_t), max(1, args.repeat // 2))
-            rows.append(("fit Pareto/NBD CDNOW", "lifetimes", t, LAST_CPU[0], f"max rel diff to targetwise {max_rel_diff(dict(lp.params_), pnbd.params_):.1e}"))
-            t, lg = timed(lambda: lifetimes.GammaGammaFitter().fit(repeat_buyers["frequency"], repeat_buyers["monetary_value"]), args.repeat)
-            rows.append(("fit Gamma-Gamma CDNOW", "lifetimes", t, LAST_CPU[0], f"max rel diff to targetwise {max_rel_diff(dict(lg.params_), ggf.params_):.1e}"))
+            rows.append(
+                (
+                    "fit Pareto/NBD CDNOW",
+                    "lifetimes",
+                    t,
+                    LAST_CPU[0],
+                    f"max rel diff to targetwise {max_rel_diff(dict(lp.params_), pnbd.params_):.1e}",
+                )
+            )
+            t, lg = timed(
+                lambda: lifetimes.GammaGammaFitter().fit(
+                    repeat_buyers["frequency"], repeat_buyers["monetary_value"]
+                ),
+                args.repeat,
+            )
+            rows.append(
+                (
+                    "fit Gamma-Gamma CDNOW",
+                    "lifetimes",
+                    t,
+                    LAST_CPU[0],
+                    f"max rel diff to targetwise {max_rel_diff(dict(lg.params_), ggf.params_):.1e}",
+                )
+            )
 
     # ---- pymc-marketing (MAP, default priors; includes graph compilation as a user sees it)
     clv = pymc_peer()
     if clv is not None:
         t, params = timed(lambda: pymc_map(clv.BetaGeoModel, summary, ("r", "alpha", "a", "b")), 1)
-        rows.append(("fit BG/NBD CDNOW", "pymc-marketing MAP", t, LAST_CPU[0], f"max rel diff to targetwise {max_rel_diff(params, reference_bg):.1e}"))
+        rows.append(
+            (
+                "fit BG/NBD CDNOW",
+                "pymc-marketing MAP",
+                t,
+                LAST_CPU[0],
+                f"max rel diff to targetwise {max_rel_diff(params, reference_bg):.1e}",
+            )
+        )
         if not args.skip_slow_peers:
             t, params = timed(lambda: pymc_map(clv.BetaGeoModel, sim, ("r", "alpha", "a", "b")), 1)
-            rows.append((f"fit BG/NBD {n:,}", "pymc-marketing MAP", t, LAST_CPU[0], f"max rel diff to targetwise {max_rel_diff(params, big_bg_params):.1e}"))
+            rows.append(
+                (
+                    f"fit BG/NBD {n:,}",
+                    "pymc-marketing MAP",
+                    t,
+                    LAST_CPU[0],
+                    f"max rel diff to targetwise {max_rel_diff(params, big_bg_params):.1e}",
+                )
+            )
 
     print_table(rows)
 

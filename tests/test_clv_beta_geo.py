@@ -123,7 +123,9 @@ def test_invalid_inputs_name_the_offending_row() -> None:
         model.fit(pd.Series([1, 2], index=["a", "b"]), pd.Series([5.0, 40.0], index=["a", "b"]), [39.0, 39.0])
     with pytest.raises(DataValidationError, match=r"frequency at index 1 is -1\.0: must not be negative"):
         model.fit([0, -1], [0.0, 1.0], [10.0, 10.0])
-    with pytest.raises(DataValidationError, match=r"recency at index 0 is 3\.0: is positive although frequency is 0"):
+    with pytest.raises(
+        DataValidationError, match=r"recency at index 0 is 3\.0: is positive although frequency is 0"
+    ):
         model.fit([0], [3.0], [10.0])
     with pytest.raises(DataValidationError, match=r"T at index 2 is nan: values must be finite"):
         model.fit([0, 0, 0], [0.0, 0.0, 0.0], [1.0, 2.0, np.nan])
@@ -138,7 +140,6 @@ def test_predicting_before_fit_raises() -> None:
         BetaGeo().prob_alive([1], [1.0], [2.0])
 
 
-@pytest.mark.slow
 def test_recovers_planted_parameters_on_a_million_customers() -> None:
     truth = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258}
     rng = np.random.default_rng(11)
@@ -163,4 +164,6 @@ def test_summary_reports_standard_errors(bgf: BetaGeo) -> None:
     table = bgf.summary()
     assert list(table.index) == ["r", "alpha", "a", "b"]
     np.testing.assert_allclose(table["se(coef)"], np.sqrt(np.diag(bgf.covariance_)), rtol=1e-10)
-    assert np.all(table["lower 95% bound"] < table["coef"]) and np.all(table["coef"] < table["upper 95% bound"])
+    assert np.all(table["lower 95% bound"] < table["coef"]) and np.all(
+        table["coef"] < table["upper 95% bound"]
+    )

@@ -81,7 +81,9 @@ def test_refuses_undefined_mean_and_bad_spend(ggf: GammaGamma) -> None:
         GammaGamma().fit([1, 2, 3], [10.0, 0.0, 5.0])
     with pytest.raises(DataValidationError, match=r"monetary_value at index 0 is -4\.0"):
         GammaGamma().fit([1], [-4.0])
-    with pytest.raises(DataValidationError, match=r"frequency at index 2 is 0\.0: is 0: Gamma-Gamma is fitted on repeat"):
+    with pytest.raises(
+        DataValidationError, match=r"frequency at index 2 is 0\.0: is 0: Gamma-Gamma is fitted on repeat"
+    ):
         GammaGamma().fit([1, 2, 0], [10.0, 4.0, 0.0])
     with pytest.raises(DataValidationError, match="is not positive for a repeat buyer"):
         ggf.expected_spend([0, 3], [0.0, -1.0])
@@ -93,5 +95,5 @@ def test_identical_spends_do_not_converge() -> None:
     from targetwise.errors import ConvergenceError
 
     # Every buyer spends exactly 5: the between-customer spend distribution is degenerate.
-    with pytest.raises(ConvergenceError, match="GammaGamma did not converge.*mean spend varies"):
+    with pytest.raises(ConvergenceError, match=r"GammaGamma did not converge.*mean spend varies"):
         GammaGamma().fit([1, 1, 1], [5.0, 5.0, 5.0])

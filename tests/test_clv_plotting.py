@@ -8,12 +8,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from targetwise.clv import (  # noqa: E402
+from targetwise.clv import (
     BetaGeo,
     calibration_holdout_table,
     plot_calibration_holdout,
@@ -22,7 +22,7 @@ from targetwise.clv import (  # noqa: E402
     prob_alive_matrix,
     tracking_table,
 )
-from targetwise.errors import DataValidationError  # noqa: E402
+from targetwise.errors import DataValidationError
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "cdnow_sample_cbs_with_holdout.csv"
 
@@ -72,7 +72,7 @@ def test_tracking_table_and_plot(bgf: BetaGeo) -> None:
 
 
 def test_prob_alive_matrix_and_heatmap(bgf: BetaGeo) -> None:
-    frequencies, recencies, values = prob_alive_matrix(bgf, T=39.0, max_frequency=5, n_recency=14)
+    _frequencies, recencies, values = prob_alive_matrix(bgf, T=39.0, max_frequency=5, n_recency=14)
     assert values.shape == (6, 14)
     assert values[0, 0] == 1.0 and np.all(np.isnan(values[0, 1:]))  # x = 0 needs recency 0
     assert values[3, 7] == pytest.approx(bgf.prob_alive([3], [recencies[7]], [39.0])[0], rel=1e-12)

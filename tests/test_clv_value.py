@@ -67,8 +67,17 @@ def test_value_does_not_depend_on_the_time_unit(models, cdnow) -> None:
     weekly_rate = 0.002
     weeks = _clv(models, cdnow, horizon=52, discount_rate=weekly_rate, interval=None)
     days = customer_lifetime_value(
-        daily, ggf, cdnow["x"], cdnow["t_x"] * 7, cdnow["T"] * 7, cdnow["zbar"],
-        horizon=364, step=7, discount_rate=(1 + weekly_rate) ** (1 / 7) - 1, time_unit="day", interval=None,
+        daily,
+        ggf,
+        cdnow["x"],
+        cdnow["t_x"] * 7,
+        cdnow["T"] * 7,
+        cdnow["zbar"],
+        horizon=364,
+        step=7,
+        discount_rate=(1 + weekly_rate) ** (1 / 7) - 1,
+        time_unit="day",
+        interval=None,
     )
     np.testing.assert_allclose(days["clv"], weeks["clv"], rtol=1e-4)
 
@@ -78,10 +87,20 @@ def test_pareto_nbd_works_as_transaction_model(models, cdnow) -> None:
     full = pd.read_csv(CDNOW)
     pnbd = ParetoNBD().fit(full["x"], full["t_x"], full["T"])
     frame = customer_lifetime_value(
-        pnbd, ggf, cdnow["x"], cdnow["t_x"], cdnow["T"], cdnow["zbar"], horizon=26, discount_rate=0.0, interval=None
+        pnbd,
+        ggf,
+        cdnow["x"],
+        cdnow["t_x"],
+        cdnow["T"],
+        cdnow["zbar"],
+        horizon=26,
+        discount_rate=0.0,
+        interval=None,
     )
     expected = pnbd.expected_purchases(26, cdnow["x"], cdnow["t_x"], cdnow["T"])
-    np.testing.assert_allclose(frame["clv"], expected * ggf.expected_spend(cdnow["x"], cdnow["zbar"]), rtol=1e-10)
+    np.testing.assert_allclose(
+        frame["clv"], expected * ggf.expected_spend(cdnow["x"], cdnow["zbar"]), rtol=1e-10
+    )
 
 
 def test_intervals_bracket_the_estimate_and_shrink_with_more_data(models, cdnow) -> None:
@@ -96,8 +115,17 @@ def test_intervals_bracket_the_estimate_and_shrink_with_more_data(models, cdnow)
     big_bg = BetaGeo().fit(full["x"], full["t_x"], full["T"], weights=weights)
     big_gg = GammaGamma().fit(repeat["x"], repeat["zbar"], weights=np.full(len(repeat), 100.0))
     narrow = customer_lifetime_value(
-        big_bg, big_gg, cdnow["x"], cdnow["t_x"], cdnow["T"], cdnow["zbar"],
-        horizon=52, discount_rate=0.002, interval=0.8, n_draws=100, random_state=1,
+        big_bg,
+        big_gg,
+        cdnow["x"],
+        cdnow["t_x"],
+        cdnow["T"],
+        cdnow["zbar"],
+        horizon=52,
+        discount_rate=0.002,
+        interval=0.8,
+        n_draws=100,
+        random_state=1,
     )
     ratio = (frame["clv_upper"] - frame["clv_lower"]) / (narrow["clv_upper"] - narrow["clv_lower"])
     assert ratio.median() == pytest.approx(10.0, rel=0.2)

@@ -86,7 +86,11 @@ def fail_at(
 
 def check_finite(array: FloatArray, labels: Any, name: str) -> None:
     fail_at(
-        ~np.isfinite(array), array, labels, name, "values must be finite numbers, not NaN or infinity",
+        ~np.isfinite(array),
+        array,
+        labels,
+        name,
+        "values must be finite numbers, not NaN or infinity",
         f"drop or fill customers with missing {name} before fitting or scoring",
     )
 
@@ -110,21 +114,45 @@ def validate_rfm(
             fix="pass one value per customer in each of the three inputs",
         )
     if x.shape[0] == 0:
-        raise DataValidationError("no customers: frequency, recency and T are empty", fix="pass at least one customer")
-    for array, labels, name in ((x, x_labels, "frequency"), (t_x, t_labels, "recency"), (big_t, big_labels, "T")):
+        raise DataValidationError(
+            "no customers: frequency, recency and T are empty", fix="pass at least one customer"
+        )
+    for array, labels, name in (
+        (x, x_labels, "frequency"),
+        (t_x, t_labels, "recency"),
+        (big_t, big_labels, "T"),
+    ):
         check_finite(array, labels, name)
-        fail_at(array < 0, array, labels, name, "must not be negative", f"{name} counts or times are >= 0; recompute the RFM summary")
+        fail_at(
+            array < 0,
+            array,
+            labels,
+            name,
+            "must not be negative",
+            f"{name} counts or times are >= 0; recompute the RFM summary",
+        )
     fail_at(
-        x != np.round(x), x, x_labels, "frequency", "must be a whole number of repeat purchases",
+        x != np.round(x),
+        x,
+        x_labels,
+        "frequency",
+        "must be a whole number of repeat purchases",
         "frequency counts repeat transactions (purchases after the first), an integer",
     )
     fail_at(
-        t_x > big_t, t_x, t_labels, "recency", "is greater than T for this customer",
+        t_x > big_t,
+        t_x,
+        t_labels,
+        "recency",
+        "is greater than T for this customer",
         "recency (last repeat purchase since the first) cannot exceed T (observation end since the first "
         "purchase); check both use the same time unit and observation end",
     )
     fail_at(
-        (x == 0) & (t_x > 0), t_x, t_labels, "recency",
+        (x == 0) & (t_x > 0),
+        t_x,
+        t_labels,
+        "recency",
         "is positive although frequency is 0",
         "a customer without repeat purchases has recency 0 (lifetimes convention)",
     )
@@ -136,7 +164,7 @@ def compress_rows(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], FloatAr
 
     Hash-based (``pandas.factorize`` per column, then on the combined integer
     code): on a million customers this is ~20x faster than
-    ``np.unique(..., axis=0)``, whose row sort compares raw bytes. 
+    ``np.unique(..., axis=0)``, whose row sort compares raw bytes.
     """
     import pandas as pd
 
@@ -195,11 +223,15 @@ class MaximumLikelihoodModel:
         self.tol = tol
 
     # --- to be provided by the subclasses ------------------------------------------------
-    def _loglik(self, params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray) -> tuple[float, FloatArray]:
+    def _loglik(
+        self, params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray
+    ) -> tuple[float, FloatArray]:
         raise NotImplementedError
 
     # --- fitting -------------------------------------------------------------------------
-    def _objective(self, columns: tuple[FloatArray, ...], weights: FloatArray) -> Callable[[FloatArray], tuple[float, FloatArray]]:
+    def _objective(
+        self, columns: tuple[FloatArray, ...], weights: FloatArray
+    ) -> Callable[[FloatArray], tuple[float, FloatArray]]:
         total_weight = float(weights.sum())
         coef = float(self.penalizer_coef)
 
@@ -237,8 +269,17 @@ class MaximumLikelihoodModel:
         # thread start-up on a busy machine (10x on CDNOW), so pin BLAS to one thread here.
         with _single_blas_thread():
             result = minimize(
-                objective, np.log(initial), jac=True, method="L-BFGS-B", bounds=bounds,
-                options={"maxiter": self.max_iter, "ftol": self.tol * 1e-3, "gtol": self.tol * 1e-1, "maxcor": 20},
+                objective,
+                np.log(initial),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={
+                    "maxiter": self.max_iter,
+                    "ftol": self.tol * 1e-3,
+                    "gtol": self.tol * 1e-1,
+                    "maxcor": 20,
+                },
             )
         grad_norm = float(np.max(np.abs(result.jac)))
         at_bound = bool(np.any(np.abs(result.x) >= _LOG_DEGENERATE))
@@ -259,7 +300,9 @@ class MaximumLikelihoodModel:
         self.n_iter_ = int(result.nit)
         self.covariance_ = self._covariance(log_params, columns, weights)
 
-    def _covariance(self, log_params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray) -> FloatArray:
+    def _covariance(
+        self, log_params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray
+    ) -> FloatArray:
         """Inverse observed information in natural parameters (delta method from log-parameters)."""
         objective = self._objective(columns, weights)
         total_weight = float(weights.sum())
@@ -374,6 +417,6 @@ def rfm_arrays(frame: Any, *, prefix: str = "btyd_") -> dict[str, FloatArray]:
     if missing:
         raise DataValidationError(
             f"the summary table lacks the BTYD column(s) {missing}; it has {list(columns)[:12]}",
-            fix=f"build the customer-features table with its BTYD block, or pass prefix= matching your columns",
+            fix="build the customer-features table with its BTYD block, or pass prefix= matching your columns",
         )
     return {name: frame[prefix + name] for name in names if prefix + name in columns}

@@ -56,7 +56,7 @@ class BetaGeo(MaximumLikelihoodModel):
             (x, t_x, big_t), counts, _ = compress_rows(x, t_x, big_t)
         else:
             counts = _check_weights(weights, x.shape[0])
-        self.n_customers_ = int(round(counts.sum()))
+        self.n_customers_ = round(counts.sum())
         require_repeat_buyers(type(self).__name__, x, counts)
         mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
         initial = np.array([1.0, 1.0 / max(mean_rate, 1e-6), 1.0, 1.0])
@@ -104,11 +104,18 @@ class BetaGeo(MaximumLikelihoodModel):
         """Conditional expectations at several horizons, shape (len(times), n_customers)."""
         params = self._param_array()
         x, t_x, big_t = validate_rfm(frequency, recency, T)
-        return np.stack([_conditional_expectation(params, float(t), x, t_x, big_t) for t in np.asarray(times)])
+        return np.stack(
+            [_conditional_expectation(params, float(t), x, t_x, big_t) for t in np.asarray(times)]
+        )
 
     def _discounted_expected_purchases(
-        self, params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArray,
-        times: FloatArray, discounts: FloatArray,
+        self,
+        params: FloatArray,
+        x: FloatArray,
+        t_x: FloatArray,
+        big_t: FloatArray,
+        times: FloatArray,
+        discounts: FloatArray,
     ) -> FloatArray:
         """Σ_i (E[X(t_i)|·] - E[X(t_(i-1))|·]) · discounts_i for each customer (inputs already validated).
 
@@ -194,7 +201,9 @@ def prepare_summary(
     return (t0_unique, w0_by_t, x_unique, x_code, x_weight, t_unique, t_code, tx_unique, tx_code, w1)
 
 
-def _loglik(params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray) -> tuple[float, FloatArray]:
+def _loglik(
+    params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray
+) -> tuple[float, FloatArray]:
     """Weighted total log-likelihood and its gradient in (r, alpha, a, b).
 
     ``log L = per_x + A3 + softplus(A4 - A3)`` with ``per_x`` the gamma/beta-function
@@ -227,20 +236,26 @@ def _loglik(params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatA
         wrx = w1 * rx
         loglik += float(x_weight @ per_x) - float(wrx @ log_a_t) + float(w1 @ softplus)
         ww4 = w1 * w4
-        grad[0] += float(x_weight @ (digamma(rx_unique) - digamma(r) + log_alpha)) - float(
-            w1 @ log_a_t
-        ) + float(ww4 @ (log_a_t - log_a_tx))
+        grad[0] += (
+            float(x_weight @ (digamma(rx_unique) - digamma(r) + log_alpha))
+            - float(w1 @ log_a_t)
+            + float(ww4 @ (log_a_t - log_a_tx))
+        )
         wrx4 = ww4 * rx
         grad[1] += r / alpha * w_rep - float(
             (wrx - wrx4) @ (1.0 / (alpha + t_unique))[t_code] + wrx4 @ (1.0 / (alpha + tx_unique))[tx_code]
         )
         grad[2] += float(x_weight @ (psi_ab - psi_abx)) + float(ww4.sum()) / a
         ww4_by_x = np.bincount(x_code, weights=ww4, minlength=x_unique.shape[0])
-        grad[3] += float(x_weight @ (psi_ab + digamma(b + x_unique) - digamma(b) - psi_abx)) - float(ww4_by_x @ inv_bx1)
+        grad[3] += float(x_weight @ (psi_ab + digamma(b + x_unique) - digamma(b) - psi_abx)) - float(
+            ww4_by_x @ inv_bx1
+        )
     return loglik, grad
 
 
-def _prob_alive(r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
+def _prob_alive(
+    r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray
+) -> FloatArray:
     """``1 / (1 + a/(b+x-1) · ((α+T)/(α+t_x))^(r+x))`` for repeat buyers, 1 otherwise."""
     # log((α+T)/(α+t_x)) as log1p of the gap keeps precision when t_x is close to T.
     log_odds = big_t - t_x
@@ -301,10 +316,16 @@ def _pair_codes(x: FloatArray, big_t: FloatArray) -> tuple[FloatArray, FloatArra
     if pair_keys.shape[0] > x.shape[0] // 2:
         return None
     rank = np.cumsum(present) - 1
-    return (pair_keys // n_t).astype(np.float64), np.asarray(t_unique, dtype=np.float64)[pair_keys % n_t], rank[key]
+    return (
+        (pair_keys // n_t).astype(np.float64),
+        np.asarray(t_unique, dtype=np.float64)[pair_keys % n_t],
+        rank[key],
+    )
 
 
-def _expectation_if_alive(params: FloatArray, t: FloatArray | float, x: FloatArray, big_t: FloatArray) -> FloatArray:
+def _expectation_if_alive(
+    params: FloatArray, t: FloatArray | float, x: FloatArray, big_t: FloatArray
+) -> FloatArray:
     r, alpha, a, b = params
     one_minus_z = (alpha + big_t) / (alpha + big_t + t)
     z = t / (alpha + big_t + t)

@@ -48,27 +48,45 @@ def validate_spend(
             fix="pass one value per customer in both inputs",
         )
     if x.shape[0] == 0:
-        raise DataValidationError("no customers: frequency and monetary_value are empty", fix="pass at least one customer")
+        raise DataValidationError(
+            "no customers: frequency and monetary_value are empty", fix="pass at least one customer"
+        )
     check_finite(x, x_labels, "frequency")
     check_finite(spend, spend_labels, "monetary_value")
-    fail_at(x < 0, x, x_labels, "frequency", "must not be negative", "frequency counts repeat purchases (>= 0)")
     fail_at(
-        x != np.round(x), x, x_labels, "frequency", "must be a whole number of repeat purchases",
+        x < 0, x, x_labels, "frequency", "must not be negative", "frequency counts repeat purchases (>= 0)"
+    )
+    fail_at(
+        x != np.round(x),
+        x,
+        x_labels,
+        "frequency",
+        "must be a whole number of repeat purchases",
         "frequency counts repeat transactions, an integer",
     )
     if for_fit:
         fail_at(
-            x == 0, x, x_labels, "frequency", "is 0: Gamma-Gamma is fitted on repeat buyers only",
+            x == 0,
+            x,
+            x_labels,
+            "frequency",
+            "is 0: Gamma-Gamma is fitted on repeat buyers only",
             "fit on customers with frequency > 0, e.g. GammaGamma().fit(f[f > 0], m[f > 0])",
         )
         fail_at(
-            spend <= 0, spend, spend_labels, "monetary_value",
+            spend <= 0,
+            spend,
+            spend_labels,
+            "monetary_value",
             "is not positive: the Gamma-Gamma model needs a positive mean transaction value",
             "drop refunds/zero-value customers (or net them out upstream) before fitting",
         )
     else:
         fail_at(
-            (x > 0) & (spend <= 0), spend, spend_labels, "monetary_value",
+            (x > 0) & (spend <= 0),
+            spend,
+            spend_labels,
+            "monetary_value",
             "is not positive for a repeat buyer",
             "a repeat buyer's mean transaction value must be > 0; drop refunds or zero-value customers",
         )
@@ -112,7 +130,7 @@ class GammaGamma(MaximumLikelihoodModel):
             from targetwise.models.clv.beta_geo import _check_weights
 
             counts = _check_weights(weights, x.shape[0])
-        self.n_customers_ = int(round(counts.sum()))
+        self.n_customers_ = round(counts.sum())
         mean_spend = float(np.sum(counts * spend) / counts.sum())
         # Moment-style start: mean spend = p v / (q - 1) with p = 1, q = 2.
         initial = np.array([1.0, 2.0, mean_spend])
@@ -129,8 +147,13 @@ class GammaGamma(MaximumLikelihoodModel):
         log_x = np.log(x)
         log_total = np.log(x * spend + v)
         loglik = (
-            gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
-            + (px - 1.0) * log_spend + px * log_x - (px + q) * log_total
+            gammaln(px + q)
+            - gammaln(px)
+            - gammaln(q)
+            + q * np.log(v)
+            + (px - 1.0) * log_spend
+            + px * log_x
+            - (px + q) * log_total
         )
         psi_pq = digamma(px + q)
         grad = np.empty((x.shape[0], 3))

@@ -88,8 +88,13 @@ def plot_calibration_holdout(
 ) -> Any:
     """Actual vs model mean holdout purchases by calibration frequency bucket."""
     table = calibration_holdout_table(
-        model, frequency, recency, T, holdout_frequency,
-        holdout_duration=holdout_duration, max_frequency=max_frequency,
+        model,
+        frequency,
+        recency,
+        T,
+        holdout_frequency,
+        holdout_duration=holdout_duration,
+        max_frequency=max_frequency,
     )
     ax = _axes(ax)
     positions = np.arange(len(table))
@@ -119,7 +124,12 @@ def tracking_table(
 
     counts, _ = as_column(repeat_purchases_per_period, "repeat_purchases_per_period")
     births, _ = as_column(first_purchase_times, "first_purchase_times")
-    if np.any(~np.isfinite(counts)) or np.any(counts < 0) or np.any(~np.isfinite(births)) or np.any(births < 0):
+    if (
+        np.any(~np.isfinite(counts))
+        or np.any(counts < 0)
+        or np.any(~np.isfinite(births))
+        or np.any(births < 0)
+    ):
         raise DataValidationError(
             "repeat purchase counts and first purchase times must be finite and >= 0",
             fix="pass per-period repeat purchase counts and each customer's first purchase time",
@@ -131,9 +141,9 @@ def tracking_table(
     for k, end in enumerate(ends):
         ages = np.maximum(end - birth_values, 0.0)
         expected[k] = float(birth_counts @ np.asarray(model.expected_purchases_unconditional(ages)))
-    return pd.DataFrame(
-        {"period_end": ends, "actual": np.cumsum(counts), "expected": expected}
-    ).set_index("period_end")
+    return pd.DataFrame({"period_end": ends, "actual": np.cumsum(counts), "expected": expected}).set_index(
+        "period_end"
+    )
 
 
 def plot_tracking(
@@ -183,10 +193,17 @@ def plot_prob_alive_matrix(
     ax: Any = None,
 ) -> Any:
     """Heatmap of P(alive) by frequency and recency for customers observed for ``T`` time units."""
-    frequencies, recencies, values = prob_alive_matrix(model, T=T, max_frequency=max_frequency, n_recency=n_recency)
+    frequencies, recencies, values = prob_alive_matrix(
+        model, T=T, max_frequency=max_frequency, n_recency=n_recency
+    )
     ax = _axes(ax)
     image = ax.imshow(
-        values, origin="lower", aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
+        values,
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=0.0,
+        vmax=1.0,
         extent=(recencies[0], recencies[-1], frequencies[0] - 0.5, frequencies[-1] + 0.5),
     )
     ax.figure.colorbar(image, ax=ax, label="P(alive)")

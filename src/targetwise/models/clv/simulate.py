@@ -31,7 +31,9 @@ def _observation_lengths(T: ArrayLike, n_customers: int) -> np.ndarray:
 def _positive(**params: float) -> None:
     for name, value in params.items():
         if not (np.isfinite(value) and value > 0):
-            raise DataValidationError(f"parameter {name} must be positive, got {value!r}", fix="use positive parameters")
+            raise DataValidationError(
+                f"parameter {name} must be positive, got {value!r}", fix="use positive parameters"
+            )
 
 
 def _record(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, resolution: float | None) -> pd.DataFrame:

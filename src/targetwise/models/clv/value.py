@@ -114,7 +114,7 @@ def customer_lifetime_value(
             fix="use n_draws=200 (the default) or more for stable quantiles",
         )
     x, t_x, big_t = validate_rfm(frequency, recency, T)
-    x_spend, spend = validate_spend(frequency, monetary_value, for_fit=False)
+    _x_spend, spend = validate_spend(frequency, monetary_value, for_fit=False)
     if spend.shape != x.shape:
         raise DataValidationError(
             f"monetary_value has {spend.shape[0]} values for {x.shape[0]} customers",
@@ -123,28 +123,48 @@ def customer_lifetime_value(
     times = horizon_steps(horizon, step)
     discounts = (1.0 + discount_rate) ** (-times)
 
-    purchases = transaction_model._discounted_expected_purchases(trans_params, x, t_x, big_t, times, discounts)
+    purchases = transaction_model._discounted_expected_purchases(
+        trans_params, x, t_x, big_t, times, discounts
+    )
     undiscounted = transaction_model._discounted_expected_purchases(
         trans_params, x, t_x, big_t, times, np.ones_like(times)
     )
     expected_spend = _spend(spend_params, x, spend)
     index = frequency.index if isinstance(frequency, pd.Series) else None
     frame = pd.DataFrame(
-        {"expected_purchases": undiscounted, "expected_spend": expected_spend, "clv": purchases * expected_spend},
+        {
+            "expected_purchases": undiscounted,
+            "expected_spend": expected_spend,
+            "clv": purchases * expected_spend,
+        },
         index=index if index is not None else pd.RangeIndex(x.shape[0]),
     )
     attrs: dict[str, Any] = {
-        "horizon": float(horizon), "time_unit": time_unit, "discount_rate": float(discount_rate),
-        "step": float(step), "model": type(transaction_model).__name__,
+        "horizon": float(horizon),
+        "time_unit": time_unit,
+        "discount_rate": float(discount_rate),
+        "step": float(step),
+        "model": type(transaction_model).__name__,
     }
     if interval is not None:
         lower, upper, n_dropped = _interval(
-            transaction_model, spend_model, x, t_x, big_t, spend, times, discounts,
-            interval=interval, n_draws=int(n_draws), random_state=random_state,
+            transaction_model,
+            spend_model,
+            x,
+            t_x,
+            big_t,
+            spend,
+            times,
+            discounts,
+            interval=interval,
+            n_draws=int(n_draws),
+            random_state=random_state,
         )
         frame["clv_lower"] = lower
         frame["clv_upper"] = upper
-        attrs.update({"interval": float(interval), "n_draws": int(n_draws), "n_draws_dropped_q_le_1": n_dropped})
+        attrs.update(
+            {"interval": float(interval), "n_draws": int(n_draws), "n_draws_dropped_q_le_1": n_dropped}
+        )
     frame.attrs.update(attrs)
     return frame
 
