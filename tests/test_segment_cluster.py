@@ -125,6 +125,32 @@ def test_align_to_gives_new_clusters_new_ids_and_accepts_a_centre_table():
     assert set(later.labels_[later_truth != 3]) == {0, 1, 2}
 
 
+def test_align_to_accepts_an_array_of_centres_and_rejects_other_things():
+    table, _ = blobs()
+    model = BehaviourClusterer(4, features=COLUMNS).fit(table)
+    # previous run's centres in original units, listed in reverse order -> ids 0..3 reversed
+    previous = model.cluster_centers_.to_numpy()[::-1]
+    before = model.labels_.copy()
+    model.align_to(previous)
+    assert (model.labels_ == 3 - before).all()
+    with pytest.raises(ConfigError, match="previous must be"):
+        model.align_to([[0.0, 0.0, 0.0]])
+    with pytest.raises(ModelError, match=r"no centre values for feature\(s\) \['f3'\]"):
+        model.align_to(model.cluster_centers_.drop(columns="f3"))
+
+
+def test_scikit_learn_parameter_contract():
+    from sklearn.base import clone
+
+    from targetwise.models.segment import RFMSegmenter
+
+    model = BehaviourClusterer(3, features=COLUMNS, scaling="robust", random_state=5)
+    assert clone(model).get_params() == model.get_params()
+    assert model.set_params(n_clusters=4).n_clusters == 4
+    assert not hasattr(clone(BehaviourClusterer(features=COLUMNS).fit(blobs()[0])), "labels_")
+    assert RFMSegmenter(n_bins=4, score_map={"a": [".*"]}).get_params()["n_bins"] == 4
+
+
 def test_match_clusters_hand_example():
     previous = np.array([[0.0, 0.0], [10.0, 0.0]])
     new = np.array([[10.2, 0.0], [0.1, 0.0], [50.0, 50.0]])

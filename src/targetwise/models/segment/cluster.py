@@ -46,6 +46,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import pairwise_distances_argmin, silhouette_score
@@ -110,7 +111,7 @@ def _signed_expm1(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.expm1(np.abs(values))
 
 
-class BehaviourClusterer:
+class BehaviourClusterer(BaseEstimator):
     """Cluster customers on behavioural features (see the module docstring for every step).
 
     Parameters
@@ -512,12 +513,14 @@ class BehaviourClusterer:
 
     # ------------------------------------------------------------ stability
     def align_to(
-        self, previous: BehaviourClusterer | pd.DataFrame, *, max_distance: float | None = None
+        self, previous: BehaviourClusterer | pd.DataFrame | np.ndarray, *, max_distance: float | None = None
     ) -> BehaviourClusterer:
         """Re-label clusters to a previous run's ids (Hungarian matching on centroids).
 
-        ``previous`` is a fitted :class:`BehaviourClusterer` or a DataFrame of its
-        ``cluster_centers_`` (original units, index = cluster id, columns = features).
+        ``previous`` is a fitted :class:`BehaviourClusterer`, a DataFrame of its
+        ``cluster_centers_`` (original units, index = cluster id, columns = features),
+        or an array of centres in original units with columns in ``features_in_``
+        order (ids 0..k-1).
         Both runs' centres are compared in *this* run's scaled space; unmatched
         clusters get fresh ids (see :func:`match_clusters`). The mapping used is
         kept in ``label_mapping_`` (new id -> assigned id). Returns self.
@@ -528,9 +531,16 @@ class BehaviourClusterer:
             previous_centers = previous.cluster_centers_
         elif isinstance(previous, pd.DataFrame):
             previous_centers = previous
+        elif (
+            isinstance(previous, np.ndarray)
+            and previous.ndim == 2
+            and previous.shape[1] == len(self.features_in_)
+        ):
+            previous_centers = pd.DataFrame(previous, columns=self.features_in_)
         else:
             raise ConfigError(
-                f"previous must be a fitted BehaviourClusterer or a DataFrame of centres, got {type(previous).__name__}",
+                f"previous must be a fitted BehaviourClusterer, a DataFrame of centres or a "
+                f"(k, {len(self.features_in_)}) array, got {type(previous).__name__}",
                 fix="pass the earlier clusterer or its cluster_centers_",
             )
         missing = [c for c in self.features_in_ if c not in previous_centers.columns]

@@ -65,6 +65,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from targetwise.errors import ConfigError, DataValidationError
 from targetwise.models.segment._validation import (
@@ -156,7 +157,7 @@ def mid_rank_scores(reference_sorted: np.ndarray, values: np.ndarray, n_bins: in
     return np.clip(scores, 1, n_bins).astype(np.int64)
 
 
-class RFMSegmenter:
+class RFMSegmenter(BaseEstimator):
     """Quintile (or ``n_bins``-tile) RFM scores and named RFM segments.
 
     Parameters
