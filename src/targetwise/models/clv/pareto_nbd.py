@@ -137,8 +137,6 @@ def prepare_summary(x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> tuple[
     t_unique, t_code = np.unique(big_t, return_inverse=True)
     return (
         x,
-        t_x,
-        big_t,
         x_unique,
         x_code.ravel(),
         t_unique,
@@ -154,7 +152,7 @@ def _loglik(params: FloatArray, columns: tuple[Any, ...], weights: FloatArray) -
     Gradients of the ``J`` terms are accumulated per distinct (x, u) pair through
     ``bincount`` instead of gathering an (n, 4) array per evaluation.
     """
-    x, t_x, big_t, x_unique, x_code, t_unique, t_code, pairs_tx, pairs_t = columns
+    x, x_unique, x_code, t_unique, t_code, pairs_tx, pairs_t = columns
     r, alpha, s, beta = params
     rx = r + x
     log_a_t = np.log(alpha + t_unique)[t_code]
