@@ -168,7 +168,7 @@ def main() -> None:
     )
     big_bg_params = big.params_
     t, _ = timed(lambda: (big.expected_purchases(39, sf, sr, st), big.prob_alive(sf, sr, st)), args.repeat)
-    rows.append((f"score {n:,} (E[X(39)|.] + P(alive))", "targetwise", t, LAST_CPU[0], ""))
+    rows.append((f"score {n:,} (conditional E[X(39)] + P(alive))", "targetwise", t, LAST_CPU[0], ""))
     t, pnbd = timed(lambda: ParetoNBD().fit(f, r, big_t), args.repeat)
     rows.append(
         (
@@ -237,7 +237,7 @@ def main() -> None:
                 ),
                 args.repeat,
             )
-            rows.append((f"score {n:,} (E[X(39)|.] + P(alive))", "lifetimes", t, LAST_CPU[0], ""))
+            rows.append((f"score {n:,} (conditional E[X(39)] + P(alive))", "lifetimes", t, LAST_CPU[0], ""))
             t, lp = timed(lambda: lifetimes.ParetoNBDFitter().fit(f, r, big_t), max(1, args.repeat // 2))
             rows.append(
                 (

@@ -323,7 +323,7 @@ class MaximumLikelihoodModel:
                 f"{type(self).__name__}: the observed information is not positive definite at the fitted "
                 "parameters (a flat or boundary optimum); covariance_ is NaN and CLV intervals are unavailable",
                 CovarianceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             return np.full((k, k), np.nan)
         inv_chol = np.linalg.inv(chol)
