@@ -155,3 +155,26 @@ def test_invalid_settings_are_refused(models, cdnow) -> None:
     copied = bgf.with_params(**bgf.params_)  # parameters without a fit: no covariance
     with pytest.raises(ModelError, match="no usable covariance"):
         customer_lifetime_value(copied, ggf, [1], [1.0], [2.0], [3.0], horizon=5, discount_rate=0.0)
+
+
+def test_rfm_arrays_reads_the_btyd_block() -> None:
+    from targetwise.clv import rfm_arrays
+
+    table = pd.DataFrame(
+        {"btyd_frequency": [2, 0], "btyd_recency": [30.43, 0.0], "btyd_T": [38.86, 38.86], "other": [1, 2]}
+    )
+    rfm = rfm_arrays(table)
+    assert sorted(rfm) == ["T", "frequency", "recency"]
+    assert BetaGeo().with_params(r=0.2426, alpha=4.4135, a=0.7929, b=2.4258).expected_purchases(39, **rfm)[
+        0
+    ] == pytest.approx(1.226, abs=5e-4)
+    with pytest.raises(DataValidationError, match=r"lacks the BTYD column\(s\) \['btyd_T'\]"):
+        rfm_arrays(table.drop(columns="btyd_T"))
+
+
+def test_public_facade_exports_resolve() -> None:
+    import targetwise.clv as facade
+
+    assert sorted(facade.__all__) == sorted(set(facade.__all__))
+    for name in facade.__all__:
+        assert getattr(facade, name) is not None, name
