@@ -17,7 +17,6 @@ import pandas as pd
 
 from targetwise.config import Settings
 from targetwise.errors import ConfigError, DataValidationError
-from targetwise.io.consent import opted_out
 from targetwise.io.runs import RunInfo, RunStore, RunWriter
 from targetwise.io.workspace import Workspace
 
@@ -49,22 +48,16 @@ def default_as_of(workspace: Workspace) -> date:
     return (last + timedelta(days=1)).date()
 
 
-def _stage_features(ctx: RunContext, record: dict[str, Any]) -> None:
-    from targetwise.features import compute_features
-
-    features = compute_features(ctx.workspace.db_path, ctx.as_of)
-    objected = opted_out(ctx.workspace, "profiling")
-    before = len(features)
-    features = features[~features["customer_id"].isin(objected)].reset_index(drop=True)
-    ctx.features = features
-    ctx.writer.write_table("features/customer_features.parquet", features)
-    record["metrics"].update(
-        {"customers": len(features), "columns": len(features.columns), "excluded_profiling_objection": before - len(features)}
-    )
-
-
 Stage = Callable[[RunContext, dict[str, Any]], None]
-STAGES: dict[str, Stage] = {"features": _stage_features}
+
+
+def _registry() -> dict[str, Stage]:
+    from targetwise.pipeline import stages
+
+    return {name: (lambda n: lambda ctx, rec: stages.run_stage(n, ctx, rec))(name) for name in stages.STAGE_FUNCTIONS}
+
+
+STAGES: dict[str, Stage] = _registry()
 
 
 def run_pipeline(
@@ -91,6 +84,8 @@ def run_pipeline(
             step(f"[{i}/{len(chosen)}] {name}")
             with writer.stage(name) as record:
                 STAGES[name](ctx, record)
+            if record.pop("status_override", None) == "skipped":
+                record["status"] = "skipped"
         info = writer.commit()
     except BaseException:
         writer.abort()

@@ -1,0 +1,226 @@
+"""Supervised tasks on the workspace: purchase, churn, spend, days to next order.
+
+Point in time by construction: training rows are feature snapshots at cutoffs
+whose label windows close on or before the scoring cutoff (``as_of``); the
+model then scores the features at ``as_of``. The default evaluation is out of
+time: train on the earlier cutoffs, test on the latest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from targetwise.errors import ConfigError, ModelError
+
+__all__ = ["TASKS", "TaskResult", "DRIVER_TEMPLATES", "predict_task", "training_cutoffs"]
+
+Task = Literal["purchase", "churn", "spend", "next_order"]
+TASKS: dict[str, tuple[str, str]] = {
+    # task -> (label column template, kind)
+    "purchase": ("purchased_within_{N}d", "classification"),
+    "churn": ("churned_{N}d", "classification"),
+    "spend": ("spend_within_{N}d", "regression"),
+    "next_order": ("days_to_next_order", "regression"),
+}
+
+DRIVER_TEMPLATES: dict[str, str] = {
+    "recency_days": "no order for {value:.0f} days",
+    "frequency": "{value:.0f} orders so far",
+    "monetary_total": "spent {value:,.0f} in total",
+    "monetary_mean": "spends {value:,.0f} per order",
+    "tenure_days": "customer for {value:.0f} days",
+    "orders_30d": "{value:.0f} orders in the last 30 days",
+    "orders_90d": "{value:.0f} orders in the last 90 days",
+    "orders_365d": "{value:.0f} orders in the last year",
+    "ipi_mean_days": "buys every {value:.0f} days on average",
+    "trend_90d": "order trend {value:+.2f} (last 90 vs previous 90 days)",
+    "distinct_products": "bought {value:.0f} different products",
+    "returns_rate": "returns {value:.0%} of what they buy",
+}
+
+EXCLUDED_FEATURES = ("customer_id", "cutoff", "top_category")
+
+
+@dataclass
+class TaskResult:
+    task: str
+    horizon_days: int
+    as_of: date
+    scores: pd.DataFrame  # customer_id, score column, drivers (classification)
+    metrics: dict[str, Any]
+    baselines: dict[str, float]
+    model_card: dict[str, Any]
+    feature_importance: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def training_cutoffs(as_of: date, *, horizon_days: int, n_cutoffs: int, step_days: int) -> list[date]:
+    """Cutoffs whose label windows end on or before ``as_of``, oldest first."""
+    last = as_of - timedelta(days=horizon_days)
+    return sorted(last - timedelta(days=step_days * k) for k in range(n_cutoffs))
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in EXCLUDED_FEATURES and pd.api.types.is_numeric_dtype(frame[c])]
+
+
+def predict_task(
+    backend: Any,
+    task: str,
+    *,
+    as_of: date | datetime | str,
+    horizon_days: int = 30,
+    n_cutoffs: int = 6,
+    step_days: int | None = None,
+    model: str = "lightgbm",
+    random_state: int = 0,
+    features_at_as_of: pd.DataFrame | None = None,
+    min_history_days: int = 60,
+) -> TaskResult:
+    """Train on snapshots before ``as_of``, validate out of time, score every customer at ``as_of``."""
+    from targetwise.features import customer_features, label_names, training_snapshots
+    from targetwise.propensity import PropensityClassifier, SpendRegressor, classification_metrics, regression_metrics
+
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}", fix=f"use one of: {', '.join(TASKS)}")
+    if horizon_days < 1:
+        raise ConfigError(f"horizon must be at least 1 day, got {horizon_days}", fix="e.g. --horizon-days 30")
+    as_of_date = pd.Timestamp(as_of).date()
+    step = step_days or max(horizon_days, 14)
+    template, kind = TASKS[task]
+    label = template.replace("{N}", str(horizon_days))
+    assert label in label_names(horizon_days) or label == "days_to_next_order"
+    cutoffs = training_cutoffs(as_of_date, horizon_days=horizon_days, n_cutoffs=n_cutoffs, step_days=step)
+    # Keep cutoffs that leave at least `min_history_days` of history before them.
+    from targetwise.features._inputs import data_range, resolve_inputs
+
+    first = data_range(resolve_inputs(backend).transactions).first.date()
+    cutoffs = [c for c in cutoffs if c >= first + timedelta(days=min_history_days)]
+    snapshots = _snapshots(training_snapshots, backend, cutoffs, horizon_days)
+    if task == "next_order":
+        snapshots = snapshots[snapshots[label].notna()]  # censored rows carry no target
+    if snapshots.empty or snapshots["cutoff"].nunique() < 2:
+        raise ModelError(
+            f"not enough history before {as_of_date} for a {horizon_days}-day {task} model "
+            f"(need purchases before at least two cutoffs {step} days apart)",
+            fix="choose a later --as-of, a shorter horizon, or fewer cutoffs",
+        )
+    features = features_at_as_of if features_at_as_of is not None else customer_features(backend, as_of_date).to_pandas()
+    cols = feature_columns(features)
+    last_cutoff = snapshots["cutoff"].max()
+    train = snapshots[snapshots["cutoff"] < last_cutoff - pd.Timedelta(days=horizon_days) + pd.Timedelta(days=1)]
+    test = snapshots[snapshots["cutoff"] == last_cutoff]
+    if train.empty:
+        raise ModelError(
+            "no training cutoff closes its label window before the test cutoff",
+            fix="use more cutoffs (n_cutoffs) or a step at least as long as the horizon",
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if kind == "classification":
+            y_train = train[label].astype(bool).to_numpy()
+            backtest_model = PropensityClassifier(model=model, random_state=random_state).fit(train[cols], y_train)
+            proba = backtest_model.predict_proba(test[cols])[:, 1]
+            metrics = classification_metrics(test[label].astype(bool).to_numpy(), proba)
+            baselines = _baselines(test, label, task)
+            final = PropensityClassifier(model=model, random_state=random_state).fit(
+                snapshots[cols], snapshots[label].astype(bool).to_numpy()
+            )
+            score = final.predict_proba(features[cols])[:, 1]
+        else:
+            y_train = train[label].astype(float).to_numpy()
+            backtest_model = SpendRegressor(random_state=random_state).fit(train[cols], y_train)
+            pred = backtest_model.predict(test[cols])
+            metrics = regression_metrics(test[label].astype(float).to_numpy(), pred)
+            baselines = {}
+            final = SpendRegressor(random_state=random_state).fit(snapshots[cols], snapshots[label].astype(float).to_numpy())
+            score = final.predict(features[cols])
+    score_col = {"purchase": f"p_purchase_{horizon_days}d", "churn": f"p_churn_{horizon_days}d",
+                 "spend": f"spend_{horizon_days}d", "next_order": "expected_days_to_next_order"}[task]
+    scores = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), score_col: score})
+    if kind == "classification":
+        scores[f"drivers_{score_col.removeprefix('p_')}"] = _drivers(final, features[cols])
+    importance = _importance(final, cols)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    card = {
+        "task": task,
+        "label": label,
+        "horizon_days": horizon_days,
+        "as_of": str(as_of_date),
+        "model": getattr(final, "model_used_", model),
+        "fallback_reason": getattr(final, "fallback_reason_", None),
+        "training_cutoffs": [str(pd.Timestamp(c).date()) for c in sorted(snapshots["cutoff"].unique())],
+        "test_cutoff": str(pd.Timestamp(last_cutoff).date()),
+        "training_rows": int(len(snapshots)),
+        "features": cols,
+        "metrics_out_of_time": metrics,
+        "baselines_out_of_time": baselines,
+        "calibration": getattr(final, "calibration_report_", None),
+        "known_limits": [
+            "trained on this shop's history only; distribution shifts (season, promotions) degrade it",
+            "customers with no purchase before as_of are not scored",
+        ]
+        + notes,
+    }
+    return TaskResult(task, horizon_days, as_of_date, scores, metrics, baselines, card, importance)
+
+
+def _snapshots(training_snapshots: Any, backend: Any, cutoffs: list[date], horizon_days: int) -> pd.DataFrame:
+    frame = training_snapshots(backend, cutoffs, horizon_days=horizon_days).to_pandas()
+    frame["cutoff"] = pd.to_datetime(frame["cutoff"])
+    return frame
+
+
+def _baselines(test: pd.DataFrame, label: str, task: str) -> dict[str, float]:
+    """Out-of-time AUC of the recency rule and BG/NBD P(alive) on the same test rows."""
+    from sklearn.metrics import roc_auc_score
+
+    from targetwise.clv import BetaGeo
+
+    y = test[label].astype(bool).to_numpy()
+    if y.all() or not y.any():
+        return {}
+    sign = 1.0 if task == "churn" else -1.0  # purchase: recent = likely; churn: the opposite
+    out = {"recency_rule_auc": float(roc_auc_score(y, sign * test["recency_days"].to_numpy()))}
+    try:
+        f, r, t = (test[c].to_numpy(dtype=float) for c in ("btyd_frequency", "btyd_recency", "btyd_T"))
+        p_alive = BetaGeo().fit(f, r, t).prob_alive(f, r, t)
+        out["bgnbd_p_alive_auc"] = float(roc_auc_score(y, -sign * p_alive))
+    except Exception as exc:  # the baseline must not break the task; say why it is missing
+        out["bgnbd_p_alive_error"] = str(exc).splitlines()[0]  # type: ignore[assignment]
+    return out
+
+
+def _drivers(model: Any, X: pd.DataFrame, k: int = 3) -> list[str]:
+    from targetwise.propensity import top_drivers
+
+    try:
+        drivers = top_drivers(model, X, k=k, templates=DRIVER_TEMPLATES)
+    except Exception:  # models without contributions (fallbacks) explain nothing rather than guess
+        return ["[]"] * len(X)
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for rec in drivers.to_dict("records"):
+        row = int(rec.get("row", 0))
+        rows.setdefault(row, []).append(
+            {
+                "feature": rec.get("feature"),
+                "value": None if pd.isna(rec.get("value")) else float(rec["value"]) if isinstance(rec.get("value"), int | float | np.number) else str(rec.get("value")),
+                "contribution": float(rec.get("contribution", 0.0)),
+                "text": rec.get("text"),
+            }
+        )
+    return [json.dumps(rows.get(i, [])) for i in range(len(X))]
+
+
+def _importance(model: Any, cols: list[str]) -> pd.DataFrame:
+    values = getattr(model, "feature_importances_", None)
+    if values is None or len(values) != len(cols):
+        return pd.DataFrame(columns=["feature", "importance"])
+    frame = pd.DataFrame({"feature": cols, "importance": np.asarray(values, dtype=float)})
+    return frame.sort_values("importance", ascending=False, ignore_index=True)
