@@ -61,19 +61,23 @@ def _has_tabulate() -> bool:
 class HistGBPeer(BaseEstimator):
     """scikit-learn HistGradientBoostingClassifier with native categoricals (the peer)."""
 
-    def __init__(self, random_state: int = 0) -> None:
+    def __init__(self, random_state: int = 0, threads: int = 1) -> None:
         self.random_state = random_state
+        self.threads = threads
 
     def fit(self, X: pd.DataFrame, y: object) -> HistGBPeer:
         from sklearn.ensemble import HistGradientBoostingClassifier
+        from threadpoolctl import threadpool_limits
 
         self.cats_ = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-        self.model_ = HistGradientBoostingClassifier(
-            learning_rate=0.05,
-            max_iter=300,
-            categorical_features="from_dtype",
-            random_state=self.random_state,
-        ).fit(self._enc(X), as_binary_target(y, n_rows=len(X)))
+        # one OpenMP thread, like LightGBM here: several threads on a busy machine are slower
+        with threadpool_limits(limits=self.threads):
+            self.model_ = HistGradientBoostingClassifier(
+                learning_rate=0.05,
+                max_iter=300,
+                categorical_features="from_dtype",
+                random_state=self.random_state,
+            ).fit(self._enc(X), as_binary_target(y, n_rows=len(X)))
         return self
 
     def _enc(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -83,7 +87,10 @@ class HistGBPeer(BaseEstimator):
         return out
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict_proba(self._enc(X))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads):
+            return self.model_.predict_proba(self._enc(X))
 
 
 def bank_section(threads: int, skip_tuning: bool) -> None:
@@ -102,7 +109,7 @@ def bank_section(threads: int, skip_tuning: bool) -> None:
         "logistic": PropensityClassifier("logistic", random_state=0),
         "tree": PropensityClassifier("tree", random_state=0),
         "linear_svm": PropensityClassifier("linear_svm", random_state=0),
-        "peer: sklearn HistGB": HistGBPeer(),
+        "peer: sklearn HistGB": HistGBPeer(threads=threads),
     }
     full_fit = {}
     for name, model in models.items():
