@@ -155,3 +155,8 @@ from targetwise.cli import runs as _runs  # noqa: E402
 app.command("features")(_runs.features)
 app.command("run")(_runs.run)
 app.add_typer(_runs.runs_app, name="runs")
+
+from targetwise.cli import service as _service  # noqa: E402
+
+app.command("serve")(_service.serve)
+app.add_typer(_service.keys_app, name="keys")

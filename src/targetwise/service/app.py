@@ -1,0 +1,176 @@
+"""The FastAPI application: ``create_app(settings)`` builds one, with no import-time state.
+
+Every error, whatever raised it (a targetwise error, request validation, an
+unknown route, a wrong method, a bug), answers with the one JSON error shape of
+:meth:`targetwise.errors.TargetwiseError.to_dict`; a bug answers a generic 500
+without a traceback (the traceback goes to the server log).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import targetwise
+from targetwise.config import Settings
+from targetwise.errors import TargetwiseError
+from targetwise.io.workspace import Workspace
+from targetwise.service.ratelimit import RateLimitedError
+from targetwise.service.schemas import ErrorPublic
+from targetwise.service.state import ServiceState
+
+__all__ = ["create_app", "error_response"]
+
+log = logging.getLogger("targetwise.service")
+STATIC = Path(__file__).parent / "static"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic, "description": text}
+    for status, text in {
+        401: "Missing, unknown or revoked API key",
+        403: "The key's scope is too low",
+        404: "Not found (or the stage producing it did not run)",
+        422: "Invalid request or data",
+        429: "Rate limit exceeded (see Retry-After)",
+        503: "The workspace database is busy",
+    }.items()
+}
+
+
+def _body(code: str, message: str, *, fix: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fix": fix, "location": None, "details": details or {}}}
+
+
+def error_response(exc: TargetwiseError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+    if exc.http_status == 503:
+        headers = {"Retry-After": "2"}
+    return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    clean = [
+        {"location": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors[:20]
+    ]
+    first = clean[0] if clean else {"location": [], "message": "invalid request"}
+    where = ".".join(first["location"])
+    return f"invalid request: {where}: {first['message']}" if where else f"invalid request: {first['message']}", clean
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TargetwiseError)
+    async def targetwise_error(_request: Request, exc: TargetwiseError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, errors = _validation_message(list(exc.errors()))
+        body = _body("validation_error", message, fix="correct the request; see /openapi.json", details={"errors": errors})
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            body = _body("not_found", f"no route {request.url.path}", fix="see /openapi.json for the API's routes")
+        elif exc.status_code == 405:
+            body = _body("method_not_allowed", f"{request.method} is not allowed on {request.url.path}",
+                         fix="see /openapi.json for the methods of this route")
+        else:
+            body = _body("http_error", str(exc.detail))
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        body = _body("internal_error", "internal server error", fix="retry; if it persists, see the server log")
+        return JSONResponse(body, status_code=500)
+
+
+class AuditMiddleware:
+    """Appends one audit entry per request made with a valid key (pure ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            request_state = scope.get("state") or {}
+            key_id = request_state.get("key_id")
+            route = scope.get("route")
+            if key_id is not None and route is not None:
+                params = scope.get("path_params") or {}
+                self.state.audit.record(
+                    key_id=key_id,
+                    action=getattr(route, "name", "unknown"),
+                    method=scope["method"],
+                    route=_route_template(scope, route),
+                    status=status,
+                    customer_id=params.get("customer_id"),
+                    details=request_state.get("audit_details"),
+                )
+
+
+def _route_template(scope: Scope, route: Any) -> str:
+    """The matched route's full path template (/v1/customers/{customer_id}), never the raw path."""
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    return str(getattr(context, "path", None) or getattr(route, "path", "?"))
+
+
+def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
+    """An app serving the workspace of ``settings`` (opened here; a clear error if it is not one)."""
+    from targetwise.service.routers import audiences, audit, campaigns, customers, events, health, products, runs, segments
+    from targetwise.service.ui import pages
+
+    ws = workspace or Workspace.open(settings.workspace, settings)
+    state = ServiceState(settings=settings, workspace=ws)
+    app = FastAPI(
+        title="targetwise",
+        version=targetwise.__version__,
+        summary="Segments, CLV, propensity, recommendations and audiences of the served run.",
+        responses=_ERRORS,
+    )
+    app.state.service = state
+    _install_error_handlers(app)
+    for module in (health, customers, products, segments, audiences, campaigns, events, runs, audit):
+        app.include_router(module.router, prefix="/v1")
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=303)
+
+    app.add_middleware(AuditMiddleware, state=state)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    return app
+

@@ -1,0 +1,79 @@
+"""POST /v1/audiences, GET /v1/audiences[/{id}], POST /v1/audiences/preview, GET .../export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from targetwise.io.audiences import AudienceStore
+from targetwise.service import actions
+from targetwise.service.deps import ActiveRun, ReadKey, State, WriteKey, audit_details
+from targetwise.service.schemas import AudienceCreate, AudienceList, AudiencePreview, AudiencePublic, AudienceSizePublic
+
+router = APIRouter(prefix="/audiences", tags=["audiences"])
+
+AudienceId = Annotated[str, Path(min_length=1, max_length=60, description="Audience id, e.g. lapsed-vip-v2.")]
+
+
+@router.post("", response_model=AudiencePublic, status_code=201)
+def create_audience(request: Request, key: WriteKey, state: State, run: ActiveRun, body: AudienceCreate) -> AudiencePublic:
+    """Select customers of the served run by conditions (AND), minus profiling objections; saved as a new version."""
+    record = actions.create_audience(state, run, body, key_id=key.id)
+    audit_details(request, audience_id=record.id, size=record.size)
+    return AudiencePublic(**record.to_dict())
+
+
+@router.post("/preview", response_model=AudienceSizePublic)
+def preview_audience(key: ReadKey, state: State, run: ActiveRun, body: AudiencePreview) -> AudienceSizePublic:
+    """The size an audience would have now (nothing is saved)."""
+    return actions.audience_size(state, run, body.conditions)
+
+
+@router.get("", response_model=AudienceList)
+def list_audiences(key: ReadKey, state: State) -> AudienceList:
+    return AudienceList(audiences=[AudiencePublic(**r.to_dict()) for r in AudienceStore(state.workspace).list()])
+
+
+@router.get("/{audience_id}", response_model=AudiencePublic)
+def get_audience(key: ReadKey, state: State, audience_id: AudienceId) -> AudiencePublic:
+    return AudiencePublic(**AudienceStore(state.workspace).get(audience_id).to_dict())
+
+
+@router.get(
+    "/{audience_id}/export",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}, "description": "The file"}},
+)
+def export_audience(
+    request: Request,
+    key: WriteKey,
+    state: State,
+    audience_id: AudienceId,
+    destination: Annotated[Literal["csv", "parquet", "google", "meta"], Query()] = "csv",
+    channel: Annotated[Literal["email", "sms", "ads"] | None, Query(description="Also leave out this channel's opt-outs.")] = None,
+    country_code: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,2}$", description="For national phone numbers.")] = None,
+) -> Response:
+    """Download a saved audience: customer ids (csv/parquet) or hashed e-mail/phone (google/meta)."""
+    content, result = actions.export_audience(
+        state, audience_id, destination=destination, channel=channel, country_code=country_code
+    )
+    audit_details(
+        request,
+        audience_id=audience_id,
+        destination=destination,
+        exported=result.exported,
+        excluded_opt_out=result.excluded_opt_out,
+    )
+    suffix = "parquet" if destination == "parquet" else "csv"
+    return Response(
+        content,
+        media_type=actions.MEDIA_TYPES[destination],
+        headers={
+            "Content-Disposition": f'attachment; filename="{audience_id}-{destination}.{suffix}"',
+            "X-Exported-Rows": str(result.exported),
+            "X-Excluded-Opt-Out": str(result.excluded_opt_out),
+            "X-Without-Identifier": str(result.without_identifier),
+            "X-Invalid-Identifiers": str(result.invalid_identifiers),
+        },
+    )

@@ -1,0 +1,17 @@
+"""POST /v1/campaigns/plan."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from targetwise.service import actions
+from targetwise.service.deps import ActiveRun, ReadKey, State
+from targetwise.service.schemas import PlanPublic, PlanRequest
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+@router.post("/plan", response_model=PlanPublic)
+def plan_campaign(key: ReadKey, state: State, run: ActiveRun, body: PlanRequest) -> PlanPublic:
+    """Whom to contact for the most incremental profit within budget, with a random holdout."""
+    return actions.plan(state, run, body)

@@ -1,0 +1,45 @@
+"""GET /v1/runs and POST /v1/runs/{id}/promote."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from targetwise.service.deps import AdminKey, ReadKey, State
+from targetwise.service.schemas import RunPublic, RunsPublic
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+@router.get("", response_model=RunsPublic)
+def list_runs(key: ReadKey, state: State) -> RunsPublic:
+    """Every run, oldest first, with its stages' status; `active` is the served one."""
+    store = state.runs.store
+    active = store.active_id()
+    return RunsPublic(
+        active=active,
+        runs=[
+            RunPublic(
+                run_id=info.run_id,
+                as_of=info.as_of,
+                created_at=info.created_at,
+                active=info.run_id == active,
+                stages={name: str(rec.get("status")) for name, rec in info.manifest.get("stages", {}).items()},
+            )
+            for info in store.list()
+        ],
+    )
+
+
+@router.post("/{run_id}/promote", response_model=RunPublic)
+def promote_run(key: AdminKey, state: State, run_id: Annotated[str, Path(min_length=1, max_length=100)]) -> RunPublic:
+    """Serve this run from the next request on (atomic switch)."""
+    info = state.runs.store.promote(run_id)
+    return RunPublic(
+        run_id=info.run_id,
+        as_of=info.as_of,
+        created_at=info.created_at,
+        active=True,
+        stages={name: str(rec.get("status")) for name, rec in info.manifest.get("stages", {}).items()},
+    )

@@ -1,0 +1,310 @@
+"""Request and response models of the API: ``XPublic`` out, ``XCreate``/``XRequest`` in.
+
+Internals (frames, run folders, key hashes) never leave the service except
+through these models, so the OpenAPI document describes exactly what clients get.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scalar = str | int | float | bool | None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fix: str | None = None
+    location: dict[str, Any] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorPublic(BaseModel):
+    """The one error shape of every non-2xx answer."""
+
+    error: ErrorBody
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+    version: str
+    active_run: str | None
+
+
+class RunScoped(BaseModel):
+    run_id: str
+    as_of: str | None
+
+
+class SegmentOfCustomer(BaseModel):
+    rfm_score: Scalar = None
+    rfm_segment: str | None = None
+    cluster: int | None = None
+    cluster_name: str | None = None
+    reason: str | None = None
+
+
+class ClvOfCustomer(BaseModel):
+    p_alive: float | None = None
+    expected_purchases: float | None = None
+    expected_spend: float | None = None
+    clv: float | None = None
+    clv_lower: float | None = None
+    clv_upper: float | None = None
+    horizon: Scalar = None
+    time_unit: str | None = None
+
+
+class Driver(BaseModel):
+    feature: str
+    value: Scalar = None
+    contribution: float | None = None
+    text: str | None = None
+
+
+class PropensityOfCustomer(BaseModel):
+    p_purchase_30d: float | None = None
+    p_churn_90d: float | None = None
+    drivers: list[Driver] = Field(default_factory=list, description="Top drivers of p_purchase_30d, strongest first.")
+    expected_days_to_next_order: float | None = None
+
+
+class CustomerPublic(RunScoped):
+    """Everything the served run knows about one customer; a section is null when its stage did not run."""
+
+    customer_id: str
+    features: dict[str, Scalar] | None
+    segment: SegmentOfCustomer | None
+    clv: ClvOfCustomer | None
+    propensity: PropensityOfCustomer | None
+    unavailable: dict[str, str] = Field(description="Section -> why it is null (stage did not run, or customer not scored).")
+
+
+class RecommendationItem(BaseModel):
+    rank: int
+    product_id: str
+    name: str | None
+    score: float | None
+    reason: str | None
+
+
+class RecommendationsPublic(RunScoped):
+    customer_id: str
+    source: Literal["personal", "popular"]
+    items: list[RecommendationItem]
+
+
+class SimilarItem(BaseModel):
+    rank: int
+    product_id: str
+    name: str | None
+    score: float | None
+
+
+class SimilarPublic(RunScoped):
+    product_id: str
+    items: list[SimilarItem]
+
+
+class SegmentProfile(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    cluster: int | None = None
+    size: int
+    share: float | None = None
+    revenue_share: float | None = None
+    description: str | None = None
+    features: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+
+
+class SegmentsPublic(RunScoped):
+    segments: list[SegmentProfile]
+
+
+class SegmentMember(BaseModel):
+    customer_id: str
+    rfm_segment: str | None
+    cluster: int | None
+    reason: str | None
+
+
+class MembersPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[SegmentMember]
+
+
+class SegmentPublic(RunScoped):
+    profile: SegmentProfile
+    members: MembersPage
+
+
+class ConditionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(min_length=1, max_length=120, examples=["clv"])
+    op: Literal["==", "!=", ">", ">=", "<", "<=", "in"]
+    value: Scalar | list[str | int | float] = Field(examples=[100])
+
+
+class AudienceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80, examples=["high value at risk"])
+    conditions: list[ConditionIn] = Field(default_factory=list, max_length=50)
+
+
+class AudiencePreview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conditions: list[ConditionIn] = Field(default_factory=list, max_length=50)
+
+
+class AudienceSizePublic(RunScoped):
+    size: int
+    excluded: dict[str, int]
+
+
+class AudiencePublic(BaseModel):
+    id: str
+    name: str
+    version: int
+    size: int
+    run_id: str
+    definition: list[dict[str, Any]]
+    excluded: dict[str, int]
+    created_at: str
+    created_by: str | None
+
+
+class AudienceList(BaseModel):
+    audiences: list[AudiencePublic]
+
+
+class PlanRequest(BaseModel):
+    """A campaign to plan over the served run's customers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: str = Field(
+        default="uplift",
+        min_length=1,
+        max_length=120,
+        description="'uplift' (every uplift_<arm> column of the run: one arm each) or one numeric column "
+        "used as the expected incremental conversion probability of a single arm (e.g. p_purchase_30d: "
+        "an optimistic stand-in when no uplift model exists).",
+    )
+    contact_cost: float = Field(ge=0, le=1e9, description="Cost per contact (currency).")
+    value_per_conversion: float | Literal["clv"] = Field(
+        description="Margin per incremental conversion (currency), or 'clv' for each customer's CLV."
+    )
+    budget: float | None = Field(default=None, ge=0, le=1e15)
+    max_contacts: int | None = Field(default=None, ge=0, le=100_000_000)
+    holdout_fraction: float = Field(default=0.1, ge=0, le=0.9)
+    audience_id: str | None = Field(default=None, max_length=60, description="Plan only over this audience.")
+    channel: Literal["email", "sms", "ads"] | None = Field(
+        default=None, description="Leave out customers who opted out of this channel."
+    )
+    random_state: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+class CurvePoint(BaseModel):
+    depth: int
+    contact_fraction: float
+    cost: float
+    incremental_conversions: float
+    profit: float
+    feasible: bool
+
+
+class PlanPublic(RunScoped):
+    score: str
+    arms: list[str]
+    customers_considered: int
+    excluded_opt_out: int
+    chosen_depth: int
+    n_contacted: int
+    n_holdout: int
+    total_cost: float
+    expected_incremental_conversions: float
+    incremental_conversions_interval: tuple[float, float]
+    expected_profit: float
+    profit_interval: tuple[float, float]
+    interval_method: str
+    confidence: float
+    by_reason: dict[str, int]
+    profit_curve: list[CurvePoint] = Field(description="At most 101 points along the contact depth.")
+
+
+class EventIn(BaseModel):
+    """One transaction line; values are validated exactly like `targetwise ingest transactions`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str | int | None = None
+    order_id: str | int
+    ordered_at: str = Field(max_length=64, examples=["2011-12-09 12:50:00"])
+    product_id: str | int
+    quantity: int | float | str
+    unit_price: float | int | str
+    channel: str | None = None
+    store: str | None = None
+    currency: str | None = None
+
+
+class EventsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: list[EventIn] = Field(min_length=1, max_length=10_000)
+
+
+class IngestPublic(BaseModel):
+    load_id: str
+    table: str
+    source: str
+    rows_read: int
+    rows_loaded: int
+    rows_updated: int
+    rows_anonymous: int
+    rows_quarantined: int
+    reasons: dict[str, int]
+    return_lines: int
+    returns_linked: int
+    non_product_lines: int
+    already_loaded: bool
+    warnings: list[str]
+
+
+class RunPublic(BaseModel):
+    run_id: str
+    as_of: str | None
+    created_at: str
+    active: bool
+    stages: dict[str, str]
+
+
+class RunsPublic(BaseModel):
+    active: str | None
+    runs: list[RunPublic]
+
+
+class AuditEntryPublic(BaseModel):
+    at: str
+    key_id: str | None
+    action: str
+    method: str
+    route: str
+    status: int
+    subject: str | None
+    details: dict[str, Any]
+
+
+class AuditPublic(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    entries: list[AuditEntryPublic]

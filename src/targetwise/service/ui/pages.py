@@ -1,0 +1,353 @@
+"""Server-rendered web UI for marketers (Jinja2): works without JavaScript for every read page.
+
+Login stores the API key in a cookie (HttpOnly, SameSite=Strict, Secure over
+HTTPS), so pages need no JavaScript and other sites cannot make the browser
+use it (SameSite=Strict also stops cross-site form posts). Pages call the same
+views and actions as the JSON API and are audited the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from targetwise.errors import AuthError, NotFoundError, PermissionDeniedError, TargetwiseError
+from targetwise.service import actions, schemas, views
+from targetwise.service.deps import COOKIE, State, audit_details, authenticate
+from targetwise.service.keys import ApiKey, KeyStore
+from targetwise.service.state import CLV, FEATURES, SEGMENTS, RunData, ServiceState, plain
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+MAX_CONDITIONS = 5
+
+
+class _Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def _key(request: Request, state: ServiceState, scope: str) -> ApiKey:
+    try:
+        key = authenticate(request, state, request.cookies.get(COOKIE))
+    except AuthError:
+        raise _Redirect(f"/ui/login?next={quote(request.url.path)}") from None
+    KeyStore.require(key, scope)
+    return key
+
+
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _page(request: Request, state: ServiceState, scope: str, build: Any) -> Response:
+    """Authenticate, build the page; errors become a readable page, not JSON."""
+    try:
+        key = _key(request, state, scope)
+        return build(key)
+    except _Redirect as redirect:
+        return RedirectResponse(redirect.url, status_code=303)
+    except TargetwiseError as exc:
+        return _render(request, "error.html", status_code=exc.http_status, error=exc, key=None)
+
+
+def _run_or_none(state: ServiceState) -> RunData | None:
+    try:
+        return state.runs.active()
+    except NotFoundError:
+        return None
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
+    return _render(request, "login.html", next=_safe_next(next), error=None, key=None)
+
+
+@router.post("/login")
+def login(request: Request, state: State, api_key: Annotated[str, Form()], next: Annotated[str, Form()] = "/ui/") -> Response:
+    try:
+        key = state.keys.verify(api_key)
+    except AuthError as exc:
+        return _render(request, "login.html", status_code=401, next=_safe_next(next), error=exc.message, key=None)
+    request.state.key_id = key.id
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE, api_key.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/"
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths under /ui/ (no open redirect)."""
+    return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/"
+
+
+# -- read pages -------------------------------------------------------------------------------
+
+
+def _histogram(values: list[float], bins: int = 20) -> list[dict[str, float]]:
+    clean = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not clean:
+        return []
+    low, high = clean[0], clean[int(0.99 * (len(clean) - 1))]  # clip the far tail for readability
+    width = (high - low) / bins or 1.0
+    counts = [0] * bins
+    for v in clean:
+        counts[min(bins - 1, max(0, int((min(v, high) - low) / width)))] += 1
+    top = max(counts)
+    return [{"from": low + i * width, "to": low + (i + 1) * width, "count": c, "height": c / top} for i, c in enumerate(counts)]
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, state: State) -> Response:
+    def build(key: ApiKey) -> Response:
+        run = _run_or_none(state)
+        kpis: dict[str, Any] = {}
+        profiles: list[dict[str, Any]] = []
+        clv_hist: list[dict[str, float]] = []
+        plots: list[str] = []
+        if run is not None:
+            if run.has(FEATURES):
+                features = run.table(FEATURES)
+                kpis["customers"] = len(features)
+                kpis["revenue"] = float(features["monetary_total"].sum()) if "monetary_total" in features else None
+            if run.has(CLV):
+                clv = run.table(CLV)["clv"]
+                kpis["total_clv"] = float(clv.sum())
+                kpis["median_clv"] = float(clv.median())
+                clv_hist = _histogram([plain(v) for v in clv.tolist()])
+            if run.has(SEGMENTS):
+                profiles = run.profiles() if run.has("segments/profiles.json") else []
+                kpis["segments"] = len(profiles)
+            plots = sorted(f for f in run.info.manifest.get("files", {}) if f.startswith("segments/") and f.endswith(".png"))
+        return _render(request, "overview.html", key=key, run=run, kpis=kpis, profiles=profiles, clv_hist=clv_hist, plots=plots)
+
+    return _page(request, state, "read", build)
+
+
+@router.get("/runs/{run_id}/plots/{stage}/{name}")
+def run_plot(request: Request, state: State, run_id: str, stage: str, name: str) -> Response:
+    def build(key: ApiKey) -> Response:
+        relative = f"{stage}/{name}"
+        if not name.endswith(".png"):
+            raise NotFoundError(f"{relative} is not a plot", fix="plots are PNG files of a run")
+        info = state.runs.get(run_id).info
+        return Response(info.file(relative).read_bytes(), media_type="image/png")
+
+    return _page(request, state, "read", build)
+
+
+@router.get("/segments", response_class=HTMLResponse)
+def segments_page(request: Request, state: State) -> Response:
+    def build(key: ApiKey) -> Response:
+        view = views.segments_view(state.runs.active())
+        return _render(request, "segments.html", key=key, view=view)
+
+    return _page(request, state, "read", build)
+
+
+@router.get("/segments/{name}", response_class=HTMLResponse)
+def segment_page(request: Request, state: State, name: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+    def build(key: ApiKey) -> Response:
+        view = views.segment_view(state.runs.active(), name, limit=50, offset=offset)
+        return _render(request, "segment.html", key=key, view=view)
+
+    return _page(request, state, "read", build)
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customer_page(request: Request, state: State, customer_id: str | None = None) -> Response:
+    def build(key: ApiKey) -> Response:
+        customer = recs = None
+        error = None
+        if customer_id:
+            run = state.runs.active()
+            request.scope.setdefault("path_params", {})["customer_id"] = customer_id  # audited as a pseudonym
+            try:
+                customer = views.customer_view(run, customer_id.strip())
+            except NotFoundError as exc:
+                error = exc
+            try:
+                recs = views.recommendations_view(run, customer_id.strip(), 10)
+            except NotFoundError:
+                recs = None
+        return _render(request, "customer.html", key=key, customer_id=customer_id or "", customer=customer, recs=recs, error=error)
+
+    return _page(request, state, "read", build)
+
+
+# -- audiences --------------------------------------------------------------------------------
+
+
+def _conditions_from_form(form: dict[str, str], fields: dict[str, str]) -> list[schemas.ConditionIn]:
+    conditions = []
+    for i in range(1, MAX_CONDITIONS + 1):
+        field, op, raw = form.get(f"field_{i}", ""), form.get(f"op_{i}", ""), form.get(f"value_{i}", "").strip()
+        if not field or not op:
+            continue
+        numeric = fields.get(field) == "number"
+        if op == "in":
+            parts = [p.strip() for p in raw.split(",") if p.strip()]
+            value: Any = [_number_or_text(p, numeric) for p in parts]
+        else:
+            value = _number_or_text(raw, numeric)
+        conditions.append(schemas.ConditionIn(field=field, op=op, value=value))  # type: ignore[arg-type]
+    return conditions
+
+
+def _number_or_text(raw: str, numeric: bool) -> Any:
+    if not numeric:
+        return raw
+    try:
+        return float(raw)
+    except ValueError:
+        return raw  # the filter reports "not a finite number" with the field name
+
+
+def _fields(run: RunData | None) -> dict[str, str]:
+    from targetwise.campaigns.audiences import audience_fields
+
+    if run is None:
+        return {}
+    fields = audience_fields(run.audience_frame())
+    return {k: v for k, v in sorted(fields.items()) if "." not in k}
+
+
+@router.get("/audiences", response_class=HTMLResponse)
+def audiences_page(request: Request, state: State) -> Response:
+    def build(key: ApiKey) -> Response:
+        from targetwise.io.audiences import AudienceStore
+
+        run = _run_or_none(state)
+        return _render(
+            request, "audiences.html", key=key, run=run, fields=_fields(run), rows=range(1, MAX_CONDITIONS + 1),
+            form={}, created=None, error=None, saved=list(reversed(AudienceStore(state.workspace).list()))[:20],
+        )
+
+    return _page(request, state, "read", build)
+
+
+@router.post("/audiences", response_class=HTMLResponse)
+async def create_audience_page(request: Request, state: State) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+
+    def build(key: ApiKey) -> Response:
+        from targetwise.io.audiences import AudienceStore
+
+        run = state.runs.active()
+        fields = _fields(run)
+        created = error = None
+        try:
+            body = schemas.AudienceCreate(name=form.get("name", ""), conditions=_conditions_from_form(form, fields))
+            created = actions.create_audience(state, run, body, key_id=key.id)
+            audit_details(request, audience_id=created.id, size=created.size)
+        except (TargetwiseError, ValueError) as exc:
+            error = exc.message if isinstance(exc, TargetwiseError) else str(exc).splitlines()[0]
+        return _render(
+            request, "audiences.html", status_code=201 if created else 422, key=key, run=run, fields=fields,
+            rows=range(1, MAX_CONDITIONS + 1), form=form, created=created, error=error,
+            saved=list(reversed(AudienceStore(state.workspace).list()))[:20],
+        )
+
+    return _page(request, state, "write", build)
+
+
+@router.post("/audiences/preview")
+async def preview_audience_page(request: Request, state: State) -> Response:
+    """Live size for the builder (called by audience.js with the form's fields)."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    try:
+        key = _key(request, state, "read")
+        del key
+        run = state.runs.active()
+        size = actions.audience_size(state, run, _conditions_from_form(form, _fields(run)))
+        return JSONResponse(size.model_dump())
+    except _Redirect:
+        return JSONResponse(AuthError("log in again").to_dict(), status_code=401)
+    except TargetwiseError as exc:
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    except ValueError as exc:
+        return JSONResponse({"error": {"code": "validation_error", "message": str(exc).splitlines()[0]}}, status_code=422)
+
+
+@router.get("/audiences/{audience_id}/export")
+def export_audience_page(request: Request, state: State, audience_id: str, destination: str = "csv") -> Response:
+    def build(key: ApiKey) -> Response:
+        if destination not in actions.MEDIA_TYPES:
+            raise PermissionDeniedError(f"unknown destination {destination!r}", fix="use csv, parquet, google or meta")
+        content, result = actions.export_audience(state, audience_id, destination=destination)
+        audit_details(request, audience_id=audience_id, destination=destination, exported=result.exported)
+        suffix = "parquet" if destination == "parquet" else "csv"
+        return Response(
+            content,
+            media_type=actions.MEDIA_TYPES[destination],
+            headers={"Content-Disposition": f'attachment; filename="{audience_id}-{destination}.{suffix}"'},
+        )
+
+    return _page(request, state, "write", build)
+
+
+# -- campaigns --------------------------------------------------------------------------------
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns_page(request: Request, state: State) -> Response:
+    def build(key: ApiKey) -> Response:
+        run = _run_or_none(state)
+        return _render(request, "campaigns.html", key=key, run=run, scores=_scores(run), form={}, plan=None, error=None)
+
+    return _page(request, state, "read", build)
+
+
+def _scores(run: RunData | None) -> list[str]:
+    if run is None:
+        return []
+    fields = _fields(run)
+    scores = [f for f, kind in fields.items() if kind == "number" and (f.startswith("p_") or f.startswith("uplift_"))]
+    return (["uplift"] if any(f.startswith("uplift_") for f in fields) else []) + scores
+
+
+@router.post("/campaigns", response_class=HTMLResponse)
+async def plan_page(request: Request, state: State) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+
+    def build(key: ApiKey) -> Response:
+        run = state.runs.active()
+        plan = error = None
+        try:
+            body = schemas.PlanRequest(
+                score=form.get("score", "uplift"),
+                contact_cost=float(form.get("contact_cost") or 0),
+                value_per_conversion="clv" if form.get("value_per_conversion") == "clv" else float(form.get("value_per_conversion") or 0),
+                budget=float(form["budget"]) if form.get("budget") else None,
+                holdout_fraction=float(form.get("holdout_fraction") or 0.1),
+            )
+            plan = actions.plan(state, run, body)
+        except (TargetwiseError, ValueError) as exc:
+            error = exc.message if isinstance(exc, TargetwiseError) else str(exc).splitlines()[0]
+        curve = []
+        if plan is not None:
+            top = max((abs(p.profit) for p in plan.profit_curve), default=1.0) or 1.0
+            curve = [{"x": p.contact_fraction, "y": p.profit / top, "point": p} for p in plan.profit_curve]
+        return _render(
+            request, "campaigns.html", status_code=200 if plan else 422, key=key, run=run, scores=_scores(run),
+            form=form, plan=plan, curve=curve, error=error,
+        )
+
+    return _page(request, state, "read", build)
