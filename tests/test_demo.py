@@ -12,22 +12,37 @@ from targetwise.config import get_settings
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
 
+STAGES = ("features", "segments", "clv", "propensity", "recommendations", "uplift")
+
 
 @pytest.mark.slow
-def test_demo_online_retail_end_to_end(tmp_path: Path) -> None:
+def test_demo_synthetic_end_to_end(tmp_path: Path) -> None:
+    """Small synthetic shop: every stage runs, including uplift (it has a randomised campaign)."""
     ws_path = tmp_path / "demo"
-    r = CliRunner().invoke(app, ["demo", "--workspace", str(ws_path)], env={"COLUMNS": "200"})
+    r = CliRunner().invoke(
+        app, ["demo", "--workspace", str(ws_path), "--data", "synthetic", "--n-customers", "300"], env={"COLUMNS": "200"}
+    )
     assert r.exit_code == 0, r.output
-    assert "transactions: 401,562 loaded, 132,565 anonymous, 7,782 quarantined" in r.output
     ws = Workspace.open(ws_path, get_settings())
-    store = RunStore(ws)
-    active = store.active()
-    assert active is not None and active.manifest["stages"]["features"]["status"] == "ok"
+    active = RunStore(ws).active()
+    assert active is not None
+    assert {s: rec["status"] for s, rec in active.manifest["stages"].items()} == dict.fromkeys(STAGES, "ok")
+    for output in ("features/customer_features.parquet", "segments/customer_segments.parquet", "clv/customer_clv.parquet",
+                   "propensity/scores.parquet", "recommendations/recommendations.parquet", "uplift/uplift.parquet"):
+        assert active.has(output), output
+    customers = active.read_table("features/customer_features.parquet")["customer_id"]
+    scores = active.read_table("propensity/scores.parquet")
+    assert set(scores["customer_id"]) == set(customers)
+    assert scores["p_purchase_30d"].between(0, 1).all()
+    # nobody who objected to profiling appears in any output
+    with ws.connect(read_only=True) as con:
+        objected = {r[0] for r in con.execute(
+            "SELECT customer_id FROM consent WHERE purpose='profiling' QUALIFY row_number() OVER "
+            "(PARTITION BY customer_id ORDER BY recorded_at DESC) = 1 AND status IN ('denied','revoked')").fetchall()}
+    assert objected, "the synthetic shop plants profiling objections"
+    assert not objected & set(customers)
+    assert not objected & set(active.read_table("recommendations/recommendations.parquet")["customer_id"])
     assert (ws_path / "artifacts" / "reports" / "profile.html").exists()
-    # running the demo again rebuilds the same workspace from scratch
-    r2 = CliRunner().invoke(app, ["demo", "--workspace", str(ws_path)], env={"COLUMNS": "200"})
-    assert r2.exit_code == 0, r2.output
-    assert len(RunStore(ws).list()) == 1
 
 
 def test_demo_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
@@ -36,3 +51,8 @@ def test_demo_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["demo", "--workspace", str(tmp_path / "mine")])
     assert r.exit_code == 1 and "will not overwrite" in r.output
     assert (tmp_path / "mine" / "keep.txt").exists()
+
+
+def test_demo_rejects_unknown_data(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["demo", "--workspace", str(tmp_path / "x"), "--data", "mars"])
+    assert r.exit_code == 1 and "unknown demo data 'mars'" in r.output

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from targetwise.errors import ModelError
 from targetwise.io.consent import opted_out
 
 if TYPE_CHECKING:
@@ -125,11 +126,15 @@ def clv(ctx: RunContext, record: dict[str, Any]) -> None:
         bgf = BetaGeo().fit(freq, rec, T)
         repeat = (freq > 0) & (money > 0)
         ggf = GammaGamma().fit(freq[repeat], money[repeat])
-        value = customer_lifetime_value(
-            bgf, ggf, freq, rec, T, np.where(repeat, money, 0.0),
-            horizon=CLV_HORIZON_DAYS, discount_rate=daily, time_unit="day", step=7.0,
-            interval=0.8, n_draws=200, random_state=ctx.settings.random_state,
-        )
+        kwargs = dict(horizon=CLV_HORIZON_DAYS, discount_rate=daily, time_unit="day", step=7.0,
+                      n_draws=200, random_state=ctx.settings.random_state)
+        try:
+            value = customer_lifetime_value(bgf, ggf, freq, rec, T, np.where(repeat, money, 0.0), interval=0.8, **kwargs)
+        except ModelError as exc:  # e.g. a singular information matrix on a tiny shop: say so, keep point values
+            record["notes"].append(f"no CLV intervals: {exc.message}")
+            value = customer_lifetime_value(bgf, ggf, freq, rec, T, np.where(repeat, money, 0.0), interval=None, **kwargs)
+            value["clv_lower"] = np.nan
+            value["clv_upper"] = np.nan
     _note_warnings(record, caught)
     out = pd.DataFrame(
         {

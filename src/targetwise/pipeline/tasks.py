@@ -128,7 +128,7 @@ def predict_task(
             backtest_model = PropensityClassifier(model=model, random_state=random_state).fit(train[cols], y_train)
             proba = backtest_model.predict_proba(test[cols])[:, 1]
             metrics = classification_metrics(test[label].astype(bool).to_numpy(), proba)
-            baselines = _baselines(test, label, task)
+            baselines = _baselines(test, label, task, horizon_days)
             final = PropensityClassifier(model=model, random_state=random_state).fit(
                 snapshots[cols], snapshots[label].astype(bool).to_numpy()
             )
@@ -177,7 +177,7 @@ def _snapshots(training_snapshots: Any, backend: Any, cutoffs: list[date], horiz
     return frame
 
 
-def _baselines(test: pd.DataFrame, label: str, task: str) -> dict[str, float]:
+def _baselines(test: pd.DataFrame, label: str, task: str, horizon_days: int) -> dict[str, float]:
     """Out-of-time AUC of the recency rule and BG/NBD P(alive) on the same test rows."""
     from sklearn.metrics import roc_auc_score
 
@@ -190,8 +190,12 @@ def _baselines(test: pd.DataFrame, label: str, task: str) -> dict[str, float]:
     out = {"recency_rule_auc": float(roc_auc_score(y, sign * test["recency_days"].to_numpy()))}
     try:
         f, r, t = (test[c].to_numpy(dtype=float) for c in ("btyd_frequency", "btyd_recency", "btyd_T"))
-        p_alive = BetaGeo().fit(f, r, t).prob_alive(f, r, t)
+        model = BetaGeo().fit(f, r, t)
+        p_alive = model.prob_alive(f, r, t)
         out["bgnbd_p_alive_auc"] = float(roc_auc_score(y, -sign * p_alive))
+        # the stronger BTYD baseline: expected purchases in the label window (time unit: days)
+        expected = model.expected_purchases(float(horizon_days), f, r, t)
+        out["bgnbd_expected_purchases_auc"] = float(roc_auc_score(y, -sign * expected))
     except Exception as exc:  # the baseline must not break the task; say why it is missing
         out["bgnbd_p_alive_error"] = str(exc).splitlines()[0]  # type: ignore[assignment]
     return out
