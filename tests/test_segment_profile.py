@@ -93,6 +93,9 @@ def test_describe_feature_phrases():
     assert describe_feature("monetary_total", 12, 0) == "spends 12 vs 0 typical"
     assert describe_feature("returns_rate", 0.25, 0.05) == "returns 25% of purchases vs 5% typical"
     assert describe_feature("frequency", 14, 3) == "14 orders vs 3 typical"
+    assert describe_feature("frequency", 1, 3) == "1 order vs 3 typical"
+    assert describe_feature("recency_days", 1.2, 21) == "last order 1 day ago vs 21 typical"
+    assert describe_feature("distinct_categories", 1, 4) == "bought from 1 category vs 4 typical"
     assert describe_feature("channel_share_web", 0.9, 0.4) == "channel share web 90% vs 40% typical"
     assert describe_feature("mystery_score", 1.5, 0.25) == "mystery score 1.5 vs 0.25 typical"
 

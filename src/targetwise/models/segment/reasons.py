@@ -16,6 +16,9 @@ next to the segment's median: "spends 3.2x the segment's median (1,204 vs 376)",
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -63,25 +66,50 @@ def _ratio(value: float, typical: float) -> str:
     return f"{ratio:.2f}x" if ratio < 0.1 else f"{ratio:.1f}x"
 
 
-def describe_feature(feature: str, value: float, typical: float) -> str:
-    """One feature of one customer in words, against the segment's median ``typical``."""
-    if feature in _DAYS_TEMPLATES:
-        return _DAYS_TEMPLATES[feature].format(v=value, t=typical)
+_SINGULAR = re.compile(r"\b1 (day|order|repeat order|different product)s\b|\b1 categories\b")
+
+
+def _singular(text: str) -> str:
+    """'1 days' -> '1 day', '1 categories' -> '1 category' (only called when a quoted count is 1)."""
+    return _SINGULAR.sub(lambda m: f"1 {m.group(1)}" if m.group(1) else "1 category", text)
+
+
+def _formatter(feature: str) -> Callable[[float, float], str]:
+    """The phrase builder for one feature, resolved once per feature."""
+    if feature in _DAYS_TEMPLATES or feature in _COUNT_TEMPLATES:
+        template = _DAYS_TEMPLATES.get(feature) or _COUNT_TEMPLATES[feature]
+
+        def counted(value: float, typical: float) -> str:
+            text = template.format(v=value, t=typical)
+            # '{:.0f}' shows 1 exactly for 0.5 < x < 1.5 (round half to even)
+            return _singular(text) if 0.5 < value < 1.5 or 0.5 < typical < 1.5 else text
+
+        return counted
     if feature in _MONEY_VERBS:
         verb = _MONEY_VERBS[feature]
-        if typical > 0 and value >= 0:
-            return f"{verb} {_ratio(value, typical)} the segment's median ({value:,.0f} vs {typical:,.0f})"
-        return f"{verb} {value:,.0f} vs {typical:,.0f} typical"
-    if feature in _COUNT_TEMPLATES:
-        return _COUNT_TEMPLATES[feature].format(v=value, t=typical)
+
+        def money(value: float, typical: float) -> str:
+            if typical > 0 and value >= 0:
+                return (
+                    f"{verb} {_ratio(value, typical)} the segment's median ({value:,.0f} vs {typical:,.0f})"
+                )
+            return f"{verb} {value:,.0f} vs {typical:,.0f} typical"
+
+        return money
     if (
         feature in _RATE_TEMPLATES
         or feature.startswith("channel_share_")
         or feature.endswith(("_share", "_rate"))
     ):
-        template = _RATE_TEMPLATES.get(feature, feature.replace("_", " ") + " {v:.0%} vs {t:.0%} typical")
-        return template.format(v=value, t=typical)
-    return f"{feature.replace('_', ' ')} {value:.3g} vs {typical:.3g} typical"
+        rate = _RATE_TEMPLATES.get(feature, feature.replace("_", " ") + " {v:.0%} vs {t:.0%} typical")
+        return lambda value, typical: rate.format(v=value, t=typical)
+    label = feature.replace("_", " ")
+    return lambda value, typical: f"{label} {value:.3g} vs {typical:.3g} typical"
+
+
+def describe_feature(feature: str, value: float, typical: float) -> str:
+    """One feature of one customer in words, against the segment's median ``typical``."""
+    return _formatter(feature)(value, typical)
 
 
 def explain_customers(
@@ -130,16 +158,21 @@ def explain_customers(
     abs_z[np.isnan(raw.to_numpy())] = 0.0
     # stable argsort on -|z| keeps column order among ties
     order = np.argsort(-abs_z, axis=1, kind="stable")[:, :n_reasons]
-    raw_values = raw.to_numpy()
+    # Python floats: formatting and comparing numpy scalars one by one is several times slower
+    raw_values = raw.to_numpy().tolist()
+    typical_values = typical_raw.tolist()
+    formatters = [_formatter(c) for c in columns]
+    top_z = np.take_along_axis(abs_z, order, axis=1)
+    n_kept = (top_z >= min_abs_z).cumprod(axis=1).sum(axis=1)  # leading reasons over the threshold
     reasons: list[str] = []
     reason_features: list[str] = []
-    for i in range(len(order)):
-        phrases, names = [], []
-        for j in order[i]:
-            if abs_z[i, j] < min_abs_z:
-                break
-            phrases.append(describe_feature(columns[j], raw_values[i, j], typical_raw[i, j]))
-            names.append(columns[j])
-        reasons.append("; ".join(phrases) if phrases else TYPICAL)
-        reason_features.append(",".join(names))
+    for i, (row_order, kept) in enumerate(zip(order.tolist(), n_kept.tolist(), strict=True)):
+        if not kept:
+            reasons.append(TYPICAL)
+            reason_features.append("")
+            continue
+        chosen = row_order[:kept]
+        values, typical = raw_values[i], typical_values[i]
+        reasons.append("; ".join(formatters[j](values[j], typical[j]) for j in chosen))
+        reason_features.append(",".join(columns[j] for j in chosen))
     return pd.DataFrame({"reason": reasons, "reason_features": reason_features}, index=scaled.index)
