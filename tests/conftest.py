@@ -32,3 +32,14 @@ def workspace(settings: Settings) -> Workspace:
 def datasets_dir() -> Path:
     """The shared public datasets (benchmarks and slow validation tests)."""
     return Path(os.environ.get("TARGETWISE_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """One small synthetic shop built by `run_demo` (ingest -> profile -> full run), shared read-only."""
+    from targetwise.pipeline.demo import run_demo
+
+    path = tmp_path_factory.mktemp("synthetic-demo") / "ws"
+    settings = get_settings(workspace=path, duckdb_threads=2)
+    run_demo(path, settings, data="synthetic", n_customers=300)
+    return Workspace.open(path, settings)

@@ -8,7 +8,6 @@ import pytest
 from typer.testing import CliRunner
 
 from targetwise.cli import app
-from targetwise.config import get_settings
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
 
@@ -16,14 +15,9 @@ STAGES = ("features", "segments", "clv", "propensity", "recommendations", "uplif
 
 
 @pytest.mark.slow
-def test_demo_synthetic_end_to_end(tmp_path: Path) -> None:
+def test_demo_synthetic_end_to_end(synthetic_demo: Workspace) -> None:
     """Small synthetic shop: every stage runs, including uplift (it has a randomised campaign)."""
-    ws_path = tmp_path / "demo"
-    r = CliRunner().invoke(
-        app, ["demo", "--workspace", str(ws_path), "--data", "synthetic", "--n-customers", "300"], env={"COLUMNS": "200"}
-    )
-    assert r.exit_code == 0, r.output
-    ws = Workspace.open(ws_path, get_settings())
+    ws, ws_path = synthetic_demo, synthetic_demo.path
     active = RunStore(ws).active()
     assert active is not None
     assert {s: rec["status"] for s, rec in active.manifest["stages"].items()} == dict.fromkeys(STAGES, "ok")
@@ -43,6 +37,16 @@ def test_demo_synthetic_end_to_end(tmp_path: Path) -> None:
     assert not objected & set(customers)
     assert not objected & set(active.read_table("recommendations/recommendations.parquet")["customer_id"])
     assert (ws_path / "artifacts" / "reports" / "profile.html").exists()
+
+
+@pytest.mark.slow
+def test_demo_command_prints_where_everything_is(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        app, ["demo", "--workspace", str(tmp_path / "d"), "--data", "synthetic", "--n-customers", "120"], env={"COLUMNS": "200"}
+    )
+    assert r.exit_code == 0, r.output
+    assert "demo workspace ready" in r.output and "stages run: ingest, profile, features, segments, clv" in r.output
+    assert str(tmp_path / "d" / "artifacts" / "reports" / "profile.html") in r.output.replace("\n", "")
 
 
 def test_demo_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:

@@ -160,3 +160,10 @@ from targetwise.cli import service as _service  # noqa: E402
 
 app.command("serve")(_service.serve)
 app.add_typer(_service.keys_app, name="keys")
+
+from targetwise.cli import models as _models  # noqa: E402
+
+app.command("segment")(_models.segment)
+app.command("clv")(_models.clv)
+app.command("predict")(_models.predict)
+app.add_typer(_models.recommend_app, name="recommend")

@@ -1,0 +1,162 @@
+"""Model commands: segment, clv, predict, recommend. Thin adapters over targetwise.pipeline.workflows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, progress
+
+OutOption = Annotated[Path | None, typer.Option("--out", help="Write the table to this .csv or .parquet file.")]
+AsOfOption = Annotated[str, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD; only earlier data is used.")]
+
+
+def _show(frame, title: str, limit: int = 10) -> None:  # noqa: ANN001
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col))
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*[f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+
+
+@handle_errors
+def segment(
+    as_of: AsOfOption,
+    out: OutOption = None,
+    n_clusters: Annotated[int | None, typer.Option("--n-clusters", help="Fixed number of clusters (default: chosen by silhouette).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """RFM segments and behavioural clusters with names and per-customer reasons."""
+    from targetwise.io.exports import write_table
+    from targetwise.pipeline.workflows import segment_workspace
+
+    ws = open_workspace(workspace)
+    with progress(f"segmenting as of {as_of}"):
+        result = segment_workspace(ws, as_of, n_clusters=n_clusters, random_state=ws.settings.random_state)
+    profiles = result.cluster_profiles
+    for name, row in profiles.iterrows() if "name" not in profiles.columns else profiles.set_index("name").iterrows():
+        console.print(f"[bold]{name}[/]: {row.get('description', '')}")
+    counts = result.customers["rfm_segment"].value_counts()
+    console.print("RFM segments: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if out:
+        write_table(result.customers, out)
+        console.print(f"written to {out}")
+    else:
+        _show(result.customers, "customers")
+
+
+@handle_errors
+def clv(
+    as_of: AsOfOption,
+    horizon: Annotated[float, typer.Option("--horizon", help="Horizon in time units (e.g. 52 weeks).")] = 52,
+    time_unit: Annotated[str, typer.Option("--time-unit", help="D (days) or W (weeks).")] = "W",
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Discount rate per time unit (0.0019/week ~ 10%/year).")] = 0.0,
+    model: Annotated[str, typer.Option("--model", help="bgnbd or paretonbd.")] = "bgnbd",
+    out: OutOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Customer lifetime value (BG/NBD or Pareto/NBD + Gamma-Gamma) with 80% intervals."""
+    from targetwise.io.exports import write_table
+    from targetwise.pipeline.workflows import clv_workspace
+
+    ws = open_workspace(workspace)
+    with progress(f"CLV as of {as_of}"):
+        frame, info = clv_workspace(
+            ws, as_of, horizon=horizon, time_unit=time_unit.upper(), discount_rate=discount_rate, model=model,
+            random_state=ws.settings.random_state,
+        )
+    params = ", ".join(f"{k}={v:.4g}" for k, v in info["params"].items())
+    console.print(f"{info['transaction_model']}: {params} (log-likelihood {info['log_likelihood']:,.2f})")
+    console.print("Gamma-Gamma: " + ", ".join(f"{k}={v:.4g}" for k, v in info["spend_params"].items()))
+    for w in info["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"total CLV over {horizon:g} {time_unit}: {frame['clv'].sum():,.0f} ({len(frame):,} customers)")
+    if out:
+        write_table(frame, out)
+        console.print(f"written to {out}")
+    else:
+        _show(frame.sort_values("clv", ascending=False), "top customers by CLV")
+
+
+@handle_errors
+def predict(
+    as_of: AsOfOption,
+    task: Annotated[str, typer.Option("--task", help="purchase, churn, spend or next_order.")] = "purchase",
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Label window after the cutoff, in days.")] = 30,
+    model: Annotated[str, typer.Option("--model", help="lightgbm, logistic, tree or linear_svm.")] = "lightgbm",
+    out: OutOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Propensity / churn / spend scores at a cutoff, validated out of time, with drivers."""
+    from targetwise.io.engines import open_duckdb
+    from targetwise.io.exports import write_table
+    from targetwise.pipeline.tasks import predict_task
+    from targetwise.pipeline.workflows import workspace_features
+
+    ws = open_workspace(workspace)
+    with progress(f"{task} in {horizon_days} days as of {as_of}"):
+        features = workspace_features(ws, as_of)
+        result = predict_task(
+            open_duckdb(ws.db_path), task, as_of=as_of, horizon_days=horizon_days, model=model,
+            random_state=ws.settings.random_state, features_at_as_of=features,
+        )
+    metrics = ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items() if isinstance(v, float))
+    console.print(f"out-of-time test at {result.model_card['test_cutoff']}: {metrics}")
+    if result.baselines:
+        console.print("baselines: " + ", ".join(f"{k}={v:.3f}" for k, v in result.baselines.items() if isinstance(v, float)))
+    if result.model_card.get("fallback_reason"):
+        console.print(f"[yellow]fallback:[/] {result.model_card['fallback_reason']}")
+    if out:
+        write_table(result.scores, out)
+        console.print(f"written to {out}")
+    else:
+        _show(result.scores.sort_values(result.scores.columns[1], ascending=False), "top customers")
+
+
+recommend_app = typer.Typer(help="Recommendations: per customer, or evaluated on a time split.", invoke_without_command=True)
+
+
+@recommend_app.callback()
+@handle_errors
+def recommend(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
+    n: Annotated[int, typer.Option("-n", help="How many products.")] = 10,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Show a customer's recommendations from the active run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if customer is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(code=2)
+    from targetwise.pipeline.workflows import recommend_for_customer
+
+    recs = recommend_for_customer(open_workspace(workspace), customer, n=n)
+    _show(recs, f"recommendations for {customer}", limit=n)
+
+
+@recommend_app.command("evaluate")
+@handle_errors
+def evaluate(
+    test_start: Annotated[str, typer.Option("--test-start", help="Lines from this date on are the test set.")],
+    k: Annotated[int, typer.Option("--k", help="List length.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Models to evaluate (repeatable).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """P@k, R@k, NDCG@k, MAP@k and coverage under both protocols (new, all), per model."""
+    from targetwise.pipeline.workflows import evaluate_recommendations
+
+    ws = open_workspace(workspace)
+    with progress("evaluating recommenders"):
+        frame = evaluate_recommendations(ws, test_start, k=k, models=model or None, random_state=ws.settings.random_state)
+    if as_json:
+        typer.echo(json.dumps(frame.to_dict("records"), indent=2, default=str))
+    else:
+        _show(frame, f"recommendations @ {k}, test from {test_start}", limit=len(frame))
