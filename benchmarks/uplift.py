@@ -10,7 +10,7 @@ Also reported:
   scikit-uplift (SoloModel, TwoModels, ClassTransformation) and causalml
   (BaseSClassifier, BaseTClassifier, BaseXClassifier with constant propensity);
   they get one-hot features (they do not encode categoricals themselves);
-* the three-arm setting (men's, women's, none): the S-learner's best-arm policy vs
+* the three-arm setting (men's, women's, none): class transformation's best-arm policy vs
   sending everyone (or the top 30 %) a single arm, valued on the held-out 30 % by
   inverse-propensity weighting (each arm is 1/3 of a randomised experiment);
 * the budget planner at 30 % contact depth: share of all incremental visits captured
@@ -169,7 +169,9 @@ def three_arms(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
             stratify=pd.Series(arm).astype(str) + y.astype(str),
             random_state=seed,
         )
-        model = SLearner(control="No E-Mail", random_state=seed).fit(X.iloc[train], arm[train], y[train])
+        model = ClassTransformation(control="No E-Mail", random_state=seed).fit(
+            X.iloc[train], arm[train], y[train]
+        )
         uplift = model.predict(X.iloc[test])
         best = model.best_arm(X.iloc[test]).to_numpy()
         a_test, y_test = arm[test], y[test]
@@ -222,6 +224,7 @@ def planner_capture(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
         )
         shares = {}
         for name, model in [
+            ("uplift (class transformation)", ClassTransformation(random_state=seed)),
             ("uplift (S-learner)", SLearner(random_state=seed)),
             ("response model", ResponseModel(random_state=seed)),
         ]:

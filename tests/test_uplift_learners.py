@@ -36,6 +36,12 @@ def _lgbm():
     return LGBMClassifier(**SMALL, n_jobs=1)
 
 
+def _lgbm_regressor():
+    from lightgbm import LGBMRegressor
+
+    return LGBMRegressor(**SMALL, n_jobs=1)
+
+
 def planted(
     n: int, seed: int, arms: tuple[str, ...] = ("email",)
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
@@ -73,7 +79,9 @@ LEARNERS = {
     "S": lambda: SLearner(_lgbm(), control="none", random_state=0),
     "S-interactions": lambda: SLearner(_lgbm(), interactions=True, control="none", random_state=0),
     "T": lambda: TLearner(_lgbm(), control="none", random_state=0),
-    "X": lambda: XLearner(_lgbm(), propensity="constant", control="none", random_state=0),
+    "X": lambda: XLearner(
+        _lgbm(), effect_estimator=_lgbm_regressor(), propensity="constant", control="none", random_state=0
+    ),
     "CT": lambda: ClassTransformation(_lgbm(), control="none", random_state=0),
 }
 
