@@ -36,6 +36,11 @@ Pipeline (all fitted on the table passed to ``fit``):
    :meth:`BehaviourClusterer.align_to` maps them to a previous run's ids.
 6. **Projection**: a 2-D PCA of the scaled features (``projection_``,
    ``pca_explained_variance_ratio_``, :meth:`project`) for the segment map.
+
+Reproducibility: the same table, ``random_state`` and thread count give identical
+labels, centres and scores. K-means sums in parallel chunks, so a different
+thread count (``n_threads``; the default depends on the table size, see there)
+can move the last bits and occasionally the chosen k.
 """
 
 from __future__ import annotations
@@ -262,6 +267,7 @@ class BehaviourClusterer(BaseEstimator):
     def fit(self, features: pd.DataFrame, y: object = None) -> BehaviourClusterer:
         """Scale the behaviour columns and cluster the customers."""
         self._check_params()
+        self.__dict__.pop("label_mapping_", None)  # a refit starts without a previous alignment
         frame = customer_frame(features)
         columns = self._columns(frame)
         values = numeric_matrix(frame, columns)
