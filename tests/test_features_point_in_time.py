@@ -44,7 +44,7 @@ def _reference_labels() -> pd.DataFrame:
     return _LABELS[0]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(future_line, min_size=1, max_size=12))
 def test_rows_at_or_after_the_cutoff_change_no_feature(future_rows):
     global REFERENCE
