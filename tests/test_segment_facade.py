@@ -68,6 +68,7 @@ def test_result_has_the_cli_columns_and_recovers_the_planted_behaviours(result):
     assert profile["description"].startswith(f"{profile['name']}: 20% of customers, ")
     assert seg.customers["reason"].str.len().gt(0).all()
     assert seg.cluster_profiles["customer_share"].sum() == pytest.approx(1.0)
+    assert seg.cluster_profiles.index.name == "cluster" and seg.rfm_profiles.index.name == "rfm_segment"
     assert seg.rfm_profiles["n_customers"].sum() == len(features)
 
 

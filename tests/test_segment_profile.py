@@ -36,7 +36,7 @@ def test_profile_sizes_shares_and_description_by_hand():
     assert table["revenue_share"].tolist() == pytest.approx([0.4, 0.6])
     assert table.loc[1, "frequency_median"] == 6
     assert table.loc[1, "frequency_vs_overall"] == pytest.approx(6 / 1.5)
-    assert table["frequency_overall_median"].tolist() == [1.5, 1.5]
+    assert table["frequency_overall"].tolist() == [1.5, 1.5]
     assert table.loc[0, "monetary_total_mean"] == pytest.approx(40 / 3)
     assert table.loc[0, "ipi_mean_days_median"] == 30.0  # missing gaps (one-order customers) are skipped
     assert table.loc[1, "description"] == (

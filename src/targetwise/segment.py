@@ -68,7 +68,9 @@ class SegmentationResult:
     rfm: RFMSegmenter
     clusterer: BehaviourClusterer
     cluster_names: dict[int, str]
+    #: one row per cluster (index ``cluster``), see :func:`profile_segments`
     cluster_profiles: pd.DataFrame
+    #: one row per RFM segment (index ``rfm_segment``)
     rfm_profiles: pd.DataFrame
 
     def plot_segment_map(self, *, ax=None, max_points: int = 20_000):
@@ -162,8 +164,8 @@ def segment_customers(
     cluster_names = {**fresh, **inherited}
     if NOISE in set(labels.tolist()):
         cluster_names[NOISE] = NOISE_NAME
-    cluster_profiles = profile_segments(frame, labels, names=cluster_names)
-    rfm_profiles = profile_segments(frame, rfm_table["rfm_segment"])
+    cluster_profiles = profile_segments(frame, labels, names=cluster_names).rename_axis("cluster")
+    rfm_profiles = profile_segments(frame, rfm_table["rfm_segment"]).rename_axis("rfm_segment")
 
     reasons = explain_customers(frame, labels, scaled=clusterer.scaled_, n_reasons=n_reasons)
     customers = pd.DataFrame(

@@ -144,8 +144,8 @@ def profile_segments(
     -------
     DataFrame indexed by segment with ``name, description, n_customers,
     customer_share, revenue_share`` and for each key feature ``<f>_mean``,
-    ``<f>_median``, ``<f>_overall_median`` and ``<f>_vs_overall`` (segment median /
-    overall median).
+    ``<f>_median``, ``<f>_overall`` (median over all customers) and ``<f>_vs_overall``
+    (segment median / overall median).
     Money is in the shop's currency, days in days. Revenue is ``revenue_col`` with
     customers whose net spend is negative (returns exceed purchases) counted as 0.
     Sorted by size, largest first.
@@ -187,7 +187,7 @@ def profile_segments(
         table[f"{col}_mean"] = means[col]
         table[f"{col}_median"] = medians[col]
         base = overall_median[col]
-        table[f"{col}_overall_median"] = base
+        table[f"{col}_overall"] = base
         table[f"{col}_vs_overall"] = medians[col] / base if base and np.isfinite(base) else np.nan
     table["name"] = [str(names.get(s, s)) if names else str(s) for s in table.index]
     table["description"] = [_describe(row) for _, row in table.iterrows()]
