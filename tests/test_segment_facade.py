@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from targetwise.errors import ConfigError
+from targetwise.errors import ConfigError, ModelError
 from targetwise.models.segment import RFM_SEGMENTS, BehaviourClusterer, SegmentationWarning
 from targetwise.models.segment.plotting import plot_segment_map, render_html, render_png
 from targetwise.segment import OUTPUT_COLUMNS, SegmentationResult, segment_customers
@@ -94,10 +94,25 @@ def test_a_later_snapshot_keeps_cluster_ids_and_names(result):
     assert adjusted_rand_score(plain.customers["cluster"], later.customers["cluster"]) == 1.0
 
 
-def test_previous_must_be_a_result_or_a_clusterer(result):
+def test_a_persisted_centre_table_works_as_previous(result, tmp_path):
+    seg, _, _ = result
+    path = tmp_path / "centres.parquet"
+    seg.cluster_centers_table().to_parquet(path)
+    stored = pd.read_parquet(path)
+    assert list(stored.columns[:1]) == ["cluster_name"] and list(stored.index) == [0, 1, 2]
+    later_features, _ = planted_features(900, seed=5)
+    from_result = segment_customers(later_features, n_clusters=3, random_state=1, previous=seg)
+    from_file = segment_customers(later_features, n_clusters=3, random_state=1, previous=stored)
+    pd.testing.assert_frame_equal(from_file.customers, from_result.customers)
+    assert from_file.cluster_names == from_result.cluster_names
+
+
+def test_previous_must_be_a_result_a_clusterer_or_a_centre_table(result):
     seg, features, _ = result
     with pytest.raises(ConfigError, match="previous must be"):
-        segment_customers(features, previous=seg.customers)
+        segment_customers(features, previous=seg.customers.to_dict())
+    with pytest.raises(ModelError, match=r"no centre values for feature\(s\) \['recency_days'"):
+        segment_customers(features, previous=seg.customers)  # per-customer rows, not centres
 
 
 def test_segment_map_plot_png_and_html(result):

@@ -5,6 +5,7 @@
 >>> result.customers.head()          # customer_id, rfm_score, rfm_segment, cluster, cluster_name, reason
 >>> result.cluster_profiles           # size, revenue share, medians vs overall, name, description
 >>> later = segment_customers(next_month_features, previous=result)   # same ids for the same clusters
+>>> result.cluster_centers_table().to_parquet("centres.parquet")     # persist; pass the frame back later
 
 The estimators live in :mod:`targetwise.models.segment`; this module combines
 them and is what the CLI ``targetwise segment`` calls.
@@ -73,6 +74,16 @@ class SegmentationResult:
     #: one row per RFM segment (index ``rfm_segment``)
     rfm_profiles: pd.DataFrame
 
+    def cluster_centers_table(self) -> pd.DataFrame:
+        """Cluster centres in original units with their names (index ``cluster``).
+
+        Persist it (Parquet, CSV, JSON) and pass it back as ``previous`` to a later
+        :func:`segment_customers` call so ids and names stay put across runs.
+        """
+        table = self.clusterer.cluster_centers_.copy()
+        table.insert(0, "cluster_name", [self.cluster_names[int(i)] for i in table.index])
+        return table
+
     def plot_segment_map(self, *, ax=None, max_points: int = 20_000):
         """The PCA segment map labelled with the cluster names (matplotlib Axes)."""
         from targetwise.models.segment.plotting import plot_segment_map
@@ -99,7 +110,7 @@ def segment_customers(
     *,
     n_clusters: int | None = None,
     random_state: int | None = 0,
-    previous: SegmentationResult | BehaviourClusterer | None = None,
+    previous: SegmentationResult | BehaviourClusterer | pd.DataFrame | None = None,
     algorithm: Literal["kmeans", "dbscan", "hdbscan"] = "kmeans",
     cluster_features: Sequence[str] | None = None,
     nan_policy: Literal["raise", "median"] = "raise",
@@ -119,7 +130,9 @@ def segment_customers(
     previous:
         An earlier result (or clusterer) to keep cluster ids stable: clusters are
         matched to it by centroid (Hungarian algorithm); a matched cluster keeps
-        its previous id and, for a :class:`SegmentationResult`, its previous name.
+        its previous id and, for a :class:`SegmentationResult` or a centre table
+        with a ``cluster_name`` column (:meth:`SegmentationResult.cluster_centers_table`,
+        e.g. read back from a file), its previous name.
     algorithm, cluster_features, nan_policy:
         Passed to :class:`BehaviourClusterer`.
     rfm_score_map:
@@ -131,10 +144,13 @@ def segment_customers(
     -------
     :class:`SegmentationResult` whose ``customers`` has :data:`OUTPUT_COLUMNS`.
     """
-    if previous is not None and not isinstance(previous, (SegmentationResult, BehaviourClusterer)):
+    if previous is not None and not isinstance(
+        previous, (SegmentationResult, BehaviourClusterer, pd.DataFrame)
+    ):
         raise ConfigError(
-            f"previous must be a SegmentationResult or a fitted BehaviourClusterer, got {type(previous).__name__}",
-            fix="pass the result of the earlier segment_customers call",
+            "previous must be a SegmentationResult, a fitted BehaviourClusterer or a centre table, "
+            f"got {type(previous).__name__}",
+            fix="pass the earlier result or its cluster_centers_table()",
         )
     frame = customer_frame(features)
     rfm = RFMSegmenter(score_map=rfm_score_map).fit(frame)
@@ -150,15 +166,18 @@ def segment_customers(
 
     inherited: dict[int, str] = {}
     if previous is not None:
-        previous_clusterer = previous.clusterer if isinstance(previous, SegmentationResult) else previous
-        clusterer.align_to(previous_clusterer)
+        previous_names: dict[int, str] = {}
         if isinstance(previous, SegmentationResult):
-            previous_ids = set(previous.cluster_names)
-            inherited = {
-                new: previous.cluster_names[new]
-                for new in clusterer.cluster_ids_.tolist()
-                if new in previous_ids and new != NOISE
-            }
+            reference: BehaviourClusterer | pd.DataFrame = previous.clusterer
+            previous_names = previous.cluster_names
+        elif isinstance(previous, pd.DataFrame) and "cluster_name" in previous.columns:
+            reference = previous.drop(columns="cluster_name")
+            previous_names = {int(i): str(n) for i, n in previous["cluster_name"].items()}
+        else:
+            reference = previous
+        clusterer.align_to(reference)
+        matched = set(clusterer.label_mapping_.values()) & set(previous_names) - {NOISE}
+        inherited = {cluster: previous_names[cluster] for cluster in sorted(matched)}
     labels = clusterer.labels_
     fresh = name_segments(clusterer.scaled_, labels, reserved=list(inherited.values()))
     cluster_names = {**fresh, **inherited}
