@@ -78,7 +78,7 @@ def test_bad_conditions_fail_with_the_fix(frame: pd.DataFrame) -> None:
         parse_conditions([{"field": "clv", "op": "==", "value": 1, "sql": "1=1"}])
     with pytest.raises(DataValidationError, match="repeated customer ids"):
         audience_frame({"clv": pd.DataFrame({"customer_id": ["a", "a"], "clv": [1.0, 2.0]})})
-    with pytest.raises(ConfigError, match="no letters or digits"):
+    with pytest.raises(DataValidationError, match="no letters or digits"):
         slugify(" -- ")
     assert slugify("  Lapsed VIPs (Q4)! ") == "lapsed-vips-q4"
 

@@ -95,7 +95,7 @@ def slugify(name: str) -> str:
     """A file-safe audience name: lower case letters, digits and dashes (max 48 characters)."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")[:48].strip("-")
     if not slug:
-        raise ConfigError(
+        raise DataValidationError(
             f"audience name {name!r} has no letters or digits", fix="name it e.g. 'lapsed high value'"
         )
     return slug

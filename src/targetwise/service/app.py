@@ -36,6 +36,7 @@ STATIC = Path(__file__).parent / "static"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorPublic, "description": text}
     for status, text in {
+        400: "The request cannot be carried out as asked (see the error's fix)",
         401: "Missing, unknown or revoked API key",
         403: "The key's scope is too low",
         404: "Not found (or the stage producing it did not run)",
