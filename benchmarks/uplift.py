@@ -9,7 +9,9 @@ Also reported:
 * peers on the same splits and the same LightGBM settings, when importable:
   scikit-uplift (SoloModel, TwoModels, ClassTransformation) and causalml
   (BaseSClassifier, BaseTClassifier, BaseXClassifier with constant propensity);
-  they get one-hot features (they do not encode categoricals themselves);
+  they get one-hot features (they do not encode categoricals themselves) and the
+  same LightGBM settings as the matching targetwise learner (S: DEFAULT, T/X/class
+  transformation: SMOOTH);
 * the three-arm setting (men's, women's, none): class transformation's best-arm policy vs
   sending everyone (or the top 30 %) a single arm, valued on the held-out 30 % by
   inverse-propensity weighting (each arm is 1/3 of a randomised experiment);
@@ -41,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _machine import datasets_dir, describe  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from targetwise.models.uplift._base import DEFAULT_LGBM_PARAMS  # noqa: E402
+from targetwise.models.uplift._base import DEFAULT_LGBM_PARAMS, SMOOTH_LGBM_PARAMS  # noqa: E402
 from targetwise.uplift import (  # noqa: E402
     ClassTransformation,
     ResponseModel,
@@ -60,10 +62,10 @@ def load(path: Path) -> pd.DataFrame:
     return pd.read_csv(path / "hillstrom" / "hillstrom.csv.gz")
 
 
-def lgbm(seed: int) -> Any:
+def lgbm(seed: int, params: dict[str, Any] = DEFAULT_LGBM_PARAMS) -> Any:
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(**DEFAULT_LGBM_PARAMS, random_state=seed, n_jobs=1)
+    return LGBMClassifier(**params, random_state=seed, n_jobs=1)
 
 
 def one_hot(X: pd.DataFrame) -> pd.DataFrame:
@@ -86,10 +88,11 @@ class _Peer:
                 self.model = models.SoloModel(estimator=lgbm(self.seed))
             elif self.kind == "T":
                 self.model = models.TwoModels(
-                    estimator_trmnt=lgbm(self.seed), estimator_ctrl=lgbm(self.seed + 1)
+                    estimator_trmnt=lgbm(self.seed, SMOOTH_LGBM_PARAMS),
+                    estimator_ctrl=lgbm(self.seed + 1, SMOOTH_LGBM_PARAMS),
                 )
             else:
-                self.model = models.ClassTransformation(estimator=lgbm(self.seed))
+                self.model = models.ClassTransformation(estimator=lgbm(self.seed, SMOOTH_LGBM_PARAMS))
             self.model.fit(X, y, t)
         else:
             from causalml.inference import meta
@@ -98,11 +101,11 @@ class _Peer:
             if self.kind == "S":
                 self.model = meta.BaseSClassifier(learner=lgbm(self.seed))
             elif self.kind == "T":
-                self.model = meta.BaseTClassifier(learner=lgbm(self.seed))
+                self.model = meta.BaseTClassifier(learner=lgbm(self.seed, SMOOTH_LGBM_PARAMS))
             else:
                 self.model = meta.BaseXClassifier(
-                    outcome_learner=lgbm(self.seed),
-                    effect_learner=LGBMRegressor(**DEFAULT_LGBM_PARAMS, random_state=self.seed, n_jobs=1),
+                    outcome_learner=lgbm(self.seed, SMOOTH_LGBM_PARAMS),
+                    effect_learner=LGBMRegressor(**SMOOTH_LGBM_PARAMS, random_state=self.seed, n_jobs=1),
                 )
             kwargs = {"p": np.full(len(t), t.mean())} if self.kind == "X" else {}
             self.share = t.mean()
@@ -254,7 +257,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     print(describe())
-    print(f"LightGBM settings: {DEFAULT_LGBM_PARAMS}")
+    print(f"LightGBM settings, S-learner/response model/peers: {DEFAULT_LGBM_PARAMS}")
+    print(f"LightGBM settings, T-/X-learner/class transformation: {SMOOTH_LGBM_PARAMS}")
     data = load(datasets_dir())
     started = time.perf_counter()
     pd.set_option("display.width", 200)
