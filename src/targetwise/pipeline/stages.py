@@ -148,6 +148,7 @@ def clv(ctx: RunContext, record: dict[str, Any]) -> None:
         out[col] = value[col].to_numpy()
     ctx.results["clv"] = out
     ctx.writer.write_table("clv/customer_clv.parquet", out)
+    _clv_checks(ctx, record, bgf, T)
     ctx.writer.write_json(
         "clv/params.json",
         {"beta_geo": bgf.params_, "gamma_gamma": ggf.params_, "beta_geo_log_likelihood": bgf.log_likelihood_,
@@ -163,6 +164,47 @@ def clv(ctx: RunContext, record: dict[str, Any]) -> None:
             "gamma_gamma": {k: float(v) for k, v in ggf.params_.items()},
         }
     )
+
+
+def _png(ax: Any) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = ax.figure
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _clv_checks(ctx: RunContext, record: dict[str, Any], model: Any, T: np.ndarray) -> None:
+    """Calibration-vs-holdout, tracking and P(alive) matrix: what the marketer checks before trusting CLV."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from targetwise.clv import plot_calibration_holdout, plot_prob_alive_matrix, plot_tracking
+    from targetwise.pipeline.workflows import clv_checks
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        checks = clv_checks(ctx.workspace, ctx.as_of)
+        f, r, t, holdout, duration, per_period, first_times = checks["arrays"]
+        cal_model = checks["model"]
+        ctx.writer.write_bytes("clv/calibration_holdout.png", _png(plot_calibration_holdout(
+            cal_model, f, r, t, holdout, holdout_duration=duration, time_unit="week")))
+        ctx.writer.write_bytes("clv/tracking.png", _png(plot_tracking(
+            cal_model, per_period, first_times, calibration_end=checks["calibration_end_period"], time_unit="week")))
+        ctx.writer.write_bytes("clv/prob_alive_matrix.png", _png(plot_prob_alive_matrix(
+            model, T=float(np.median(T)), time_unit="day")))
+    _note_warnings(record, caught)
+    ctx.writer.write_table("clv/calibration_holdout.parquet", checks["calibration_holdout"].reset_index())
+    record["metrics"]["holdout_check"] = {
+        "calibration_cutoff": str(checks["cutoff"].date()),
+        "holdout_weeks": checks["holdout_weeks"],
+        "actual_repeat_purchases": checks["holdout_actual"],
+        "predicted_repeat_purchases": checks["holdout_predicted"],
+    }
 
 
 def propensity(ctx: RunContext, record: dict[str, Any]) -> None:
@@ -183,6 +225,7 @@ def propensity(ctx: RunContext, record: dict[str, Any]) -> None:
         record["metrics"][f"{task}_{horizon}d"] = {**result.metrics, **result.baselines}
         if not result.feature_importance.empty:
             ctx.writer.write_table(f"propensity/importance_{task}_{horizon}d.parquet", result.feature_importance)
+        ctx.writer.write_table(f"propensity/backtest_{task}_{horizon}d.parquet", result.test_predictions)
     ctx.results["propensity"] = merged
     ctx.writer.write_table("propensity/scores.parquet", merged)
     ctx.writer.write_json("propensity/model_cards.json", cards)
@@ -284,6 +327,7 @@ def uplift(ctx: RunContext, record: dict[str, Any]) -> None:
     pre = customer_features(backend, pd.Timestamp(sent_at).floor("D").to_pydatetime()).to_pandas()
     cols = feature_columns(pre)
     train = exposures.merge(pre, on="customer_id", how="inner")
+    _uplift_holdout_check(ctx, record, train, cols, arms[0])
     learner = SLearner(control="control", random_state=ctx.settings.random_state).fit(
         train[cols], train["arm"].to_numpy(), train["converted"].astype(int).to_numpy()
     )
@@ -306,6 +350,35 @@ def uplift(ctx: RunContext, record: dict[str, Any]) -> None:
             "mean_predicted_uplift": {c: float(out[c].mean()) for c in out.columns if c != "customer_id"},
         }
     )
+
+
+def _uplift_holdout_check(ctx: RunContext, record: dict[str, Any], train: pd.DataFrame, cols: list[str], arm: str) -> None:
+    """Qini curve and uplift@30% on a stratified 30% holdout of the campaign (one arm vs control)."""
+    from sklearn.model_selection import train_test_split
+
+    from targetwise.uplift import SLearner, qini_auc_score, qini_curve, uplift_at_k
+
+    rows = train[train["arm"].isin([arm, "control"])]
+    strata = rows["arm"].astype(str) + rows["converted"].astype(str)
+    if strata.value_counts().min() < 2:
+        record["notes"].append("campaign too small for a holdout uplift check")
+        return
+    fit_part, test_part = train_test_split(rows, test_size=0.3, stratify=strata, random_state=ctx.settings.random_state)
+    learner = SLearner(control="control", random_state=ctx.settings.random_state).fit(
+        fit_part[cols], fit_part["arm"].to_numpy(), fit_part["converted"].astype(int).to_numpy()
+    )
+    pred = learner.predict(test_part[cols])
+    uplift_pred = np.asarray(pred[arm] if isinstance(pred, pd.DataFrame) else pred, dtype=float)
+    y = test_part["converted"].astype(int).to_numpy()
+    treated = (test_part["arm"] == arm).astype(int).to_numpy()
+    x, qini = qini_curve(y, uplift_pred, treated)
+    ctx.writer.write_table("uplift/qini_curve.parquet", pd.DataFrame({"targeted": x, "incremental_responders": qini}))
+    record["metrics"]["holdout_check"] = {
+        "arm": arm,
+        "test_rows": int(len(test_part)),
+        "qini_auc": float(qini_auc_score(y, uplift_pred, treated)),
+        "uplift_at_30pct": float(uplift_at_k(y, uplift_pred, treated, k=0.3)),
+    }
 
 
 class _Skip(Exception):

@@ -58,6 +58,7 @@ class TaskResult:
     baselines: dict[str, float]
     model_card: dict[str, Any]
     feature_importance: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    test_predictions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # customer_id, y_true, score
 
 
 def training_cutoffs(as_of: date, *, horizon_days: int, n_cutoffs: int, step_days: int) -> list[date]:
@@ -127,6 +128,9 @@ def predict_task(
             y_train = train[label].astype(bool).to_numpy()
             backtest_model = PropensityClassifier(model=model, random_state=random_state).fit(train[cols], y_train)
             proba = backtest_model.predict_proba(test[cols])[:, 1]
+            test_predictions = pd.DataFrame(
+                {"customer_id": test["customer_id"].to_numpy(), "y_true": test[label].astype(bool).to_numpy(), "score": proba}
+            )
             metrics = classification_metrics(test[label].astype(bool).to_numpy(), proba)
             baselines = _baselines(test, label, task, horizon_days)
             final = PropensityClassifier(model=model, random_state=random_state).fit(
@@ -137,6 +141,9 @@ def predict_task(
             y_train = train[label].astype(float).to_numpy()
             backtest_model = SpendRegressor(random_state=random_state).fit(train[cols], y_train)
             pred = backtest_model.predict(test[cols])
+            test_predictions = pd.DataFrame(
+                {"customer_id": test["customer_id"].to_numpy(), "y_true": test[label].astype(float).to_numpy(), "score": pred}
+            )
             metrics = regression_metrics(test[label].astype(float).to_numpy(), pred)
             baselines = {}
             final = SpendRegressor(random_state=random_state).fit(snapshots[cols], snapshots[label].astype(float).to_numpy())
@@ -168,7 +175,7 @@ def predict_task(
         ]
         + notes,
     }
-    return TaskResult(task, horizon_days, as_of_date, scores, metrics, baselines, card, importance)
+    return TaskResult(task, horizon_days, as_of_date, scores, metrics, baselines, card, importance, test_predictions)
 
 
 def _snapshots(training_snapshots: Any, backend: Any, cutoffs: list[date], horizon_days: int) -> pd.DataFrame:

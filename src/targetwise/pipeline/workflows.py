@@ -166,3 +166,62 @@ def evaluate_recommendations(
     params = {"als": {"random_state": random_state}, "hybrid": {"random_state": random_state}}
     recommenders = {name: make_recommender(name, **params.get(name, {})) for name in names}
     return evaluate_recommenders(recommenders, train, test, k=k, products=products)
+
+
+def tracking_data(ws: Workspace, as_of: Any, *, unit_days: int = 7) -> tuple[np.ndarray, np.ndarray, pd.Timestamp]:
+    """Repeat purchases per period (all customers) and each customer's first purchase time.
+
+    Purchases are collapsed per customer-day; time is measured in periods of
+    ``unit_days`` from the first purchase in the data. Used by the tracking plot.
+    """
+    with ws.connect(read_only=True) as con:
+        days = con.execute(
+            """
+            SELECT customer_id, CAST(ordered_at AS DATE) AS day FROM transactions
+            WHERE NOT is_return AND NOT is_non_product AND ordered_at < ? GROUP BY 1, 2
+            """,
+            [pd.Timestamp(as_of).to_pydatetime()],
+        ).df()
+    objected = opted_out(ws, "profiling")
+    days = days[~days["customer_id"].isin(objected)]
+    origin = pd.Timestamp(days["day"].min())
+    t = (pd.to_datetime(days["day"]) - origin).dt.days.to_numpy() / unit_days
+    days = days.assign(t=t).sort_values(["customer_id", "t"])
+    first = days.groupby("customer_id", sort=False)["t"].transform("min")
+    repeat_t = days.loc[days["t"] > first, "t"].to_numpy()
+    n_periods = int(np.ceil((pd.Timestamp(as_of) - origin).days / unit_days))
+    per_period = np.bincount(np.clip(np.ceil(repeat_t).astype(int) - 1, 0, None), minlength=n_periods)[:n_periods]
+    first_times = days.groupby("customer_id")["t"].min().to_numpy()
+    return per_period.astype(float), first_times, origin
+
+
+def clv_checks(ws: Workspace, as_of: Any, *, holdout_weeks: int | None = None) -> dict[str, Any]:
+    """BG/NBD fitted in weeks on data before a calibration cutoff, checked against the holdout after it."""
+    from targetwise.clv import BetaGeo, calibration_holdout_table, tracking_table
+
+    end = pd.Timestamp(as_of)
+    with ws.connect(read_only=True) as con:
+        first = pd.Timestamp(con.execute("SELECT min(ordered_at) FROM transactions").fetchone()[0])  # type: ignore[index]
+    span_weeks = (end - first).days / 7
+    weeks = holdout_weeks or int(max(4, min(26, span_weeks // 3)))
+    cutoff = (end - pd.Timedelta(weeks=weeks)).normalize()
+    cal = calibration_holdout_split(ws, cutoff, end, time_unit="W")
+    f, r, T = (cal[c].to_numpy(dtype=float) for c in ("btyd_frequency", "btyd_recency", "btyd_T"))
+    model = BetaGeo().fit(f, r, T)
+    holdout = cal["holdout_frequency"].to_numpy(dtype=float)
+    table = calibration_holdout_table(model, f, r, T, holdout, holdout_duration=cal.attrs["holdout_duration"])
+    per_period, first_times, _origin = tracking_data(ws, end, unit_days=7)
+    cal_end = (cutoff - _origin).days / 7
+    # customers acquired before the calibration cutoff only (the model has not seen later cohorts)
+    tracking = tracking_table(model, per_period, first_times[first_times < cal_end])
+    return {
+        "model": model,
+        "cutoff": cutoff,
+        "holdout_weeks": weeks,
+        "calibration_holdout": pd.DataFrame(table),
+        "tracking": pd.DataFrame(tracking),
+        "calibration_end_period": cal_end,
+        "arrays": (f, r, T, holdout, cal.attrs["holdout_duration"], per_period, first_times[first_times < cal_end]),
+        "holdout_actual": float(holdout.sum()),
+        "holdout_predicted": float(model.expected_purchases(cal.attrs["holdout_duration"], f, r, T).sum()),
+    }

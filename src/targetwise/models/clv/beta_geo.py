@@ -330,6 +330,11 @@ def _expectation_if_alive(
     one_minus_z = (alpha + big_t) / (alpha + big_t + t)
     z = t / (alpha + big_t + t)
     hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-    # 1 - (1-z)^(a-1)·F, written with expm1 to keep precision for short horizons.
-    head = -(np.expm1((a - 1.0) * np.log(one_minus_z) + np.log(hyp)))
+    # 1 - (1-z)^(a-1)·F, written with expm1 to keep precision for short horizons where F > 0.
+    # For a < 1 the series F can be zero or negative; then the direct form is exact enough.
+    log_scale = (a - 1.0) * np.log(one_minus_z)
+    positive = hyp > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precise = -np.expm1(log_scale + np.log(np.where(positive, hyp, 1.0)))
+    head = np.where(positive, precise, 1.0 - np.exp(log_scale) * hyp)
     return (a + b + x - 1.0) / (a - 1.0) * head
