@@ -167,3 +167,21 @@ def test_summary_reports_standard_errors(bgf: BetaGeo) -> None:
     assert np.all(table["lower 95% bound"] < table["coef"]) and np.all(
         table["coef"] < table["upper 95% bound"]
     )
+
+
+def test_expected_purchases_finite_when_a_below_one() -> None:
+    """For a < 1 the hypergeometric series can be negative; the value must still match
+    lifetimes' closed form (computed here independently with scipy)."""
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = 1.92255184346067, 6.167670308218986, 0.05626436212455562, 0.25202620049112984
+    model = BetaGeo().with_params(r=r, alpha=alpha, a=a, b=b)
+    x, tx, big_t, t = np.array([0.0, 0.0, 3.0]), np.array([0.0, 0.0, 10.0]), np.array([16.0, 52.0, 40.0]), 26.0
+    first = (a + b + x - 1) / (a - 1)
+    second = 1 - hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + big_t + t)) * ((alpha + big_t) / (alpha + t + big_t)) ** (r + x)
+    denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + big_t) / (alpha + tx)) ** (r + x)
+    expected = first * second / denominator
+    got = model.expected_purchases(t, x, tx, big_t)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    np.testing.assert_allclose(got, [1.9321692022, 0.7893528416, 0.5045767003], rtol=1e-9)
