@@ -100,3 +100,19 @@ def test_runs_list_show(synthetic_demo: Workspace) -> None:
     assert active[:12] in r.output
     r = invoke(synthetic_demo, "runs", "show")
     assert '"snapshot_id"' in r.output and '"uplift"' in r.output
+
+
+def test_report_is_self_contained_and_covers_every_stage(synthetic_demo: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    r = invoke(synthetic_demo, "report", "--out", out)
+    assert "self-contained" in r.output
+    html = out.read_text()
+    for anchor in ('id="data-profile"', 'id="segments"', 'id="clv"', 'id="propensity"', 'id="recommendations"', 'id="uplift"'):
+        assert anchor in html, anchor
+    run = RunStore(synthetic_demo).active()
+    assert run.run_id in html
+    assert html.count("data:image/png;base64,") >= 8  # lines/day, segment map, CLV x4, lift, reliability, qini
+    import re
+
+    assert not re.search(r"""(src|href)=["']https?://""", html)  # nothing fetched from the network
+    assert (synthetic_demo.reports_dir / "report.html").exists()  # the demo wrote one too

@@ -167,3 +167,25 @@ app.command("segment")(_models.segment)
 app.command("clv")(_models.clv)
 app.command("predict")(_models.predict)
 app.add_typer(_models.recommend_app, name="recommend")
+
+
+@app.command()
+@handle_errors
+def report(
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file (default: artifacts/reports/report.html).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Run id (default: the active run).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """A self-contained HTML report: data, segments, CLV checks, model metrics, lift, recommendations, uplift."""
+    from targetwise.io.runs import RunStore
+    from targetwise.reports.report import render_report
+
+    ws = open_workspace(workspace)
+    store = RunStore(ws)
+    run = store.get(run_id) if run_id else store.active()
+    with progress("rendering report"):
+        html = render_report(ws, run)
+    target = out or ws.reports_dir / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    console.print(f"report written to {target} ({len(html) / 1e6:.1f} MB, self-contained)")

@@ -95,4 +95,12 @@ def run_demo(
     result.run_id = info.run_id
     result.outputs["run"] = info.path
     result.stages.extend(name for name, rec in info.manifest["stages"].items() if rec["status"] == "ok")
+
+    step("writing the report")
+    from targetwise.reports.report import render_report
+
+    report_path = ws.reports_dir / "report.html"
+    report_path.write_text(render_report(ws, info), encoding="utf-8")
+    result.outputs["report"] = report_path
+    result.stages.append("report")
     return result
