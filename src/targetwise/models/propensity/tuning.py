@@ -118,7 +118,10 @@ class BudgetedSearch(ClassifierMixin, BaseEstimator):
             space = default_search_space(getattr(self.estimator, "model", "lightgbm"))
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(0, 2**31 - 1))
-        candidates = list(ParameterSampler(dict(space), n_iter=self.max_candidates, random_state=seed))
+        n_iter = self.max_candidates
+        if all(isinstance(v, list | tuple) for v in space.values()):
+            n_iter = min(n_iter, math.prod(len(v) for v in space.values()))  # a small grid: each once
+        candidates = list(ParameterSampler(dict(space), n_iter=n_iter, random_state=seed))
         n = len(frame)
         n_rounds = max(1, math.ceil(math.log(len(candidates), self.eta)) + 1) if len(candidates) > 1 else 1
         start = time.perf_counter()
