@@ -189,3 +189,7 @@ def report(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")
     console.print(f"report written to {target} ({len(html) / 1e6:.1f} MB, self-contained)")
+
+from targetwise.cli import campaigns as _campaigns  # noqa: E402
+
+app.add_typer(_campaigns.campaign_app, name="campaign")

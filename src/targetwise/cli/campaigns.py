@@ -1,0 +1,76 @@
+"""`targetwise campaign plan|report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, progress
+
+campaign_app = typer.Typer(help="Plan a campaign under a budget from uplift; measure it afterwards.", no_args_is_help=True)
+
+
+@campaign_app.command("plan")
+@handle_errors
+def plan(
+    contact_cost: Annotated[float, typer.Option("--contact-cost", help="Cost of one contact.")],
+    value_per_conversion: Annotated[float | None, typer.Option("--value-per-conversion", help="Margin of one conversion.")] = None,
+    value_from_clv: Annotated[bool, typer.Option("--value-from-clv", help="Use each customer's CLV x --margin as the value.")] = False,
+    margin: Annotated[float, typer.Option("--margin", help="Share of CLV that is profit (with --value-from-clv).")] = 1.0,
+    budget: Annotated[float | None, typer.Option("--budget", help="Maximum total contact cost.")] = None,
+    max_contacts: Annotated[int | None, typer.Option("--max-contacts", help="Maximum number of contacts.")] = None,
+    holdout: Annotated[float, typer.Option("--holdout", help="Random control share kept for measurement.")] = 0.10,
+    channel: Annotated[str, typer.Option("--channel", help="email, sms or ads (consent is checked for it).")] = "email",
+    out: Annotated[Path | None, typer.Option("--out", help="Write the assignments (.csv or .parquet).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Who gets which arm: maximum expected incremental profit, no sleeping dogs, a random holdout."""
+    from targetwise.io.exports import write_table
+    from targetwise.pipeline.campaigns import plan_from_run
+
+    ws = open_workspace(workspace)
+    with progress("planning"):
+        result, excluded = plan_from_run(
+            ws, contact_cost=contact_cost, value_per_conversion=value_per_conversion, value_from_clv=value_from_clv,
+            margin=margin, budget=budget, max_contacts=max_contacts, holdout_fraction=holdout, channel=channel,
+            random_state=ws.settings.random_state,
+        )
+    lo, hi = result.incremental_conversions_interval
+    plo, phi = result.profit_interval
+    console.print(f"contact {result.n_contacted:,} customers, hold out {result.n_holdout:,} at random; cost {result.total_cost:,.2f}")
+    console.print(f"expected incremental conversions {result.expected_incremental_conversions:,.1f} ({lo:,.1f} to {hi:,.1f})")
+    console.print(f"expected profit {result.expected_profit:,.2f} ({plo:,.2f} to {phi:,.2f}, {result.interval_method})")
+    reasons = result.assignments["reason"].value_counts()
+    console.print("decisions: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))
+    console.print(f"excluded by consent ({channel} or profiling): {excluded:,}")
+    if out:
+        write_table(result.assignments.reset_index(), out)
+        console.print(f"assignments written to {out}")
+
+
+@campaign_app.command("report")
+@handle_errors
+def report(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the results table (.csv or .parquet).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Incremental conversions and revenue of treated vs holdout, with confidence intervals, by segment."""
+    from targetwise.io.exports import write_table
+    from targetwise.pipeline.campaigns import measure_workspace_campaign
+
+    result = measure_workspace_campaign(open_workspace(workspace), campaign_id)
+    frame = result.results
+    for row in frame[frame["segment"] == "all"].itertuples():
+        console.print(
+            f"{row.arm}: conversion {row.conversion_rate_treated:.2%} vs control {row.conversion_rate_control:.2%}; "
+            f"incremental {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}); "
+            f"incremental revenue {row.incremental_revenue:,.0f} ({row.incremental_revenue_low:,.0f} to {row.incremental_revenue_high:,.0f})"
+        )
+    for row in frame[frame["segment"] != "all"].itertuples():
+        console.print(f"  {row.arm} / {row.segment}: {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}), n={row.n_treated}+{row.n_control}")
+    if out:
+        write_table(frame, out)
+        console.print(f"written to {out}")
