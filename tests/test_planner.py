@@ -186,3 +186,22 @@ def test_bad_uplift_input() -> None:
         plan_campaign(pd.Series([0.1, 0.2], index=["a", "a"]), contact_cost=1.0, value_per_conversion=1.0)
     with pytest.raises(DataValidationError, match="Series"):
         plan_campaign([0.1, 0.2], contact_cost=1.0, value_per_conversion=1.0)  # type: ignore[arg-type]
+
+
+def test_plot_profit_curve_marks_chosen_depth() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from targetwise.campaigns.planner import plot_profit_curve
+
+    plan = plan_campaign(
+        UPLIFT, contact_cost=1.0, value_per_conversion=10.0, budget=1.5, holdout_fraction=0.0
+    )
+    ax = plot_profit_curve(plan)
+    feasible, infeasible, chosen = ax.get_lines()
+    np.testing.assert_allclose(feasible.get_ydata(), [0, 2, np.nan, np.nan, np.nan])
+    np.testing.assert_allclose(infeasible.get_ydata(), [np.nan, np.nan, 3, 3, 2.5])
+    assert list(chosen.get_xdata()) == [1, 1]
+    plt.close("all")

@@ -123,3 +123,24 @@ def test_invalid_k_strategy_and_uplift() -> None:
         qini_curve(Y, np.r_[U[:-1], np.nan], T)
     with pytest.raises(DataValidationError, match="bins"):
         response_rate_by_percentile(Y, U, T, group="treatment", bins=6)
+
+
+def test_plot_uplift_curve_draws_the_metric_curves() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from targetwise.uplift import plot_uplift_curve
+
+    ax = plot_uplift_curve(Y, U, T, kind="qini", label="toy")
+    model, random, perfect = ax.get_lines()
+    np.testing.assert_allclose(model.get_ydata(), [0, 1, 1, -1, 0, 0.5, 1])
+    np.testing.assert_allclose(random.get_ydata(), [0, 1])
+    np.testing.assert_allclose(perfect.get_xdata(), [0, 2, 5, 6])
+    assert "toy (qini AUC -0.154)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    _, other = plt.subplots()
+    assert plot_uplift_curve(Y, U, T, kind="uplift", show_perfect=False, ax=other) is other
+    assert len(other.get_lines()) == 2
+    np.testing.assert_allclose(other.get_lines()[0].get_ydata(), [0, 1, 1, -1.5, 0, 5 / 6, 2])
+    plt.close("all")

@@ -15,7 +15,7 @@ targeting.
 """
 
 from targetwise.campaigns.measurement import CampaignMeasurement, measure_campaign
-from targetwise.campaigns.planner import CampaignPlan, plan_campaign
+from targetwise.campaigns.planner import CampaignPlan, plan_campaign, plot_profit_curve
 from targetwise.models.uplift.evaluation import RandomUplift, ResponseModel, UpliftEvaluation, evaluate_uplift
 from targetwise.models.uplift.learners import (
     BaseUpliftLearner,
@@ -34,6 +34,7 @@ from targetwise.models.uplift.metrics import (
     uplift_auc_score,
     uplift_curve,
 )
+from targetwise.models.uplift.plotting import plot_uplift_curve
 
 __all__ = [
     "BaseUpliftLearner",
@@ -51,6 +52,8 @@ __all__ = [
     "perfect_qini_curve",
     "perfect_uplift_curve",
     "plan_campaign",
+    "plot_profit_curve",
+    "plot_uplift_curve",
     "qini_auc_score",
     "qini_curve",
     "response_rate_by_percentile",

@@ -28,14 +28,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from targetwise.errors import ConfigError, DataValidationError
 
-__all__ = ["CampaignPlan", "plan_campaign"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["CampaignPlan", "plan_campaign", "plot_profit_curve"]
 
 HOLDOUT = "holdout"
 NOT_CONTACTED = "not_contacted"
@@ -300,3 +303,26 @@ def plan_campaign(
         interval_method=method,
         confidence=confidence,
     )
+
+
+def plot_profit_curve(plan: CampaignPlan, *, ax: Axes | None = None) -> Axes:
+    """Expected profit by contact depth, infeasible depths dashed, the chosen depth marked. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    curve = plan.profit_curve
+    feasible = curve["feasible"].to_numpy()
+    ax.plot(curve["depth"], np.where(feasible, curve["profit"], np.nan), label="expected profit")
+    ax.plot(
+        curve["depth"],
+        np.where(feasible, np.nan, curve["profit"]),
+        linestyle="--",
+        color="grey",
+        label="over budget / max contacts",
+    )
+    ax.axvline(plan.chosen_depth, color="black", linestyle=":", label=f"chosen depth {plan.chosen_depth}")
+    ax.set_xlabel("customers contacted (best expected profit first, before holdout)")
+    ax.set_ylabel("expected incremental profit")
+    ax.legend(loc="best")
+    return ax
