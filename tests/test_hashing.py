@@ -77,6 +77,13 @@ def test_google_phone_e164() -> None:
 def test_meta_phone_digits_only_no_leading_zeros() -> None:
     assert normalise_phone("+44 (0)20 7031 3000", META) == "442070313000"
     assert normalise_phone("020 7031 3000", META, default_country_code=44) == "442070313000"
+    assert normalise_phone("00 44 20 7031 3000", META) == "442070313000"
+
+
+def test_italian_numbers_keep_their_leading_zero() -> None:
+    # Italian landlines have no trunk prefix: Rome 06 ... is +39 06 ... in E.164.
+    assert normalise_phone("06 6982 0000", GOOGLE, default_country_code=39) == "+390669820000"
+    assert normalise_phone("+39 06 6982 0000", META) == "390669820000"
 
 
 @pytest.mark.parametrize(

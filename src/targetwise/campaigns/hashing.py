@@ -20,8 +20,10 @@ parameters": ``John_Smith@gmail.com`` -> ``john_smith@gmail.com`` ->
 
 Hashes are lowercase hex SHA-256 of the UTF-8 normal form. Phone numbers
 given without ``+`` or ``00`` are read as national numbers: their leading
-trunk zeros are dropped and ``default_country_code`` is prefixed; without a
-default they are rejected rather than guessed.
+trunk zeros are dropped (except for Italy, San Marino and the Vatican, whose
+numbers keep the leading 0 after the country code) and
+``default_country_code`` is prefixed; without a default they are rejected
+rather than guessed.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _PHONE_SYMBOLS = re.compile(r"[\s\-.()/]")
 _COUNTRY_CODE = re.compile(r"^[1-9][0-9]{0,2}$")
+# Countries whose national significant number keeps its leading 0 (no trunk prefix).
+_KEEP_LEADING_ZERO = frozenset({"39", "378", "379"})
 
 
 def _check_destination(destination: str) -> None:
@@ -141,7 +145,7 @@ def normalise_phone(value: str | int, destination: str, default_country_code: st
                 f"default_country_code must be 1-3 digits not starting with 0, got {default_country_code!r}",
                 fix="pass e.g. default_country_code='44'",
             )
-        digits = code + digits.lstrip("0")
+        digits = code + (digits if code in _KEEP_LEADING_ZERO else digits.lstrip("0"))
     digits = digits.lstrip("0")
     if not 8 <= len(digits) <= 15:
         raise DataValidationError(
