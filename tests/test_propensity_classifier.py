@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from targetwise.errors import ConfigError, DataValidationError, ModelError, NotFittedError, SchemaError
+from targetwise.models.propensity._tabular import as_binary_target
 from targetwise.propensity import (
     ModelCard,
     PropensityClassifier,
@@ -167,6 +168,10 @@ def test_input_errors() -> None:
     with pytest.raises(DataValidationError, match="missing value"):
         clf.fit(X, pd.Series(y, dtype="float").where(np.arange(300) > 0))
     clf.fit(X, np.where(y == 1, "yes", "no"))  # text labels: 'yes' is the event
+    assert clf.n_train_positives_ == int(y.sum())
+    # a one-level text label (e.g. a test fold where everyone bought) is the event only if it says so
+    np.testing.assert_array_equal(as_binary_target(["yes", "yes"], n_rows=2), [1, 1])
+    np.testing.assert_array_equal(as_binary_target(["no"], n_rows=1), [0])
     with pytest.raises(SchemaError, match="lacks 1 feature column"):
         clf.predict_proba(X.drop(columns="noise"))
     with pytest.raises(SchemaError, match="neither numeric nor text"):

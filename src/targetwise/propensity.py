@@ -6,7 +6,7 @@ snapshots from a workspace lives in :mod:`targetwise.features`.
 
 Typical use on any feature table::
 
-    from targetwise.propensity import PropensityClassifier, audit_leakage, compare_models
+    from targetwise.propensity import PropensityClassifier, audit_leakage, compare_models, explain_rows
 
     report = audit_leakage(X, y)                 # drop what knows the outcome
     X = X.drop(columns=report.flagged)
