@@ -25,3 +25,10 @@ def test_every_setting_is_documented() -> None:
     assert settings_markdown() in README
     for name in Settings.model_fields:
         assert f"TARGETWISE_{name.upper()}" in README
+
+
+def test_feature_reference_matches_code() -> None:
+    from targetwise.features import feature_reference_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "features.md").read_text(encoding="utf-8")
+    assert feature_reference_markdown() in doc
