@@ -61,6 +61,11 @@ def test_missing_workspace_file_and_missing_table(tmp_path):
         compute_features(empty, AS_OF)
 
 
+def test_duckdb_engine_needs_a_workspace():
+    with pytest.raises(ConfigError, match="no workspace given"):
+        engines.open_backend("duckdb", None)
+
+
 def test_output_must_be_parquet(tmp_path):
     with pytest.raises(ConfigError, match=r"must end in \.parquet"):
         engines.write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "features.csv")

@@ -1,8 +1,8 @@
 """Engine parity: the same Ibis definition gives the same features and labels on DuckDB and Spark.
 
 One test on purpose: a Spark query costs seconds even on 7.5k lines, so the run shares one
-session and checks features (through open_backend, the path compute_features takes, which stages
-the workspace tables to Spark via Parquet) and labels in one go. Weekly BTYD units use the
+session and checks features (through compute_features, which stages the workspace tables to Spark
+via Parquet) and labels in one go. Weekly BTYD units use the
 same integer period expression as daily ones and are checked against lifetimes on DuckDB.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from features_fixtures import backend, online_retail
 from spark_fixture import spark_session  # noqa: F401  (session-scoped fixture)
-from targetwise.features import customer_features, labels
+from targetwise.features import compute_features, labels
 from targetwise.io.engines import open_backend
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -40,20 +40,17 @@ def assert_parity(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
 def test_duckdb_and_spark_agree_on_online_retail(spark_session, tmp_path):  # noqa: F811
     transactions, products = online_retail(with_test_dimensions=True)
     duck_backend = backend(transactions, products)
-    # The public path: workspace tables staged from DuckDB to Spark through Parquet.
-    spark_backend = open_backend("spark", duck_backend.con, spark_session=spark_session, staging_dir=tmp_path)
-    assert spark_backend.name == "pyspark"
-
-    def features(engine_backend) -> pd.DataFrame:
-        frame = customer_features(engine_backend, AS_OF).to_pandas()
-        return frame.sort_values("customer_id").reset_index(drop=True)
-
-    duck_features, spark_features = features(duck_backend), features(spark_backend)
+    # The public path behind `targetwise features --engine spark`: tables staged through Parquet.
+    spark_features = compute_features(duck_backend.con, AS_OF, engine="spark", spark_session=spark_session)
+    duck_features = compute_features(duck_backend.con, AS_OF)
     assert len(duck_features) == 68
     assert {"channel_share_uk", "channel_share_export"} <= set(duck_features.columns)
     assert duck_features["top_category"].notna().sum() > 60  # the category path is exercised
     assert duck_features["ipi_std_days"].notna().sum() > 20
     assert_parity(duck_features, spark_features)
+
+    spark_backend = open_backend("spark", duck_backend.con, spark_session=spark_session, staging_dir=tmp_path)
+    assert spark_backend.name == "pyspark"
 
     def outcome(engine_backend) -> pd.DataFrame:
         frame = labels(engine_backend, AS_OF, horizon_days=90).to_pandas()

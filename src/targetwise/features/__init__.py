@@ -151,15 +151,27 @@ def compute_features(
 ) -> pd.DataFrame:
     """Features for a workspace DuckDB (path or connection) on ``engine``, sorted by customer_id.
 
+    ``workspace=None`` with ``engine="spark"`` reads ``transactions``/``products`` from the
+    Spark session's catalog (a cluster via ``spark_session`` or ``spark_connect_url``).
+
     With ``out`` the frame is also written to that Parquet file. This is the function
     behind ``targetwise features --as-of DATE [--engine duckdb|spark] [--out FILE]``.
     """
+    import tempfile
+
     from targetwise.io.engines import open_backend, write_parquet
 
-    backend = open_backend(
-        engine, workspace, spark_session=spark_session, spark_connect_url=spark_connect_url
-    )
-    frame = customer_features(backend, as_of, time_unit=time_unit).to_pandas()
+    # Spark reads the workspace tables from Parquet files staged here; they are removed
+    # once the result is collected.
+    with tempfile.TemporaryDirectory(prefix="targetwise-spark-") as staging_dir:
+        backend = open_backend(
+            engine,
+            workspace,
+            spark_session=spark_session,
+            spark_connect_url=spark_connect_url,
+            staging_dir=staging_dir,
+        )
+        frame = customer_features(backend, as_of, time_unit=time_unit).to_pandas()
     frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     if out is not None:
         write_parquet(frame, out)

@@ -202,7 +202,9 @@ def open_backend(
 
     ``workspace`` is a DuckDB connection or file path (or an Ibis backend, returned as is).
     For ``spark`` the tables are staged from DuckDB through Parquet (``staging_dir``,
-    default: a temporary folder) unless ``workspace`` is already a Spark backend.
+    default: a temporary folder the caller may delete once results are collected), unless
+    ``workspace`` is already a Spark backend or ``None``: then the session's own catalog must
+    hold ``transactions`` (the way to use a remote cluster, which cannot read local files).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}", fix=f"use one of: {', '.join(ENGINES)}")
@@ -215,6 +217,10 @@ def open_backend(
                 fix="pass a matching backend or drop the engine argument",
             )
         return workspace
+    if workspace is None:
+        if engine == "duckdb":
+            raise ConfigError("no workspace given", fix="pass the workspace's DuckDB file or connection")
+        return open_spark(spark_session, connect_url=spark_connect_url)
     source = open_duckdb(workspace)
     if engine == "duckdb":
         return source
