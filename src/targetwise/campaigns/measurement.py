@@ -172,6 +172,9 @@ def measure_campaign(
 ) -> CampaignMeasurement:
     """Incremental conversions and revenue of each arm against the holdout, overall and by segment.
 
+    :func:`~targetwise.campaigns.planner.plan_campaign` labels its holdout
+    ``"holdout"``: pass ``control_label="holdout"`` when measuring such a plan.
+
     Every compared group needs at least 2 customers (Welch's variance). A
     segment in which an arm or the holdout has fewer is skipped and listed in
     ``results.attrs["skipped_segments"]``.
