@@ -113,3 +113,35 @@ def test_errors() -> None:
         measure_campaign(frame[(frame["arm"] == "control") | (frame["customer_id"] == "t0")])
     with pytest.raises(ConfigError, match="confidence"):
         measure_campaign(frame, confidence=95)
+
+
+def test_plan_then_measure_recovers_planted_uplift() -> None:
+    from targetwise.campaigns.planner import plan_campaign
+
+    rng = np.random.default_rng(21)
+    n = 20_000
+    true_uplift = np.where(rng.random(n) < 0.5, 0.10, -0.05)
+    ids = pd.Index([f"k{i}" for i in range(n)], name="customer_id")
+    plan = plan_campaign(
+        pd.Series(true_uplift, index=ids, name="email"),
+        contact_cost=0.0,
+        value_per_conversion=1.0,
+        holdout_fraction=0.2,
+        random_state=0,
+    )
+    exposed = plan.assignments[plan.assignments["action"] != "not_contacted"]
+    contacted = (exposed["action"] == "email").to_numpy()
+    converted = (rng.random(len(exposed)) < 0.2 + 0.10 * contacted).astype(int)
+    frame = pd.DataFrame(
+        {
+            "customer_id": exposed.index,
+            "arm": exposed["action"].to_numpy(),
+            "converted": converted,
+            "revenue": converted * 30.0,
+        }
+    )
+    row = measure_campaign(frame, control_label="holdout").results.iloc[0]
+    assert row["n_treated"] == plan.n_contacted and row["n_control"] == plan.n_holdout
+    assert row["icr_low"] < 0.10 < row["icr_high"]
+    assert row["incremental_conversion_rate"] == pytest.approx(0.10, abs=0.025)
+    assert row["incremental_revenue_per_customer"] == pytest.approx(3.0, abs=0.75)
