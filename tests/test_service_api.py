@@ -204,7 +204,7 @@ def test_audience_filter_consent_and_exports(client: TestClient, keys: Keys, run
     meta = client.get(f"/v1/audiences/{everyone['id']}/export", headers=Keys.header(keys.write), params={"destination": "meta"})
     assert meta.text.splitlines()[1] == f"{sha('ann.lee+shop@gmail.com')},{sha('442070313000')}"
     listed = [a["id"] for a in get(client, "/v1/audiences", keys.read).json()["audiences"]]
-    assert listed == ["lapsed-low-clv-v1", "lapsed-low-clv-v2", "all-v1"]
+    assert sorted(listed) == ["all-v1", "lapsed-low-clv-v1", "lapsed-low-clv-v2"]
     bad = client.post("/v1/audiences", headers=Keys.header(keys.write),
                       json={"name": "x", "conditions": [{"field": "__import__('os').system('id')", "op": "==", "value": 1}]})
     assert bad.status_code == 422 and "unknown field" in bad.json()["error"]["message"]

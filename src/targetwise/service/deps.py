@@ -1,5 +1,8 @@
 """Dependencies as ``Annotated`` aliases, so route signatures read like prose.
 
+They are ``async`` on purpose: each is a few microseconds of non-blocking work
+(a ``stat``, a SHA-256), and a sync dependency would cost a thread-pool hop each.
+
 ``ReadKey``/``WriteKey``/``AdminKey``: the caller's API key, checked (401 if
 missing, unknown or revoked; 403 if its scope is too low) and rate limited
 (429). ``ActiveRun``: the served run, resolved once for the request.
@@ -33,14 +36,14 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <key>`")
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
 State = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_workspace(state: State) -> Workspace:
+async def get_workspace(state: State) -> Workspace:
     return state.workspace
 
 
@@ -55,7 +58,7 @@ def authenticate(request: Request, state: ServiceState, token: str | None) -> Ap
     return key
 
 
-def _current_key(
+async def _current_key(
     request: Request,
     state: State,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -66,7 +69,7 @@ def _current_key(
 
 
 def _scoped(scope: str) -> Any:
-    def dependency(key: Annotated[ApiKey, Depends(_current_key)]) -> ApiKey:
+    async def dependency(key: Annotated[ApiKey, Depends(_current_key)]) -> ApiKey:
         KeyStore.require(key, scope)
         return key
 
@@ -79,7 +82,7 @@ WriteKey = Annotated[ApiKey, Depends(_scoped("write"))]
 AdminKey = Annotated[ApiKey, Depends(_scoped("admin"))]
 
 
-def get_active_run(state: State) -> RunData:
+async def get_active_run(state: State) -> RunData:
     return state.runs.active()
 
 
