@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from typer.testing import CliRunner
 
+from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from targetwise.cli import app
 
 runner = CliRunner()

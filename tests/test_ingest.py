@@ -14,13 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from targetwise.errors import ConfigError, DataValidationError, IngestError, SchemaError
 from targetwise.io.ingest import ingest, ingest_arrow
 from targetwise.io.readers import source_from_frame
 from targetwise.io.workspace import Workspace
 from targetwise.pipeline.demo import bundled_online_retail
-
-from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 
 HEADER = "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
 
@@ -324,7 +323,7 @@ def test_sql_query_source(workspace: Workspace, tmp_path: Path) -> None:
     mapping = write(tmp_path, '[columns]\ncustomer_id="cust"\norder_id="inv"\nordered_at="ts"\nproduct_id="sku"\nquantity="qty"\nunit_price="price"\n', "m.toml")
     s = ingest(workspace, "transactions", f"sqlite:///{db}", query="SELECT * FROM sales", mapping=mapping)
     assert (s.rows_loaded, s.reasons) == (1, {"non_positive_price": 1})
-    with pytest.raises(IngestError, match="query against sqlite:///.*failed"):
+    with pytest.raises(IngestError, match=r"query against sqlite:///.*failed"):
         ingest(workspace, "transactions", f"sqlite:///{db}", query="SELECT * FROM nope", mapping=mapping)
 
 
@@ -352,7 +351,7 @@ def test_mapping_errors_are_config_errors(workspace: Workspace, tmp_path: Path) 
         ingest(workspace, "transactions", path, mapping=write(tmp_path, "[columns\n", "bad.toml"))
     with pytest.raises(ConfigError, match=r"unknown column\(s\) \['colour'\]"):
         ingest(workspace, "transactions", path, mapping=write(tmp_path, '[columns]\ncolour="x"\n', "bad2.toml"))
-    with pytest.raises(SchemaError, match="maps order_id to column 'Invoice', which .* lacks"):
+    with pytest.raises(SchemaError, match=r"maps order_id to column 'Invoice', which .* lacks"):
         ingest(workspace, "transactions", path, mapping=write(tmp_path, '[columns]\norder_id="Invoice"\n', "bad3.toml"))
     with pytest.raises(ConfigError, match="unknown table 'orders'"):
         ingest(workspace, "orders", path)

@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 
+from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from targetwise.errors import ConfigError, NotFoundError
 from targetwise.io.ingest import ingest
 from targetwise.io.runs import RunStore
@@ -42,7 +42,7 @@ def test_run_writes_manifest_with_snapshot_metrics_and_hashes(loaded: Workspace)
 def test_failed_stage_publishes_nothing(loaded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     first = run_pipeline(loaded, loaded.settings, stages=["features"])
 
-    def explode(ctx, record):  # noqa: ANN001
+    def explode(ctx, record):
         ctx.writer.write_json("half/written.json", {"partial": True})
         raise RuntimeError("model blew up")
 
@@ -80,7 +80,7 @@ def test_promote_and_errors(loaded: Workspace) -> None:
     assert store.active_id() == a.run_id
     with pytest.raises(NotFoundError, match="run 'R-nope' not found"):
         store.promote("R-nope")
-    with pytest.raises(NotFoundError, match="has no output 'x.parquet'"):
+    with pytest.raises(NotFoundError, match=r"has no output 'x\.parquet'"):
         a.file("x.parquet")
     with pytest.raises(ConfigError, match="unknown stage"):
         run_pipeline(loaded, loaded.settings, stages=["astrology"])

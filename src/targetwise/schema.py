@@ -25,16 +25,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
-    "Column",
-    "TableSpec",
-    "TABLES",
-    "INGESTIBLE_TABLES",
-    "SYSTEM_TABLES",
-    "DEFAULT_NON_PRODUCT_CODES",
     "CONSENT_PURPOSES",
     "CONSENT_STATUSES",
-    "table_spec",
+    "DEFAULT_NON_PRODUCT_CODES",
+    "INGESTIBLE_TABLES",
+    "SYSTEM_TABLES",
+    "TABLES",
+    "Column",
+    "TableSpec",
     "ddl",
+    "table_spec",
     "tables_markdown",
 ]
 
@@ -121,13 +121,7 @@ TRANSACTIONS = TableSpec(
         Column("store", "string", False, "Store identifier."),
         Column("currency", "string", False, "ISO 4217 code if the shop sells in several currencies."),
     ),
-    derived=(
-        Column("is_return", "boolean", False, "True for negative quantity or a 'C' order id."),
-        Column("is_non_product", "boolean", False, "True for postage, fees, manual adjustments."),
-        Column("linked_order_id", "id", False, "For returns: the earlier order of the same customer and product it reverses."),
-        Column("line_amount", "number", False, "quantity * unit_price (negative for returns).", "currency"),
-    )
-    + _PROVENANCE,
+    derived=(Column("is_return", "boolean", False, "True for negative quantity or a 'C' order id."), Column("is_non_product", "boolean", False, "True for postage, fees, manual adjustments."), Column("linked_order_id", "id", False, "For returns: the earlier order of the same customer and product it reverses."), Column("line_amount", "number", False, "quantity * unit_price (negative for returns).", "currency"), *_PROVENANCE),
 )
 
 ANONYMOUS_TRANSACTIONS = TableSpec(

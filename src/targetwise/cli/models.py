@@ -15,7 +15,7 @@ OutOption = Annotated[Path | None, typer.Option("--out", help="Write the table t
 AsOfOption = Annotated[str, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD; only earlier data is used.")]
 
 
-def _show(frame, title: str, limit: int = 10) -> None:  # noqa: ANN001
+def _show(frame, title: str, limit: int = 10) -> None:
     table = Table(title=title)
     for col in frame.columns:
         table.add_column(str(col))

@@ -6,7 +6,7 @@ from targetwise.errors import ConfigError
 from targetwise.io.workspace import Workspace
 from targetwise.schema import CONSENT_PURPOSES
 
-__all__ = ["opted_out", "consent_status"]
+__all__ = ["consent_status", "opted_out"]
 
 
 def _check_purpose(purpose: str) -> None:

@@ -42,7 +42,7 @@ from targetwise.schema import (
     table_spec,
 )
 
-__all__ = ["IngestSummary", "ingest", "ingest_arrow", "REASONS", "PII_COLUMNS"]
+__all__ = ["PII_COLUMNS", "REASONS", "IngestSummary", "ingest", "ingest_arrow"]
 
 PII_COLUMNS = ("email", "phone", "name", "address")
 

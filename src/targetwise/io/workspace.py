@@ -28,7 +28,7 @@ from targetwise.config import Settings
 from targetwise.errors import WorkspaceError
 from targetwise.schema import TABLES, ddl
 
-__all__ = ["Workspace", "WorkspaceStatus", "TableStatus", "DB_FILE", "FORMAT_VERSION"]
+__all__ = ["DB_FILE", "FORMAT_VERSION", "TableStatus", "Workspace", "WorkspaceStatus"]
 
 DB_FILE = "targetwise.duckdb"
 MARKER_FILE = "workspace.json"

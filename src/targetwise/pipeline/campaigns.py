@@ -11,7 +11,7 @@ from targetwise.io.consent import opted_out
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
 
-__all__ = ["plan_from_run", "measure_workspace_campaign", "CHANNEL_PURPOSE"]
+__all__ = ["CHANNEL_PURPOSE", "measure_workspace_campaign", "plan_from_run"]
 
 # which consent purpose a contact channel needs (profiling is always required)
 CHANNEL_PURPOSE = {"email": "email", "sms": "sms", "ads": "ads"}
@@ -69,7 +69,7 @@ def plan_from_run(
         frame, contact_cost=contact_cost, value_per_conversion=value, budget=budget, max_contacts=max_contacts,
         holdout_fraction=holdout_fraction, random_state=random_state,
     )
-    return plan, int(len(blocked))
+    return plan, len(blocked)
 
 
 def measure_workspace_campaign(ws: Workspace, campaign_id: str, *, response_type: str = "conversion") -> Any:

@@ -18,7 +18,7 @@ from targetwise.io.readers import source_from_frame
 from targetwise.io.workspace import MARKER_FILE, Workspace
 from targetwise.reports.render import render_profile_html
 
-__all__ = ["DemoResult", "run_demo", "bundled_online_retail", "DEMO_DATASETS"]
+__all__ = ["DEMO_DATASETS", "DemoResult", "bundled_online_retail", "run_demo"]
 
 DEMO_DATASETS = ("online-retail", "synthetic")
 Progress = Callable[[str], None]

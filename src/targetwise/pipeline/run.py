@@ -20,7 +20,7 @@ from targetwise.errors import ConfigError, DataValidationError
 from targetwise.io.runs import RunInfo, RunStore, RunWriter
 from targetwise.io.workspace import Workspace
 
-__all__ = ["RunContext", "run_pipeline", "STAGES", "default_as_of"]
+__all__ = ["STAGES", "RunContext", "default_as_of", "run_pipeline"]
 
 Progress = Callable[[str], None]
 

@@ -16,7 +16,7 @@ from targetwise.io.consent import opted_out
 if TYPE_CHECKING:
     from targetwise.pipeline.run import RunContext
 
-__all__ = ["features", "segments", "clv", "propensity", "recommendations", "uplift"]
+__all__ = ["clv", "features", "propensity", "recommendations", "segments", "uplift"]
 
 CLV_HORIZON_DAYS = 365
 CLV_ANNUAL_DISCOUNT = 0.10
@@ -74,7 +74,7 @@ def segments(ctx: RunContext, record: dict[str, Any]) -> None:
     clusterer = result.clusterer
     record["metrics"].update(
         {
-            "clusters": int(len(result.cluster_names)),
+            "clusters": len(result.cluster_names),
             "silhouette": _maybe_float(getattr(clusterer, "silhouette_", None)),
             "pca_explained_variance": [float(v) for v in getattr(clusterer, "pca_explained_variance_ratio_", [])],
             "rfm_segments": len(rfm_counts),
@@ -345,7 +345,7 @@ def uplift(ctx: RunContext, record: dict[str, Any]) -> None:
     record["metrics"].update(
         {
             "campaign_id": campaign_id,
-            "trained_on": int(len(train)),
+            "trained_on": len(train),
             "conversion_rate_by_arm": {k: float(v) for k, v in rates.items()},
             "mean_predicted_uplift": {c: float(out[c].mean()) for c in out.columns if c != "customer_id"},
         }
@@ -375,7 +375,7 @@ def _uplift_holdout_check(ctx: RunContext, record: dict[str, Any], train: pd.Dat
     ctx.writer.write_table("uplift/qini_curve.parquet", pd.DataFrame({"targeted": x, "incremental_responders": qini}))
     record["metrics"]["holdout_check"] = {
         "arm": arm,
-        "test_rows": int(len(test_part)),
+        "test_rows": len(test_part),
         "qini_auc": float(qini_auc_score(y, uplift_pred, treated)),
         "uplift_at_30pct": float(uplift_at_k(y, uplift_pred, treated, k=0.3)),
     }

@@ -19,7 +19,7 @@ import pandas as pd
 
 from targetwise.errors import ConfigError, ModelError
 
-__all__ = ["TASKS", "TaskResult", "DRIVER_TEMPLATES", "predict_task", "training_cutoffs"]
+__all__ = ["DRIVER_TEMPLATES", "TASKS", "TaskResult", "predict_task", "training_cutoffs"]
 
 Task = Literal["purchase", "churn", "spend", "next_order"]
 TASKS: dict[str, tuple[str, str]] = {
@@ -86,7 +86,12 @@ def predict_task(
 ) -> TaskResult:
     """Train on snapshots before ``as_of``, validate out of time, score every customer at ``as_of``."""
     from targetwise.features import customer_features, label_names, training_snapshots
-    from targetwise.propensity import PropensityClassifier, SpendRegressor, classification_metrics, regression_metrics
+    from targetwise.propensity import (
+        PropensityClassifier,
+        SpendRegressor,
+        classification_metrics,
+        regression_metrics,
+    )
 
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}", fix=f"use one of: {', '.join(TASKS)}")
@@ -164,16 +169,12 @@ def predict_task(
         "fallback_reason": getattr(final, "fallback_reason_", None),
         "training_cutoffs": [str(pd.Timestamp(c).date()) for c in sorted(snapshots["cutoff"].unique())],
         "test_cutoff": str(pd.Timestamp(last_cutoff).date()),
-        "training_rows": int(len(snapshots)),
+        "training_rows": len(snapshots),
         "features": cols,
         "metrics_out_of_time": metrics,
         "baselines_out_of_time": baselines,
         "calibration": getattr(final, "calibration_report_", None),
-        "known_limits": [
-            "trained on this shop's history only; distribution shifts (season, promotions) degrade it",
-            "customers with no purchase before as_of are not scored",
-        ]
-        + notes,
+        "known_limits": ["trained on this shop's history only; distribution shifts (season, promotions) degrade it", "customers with no purchase before as_of are not scored", *notes],
     }
     return TaskResult(task, horizon_days, as_of_date, scores, metrics, baselines, card, importance, test_predictions)
 

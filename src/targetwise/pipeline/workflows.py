@@ -19,14 +19,14 @@ from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
 
 __all__ = [
-    "workspace_features",
-    "segment_workspace",
-    "clv_workspace",
-    "calibration_holdout_split",
-    "recommend_for_customer",
-    "evaluate_recommendations",
-    "workspace_transactions",
     "TIME_UNIT_DAYS",
+    "calibration_holdout_split",
+    "clv_workspace",
+    "evaluate_recommendations",
+    "recommend_for_customer",
+    "segment_workspace",
+    "workspace_features",
+    "workspace_transactions",
 ]
 
 TIME_UNIT_DAYS = {"D": 1, "W": 7}

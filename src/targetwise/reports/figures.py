@@ -9,16 +9,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-__all__ = ["figure_to_data_uri", "save_png", "plot_lines_per_day", "new_axes"]
+__all__ = ["figure_to_data_uri", "new_axes", "plot_lines_per_day", "save_png"]
 
 
 def new_axes(width: float = 8.0, height: float = 3.2) -> Axes:
-    fig, ax = plt.subplots(figsize=(width, height), dpi=100)
+    _fig, ax = plt.subplots(figsize=(width, height), dpi=100)
     return ax
 
 

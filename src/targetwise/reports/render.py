@@ -12,7 +12,7 @@ import targetwise
 from targetwise.io.profile import DataProfile
 from targetwise.reports.figures import figure_to_data_uri, plot_lines_per_day
 
-__all__ = ["environment", "render_profile_html", "profile_context"]
+__all__ = ["environment", "profile_context", "render_profile_html"]
 
 
 def environment() -> Environment:
