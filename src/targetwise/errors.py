@@ -12,20 +12,20 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "TargetwiseError",
-    "ConfigError",
-    "WorkspaceError",
-    "DataValidationError",
-    "SchemaError",
-    "IngestError",
-    "NotFittedError",
-    "ModelError",
-    "ConvergenceError",
-    "NotFoundError",
     "AuthError",
-    "PermissionDeniedError",
+    "ConfigError",
     "ConsentError",
+    "ConvergenceError",
+    "DataValidationError",
+    "IngestError",
     "Location",
+    "ModelError",
+    "NotFittedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "SchemaError",
+    "TargetwiseError",
+    "WorkspaceError",
 ]
 
 
