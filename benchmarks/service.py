@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe  # noqa: E402
+from _machine import describe
 
 MAX_REQUESTS_PER_CASE = 20_000
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from service_fixtures)
 """The REST API in process: exact JSON for known customers of a hand-made run, errors, auth, audit."""
 
 from __future__ import annotations
@@ -8,15 +9,15 @@ import io
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from service_fixtures import Keys, client, keys, make_run, run_a, service_ws  # noqa: F401
 
+from service_fixtures import Keys, client, keys, make_run, run_a, service_ws  # noqa: F401
 from targetwise.campaigns.planner import plan_campaign
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.app import create_app
 
 
-def get(client: TestClient, path: str, token: str, **kw):  # noqa: ANN201
+def get(client: TestClient, path: str, token: str, **kw):
     return client.get(path, headers=Keys.header(token), **kw)
 
 
@@ -145,7 +146,7 @@ def test_error_shape_is_one_shape(client: TestClient, keys: Keys) -> None:
 def test_internal_error_is_generic_without_traceback(client: TestClient, keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
     from targetwise.service import views
 
-    def boom(run, customer_id):  # noqa: ANN001, ANN202
+    def boom(run, customer_id):
         raise RuntimeError("secret internal detail /etc/passwd")
 
     monkeypatch.setattr(views, "customer_view", boom)

@@ -28,7 +28,7 @@ def frame() -> pd.DataFrame:
     return audience_frame({"segments": segments, "clv": clv, "features": features})
 
 
-def select(frame: pd.DataFrame, *conditions: dict, exclude=()) -> list[str]:  # noqa: ANN001
+def select(frame: pd.DataFrame, *conditions: dict, exclude=()) -> list[str]:
     return select_audience(frame, parse_conditions(conditions), exclude=exclude)
 
 
@@ -60,9 +60,9 @@ def test_each_operator_on_hand_computed_cases(frame: pd.DataFrame) -> None:
 
 
 def test_bad_conditions_fail_with_the_fix(frame: pd.DataFrame) -> None:
-    with pytest.raises(DataValidationError, match="unknown field 'os.system'"):
+    with pytest.raises(DataValidationError, match=r"unknown field 'os\.system'"):
         select(frame, {"field": "os.system", "op": "==", "value": 1})
-    with pytest.raises(DataValidationError, match="several tables; write one of clv.cluster, segments.cluster"):
+    with pytest.raises(DataValidationError, match=r"several tables; write one of clv\.cluster, segments\.cluster"):
         select(frame, {"field": "cluster", "op": "==", "value": 1})
     with pytest.raises(DataValidationError, match="'>' needs a numeric field"):
         select(frame, {"field": "cluster_name", "op": ">", "value": "A"})

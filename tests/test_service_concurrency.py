@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from service_fixtures)
 """Atomic promotion under concurrent requests; concurrent event posts lose nothing."""
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
-from service_fixtures import Keys, client, keys, make_run, run_a, service_ws  # noqa: F401
 
+from service_fixtures import Keys, client, keys, make_run, run_a, service_ws  # noqa: F401
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given, settings
-from service_fixtures import Keys, load_workspace_tables, make_run
+from schemathesis import checks
 
+from service_fixtures import Keys, load_workspace_tables, make_run
 from targetwise.config import get_settings
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
@@ -33,7 +33,7 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def served(tmp_path_factory: pytest.TempPathFactory):
     folder: Path = tmp_path_factory.mktemp("fuzz")
     settings_ = get_settings(workspace=folder / "ws", duckdb_threads=1, api_rate_limit_per_minute=1_000_000)
     ws = Workspace.init(settings_.workspace, settings_)
@@ -43,7 +43,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_, workspace=ws)), keys
 
 
-def test_no_server_errors_and_documented_responses(served) -> None:  # noqa: ANN001
+def test_no_server_errors_and_documented_responses(served) -> None:
     api_schema, keys = served
     failures: list[str] = []
     calls = {"n": 0}
@@ -54,7 +54,7 @@ def test_no_server_errors_and_documented_responses(served) -> None:  # noqa: ANN
 
         @given(case=operation.as_strategy())
         @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def check(case) -> None:  # noqa: ANN001
+        def check(case) -> None:
             response = case.call(headers=Keys.header(keys.admin))
             calls["n"] += 1
             if response.status_code >= 500:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from fastapi.testclient import TestClient
 
+from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from targetwise.features import compute_features
 from targetwise.io.ingest import ingest
 from targetwise.io.workspace import Workspace

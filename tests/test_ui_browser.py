@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from service_fixtures)
 """The web UI in a real headless Chromium: log in, look up a customer, build an audience, download it.
 
 Serves the app with uvicorn on 127.0.0.1 (a free port) in a background thread;
@@ -13,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from service_fixtures import Keys, keys, run_a, service_ws  # noqa: F401
 
+from service_fixtures import Keys, keys, run_a, service_ws  # noqa: F401
 from targetwise.io.runs import RunInfo
 from targetwise.io.workspace import Workspace
 from targetwise.service.app import create_app
@@ -33,7 +34,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(service_ws: Workspace, run_a: RunInfo):  # noqa: ANN201, F811
+def server(service_ws: Workspace, run_a: RunInfo):
     uvicorn = pytest.importorskip("uvicorn")
     port = _free_port()
     config = uvicorn.Config(create_app(service_ws.settings, workspace=service_ws), host="127.0.0.1", port=port, log_level="warning")
@@ -49,7 +50,7 @@ def server(service_ws: Workspace, run_a: RunInfo):  # noqa: ANN201, F811
     thread.join(timeout=10)
 
 
-def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_path: Path) -> None:  # noqa: F811
+def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     if shutil.which(CHROMIUM) is None:
         pytest.skip("Debian chromium not installed (make test installs it)")
@@ -111,7 +112,7 @@ def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_pat
     print(f"screenshots in {shots}")
 
 
-def test_read_pages_work_without_javascript(server: str, keys: Keys) -> None:  # noqa: F811
+def test_read_pages_work_without_javascript(server: str, keys: Keys) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     if shutil.which(CHROMIUM) is None:
         pytest.skip("Debian chromium not installed (make test installs it)")

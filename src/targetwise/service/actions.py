@@ -32,7 +32,7 @@ from targetwise.io.readers import source_from_frame
 from targetwise.service import schemas
 from targetwise.service.state import CLV, UPLIFT, RunData, ServiceState
 
-__all__ = ["opted_out", "audience_size", "create_audience", "export_audience", "plan", "post_events"]
+__all__ = ["audience_size", "create_audience", "export_audience", "opted_out", "plan", "post_events"]
 
 MEDIA_TYPES = {"csv": "text/csv", "google": "text/csv", "meta": "text/csv", "parquet": "application/vnd.apache.parquet"}
 

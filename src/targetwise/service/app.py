@@ -143,7 +143,17 @@ def _route_template(scope: Scope, route: Any) -> str:
 
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
     """An app serving the workspace of ``settings`` (opened here; a clear error if it is not one)."""
-    from targetwise.service.routers import audiences, audit, campaigns, customers, events, health, products, runs, segments
+    from targetwise.service.routers import (
+        audiences,
+        audit,
+        campaigns,
+        customers,
+        events,
+        health,
+        products,
+        runs,
+        segments,
+    )
     from targetwise.service.ui import pages
 
     ws = workspace or Workspace.open(settings.workspace, settings)

@@ -20,14 +20,14 @@ from targetwise.service.keys import ApiKey, KeyStore
 from targetwise.service.state import RunData, ServiceState
 
 __all__ = [
+    "ActiveRun",
+    "AdminKey",
+    "ReadKey",
     "State",
     "WorkspaceDep",
-    "ReadKey",
     "WriteKey",
-    "AdminKey",
-    "ActiveRun",
-    "authenticate",
     "audit_details",
+    "authenticate",
 ]
 
 COOKIE = "targetwise_key"

@@ -46,7 +46,7 @@ from targetwise.service.audit import AuditLog
 from targetwise.service.keys import KeyStore
 from targetwise.service.ratelimit import RateLimiter
 
-__all__ = ["RunData", "RunCache", "ServiceState", "WorkspaceBusyError", "plain"]
+__all__ = ["RunCache", "RunData", "ServiceState", "WorkspaceBusyError", "plain"]
 
 FEATURES = "features/customer_features.parquet"
 SEGMENTS = "segments/customer_segments.parquet"

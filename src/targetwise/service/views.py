@@ -28,7 +28,7 @@ from targetwise.service.state import (
     plain,
 )
 
-__all__ = ["customer_view", "recommendations_view", "similar_view", "segments_view", "segment_view"]
+__all__ = ["customer_view", "recommendations_view", "segment_view", "segments_view", "similar_view"]
 
 TOP_DRIVERS = 3
 _SECTIONS = {"features": FEATURES, "segment": SEGMENTS, "clv": CLV, "propensity": PROPENSITY}

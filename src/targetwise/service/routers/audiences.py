@@ -9,7 +9,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from targetwise.io.audiences import AudienceStore
 from targetwise.service import actions
 from targetwise.service.deps import ActiveRun, ReadKey, State, WriteKey, audit_details
-from targetwise.service.schemas import AudienceCreate, AudienceList, AudiencePreview, AudiencePublic, AudienceSizePublic
+from targetwise.service.schemas import (
+    AudienceCreate,
+    AudienceList,
+    AudiencePreview,
+    AudiencePublic,
+    AudienceSizePublic,
+)
 
 router = APIRouter(prefix="/audiences", tags=["audiences"])
 
