@@ -47,6 +47,19 @@ def test_demo_command_prints_where_everything_is(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "demo workspace ready" in r.output and "stages run: ingest, profile, features, segments, clv" in r.output
     assert str(tmp_path / "d" / "artifacts" / "reports" / "profile.html") in r.output.replace("\n", "")
+    assert f"targetwise serve --workspace {tmp_path / 'd'}" in r.output.replace("\n", "")
+    # the key printed once works against the service
+    from fastapi.testclient import TestClient
+
+    from targetwise.config import get_settings
+    from targetwise.service.app import create_app
+
+    from targetwise.service.keys import PREFIX
+
+    token = next(line.strip() for line in r.output.splitlines() if line.strip().startswith(PREFIX))
+    client = TestClient(create_app(get_settings(workspace=tmp_path / "d")))
+    assert client.get("/v1/runs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/v1/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
 def test_demo_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:

@@ -147,7 +147,17 @@ def demo(
     console.print(f"stages run: {', '.join(result.stages)}")
     for name, path in result.outputs.items():
         console.print(f"  {name}: {path}")
-    console.print(f"next: targetwise status --workspace {result.workspace}")
+    from targetwise.io.workspace import Workspace
+    from targetwise.service.keys import KeyStore
+
+    key, token = KeyStore(Workspace.open(result.workspace, settings)).create(scope="write", name="demo")
+    example = "12347" if result.data == "online-retail" else "C000001"
+    console.print("\n[bold]serve it[/] (REST API under /v1, web UI under /ui/):")
+    console.print(f"  targetwise serve --workspace {result.workspace} --host 127.0.0.1 --port 8000")
+    console.print(f"  API key for the demo (scope write, id {key.id}; shown once, stored hashed):")
+    console.print(f"  {token}", highlight=False, soft_wrap=True)
+    console.print(f"  curl -H 'Authorization: Bearer {token}' http://127.0.0.1:8000/v1/customers/{example}", highlight=False, soft_wrap=True)
+    console.print("  then open http://127.0.0.1:8000/ui/ and log in with the key")
 
 
 from targetwise.cli import runs as _runs  # noqa: E402
