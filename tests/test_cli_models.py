@@ -116,3 +116,34 @@ def test_report_is_self_contained_and_covers_every_stage(synthetic_demo: Workspa
 
     assert not re.search(r"""(src|href)=["']https?://""", html)  # nothing fetched from the network
     assert (synthetic_demo.reports_dir / "report.html").exists()  # the demo wrote one too
+
+
+def test_audience_create_and_hashed_export(synthetic_demo: Workspace, tmp_path: Path) -> None:
+    import hashlib
+
+    from targetwise.cli.audiences import parse_where
+    from targetwise.io.consent import opted_out
+
+    run = RunStore(synthetic_demo).active()
+    clv = run.read_table("clv/customer_clv.parquet")
+    threshold = float(clv["clv"].median())
+    expected = set(clv.loc[clv["clv"] > threshold, "customer_id"])
+    r = invoke(synthetic_demo, "audience", "create", "cli high value", "--where", f"clv > {threshold}")
+    audience_id = r.output.split()[1].rstrip(":")
+    assert f"{len(expected):,} customers" in r.output
+    out = tmp_path / "google.csv"
+    r = invoke(synthetic_demo, "audience", "export", audience_id, "--destination", "google", "--out", out)
+    ads_out = opted_out(synthetic_demo, "ads")
+    with synthetic_demo.connect(read_only=True) as con:
+        pii = con.execute("SELECT customer_id, email FROM customer_pii").df().set_index("customer_id")["email"]
+    kept = sorted(expected - ads_out)
+    frame = pd.read_csv(out)
+    assert len(frame) == len(kept)
+    assert f"{len(expected & ads_out):,} opted out" in r.output
+    # Google Customer Match: trimmed, lower-cased e-mail, SHA-256 hex (gmail dots/plus rules aside)
+    emails = {e.strip().lower() for e in pii.loc[kept] if not e.strip().lower().endswith(("@gmail.com", "@googlemail.com"))}
+    hashed = {hashlib.sha256(e.encode()).hexdigest() for e in emails}
+    email_col = next(c for c in frame.columns if "email" in c)
+    assert hashed <= set(frame[email_col])
+    assert parse_where("rfm_segment in Champions,Loyal") == {"field": "rfm_segment", "op": "in", "value": ["Champions", "Loyal"]}
+    assert parse_where("p_purchase_30d >= 0.4") == {"field": "p_purchase_30d", "op": ">=", "value": 0.4}

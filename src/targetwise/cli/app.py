@@ -203,3 +203,7 @@ def report(
 from targetwise.cli import campaigns as _campaigns  # noqa: E402
 
 app.add_typer(_campaigns.campaign_app, name="campaign")
+
+from targetwise.cli import audiences as _audiences  # noqa: E402
+
+app.add_typer(_audiences.audience_app, name="audience")

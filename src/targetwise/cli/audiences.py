@@ -1,0 +1,105 @@
+"""`targetwise audience create|list|export`: the same library actions the service uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace
+from targetwise.errors import ConfigError
+
+audience_app = typer.Typer(help="Audiences: filters over segments, scores and features, always intersected with consent.",
+                           no_args_is_help=True)
+
+_CONDITION = re.compile(r"^\s*(?P<field>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|!=|==|>|<|\s+in\s+)\s*(?P<value>.+?)\s*$")
+
+
+def parse_where(text: str) -> dict[str, Any]:
+    """'clv > 100' or 'rfm_segment in Champions,Loyal' -> {"field", "op", "value"}."""
+    match = _CONDITION.match(text)
+    if not match:
+        raise ConfigError(
+            f"cannot read condition {text!r}",
+            fix="write FIELD OP VALUE with OP one of == != > >= < <= in, e.g. --where 'clv > 100' "
+            "or --where 'rfm_segment in Champions,Loyal'",
+        )
+    op = match["op"].strip()
+
+    def scalar(raw: str) -> Any:
+        raw = raw.strip()
+        try:
+            return float(raw) if any(c in raw for c in ".eE") else int(raw)
+        except ValueError:
+            return raw
+
+    value = [scalar(v) for v in match["value"].split(",")] if op == "in" else scalar(match["value"])
+    return {"field": match["field"], "op": op, "value": value}
+
+
+def _state(workspace: Path | None) -> Any:
+    from targetwise.service.state import ServiceState
+
+    ws = open_workspace(workspace)
+    return ServiceState(settings=ws.settings, workspace=ws)
+
+
+@audience_app.command("create")
+@handle_errors
+def create(
+    name: Annotated[str, typer.Argument(help="Audience name; saving again makes a new version.")],
+    where: Annotated[list[str] | None, typer.Option("--where", help="Condition (repeatable, all must hold).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Select customers of the active run and save them as a named, versioned audience."""
+    from targetwise.service import actions, schemas
+
+    state = _state(workspace)
+    body = schemas.AudienceCreate(name=name, conditions=[schemas.ConditionIn(**parse_where(w)) for w in where or []])
+    record = actions.create_audience(state, state.runs.active(), body, key_id="cli")
+    console.print(f"audience {record.id}: {record.size:,} customers (run {record.run_id})")
+    for reason, n in record.excluded.items():
+        console.print(f"  excluded by {reason.replace('_', ' ')}: {n:,}")
+
+
+@audience_app.command("list")
+@handle_errors
+def list_audiences(workspace: WorkspaceOption = None) -> None:
+    """Saved audiences, newest versions included."""
+    from targetwise.io.audiences import AudienceStore
+
+    table = Table()
+    for col in ("id", "name", "size", "run", "created"):
+        table.add_column(col)
+    for r in AudienceStore(open_workspace(workspace)).list():
+        table.add_row(r.id, r.name, f"{r.size:,}", r.run_id, r.created_at)
+    console.print(table)
+
+
+@audience_app.command("export")
+@handle_errors
+def export(
+    audience_id: Annotated[str, typer.Argument(help="Audience id (see `audience list`).")],
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    destination: Annotated[str, typer.Option("--destination", help="csv, parquet, google or meta (hashed identifiers).")] = "csv",
+    channel: Annotated[str | None, typer.Option("--channel", help="Also drop this channel's opt-outs (email, sms, ads).")] = None,
+    country_code: Annotated[str | None, typer.Option("--country-code", help="Default country code for phones without one.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Export a saved audience, re-intersected with today's consent."""
+    from targetwise.service import actions
+
+    state = _state(workspace)
+    data, result = actions.export_audience(state, audience_id, destination=destination, channel=channel, country_code=country_code)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(out)
+    console.print(
+        f"exported {result.exported:,} of {result.members:,} members to {out} ({destination}); "
+        f"left out: {result.excluded_opt_out:,} opted out, {result.without_identifier:,} without identifier, "
+        f"{result.invalid_identifiers:,} invalid identifiers"
+    )
