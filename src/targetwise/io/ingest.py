@@ -58,6 +58,7 @@ REASONS: dict[str, str] = {
     "zero_quantity": "quantity is 0; a line must buy (> 0) or return (< 0) something",
     "non_positive_price": "unit price is zero or negative; free items and adjustments are not sales lines",
     "cancellation_positive_quantity": "order id marks a cancellation ('C...') but quantity is positive",
+    "amount_out_of_range": "quantity x unit price is too large to be a finite amount; check the units",
     "negative_price": "price is negative",
     "invalid_value": "value is not one of the allowed values",
     "duplicate_line": "exact duplicate of an earlier line (in this file or already stored)",
@@ -239,21 +240,27 @@ def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: st
     if kind == "id":
         v = s if is_text else f"CAST({s} AS VARCHAR)"
         # trim only when needed: the plain comparison is ~2x cheaper than trim() on every value
+        # spaces and tabs around an id are padding (spreadsheet exports), never part of it
+        pad = "' ' || chr(9)"
         return (
             f"CASE WHEN {v} = '' THEN NULL WHEN starts_with({v}, ' ') OR ends_with({v}, ' ') "
-            f"THEN NULLIF(trim({v}), '') ELSE {v} END"
+            f"OR starts_with({v}, chr(9)) OR ends_with({v}, chr(9)) "
+            f"THEN NULLIF(trim({v}, {pad}), '') ELSE {v} END"
         )
     if kind == "string":
         return f"NULLIF({s}, '')" if is_text else f"NULLIF(CAST({s} AS VARCHAR), '')"
     if kind == "integer":
         if pa.types.is_integer(arrow_type):
             return f"CAST({s} AS BIGINT)"
+        # DuckDB's cast accepts digit separators ('1_000'); text in a file never means that
+        no_sep = f"strpos({s}, '_') = 0 AND " if is_text else ""
         return (
-            f"CASE WHEN TRY_CAST({s} AS DOUBLE) = TRY_CAST({s} AS BIGINT) "
+            f"CASE WHEN {no_sep}TRY_CAST({s} AS DOUBLE) = TRY_CAST({s} AS BIGINT) "
             f"THEN TRY_CAST({s} AS BIGINT) END"
         )
     if kind == "number":
-        return f"CASE WHEN isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END"
+        no_sep = f"strpos({s}, '_') = 0 AND " if is_text else ""
+        return f"CASE WHEN {no_sep}isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END"
     if kind == "timestamp":
         if pa.types.is_timestamp(arrow_type):
             if arrow_type.tz is not None:
@@ -336,6 +343,7 @@ def _stage(
         checks += [
             ("quantity = 0", "zero_quantity", "quantity", _q("raw__quantity")),
             ("unit_price <= 0", "non_positive_price", "unit_price", _q("raw__unit_price")),
+            ("NOT isfinite(quantity * unit_price)", "amount_out_of_range", "unit_price", _q("raw__unit_price")),
             (
                 "starts_with(order_id, 'C') AND quantity > 0",
                 "cancellation_positive_quantity",

@@ -87,11 +87,19 @@ def _open_binary(path: Path) -> io.BufferedIOBase | pa.NativeFile:
 
 
 def _header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str], str]:
-    with _open_binary(path) as raw:
-        head = raw.read(1 << 16)
+    try:
+        with _open_binary(path) as raw:
+            head = raw.read(1 << 16)
+    except (EOFError, lzma.LZMAError, OSError, pa.ArrowInvalid) as exc:
+        raise DataValidationError(
+            f"file {path} is truncated or corrupt: {exc}",
+            location=Location(file=str(path)),
+            fix="copy or export the file again",
+        ) from None
     if isinstance(head, pa.Buffer):
         head = head.to_pybytes()
-    if b"\x00" in head:
+    wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf16", "utf-32", "utf32"))
+    if b"\x00" in head and not wide:  # UTF-16/32 text is full of NUL bytes
         raise DataValidationError(
             f"file {path} looks binary (NUL bytes), not CSV",
             location=Location(file=str(path), row=0),
