@@ -1,12 +1,17 @@
-"""Consent ledger queries: the newest decision per customer and purpose wins."""
+"""Consent ledger: record decisions, and query them (the newest decision per customer and purpose wins)."""
 
 from __future__ import annotations
 
-from targetwise.errors import ConfigError
-from targetwise.io.workspace import Workspace
-from targetwise.schema import CONSENT_PURPOSES
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-__all__ = ["consent_status", "opted_out"]
+import pandas as pd
+
+from targetwise.errors import ConfigError, DataValidationError
+from targetwise.io.workspace import Workspace
+from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES
+
+__all__ = ["consent_history", "consent_status", "opted_out", "record_consent"]
 
 
 def _check_purpose(purpose: str) -> None:
@@ -47,3 +52,60 @@ def consent_status(workspace: Workspace, customer_id: str) -> dict[str, str]:
     status = dict.fromkeys(CONSENT_PURPOSES, "granted")
     status.update({p: s for p, s in rows})
     return status
+
+
+def record_consent(
+    workspace: Workspace,
+    customer_id: str,
+    *,
+    purpose: str,
+    status: str,
+    source: str,
+    recorded_at: datetime | None = None,
+) -> Any:
+    """Append one decision to the ledger through the ingest (validated, atomic, with a load id).
+
+    ``recorded_at`` defaults to now (UTC, microseconds, so two decisions in the
+    same second keep their order); a naive value is read as UTC. Returns the :class:`IngestSummary`.
+    """
+    from targetwise.io.ingest import ingest_arrow
+    from targetwise.io.readers import source_from_frame
+
+    _check_purpose(purpose)
+    if status not in CONSENT_STATUSES:
+        raise DataValidationError(
+            f"unknown consent status {status!r}", fix=f"use one of: {', '.join(CONSENT_STATUSES)}"
+        )
+    customer_id = str(customer_id).strip()
+    if not customer_id:
+        raise DataValidationError("the customer id is empty", fix="pass the customer's id")
+    now = datetime.now(UTC)
+    when = recorded_at or now
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)  # naive means UTC
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series([customer_id], dtype=object),
+            "purpose": pd.Series([purpose], dtype=object),
+            "status": pd.Series([status], dtype=object),
+            "recorded_at": pd.Series([pd.Timestamp(when)]),
+            "source": pd.Series([source], dtype=object),
+        }
+    )
+    # the ingest's future-date check works at whole seconds; the decision keeps its microseconds
+    return ingest_arrow(
+        workspace, "consent", source_from_frame(frame, name=f"consent:{source}"), now=now + timedelta(seconds=1)
+    )
+
+
+def consent_history(workspace: Workspace, customer_id: str) -> list[dict[str, Any]]:
+    """Every recorded decision of one customer, oldest first (recorded_at is naive UTC)."""
+    with workspace.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT purpose, status, recorded_at, source, load_id FROM consent WHERE customer_id = ? "
+            "ORDER BY recorded_at, load_id, source_row",
+            [customer_id],
+        ).fetchall()
+    return [
+        {"purpose": p, "status": s, "recorded_at": r.isoformat() if r else None, "source": src, "load_id": lid}
+        for p, s, r, src, lid in rows
+    ]

@@ -39,6 +39,7 @@ finishes whatever a crashed attempt left.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -336,10 +337,8 @@ def _run_folder(workspace: Workspace, path: Path) -> Path | None:
 def _mentions(path: Path, tokens: set[str]) -> bool:
     data = path.read_bytes()
     if path.suffix == ".gz":
-        try:
+        with contextlib.suppress(OSError):
             data = gzip.decompress(data)
-        except OSError:
-            pass
     return any(t.encode() in data for t in tokens)
 
 

@@ -32,7 +32,17 @@ from targetwise.io.readers import source_from_frame
 from targetwise.service import schemas
 from targetwise.service.state import CLV, UPLIFT, RunData, ServiceState
 
-__all__ = ["audience_size", "create_audience", "export_audience", "opted_out", "plan", "post_events"]
+__all__ = [
+    "audience_size",
+    "consent_of",
+    "create_audience",
+    "erase",
+    "export_audience",
+    "opted_out",
+    "plan",
+    "post_events",
+    "set_consent",
+]
 
 MEDIA_TYPES = {"csv": "text/csv", "google": "text/csv", "meta": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -206,3 +216,45 @@ def post_events(state: ServiceState, body: schemas.EventsCreate, *, key_id: str)
 def summary_public(summary: IngestSummary) -> schemas.IngestPublic:
     raw = asdict(summary)
     return schemas.IngestPublic(**{k: raw[k] for k in schemas.IngestPublic.model_fields})
+
+
+def erase(state: ServiceState, customer_id: str, *, key_id: str) -> schemas.ErasurePublic:
+    """Erase a customer everywhere (:func:`targetwise.io.erasure.erase_customer`), then drop cached run data.
+
+    The erasure rewrites run files and rebuilds the database file, so it runs
+    under the database lock and every run served from memory is forgotten:
+    the next request reads the rewritten files (and answers 404 for the customer).
+    """
+    from targetwise.io.erasure import erase_customer
+
+    try:
+        receipt = state.when_free(lambda: erase_customer(state.workspace, customer_id, actor=f"key:{key_id}"),
+                                  wait_seconds=10.0)
+    finally:
+        state.runs.forget()
+    raw = receipt.to_dict()
+    return schemas.ErasurePublic(**{k: raw[k] for k in schemas.ErasurePublic.model_fields})
+
+
+def set_consent(state: ServiceState, body: schemas.ConsentCreate, *, key_id: str) -> IngestSummary:
+    """Append a decision to the consent ledger (validated and atomic, like an ingest)."""
+    source = f"{body.source} (key {key_id})"
+    return state.when_free(
+        lambda: consent.record_consent(
+            state.workspace, body.customer_id, purpose=body.purpose, status=body.status, source=source
+        ),
+        wait_seconds=10.0,
+    )
+
+
+def consent_of(state: ServiceState, customer_id: str) -> schemas.ConsentPublic:
+    def read() -> tuple[dict[str, str], list[dict[str, Any]]]:
+        return consent.consent_status(state.workspace, customer_id), consent.consent_history(state.workspace, customer_id)
+
+    status, history = state.when_free(read)
+    return schemas.ConsentPublic(
+        customer_id=customer_id,
+        status=status,
+        history=[schemas.ConsentDecision(**{k: h[k] for k in ("purpose", "status", "recorded_at", "source")})
+                 for h in history],
+    )

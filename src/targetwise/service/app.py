@@ -147,6 +147,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         audiences,
         audit,
         campaigns,
+        consent,
         customers,
         events,
         health,
@@ -166,7 +167,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     )
     app.state.service = state
     _install_error_handlers(app)
-    for module in (health, customers, products, segments, audiences, campaigns, events, runs, audit):
+    for module in (health, customers, consent, products, segments, audiences, campaigns, events, runs, audit):
         app.include_router(module.router, prefix="/v1")
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

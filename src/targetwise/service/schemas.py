@@ -308,3 +308,41 @@ class AuditPublic(BaseModel):
     limit: int
     offset: int
     entries: list[AuditEntryPublic]
+
+
+class ConsentCreate(BaseModel):
+    """One consent decision; appended to the ledger (the newest decision per purpose wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=200)
+    purpose: Literal["profiling", "email", "sms", "ads"]
+    status: Literal["granted", "denied", "revoked"]
+    source: str = Field(default="api", min_length=1, max_length=200, examples=["web form"])
+
+
+class ConsentDecision(BaseModel):
+    purpose: str
+    status: str
+    recorded_at: str | None
+    source: str | None
+
+
+class ConsentPublic(BaseModel):
+    """Current status per purpose ('granted' when nothing is recorded) and every recorded decision."""
+
+    customer_id: str
+    status: dict[str, str]
+    history: list[ConsentDecision]
+
+
+class ErasurePublic(BaseModel):
+    """What an erasure removed; the customer appears only as a pseudonym."""
+
+    subject: str
+    erased_at: str
+    rows_removed: int
+    tables: dict[str, int]
+    files: dict[str, int]
+    deleted_files: list[str]
+    runs_rewritten: list[str]

@@ -223,6 +223,13 @@ class RunCache:
             )
         return self.get(run_id)
 
+    def forget(self) -> None:
+        """Drop every cached run and re-read the pointer: run files were rewritten (an erasure)."""
+        with self._lock:
+            self._runs.clear()
+            self._stamp = None
+            self._active_id = None
+
     def get(self, run_id: str) -> RunData:
         with self._lock:
             data = self._runs.get(run_id)

@@ -1,14 +1,14 @@
-"""GET /v1/customers/{id} and /v1/customers/{id}/recommendations."""
+"""GET /v1/customers/{id}, its recommendations and consent; DELETE /v1/customers/{id} (erasure, admin)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
-from targetwise.service import views
-from targetwise.service.deps import ActiveRun, ReadKey
-from targetwise.service.schemas import CustomerPublic, RecommendationsPublic
+from targetwise.service import actions, views
+from targetwise.service.deps import ActiveRun, AdminKey, ReadKey, State, audit_details
+from targetwise.service.schemas import ConsentPublic, CustomerPublic, ErasurePublic, RecommendationsPublic
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -30,3 +30,21 @@ def get_recommendations(
 ) -> RecommendationsPublic:
     """Personal recommendations with reasons; customers without any get the popular list."""
     return views.recommendations_view(run, customer_id, n)
+
+
+@router.get("/{customer_id}/consent", response_model=ConsentPublic)
+def get_consent(key: ReadKey, state: State, customer_id: CustomerId) -> ConsentPublic:
+    """Current consent per purpose ('granted' when nothing is recorded) and the recorded decisions."""
+    return actions.consent_of(state, customer_id)
+
+
+@router.delete("/{customer_id}", response_model=ErasurePublic)
+def delete_customer(request: Request, key: AdminKey, state: State, customer_id: CustomerId) -> ErasurePublic:
+    """Erase the customer from every table, run output, audience, export and report (cannot be undone).
+
+    Answers 404 when the customer appears nowhere. Afterwards every read of the
+    customer answers 404; the erasure is logged under a pseudonym, without personal data.
+    """
+    receipt = actions.erase(state, customer_id, key_id=key.id)
+    audit_details(request, rows_removed=receipt.rows_removed, tables=receipt.tables)
+    return receipt

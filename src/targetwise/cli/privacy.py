@@ -1,0 +1,133 @@
+"""`targetwise privacy erase|log` and `targetwise consent set|show`."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from targetwise.cli._common import (
+    WorkspaceOption,
+    console,
+    err_console,
+    handle_errors,
+    open_workspace,
+    progress,
+)
+from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES
+
+privacy_app = typer.Typer(help="Erase a customer everywhere (GDPR art. 17); list past erasures.", no_args_is_help=True)
+consent_app = typer.Typer(help="Record and show consent decisions (profiling, email, sms, ads).", no_args_is_help=True)
+
+
+@privacy_app.command("erase")
+@handle_errors
+def erase(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id, exactly as stored.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, CI).")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Remove a customer from every table, run output, audience, export and report. Cannot be undone."""
+    from targetwise.io.erasure import erase_customer
+
+    ws = open_workspace(workspace)
+    if not yes:
+        try:
+            confirmed = typer.confirm(
+                f"Erase customer {customer_id} from {ws.path} (tables, runs, audiences, exports, reports)? "
+                "This cannot be undone",
+                default=False,
+            )
+        except typer.Abort:  # no terminal or end of input (CI): never erase without a yes
+            confirmed = False
+        if not confirmed:
+            err_console.print("[bold red]not erased[/]: confirm with y, or pass --yes in scripts", highlight=False)
+            raise typer.Exit(code=1)
+    with progress(f"erasing {customer_id}"):
+        receipt = erase_customer(ws, customer_id, actor=f"cli:{_user()}")
+    console.print(f"[green]erased[/] {receipt.subject}: {receipt.rows_removed:,} rows removed")
+    for table, rows in receipt.tables.items():
+        console.print(f"  table {table}: {rows:,}")
+    for path, rows in receipt.files.items():
+        console.print(f"  file {path}: {rows:,}")
+    for path in receipt.deleted_files:
+        console.print(f"  deleted {path} (it named the customer; render it again)")
+    console.print(
+        f"database rebuilt ({receipt.database_bytes_before:,} -> {receipt.database_bytes_after:,} bytes); "
+        "logged without personal data in artifacts/audit/erasures.jsonl"
+    )
+
+
+@privacy_app.command("log")
+@handle_errors
+def log(workspace: WorkspaceOption = None) -> None:
+    """Past erasures: pseudonym, time, who asked, rows removed (no personal data)."""
+    from targetwise.io.erasure import erasure_log
+
+    entries = erasure_log(open_workspace(workspace))
+    if not entries:
+        console.print("no erasures recorded")
+        return
+    table = Table()
+    for col in ("erased at", "subject", "actor", "rows removed", "tables", "files"):
+        table.add_column(col)
+    for e in entries:
+        tables = ", ".join(f"{k}:{v}" for k, v in e["tables"].items())
+        table.add_row(e["erased_at"], e["subject"], e["actor"], f"{e['rows_removed']:,}", tables,
+                      str(len(e["files"]) + len(e["deleted_files"])))
+    console.print(table)
+
+
+@consent_app.command("set")
+@handle_errors
+def set_consent(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    purpose: Annotated[str, typer.Option("--purpose", help=f"One of: {', '.join(CONSENT_PURPOSES)}.")],
+    status: Annotated[str, typer.Option("--status", help=f"One of: {', '.join(CONSENT_STATUSES)}.")],
+    source: Annotated[str, typer.Option("--source", help="Where the decision was made.")] = "cli",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Append a decision to the consent ledger (validated and atomic like any ingest); newest wins."""
+    from targetwise.io.consent import record_consent
+
+    summary = record_consent(open_workspace(workspace), customer_id, purpose=purpose, status=status, source=source)
+    console.print(f"recorded {purpose}={status} for {customer_id} (load {summary.load_id})")
+    if status != "granted":
+        effect = {
+            "profiling": "left out of scores, segments, audiences and exports from the next run on",
+            "ads": "left out of Google/Meta exports from now on",
+        }.get(purpose, f"left out of {purpose} campaigns and exports from now on")
+        console.print(f"  effect: {effect}")
+
+
+@consent_app.command("show")
+@handle_errors
+def show_consent(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """The current status per purpose, and every recorded decision."""
+    from targetwise.io.consent import consent_history, consent_status
+
+    ws = open_workspace(workspace)
+    current = consent_status(ws, customer_id)
+    console.print(", ".join(f"{p}: {s}" for p, s in current.items()))
+    history = consent_history(ws, customer_id)
+    if not history:
+        console.print("no decision recorded (no record means no objection)")
+        return
+    table = Table()
+    for col in ("recorded at (UTC)", "purpose", "status", "source"):
+        table.add_column(col)
+    for h in history:
+        table.add_row(str(h["recorded_at"]), h["purpose"], h["status"], str(h["source"] or ""))
+    console.print(table)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
