@@ -207,3 +207,8 @@ app.add_typer(_campaigns.campaign_app, name="campaign")
 from targetwise.cli import audiences as _audiences  # noqa: E402
 
 app.add_typer(_audiences.audience_app, name="audience")
+
+from targetwise.cli import privacy as _privacy  # noqa: E402
+
+app.add_typer(_privacy.privacy_app, name="privacy")
+app.add_typer(_privacy.consent_app, name="consent")
