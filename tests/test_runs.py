@@ -108,3 +108,34 @@ def test_readers_never_see_a_torn_active_pointer(loaded: Workspace) -> None:
     for t in threads:
         t.join()
     assert seen <= {a.run_id, b.run_id}
+
+
+def test_cluster_ids_and_names_stay_put_across_runs(synthetic_demo: Workspace, tmp_path: Path) -> None:
+    """A run maps its clusters to the active run's ids and names (Hungarian matching on centres).
+
+    Known answer: promote a run whose stored centres carry permuted ids and names; the next
+    run on the same data must hand out exactly those permuted ids and names.
+    """
+    import shutil
+
+    from targetwise.io.workspace import Workspace as W
+
+    copy = tmp_path / "copy"
+    shutil.copytree(synthetic_demo.path, copy)
+    ws = W.open(copy, synthetic_demo.settings)
+    as_of = RunStore(ws).active().as_of
+    base = run_pipeline(ws, ws.settings, stages=["features", "segments"], as_of=as_of)
+    centers = base.read_table("segments/centers.parquet")
+    ids = sorted(centers["cluster"])
+    permutation = dict(zip(ids, ids[1:] + ids[:1], strict=True))  # rotate the ids
+    renamed = centers.assign(
+        cluster=centers["cluster"].map(permutation), cluster_name=[f"renamed {n}" for n in centers["cluster_name"]]
+    )
+    writer = RunStore(ws).begin(as_of=as_of, parameters={})
+    writer.write_table("segments/centers.parquet", renamed)
+    RunStore(ws).promote(writer.commit().run_id)
+    after = run_pipeline(ws, ws.settings, stages=["features", "segments"], as_of=as_of)
+    a = base.read_table("segments/customer_segments.parquet").set_index("customer_id")
+    b = after.read_table("segments/customer_segments.parquet").set_index("customer_id").loc[a.index]
+    assert (b["cluster"] == a["cluster"].map(permutation)).all()
+    assert (b["cluster_name"] == "renamed " + a["cluster_name"]).all()

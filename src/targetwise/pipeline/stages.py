@@ -49,7 +49,7 @@ def segments(ctx: RunContext, record: dict[str, Any]) -> None:
     from targetwise.segment import segment_customers
 
     assert ctx.features is not None
-    previous = ctx.results.get("previous_segmentation")
+    previous = _previous_centers(ctx)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = segment_customers(
@@ -58,6 +58,7 @@ def segments(ctx: RunContext, record: dict[str, Any]) -> None:
     _note_warnings(record, caught)
     ctx.results["segments"] = result
     ctx.writer.write_table("segments/customer_segments.parquet", result.customers)
+    ctx.writer.write_table("segments/centers.parquet", result.cluster_centers_table().reset_index())
     profiles = result.cluster_profiles.reset_index()
     ctx.writer.write_json("segments/profiles.json", _profiles_json(profiles))
     rfm_counts = result.customers["rfm_segment"].value_counts().to_dict()
@@ -80,6 +81,16 @@ def segments(ctx: RunContext, record: dict[str, Any]) -> None:
             "rfm_segments": len(rfm_counts),
         }
     )
+
+
+def _previous_centers(ctx: RunContext) -> pd.DataFrame | None:
+    """The active run's cluster centres, so cluster ids and names stay put from run to run."""
+    from targetwise.io.runs import RunStore
+
+    active = RunStore(ctx.workspace).active()
+    if active is None or not active.has("segments/centers.parquet"):
+        return None
+    return active.read_table("segments/centers.parquet").set_index("cluster")
 
 
 def _maybe_float(value: Any) -> float | None:
