@@ -225,3 +225,40 @@ def test_erasing_again_or_an_unknown_customer_is_not_found(erased: Erased) -> No
     with pytest.raises(NotFoundError, match="is not in this workspace"):
         erase_customer(erased.workspace, "NOBODY-0000", actor="test-suite")
     assert len(erasure_log(erased.workspace)) == 1
+
+
+def test_an_interrupted_erasure_is_finished_by_running_it_again(workspace: Workspace, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import targetwise.io.erasure as erasure
+    from targetwise.errors import WorkspaceError
+    from targetwise.io.ingest import ingest
+
+    lines = tmp_path / "tx.csv"
+    lines.write_text(
+        "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
+        f"{TARGET},O1,2011-01-01 10:00:00,P1,1,2.5\n"
+        "K2,O2,2011-01-02 10:00:00,P1,3,2.5\n"
+    )
+    ingest(workspace, "transactions", lines)
+    pii = tmp_path / "pii.csv"
+    pii.write_text(f"customer_id,email,phone\n{TARGET},{EMAIL},{PHONE}\nK2,k2@example.org,\n")
+    ingest(workspace, "customer_pii", pii)
+
+    def crash(con: object, fresh: Path) -> None:
+        raise WorkspaceError("simulated crash before the rebuild")
+
+    monkeypatch.setattr(erasure, "_copy_database", crash)
+    with pytest.raises(WorkspaceError, match="simulated crash"):
+        erase_customer(workspace, TARGET, actor="test-suite")
+    # rows are deleted, but their bytes are still in the file: only the rebuild removes them
+    with workspace.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM customer_pii").fetchone() == (1,)
+    assert "targetwise.duckdb" in byte_search(workspace.path)[EMAIL]
+    assert erasure_log(workspace) == []
+    monkeypatch.undo()
+    with pytest.raises(NotFoundError, match="earlier interrupted erasure was completed"):
+        erase_customer(workspace, TARGET, actor="test-suite")
+    assert byte_search(workspace.path) == {t: [] for t in TOKENS}
+    assert not (workspace.artifacts / "audit" / "erasure.pending").exists()
+    with workspace.connect(read_only=True) as con:
+        assert con.execute("SELECT customer_id, email FROM customer_pii").fetchall() == [("K2", "k2@example.org")]

@@ -52,6 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -64,6 +65,7 @@ from targetwise.io.workspace import DB_FILE, Workspace
 __all__ = ["ERASURE_LOG", "ErasureReceipt", "erase_customer", "erasure_log", "pseudonym"]
 
 ERASURE_LOG = "erasures.jsonl"
+_PENDING = "erasure.pending"
 _AUDIT_DIR = "audit"
 _TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -134,6 +136,13 @@ def erase_customer(workspace: Workspace, customer_id: str, *, actor: str) -> Era
     ``actor`` says who asked (an API key id, ``cli:<user>``); it is logged, the
     customer id is not. Raises :class:`~targetwise.errors.NotFoundError` when
     the customer appears nowhere (nothing is changed or logged then).
+
+    Order, so that a crash at any point is finished by running it again: the
+    database stays open (and so locked against other processes) throughout;
+    files are scrubbed first (the e-mail and phone, needed to find exports,
+    are still in the database for a re-run); a ``pending`` marker is written
+    before rows are deleted and removed only after the file is rebuilt, so a
+    re-run rebuilds even when no row is left to delete.
     """
     customer_id = str(customer_id).strip()
     if not customer_id:
@@ -141,17 +150,37 @@ def erase_customer(workspace: Workspace, customer_id: str, *, actor: str) -> Era
     erased_at = datetime.now(UTC).isoformat(timespec="seconds")
     subject = pseudonym(workspace, customer_id)
     before = workspace.db_path.stat().st_size
-
-    contact, tables = _erase_rows(workspace, customer_id)
-    tokens = {customer_id} | {v for v in contact if v}
-    hashed = _identifier_hashes(contact)
-    files, deleted, runs = _scrub_artifacts(workspace, tokens | hashed, subject=subject, erased_at=erased_at)
-    if not tables and not files and not deleted:
+    marker = workspace.artifacts / _AUDIT_DIR / _PENDING
+    was_pending = marker.exists()
+    fresh = workspace.db_path.with_name(f".{DB_FILE}.erasing-{uuid.uuid4().hex[:8]}")
+    try:
+        with workspace.connect() as con:
+            contact = _contact(con, customer_id)
+            tokens = {customer_id, *contact}
+            files, deleted, runs = _scrub_artifacts(
+                workspace, tokens | _identifier_hashes(contact), subject=subject, erased_at=erased_at
+            )
+            _write_atomic(marker, subject)
+            tables = _delete_rows(con, customer_id, contact)
+            found = bool(tables or files or deleted)
+            if found or was_pending:
+                _copy_database(con, fresh)
+        if not found and not was_pending:
+            marker.unlink(missing_ok=True)
+            raise NotFoundError(
+                f"customer {customer_id!r} is not in this workspace (no table row, run output or file names them)",
+                fix="check the id (ids are case-sensitive text, e.g. '12347' or 'C000123')",
+            )
+        _swap_in(workspace, fresh)
+    finally:
+        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
+    if not found:
         raise NotFoundError(
-            f"customer {customer_id!r} is not in this workspace (no table row, run output or file names them)",
+            f"customer {customer_id!r} is not in this workspace (an earlier interrupted erasure was completed)",
             fix="check the id (ids are case-sensitive text, e.g. '12347' or 'C000123')",
         )
-    _rebuild_database(workspace)
     receipt = ErasureReceipt(
         subject=subject,
         erased_at=erased_at,
@@ -191,38 +220,45 @@ def _append_log(workspace: Workspace, receipt: ErasureReceipt) -> None:
 # -- database -----------------------------------------------------------------------------------
 
 
-def _erase_rows(workspace: Workspace, customer_id: str) -> tuple[list[str], dict[str, int]]:
-    """Delete the customer's rows in one transaction; returns (their e-mail/phone values, counts per table)."""
+def _customer_tables(con: Any) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT table_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND column_name = 'customer_id' ORDER BY 1"
+        ).fetchall()
+    ]
+
+
+def _contact(con: Any, customer_id: str) -> list[str]:
+    """The customer's e-mail and phone values (to find them in quarantined rows and exports)."""
+    if "customer_pii" not in _customer_tables(con):
+        return []
+    contact: list[str] = []
+    for email, phone in con.execute("SELECT email, phone FROM customer_pii WHERE customer_id = ?", [customer_id]).fetchall():
+        contact += [v.strip() for v in (email, phone) if isinstance(v, str) and v.strip()]
+    return contact
+
+
+def _delete_rows(con: Any, customer_id: str, contact: list[str]) -> dict[str, int]:
+    """Delete the customer's rows from every table, in one transaction; rows deleted per table."""
     counts: dict[str, int] = {}
-    with workspace.connect() as con:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT table_name FROM information_schema.columns "
-                "WHERE table_schema = 'main' AND column_name = 'customer_id' ORDER BY 1"
-            ).fetchall()
-        ]
-        contact: list[str] = []
-        if "customer_pii" in tables:
-            for email, phone in con.execute(
-                "SELECT email, phone FROM customer_pii WHERE customer_id = ?", [customer_id]
-            ).fetchall():
-                contact += [v.strip() for v in (email, phone) if isinstance(v, str) and v.strip()]
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for table in tables:
-                (n,) = con.execute(f'DELETE FROM "{table}" WHERE customer_id = ?', [customer_id]).fetchone()  # type: ignore[misc]
-                if n:
-                    counts[table] = int(n)
-            if "quarantine" in tables:
-                extra = _delete_quarantine_mentions(con, {customer_id, *contact})
-                if extra:
-                    counts["quarantine"] = counts.get("quarantine", 0) + extra
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    return contact, counts
+    tables = _customer_tables(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in tables:
+            (n,) = con.execute(f'DELETE FROM "{table}" WHERE customer_id = ?', [customer_id]).fetchone()
+            if n:
+                counts[table] = int(n)
+        if "quarantine" in tables:
+            extra = _delete_quarantine_mentions(con, {customer_id, *contact})
+            if extra:
+                counts["quarantine"] = counts.get("quarantine", 0) + extra
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counts
 
 
 def _delete_quarantine_mentions(con: Any, tokens: set[str]) -> int:
@@ -245,29 +281,34 @@ def _delete_quarantine_mentions(con: Any, tokens: set[str]) -> int:
     return len(rowids)
 
 
-def _rebuild_database(workspace: Workspace) -> None:
-    """Copy every table into a fresh file and swap it in: deleted rows' bytes do not survive."""
-    db = workspace.db_path
-    fresh = db.with_name(f".{DB_FILE}.erasing-{uuid.uuid4().hex[:8]}")
+def _copy_database(con: Any, fresh: Path) -> None:
+    """Copy every table, view and sequence into a new file: deleted rows' bytes stay behind."""
     try:
-        with workspace.connect() as con:
-            con.execute("CHECKPOINT")
-            (name,) = con.execute("SELECT current_database()").fetchone()  # type: ignore[misc]
-            con.execute(f"ATTACH '{fresh.as_posix()}' AS erasure_fresh")
-            con.execute(f'COPY FROM DATABASE "{name}" TO erasure_fresh')
-            con.execute("DETACH erasure_fresh")
+        con.execute("CHECKPOINT")
+        (name,) = con.execute("SELECT current_database()").fetchone()
+        con.execute(f"ATTACH '{fresh.as_posix()}' AS erasure_fresh")
+        con.execute(f'COPY FROM DATABASE "{name}" TO erasure_fresh')
+        con.execute("DETACH erasure_fresh")
+    except duckdb.Error as exc:
+        raise WorkspaceError(
+            f"could not rebuild the database after erasure ({str(exc).splitlines()[0]}); the rows are deleted "
+            "but their bytes may remain in free blocks",
+            fix="free disk space (the rebuild needs as much again as the database) and run the erasure again",
+        ) from None
+
+
+def _swap_in(workspace: Workspace, fresh: Path) -> None:
+    """Replace the database file with the rebuilt one (one rename) and drop the old write-ahead log."""
+    db = workspace.db_path
+    try:
         with open(fresh, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(fresh, db)
     except OSError as exc:
         raise WorkspaceError(
-            f"could not rebuild {db} after erasure: {exc.strerror}; the rows are deleted but their bytes may "
-            "remain in free blocks",
-            fix="free disk space (the rebuild needs as much again as the database) and run the erasure again",
+            f"could not replace {db} with the rebuilt database: {exc.strerror}",
+            fix="check the folder is writable and run the erasure again",
         ) from None
-    finally:
-        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
-            leftover.unlink(missing_ok=True)
     db.with_name(db.name + ".wal").unlink(missing_ok=True)
     _fsync_dir(db.parent)
 
