@@ -262,3 +262,27 @@ def test_an_interrupted_erasure_is_finished_by_running_it_again(workspace: Works
     assert not (workspace.artifacts / "audit" / "erasure.pending").exists()
     with workspace.connect(read_only=True) as con:
         assert con.execute("SELECT customer_id, email FROM customer_pii").fetchall() == [("K2", "k2@example.org")]
+
+
+def test_reports_naming_a_numeric_id_are_deleted_and_lookalike_numbers_kept(workspace: Workspace,
+                                                                             tmp_path: Path) -> None:
+    from targetwise.io.ingest import ingest
+
+    lines = tmp_path / "tx.csv"
+    lines.write_text(
+        "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
+        "12347,O1,2011-01-01 10:00:00,P1,1,2.5\n"
+        "123470,O2,2011-01-02 10:00:00,P1,3,2.5\n"
+    )
+    ingest(workspace, "transactions", lines)
+    named = workspace.reports_dir / "vip.html"
+    named.write_text("<td>12347</td>", encoding="utf-8")
+    lookalike = workspace.reports_dir / "summary.html"
+    lookalike.write_text("<td>123470</td><td>share 0.123471</td><td>12347.5 GBP</td><td>x12347</td>",
+                         encoding="utf-8")
+    receipt = erase_customer(workspace, "12347", actor="test-suite")
+    assert receipt.tables == {"transactions": 1}
+    assert receipt.deleted_files == ["artifacts/reports/vip.html"]
+    assert not named.exists() and lookalike.exists()
+    with workspace.connect(read_only=True) as con:
+        assert con.execute("SELECT customer_id FROM transactions").fetchall() == [("123470",)]

@@ -45,6 +45,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -68,6 +69,7 @@ ERASURE_LOG = "erasures.jsonl"
 _PENDING = "erasure.pending"
 _AUDIT_DIR = "audit"
 _TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+_BINARY_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".duckdb"})
 
 
 @dataclass(frozen=True)
@@ -376,11 +378,23 @@ def _run_folder(workspace: Workspace, path: Path) -> Path | None:
 
 
 def _mentions(path: Path, tokens: set[str]) -> bool:
+    """Whether a text file names a token as a whole word (``"12347"`` or ``>12347<``, not ``0.123471``).
+
+    Images and other binary files are not searched: their bytes can match a
+    short numeric id by chance, and a plot does not carry ids as text.
+    """
+    if path.suffix.lower() in _BINARY_SUFFIXES:
+        return False
     data = path.read_bytes()
     if path.suffix == ".gz":
         with contextlib.suppress(OSError):
             data = gzip.decompress(data)
-    return any(t.encode() in data for t in tokens)
+    text = data.decode("utf-8", errors="ignore")
+    return any(_word(t).search(text) for t in tokens if t in text)
+
+
+def _word(token: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w.+\-])" + re.escape(token) + r"(?![\w]|\.\d)")
 
 
 def _string_columns(table: pa.Table) -> list[str]:
