@@ -16,8 +16,8 @@
 * **audiences** (``artifacts/audiences``: members rewritten, ``size`` updated),
   **exports** (``artifacts/exports``: Parquet/CSV rows with the id, e-mail,
   phone or their destination hashes removed) and **reports**
-  (``artifacts/reports``: an HTML or other file that contains any of those
-  strings is deleted, not edited; render it again from a current run).
+  (``artifacts/reports``: an HTML or other text file that names any of those
+  strings as a whole word is deleted, not edited; render it again).
 
 Then the database file is **rebuilt**: DuckDB keeps deleted rows in free
 blocks until they happen to be overwritten, so a ``DELETE`` plus
