@@ -117,3 +117,15 @@ def test_consent_change_applies_to_the_next_ads_export(client: TestClient, keys:
                     json={"customer_id": "C1", "purpose": purpose, "status": status})
     rows, excluded = google()
     assert excluded == "1" and len(rows) == 2
+
+
+def test_erasure_by_another_process_shows_at_once(client: TestClient, keys: Keys, service_ws: Workspace) -> None:
+    """The CLI erases while the service has the run in memory: the rewritten manifest makes it reload."""
+    from targetwise.io.erasure import erase_customer
+
+    assert client.get("/v1/customers/C3", headers=Keys.header(keys.read)).status_code == 200
+    erase_customer(Workspace.open(service_ws.path, service_ws.settings), "C3", actor="cli:test")
+    gone = client.get("/v1/customers/C3", headers=Keys.header(keys.read))
+    assert gone.status_code == 404 and "C3" in gone.json()["error"]["message"]
+    segment = client.get("/v1/segments/Big spenders", headers=Keys.header(keys.read)).json()
+    assert [m["customer_id"] for m in segment["members"]["items"]] == ["C1"]

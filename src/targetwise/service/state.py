@@ -8,6 +8,9 @@ re-read only when its inode or mtime changed) and from then on reads only that
 run's :class:`RunData`. Run folders are immutable, so a request never mixes two
 runs, and a promotion takes effect for the next request. Tables are loaded
 lazily, on first use, and cached per run id (the last three runs are kept).
+The one rewrite of a run, an erasure, replaces its ``manifest.json``; a cached
+run whose manifest changed (a ``stat`` per request) is loaded again, so an
+erasure made by another process (``targetwise privacy erase``) shows at once.
 
 DuckDB
 ------
@@ -202,6 +205,7 @@ class RunCache:
         self._stamp: tuple[int, int, int] | None = None
         self._active_id: str | None = None
         self._runs: OrderedDict[str, RunData] = OrderedDict()
+        self._stamps: dict[str, tuple[int, int, int] | None] = {}
 
     def active_id(self) -> str | None:
         try:
@@ -227,22 +231,38 @@ class RunCache:
         """Drop every cached run and re-read the pointer: run files were rewritten (an erasure)."""
         with self._lock:
             self._runs.clear()
+            self._stamps.clear()
             self._stamp = None
             self._active_id = None
 
     def get(self, run_id: str) -> RunData:
+        """The run's data, reloaded when its manifest was replaced (an erasure in another process)."""
+        stamp = self._manifest_stamp(run_id)
         with self._lock:
             data = self._runs.get(run_id)
-            if data is not None:
+            if data is not None and self._stamps.get(run_id) == stamp:
                 self._runs.move_to_end(run_id)
                 return data
         info = self.store.get(run_id)
         with self._lock:
-            data = self._runs.setdefault(run_id, RunData(info, product_names=self._product_names))
+            data = self._runs.get(run_id)
+            if data is None or self._stamps.get(run_id) != stamp:
+                data = RunData(info, product_names=self._product_names)
+                self._runs[run_id] = data
+                self._stamps[run_id] = stamp
             self._runs.move_to_end(run_id)
             while len(self._runs) > self._keep:
-                self._runs.popitem(last=False)
+                dropped, _ = self._runs.popitem(last=False)
+                self._stamps.pop(dropped, None)
             return data
+
+    def _manifest_stamp(self, run_id: str) -> tuple[int, int, int] | None:
+        """(inode, mtime, size) of the run's manifest: an erasure replaces it, so the stamp changes."""
+        try:
+            st = os.stat(self.store.root / run_id / "manifest.json")
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 @dataclass
