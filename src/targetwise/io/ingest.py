@@ -297,11 +297,11 @@ def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: st
         no_sep = f"strpos({s}, '_') = 0 AND " if is_text else ""
         return f"CASE WHEN {no_sep}isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END"
     if kind == "timestamp":
-        if pa.types.is_timestamp(arrow_type):
-            if arrow_type.tz is not None:
-                return f"timezone('UTC', {s})"
-            return f"timezone('UTC', timezone({_lit(tz)}, CAST({s} AS TIMESTAMP)))"
-        if pa.types.is_date(arrow_type):
+        if pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None:
+            return f"timezone('UTC', {s})"
+        if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+            if tz == "UTC":  # the round trip through UTC is the identity, and costs a time-zone lookup per row
+                return f"CAST({s} AS TIMESTAMP)"
             return f"timezone('UTC', timezone({_lit(tz)}, CAST({s} AS TIMESTAMP)))"
         if fmt:
             if "%z" in fmt or "%Z" in fmt:
@@ -333,6 +333,14 @@ def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: st
     raise AssertionError(kind)
 
 
+def _is_plain_typed(arrow_type: pa.DataType) -> bool:
+    """Numbers, timestamps, dates and booleans: their text form is never blank."""
+    t = pa.types
+    return t.is_integer(arrow_type) or t.is_floating(arrow_type) or t.is_timestamp(arrow_type) or (
+        t.is_date(arrow_type) or t.is_boolean(arrow_type)
+    )
+
+
 def _stage(
     con: duckdb.DuckDBPyConnection,
     spec: TableSpec,
@@ -347,18 +355,29 @@ def _stage(
     schema = source.table.schema
     selects = [f"src.{ROW_COLUMN} AS {ROW_COLUMN}"]
     checks: list[tuple[str, str, str, str]] = []  # (condition, code, column, raw value sql)
+    raw_texts: dict[str, str] = {}  # canonical -> SQL of the raw value as text
     spec_cols = {c.name: c for c in spec.columns}
     for canonical, src_col in columns.items():
         column = spec_cols.get(canonical) or Column(canonical, "string", False, "personal data")
         parsed = _parse_expr(column, src_col, schema.field(src_col).type, tz=tz, fmt=mapping.date_format)
         selects.append(f"{parsed} AS {_q(canonical)}")
-        raw = f"CAST(src.{_q(src_col)} AS VARCHAR)"
-        selects.append(f"{raw} AS {_q('raw__' + canonical)}")
+        arrow_type = schema.field(src_col).type
         raw_ref = _q("raw__" + canonical)
+        if _is_plain_typed(arrow_type):
+            # A typed value (number, timestamp, boolean) is never blank as text: pass it through
+            # and turn it into text only in the reason_value of a failing row, not on every row.
+            selects.append(f"src.{_q(src_col)} AS {raw_ref}")
+            missing = f"{raw_ref} IS NULL"
+            raw_text = f"CAST({raw_ref} AS VARCHAR)"
+        else:
+            selects.append(f"CAST(src.{_q(src_col)} AS VARCHAR) AS {raw_ref}")
+            missing = f"{raw_ref} IS NULL OR trim({raw_ref}) = ''"
+            raw_text = raw_ref
+        raw_texts[canonical] = raw_text
         ref = _q(canonical)
         anonymous_ok = spec.name == "transactions" and canonical == "customer_id"
         if column.required and not anonymous_ok:
-            checks.append((f"{raw_ref} IS NULL OR trim({raw_ref}) = ''", "missing_value", canonical, raw_ref))
+            checks.append((missing, "missing_value", canonical, raw_text))
         invalid_code = {
             "integer": "invalid_integer",
             "number": "invalid_number",
@@ -367,27 +386,27 @@ def _stage(
             "json": "invalid_json",
         }.get(column.kind)
         if invalid_code:
-            checks.append((f"{raw_ref} IS NOT NULL AND {ref} IS NULL", invalid_code, canonical, raw_ref))
+            checks.append((f"{raw_ref} IS NOT NULL AND {ref} IS NULL", invalid_code, canonical, raw_text))
         if column.kind == "timestamp":
-            checks.append((f"{ref} > TIMESTAMP {_lit(f'{now:%Y-%m-%d %H:%M:%S}')}", "future_timestamp", canonical, raw_ref))
+            checks.append((f"{ref} > TIMESTAMP {_lit(f'{now:%Y-%m-%d %H:%M:%S}')}", "future_timestamp", canonical, raw_text))
         allowed = _ALLOWED_VALUES.get((spec.name, canonical))
         if allowed:
             values = ", ".join(_lit(v) for v in allowed)
-            checks.append((f"{ref} IS NOT NULL AND {ref} NOT IN ({values})", "invalid_value", canonical, raw_ref))
+            checks.append((f"{ref} IS NOT NULL AND {ref} NOT IN ({values})", "invalid_value", canonical, raw_text))
     if spec.name == "transactions":
         checks += [
-            ("quantity = 0", "zero_quantity", "quantity", _q("raw__quantity")),
-            ("unit_price <= 0", "non_positive_price", "unit_price", _q("raw__unit_price")),
-            ("NOT isfinite(quantity * unit_price)", "amount_out_of_range", "unit_price", _q("raw__unit_price")),
+            ("quantity = 0", "zero_quantity", "quantity", raw_texts["quantity"]),
+            ("unit_price <= 0", "non_positive_price", "unit_price", raw_texts["unit_price"]),
+            ("NOT isfinite(quantity * unit_price)", "amount_out_of_range", "unit_price", raw_texts["unit_price"]),
             (
                 "starts_with(order_id, 'C') AND quantity > 0",
                 "cancellation_positive_quantity",
                 "quantity",
-                _q("raw__quantity"),
+                raw_texts["quantity"],
             ),
         ]
     if spec.name == "products" and "price" in columns:
-        checks.append(("price < 0", "negative_price", "price", _q("raw__price")))
+        checks.append(("price < 0", "negative_price", "price", raw_texts["price"]))
     # Every check is evaluated once, into the index of the first failing one; code, column and
     # value are then looked up from that small integer (three CASEs over all the checks cost
     # ~3x as much). Parse in the inner query, check in the middle one, label in the outer one;
