@@ -140,6 +140,7 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Erased:
     return Erased(ws, receipt, expected, found_before, info.run_id, len(members))
 
 
+@pytest.mark.slow  # builds the module's shop and runs the full pipeline (~12 s on 2 cores)
 def test_byte_search_finds_planted_strings_before_erasure(erased: Erased) -> None:
     # the search is able to see them: otherwise an empty result afterwards would prove nothing
     before = erased.found_before
