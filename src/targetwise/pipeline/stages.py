@@ -20,7 +20,7 @@ __all__ = ["clv", "features", "propensity", "recommendations", "segments", "upli
 
 CLV_HORIZON_DAYS = 365
 CLV_ANNUAL_DISCOUNT = 0.10
-PROPENSITY_TASKS = (("purchase", 30), ("churn", 90))
+PROPENSITY_TASKS = (("purchase", 30), ("churn", 90), ("next_order", 180))
 
 
 def _note_warnings(record: dict[str, Any], caught: list[warnings.WarningMessage]) -> None:
@@ -165,6 +165,8 @@ def clv(ctx: RunContext, record: dict[str, Any]) -> None:
         {"beta_geo": bgf.params_, "gamma_gamma": ggf.params_, "beta_geo_log_likelihood": bgf.log_likelihood_,
          "time_unit": "day", "horizon_days": CLV_HORIZON_DAYS, "annual_discount_rate": CLV_ANNUAL_DISCOUNT},
     )
+    record["params"] = {"horizon": CLV_HORIZON_DAYS, "time_unit": "day", "annual_discount_rate": CLV_ANNUAL_DISCOUNT,
+                        "interval": 0.8}
     record["metrics"].update(
         {
             "customers": len(out),

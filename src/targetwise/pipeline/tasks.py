@@ -43,6 +43,17 @@ DRIVER_TEMPLATES: dict[str, str] = {
     "trend_90d": "order trend {value:+.2f} (last 90 vs previous 90 days)",
     "distinct_products": "bought {value:.0f} different products",
     "returns_rate": "returns {value:.0%} of what they buy",
+    "btyd_frequency": "bought again on {value:.0f} separate days",
+    "btyd_recency": "last repeat purchase {value:.0f} days after the first",
+    "btyd_T": "first order {value:.0f} days ago",
+    "btyd_monetary_value": "repeat orders worth {value:,.0f} on average",
+    "basket_size_mean": "{value:.0f} units per order",
+    "lines_per_order_mean": "{value:.0f} lines per order",
+    "returns_value": "returned {value:,.0f} in value",
+    "days_since_last_return": "last return {value:.0f} days ago",
+    "days_since_first_return": "first return {value:.0f} days ago",
+    "distinct_categories": "bought from {value:.0f} categories",
+    "top_category_share": "{value:.0%} of spend in one category",
 }
 
 EXCLUDED_FEATURES = ("customer_id", "cutoff", "top_category")
@@ -110,7 +121,10 @@ def predict_task(
     cutoffs = [c for c in cutoffs if c >= first + timedelta(days=min_history_days)]
     snapshots = _snapshots(training_snapshots, backend, cutoffs, horizon_days)
     if task == "next_order":
-        snapshots = snapshots[snapshots[label].notna()]  # censored rows carry no target
+        # Only rows whose next order falls inside the label window carry a target; the rest are
+        # right-censored. Training on observed gaps only biases the estimate low for slow buyers:
+        # the model card says so, and the horizon (e.g. 180 days) bounds what it can predict.
+        snapshots = snapshots[snapshots[label].notna() & (snapshots[label] < horizon_days)]
     if snapshots.empty or snapshots["cutoff"].nunique() < 2:
         raise ModelError(
             f"not enough history before {as_of_date} for a {horizon_days}-day {task} model "
@@ -174,7 +188,17 @@ def predict_task(
         "metrics_out_of_time": metrics,
         "baselines_out_of_time": baselines,
         "calibration": getattr(final, "calibration_report_", None),
-        "known_limits": ["trained on this shop's history only; distribution shifts (season, promotions) degrade it", "customers with no purchase before as_of are not scored", *notes],
+        "known_limits": [
+            "trained on this shop's history only; distribution shifts (season, promotions) degrade it",
+            "customers with no purchase before as_of are not scored",
+            *(
+                [f"days to next order is learned from gaps observed within {horizon_days} days (right-censored "
+                 "rows are left out), so it is biased low for slow or lapsing buyers; read it with p_churn"]
+                if task == "next_order"
+                else []
+            ),
+            *notes,
+        ],
     }
     return TaskResult(task, horizon_days, as_of_date, scores, metrics, baselines, card, importance, test_predictions)
 
