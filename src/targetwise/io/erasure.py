@@ -321,10 +321,9 @@ def _swap_in(workspace: Workspace, fresh: Path) -> None:
 def _identifier_hashes(contact: list[str]) -> set[str]:
     """The ad platforms' SHA-256 forms of the e-mail/phone, as written into google/meta exports.
 
-    The hashing module is pure (no I/O), so using it here does not pull a
-    higher layer's state into io; invalid values simply have no hash.
+    :mod:`targetwise.identifiers` is a pure bottom-layer module; invalid values simply have no hash.
     """
-    from targetwise.campaigns.hashing import hash_identifier
+    from targetwise.identifiers import hash_identifier
     from targetwise.errors import DataValidationError
 
     hashes: set[str] = set()
