@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from targetwise.config import Settings
-from targetwise.errors import ConfigError, DataValidationError
+from targetwise.errors import ConfigError, DataValidationError, WorkspaceError
 from targetwise.io.runs import RunInfo, RunStore, RunWriter
 from targetwise.io.workspace import Workspace
 
@@ -76,8 +76,11 @@ def run_pipeline(
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}", fix=f"stages are: {', '.join(STAGES)}")
     cutoff = _as_date(as_of) if as_of is not None else default_as_of(workspace)
-    store = RunStore(workspace)
-    writer = store.begin(as_of=cutoff, parameters={"stages": chosen, "random_state": settings.random_state})
+    try:
+        store = RunStore(workspace)
+        writer = store.begin(as_of=cutoff, parameters={"stages": chosen, "random_state": settings.random_state})
+    except OSError as exc:
+        raise _storage_error(exc, workspace) from None
     ctx = RunContext(workspace=workspace, settings=settings, as_of=cutoff, writer=writer)
     try:
         for i, name in enumerate(chosen, start=1):
@@ -87,12 +90,27 @@ def run_pipeline(
             if record.pop("status_override", None) == "skipped":
                 record["status"] = "skipped"
         info = writer.commit()
+    except OSError as exc:
+        writer.abort()
+        raise _storage_error(exc, workspace) from None
     except BaseException:
         writer.abort()
         raise
     if promote:
-        store.promote(info.run_id)
+        try:
+            store.promote(info.run_id)
+        except OSError as exc:
+            raise _storage_error(exc, workspace) from None
     return info
+
+
+def _storage_error(exc: OSError, workspace: Workspace) -> WorkspaceError:
+    """A full disk or read-only folder: one clear line; the run was not published (or not promoted)."""
+    return WorkspaceError(
+        f"cannot write the run into {workspace.runs_dir}: {exc.strerror or exc}; nothing was published and "
+        "the served run is unchanged",
+        fix="free disk space or make the workspace folder writable, then run again",
+    )
 
 
 def _as_date(value: date | datetime | str) -> date:
