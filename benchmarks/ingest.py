@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import REPO, describe  # noqa: E402
+from _machine import REPO, describe
 
 BENCH_DIR = REPO / ".bench" / "ingest"
 

@@ -53,7 +53,6 @@ def test_demo_command_prints_where_everything_is(tmp_path: Path) -> None:
 
     from targetwise.config import get_settings
     from targetwise.service.app import create_app
-
     from targetwise.service.keys import PREFIX
 
     token = next(line.strip() for line in r.output.splitlines() if line.strip().startswith(PREFIX))

@@ -323,8 +323,8 @@ def _identifier_hashes(contact: list[str]) -> set[str]:
 
     :mod:`targetwise.identifiers` is a pure bottom-layer module; invalid values simply have no hash.
     """
-    from targetwise.identifiers import hash_identifier
     from targetwise.errors import DataValidationError
+    from targetwise.identifiers import hash_identifier
 
     hashes: set[str] = set()
     for value in contact:
