@@ -147,3 +147,20 @@ def test_audience_create_and_hashed_export(synthetic_demo: Workspace, tmp_path: 
     assert hashed <= set(frame[email_col])
     assert parse_where("rfm_segment in Champions,Loyal") == {"field": "rfm_segment", "op": "in", "value": ["Champions", "Loyal"]}
     assert parse_where("p_purchase_30d >= 0.4") == {"field": "p_purchase_30d", "op": ">=", "value": 0.4}
+
+
+def test_recommendation_reasons_name_repeat_purchases(synthetic_demo: Workspace) -> None:
+    run = RunStore(synthetic_demo).active()
+    recs = run.read_table("recommendations/recommendations.parquet")
+    with synthetic_demo.connect(read_only=True) as con:
+        history = con.execute(
+            "SELECT customer_id, product_id, count(DISTINCT order_id) AS n FROM transactions "
+            "WHERE quantity > 0 AND NOT is_non_product AND ordered_at < ? GROUP BY 1, 2",
+            [pd.Timestamp(run.as_of).to_pydatetime()],
+        ).df()
+    merged = recs.merge(history, on=["customer_id", "product_id"], how="left")
+    repeat = merged[merged["n"].notna()]
+    assert len(repeat) > 0 and len(repeat) < len(merged)
+    expected = repeat["n"].astype(int).map(lambda n: "bought once before" if n == 1 else f"bought {n} times before")
+    assert (repeat["reason"] == expected).all()
+    assert not merged.loc[merged["n"].isna(), "reason"].str.startswith("bought").any()

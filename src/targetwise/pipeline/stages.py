@@ -274,6 +274,7 @@ def recommendations(ctx: RunContext, record: dict[str, Any], *, n: int = 10) -> 
         recs = model.recommend(customers, n=n, exclude_purchased=False)
         popular = PopularityRecommender().fit(lines, products=products)
     _note_warnings(record, caught)
+    recs = _explain_recommendations(recs, lines, products)
     top = popular.recommend(["__cold_start__"], n=50, exclude_purchased=False)
     popular_frame = top[["rank", "product_id", "score"]].reset_index(drop=True)
     similar = _similar_table(model, products, lines, n=n)
@@ -288,6 +289,19 @@ def recommendations(ctx: RunContext, record: dict[str, Any], *, n: int = 10) -> 
             "hybrid_weights": weights or {},
         }
     )
+
+
+def _explain_recommendations(recs: pd.DataFrame, lines: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """Per-item reasons a marketer can read: repeat purchases are named as such, new items say why."""
+    bought = lines.loc[(lines["quantity"] > 0) & ~lines["is_non_product"]]
+    counts = bought.groupby(["customer_id", "product_id"])["order_id"].nunique().rename("times_bought").reset_index()
+    out = recs.merge(counts, on=["customer_id", "product_id"], how="left")
+    times = out["times_bought"].fillna(0).astype(int)
+    repeat_text = "bought " + times.astype(str) + " times before"
+    repeat_text = repeat_text.where(times != 1, "bought once before")
+    fallback = out["reason"].where(out["reason"].str.startswith("popular"), "new for this customer: bought by customers with similar baskets")
+    out["reason"] = repeat_text.where(times > 0, fallback)
+    return out.drop(columns="times_bought")
 
 
 def _similar_table(model: Any, products: pd.DataFrame, lines: pd.DataFrame, *, n: int) -> pd.DataFrame:
