@@ -70,18 +70,32 @@ def _same_except_load_id(state: dict, reference: dict) -> bool:
         and len(state["load_ids"]) == len(reference["load_ids"])
 
 
-def _kill_after(proc: subprocess.Popen[str], delay: float) -> bool:
-    """SIGKILL the process group after ``delay`` s; True if it was still running (a real crash)."""
+def _kill_after(proc: subprocess.Popen[str], delay: float, watch: Path | None = None) -> tuple[bool, bool]:
+    """SIGKILL the process group after ``delay`` s.
+
+    Returns (it was still running: a real crash, the ``watch`` database file had changed: it was writing).
+    """
+    stamp = _stamp(watch)
     deadline = time.monotonic() + delay
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            return False
+            proc.communicate(timeout=60)
+            return False, False
         time.sleep(0.01)
     alive = proc.poll() is None
+    writing = alive and _stamp(watch) != stamp
     if alive:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
-    return alive
+    return alive, writing
+
+
+def _stamp(path: Path | None) -> tuple[object, ...]:
+    """The database file and its WAL as (size, mtime) pairs: a change means a write was under way."""
+    if path is None:
+        return ()
+    return tuple((p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None
+                 for p in (path, path.with_name(path.name + ".wal")))
 
 
 @pytest.fixture(scope="module")
@@ -127,11 +141,12 @@ def test_sigkill_during_ingest_leaves_before_or_after_state(base_ws: Path, big_c
     assert after["transactions"] == before["transactions"] + 120_000  # type: ignore[operator]
 
     rng = np.random.default_rng(SEED)
-    outcomes = {"before": 0, "after": 0, "finished": 0}
+    outcomes = {"before": 0, "after": 0, "finished": 0, "killed while writing": 0}
     for i in range(5):
         ws_path = _copy(base_ws, tmp_path / f"kill{i}")
-        killed = _kill_after(_cli("ingest", "transactions", str(big_csv), "--workspace", str(ws_path)),
-                             float(rng.uniform(0.2, duration)))
+        killed, writing = _kill_after(_cli("ingest", "transactions", str(big_csv), "--workspace", str(ws_path)),
+                                      float(rng.uniform(0.4, 1.0) * duration), watch=ws_path / "targetwise.duckdb")
+        outcomes["killed while writing"] += writing
         state = _state(ws_path)
         if state == before:
             outcomes["before"] += 1
@@ -167,7 +182,7 @@ def test_sigkill_during_run_publishes_only_complete_runs(base_ws: Path, tmp_path
     killed_runs = 0
     for _ in range(4):
         known = set(_complete(store))
-        killed = _kill_after(_cli("run", "--workspace", str(ws_path), *RUN_STAGES), float(rng.uniform(0.5, 7.0)))
+        killed, _ = _kill_after(_cli("run", "--workspace", str(ws_path), *RUN_STAGES), float(rng.uniform(0.5, 7.0)))
         killed_runs += killed
         runs = _complete(store)  # every listed run is complete
         new = set(runs) - known
@@ -179,6 +194,8 @@ def test_sigkill_during_run_publishes_only_complete_runs(base_ws: Path, tmp_path
             assert new and active in new
     assert killed_runs >= 2
     leftovers = [p.name for p in store.root.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    print(f"run SIGKILL outcomes: {killed_runs} of 4 runs killed, {len(leftovers)} staging folders left, "
+          f"{len(_complete(store))} complete runs listed")
     assert set(leftovers).isdisjoint(_complete(store))  # staging folders are never listed as runs
     assert sorted(store.clean_staging(older_than_seconds=0)) == sorted(leftovers)
     code, err = _finish(_cli("run", "--workspace", str(ws_path), *RUN_STAGES))
@@ -296,26 +313,18 @@ def test_read_only_workspace_ingest_gives_one_line_error(base_ws: Path, big_csv:
     assert _state(ws_path) == before
 
 
-def test_full_disk_or_read_only_run_leaves_no_partial_run(base_ws: Path, tmp_path: Path) -> None:
-    """The run fails, publishes nothing and keeps the served run (its message: see the xfail below)."""
+def test_full_disk_or_read_only_run_gives_one_line_error_and_publishes_nothing(base_ws: Path, tmp_path: Path) -> None:
+    """The run fails with one line, publishes nothing and keeps the served run."""
     ws_path = _copy(base_ws, tmp_path / "ws")
     store = RunStore(Workspace.open(ws_path, get_settings(workspace=ws_path)))
     runs, active = _complete(store), store.active_id()
     with _read_only(ws_path, tmp_path) as view:
-        code, _err = _finish(_cli("run", "--workspace", str(view), *RUN_STAGES))
-    assert code != 0
-    limit = 1024  # bytes per file: far too small for a run's Parquet outputs and manifest
-    code, _err = _finish(_cli("run", "--workspace", str(ws_path), *RUN_STAGES, preexec_fn=_file_size_limit(limit)))
-    assert code != 0
-    assert _complete(store) == runs and store.active_id() == active
-    assert not any(p.name.startswith(STAGING_PREFIX) for p in store.root.iterdir())  # the failed run cleaned up
-
-
-@pytest.mark.xfail(strict=True, reason="`targetwise run` lets OSError (EROFS/ENOSPC) escape as a traceback; "
-                   "RunWriter/RunStore should raise WorkspaceError (reported to the lead)")
-def test_read_only_run_gives_one_line_error(base_ws: Path, tmp_path: Path) -> None:
-    ws_path = _copy(base_ws, tmp_path / "ws")
-    with _read_only(ws_path, tmp_path) as view:
         code, err = _finish(_cli("run", "--workspace", str(view), *RUN_STAGES))
     assert code == 1
-    _assert_one_line_error(err)
+    _assert_one_line_error(err, "nothing was published", "served run is unchanged")
+    limit = 1024  # bytes per file: far too small for a run's Parquet outputs and manifest
+    code, err = _finish(_cli("run", "--workspace", str(ws_path), *RUN_STAGES, preexec_fn=_file_size_limit(limit)))
+    assert code == 1
+    _assert_one_line_error(err, "nothing was published", "served run is unchanged")
+    assert _complete(store) == runs and store.active_id() == active
+    assert not any(p.name.startswith(STAGING_PREFIX) for p in store.root.iterdir())  # the failed run cleaned up
