@@ -183,8 +183,13 @@ def _read_csv(path: Path, *, delimiter: str | None, encoding: str) -> pa.Table:
 
 
 def _row_numbers(n_rows: int) -> pa.Array:
-    """1-based row numbers as an int64 Arrow array (numpy: ~400x faster than from a Python range)."""
-    return pa.array(np.arange(1, n_rows + 1, dtype=np.int64))
+    """1-based row numbers as an int64 Arrow array.
+
+    Built on a numpy buffer: ~400x faster than ``pa.array(range(n))``, and unlike
+    ``pa.array(numpy_array)`` it does not make pyarrow import pandas (~0.6 s).
+    """
+    numbers = np.arange(1, n_rows + 1, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), n_rows, [None, pa.py_buffer(numbers)])
 
 
 def _arrow_message(exc: Exception) -> str:
