@@ -18,6 +18,7 @@ Guarantees
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,16 +175,14 @@ def ingest_arrow(
                 )
                 con.execute("COMMIT")
             except BaseException:
-                try:
+                # closing the connection discards the open transaction anyway
+                with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass  # closing the connection discards the open transaction anyway
                 raise
             finally:
-                try:
+                # after a fatal error the database is invalidated; the original error follows
+                with contextlib.suppress(duckdb.Error):
                     con.unregister("src")
-                except duckdb.Error:
-                    pass  # the database was invalidated (fatal error); the original error follows
     except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
         # disk full, read-only folder, memory limit: the environment, not a bug
         landed = _load_recorded(workspace, load_id)
