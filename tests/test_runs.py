@@ -139,3 +139,17 @@ def test_cluster_ids_and_names_stay_put_across_runs(synthetic_demo: Workspace, t
     b = after.read_table("segments/customer_segments.parquet").set_index("customer_id").loc[a.index]
     assert (b["cluster"] == a["cluster"].map(permutation)).all()
     assert (b["cluster_name"] == "renamed " + a["cluster_name"]).all()
+
+
+def test_a_task_without_enough_history_is_noted_not_fatal(loaded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from targetwise.pipeline import stages
+
+    # one year of data: a 400-day churn window cannot be observed before the cutoff
+    monkeypatch.setattr(stages, "PROPENSITY_TASKS", (("purchase", 30), ("churn", 400)))
+    info = run_pipeline(loaded, loaded.settings, stages=["features", "propensity"])
+    record = info.manifest["stages"]["propensity"]
+    assert record["status"] == "ok"
+    assert list(record["metrics"]) == ["purchase_30d"]
+    assert any(n.startswith("churn in 400 days not trained: not enough history") for n in record["notes"])
+    scores = info.read_table("propensity/scores.parquet")
+    assert "p_purchase_30d" in scores and "p_churn_400d" not in scores

@@ -20,7 +20,7 @@ __all__ = ["clv", "features", "propensity", "recommendations", "segments", "upli
 
 CLV_HORIZON_DAYS = 365
 CLV_ANNUAL_DISCOUNT = 0.10
-PROPENSITY_TASKS = (("purchase", 30), ("churn", 90), ("next_order", 180))
+PROPENSITY_TASKS = (("purchase", 30), ("churn", 90), ("next_order", 90))
 
 
 def _note_warnings(record: dict[str, Any], caught: list[warnings.WarningMessage]) -> None:
@@ -229,16 +229,22 @@ def propensity(ctx: RunContext, record: dict[str, Any]) -> None:
     merged = ctx.features[["customer_id"]].copy()
     cards = {}
     for task, horizon in PROPENSITY_TASKS:
-        result = predict_task(
-            backend, task, as_of=ctx.as_of, horizon_days=horizon, random_state=ctx.settings.random_state,
-            features_at_as_of=ctx.features,
-        )
+        try:
+            result = predict_task(
+                backend, task, as_of=ctx.as_of, horizon_days=horizon, random_state=ctx.settings.random_state,
+                features_at_as_of=ctx.features,
+            )
+        except ModelError as exc:  # e.g. too little history for this horizon: the other tasks still run
+            record["notes"].append(f"{task} in {horizon} days not trained: {exc.message}")
+            continue
         merged = merged.merge(result.scores, on="customer_id", how="left")
         cards[f"{task}_{horizon}d"] = result.model_card
         record["metrics"][f"{task}_{horizon}d"] = {**result.metrics, **result.baselines}
         if not result.feature_importance.empty:
             ctx.writer.write_table(f"propensity/importance_{task}_{horizon}d.parquet", result.feature_importance)
         ctx.writer.write_table(f"propensity/backtest_{task}_{horizon}d.parquet", result.test_predictions)
+    if not cards:
+        raise ModelError("no propensity task could be trained", fix="load more history (see the stage notes)")
     ctx.results["propensity"] = merged
     ctx.writer.write_table("propensity/scores.parquet", merged)
     ctx.writer.write_json("propensity/model_cards.json", cards)

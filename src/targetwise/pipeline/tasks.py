@@ -119,6 +119,13 @@ def predict_task(
 
     first = data_range(resolve_inputs(backend).transactions).first.date()
     cutoffs = [c for c in cutoffs if c >= first + timedelta(days=min_history_days)]
+    if len(cutoffs) < 2:
+        raise ModelError(
+            f"not enough history before {as_of_date} for a {horizon_days}-day {task} model "
+            f"(data starts {first}; need {min_history_days} days of history plus two cutoffs {step} days apart "
+            f"whose {horizon_days}-day outcome windows end by {as_of_date})",
+            fix="choose a later --as-of, a shorter horizon, or load more history",
+        )
     snapshots = _snapshots(training_snapshots, backend, cutoffs, horizon_days)
     if task == "next_order":
         # Only rows whose next order falls inside the label window carry a target; the rest are
