@@ -72,3 +72,19 @@ def test_demo_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
 def test_demo_rejects_unknown_data(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["demo", "--workspace", str(tmp_path / "x"), "--data", "mars"])
     assert r.exit_code == 1 and "unknown demo data 'mars'" in r.output
+
+
+@pytest.mark.slow
+def test_demo_on_the_bundled_online_retail_data(tmp_path: Path) -> None:
+    """`make demo`'s job: real data through every stage (uplift is skipped: the data has no campaign)."""
+    from targetwise.config import get_settings
+    from targetwise.pipeline.demo import run_demo
+
+    path = tmp_path / "or"
+    result = run_demo(path, get_settings(workspace=path, duckdb_threads=2), data="online-retail")
+    run = RunStore(Workspace.open(path, get_settings())).active()
+    statuses = {s: rec["status"] for s, rec in run.manifest["stages"].items()}
+    assert statuses == {**dict.fromkeys(STAGES, "ok"), "uplift": "skipped"}
+    assert run.manifest["stages"]["propensity"]["metrics"]["purchase_30d"]["roc_auc"] > 0.7
+    assert set(run.manifest["stages"]["propensity"]["metrics"]) == {"purchase_30d", "churn_90d", "next_order_90d"}
+    assert result.outputs["report"].stat().st_size > 100_000
