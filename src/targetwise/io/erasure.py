@@ -60,7 +60,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from targetwise.errors import NotFoundError, WorkspaceError
-from targetwise.io.runs import STAGING_PREFIX, dumps
+from targetwise.io.runs import STAGING_PREFIX, _fsync_dir, _sha256, dumps
 from targetwise.io.workspace import DB_FILE, Workspace
 
 __all__ = ["ERASURE_LOG", "ErasureReceipt", "erase_customer", "erasure_log", "pseudonym"]
@@ -451,7 +451,6 @@ def _update_audience_size(members_path: Path) -> None:
 
 def _update_manifest(run_dir: Path, changed: dict[str, int], *, subject: str, erased_at: str) -> None:
     """New hashes of rewritten files, deleted files dropped, and a record of the erasure (no PII)."""
-    from targetwise.io.runs import _sha256
 
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.exists():
@@ -479,15 +478,3 @@ def _write_atomic(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
