@@ -369,8 +369,20 @@ class MaximumLikelihoodModel:
         """Parameters with standard errors and 95 % intervals (normal in log-parameters)."""
         return summary_frame(self, self._param_names)
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn's contract; ``deep`` has no nested estimators to descend)."""
         return {"penalizer_coef": self.penalizer_coef, "max_iter": self.max_iter, "tol": self.tol}
+
+    def set_params(self, **params: Any) -> MaximumLikelihoodModel:
+        """Set constructor parameters (scikit-learn's contract); unknown names are a ConfigError."""
+        from targetwise.errors import ConfigError
+
+        valid = self.get_params()
+        for key, value in params.items():
+            if key not in valid:
+                raise ConfigError(f"unknown parameter {key!r} for {type(self).__name__}", fix=f"use one of {sorted(valid)}")
+            setattr(self, key, value)
+        return self
 
     def __repr__(self) -> str:
         params = getattr(self, "params_", None)
