@@ -254,6 +254,23 @@ class MaximumLikelihoodModel:
                 fix="use 0 for plain maximum likelihood or a small positive value such as 0.001",
             )
 
+    def _calibration_summary(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, float]:
+        """Validated (x, t_x, T), compressed to unique rows with counts unless ``weights`` are given;
+        sets ``n_customers_``; returns the columns, the counts and the mean purchase rate (start values)."""
+        from targetwise.models.clv.beta_geo import _check_weights
+
+        x, t_x, big_t = validate_rfm(frequency, recency, T)
+        if weights is None:
+            (x, t_x, big_t), counts, _ = compress_rows(x, t_x, big_t)
+        else:
+            counts = _check_weights(weights, x.shape[0])
+        self.n_customers_ = round(counts.sum())
+        require_repeat_buyers(type(self).__name__, x, counts)
+        mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
+        return x, t_x, big_t, counts, mean_rate
+
     def _maximise(self, initial: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray) -> None:
         self._check_penalizer()
         objective = self._objective(columns, weights)

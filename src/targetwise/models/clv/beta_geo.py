@@ -18,7 +18,6 @@ from targetwise.models.clv._base import (
     FloatArray,
     MaximumLikelihoodModel,
     compress_rows,
-    require_repeat_buyers,
     validate_rfm,
 )
 
@@ -51,14 +50,7 @@ class BetaGeo(MaximumLikelihoodModel):
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = None
     ) -> BetaGeo:
         """Fit on a calibration summary; ``weights`` (optional) counts identical customers."""
-        x, t_x, big_t = validate_rfm(frequency, recency, T)
-        if weights is None:
-            (x, t_x, big_t), counts, _ = compress_rows(x, t_x, big_t)
-        else:
-            counts = _check_weights(weights, x.shape[0])
-        self.n_customers_ = round(counts.sum())
-        require_repeat_buyers(type(self).__name__, x, counts)
-        mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
+        x, t_x, big_t, counts, mean_rate = self._calibration_summary(frequency, recency, T, weights)
         initial = np.array([1.0, 1.0 / max(mean_rate, 1e-6), 1.0, 1.0])
         self._maximise(initial, prepare_summary(x, t_x, big_t, counts), counts)
         return self

@@ -20,11 +20,10 @@ from targetwise.models.clv._base import (
     FloatArray,
     MaximumLikelihoodModel,
     compress_rows,
-    require_repeat_buyers,
     validate_rfm,
 )
 from targetwise.models.clv._special import pareto_log_tail_integral
-from targetwise.models.clv.beta_geo import _check_horizon, _check_weights
+from targetwise.models.clv.beta_geo import _check_horizon
 
 __all__ = ["ParetoNBD"]
 
@@ -44,14 +43,7 @@ class ParetoNBD(MaximumLikelihoodModel):
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = None
     ) -> ParetoNBD:
         """Fit on a calibration summary; ``weights`` (optional) counts identical customers."""
-        x, t_x, big_t = validate_rfm(frequency, recency, T)
-        if weights is None:
-            (x, t_x, big_t), counts, _ = compress_rows(x, t_x, big_t)
-        else:
-            counts = _check_weights(weights, x.shape[0])
-        self.n_customers_ = round(counts.sum())
-        require_repeat_buyers(type(self).__name__, x, counts)
-        mean_rate = float(np.sum(counts * x) / max(np.sum(counts * big_t), 1e-12))
+        x, t_x, big_t, counts, mean_rate = self._calibration_summary(frequency, recency, T, weights)
         scale = 1.0 / max(mean_rate, 1e-6)
         initial = np.array([1.0, scale, 1.0, scale])
         self._maximise(initial, prepare_summary(x, t_x, big_t), counts)
