@@ -187,6 +187,34 @@ def test_returns_are_kept_and_linked_to_the_purchase(workspace: Workspace, tmp_p
     assert rows == [("100", False, None, 6.0), ("101", False, None, 2.0), ("C102", True, "101", -2.0), ("C103", True, None, -2.0)]
 
 
+def test_a_return_links_to_a_purchase_loaded_earlier(workspace: Workspace, tmp_path: Path) -> None:
+    first = write(tmp_path, HEADER + "A,100,2020-01-01 10:00,P1,3,2\nA,101,2020-01-03 10:00,P2,1,4\n", "jan.csv")
+    ingest(workspace, "transactions", first)
+    later = write(
+        tmp_path,
+        HEADER
+        + "A,C200,2020-02-01 10:00,P1,-1,2\n"  # reverses stored order 100
+        + "A,102,2020-02-02 10:00,P2,1,4\n"
+        + "A,C201,2020-02-03 10:00,P2,-1,4\n"  # latest earlier P2 purchase: 102 from this file, not 101
+        + "A,C202,2019-12-01 10:00,P1,-1,2\n",  # before any purchase: not linked
+        "feb.csv",
+    )
+    s = ingest(workspace, "transactions", later)
+    assert (s.return_lines, s.returns_linked) == (3, 2)
+    with workspace.connect(read_only=True) as con:
+        links = dict(con.execute("SELECT order_id, linked_order_id FROM transactions WHERE is_return").fetchall())
+    assert links == {"C200": "100", "C201": "102", "C202": None}
+
+
+def test_an_id_of_blanks_or_tabs_is_missing(workspace: Workspace, tmp_path: Path) -> None:
+    good = "".join(f"A,{i},2020-01-01,P1,1,2\n" for i in range(10, 20))
+    path = write(tmp_path, HEADER + "A,1,2020-01-01,P1,1,2\nA,\t,2020-01-01,P1,1,2\nA,2,2020-01-01,  ,1,2\n" + good)
+    s = ingest(workspace, "transactions", path)
+    assert (s.rows_loaded, s.reasons) == (11, {"missing_value": 2})
+    q = quarantine(workspace).set_index("source_row")
+    assert (q.loc[2, "column_name"], q.loc[3, "column_name"]) == ("order_id", "product_id")
+
+
 def test_exact_duplicates_keep_the_first_and_point_to_it(workspace: Workspace, tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + "A,1,2020-01-01,P1,1,2\nA,1,2020-01-01,P1,1,2\nA,1,2020-01-01,P1,2,2\n")
     s = ingest(workspace, "transactions", path)

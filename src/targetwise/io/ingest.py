@@ -147,6 +147,9 @@ def ingest_arrow(
             con.register("src", source.table)
             try:
                 con.execute("BEGIN TRANSACTION")
+                # Rows carry their source_row: the stored order of the rows does not matter, and
+                # without it DuckDB writes the insert in parallel (~30% faster at 10M lines).
+                con.execute("SET preserve_insertion_order = false")
                 con.execute(f"SET TimeZone='{tz}'")
                 _stage(con, spec, source, columns, mapping, tz=tz, now=now, settings=settings)
                 con.execute("SET TimeZone='UTC'")
@@ -370,10 +373,19 @@ def _stage(
             raw_text = f"CAST({raw_ref} AS VARCHAR)"
         else:
             selects.append(f"CAST(src.{_q(src_col)} AS VARCHAR) AS {raw_ref}")
-            missing = f"{raw_ref} IS NULL OR trim({raw_ref}) = ''"
             raw_text = raw_ref
         raw_texts[canonical] = raw_text
         ref = _q(canonical)
+        if not _is_plain_typed(arrow_type):
+            if column.kind == "id":
+                # an id is null exactly when the raw text is blank (spaces and tabs included)
+                missing = f"{ref} IS NULL"
+            elif column.kind == "string":
+                missing = f"{raw_ref} IS NULL OR trim({raw_ref}) = ''"
+            else:
+                # a blank value never parses, so the text is trimmed only for values that did not
+                # parse (trimming every value cost ~0.15 s per column at 10M lines)
+                missing = f"{ref} IS NULL AND ({raw_ref} IS NULL OR trim({raw_ref}) = '')"
         anonymous_ok = spec.name == "transactions" and canonical == "customer_id"
         if column.required and not anonymous_ok:
             checks.append((missing, "missing_value", canonical, raw_text))
@@ -446,22 +458,26 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: d
             """
         )
         return
-    # Exact duplicates within the file: keep the first occurrence.
+    # Exact duplicates within the file: keep the first occurrence. One group-by finds the hashes
+    # seen more than once; only those rows are compared value by value.
     same = " AND ".join(f"a.{_q(c)} IS NOT DISTINCT FROM b.{_q(c)}" for c in value_cols)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE dup_candidates AS
+        SELECT * FROM staged WHERE reason_code IS NULL AND line_hash IN (
+            SELECT line_hash FROM staged WHERE reason_code IS NULL GROUP BY line_hash HAVING count(*) > 1)
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE dup_rows AS
         SELECT b.{ROW_COLUMN} AS {ROW_COLUMN}, min(a.{ROW_COLUMN}) AS first_row
-        FROM (SELECT * FROM staged WHERE reason_code IS NULL AND line_hash IN (
-                  SELECT line_hash FROM staged WHERE reason_code IS NULL
-                  GROUP BY line_hash HAVING count(*) > 1)) a
-        JOIN (SELECT * FROM staged WHERE reason_code IS NULL AND line_hash IN (
-                  SELECT line_hash FROM staged WHERE reason_code IS NULL
-                  GROUP BY line_hash HAVING count(*) > 1)) b
+        FROM dup_candidates a JOIN dup_candidates b
           ON a.line_hash = b.line_hash AND a.{ROW_COLUMN} < b.{ROW_COLUMN} AND {same}
         GROUP BY b.{ROW_COLUMN}
         """
     )
+    con.execute("DROP TABLE dup_candidates")
     targets = [spec.name]
     if spec.name == "transactions":
         targets.append("anonymous_transactions")
@@ -553,30 +569,49 @@ def _load(
     ok = "reason_code IS NULL"
     if spec.name == "transactions":
         codes = ", ".join(_lit(c) for c in settings.non_product_codes) or "NULL"
+        # Returns are linked before the insert (one ASOF join over the return lines only), so the
+        # stored table is written once: an UPDATE of the inserted rows cost as much again.
+        summary.returns_linked = _link_returns(con)
         derived = {
             "is_return": "quantity < 0",
             "is_non_product": f"product_id IN ({codes})",
             "linked_order_id": "NULL",
             "line_amount": "quantity * unit_price",
         }
+        linked = dict(derived, linked_order_id="links.linked_order_id")
         for target, where in (("transactions", "customer_id IS NOT NULL"), ("anonymous_transactions", "customer_id IS NULL")):
             tspec = TABLES[target]
-            exprs = []
-            for c in tspec.all_columns:
-                if c.name in derived:
-                    exprs.append(derived[c.name])
-                elif c.name == "load_id":
-                    exprs.append(_lit(load_id))
-                elif c.name in staged_cols:
-                    exprs.append(_q(c.name))
-                else:
-                    exprs.append("NULL")
-            con.execute(f"INSERT INTO {target} SELECT {', '.join(exprs)} FROM staged WHERE {ok} AND {where}")
+
+            def select(values: dict[str, str], tspec: TableSpec = tspec) -> str:
+                exprs = []
+                for c in tspec.all_columns:
+                    if c.name in values:
+                        exprs.append(values[c.name])
+                    elif c.name == "load_id":
+                        exprs.append(_lit(load_id))
+                    elif c.name in staged_cols:
+                        exprs.append(f"staged.{_q(c.name)}")
+                    else:
+                        exprs.append("NULL")
+                return ", ".join(exprs)
+
+            if target == "transactions" and summary.returns_linked:
+                con.execute(
+                    f"INSERT INTO {target} SELECT {select(derived)} FROM staged "
+                    f"WHERE {ok} AND {where} AND quantity >= 0"
+                )
+                con.execute(
+                    f"INSERT INTO {target} SELECT {select(linked)} FROM staged "
+                    f"LEFT JOIN links ON links.{ROW_COLUMN} = staged.{ROW_COLUMN} "
+                    f"WHERE {ok} AND {where} AND quantity < 0"
+                )
+            else:
+                con.execute(f"INSERT INTO {target} SELECT {select(derived)} FROM staged WHERE {ok} AND {where}")
+        con.execute("DROP TABLE IF EXISTS links")
         summary.rows_loaded, summary.rows_anonymous, summary.non_product_lines, summary.return_lines = con.execute(
             f"SELECT count(*) FILTER (customer_id IS NOT NULL), count(*) FILTER (customer_id IS NULL), "
             f"count(*) FILTER ({derived['is_non_product']}), count(*) FILTER (quantity < 0) FROM staged WHERE {ok}"
         ).fetchone()  # type: ignore[misc]
-        summary.returns_linked = _link_returns(con, load_id)
         if summary.rows_anonymous:
             summary.warnings.append(
                 f"{summary.rows_anonymous:,} lines have no customer id; kept in anonymous_transactions"
@@ -617,28 +652,30 @@ def _upsert(
     return int(total) - int(updated), int(updated)
 
 
-def _link_returns(con: duckdb.DuckDBPyConnection, load_id: str) -> int:
-    """Link each new return line to the latest earlier purchase of the same customer and product."""
+def _link_returns(con: duckdb.DuckDBPyConnection) -> int:
+    """Link each new return line to the latest earlier purchase of the same customer and product.
+
+    Candidates are this load's valid purchase lines and the stored ones, of the customers with a
+    return in this load; the result is the temp table ``links(source_row, linked_order_id)``.
+    """
+    ok = "reason_code IS NULL AND customer_id IS NOT NULL"
     con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE links AS
+        WITH r AS (SELECT {ROW_COLUMN}, customer_id, product_id, ordered_at FROM staged WHERE {ok} AND quantity < 0),
+        p AS (
+            SELECT customer_id, product_id, ordered_at, order_id FROM staged
+            WHERE {ok} AND quantity > 0 AND (customer_id, product_id) IN (SELECT (customer_id, product_id) FROM r)
+            UNION ALL
+            SELECT customer_id, product_id, ordered_at, order_id FROM transactions
+            WHERE quantity > 0 AND (customer_id, product_id) IN (SELECT (customer_id, product_id) FROM r)
+        )
+        SELECT r.{ROW_COLUMN}, p.order_id AS linked_order_id
+        FROM r ASOF JOIN p
+          ON r.customer_id = p.customer_id AND r.product_id = p.product_id AND r.ordered_at >= p.ordered_at
         """
-        UPDATE transactions t SET linked_order_id = m.order_id
-        FROM (
-            SELECT r.source_row, p.order_id
-            FROM (SELECT * FROM transactions WHERE load_id = ? AND quantity < 0) r
-            ASOF JOIN (SELECT customer_id, product_id, ordered_at, order_id FROM transactions
-                       WHERE quantity > 0 AND customer_id IN (
-                           SELECT customer_id FROM transactions WHERE load_id = ? AND quantity < 0)) p
-              ON r.customer_id = p.customer_id AND r.product_id = p.product_id AND r.ordered_at >= p.ordered_at
-        ) m
-        WHERE t.load_id = ? AND t.source_row = m.source_row
-        """,
-        [load_id, load_id, load_id],
     )
-    return int(
-        con.execute(
-            "SELECT count(*) FROM transactions WHERE load_id = ? AND linked_order_id IS NOT NULL", [load_id]
-        ).fetchone()[0]  # type: ignore[index]
-    )
+    return int(con.execute("SELECT count(*) FROM links").fetchone()[0])  # type: ignore[index]
 
 
 def _derive(

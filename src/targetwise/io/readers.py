@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import lzma
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,12 +60,16 @@ def read_source(
         raise DataValidationError(
             f"file {path} is empty (0 bytes)", fix="export the data again; the file has no header and no rows"
         )
-    content_hash = _file_hash(path)
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".parquet", ".pq"):
-        table = _read_parquet(path)
-    else:
-        table = _read_csv(path, delimiter=delimiter, encoding=encoding)
+    # The content hash is computed on a second thread while the file is parsed (hashlib releases
+    # the GIL on large buffers): at 10M lines this hides ~0.6 s of the read.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="targetwise-hash") as pool:
+        hashing = pool.submit(_file_hash, path)
+        suffixes = [s.lower() for s in path.suffixes]
+        if suffixes and suffixes[-1] in (".parquet", ".pq"):
+            table = _read_parquet(path)
+        else:
+            table = _read_csv(path, delimiter=delimiter, encoding=encoding)
+        content_hash = hashing.result()
     if table.num_rows == 0:
         raise DataValidationError(
             f"file {path} has a header but no data rows", fix="check the export; nothing would be loaded"
