@@ -343,6 +343,53 @@ def test_gzip_xz_and_parquet_sources_load_the_same(workspace: Workspace, tmp_pat
         assert con.execute("SELECT sum(line_amount) FROM transactions").fetchone()[0] == pytest.approx(2.5 + 3.75 + 2.5 + 6.0)
 
 
+def test_parquet_rows_keep_their_file_row_numbers_across_row_groups(workspace: Workspace, tmp_path: Path) -> None:
+    # 30 rows in row groups of 7 (DuckDB scans them in parallel); typed, time-zone-aware timestamps.
+    n = 30
+    stamps = pd.date_range("2020-01-01 10:00", periods=n, freq="h", tz="Europe/Berlin")
+    quantity = [1] * n
+    quantity[9] = 0  # file row 10: zero quantity
+    price = [2.0] * n
+    price[23] = -1.0  # file row 24: negative price
+    table = pa.table({
+        "customer_id": [f"C{i % 4}" for i in range(n)], "order_id": [str(i) for i in range(n)],
+        "ordered_at": pa.array(stamps), "product_id": ["P1"] * n,
+        "quantity": pa.array(quantity, pa.int64()), "unit_price": price,
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "lines.parquet", row_group_size=7)
+    s = ingest(workspace, "transactions", tmp_path / "lines.parquet")
+    assert (s.rows_read, s.rows_loaded, s.reasons) == (30, 28, {"zero_quantity": 1, "non_positive_price": 1})
+    q = quarantine(workspace)
+    assert q[["source_row", "reason_code", "value"]].values.tolist() == [[10, "zero_quantity", "0"], [24, "non_positive_price", "-1.0"]]
+    assert json.loads(q.loc[0, "raw"])["order_id"] == "9"  # the raw row is the file's 10th
+    with workspace.connect(read_only=True) as con:
+        rows = con.execute("SELECT source_row, order_id, ordered_at FROM transactions ORDER BY source_row").fetchall()
+    assert [r[0] for r in rows] == [r for r in range(1, 31) if r not in (10, 24)]
+    assert all(int(order) == row - 1 for row, order, _ in rows)
+    # 10:00 in Berlin (winter) is 09:00 UTC, stored naive
+    assert rows[0][2] == pd.Timestamp("2020-01-01 09:00").to_pydatetime()
+
+
+def test_corrupt_parquet_pages_are_a_clear_error_and_load_nothing(workspace: Workspace, tmp_path: Path) -> None:
+    n = 5000
+    table = pa.table({
+        "customer_id": [f"C{i % 50}" for i in range(n)], "order_id": [str(i // 3) for i in range(n)],
+        "ordered_at": pa.array(pd.date_range("2020-01-01", periods=n, freq="min")), "product_id": [f"P{i % 70}" for i in range(n)],
+        "quantity": pa.array([1] * n, pa.int64()), "unit_price": [2.5] * n,
+    })  # fmt: skip
+    path = tmp_path / "broken.parquet"
+    pq.write_table(table, path, compression="snappy")
+    data = bytearray(path.read_bytes())
+    for i in range(200, len(data) - 2000):  # the data pages; the footer stays readable
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    before = counts(workspace)
+    with pytest.raises(DataValidationError, match=r"broken\.parquet is not a readable Parquet file.*nothing was loaded") as info:
+        ingest(workspace, "transactions", path)
+    assert "write the file again" in info.value.fix
+    assert counts(workspace) == before
+
+
 def test_sql_query_source(workspace: Workspace, tmp_path: Path) -> None:
     db = tmp_path / "shop.sqlite"
     with sqlite3.connect(db) as con:

@@ -128,7 +128,7 @@ def ingest_arrow(
     settings = workspace.settings
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     load_id = f"L{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
-    summary = IngestSummary(load_id=load_id, table=table, source=source.name, rows_read=source.table.num_rows)
+    summary = IngestSummary(load_id=load_id, table=table, source=source.name, rows_read=source.num_rows)
     columns = _resolve_columns(spec, source, mapping)
     started = datetime.now(UTC).replace(tzinfo=None)
     tz = mapping.timezone or settings.business_timezone
@@ -144,7 +144,11 @@ def ingest_arrow(
                 summary.load_id = previous[0]
                 summary.warnings.append(f"this content was already loaded as {previous[0]}; nothing added")
                 return summary
-            con.register("src", source.table)
+            scan = source.scan_sql()
+            if scan is None:
+                con.register("src", source.table)
+            else:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW src AS {scan}")
             try:
                 con.execute("BEGIN TRANSACTION")
                 # Rows carry their source_row: the stored order of the rows does not matter, and
@@ -185,8 +189,19 @@ def ingest_arrow(
             finally:
                 # after a fatal error the database is invalidated; the original error follows
                 with contextlib.suppress(duckdb.Error):
-                    con.unregister("src")
-    except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
+                    if scan is None:
+                        con.unregister("src")
+                    else:
+                        con.execute("DROP VIEW IF EXISTS src")
+    except duckdb.Error as exc:
+        if _is_bad_parquet(exc, source):
+            raise DataValidationError(
+                f"file {source.name} is not a readable Parquet file: {_first_line(exc)}; nothing was loaded",
+                location=Location(file=source.name),
+                fix="write the file again, or use CSV",
+            ) from None
+        if not isinstance(exc, (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.FatalException)):
+            raise
         # disk full, read-only folder, memory limit: the environment, not a bug
         landed = _load_recorded(workspace, load_id)
         if landed:
@@ -201,6 +216,13 @@ def ingest_arrow(
             "folder is writable, then ingest again",
         ) from None
     return summary
+
+
+def _is_bad_parquet(exc: duckdb.Error, source: Source) -> bool:
+    """A DuckDB error raised while scanning the source Parquet file (corrupt pages, not the workspace)."""
+    if source.parquet_path is None or isinstance(exc, (duckdb.OutOfMemoryException, duckdb.FatalException)):
+        return False
+    return str(source.parquet_path) in str(exc)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -222,7 +244,7 @@ def _load_recorded(workspace: Workspace, load_id: str) -> bool | None:
 
 def _resolve_columns(spec: TableSpec, source: Source, mapping: Mapping) -> dict[str, str]:
     """canonical name -> source column; fatal errors for missing or unknown columns."""
-    present = [c for c in source.table.column_names if c != ROW_COLUMN]
+    present = [c for c in source.column_names if c != ROW_COLUMN]
     allowed = set(spec.input_names)
     if spec.name == "customers":
         allowed |= set(PII_COLUMNS)
@@ -354,7 +376,7 @@ def _stage(
     now: datetime,
     settings: Settings,
 ) -> None:
-    schema = source.table.schema
+    schema = source.schema
     selects = [f"src.{ROW_COLUMN} AS {ROW_COLUMN}"]
     checks: list[tuple[str, str, str, str]] = []  # (condition, code, column, raw value sql)
     raw_texts: dict[str, str] = {}  # canonical -> SQL of the raw value as text
@@ -531,7 +553,7 @@ def _check_reject_fraction(
 def _quarantine(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, source: Source, summary: IngestSummary, load_id: str
 ) -> None:
-    raw_cols = [c for c in source.table.column_names if c != ROW_COLUMN]
+    raw_cols = [c for c in source.column_names if c != ROW_COLUMN]
     struct = "{" + ", ".join(f"{_lit(c)}: src.{_q(c)}" for c in raw_cols) + "}"
     reason_sql = "CASE s.reason_code " + " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in REASONS.items()) + " END"
     has_customer = "customer_id" in [c for c in con.execute("DESCRIBE staged").fetchall() for c in [c[0]]]
