@@ -1,6 +1,6 @@
 """Ingest throughput and peak memory vs DuckDB's bare read of the same file (the limit).
 
-    .venv/bin/python benchmarks/ingest.py --lines 1000000 10000000
+    .venv/bin/python benchmarks/ingest.py --lines 1000000 10000000 [--repeat 3]
 
 Each measurement runs in a fresh subprocess so peak RSS (ru_maxrss) is its own.
 Goal (issue 2): our ingest >= 60% of the bare read's lines/s.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -92,7 +93,8 @@ else:
     s = ingest(w, "transactions", path)
     n = s.rows_read
 seconds = time.perf_counter() - t0
-print(json.dumps({"rows": n, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"rows": n, "seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}))
 """
 
 
@@ -102,23 +104,36 @@ def measure(kind: str, path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def median_of(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per side, alternating; medians reported")
     args = parser.parse_args()
     print(f"machine: {describe()}")
-    print(f"{'lines':>11} {'format':>8} {'bare s':>8} {'ours s':>8} {'bare lines/s':>13} {'ours lines/s':>13} {'ratio':>6} {'bare MB':>8} {'ours MB':>8}")
+    print(f"median of {args.repeat} fresh processes per side, bare and ours alternating; CPU s = user + system")
+    print(
+        f"{'lines':>11} {'format':>8} {'bare s':>7} {'ours s':>7} {'bare cpu':>8} {'ours cpu':>8} "
+        f"{'bare lines/s':>13} {'ours lines/s':>13} {'ratio':>6} {'bare MB':>8} {'ours MB':>8}"
+    )
     for n in args.lines:
         t = time.perf_counter()
         csv_path, pq_path = prepare(n)
         print(f"# prepared {n:,} lines in {time.perf_counter() - t:.1f}s ({csv_path.stat().st_size / 1e6:.0f} MB CSV)", flush=True)
         for fmt, path in (("csv", csv_path), ("parquet", pq_path)):
-            bare = measure("bare", path)
-            ours = measure("ours", path)
-            ratio = (n / ours["seconds"]) / (n / bare["seconds"])
+            bare_runs, our_runs = [], []
+            for _ in range(args.repeat):
+                bare_runs.append(measure("bare", path))
+                our_runs.append(measure("ours", path))
+            bare_s, ours_s = median_of(bare_runs, "seconds"), median_of(our_runs, "seconds")
             print(
-                f"{n:>11,} {fmt:>8} {bare['seconds']:>8.2f} {ours['seconds']:>8.2f} {n / bare['seconds']:>13,.0f} "
-                f"{n / ours['seconds']:>13,.0f} {ratio:>6.0%} {bare['peak_rss_mb']:>8.0f} {ours['peak_rss_mb']:>8.0f}",
+                f"{n:>11,} {fmt:>8} {bare_s:>7.2f} {ours_s:>7.2f} {median_of(bare_runs, 'cpu_s'):>8.2f} "
+                f"{median_of(our_runs, 'cpu_s'):>8.2f} {n / bare_s:>13,.0f} {n / ours_s:>13,.0f} "
+                f"{bare_s / ours_s:>6.0%} {median_of(bare_runs, 'peak_rss_mb'):>8.0f} "
+                f"{median_of(our_runs, 'peak_rss_mb'):>8.0f}",
                 flush=True,
             )
 
