@@ -7,7 +7,8 @@ from pathlib import Path
 from targetwise.config import Settings, settings_markdown
 from targetwise.schema import tables_markdown
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -32,3 +33,12 @@ def test_feature_reference_matches_code() -> None:
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "features.md").read_text(encoding="utf-8")
     assert feature_reference_markdown() in doc
+
+
+def test_benchmark_results_summary_is_merged_from_the_per_area_records() -> None:
+    import subprocess
+    import sys
+
+    script = ROOT / "benchmarks" / "merge_results.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
