@@ -308,6 +308,17 @@ def test_overlapping_file_adds_only_new_lines(workspace: Workspace, tmp_path: Pa
     assert counts(workspace)["transactions"] == 3
 
 
+def test_stored_duplicates_are_found_at_the_edges_of_the_new_files_time_range(workspace: Workspace, tmp_path: Path) -> None:
+    # Only stored lines inside the new file's [first, last] time stamps are compared; the edges are inclusive.
+    stored = HEADER + "A,1,2020-01-01 10:00:00.123456,P1,1,2\n,9,2020-01-05,P2,1,3\nA,5,2020-01-03,P1,1,2\nA,7,2020-03-01,P3,1,2\n"
+    ingest(workspace, "transactions", write(tmp_path, stored, "a.csv"))
+    new = HEADER + "A,1,2020-01-01 10:00:00.123456,P1,1,2\nA,5,2020-01-03 00:00:01,P1,1,2\n,9,2020-01-05,P2,1,3\n"
+    s = ingest(workspace, "transactions", write(tmp_path, new, "b.csv"))
+    assert (s.rows_loaded, s.rows_anonymous, s.reasons) == (1, 0, {"duplicate_line": 2})
+    q = quarantine(workspace)
+    assert q["source_row"].tolist() == [1, 3] and set(q["value"]) == {"already stored"}
+
+
 def test_failure_mid_ingest_leaves_workspace_unchanged(workspace: Workspace, tmp_path: Path) -> None:
     ingest(workspace, "transactions", write(tmp_path, HEADER + "A,1,2020-01-01,P1,1,2\n", "a.csv"))
     before = counts(workspace)

@@ -503,8 +503,24 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: d
     targets = [spec.name]
     if spec.name == "transactions":
         targets.append("anonymous_transactions")
+    # An exact duplicate has the same time stamp: only stored rows inside this file's time range
+    # can match. As literals the bounds prune whole row groups by their min/max, so a small load
+    # (an events post, a daily file) no longer reads every stored line (0.5 s at 10M lines).
+    in_range = ""
+    time_col = next(
+        (c.name for c in spec.columns if c.kind == "timestamp" and c.required and c.name in value_cols), None
+    )
+    if time_col is not None:
+        lo, hi = con.execute(
+            f"SELECT min({_q(time_col)}), max({_q(time_col)}) FROM staged WHERE reason_code IS NULL"
+        ).fetchone()  # type: ignore[misc]
+        if lo is None:  # no valid row: nothing can duplicate a stored line
+            _flag_duplicates(con)
+            return
+        in_range = f" WHERE {_q(time_col)} BETWEEN TIMESTAMP {_lit(str(lo))} AND TIMESTAMP {_lit(str(hi))}"
     existing_union = " UNION ALL ".join(
-        f"SELECT line_hash, {', '.join(_q(c) if c in TABLES[t].input_names else 'NULL' for c in value_cols)} FROM {t}"
+        f"SELECT line_hash, {', '.join(_q(c) if c in TABLES[t].input_names else 'NULL' for c in value_cols)} "
+        f"FROM {t}{in_range}"
         for t in targets
     )
     same_existing = " AND ".join(f"e.{_q(c)} IS NOT DISTINCT FROM s.{_q(c)}" for c in value_cols)
@@ -516,6 +532,11 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: d
         WHERE s.reason_code IS NULL AND s.{ROW_COLUMN} NOT IN (SELECT {ROW_COLUMN} FROM dup_rows)
         """
     )
+    _flag_duplicates(con)
+
+
+def _flag_duplicates(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark the rows listed in ``dup_rows`` as duplicates in ``staged``."""
     con.execute(
         f"""
         UPDATE staged SET reason_code = 'duplicate_line', reason_column = NULL,
@@ -681,6 +702,9 @@ def _link_returns(con: duckdb.DuckDBPyConnection) -> int:
     return in this load; the result is the temp table ``links(source_row, linked_order_id)``.
     """
     ok = "reason_code IS NULL AND customer_id IS NOT NULL"
+    (returns,) = con.execute(f"SELECT count(*) FROM staged WHERE {ok} AND quantity < 0").fetchone()  # type: ignore[misc]
+    if not returns:  # nothing to link: do not scan the stored purchases
+        return 0
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE links AS
