@@ -1,6 +1,7 @@
 """Ingest throughput and peak memory vs DuckDB's bare read of the same file (the limit).
 
     .venv/bin/python benchmarks/ingest.py --lines 1000000 10000000 [--repeat 3]
+    .venv/bin/python benchmarks/ingest.py --incremental 1000000 10000000   # small loads into a big workspace
 
 Each measurement runs in a fresh subprocess so peak RSS (ru_maxrss) is its own.
 Goal (issue 2): our ingest >= 60% of the bare read's lines/s.
@@ -104,6 +105,54 @@ def measure(kind: str, path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+INCREMENTAL = r"""
+import json, shutil, statistics, sys, time
+from pathlib import Path
+from targetwise.config import get_settings
+from targetwise.io.ingest import ingest
+from targetwise.io.workspace import Workspace
+base, work, folder = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+shutil.rmtree(work, ignore_errors=True)
+shutil.copytree(base, work)
+w = Workspace.open(work, get_settings(workspace=work))
+header = "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
+out = {}
+for label, with_return in (("plain", False), ("with_return", True)):
+    times = []
+    for i in range(5):
+        lines = [f"{10_000 + j},N{label}{i}-{j // 4},2024-01-0{1 + j % 9} 10:{j % 60:02d}:00,P{j % 5000},1,2.5"
+                 for j in range(1_000)]
+        if with_return:
+            lines.append(f"10001,CN{label}{i},2024-01-09 12:00:00,P1,-1,2.5")
+        path = folder / f"incremental_{label}_{i}.csv"
+        path.write_text(header + "\n".join(lines) + "\n")
+        t0 = time.perf_counter()
+        s = ingest(w, "transactions", path)
+        times.append(time.perf_counter() - t0)
+        assert s.rows_loaded == len(lines), s
+    out[label] = statistics.median(times)
+print(json.dumps(out))
+"""
+
+
+def incremental(n: int) -> None:
+    """A 1,000-line load (an events post, a daily file) into a workspace that holds n lines already."""
+    csv_path, _ = prepare(n)
+    base = BENCH_DIR / f"ws_base_{n}"
+    if not (base / "targetwise.duckdb").exists():
+        subprocess.run([sys.executable, "-c", CHILD, "ours", str(csv_path), str(base)], check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-c", INCREMENTAL, str(base), str(BENCH_DIR / "ws_incremental"), str(BENCH_DIR)],
+        capture_output=True, text=True, check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"# incremental: 1,000 new lines into a workspace of {n:,} lines, median of 5 loads in one process: "
+        f"{result['plain']:.3f} s; with one return line to link: {result['with_return']:.3f} s",
+        flush=True,
+    )
+
+
 def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -112,7 +161,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="fresh processes per side, alternating; medians reported")
+    parser.add_argument(
+        "--incremental", type=int, nargs="*", default=None, metavar="N",
+        help="only time 1,000-line loads into a workspace already holding N lines (default 10000000)",
+    )
     args = parser.parse_args()
+    if args.incremental is not None:
+        for n in args.incremental or [10_000_000]:
+            incremental(n)
+        return
     print(f"machine: {describe()}")
     print(f"median of {args.repeat} fresh processes per side, bare and ours alternating; CPU s = user + system")
     print(
