@@ -68,6 +68,33 @@ def test_online_retail_sample_exact_counts(workspace: Workspace) -> None:
     assert s.derived == {"products": raw["StockCode"].nunique(), "customers": 100}
 
 
+def test_derived_catalogue_takes_the_most_frequent_value_ties_alphabetical(workspace: Workspace, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "customer_id,order_id,ordered_at,product_id,quantity,unit_price,Description\n"
+        + "A,1,2020-01-01,P1,1,2,blue mug\nA,2,2020-01-02,P1,1,2,BLUE MUG\nA,3,2020-01-03,P1,1,2,blue mug\n"
+        + "A,4,2020-01-04,P2,1,2,zebra\nA,5,2020-01-05,P2,1,2,apple\n"  # tie: alphabetically first wins
+        + "A,6,2020-01-06,P3,1,2,\n",  # no name at all: product kept, name null
+    )
+    mapping = write(tmp_path, '[derive.products]\nproduct_id = "product_id"\nname = "Description"\n', "m.toml")
+    assert ingest(workspace, "transactions", path, mapping=mapping).derived == {"products": 3}
+    with workspace.connect(read_only=True) as con:
+        names = dict(con.execute("SELECT product_id, name FROM products").fetchall())
+    assert names == {"P1": "blue mug", "P2": "apple", "P3": None}
+
+
+def test_derived_product_names_match_an_independent_count_on_the_sample(workspace: Workspace) -> None:
+    ingest(workspace, "transactions", ONLINE_RETAIL_SAMPLE, mapping=ONLINE_RETAIL_MAPPING)
+    raw = pd.read_csv(ONLINE_RETAIL_SAMPLE, dtype=str, keep_default_na=False)
+    raw["Description"] = raw["Description"].str.strip()
+    named = raw[raw["Description"] != ""]
+    counts_ = named.groupby(["StockCode", "Description"]).size().reset_index(name="n")
+    expected = counts_.sort_values(["StockCode", "n", "Description"], ascending=[True, False, True]).drop_duplicates("StockCode")
+    with workspace.connect(read_only=True) as con:
+        got = dict(con.execute("SELECT product_id, name FROM products WHERE name IS NOT NULL").fetchall())
+    assert got == dict(zip(expected["StockCode"], expected["Description"], strict=True))
+
+
 @pytest.mark.slow
 def test_online_retail_full_exact_counts(workspace: Workspace) -> None:
     """The bundled 541,909-line file; expected numbers from an independent pandas pass

@@ -731,29 +731,42 @@ def _derive(
     columns: dict[str, str],
     load_id: str,
 ) -> int:
-    """Fill ``table`` from the same source: keys not yet present get the most frequent value."""
+    """Fill ``table`` from the same source: keys not yet present get, per attribute, the most
+    frequent non-blank value (ties: the alphabetically first)."""
     spec = TABLES[table]
     key = spec.key[0]
     src_key = derived_cols[key]
     # Use the validated key when the source column is also a canonical one (e.g. trimmed ids).
     by_source = {v: k for k, v in columns.items()}
     key_expr = f"staged.{_q(by_source[src_key])}" if src_key in by_source else f"NULLIF(trim(src.{_q(src_key)}), '')"
-    values = []
-    for col in spec.input_names:
-        if col == key:
-            continue
-        if col in derived_cols:
-            values.append(f"mode(NULLIF(trim(CAST(src.{_q(derived_cols[col])} AS VARCHAR)), '')) AS {_q(col)}")
-    select_cols = ", ".join(values)
+    value_cols = [c for c in spec.input_names if c != key and c in derived_cols]
+    texts = "".join(
+        f", NULLIF(trim(CAST(src.{_q(derived_cols[c])} AS VARCHAR)), '') AS {_q(c)}" for c in value_cols
+    )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE derived AS
-        SELECT {key_expr} AS {_q(key)}{', ' + select_cols if select_cols else ''}
+        CREATE OR REPLACE TEMP TABLE derived_src AS
+        SELECT {key_expr} AS {_q(key)}{texts}
         FROM staged JOIN src ON src.{ROW_COLUMN} = staged.{ROW_COLUMN}
         WHERE staged.reason_code IS NULL AND {key_expr} IS NOT NULL
-        GROUP BY 1
         """
     )
+    # Each attribute: its most frequent value per key, ties broken alphabetically (so the same
+    # file always yields the same catalogue; mode() picked any of the tied values).
+    picks, joins = [], []
+    for i, c in enumerate(value_cols):
+        col, k = _q(c), _q(key)
+        joins.append(
+            f"LEFT JOIN (SELECT {k}, first({col} ORDER BY n DESC, {col}) AS v FROM ("
+            f"SELECT {k}, {col}, count(*) AS n FROM derived_src WHERE {col} IS NOT NULL GROUP BY {k}, {col}"
+            f") GROUP BY {k}) p{i} ON p{i}.{k} = keys.{k}"
+        )
+        picks.append(f", p{i}.v AS {col}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE derived AS SELECT keys.{_q(key)}{''.join(picks)} "
+        f"FROM (SELECT DISTINCT {_q(key)} FROM derived_src) keys {' '.join(joins)}"
+    )
+    con.execute("DROP TABLE derived_src")
     names = [key] + [c for c in spec.input_names if c != key and c in derived_cols]
     exprs = []
     for c in spec.all_columns:
