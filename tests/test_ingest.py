@@ -136,6 +136,18 @@ def test_unknown_column_is_fatal_unless_ignored(workspace: Workspace, tmp_path: 
     assert ingest(workspace, "transactions", path, mapping=mapping).rows_loaded == 1
 
 
+def test_a_source_row_column_is_reserved_in_csv_and_parquet(workspace: Workspace, tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER.strip() + ",source_row\nA,1,2020-01-01,P1,1,2.5,7\n")
+    with pytest.raises(SchemaError, match=r"column named 'source_row', which targetwise reserves") as info:
+        ingest(workspace, "transactions", path)
+    assert info.value.location.column == "source_row"
+    table = pa.table({"customer_id": ["A"], "source_row": [7]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    with pytest.raises(SchemaError, match=r"column named 'source_row', which targetwise reserves"):
+        ingest(workspace, "transactions", tmp_path / "t.parquet")
+    assert counts(workspace)["loads"] == 0
+
+
 def test_duplicate_header_is_fatal(workspace: Workspace, tmp_path: Path) -> None:
     path = write(tmp_path, "customer_id,order_id,order_id\nA,1,2\n")
     with pytest.raises(SchemaError, match=r"column 'order_id' appears twice.*row 0"):

@@ -626,17 +626,7 @@ def _load(
             tspec = TABLES[target]
 
             def select(values: dict[str, str], tspec: TableSpec = tspec) -> str:
-                exprs = []
-                for c in tspec.all_columns:
-                    if c.name in values:
-                        exprs.append(values[c.name])
-                    elif c.name == "load_id":
-                        exprs.append(_lit(load_id))
-                    elif c.name in staged_cols:
-                        exprs.append(f"staged.{_q(c.name)}")
-                    else:
-                        exprs.append("NULL")
-                return ", ".join(exprs)
+                return _select_list(tspec, load_id, available=staged_cols, prefix="staged.", values=values)
 
             if target == "transactions" and summary.returns_linked:
                 con.execute(
@@ -668,17 +658,29 @@ def _load(
     summary.rows_loaded, summary.rows_updated = inserted, updated
 
 
+def _select_list(
+    spec: TableSpec, load_id: str, *, available: set[str], prefix: str = "", values: dict[str, str] | None = None
+) -> str:
+    """The SELECT list that fills every column of ``spec`` in order: an expression from ``values``,
+    the load id, the column of that name among ``available`` (qualified with ``prefix``), else NULL."""
+    values = values or {}
+    exprs = []
+    for c in spec.all_columns:
+        if c.name in values:
+            exprs.append(values[c.name])
+        elif c.name == "load_id":
+            exprs.append(_lit(load_id))
+        elif c.name in available:
+            exprs.append(f"{prefix}{_q(c.name)}")
+        else:
+            exprs.append("NULL")
+    return ", ".join(exprs)
+
+
 def _upsert(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, staged_cols: set[str], load_id: str, *, where: str
 ) -> tuple[int, int]:
-    exprs = []
-    for c in spec.all_columns:
-        if c.name == "load_id":
-            exprs.append(_lit(load_id))
-        elif c.name in staged_cols:
-            exprs.append(_q(c.name))
-        else:
-            exprs.append("NULL")
+    select = _select_list(spec, load_id, available=staged_cols)
     updated = 0
     if spec.key:
         keys = ", ".join(spec.key)
@@ -690,7 +692,7 @@ def _upsert(
                 f"DELETE FROM {spec.name} WHERE ({keys}) IN (SELECT ({keys}) FROM staged WHERE {where})"
             )
     total = con.execute(
-        f"INSERT INTO {spec.name} SELECT {', '.join(exprs)} FROM staged WHERE {where}"
+        f"INSERT INTO {spec.name} SELECT {select} FROM staged WHERE {where}"
     ).fetchone()[0]  # type: ignore[index]
     return int(total) - int(updated), int(updated)
 
@@ -768,16 +770,10 @@ def _derive(
     )
     con.execute("DROP TABLE derived_src")
     names = [key] + [c for c in spec.input_names if c != key and c in derived_cols]
-    exprs = []
-    for c in spec.all_columns:
-        if c.name == "load_id":
-            exprs.append(_lit(load_id))
-        elif c.name in names:
-            exprs.append(f"CAST(d.{_q(c.name)} AS {c.sql_type})")
-        else:
-            exprs.append("NULL")
+    typed = {c.name: f"CAST(d.{_q(c.name)} AS {c.sql_type})" for c in spec.all_columns if c.name in names}
+    select = _select_list(spec, load_id, available=set(), values=typed)
     inserted = con.execute(
-        f"INSERT INTO {table} SELECT {', '.join(exprs)} FROM derived d "
+        f"INSERT INTO {table} SELECT {select} FROM derived d "
         f"WHERE d.{_q(key)} NOT IN (SELECT {_q(key)} FROM {table})"
     ).fetchone()[0]  # type: ignore[index]
     con.execute("DROP TABLE derived")

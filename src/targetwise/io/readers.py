@@ -174,22 +174,33 @@ def _header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str]
             delimiter = ","
     names = next(csv.reader([first_line], delimiter=delimiter))
     names = [n.strip() for n in names]
+    _check_column_names(path, names, where="header")
+    return names, delimiter
+
+
+def _check_column_names(path: Path, names: list[str], *, where: str) -> None:
+    """Every column named, none twice, none called ``source_row`` (the row numbers' column)."""
     seen: set[str] = set()
     for i, name in enumerate(names):
         if name == "":
             raise SchemaError(
-                f"file {path}: header column {i + 1} has no name",
+                f"file {path}: {where} column {i + 1} has no name",
                 location=Location(file=str(path), row=0, column=f"#{i + 1}"),
                 fix="name every column in the header line",
             )
+        if name == ROW_COLUMN:
+            raise SchemaError(
+                f"file {path} has a column named {ROW_COLUMN!r}, which targetwise reserves for row numbers",
+                location=Location(file=str(path), row=0, column=name),
+                fix="rename that column in the source",
+            )
         if name in seen:
             raise SchemaError(
-                f"file {path}: column {name!r} appears twice in the header",
+                f"file {path}: column {name!r} appears twice in the {where}",
                 location=Location(file=str(path), row=0, column=name),
                 fix="rename or remove the duplicate column",
             )
         seen.add(name)
-    return names, delimiter
 
 
 def _read_csv(path: Path, *, delimiter: str | None, encoding: str) -> pa.Table:
@@ -252,20 +263,7 @@ def _parquet_metadata(path: Path) -> tuple[pa.Schema, int]:
             location=Location(file=str(path)),
             fix="write the file again, or use CSV",
         ) from None
-    seen: set[str] = set()
-    for name in schema.names:
-        if name == ROW_COLUMN:
-            raise SchemaError(
-                f"file {path} has a column named {ROW_COLUMN!r}, which targetwise reserves",
-                fix="rename it in the source or via a mapping",
-            )
-        if name in seen:
-            raise SchemaError(
-                f"file {path}: column {name!r} appears twice",
-                location=Location(file=str(path), row=0, column=name),
-                fix="rename or remove the duplicate column",
-            )
-        seen.add(name)
+    _check_column_names(path, list(schema.names), where="schema")
     return schema, int(rows)
 
 
