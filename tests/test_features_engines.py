@@ -98,3 +98,20 @@ def test_bad_spark_connect_url():
     pytest.importorskip("pyspark")
     with pytest.raises(ConfigError, match="starts with 'sc://'"):
         engines.open_spark(connect_url="http://localhost:15002")
+
+
+def test_unreachable_spark_connect_server_fails_fast():
+    pytest.importorskip("pyspark")
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=rf"nothing answers at 127\.0\.0\.1:{port}") as info:
+        engines.open_spark(connect_url=f"sc://127.0.0.1:{port}/;user_id=me")
+    assert time.monotonic() - started < 30  # PySpark alone retries for minutes
+    assert "start-connect-server" in info.value.fix
+    with pytest.raises(ConfigError, match="names no host"):
+        engines.open_spark(connect_url="sc://:15002")

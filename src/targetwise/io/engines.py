@@ -131,6 +131,34 @@ def _configure_spark(session: Any) -> None:
     session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
 
 
+def _probe_connect(url: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at a Spark Connect URL.
+
+    PySpark's Connect client retries an unreachable server with backoff for minutes before it
+    reports anything; one TCP connect with a timeout turns a wrong host or port, or a server that
+    is down, into one clear error within seconds.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.split(";", 1)[0])
+        host, port = parts.hostname, parts.port or 15002
+    except ValueError as exc:
+        raise ConfigError(f"malformed Spark Connect URL {url!r}: {exc}", fix="use e.g. sc://localhost:15002") from None
+    if not host:
+        raise ConfigError(f"Spark Connect URL {url!r} names no host", fix="use e.g. sc://localhost:15002")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"could not reach Spark Connect at {url}: nothing answers at {host}:{port} ({exc})",
+            fix="check the host and port, and that the Spark Connect server runs "
+            "(start-connect-server.sh, default port 15002)",
+        ) from None
+
+
 def open_spark(
     session: Any | None = None, *, connect_url: str | None = None, **session_options: Any
 ) -> BaseBackend:
@@ -149,6 +177,7 @@ def open_spark(
                 f"a Spark Connect URL starts with 'sc://', got {connect_url!r}",
                 fix="use e.g. sc://localhost:15002",
             )
+        _probe_connect(connect_url)
         try:
             session = spark_session_cls.builder.remote(connect_url).getOrCreate()
         except Exception as exc:
