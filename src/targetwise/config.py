@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         le=1.0,
         description="An ingest whose rejected share of rows exceeds this stops as a fatal error (likely a wrong mapping).",
     )
+    csv_spool_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="CSV files larger than this (MB on disk; compressed files count 8x) are converted to a "
+        "temporary Parquet file in the workspace in a stream and scanned from there, so memory stays bounded; "
+        "smaller ones are parsed in memory (faster). 0 spools every CSV.",
+    )
     duckdb_memory_limit: str = Field(
         default="4GB",
         description="DuckDB memory limit for workspace sessions (spills to disk beyond it).",

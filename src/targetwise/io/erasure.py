@@ -162,6 +162,11 @@ def erase_customer(workspace: Workspace, customer_id: str, *, actor: str) -> Era
             files, deleted, runs = _scrub_artifacts(
                 workspace, tokens | _identifier_hashes(contact), subject=subject, erased_at=erased_at
             )
+            # Temporary Parquet copies of large CSV sources (`tmp/spool-*`) left by a killed ingest
+            # hold raw rows. An ingest still spooling in another process loses its copy and stops
+            # with a clear error, loading nothing; it can simply be run again.
+            for spool in sorted((workspace.path / "tmp").glob("spool-*.parquet")):
+                spool.unlink(missing_ok=True)
             _write_atomic(marker, subject)
             tables = _delete_rows(con, customer_id, contact)
             found = bool(tables or files or deleted)

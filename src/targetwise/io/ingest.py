@@ -109,8 +109,19 @@ def ingest(
         raise IngestError(f"table {table!r} is maintained by targetwise and cannot be ingested")
     if not isinstance(mapping, Mapping):
         mapping = load_mapping(mapping, table=table)
-    source = read_source(location, query=query, delimiter=mapping.delimiter, encoding=mapping.encoding)
-    return ingest_arrow(workspace, table, source, mapping=mapping, now=now)
+    settings = workspace.settings
+    source = read_source(
+        location,
+        query=query,
+        delimiter=mapping.delimiter,
+        encoding=mapping.encoding,
+        spool_dir=workspace.path / "tmp",
+        spool_bytes=settings.csv_spool_mb * 2**20,
+    )
+    try:
+        return ingest_arrow(workspace, table, source, mapping=mapping, now=now)
+    finally:
+        source.discard()
 
 
 def ingest_arrow(
@@ -220,7 +231,11 @@ def ingest_arrow(
 
 def _is_bad_parquet(exc: duckdb.Error, source: Source) -> bool:
     """A DuckDB error raised while scanning the source Parquet file (corrupt pages, not the workspace)."""
-    if source.parquet_path is None or isinstance(exc, (duckdb.OutOfMemoryException, duckdb.FatalException)):
+    if (
+        source.parquet_path is None
+        or source.spooled  # our own temporary copy of a CSV: an error there is not the user's file
+        or isinstance(exc, (duckdb.OutOfMemoryException, duckdb.FatalException))
+    ):
         return False
     return str(source.parquet_path) in str(exc)
 

@@ -12,6 +12,9 @@ import csv
 import hashlib
 import io
 import lzma
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,12 +52,20 @@ class Source:
     parquet_path: Path | None = None
     parquet_schema: pa.Schema | None = None
     parquet_rows: int = 0
+    spooled: bool = False  # parquet_path is a temporary copy of a CSV (text columns + source_row)
+
+    def discard(self) -> None:
+        """Remove the temporary Parquet copy of a spooled CSV (a no-op otherwise)."""
+        if self.spooled and self.parquet_path is not None:
+            self.parquet_path.unlink(missing_ok=True)
 
     @property
     def schema(self) -> pa.Schema:
         if self.table is not None:
             return self.table.schema
         assert self.parquet_schema is not None
+        if self.spooled:
+            return self.parquet_schema
         return self.parquet_schema.append(pa.field(ROW_COLUMN, pa.int64()))
 
     @property
@@ -70,6 +81,8 @@ class Source:
         if self.parquet_path is None:
             return None
         path = str(self.parquet_path).replace("'", "''")
+        if self.spooled:  # the spool already holds source_row
+            return f"SELECT * FROM read_parquet('{path}')"
         return (
             f"SELECT file_row_number + 1 AS {ROW_COLUMN}, * EXCLUDE (file_row_number) "
             f"FROM read_parquet('{path}', file_row_number = true)"
@@ -82,8 +95,16 @@ def read_source(
     query: str | None = None,
     delimiter: str | None = None,
     encoding: str = "utf-8",
+    spool_dir: Path | None = None,
+    spool_bytes: int | None = None,
 ) -> Source:
-    """Read a file path or (with ``query``) a database URL."""
+    """Read a file path or (with ``query``) a database URL.
+
+    A CSV file larger than ``spool_bytes`` (compressed files count 8x their size) is not held in
+    memory: it is parsed in blocks into a temporary Parquet file under ``spool_dir`` (text columns
+    and ``source_row``, exactly what the in-memory table would hold) that the ingest scans like any
+    Parquet source; call ``Source.discard()`` when done.
+    """
     if query is not None:
         return _read_sql(str(location), query)
     path = Path(location)
@@ -105,11 +126,18 @@ def read_source(
             source = Source(
                 table=None, name=str(path), content_hash="", parquet_path=path, parquet_schema=schema, parquet_rows=rows
             )
+        elif spool_dir is not None and spool_bytes is not None and _inflated_size(path) > spool_bytes:
+            spool, schema, rows = _spool_csv(path, spool_dir, delimiter=delimiter, encoding=encoding)
+            source = Source(
+                table=None, name=str(path), content_hash="", parquet_path=spool, parquet_schema=schema,
+                parquet_rows=rows, spooled=True,
+            )  # fmt: skip
         else:
             table = _read_csv(path, delimiter=delimiter, encoding=encoding)
             source = Source(table=table, name=str(path), content_hash="")
         content_hash = hashing.result()
     if source.num_rows == 0:
+        source.discard()
         raise DataValidationError(
             f"file {path} has a header but no data rows", fix="check the export; nothing would be loaded"
         )
@@ -203,7 +231,9 @@ def _check_column_names(path: Path, names: list[str], *, where: str) -> None:
         seen.add(name)
 
 
-def _read_csv(path: Path, *, delimiter: str | None, encoding: str) -> pa.Table:
+def _csv_options(
+    path: Path, delimiter: str | None, encoding: str
+) -> tuple[str, pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     names, delim = _header(path, delimiter, encoding)
     read_opts = pacsv.ReadOptions(
         column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 24
@@ -215,11 +245,14 @@ def _read_csv(path: Path, *, delimiter: str | None, encoding: str) -> pa.Table:
         null_values=[""],
         quoted_strings_can_be_null=False,
     )
+    return delim, read_opts, parse_opts, convert_opts
+
+
+@contextmanager
+def _csv_errors(path: Path, delim: str) -> Iterator[None]:
+    """pyarrow's parse and stream errors as one clear DataValidationError naming the file and the fix."""
     try:
-        with _open_binary(path) as stream:
-            table = pacsv.read_csv(
-                stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
-            )
+        yield
     except pa.ArrowInvalid as exc:
         raise DataValidationError(
             f"file {path} cannot be parsed as CSV: {_arrow_message(exc)}",
@@ -233,8 +266,58 @@ def _read_csv(path: Path, *, delimiter: str | None, encoding: str) -> pa.Table:
             location=Location(file=str(path)),
             fix="copy or export the file again",
         ) from None
+
+
+def _read_csv(path: Path, *, delimiter: str | None, encoding: str) -> pa.Table:
+    delim, read_opts, parse_opts, convert_opts = _csv_options(path, delimiter, encoding)
+    with _csv_errors(path, delim), _open_binary(path) as stream:
+        table = pacsv.read_csv(
+            stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
+        )
     rows = _row_numbers(table.num_rows)
     return table.append_column(ROW_COLUMN, rows)
+
+
+def _inflated_size(path: Path) -> int:
+    """Bytes on disk, times 8 for a compressed file (CSV text typically compresses 5-10x)."""
+    size = path.stat().st_size
+    return size * 8 if path.name.lower().endswith((".gz", ".xz", ".bz2", ".zst")) else size
+
+
+def _spool_csv(
+    path: Path, spool_dir: Path, *, delimiter: str | None, encoding: str
+) -> tuple[Path, pa.Schema, int]:
+    """Parse a CSV block by block into a temporary Parquet file (text columns + source_row)."""
+    delim, read_opts, parse_opts, convert_opts = _csv_options(path, delimiter, encoding)
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    spool = spool_dir / f"spool-{uuid.uuid4().hex}.parquet"
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        with _csv_errors(path, delim), _open_binary(path) as stream:
+            reader = pacsv.open_csv(
+                stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
+            )
+            for batch in reader:
+                numbers = np.arange(rows + 1, rows + batch.num_rows + 1, dtype=np.int64)
+                block = pa.Table.from_batches([batch]).append_column(
+                    ROW_COLUMN, pa.Array.from_buffers(pa.int64(), batch.num_rows, [None, pa.py_buffer(numbers)])
+                )
+                if writer is None:
+                    writer = pq.ParquetWriter(spool, block.schema, compression="lz4")
+                writer.write_table(block, row_group_size=1 << 20)
+                rows += batch.num_rows
+            schema = reader.schema.append(pa.field(ROW_COLUMN, pa.int64()))
+        if writer is None:  # header only: an empty spool with the right columns
+            writer = pq.ParquetWriter(spool, schema, compression="lz4")
+        writer.close()
+        writer = None
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        spool.unlink(missing_ok=True)
+        raise
+    return spool, schema, rows
 
 
 def _row_numbers(n_rows: int) -> pa.Array:
