@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ingest.py --lines 1000000 10000000 [--repeat 3]
     .venv/bin/python benchmarks/ingest.py --incremental 1000000 10000000   # small loads into a big workspace
+    .venv/bin/python benchmarks/ingest.py --spool-compare 10000000 30000000  # large CSV: in memory vs spooled
 
 Each measurement runs in a fresh subprocess; peak RSS is its own ``VmHWM`` (``ru_maxrss`` survives exec on Linux
 and reported the parent's peak when the parent had generated the data).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -110,9 +112,12 @@ print(json.dumps({"rows": n, "seconds": seconds, "cpu_s": usage.ru_utime + usage
 """
 
 
-def measure(kind: str, path: Path) -> dict:
+def measure(kind: str, path: Path, env: dict[str, str] | None = None) -> dict:
     ws = str(BENCH_DIR / f"ws_{kind}")
-    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(path), ws], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(path), ws], capture_output=True, text=True, check=True,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -176,7 +181,25 @@ def main() -> None:
         "--incremental", type=int, nargs="*", default=None, metavar="N",
         help="only time 1,000-line loads into a workspace already holding N lines (default 10000000)",
     )
+    parser.add_argument(
+        "--spool-compare", type=int, nargs="+", default=None, metavar="N",
+        help="only compare a CSV of N lines loaded in memory and spooled through a temporary Parquet file",
+    )
     args = parser.parse_args()
+    if args.spool_compare:
+        for n in args.spool_compare:
+            csv_path = BENCH_DIR / f"lines_{n}.csv"
+            if not csv_path.exists():
+                BENCH_DIR.mkdir(parents=True, exist_ok=True)
+                pacsv.write_csv(make_lines(n), csv_path)
+            for label, mb in (("in memory", "1000000"), ("spooled", "0")):
+                r = measure("ours", csv_path, env={"TARGETWISE_CSV_SPOOL_MB": mb})
+                print(
+                    f"# {n:,}-line CSV ({csv_path.stat().st_size / 1e6:,.0f} MB), {label}: {r['seconds']:.1f} s wall, "
+                    f"{r['cpu_s']:.1f} CPU s, peak RSS {r['peak_rss_mb'] / 1024:.2f} GB",
+                    flush=True,
+                )
+        return
     if args.incremental is not None:
         for n in args.incremental or [10_000_000]:
             incremental(n)
