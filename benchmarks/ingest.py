@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/ingest.py --lines 1000000 10000000 [--repeat 3]
     .venv/bin/python benchmarks/ingest.py --incremental 1000000 10000000   # small loads into a big workspace
     .venv/bin/python benchmarks/ingest.py --spool-compare 10000000 30000000  # large CSV: in memory vs spooled
+    .venv/bin/python benchmarks/ingest.py --statements .bench/ingest/lines_10000000.csv  # where the time goes
 
 Each measurement runs in a fresh subprocess; peak RSS is its own ``VmHWM`` (``ru_maxrss`` survives exec on Linux
 and reported the parent's peak when the parent had generated the data).
@@ -169,6 +170,36 @@ def incremental(n: int) -> None:
     )
 
 
+STATEMENTS = r"""
+import contextlib, shutil, sys, time
+from targetwise.config import get_settings
+from targetwise.io.ingest import ingest
+from targetwise.io.workspace import Workspace
+path, ws = sys.argv[1], sys.argv[2]
+timings = []
+class Timed:
+    def __init__(self, con): self._con = con
+    def execute(self, sql, *args):
+        started = time.perf_counter(); result = self._con.execute(sql, *args)
+        timings.append((time.perf_counter() - started, " ".join(sql.split())[:90])); return result
+    def __getattr__(self, name): return getattr(self._con, name)
+plain = Workspace.connect
+@contextlib.contextmanager
+def connect(self, **kwargs):
+    with plain(self, **kwargs) as con: yield Timed(con)
+Workspace.connect = connect
+shutil.rmtree(ws, ignore_errors=True)
+w = Workspace.init(ws, get_settings(workspace=ws))
+started = time.perf_counter()
+s = ingest(w, "transactions", path)
+total = time.perf_counter() - started
+for seconds, sql in timings:
+    if seconds >= 0.1:
+        print(f"{seconds:7.2f} s  {sql}")
+print(f"{total:7.2f} s  ingest() in all, reading the file included ({s.rows_loaded:,} lines loaded)")
+"""
+
+
 def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -185,7 +216,18 @@ def main() -> None:
         "--spool-compare", type=int, nargs="+", default=None, metavar="N",
         help="only compare a CSV of N lines loaded in memory and spooled through a temporary Parquet file",
     )
+    parser.add_argument(
+        "--statements", type=Path, default=None, metavar="FILE",
+        help="only ingest FILE into a fresh workspace and print every SQL statement that took >= 0.1 s",
+    )
     args = parser.parse_args()
+    if args.statements:
+        done = subprocess.run(
+            [sys.executable, "-c", STATEMENTS, str(args.statements), str(BENCH_DIR / "ws_statements")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        print("".join(line + "\n" for line in done.stdout.splitlines() if " s  " in line), end="")  # no progress bars
+        return
     if args.spool_compare:
         for n in args.spool_compare:
             csv_path = BENCH_DIR / f"lines_{n}.csv"
