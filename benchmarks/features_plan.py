@@ -1,6 +1,7 @@
 """Experiment: where the feature query's time goes, and what integer keys would buy (10M lines).
 
     .venv/bin/python benchmarks/features_plan.py [--lines 10000000] [--repeat 3]
+    .venv/bin/python benchmarks/features_plan.py --floor [--lines 50000000] [--memory-limit 3GB]
 
 Compiles `customer_features` (all columns) to DuckDB SQL once, then times that SQL with `duckdb`
 directly (no Ibis, no Parquet output) on four inputs holding the same lines: the benchmark's Parquet
@@ -8,12 +9,19 @@ file and a DuckDB temp table, each with the text ids as stored and with integer 
 keys (the integer variant is what surrogate keys assigned at ingest would give). Then prints the
 operator profile (CPU seconds per operator, DuckDB's JSON profiler) of the Parquet/text run.
 Data: `benchmarks/features.py`'s `generate()` (same seed and file).
+
+`--floor` instead times the least work any exact implementation of the feature table must do, in bare
+DuckDB SQL with nothing else: de-duplicating the lines before the cutoff to (customer, order) pairs
+(frequency) and to (customer, product) pairs (distinct products), each counted per customer, alone and
+together in one query. If the two de-duplications alone take longer than a time goal, no plan of the
+remaining ~25 columns on this engine and machine can meet it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -76,14 +84,56 @@ def product_stats_variants(con, repeat: int) -> None:  # noqa: ANN001
     print(f"  same answer: {len(answers) == 1}")
 
 
+def floor(source: Path, repeat: int, memory_limit: str | None) -> None:
+    """The two exact de-duplications every implementation needs, timed alone (see the module doc)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        spill = BENCH_DIR / "spill"
+        spill.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET temp_directory = '{spill}'")
+    lines = (
+        f"(SELECT customer_id, order_id, product_id FROM read_parquet('{source}') "
+        f"WHERE ordered_at < TIMESTAMP '{AS_OF}' AND customer_id IS NOT NULL)"
+    )
+    orders = f"SELECT customer_id, count(*) n FROM (SELECT DISTINCT customer_id, order_id FROM {lines}) GROUP BY 1"
+    pairs = f"SELECT customer_id, count(*) n FROM (SELECT DISTINCT customer_id, product_id FROM {lines}) GROUP BY 1"
+    queries = {
+        "scan of the three key columns": f"SELECT count(customer_id), count(order_id), count(product_id) FROM {lines}",
+        "(customer, order) pairs per customer": f"SELECT count(*), sum(n) FROM ({orders})",
+        "(customer, product) pairs per customer": f"SELECT count(*), sum(n) FROM ({pairs})",
+        "both in one query": f"SELECT count(*), sum(o.n), sum(p.n) FROM ({orders}) o JOIN ({pairs}) p USING (customer_id)",
+    }
+    print(f"floor: {source.name}, memory limit {memory_limit or 'default'}; wall s, median of {repeat}")
+    for name, sql in queries.items():
+        times, answer = [], None
+        for _ in range(repeat):
+            started = time.perf_counter()
+            answer = con.execute(sql).fetchone()
+            times.append(time.perf_counter() - started)
+        print(
+            f"  {name:<40} median {statistics.median(times):6.2f}  (runs: {', '.join(f'{t:.2f}' for t in times)})"
+            f"  answer {answer}"
+        )
+    print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB")
+
+
 def main() -> None:
     import duckdb
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--floor", action="store_true", help="time only the two exact de-duplications")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for --floor, e.g. 3GB")
     args = parser.parse_args()
     source = generate(args.lines)
+    if args.floor:
+        floor(source, args.repeat, args.memory_limit)
+        return
     sql = feature_sql(source)
     products = BENCH_DIR / "products.parquet"
     int_parquet = BENCH_DIR / f"lines_{args.lines}_intkeys.parquet"
