@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from features import AS_OF, BENCH_DIR, generate  # noqa: E402
+from features import AS_OF, BENCH_DIR, generate
 
 INT_KEYS = (
     "customer_id::BIGINT AS customer_id, "
@@ -49,7 +49,7 @@ def feature_sql(source: Path) -> str:
     return str(backend.compile(customer_features(backend, AS_OF)))
 
 
-def product_stats_variants(con, repeat: int) -> None:  # noqa: ANN001
+def product_stats_variants(con, repeat: int) -> None:
     """The product/category part alone: group by (customer, product text id) as the feature code does, vs.
     by (customer, integer product code) taken from a join with the catalogue first."""
     lines = (
