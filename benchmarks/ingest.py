@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/ingest.py --incremental 1000000 10000000   # small loads into a big workspace
     .venv/bin/python benchmarks/ingest.py --spool-compare 10000000 30000000  # large CSV: in memory vs spooled
     .venv/bin/python benchmarks/ingest.py --statements .bench/ingest/lines_10000000.csv  # where the time goes
+    .venv/bin/python benchmarks/ingest.py --sql 1000000 3000000  # a SQL query source (SQLite): memory and time
 
 Each measurement runs in a fresh subprocess; peak RSS is its own ``VmHWM`` (``ru_maxrss`` survives exec on Linux
 and reported the parent's peak when the parent had generated the data).
@@ -200,6 +201,66 @@ print(f"{total:7.2f} s  ingest() in all, reading the file included ({s.rows_load
 """
 
 
+SQL_CHILD = r"""
+import json, resource, shutil, sys, time
+kind, db, ws = sys.argv[1], sys.argv[2], sys.argv[3]
+query = "SELECT * FROM lines"
+t0 = time.perf_counter()
+if kind == "pandas":  # what the ingest did before it streamed: the whole result as a DataFrame
+    import pandas as pd, sqlalchemy as sa
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        frame = pd.read_sql_query(sa.text(query), conn)
+    n = len(frame)
+else:
+    from targetwise.config import get_settings
+    from targetwise.io.ingest import ingest
+    from targetwise.io.workspace import Workspace
+    shutil.rmtree(ws, ignore_errors=True)
+    w = Workspace.init(ws, get_settings(workspace=ws))
+    n = ingest(w, "transactions", f"sqlite:///{db}", query=query).rows_read
+seconds = time.perf_counter() - t0
+usage = resource.getrusage(resource.RUSAGE_SELF)
+peak = next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"rows": n, "seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak}))
+"""
+
+
+def sql_source(n: int) -> None:
+    """Ingest n lines from a SQLite database (a real database through SQLAlchemy): in memory, spooled,
+    and, for reference, the peak of reading the same result whole with pandas (the earlier code path)."""
+    import sqlite3
+
+    db = BENCH_DIR / f"lines_{n}.sqlite"
+    if not db.exists():
+        csv_path, _ = prepare(n)
+        table = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        partial = db.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        with sqlite3.connect(partial) as con:
+            con.execute(
+                "CREATE TABLE lines (customer_id TEXT, order_id TEXT, ordered_at TEXT, product_id TEXT, "
+                "quantity INTEGER, unit_price REAL)"
+            )
+            for batch in table.to_batches(max_chunksize=200_000):
+                columns = [batch.column(name).to_pylist() for name in table.column_names]
+                columns[2] = [None if v is None else str(v) for v in columns[2]]
+                con.executemany("INSERT INTO lines VALUES (?, ?, ?, ?, ?, ?)", zip(*columns, strict=True))
+        partial.rename(db)
+    size = db.stat().st_size / 1e6
+    for label, kind, mb in (("ours, in memory", "ours", "1000000"), ("ours, spooled", "ours", "0"), ("pandas.read_sql_query alone", "pandas", "")):
+        done = subprocess.run(
+            [sys.executable, "-c", SQL_CHILD, kind, str(db), str(BENCH_DIR / "ws_sql")],
+            capture_output=True, text=True, check=True, env={**os.environ, "TARGETWISE_CSV_SPOOL_MB": mb or "1024"},
+        )  # fmt: skip
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"# SQLite, {n:,} lines ({size:,.0f} MB database), {label}: {r['seconds']:.1f} s wall, "
+            f"{r['cpu_s']:.1f} CPU s, peak RSS {r['peak_rss_mb'] / 1024:.2f} GB",
+            flush=True,
+        )
+
+
 def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -220,7 +281,15 @@ def main() -> None:
         "--statements", type=Path, default=None, metavar="FILE",
         help="only ingest FILE into a fresh workspace and print every SQL statement that took >= 0.1 s",
     )
+    parser.add_argument(
+        "--sql", type=int, nargs="+", default=None, metavar="N",
+        help="only ingest N lines from a SQLite database, in memory and spooled",
+    )
     args = parser.parse_args()
+    if args.sql:
+        for n in args.sql:
+            sql_source(n)
+        return
     if args.statements:
         done = subprocess.run(
             [sys.executable, "-c", STATEMENTS, str(args.statements), str(BENCH_DIR / "ws_statements")],

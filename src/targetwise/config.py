@@ -48,7 +48,8 @@ class Settings(BaseSettings):
         ge=0,
         description="CSV files larger than this (MB on disk; compressed files count 8x) are converted to a "
         "temporary Parquet file in the workspace in a stream and scanned from there, so memory stays bounded; "
-        "smaller ones are parsed in memory (faster). 0 spools every CSV.",
+        "smaller ones are parsed in memory (faster). A database query's result is fetched in batches and "
+        "spooled the same way once the batches held pass this size. 0 spools every CSV and query result.",
     )
     duckdb_memory_limit: str = Field(
         default="4GB",

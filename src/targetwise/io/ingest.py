@@ -499,7 +499,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: d
     # seen more than once; only those rows are compared value by value.
     same = " AND ".join(f"a.{_q(c)} IS NOT DISTINCT FROM b.{_q(c)}" for c in value_cols)
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE dup_candidates AS
         SELECT * FROM staged WHERE reason_code IS NULL AND line_hash IN (
             SELECT line_hash FROM staged WHERE reason_code IS NULL GROUP BY line_hash HAVING count(*) > 1)

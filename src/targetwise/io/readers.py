@@ -1,4 +1,4 @@
-"""Read a source (CSV, CSV.gz/.xz, Parquet, or a SQL query) into an Arrow table.
+"""Read a source (CSV, CSV.gz/.xz, Parquet, or a SQL query) as Arrow text columns or a Parquet scan.
 
 CSV values are read as text, never guessed: an id such as ``00123`` stays
 ``00123`` and every conversion happens later, in one validating step that
@@ -14,8 +14,8 @@ import io
 import lzma
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +39,8 @@ ROW_COLUMN = "source_row"
 class Source:
     """What was read: the rows (with ``source_row``), a display name and a content hash.
 
-    CSV files, SQL queries and frames are held as an Arrow ``table``. A Parquet file is not
+    CSV files, query results and frames are held as an Arrow ``table`` (CSV files and query
+    results above the spool threshold as a temporary Parquet file instead). A Parquet file is not
     read into memory at all: ``parquet_path`` and its ``parquet_schema`` are kept, and the
     ingest scans the file with DuckDB (parallel, streaming; at 10M lines this saved ~2 s and
     the file's size in memory). ``schema``, ``num_rows`` and ``column_names`` describe
@@ -52,7 +53,7 @@ class Source:
     parquet_path: Path | None = None
     parquet_schema: pa.Schema | None = None
     parquet_rows: int = 0
-    spooled: bool = False  # parquet_path is a temporary copy of a CSV (text columns + source_row)
+    spooled: bool = False  # parquet_path is a temporary copy of a CSV or query result (text + source_row)
 
     def discard(self) -> None:
         """Remove the temporary Parquet copy of a spooled CSV (a no-op otherwise)."""
@@ -103,10 +104,11 @@ def read_source(
     A CSV file larger than ``spool_bytes`` (compressed files count 8x their size) is not held in
     memory: it is parsed in blocks into a temporary Parquet file under ``spool_dir`` (text columns
     and ``source_row``, exactly what the in-memory table would hold) that the ingest scans like any
-    Parquet source; call ``Source.discard()`` when done.
+    Parquet source; call ``Source.discard()`` when done. A query result is streamed in batches and
+    spooled the same way once the batches held exceed ``spool_bytes``.
     """
     if query is not None:
-        return _read_sql(str(location), query)
+        return _read_sql(str(location), query, spool_dir=spool_dir, spool_bytes=spool_bytes)
     path = Path(location)
     if not path.exists():
         raise IngestError(f"file {path} not found", fix="check the path")
@@ -206,25 +208,26 @@ def _header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str]
     return names, delimiter
 
 
-def _check_column_names(path: Path, names: list[str], *, where: str) -> None:
+def _check_column_names(path: Path | str, names: list[str], *, where: str) -> None:
     """Every column named, none twice, none called ``source_row`` (the row numbers' column)."""
+    what = "query" if where == "query result" else "file"
     seen: set[str] = set()
     for i, name in enumerate(names):
         if name == "":
             raise SchemaError(
-                f"file {path}: {where} column {i + 1} has no name",
+                f"{what} {path}: {where} column {i + 1} has no name",
                 location=Location(file=str(path), row=0, column=f"#{i + 1}"),
-                fix="name every column in the header line",
+                fix="give every column a name (SELECT ... AS name)" if what == "query" else "name every column in the header line",
             )
         if name == ROW_COLUMN:
             raise SchemaError(
-                f"file {path} has a column named {ROW_COLUMN!r}, which targetwise reserves for row numbers",
+                f"{what} {path} has a column named {ROW_COLUMN!r}, which targetwise reserves for row numbers",
                 location=Location(file=str(path), row=0, column=name),
                 fix="rename that column in the source",
             )
         if name in seen:
             raise SchemaError(
-                f"file {path}: column {name!r} appears twice in the {where}",
+                f"{what} {path}: column {name!r} appears twice in the {where}",
                 location=Location(file=str(path), row=0, column=name),
                 fix="rename or remove the duplicate column",
             )
@@ -359,10 +362,29 @@ def redact_url(url: str) -> str:
         return "<database url>"
 
 
-def _read_sql(url: str, query: str) -> Source:
-    import pandas as pd
+SQL_BATCH_ROWS = 100_000
+
+
+def _read_sql(
+    url: str,
+    query: str,
+    *,
+    spool_dir: Path | None = None,
+    spool_bytes: int | None = None,
+    batch_rows: int | None = None,
+) -> Source:
+    """Stream a query's result in batches of ``batch_rows`` rows (default ``SQL_BATCH_ROWS``), every
+    value as text (like CSV).
+
+    The result is never held whole by the driver or by pandas: rows are fetched with a server-side
+    cursor where the driver has one (``stream_results``), converted batch by batch to Arrow text
+    columns, and kept in memory only while they stay under ``spool_bytes``; past that, what was
+    held and every later batch goes to a temporary Parquet file under ``spool_dir`` (like a large
+    CSV). The content hash covers the query and every batch, so the same result is recognised.
+    """
     import sqlalchemy as sa
 
+    batch_rows = batch_rows or SQL_BATCH_ROWS
     name = f"{redact_url(url)} :: {query}"
     try:
         engine = sa.create_engine(url)
@@ -371,29 +393,116 @@ def _read_sql(url: str, query: str) -> Source:
             f"cannot use database URL {redact_url(url)}: {exc}",
             fix="use a SQLAlchemy URL such as postgresql+psycopg://user@host/db and install its driver",
         ) from None
+    digest = hashlib.sha256(query.encode())
+    held: list[pa.RecordBatch] = []
+    held_bytes = 0
+    rows = 0
+    spool: Path | None = None
+    writer: pq.ParquetWriter | None = None
     try:
         with engine.connect() as conn:
-            frame = pd.read_sql_query(sa.text(query), conn)
-    except Exception as exc:
-        raise IngestError(
-            f"query against {redact_url(url)} failed: {str(exc).splitlines()[0]}",
-            fix="check the SQL and the connection",
-        ) from None
+            try:
+                # exec_driver_sql: the query goes to the database as written (sa.text() would read
+                # ':00' in a time literal as a bind parameter and fail)
+                result = conn.execution_options(stream_results=True, yield_per=batch_rows).exec_driver_sql(query)
+                names = [str(n) for n in list(result.keys())]
+            except Exception as exc:
+                raise _query_failed(url, exc) from None
+            _check_column_names(name, names, where="query result")
+            schema = pa.schema([pa.field(n, pa.string()) for n in names] + [pa.field(ROW_COLUMN, pa.int64())])
+            partitions = result.partitions(batch_rows)
+            while True:
+                try:
+                    part = next(partitions, None)
+                except Exception as exc:  # the database fails part-way through the result
+                    raise _query_failed(url, exc) from None
+                if part is None:
+                    break
+                columns = [_text_array(list(values)) for values in zip(*part, strict=True)]
+                batch = pa.RecordBatch.from_arrays(
+                    [*columns, _row_numbers(len(part), first=rows + 1)], schema=schema
+                )
+                rows += batch.num_rows
+                digest.update(batch.serialize())
+                if writer is None:
+                    held.append(batch)
+                    held_bytes += batch.nbytes
+                    if spool_dir is not None and spool_bytes is not None and held_bytes > spool_bytes:
+                        spool_dir.mkdir(parents=True, exist_ok=True)
+                        spool = spool_dir / f"spool-{uuid.uuid4().hex}.parquet"
+                        writer = pq.ParquetWriter(spool, schema, compression="lz4")
+                        for kept in held:
+                            writer.write_batch(kept, row_group_size=1 << 20)
+                        held, held_bytes = [], 0
+                else:
+                    writer.write_batch(batch, row_group_size=1 << 20)
+        if writer is not None:
+            writer.close()
+            writer = None
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        if spool is not None:
+            spool.unlink(missing_ok=True)
+        raise
     finally:
         engine.dispose()
-    if frame.empty:
+    if rows == 0:
+        if spool is not None:
+            spool.unlink(missing_ok=True)
         raise DataValidationError(f"query returned no rows: {query}", fix="check the WHERE clause")
-    # Read like CSV: text in, validated conversion later. Keep true timestamps as they are.
-    for col in frame.columns:
-        if not pd.api.types.is_datetime64_any_dtype(frame[col]):
-            frame[col] = frame[col].map(lambda v: None if v is None or v != v else str(v)).astype(object)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.append_column(ROW_COLUMN, _row_numbers(table.num_rows))
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    content_hash = hashlib.sha256(sink.getvalue().to_pybytes() + query.encode()).hexdigest()
-    return Source(table=table, name=name, content_hash=content_hash)
+    if spool is not None:
+        return Source(
+            table=None, name=name, content_hash=digest.hexdigest(), parquet_path=spool,
+            parquet_schema=schema, parquet_rows=rows, spooled=True,
+        )  # fmt: skip
+    return Source(table=pa.Table.from_batches(held, schema=schema), name=name, content_hash=digest.hexdigest())
+
+
+def _query_failed(url: str, exc: BaseException) -> IngestError:
+    """The driver's own message (SQLAlchemy's wrapper adds the exception class and a link)."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    message = text.splitlines()[0] if text else type(cause).__name__
+    return IngestError(f"query against {redact_url(url)} failed: {message}", fix="check the SQL and the connection")
+
+
+# Arrow types whose cast to text is the value as a person would write it (durations are not:
+# they would come out as a bare count of microseconds).
+def _castable_to_text(arrow_type: pa.DataType) -> bool:
+    t = pa.types
+    return (
+        t.is_integer(arrow_type) or t.is_floating(arrow_type) or t.is_decimal(arrow_type)
+        or t.is_timestamp(arrow_type) or t.is_date(arrow_type) or t.is_time(arrow_type)
+        or t.is_boolean(arrow_type) or t.is_binary(arrow_type) or t.is_large_binary(arrow_type)
+    )  # fmt: skip
+
+
+def _text_array(values: list[object]) -> pa.Array:
+    """One column of a query result as Arrow text; NULL stays null, nothing else is changed.
+
+    Typed values are converted by Arrow in bulk (numbers as written, booleans as true/false,
+    timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff``, time-zone-aware ones with their offset, which the
+    ingest reads back to the same instant); a column Arrow cannot type as one (mixed types, integers
+    beyond 64 bits, durations) falls back to Python's ``str`` value by value.
+    """
+    import pyarrow.compute as pc
+
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        array = None
+    if array is not None:
+        if pa.types.is_string(array.type):
+            return array
+        if pa.types.is_null(array.type):
+            return pa.nulls(len(values), pa.string())
+        if _castable_to_text(array.type):
+            try:
+                return pc.cast(array, pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass  # e.g. bytes that are not UTF-8
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def source_from_frame(frame: pd.DataFrame, *, name: str) -> Source:
