@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from features import AS_OF, BENCH_DIR, generate
+from features import AS_OF, BENCH_DIR, POLARS_PYTHON, generate
 
 INT_KEYS = (
     "customer_id::BIGINT AS customer_id, "
@@ -119,6 +119,33 @@ def floor(source: Path, repeat: int, memory_limit: str | None) -> None:
             f"  answer {answer}"
         )
     print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB")
+    if not POLARS_PYTHON.exists():
+        print(f"  Polars: not installed ({POLARS_PYTHON})")
+        return
+    import subprocess
+
+    done = subprocess.run(
+        [str(POLARS_PYTHON), "-c", POLARS_FLOOR, str(source), str(AS_OF), str(repeat)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    print(done.stdout, end="")
+
+
+POLARS_FLOOR = r"""
+import datetime as dt, statistics, sys, time
+import polars as pl
+source, as_of, repeat = sys.argv[1], dt.datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
+lines = pl.scan_parquet(source).filter((pl.col("ordered_at") < as_of) & pl.col("customer_id").is_not_null())
+for name, keys in (("(customer, order)", "order_id"), ("(customer, product)", "product_id")):
+    query = lines.select("customer_id", keys).unique().group_by("customer_id").len()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        out = query.collect()
+        times.append(time.perf_counter() - started)
+    label = f"Polars {pl.__version__}: {name} pairs per customer"
+    print(f"  {label:<40} median {statistics.median(times):6.2f}  answer ({out.height}, {out['len'].sum()})")
+"""
 
 
 def main() -> None:

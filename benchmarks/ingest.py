@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/ingest.py --spool-compare 10000000 30000000  # large CSV: in memory vs spooled
     .venv/bin/python benchmarks/ingest.py --statements .bench/ingest/lines_10000000.csv  # where the time goes
     .venv/bin/python benchmarks/ingest.py --sql 1000000 3000000  # a SQL query source (SQLite): memory and time
+    .venv/bin/python benchmarks/ingest.py --floor 10000000  # bare vs one plain INSERT into our stored layout
 
 Each measurement runs in a fresh subprocess; peak RSS is its own ``VmHWM`` (``ru_maxrss`` survives exec on Linux
 and reported the parent's peak when the parent had generated the data).
@@ -90,6 +91,28 @@ if kind == "bare":
     con2 = duckdb.connect(ws + ".duckdb")
     con2.execute(f"CREATE OR REPLACE TABLE t AS SELECT * FROM {fn}('{path}')")
     con2.close()
+elif kind == "floor":
+    # The stored layout's own cost: one INSERT of every column of our transactions table straight from
+    # DuckDB's reader, no validation, no duplicate check, no quarantine, no return links.
+    from targetwise.config import get_settings
+    from targetwise.io.workspace import Workspace
+    shutil.rmtree(ws, ignore_errors=True)
+    w = Workspace.init(ws, get_settings(workspace=ws))
+    parquet = path.endswith(".parquet")
+    # a lower bound for CSV: DuckDB's sniffed types, no row numbers (source_row 0)
+    scan = f"read_parquet('{path}', file_row_number = true)" if parquet else f"read_csv('{path}')"
+    row = "file_row_number + 1" if parquet else "0"
+    with w.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(
+            "INSERT INTO transactions SELECT customer_id, order_id, ordered_at, product_id, quantity, unit_price, "
+            "NULL, NULL, NULL, quantity < 0, product_id IN ('POST', 'DOT', 'M'), NULL, quantity * unit_price, "
+            f"'L20260101000000-0123abcd', {row}, hash(customer_id, order_id, ordered_at, product_id, quantity, "
+            f"unit_price) FROM {scan} WHERE customer_id IS NOT NULL"
+        )
+        con.execute("COMMIT")
+        n = con.execute("SELECT count(*) FROM transactions").fetchone()[0]
 else:
     from targetwise.config import get_settings
     from targetwise.io.workspace import Workspace
@@ -285,7 +308,27 @@ def main() -> None:
         "--sql", type=int, nargs="+", default=None, metavar="N",
         help="only ingest N lines from a SQLite database, in memory and spooled",
     )
+    parser.add_argument(
+        "--floor", type=int, nargs="+", default=None, metavar="N",
+        help="only compare the bare read with one INSERT of the same file into our transactions table (no checks)",
+    )
     args = parser.parse_args()
+    if args.floor:
+        for n in args.floor:
+            csv_path, pq_path = prepare(n)
+            for fmt, path in (("CSV", csv_path), ("Parquet", pq_path)):
+                runs = {"bare": [], "floor": [], "ours": []}
+                for _ in range(args.repeat):
+                    for kind in runs:
+                        runs[kind].append(measure(kind, path))
+                bare, floor_s, ours = (median_of(runs[k], "seconds") for k in ("bare", "floor", "ours"))
+                print(
+                    f"# {n:,} lines, {fmt}, medians of {args.repeat}: bare read + materialise {bare:.2f} s; one INSERT "
+                    f"into our 16-column table, no checks {floor_s:.2f} s ({bare / floor_s:.0%} of bare); our ingest "
+                    f"{ours:.2f} s ({bare / ours:.0%})",
+                    flush=True,
+                )
+        return
     if args.sql:
         for n in args.sql:
             sql_source(n)
