@@ -43,3 +43,19 @@ def synthetic_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     settings = get_settings(workspace=path, duckdb_threads=2)
     run_demo(path, settings, data="synthetic", n_customers=300)
     return Workspace.open(path, settings)
+
+
+def spooling_workspace(tmp_path: Path, name: str, spool_mb: int) -> Workspace:
+    """A workspace whose CSV files and query results above ``spool_mb`` MB are spooled (0: always)."""
+    settings = get_settings(workspace=tmp_path / name, duckdb_threads=2, csv_spool_mb=spool_mb)
+    return Workspace.init(settings.workspace, settings)
+
+
+def fetch_rows(ws: Workspace, sql: str) -> list[tuple]:
+    with ws.connect(read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def spool_files(ws: Workspace) -> list[Path]:
+    """Temporary spool files left in the workspace (none should outlive an ingest)."""
+    return sorted((ws.path / "tmp").glob("spool-*")) if (ws.path / "tmp").exists() else []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
+from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE, fetch_rows, spool_files, spooling_workspace
 from targetwise.config import get_settings
 from targetwise.errors import DataValidationError
 from targetwise.io.ingest import ingest
@@ -21,22 +21,8 @@ from targetwise.io.workspace import Workspace
 HEADER = "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
 
 
-def make_workspace(tmp_path: Path, name: str, spool_mb: int) -> Workspace:
-    settings = get_settings(workspace=tmp_path / name, duckdb_threads=2, csv_spool_mb=spool_mb)
-    return Workspace.init(settings.workspace, settings)
-
-
-def table_rows(ws: Workspace, sql: str) -> list[tuple]:
-    with ws.connect(read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-def spools(ws: Workspace) -> list[Path]:
-    return sorted((ws.path / "tmp").glob("spool-*")) if (ws.path / "tmp").exists() else []
-
-
 def test_spooled_and_in_memory_ingest_store_the_same(tmp_path: Path) -> None:
-    memory, spooled = make_workspace(tmp_path, "memory", 1024), make_workspace(tmp_path, "spool", 0)
+    memory, spooled = spooling_workspace(tmp_path, "memory", 1024), spooling_workspace(tmp_path, "spool", 0)
     bad = tmp_path / "bad.csv"
     bad.write_text(
         HEADER + "A,1,2020-01-01 10:00,P1,2,3.5\nA,2,2020-01-02,P1,2.5,3.5\nA,3,2999-01-01,P1,1,1\n"
@@ -47,7 +33,7 @@ def test_spooled_and_in_memory_ingest_store_the_same(tmp_path: Path) -> None:
         assert (first.rows_read, first.rows_loaded, first.reasons) == (7517, 7413, {"duplicate_line": 104})
         second = ingest(ws, "transactions", bad)
         assert (second.rows_loaded, second.reasons) == (11, {"invalid_integer": 1, "future_timestamp": 1, "duplicate_line": 1})
-        assert spools(ws) == []  # removed after each ingest
+        assert spool_files(ws) == []  # removed after each ingest
     columns = "customer_id, order_id, ordered_at, product_id, quantity, unit_price, is_return, linked_order_id, line_amount, source_row, line_hash"
     for sql in (
         f"SELECT {columns} FROM transactions ORDER BY ALL",
@@ -55,18 +41,18 @@ def test_spooled_and_in_memory_ingest_store_the_same(tmp_path: Path) -> None:
         "SELECT product_id, name FROM products ORDER BY ALL",
         "SELECT customer_id, country FROM customers ORDER BY ALL",
     ):
-        assert table_rows(memory, sql) == table_rows(spooled, sql), sql
-    raw = table_rows(spooled, "SELECT raw FROM quarantine WHERE reason_code = 'invalid_integer'")
+        assert fetch_rows(memory, sql) == fetch_rows(spooled, sql), sql
+    raw = fetch_rows(spooled, "SELECT raw FROM quarantine WHERE reason_code = 'invalid_integer'")
     assert json.loads(raw[0][0])["quantity"] == "2.5"  # raw text kept exactly
 
 
 def test_same_content_is_recognised_across_the_two_paths(tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path, "ws", 1024)
+    ws = spooling_workspace(tmp_path, "ws", 1024)
     first = ingest(ws, "transactions", ONLINE_RETAIL_SAMPLE, mapping=ONLINE_RETAIL_MAPPING)
     ws_spooling = Workspace.open(ws.path, get_settings(workspace=ws.path, duckdb_threads=2, csv_spool_mb=0))
     again = ingest(ws_spooling, "transactions", ONLINE_RETAIL_SAMPLE, mapping=ONLINE_RETAIL_MAPPING)
     assert again.already_loaded and again.load_id == first.load_id
-    assert spools(ws_spooling) == []
+    assert spool_files(ws_spooling) == []
 
 
 def test_compressed_files_count_eight_times_their_size(tmp_path: Path) -> None:
@@ -92,21 +78,21 @@ def test_compressed_files_count_eight_times_their_size(tmp_path: Path) -> None:
 
 
 def test_a_bad_row_deep_in_a_spooled_file_is_one_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path, "ws", 0)
+    ws = spooling_workspace(tmp_path, "ws", 0)
     good = "".join(f"A,{i},2020-01-01,P1,1,2\n" for i in range(300_000))
     path = tmp_path / "ragged.csv"
     path.write_text(HEADER + good + "A,1,2020-01-01,P1,1,2,surplus\n" + good)
     with pytest.raises(DataValidationError, match=r"ragged\.csv cannot be parsed as CSV"):
         ingest(ws, "transactions", path)
-    assert spools(ws) == []
-    assert table_rows(ws, "SELECT count(*) FROM transactions") == [(0,)]
-    assert table_rows(ws, "SELECT count(*) FROM loads") == [(0,)]
+    assert spool_files(ws) == []
+    assert fetch_rows(ws, "SELECT count(*) FROM transactions") == [(0,)]
+    assert fetch_rows(ws, "SELECT count(*) FROM loads") == [(0,)]
 
 
 def test_a_header_only_file_is_refused_on_the_spooled_path_too(tmp_path: Path) -> None:
-    ws = make_workspace(tmp_path, "ws", 0)
+    ws = spooling_workspace(tmp_path, "ws", 0)
     path = tmp_path / "empty.csv"
     path.write_text(HEADER)
     with pytest.raises(DataValidationError, match="header but no data rows"):
         ingest(ws, "transactions", path)
-    assert spools(ws) == []
+    assert spool_files(ws) == []

@@ -12,12 +12,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from targetwise.config import get_settings
+from conftest import fetch_rows, spool_files, spooling_workspace
 from targetwise.errors import DataValidationError, IngestError, SchemaError
 from targetwise.io import readers
 from targetwise.io.ingest import ingest
 from targetwise.io.readers import _text_array, read_source
-from targetwise.io.workspace import Workspace
 
 N_ROWS = 2_500
 BATCH = 700  # 4 batches: 700, 700, 700, 400
@@ -59,20 +58,6 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readers, "SQL_BATCH_ROWS", BATCH)
 
 
-def workspace(tmp_path: Path, name: str, spool_mb: int) -> Workspace:
-    settings = get_settings(workspace=tmp_path / name, duckdb_threads=2, csv_spool_mb=spool_mb)
-    return Workspace.init(settings.workspace, settings)
-
-
-def fetch(ws: Workspace, sql: str) -> list[tuple]:
-    with ws.connect(read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-def spools(ws: Workspace) -> list[Path]:
-    return sorted((ws.path / "tmp").glob("spool-*")) if (ws.path / "tmp").exists() else []
-
-
 QUERY = "SELECT * FROM sales ORDER BY rowid"
 
 
@@ -80,7 +65,7 @@ QUERY = "SELECT * FROM sales ORDER BY rowid"
 def test_streamed_and_spooled_query_results_store_the_same(tmp_path: Path, shop: str) -> None:
     mapping_path = tmp_path / "m.toml"
     mapping_path.write_text(MAPPING_TOML)
-    memory, spooled = workspace(tmp_path, "memory", 1024), workspace(tmp_path, "spool", 0)
+    memory, spooled = spooling_workspace(tmp_path, "memory", 1024), spooling_workspace(tmp_path, "spool", 0)
     summaries = []
     for ws in (memory, spooled):
         s = ingest(ws, "transactions", shop, query=QUERY, mapping=mapping_path)
@@ -89,9 +74,9 @@ def test_streamed_and_spooled_query_results_store_the_same(tmp_path: Path, shop:
         assert s.reasons == {"non_positive_price": 1, "invalid_integer": 1, "duplicate_line": 1}
         assert s.rows_anonymous == 5
         assert s.rows_loaded == N_ROWS + 1 - 3 - 5
-        assert spools(ws) == []  # the spool does not outlive the ingest
+        assert spool_files(ws) == []  # the spool does not outlive the ingest
     # row numbers follow the query's order across batches: the bad rows are named exactly
-    assert fetch(spooled, "SELECT source_row, reason_code, value FROM quarantine ORDER BY 1") == [
+    assert fetch_rows(spooled, "SELECT source_row, reason_code, value FROM quarantine ORDER BY 1") == [
         (1_234, "non_positive_price", "0"),  # REAL 0.0, as Arrow writes a double
         (1_999, "invalid_integer", "2.5"),
         (2_501, "duplicate_line", "same as row 100"),
@@ -102,9 +87,9 @@ def test_streamed_and_spooled_query_results_store_the_same(tmp_path: Path, shop:
         "SELECT order_id, ordered_at, source_row FROM anonymous_transactions ORDER BY ALL",
         "SELECT source_row, reason_code, column_name, value, customer_id, raw FROM quarantine ORDER BY ALL",
     ):
-        assert fetch(memory, sql) == fetch(spooled, sql), sql
+        assert fetch_rows(memory, sql) == fetch_rows(spooled, sql), sql
     # a value read from the database lands as it was written
-    assert fetch(spooled, "SELECT order_id, ordered_at, quantity, unit_price FROM transactions WHERE source_row = 7") == [
+    assert fetch_rows(spooled, "SELECT order_id, ordered_at, quantity, unit_price FROM transactions WHERE source_row = 7") == [
         ("1002", dt.datetime(2020, 8, 8, 7, 7), 2, 1.25)
     ]
     # the same result is recognised on either path (one hash over the query and every batch)
@@ -138,7 +123,7 @@ def test_read_source_holds_or_spools_the_same_batches(tmp_path: Path, shop: str)
 def test_a_database_error_part_way_through_loads_nothing_and_leaves_no_spool(tmp_path: Path, shop: str) -> None:
     mapping_path = tmp_path / "m.toml"
     mapping_path.write_text(MAPPING_TOML)
-    ws = workspace(tmp_path, "ws", 0)
+    ws = spooling_workspace(tmp_path, "ws", 0)
     # SQLite evaluates abs() row by row while the result is fetched: row 1,800 (third batch, after
     # two batches went to the spool) raises "integer overflow".
     failing = (
@@ -148,14 +133,14 @@ def test_a_database_error_part_way_through_loads_nothing_and_leaves_no_spool(tmp
     with pytest.raises(IngestError, match=r"query against sqlite:///\S+ failed: integer overflow") as info:
         ingest(ws, "transactions", shop, query=failing, mapping=mapping_path)
     assert "check the SQL" in info.value.fix
-    assert spools(ws) == []
-    assert fetch(ws, "SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM loads)") == [(0, 0)]
+    assert spool_files(ws) == []
+    assert fetch_rows(ws, "SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM loads)") == [(0, 0)]
 
 
 def test_queries_are_sent_as_written_and_bad_results_are_refused(tmp_path: Path, shop: str) -> None:
     mapping_path = tmp_path / "m.toml"
     mapping_path.write_text(MAPPING_TOML)
-    ws = workspace(tmp_path, "ws", 1024)
+    ws = spooling_workspace(tmp_path, "ws", 1024)
     # a time literal: ':00' is not a bind parameter
     s = ingest(ws, "transactions", shop, query="SELECT * FROM sales WHERE ts >= '2020-12-01 10:00:00'", mapping=mapping_path)
     expected = sum(1 for r in rows()[:N_ROWS] if r[2] >= "2020-12-01 10:00:00")
@@ -205,9 +190,9 @@ def test_typed_database_values_become_the_text_the_ingest_reads_back(tmp_path: P
         )
     mapping_path = tmp_path / "m.toml"
     mapping_path.write_text(MAPPING_TOML)
-    ws = workspace(tmp_path, "ws", 1024)
+    ws = spooling_workspace(tmp_path, "ws", 1024)
     ingest(ws, "transactions", f"sqlite:///{db}", query="SELECT * FROM s", mapping=mapping_path)
-    assert fetch(ws, "SELECT order_id, ordered_at FROM transactions ORDER BY 1") == [
+    assert fetch_rows(ws, "SELECT order_id, ordered_at FROM transactions ORDER BY 1") == [
         ("1", dt.datetime(2020, 1, 1, 10, 30)),
         ("2", dt.datetime(2020, 1, 1, 8, 0)),
         ("3", dt.datetime(2020, 1, 1, 8, 0)),
