@@ -68,3 +68,25 @@ def test_init_refuses_a_non_empty_foreign_folder(tmp_path: Path) -> None:
     r = invoke("init", tmp_path / "docs")
     assert r.exit_code == 1 and "not empty and is not a targetwise workspace" in r.output
     assert (tmp_path / "docs" / "thesis.txt").read_text() == "precious"
+
+
+def test_ingest_from_a_database_query(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "shop.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE sales (customer_id TEXT, order_id TEXT, ordered_at TEXT, product_id TEXT, quantity INTEGER, unit_price REAL)")
+        con.executemany(
+            "INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?)",
+            [("A", "1", "2020-01-01 10:00:00", "P", 2, 1.5), ("B", "2", "2020-01-02 11:00:00", "P", 1, -1.0), (None, "3", "2020-01-03", "Q", 1, 2.0)],
+        )
+    ws = tmp_path / "shop"
+    invoke("init", ws)
+    query = "SELECT * FROM sales WHERE ordered_at >= '2020-01-01 00:00:00'"  # ':00' is not a bind parameter
+    r = invoke("ingest", "transactions", f"sqlite:///{db}", "--query", query, "-w", ws)
+    assert r.exit_code == 0, r.output
+    assert "loaded 1 new + 0 updated rows into transactions from 3 read" in r.output
+    assert "1 lines without customer id" in r.output
+    assert "non_positive_price: 1" in r.output
+    r = invoke("ingest", "transactions", f"sqlite:///{db}", "--query", "SELECT * FROM nope", "-w", ws)
+    assert r.exit_code == 1 and "no such table: nope" in r.output and "Traceback" not in r.output

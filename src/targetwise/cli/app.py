@@ -71,8 +71,11 @@ def ingest(
     from targetwise.io.ingest import REASONS
     from targetwise.io.ingest import ingest as run_ingest
 
+    from targetwise.io.readers import redact_url
+
     ws = open_workspace(workspace)
-    with progress(f"ingesting {source} into {table}"):
+    shown = redact_url(source) if query is not None else source  # never a database password on screen
+    with progress(f"ingesting {shown} into {table}"):
         summary = run_ingest(ws, table, source, mapping=mapping, query=query)
     if summary.already_loaded:
         console.print(f"[yellow]already loaded[/] as {summary.load_id}: nothing added (ingest is idempotent)")
