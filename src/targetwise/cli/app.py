@@ -70,7 +70,6 @@ def ingest(
     """Validate and load a file into the workspace: all or nothing, idempotent."""
     from targetwise.io.ingest import REASONS
     from targetwise.io.ingest import ingest as run_ingest
-
     from targetwise.io.readers import redact_url
 
     ws = open_workspace(workspace)
