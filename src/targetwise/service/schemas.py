@@ -68,7 +68,11 @@ class PropensityOfCustomer(BaseModel):
     p_purchase_30d: float | None = None
     p_churn_90d: float | None = None
     drivers: list[Driver] = Field(default_factory=list, description="Top drivers of p_purchase_30d, strongest first.")
-    expected_days_to_next_order: float | None = None
+    expected_days_to_next_order: float | None = Field(
+        default=None,
+        description="Restricted mean E[min(T, H)] of the days T to the next order over the task's horizon H "
+        "(90 in the standard run): H means no order expected within the horizon.",
+    )
 
 
 class CustomerPublic(RunScoped):

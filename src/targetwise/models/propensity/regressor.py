@@ -7,8 +7,10 @@ baseline on the one-hot + standardised table.
 
 Days to next order is right-censored (customers who have not ordered again
 by the end of the data have no value yet). This estimator does not model
-censoring: fit it on customers whose next order is observed, or on a capped
-target such as ``min(days_to_next, horizon_days)``, and say so in the model card.
+censoring itself: fit it on the capped target ``min(days_to_next, horizon_days)``,
+which is known for every customer whose horizon the data covers (the restricted
+mean, what ``predict_task(task="next_order")`` does), not on the observed gaps
+alone, which leaves the slow buyers out and biases the estimate low.
 """
 
 from __future__ import annotations
