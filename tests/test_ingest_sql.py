@@ -145,6 +145,8 @@ def test_queries_are_sent_as_written_and_bad_results_are_refused(tmp_path: Path,
     s = ingest(ws, "transactions", shop, query="SELECT * FROM sales WHERE ts >= '2020-12-01 10:00:00'", mapping=mapping_path)
     expected = sum(1 for r in rows()[:N_ROWS] if r[2] >= "2020-12-01 10:00:00")
     assert s.rows_read == expected > 0
+    like = read_source(shop, query="SELECT * FROM sales WHERE sku LIKE 'P1%'")  # '%' is not a placeholder
+    assert like.num_rows == sum(1 for r in rows() if r[3].startswith("P1")) > 0
     with pytest.raises(SchemaError, match=r"query sqlite:///\S+ :: SELECT cust, cust .*column 'cust' appears twice in the query result"):
         read_source(shop, query="SELECT cust, cust FROM sales")
     with pytest.raises(SchemaError, match="reserves for row numbers"):

@@ -402,9 +402,11 @@ def _read_sql(
     try:
         with engine.connect() as conn:
             try:
-                # exec_driver_sql: the query goes to the database as written (sa.text() would read
-                # ':00' in a time literal as a bind parameter and fail)
-                result = conn.execution_options(stream_results=True, yield_per=batch_rows).exec_driver_sql(query)
+                # exec_driver_sql + no_parameters: the query goes to the database as written
+                # (sa.text() read ':00' in a time literal as a bind parameter and failed; psycopg2
+                # and MySQL drivers would read '%' in a LIKE pattern as a placeholder)
+                options = conn.execution_options(stream_results=True, yield_per=batch_rows, no_parameters=True)
+                result = options.exec_driver_sql(query)
                 names = [str(n) for n in list(result.keys())]
             except Exception as exc:
                 raise _query_failed(url, exc) from None
