@@ -175,9 +175,10 @@ def test_typed_database_values_become_the_text_the_ingest_reads_back(tmp_path: P
         ([dt.timedelta(days=1)], ["1 day, 0:00:00"]),  # not a count of microseconds
     ]
     for values, expected in cases:
-        array = _text_array(values)
+        array, typed_time = _text_array(values)
         assert array.type == pa.string()
         assert array.to_pylist() == expected, values
+        assert typed_time == (values in ([None, None], [aware], [aware, aware.astimezone(dt.UTC)]) or isinstance(values[0], dt.date)), values
     # and the ingest reads those timestamp texts back to the same instants (stored as naive UTC)
     db = tmp_path / "times.sqlite"
     with sqlite3.connect(db) as con:
@@ -199,3 +200,32 @@ def test_typed_database_values_become_the_text_the_ingest_reads_back(tmp_path: P
         ("2", dt.datetime(2020, 1, 1, 8, 0)),
         ("3", dt.datetime(2020, 1, 1, 8, 0)),
     ]
+
+
+def test_typed_database_timestamps_ignore_a_text_date_format(tmp_path: Path) -> None:
+    """A mapping's date_format describes text as the user's systems write it; timestamps the database
+    returns typed are written by targetwise in ISO form, so the format must not apply to them (it
+    would quarantine every row), while a text column in the same result still follows it."""
+    db = tmp_path / "typed.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE s (cust TEXT, inv TEXT, ts TIMESTAMP, sku TEXT, qty INTEGER, price REAL, shown TEXT)")
+        con.executemany(
+            "INSERT INTO s VALUES (?, ?, ?, ?, 1, 1.0, ?)",
+            [("A", "1", "2020-01-31 10:30:00", "P", "31/01/2020 10:30"), ("A", "2", "2020-02-01 08:00:00", "P", "01/02/2020 08:00")],
+        )
+    url = f"sqlite:///{db}?detect_types=1"  # the driver returns TIMESTAMP columns as datetime objects
+    source = read_source(url, query="SELECT * FROM s ORDER BY inv")
+    assert source.iso_text_columns == {"ts"}
+    assert source.table is not None and source.table.column("ts").to_pylist()[0] == "2020-01-31 10:30:00.000000"
+    mapping = (
+        '[columns]\ncustomer_id = "cust"\norder_id = "inv"\nordered_at = "{ts}"\nproduct_id = "sku"\n'
+        'quantity = "qty"\nunit_price = "price"\n[options]\ndate_format = "%d/%m/%Y %H:%M"\nignore = ["{other}"]\n'
+    )
+    expected = [("1", dt.datetime(2020, 1, 31, 10, 30)), ("2", dt.datetime(2020, 2, 1, 8, 0))]
+    for column in ("ts", "shown"):  # typed timestamps, and text in the mapping's format
+        path = tmp_path / f"{column}.toml"
+        path.write_text(mapping.format(ts=column, other="shown" if column == "ts" else "ts"))
+        ws = spooling_workspace(tmp_path, f"ws_{column}", 1024)
+        s = ingest(ws, "transactions", url, query="SELECT * FROM s ORDER BY inv", mapping=path)
+        assert (s.rows_loaded, s.reasons) == (2, {}), column
+        assert fetch_rows(ws, "SELECT order_id, ordered_at FROM transactions ORDER BY 1") == expected

@@ -398,7 +398,8 @@ def _stage(
     spec_cols = {c.name: c for c in spec.columns}
     for canonical, src_col in columns.items():
         column = spec_cols.get(canonical) or Column(canonical, "string", False, "personal data")
-        parsed = _parse_expr(column, src_col, schema.field(src_col).type, tz=tz, fmt=mapping.date_format)
+        fmt = None if src_col in source.iso_text_columns else mapping.date_format
+        parsed = _parse_expr(column, src_col, schema.field(src_col).type, tz=tz, fmt=fmt)
         selects.append(f"{parsed} AS {_q(canonical)}")
         arrow_type = schema.field(src_col).type
         raw_ref = _q("raw__" + canonical)

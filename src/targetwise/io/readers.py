@@ -54,6 +54,9 @@ class Source:
     parquet_schema: pa.Schema | None = None
     parquet_rows: int = 0
     spooled: bool = False  # parquet_path is a temporary copy of a CSV or query result (text + source_row)
+    # Text columns that hold timestamps/dates the database returned typed, written by us in ISO form:
+    # a mapping's date_format (meant for text as the user's system writes it) does not apply to them.
+    iso_text_columns: frozenset[str] = frozenset()
 
     def discard(self) -> None:
         """Remove the temporary Parquet copy of a spooled CSV (a no-op otherwise)."""
@@ -413,6 +416,7 @@ def _read_sql(
             _check_column_names(name, names, where="query result")
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + [pa.field(ROW_COLUMN, pa.int64())])
             partitions = result.partitions(batch_rows)
+            typed_times = set(names)  # columns with nothing but timestamps, dates (and NULL) so far
             while True:
                 try:
                     part = next(partitions, None)
@@ -420,7 +424,12 @@ def _read_sql(
                     raise _query_failed(url, exc) from None
                 if part is None:
                     break
-                columns = [_text_array(list(values)) for values in zip(*part, strict=True)]
+                columns = []
+                for column_name, values in zip(names, zip(*part, strict=True), strict=True):
+                    text, was_time = _text_array(list(values))
+                    columns.append(text)
+                    if not was_time:
+                        typed_times.discard(column_name)
                 batch = pa.RecordBatch.from_arrays(
                     [*columns, _row_numbers(len(part), first=rows + 1)], schema=schema
                 )
@@ -453,12 +462,16 @@ def _read_sql(
         if spool is not None:
             spool.unlink(missing_ok=True)
         raise DataValidationError(f"query returned no rows: {query}", fix="check the WHERE clause")
+    iso = frozenset(typed_times)
     if spool is not None:
         return Source(
             table=None, name=name, content_hash=digest.hexdigest(), parquet_path=spool,
-            parquet_schema=schema, parquet_rows=rows, spooled=True,
+            parquet_schema=schema, parquet_rows=rows, spooled=True, iso_text_columns=iso,
         )  # fmt: skip
-    return Source(table=pa.Table.from_batches(held, schema=schema), name=name, content_hash=digest.hexdigest())
+    return Source(
+        table=pa.Table.from_batches(held, schema=schema), name=name, content_hash=digest.hexdigest(),
+        iso_text_columns=iso,
+    )
 
 
 def _query_failed(url: str, exc: BaseException) -> IngestError:
@@ -480,8 +493,9 @@ def _castable_to_text(arrow_type: pa.DataType) -> bool:
     )  # fmt: skip
 
 
-def _text_array(values: list[object]) -> pa.Array:
-    """One column of a query result as Arrow text; NULL stays null, nothing else is changed.
+def _text_array(values: list[object]) -> tuple[pa.Array, bool]:
+    """One column of a query result as Arrow text (NULL stays null, nothing else is changed), and
+    whether every value was NULL or a timestamp/date the driver returned typed.
 
     Typed values are converted by Arrow in bulk (numbers as written, booleans as true/false,
     timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff``, time-zone-aware ones with their offset, which the
@@ -496,15 +510,15 @@ def _text_array(values: list[object]) -> pa.Array:
         array = None
     if array is not None:
         if pa.types.is_string(array.type):
-            return array
+            return array, False
         if pa.types.is_null(array.type):
-            return pa.nulls(len(values), pa.string())
+            return pa.nulls(len(values), pa.string()), True
         if _castable_to_text(array.type):
             try:
-                return pc.cast(array, pa.string())
+                return pc.cast(array, pa.string()), pa.types.is_timestamp(array.type) or pa.types.is_date(array.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 pass  # e.g. bytes that are not UTF-8
-    return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.array([None if v is None else str(v) for v in values], pa.string()), False
 
 
 def source_from_frame(frame: pd.DataFrame, *, name: str) -> Source:
