@@ -290,39 +290,53 @@ def _inflated_size(path: Path) -> int:
     return size * 8 if path.name.lower().endswith((".gz", ".xz", ".bz2", ".zst")) else size
 
 
+class _Spool:
+    """A temporary Parquet file under ``folder`` (text columns + ``source_row``), written batch by
+    batch; ``abandon()`` closes and removes it (an error part-way leaves nothing behind)."""
+
+    def __init__(self, folder: Path, schema: pa.Schema) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"spool-{uuid.uuid4().hex}.parquet"
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, schema, compression="lz4")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        assert self._writer is not None
+        self._writer.write_batch(batch, row_group_size=1 << 20)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abandon(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
 def _spool_csv(
     path: Path, spool_dir: Path, *, delimiter: str | None, encoding: str
 ) -> tuple[Path, pa.Schema, int]:
     """Parse a CSV block by block into a temporary Parquet file (text columns + source_row)."""
     delim, read_opts, parse_opts, convert_opts = _csv_options(path, delimiter, encoding)
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    spool = spool_dir / f"spool-{uuid.uuid4().hex}.parquet"
     rows = 0
-    writer: pq.ParquetWriter | None = None
+    spool: _Spool | None = None
     try:
         with _csv_errors(path, delim), _open_binary(path) as stream:
             reader = pacsv.open_csv(
                 stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
             )
-            for batch in reader:
-                block = pa.Table.from_batches([batch]).append_column(
-                    ROW_COLUMN, _row_numbers(batch.num_rows, first=rows + 1)
-                )
-                if writer is None:
-                    writer = pq.ParquetWriter(spool, block.schema, compression="lz4")
-                writer.write_table(block, row_group_size=1 << 20)
-                rows += batch.num_rows
             schema = reader.schema.append(pa.field(ROW_COLUMN, pa.int64()))
-        if writer is None:  # header only: an empty spool with the right columns
-            writer = pq.ParquetWriter(spool, schema, compression="lz4")
-        writer.close()
-        writer = None
+            spool = _Spool(spool_dir, schema)  # a header-only file leaves an empty spool with the right columns
+            for batch in reader:
+                numbers = _row_numbers(batch.num_rows, first=rows + 1)
+                spool.write(pa.RecordBatch.from_arrays([*batch.columns, numbers], schema=schema))
+                rows += batch.num_rows
+        spool.close()
     except BaseException:
-        if writer is not None:
-            writer.close()
-        spool.unlink(missing_ok=True)
+        if spool is not None:
+            spool.abandon()
         raise
-    return spool, schema, rows
+    return spool.path, schema, rows
 
 
 def _row_numbers(n_rows: int, *, first: int = 1) -> pa.Array:
@@ -397,11 +411,7 @@ def _read_sql(
             fix="use a SQLAlchemy URL such as postgresql+psycopg://user@host/db and install its driver",
         ) from None
     digest = hashlib.sha256(query.encode())
-    held: list[pa.RecordBatch] = []
-    held_bytes = 0
-    rows = 0
-    spool: Path | None = None
-    writer: pq.ParquetWriter | None = None
+    sink: _HeldBatches | None = None
     try:
         with engine.connect() as conn:
             try:
@@ -415,8 +425,9 @@ def _read_sql(
                 raise _query_failed(url, exc) from None
             _check_column_names(name, names, where="query result")
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + [pa.field(ROW_COLUMN, pa.int64())])
-            partitions = result.partitions(batch_rows)
+            sink = _HeldBatches(schema, spool_dir, spool_bytes)
             typed_times = set(names)  # columns with nothing but timestamps, dates (and NULL) so far
+            partitions = result.partitions(batch_rows)
             while True:
                 try:
                     part = next(partitions, None)
@@ -424,54 +435,73 @@ def _read_sql(
                     raise _query_failed(url, exc) from None
                 if part is None:
                     break
-                columns = []
-                for column_name, values in zip(names, zip(*part, strict=True), strict=True):
-                    text, was_time = _text_array(list(values))
-                    columns.append(text)
-                    if not was_time:
-                        typed_times.discard(column_name)
-                batch = pa.RecordBatch.from_arrays(
-                    [*columns, _row_numbers(len(part), first=rows + 1)], schema=schema
-                )
-                rows += batch.num_rows
+                batch, not_times = _text_batch(part, schema, first_row=sink.rows + 1)
+                typed_times -= not_times
                 digest.update(batch.serialize())
-                if writer is None:
-                    held.append(batch)
-                    held_bytes += batch.nbytes
-                    if spool_dir is not None and spool_bytes is not None and held_bytes > spool_bytes:
-                        spool_dir.mkdir(parents=True, exist_ok=True)
-                        spool = spool_dir / f"spool-{uuid.uuid4().hex}.parquet"
-                        writer = pq.ParquetWriter(spool, schema, compression="lz4")
-                        for kept in held:
-                            writer.write_batch(kept, row_group_size=1 << 20)
-                        held, held_bytes = [], 0
-                else:
-                    writer.write_batch(batch, row_group_size=1 << 20)
-        if writer is not None:
-            writer.close()
-            writer = None
+                sink.add(batch)
+        sink.close()
     except BaseException:
-        if writer is not None:
-            writer.close()
-        if spool is not None:
-            spool.unlink(missing_ok=True)
+        if sink is not None:
+            sink.abandon()
         raise
     finally:
         engine.dispose()
-    if rows == 0:
-        if spool is not None:
-            spool.unlink(missing_ok=True)
+    if sink.rows == 0:
+        sink.abandon()
         raise DataValidationError(f"query returned no rows: {query}", fix="check the WHERE clause")
-    iso = frozenset(typed_times)
-    if spool is not None:
+    common = {"name": name, "content_hash": digest.hexdigest(), "iso_text_columns": frozenset(typed_times)}
+    if sink.spool is not None:
         return Source(
-            table=None, name=name, content_hash=digest.hexdigest(), parquet_path=spool,
-            parquet_schema=schema, parquet_rows=rows, spooled=True, iso_text_columns=iso,
+            table=None, parquet_path=sink.spool.path, parquet_schema=schema, parquet_rows=sink.rows, spooled=True,
+            **common,
         )  # fmt: skip
-    return Source(
-        table=pa.Table.from_batches(held, schema=schema), name=name, content_hash=digest.hexdigest(),
-        iso_text_columns=iso,
-    )
+    return Source(table=pa.Table.from_batches(sink.held, schema=schema), **common)
+
+
+class _HeldBatches:
+    """Record batches held in memory until they pass ``limit`` bytes; from then on, what was held and
+    every later batch go to a :class:`_Spool` under ``folder`` (no spooling without a folder)."""
+
+    def __init__(self, schema: pa.Schema, folder: Path | None, limit: int | None) -> None:
+        self.schema, self.folder, self.limit = schema, folder, limit
+        self.held: list[pa.RecordBatch] = []
+        self.held_bytes = 0
+        self.rows = 0
+        self.spool: _Spool | None = None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        if self.spool is not None:
+            self.spool.write(batch)
+            return
+        self.held.append(batch)
+        self.held_bytes += batch.nbytes
+        if self.folder is not None and self.limit is not None and self.held_bytes > self.limit:
+            self.spool = _Spool(self.folder, self.schema)
+            for kept in self.held:
+                self.spool.write(kept)
+            self.held, self.held_bytes = [], 0
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
+    def abandon(self) -> None:
+        if self.spool is not None:
+            self.spool.abandon()
+
+
+def _text_batch(part: list, schema: pa.Schema, *, first_row: int) -> tuple[pa.RecordBatch, set[str]]:
+    """Rows of a query result as one batch of text columns with their row numbers, and the names of the
+    columns that held something other than a typed timestamp/date (see :func:`_text_array`)."""
+    names = [n for n in schema.names if n != ROW_COLUMN]
+    columns, not_times = [], set()
+    for column_name, values in zip(names, zip(*part, strict=True), strict=True):
+        text, was_time = _text_array(list(values))
+        columns.append(text)
+        if not was_time:
+            not_times.add(column_name)
+    return pa.RecordBatch.from_arrays([*columns, _row_numbers(len(part), first=first_row)], schema=schema), not_times
 
 
 def _query_failed(url: str, exc: BaseException) -> IngestError:
