@@ -66,7 +66,9 @@ def load_duckdb(
         if frame is None:
             continue
         con.register("incoming", frame)
-        columns = ", ".join(frame.columns)
+        # the columns computed on read (is_return, line_amount, line_hash) are not inserted
+        stored = {c.name for c in TABLES[name].stored_columns}
+        columns = ", ".join(c for c in frame.columns if c in stored)
         con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM incoming")
         con.unregister("incoming")
     return con

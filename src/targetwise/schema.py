@@ -21,7 +21,8 @@ Conventions
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 __all__ = [
@@ -61,6 +62,9 @@ class Column:
     required: bool
     description: str
     unit: str = ""
+    # SQL over the row's stored columns for a column computed on read (a DuckDB VIRTUAL generated
+    # column): derivable values are not written at ingest, which is dominated by writing columns.
+    generated: str | None = None
 
     @property
     def sql_type(self) -> str:
@@ -77,6 +81,16 @@ class TableSpec:
     derived: tuple[Column, ...] = field(default=())
     key: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # a line_hash given without an expression: computed on read over this table's input columns
+        derived = tuple(
+            replace(c, generated=line_hash_sql(self.columns, lambda name: name))
+            if c.name == "line_hash" and c.generated is None
+            else c
+            for c in self.derived
+        )
+        object.__setattr__(self, "derived", derived)
+
     @property
     def input_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -89,6 +103,11 @@ class TableSpec:
     def all_columns(self) -> tuple[Column, ...]:
         return self.columns + self.derived
 
+    @property
+    def stored_columns(self) -> tuple[Column, ...]:
+        """The columns an INSERT fills, in table order (the generated ones are computed on read)."""
+        return tuple(c for c in self.all_columns if c.generated is None)
+
     def column(self, name: str) -> Column:
         for c in self.all_columns:
             if c.name == name:
@@ -96,12 +115,74 @@ class TableSpec:
         raise KeyError(name)
 
 
-# Columns that every ingested row carries, for provenance and idempotency.
+def line_hash_sql(columns: tuple[Column, ...], value: Callable[[str], str | None]) -> str:
+    """``hash(...)`` of a line's canonical input values, in one fixed order and with fixed types.
+
+    ``value(name)`` gives the SQL of a column's value, or None where the row has no such column (a
+    typed NULL stands in). The ingest hashes its staged rows with this and the tables compute their
+    ``line_hash`` with it, so a new line and a stored line hash alike exactly when their values do.
+    """
+    parts = []
+    for c in columns:
+        sql = value(c.name)
+        parts.append(f"CAST({sql if sql is not None else 'NULL'} AS {c.sql_type})")
+    return f"hash({', '.join(parts)})"
+
+
+# Columns that every ingested row carries, for provenance and idempotency. A line_hash without an
+# expression is computed on read over its table's input columns (see TableSpec.__post_init__).
 _PROVENANCE = (
     Column("load_id", "id", False, "The load (see table `loads`) that brought this row in."),
     Column("source_row", "integer", False, "1-based data row in the source file (header excluded)."),
-    Column("line_hash", "hash", False, "64-bit hash of the canonical values (duplicates are confirmed on the values themselves)."),
+    Column(
+        "line_hash",
+        "hash",
+        False,
+        "64-bit hash of the canonical values, computed on read (duplicates are confirmed on the values themselves).",
+    ),
 )
+
+
+_TRANSACTION_COLUMNS = (
+    Column("customer_id", "id", True, "Customer identifier."),
+    Column("order_id", "id", True, "Order / invoice identifier; a leading 'C' marks a cancellation."),
+    Column("ordered_at", "timestamp", True, "When the order was placed (stored as UTC).", "UTC"),
+    Column("product_id", "id", True, "Product / SKU identifier."),
+    Column("quantity", "integer", True, "Units on the line; negative for returns.", "units"),
+    Column("unit_price", "number", True, "Price per unit; must be > 0.", "currency"),
+    Column("channel", "string", False, "Sales channel (web, store, app, ...)."),
+    Column("store", "string", False, "Store identifier."),
+    Column("currency", "string", False, "ISO 4217 code if the shop sells in several currencies."),
+)
+_ANONYMOUS_COLUMNS = tuple(c for c in _TRANSACTION_COLUMNS if c.name != "customer_id")
+
+
+def _transaction_derived(own: tuple[Column, ...]) -> tuple[Column, ...]:
+    return (
+        Column(
+            "is_return",
+            "boolean",
+            False,
+            "True for negative quantity (a 'C' order id with positive quantity is quarantined); computed on read.",
+            generated="quantity < 0",
+        ),
+        Column("is_non_product", "boolean", False, "True for postage, fees, manual adjustments."),
+        Column("linked_order_id", "id", False, "For returns: the earlier order of the same customer and product it reverses."),
+        Column(
+            "line_amount",
+            "number",
+            False,
+            "quantity * unit_price (negative for returns); computed on read.",
+            "currency",
+            generated="quantity * unit_price",
+        ),
+        *_PROVENANCE[:2],
+        # as for a transaction line: a line without customer id hashes like one whose customer_id is NULL
+        replace(
+            _PROVENANCE[2],
+            generated=line_hash_sql(_TRANSACTION_COLUMNS, lambda name: name if name in {c.name for c in own} else None),
+        ),
+    )
 
 TRANSACTIONS = TableSpec(
     name="transactions",
@@ -110,25 +191,15 @@ TRANSACTIONS = TableSpec(
         "linked to the purchase it reverses. Lines without a customer id go to "
         "`anonymous_transactions`; non-product codes (postage, fees) are flagged, not dropped."
     ),
-    columns=(
-        Column("customer_id", "id", True, "Customer identifier."),
-        Column("order_id", "id", True, "Order / invoice identifier; a leading 'C' marks a cancellation."),
-        Column("ordered_at", "timestamp", True, "When the order was placed (stored as UTC).", "UTC"),
-        Column("product_id", "id", True, "Product / SKU identifier."),
-        Column("quantity", "integer", True, "Units on the line; negative for returns.", "units"),
-        Column("unit_price", "number", True, "Price per unit; must be > 0.", "currency"),
-        Column("channel", "string", False, "Sales channel (web, store, app, ...)."),
-        Column("store", "string", False, "Store identifier."),
-        Column("currency", "string", False, "ISO 4217 code if the shop sells in several currencies."),
-    ),
-    derived=(Column("is_return", "boolean", False, "True for negative quantity or a 'C' order id."), Column("is_non_product", "boolean", False, "True for postage, fees, manual adjustments."), Column("linked_order_id", "id", False, "For returns: the earlier order of the same customer and product it reverses."), Column("line_amount", "number", False, "quantity * unit_price (negative for returns).", "currency"), *_PROVENANCE),
+    columns=_TRANSACTION_COLUMNS,
+    derived=_transaction_derived(_TRANSACTION_COLUMNS),
 )
 
 ANONYMOUS_TRANSACTIONS = TableSpec(
     name="anonymous_transactions",
     description="Order lines with no customer id: counted and kept, never mixed into customers.",
-    columns=tuple(c for c in TRANSACTIONS.columns if c.name != "customer_id"),
-    derived=TRANSACTIONS.derived,
+    columns=_ANONYMOUS_COLUMNS,
+    derived=_transaction_derived(_ANONYMOUS_COLUMNS),
 )
 
 CUSTOMERS = TableSpec(
@@ -324,7 +395,10 @@ def table_spec(name: str) -> TableSpec:
 
 def ddl(spec: TableSpec) -> str:
     """CREATE TABLE statement for a canonical table."""
-    cols = ",\n  ".join(f"{c.name} {c.sql_type}" for c in spec.all_columns)
+    cols = ",\n  ".join(
+        f"{c.name} {c.sql_type}" + (f" GENERATED ALWAYS AS ({c.generated}) VIRTUAL" if c.generated else "")
+        for c in spec.all_columns
+    )
     return f"CREATE TABLE IF NOT EXISTS {spec.name} (\n  {cols}\n)"
 
 

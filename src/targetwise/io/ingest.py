@@ -40,6 +40,7 @@ from targetwise.schema import (
     TABLES,
     Column,
     TableSpec,
+    line_hash_sql,
     table_spec,
 )
 
@@ -469,9 +470,9 @@ def _stage(
         first_failed = "NULL"
         code = col = val = "NULL"
     outer = [ROW_COLUMN] + [_q(c) for c in columns]
-    value_cols = [c for c in spec.input_names if c in columns]
     if not spec.key:
-        outer.append(f"hash({', '.join(_q(c) for c in value_cols)}) AS line_hash")
+        # the same expression as the table's computed line_hash, NULL for the columns the source lacks
+        outer.append(f"{line_hash_sql(spec.columns, lambda c: _q(c) if c in columns else None)} AS line_hash")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(outer)}, {code} AS reason_code, "
         f"{col} AS reason_column, {val} AS reason_value FROM (SELECT *, {first_failed} AS reason_idx "
@@ -631,12 +632,8 @@ def _load(
         # Returns are linked before the insert (one ASOF join over the return lines only), so the
         # stored table is written once: an UPDATE of the inserted rows cost as much again.
         summary.returns_linked = _link_returns(con)
-        derived = {
-            "is_return": "quantity < 0",
-            "is_non_product": f"product_id IN ({codes})",
-            "linked_order_id": "NULL",
-            "line_amount": "quantity * unit_price",
-        }
+        # is_return, line_amount and line_hash are computed on read (schema: generated columns)
+        derived = {"is_non_product": f"product_id IN ({codes})", "linked_order_id": "NULL"}
         linked = dict(derived, linked_order_id="links.linked_order_id")
         for target, where in (("transactions", "customer_id IS NOT NULL"), ("anonymous_transactions", "customer_id IS NULL")):
             tspec = TABLES[target]
@@ -677,11 +674,11 @@ def _load(
 def _select_list(
     spec: TableSpec, load_id: str, *, available: set[str], prefix: str = "", values: dict[str, str] | None = None
 ) -> str:
-    """The SELECT list that fills every column of ``spec`` in order: an expression from ``values``,
+    """The SELECT list that fills every stored column of ``spec`` in order: an expression from ``values``,
     the load id, the column of that name among ``available`` (qualified with ``prefix``), else NULL."""
     values = values or {}
     exprs = []
-    for c in spec.all_columns:
+    for c in spec.stored_columns:
         if c.name in values:
             exprs.append(values[c.name])
         elif c.name == "load_id":

@@ -26,13 +26,14 @@ import duckdb
 
 from targetwise.config import Settings
 from targetwise.errors import WorkspaceError
-from targetwise.schema import TABLES, ddl
+from targetwise.schema import TABLES, TableSpec, ddl
 
 __all__ = ["DB_FILE", "FORMAT_VERSION", "TableStatus", "Workspace", "WorkspaceStatus"]
 
 DB_FILE = "targetwise.duckdb"
 MARKER_FILE = "workspace.json"
-FORMAT_VERSION = 1
+# 1: the first layout. 2: derivable columns (is_return, line_amount, line_hash) computed on read.
+FORMAT_VERSION = 2
 ARTIFACT_DIRS = ("runs", "exports", "reports", "audiences")
 
 # Tables whose time column is shown as the date range in `status`.
@@ -95,19 +96,19 @@ class Workspace:
                 fix="check the path and that you may write there",
             ) from None
         ws = cls(root, settings)
+        marker = root / MARKER_FILE
+        if marker.exists():
+            ws._check_format()
         with ws.connect() as con:
             con.execute("BEGIN TRANSACTION")
             for spec in TABLES.values():
+                _upgrade_table(con, spec)
                 con.execute(ddl(spec))
             con.execute("COMMIT")
-        marker = root / MARKER_FILE
         if not marker.exists():
-            marker.write_text(
-                json.dumps(
-                    {"format_version": FORMAT_VERSION, "created_at": datetime.now(UTC).isoformat()},
-                    indent=2,
-                )
-            )
+            _write_marker(marker, {"format_version": FORMAT_VERSION, "created_at": datetime.now(UTC).isoformat()})
+        else:
+            ws._mark_current()
         return ws
 
     @classmethod
@@ -119,14 +120,45 @@ class Workspace:
                 f"{root} is not a targetwise workspace",
                 fix=f"create it with `targetwise init {root}` or point TARGETWISE_WORKSPACE at an existing one",
             )
-        meta = json.loads((root / MARKER_FILE).read_text())
-        if meta.get("format_version", 0) > FORMAT_VERSION:
+        ws = cls(root, settings)
+        if ws._check_format() < FORMAT_VERSION:
+            ws._upgrade()
+        return ws
+
+    def _check_format(self) -> int:
+        version = int(json.loads((self.path / MARKER_FILE).read_text()).get("format_version", 0))
+        if version > FORMAT_VERSION:
             raise WorkspaceError(
-                f"workspace {root} has format version {meta.get('format_version')}, newer than this "
+                f"workspace {self.path} has format version {version}, newer than this "
                 f"targetwise understands ({FORMAT_VERSION})",
                 fix="upgrade targetwise",
             )
-        return cls(root, settings)
+        return version
+
+    def _upgrade(self) -> None:
+        """Bring a workspace written by an earlier targetwise to this format: one transaction, then the
+        marker (an upgrade interrupted in between is found done and only re-marked next time)."""
+        try:
+            with self.connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                for spec in TABLES.values():
+                    _upgrade_table(con, spec)
+                    con.execute(ddl(spec))
+                con.execute("COMMIT")
+        except WorkspaceError as exc:
+            raise WorkspaceError(
+                f"workspace {self.path} was written by an earlier targetwise and needs a one-time upgrade, "
+                f"which needs write access: {exc.message}",
+                fix="stop other targetwise processes using it (the service, a running job) and run "
+                "`targetwise status` once",
+            ) from None
+        self._mark_current()
+
+    def _mark_current(self) -> None:
+        marker = self.path / MARKER_FILE
+        meta = json.loads(marker.read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            _write_marker(marker, {**meta, "format_version": FORMAT_VERSION})
 
     # -- paths -----------------------------------------------------------------------------
     @property
@@ -198,3 +230,31 @@ class Workspace:
             return None
         runs = sorted(p.name for p in self.runs_dir.iterdir() if (p / "manifest.json").exists())
         return runs[-1] if runs else None
+
+
+def _write_marker(marker: Path, meta: dict[str, object]) -> None:
+    tmp = marker.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(marker)  # atomic: a reader sees the old or the new marker, never half of one
+
+
+def _upgrade_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Rebuild a table of format 1 whose now computed-on-read columns are still stored (same rows)."""
+    computed = {c.name for c in spec.all_columns if c.generated}
+    if not computed:
+        return
+    present = dict(
+        con.execute(
+            "SELECT column_name, is_generated FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ?",
+            [spec.name],
+        ).fetchall()
+    )
+    if not any(present.get(name) == "NEVER" for name in computed):
+        return  # new table (created next) or already upgraded
+    keep = ", ".join(c.name for c in spec.stored_columns)
+    old = f"{spec.name}__format1"
+    con.execute(f"ALTER TABLE {spec.name} RENAME TO {old}")
+    con.execute(ddl(spec))
+    con.execute(f"INSERT INTO {spec.name} ({keep}) SELECT {keep} FROM {old}")
+    con.execute(f"DROP TABLE {old}")
