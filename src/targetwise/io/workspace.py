@@ -100,11 +100,7 @@ class Workspace:
         if marker.exists():
             ws._check_format()
         with ws.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            for spec in TABLES.values():
-                _upgrade_table(con, spec)
-                con.execute(ddl(spec))
-            con.execute("COMMIT")
+            _create_tables(con)
         if not marker.exists():
             _write_marker(marker, {"format_version": FORMAT_VERSION, "created_at": datetime.now(UTC).isoformat()})
         else:
@@ -140,11 +136,7 @@ class Workspace:
         marker (an upgrade interrupted in between is found done and only re-marked next time)."""
         try:
             with self.connect() as con:
-                con.execute("BEGIN TRANSACTION")
-                for spec in TABLES.values():
-                    _upgrade_table(con, spec)
-                    con.execute(ddl(spec))
-                con.execute("COMMIT")
+                _create_tables(con)
         except WorkspaceError as exc:
             raise WorkspaceError(
                 f"workspace {self.path} was written by an earlier targetwise and needs a one-time upgrade, "
@@ -236,6 +228,15 @@ def _write_marker(marker: Path, meta: dict[str, object]) -> None:
     tmp = marker.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(marker)  # atomic: a reader sees the old or the new marker, never half of one
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Every canonical table, tables of an earlier format upgraded first: one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    for spec in TABLES.values():
+        _upgrade_table(con, spec)
+        con.execute(ddl(spec))
+    con.execute("COMMIT")
 
 
 def _upgrade_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
