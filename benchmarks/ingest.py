@@ -242,7 +242,7 @@ started = time.perf_counter()
 s = ingest(w, "transactions", path)
 total = time.perf_counter() - started
 for seconds, sql in timings:
-    if seconds >= float(sys.argv[3] if len(sys.argv) > 3 else 0.1):
+    if seconds >= 0.02:
         print(f"{seconds:7.2f} s  {sql}")
 print(f"{total:7.2f} s  ingest() in all, reading the file included ({s.rows_loaded:,} lines loaded)")
 """
@@ -326,7 +326,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--statements", type=Path, default=None, metavar="FILE",
-        help="only ingest FILE into a fresh workspace and print every SQL statement that took >= 0.1 s",
+        help="only ingest FILE into a fresh workspace and print every SQL statement that took >= 0.02 s",
     )
     parser.add_argument(
         "--sql", type=int, nargs="+", default=None, metavar="N",
@@ -362,7 +362,7 @@ def main() -> None:
         return
     if args.statements:
         done = subprocess.run(
-            [sys.executable, "-c", STATEMENTS, str(args.statements), str(BENCH_DIR / "ws_statements"), "0.02"],
+            [sys.executable, "-c", STATEMENTS, str(args.statements), str(BENCH_DIR / "ws_statements")],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         print("".join(line + "\n" for line in done.stdout.splitlines() if " s  " in line), end="")  # no progress bars

@@ -158,6 +158,7 @@ _ANONYMOUS_COLUMNS = tuple(c for c in _TRANSACTION_COLUMNS if c.name != "custome
 
 
 def _transaction_derived(own: tuple[Column, ...]) -> tuple[Column, ...]:
+    names = {c.name for c in own}
     return (
         Column(
             "is_return",
@@ -180,9 +181,10 @@ def _transaction_derived(own: tuple[Column, ...]) -> tuple[Column, ...]:
         # as for a transaction line: a line without customer id hashes like one whose customer_id is NULL
         replace(
             _PROVENANCE[2],
-            generated=line_hash_sql(_TRANSACTION_COLUMNS, lambda name: name if name in {c.name for c in own} else None),
+            generated=line_hash_sql(_TRANSACTION_COLUMNS, lambda name: name if name in names else None),
         ),
     )
+
 
 TRANSACTIONS = TableSpec(
     name="transactions",
