@@ -711,27 +711,16 @@ def _load(
         summary.returns_linked = _link_returns(con) if tally.valid["customer_returns"] else 0
         # is_return, line_amount and line_hash are computed on read (schema: generated columns)
         derived = {"is_non_product": _non_product_sql(settings), "linked_order_id": "NULL"}
-        linked = dict(derived, linked_order_id="links.linked_order_id")
         for target, where in (("transactions", "customer_id IS NOT NULL"), ("anonymous_transactions", "customer_id IS NULL")):
-            tspec = TABLES[target]
             if not tally.valid["customer" if target == "transactions" else "anonymous"]:
                 continue
-
-            def select(values: dict[str, str], tspec: TableSpec = tspec) -> str:
-                return _select_list(tspec, load_id, available=staged_cols, prefix="staged.", values=values)
-
+            values, links = derived, ""
             if target == "transactions" and summary.returns_linked:
-                con.execute(
-                    f"INSERT INTO {target} SELECT {select(derived)} FROM staged "
-                    f"WHERE {ok} AND {where} AND quantity >= 0"
-                )
-                con.execute(
-                    f"INSERT INTO {target} SELECT {select(linked)} FROM staged "
-                    f"LEFT JOIN links ON links.{ROW_COLUMN} = staged.{ROW_COLUMN} "
-                    f"WHERE {ok} AND {where} AND quantity < 0"
-                )
-            else:
-                con.execute(f"INSERT INTO {target} SELECT {select(derived)} FROM staged WHERE {ok} AND {where}")
+                # one pass with the (small) links joined: two INSERTs split by quantity read staged twice
+                values = dict(derived, linked_order_id="links.linked_order_id")
+                links = f" LEFT JOIN links ON links.{ROW_COLUMN} = staged.{ROW_COLUMN}"
+            select = _select_list(TABLES[target], load_id, available=staged_cols, prefix="staged.", values=values)
+            con.execute(f"INSERT INTO {target} SELECT {select} FROM staged{links} WHERE {ok} AND {where}")
         con.execute("DROP TABLE IF EXISTS links")
         summary.rows_loaded, summary.rows_anonymous = tally.valid["customer"], tally.valid["anonymous"]
         summary.non_product_lines, summary.return_lines = tally.valid["non_product"], tally.valid["returns"]
