@@ -1,4 +1,5 @@
-"""Workspace format 2: derivable columns computed on read, and the upgrade of a format-1 workspace."""
+"""Workspace formats: derivable columns computed on read (2), numbered loads (3), and the upgrades of
+workspaces an earlier targetwise wrote."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 
 from targetwise.config import Settings
 from targetwise.io import workspace as workspace_module
+from targetwise.io.consent import opted_out
 from targetwise.io.ingest import ingest
 from targetwise.io.workspace import FORMAT_VERSION, Workspace
-from targetwise.schema import TABLES, line_hash_sql
+from targetwise.schema import TABLES, ddl, line_hash_sql
 
 HEADER = "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
 COMPUTED = {"is_return", "line_amount", "line_hash"}
@@ -26,7 +28,7 @@ def _format1(root: Path) -> None:
     (root / "workspace.json").write_text(json.dumps({"format_version": 1, "created_at": "2026-01-01T00:00:00+00:00"}))
     con = duckdb.connect(str(root / "targetwise.duckdb"))
     for spec in TABLES.values():
-        cols = ", ".join(f"{c.name} {c.sql_type}" for c in spec.all_columns)
+        cols = ", ".join(f"{c.name} {'VARCHAR' if c.name == 'load_id' else c.sql_type}" for c in spec.all_columns)
         con.execute(f"CREATE TABLE {spec.name} ({cols})")
     con.execute(
         """
@@ -71,27 +73,27 @@ def test_a_new_workspace_computes_derivable_columns_on_read(workspace: Workspace
         assert rows == [("100", False, 7.5, True), ("C101", True, -2.5, True)]
         assert con.execute("SELECT is_return, line_amount FROM anonymous_transactions").fetchall() == [(False, 2.0)]
     meta = json.loads((workspace.path / "workspace.json").read_text())
-    assert meta["format_version"] == FORMAT_VERSION == 2
+    assert meta["format_version"] == FORMAT_VERSION == 3
 
 
 def test_a_format1_workspace_is_upgraded_once_keeping_every_row(tmp_path: Path, settings: Settings) -> None:
     root = tmp_path / "old"
     _format1(root)
     ws = Workspace.open(root, settings)
-    assert json.loads((root / "workspace.json").read_text())["format_version"] == 2
+    assert json.loads((root / "workspace.json").read_text())["format_version"] == 3
     with ws.connect(read_only=True) as con:
         for table in TABLES:
             flags = _generated(con, table)
             computed = {c.name for c in TABLES[table].all_columns if c.generated}
             assert {c for c, g in flags.items() if g == "ALWAYS"} == computed, table
-        assert "transactions__format1" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        assert {r[0] for r in con.execute("SHOW TABLES").fetchall()} == set(TABLES)
         rows = con.execute(
             "SELECT order_id, channel, is_return, is_non_product, linked_order_id, line_amount, load_id, source_row "
             "FROM transactions ORDER BY source_row"
         ).fetchall()
         assert rows == [
-            ("100", None, False, False, None, 6.0, "L1", 1),
-            ("C101", "web", True, False, "100", -2.0, "L1", 2),
+            ("100", None, False, False, None, 6.0, 1, 1),
+            ("C101", "web", True, False, "100", -2.0, 1, 2),
         ]
         expected = line_hash_sql(TABLES["transactions"].columns, lambda name: name)
         (same,) = con.execute(f"SELECT bool_and(line_hash = {expected}) FROM transactions").fetchone()
@@ -105,7 +107,7 @@ def test_a_format1_workspace_is_upgraded_once_keeping_every_row(tmp_path: Path, 
         "A,102,2020-02-03 10:00,P1,1,2,\n"
     )
     s = ingest(ws, "transactions", again)
-    assert (s.rows_loaded, s.reasons) == (1, {"duplicate_line": 3})
+    assert (s.rows_loaded, s.reasons, s.load_id) == (1, {"duplicate_line": 3}, 2)  # numbers go on after L1
     # opening again changes nothing
     Workspace.open(root, settings)
     with ws.connect(read_only=True) as con:
@@ -140,7 +142,74 @@ def test_an_interrupted_upgrade_leaves_format1_intact(
         con.close()
     monkeypatch.setattr(workspace_module, "_upgrade_table", real)
     Workspace.open(root, settings)
-    assert json.loads((root / "workspace.json").read_text())["format_version"] == 2
+    assert json.loads((root / "workspace.json").read_text())["format_version"] == 3
+
+
+def _format2(root: Path) -> None:
+    """A workspace as format 2 wrote it: text load ids such as 'L20200301000000-aaaa'."""
+    root.mkdir(parents=True)
+    for name in ("runs", "exports", "reports", "audiences"):
+        (root / "artifacts" / name).mkdir(parents=True)
+    (root / "workspace.json").write_text(json.dumps({"format_version": 2, "created_at": "2026-01-01T00:00:00+00:00"}))
+    con = duckdb.connect(str(root / "targetwise.duckdb"))
+    for spec in TABLES.values():
+        con.execute(ddl(spec).replace("load_id BIGINT", "load_id VARCHAR"))
+    stored = ", ".join(c.name for c in TABLES["transactions"].stored_columns)
+    con.execute(
+        f"""
+        INSERT INTO transactions ({stored}) VALUES
+          ('A', '100', TIMESTAMP '2020-03-01 10:00', 'P1', 3, 2.0, NULL, NULL, NULL, false, NULL, 'L20200301000000-aaaa', 1),
+          ('B', '90', TIMESTAMP '2020-02-01 10:00', 'P2', 1, 5.0, NULL, NULL, NULL, false, NULL, 'L20200201000000-bbbb', 1)
+        """
+    )
+    con.execute(
+        "INSERT INTO consent (customer_id, purpose, status, recorded_at, source, load_id, source_row) VALUES "
+        "('A', 'email', 'granted', TIMESTAMP '2020-02-01', 'form', 'L20200201000000-bbbb', 1), "
+        "('A', 'email', 'revoked', TIMESTAMP '2020-02-01', 'letter', 'L20200301000000-aaaa', 1)"
+    )
+    con.execute(
+        "INSERT INTO quarantine (load_id, table_name, source_file, source_row, reason_code) "
+        "VALUES ('L20200301000000-aaaa', 'transactions', 'mar.csv', 2, 'zero_quantity')"
+    )
+    for load_id, started in (("L20200301000000-aaaa", "2020-03-01"), ("L20200201000000-bbbb", "2020-02-01")):
+        con.execute(
+            "INSERT INTO loads VALUES (?, 'transactions', 'f.csv', ?, 'def', 2, 1, 0, 0, ?, ?)",
+            [load_id, load_id, started, started],
+        )
+    con.close()
+
+
+def test_a_format2_workspace_gets_load_numbers_in_the_order_the_loads_began(tmp_path: Path, settings: Settings) -> None:
+    root = tmp_path / "two"
+    _format2(root)
+    ws = Workspace.open(root, settings)
+    assert json.loads((root / "workspace.json").read_text())["format_version"] == 3
+    with ws.connect(read_only=True) as con:
+        types = dict(
+            con.execute(
+                "SELECT table_name, data_type FROM information_schema.columns WHERE column_name = 'load_id'"
+            ).fetchall()
+        )
+        assert set(types.values()) == {"BIGINT"} and set(types) >= {"transactions", "loads", "consent", "quarantine"}
+        assert con.execute("SELECT content_hash, load_id FROM loads ORDER BY load_id").fetchall() == [
+            ("L20200201000000-bbbb", 1),  # began first
+            ("L20200301000000-aaaa", 2),
+        ]
+        assert con.execute("SELECT order_id, load_id FROM transactions ORDER BY order_id").fetchall() == [
+            ("100", 2),
+            ("90", 1),
+        ]
+        assert con.execute("SELECT status, load_id FROM consent ORDER BY load_id").fetchall() == [
+            ("granted", 1),
+            ("revoked", 2),
+        ]
+        assert con.execute("SELECT load_id, reason_code FROM quarantine").fetchall() == [(2, "zero_quantity")]
+    # same recorded_at: the later load wins, as it did by text order
+    assert "A" in opted_out(ws, "email")
+    # the next load is number 3
+    path = tmp_path / "apr.csv"
+    path.write_text(HEADER + "C,110,2020-04-01 10:00,P1,1,2.0\n")
+    assert ingest(ws, "transactions", path).load_id == 3
 
 
 def test_a_newer_format_is_refused(tmp_path: Path, settings: Settings, workspace: Workspace) -> None:

@@ -132,7 +132,7 @@ def line_hash_sql(columns: tuple[Column, ...], value: Callable[[str], str | None
 # Columns that every ingested row carries, for provenance and idempotency. A line_hash without an
 # expression is computed on read over its table's input columns (see TableSpec.__post_init__).
 _PROVENANCE = (
-    Column("load_id", "id", False, "The load (see table `loads`) that brought this row in."),
+    Column("load_id", "integer", False, "The load (see table `loads`) that brought this row in."),
     Column("source_row", "integer", False, "1-based data row in the source file (header excluded)."),
     Column(
         "line_hash",
@@ -230,7 +230,7 @@ CUSTOMER_PII = TableSpec(
         Column("name", "string", False, "Full name."),
         Column("address", "string", False, "Postal address."),
     ),
-    derived=(Column("load_id", "id", False, "The load that brought this row in."),),
+    derived=(Column("load_id", "integer", False, "The load that brought this row in."),),
     key=("customer_id",),
 )
 
@@ -325,7 +325,7 @@ QUARANTINE = TableSpec(
     description="Rejected input rows with the reason; nothing is silently dropped.",
     columns=(),
     derived=(
-        Column("load_id", "id", False, "The load the row came with."),
+        Column("load_id", "integer", False, "The load the row came with."),
         Column("table_name", "string", False, "Target table."),
         Column("source_file", "string", False, "File (or query) the row came from."),
         Column("source_row", "integer", False, "1-based data row in the source."),
@@ -343,7 +343,7 @@ LOADS = TableSpec(
     description="One row per ingest: file hash, counts and timing. A file hash seen before is not loaded again.",
     columns=(),
     derived=(
-        Column("load_id", "id", False, "Load identifier."),
+        Column("load_id", "integer", False, "Load number: 1, 2, 3 ... in the order the loads began."),
         Column("table_name", "string", False, "Target table."),
         Column("source", "string", False, "File path or SQL URL."),
         Column("content_hash", "id", False, "SHA-256 of the source bytes (or of the query result)."),

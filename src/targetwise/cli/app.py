@@ -77,7 +77,7 @@ def ingest(
     with progress(f"ingesting {shown} into {table}"):
         summary = run_ingest(ws, table, source, mapping=mapping, query=query)
     if summary.already_loaded:
-        console.print(f"[yellow]already loaded[/] as {summary.load_id}: nothing added (ingest is idempotent)")
+        console.print(f"[yellow]already loaded[/] as load {summary.load_id}: nothing added (ingest is idempotent)")
         return
     console.print(
         f"[green]loaded[/] {summary.rows_loaded:,} new + {summary.rows_updated:,} updated rows into "

@@ -267,7 +267,7 @@ class EventsCreate(BaseModel):
 
 
 class IngestPublic(BaseModel):
-    load_id: str
+    load_id: int
     table: str
     source: str
     rows_read: int
