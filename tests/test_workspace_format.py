@@ -20,13 +20,26 @@ HEADER = "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
 COMPUTED = {"is_return", "line_amount", "line_hash"}
 
 
-def _format1(root: Path) -> None:
-    """A workspace as format 1 wrote it: every column stored, line_hash over the source's columns."""
+def _old_workspace(root: Path, version: int) -> duckdb.DuckDBPyConnection:
+    """The folder, marker and an empty database of a workspace an earlier format wrote; its tables are the caller's."""
     root.mkdir(parents=True)
     for name in ("runs", "exports", "reports", "audiences"):
         (root / "artifacts" / name).mkdir(parents=True)
-    (root / "workspace.json").write_text(json.dumps({"format_version": 1, "created_at": "2026-01-01T00:00:00+00:00"}))
-    con = duckdb.connect(str(root / "targetwise.duckdb"))
+    marker = {"format_version": version, "created_at": "2026-01-01T00:00:00+00:00"}
+    (root / "workspace.json").write_text(json.dumps(marker))
+    return duckdb.connect(str(root / "targetwise.duckdb"))
+
+
+def _open_upgraded(root: Path, settings: Settings) -> Workspace:
+    """Open a workspace an earlier format wrote; the marker says the current format afterwards."""
+    ws = Workspace.open(root, settings)
+    assert json.loads((root / "workspace.json").read_text())["format_version"] == FORMAT_VERSION
+    return ws
+
+
+def _format1(root: Path) -> None:
+    """A workspace as format 1 wrote it: every column stored, line_hash over the source's columns."""
+    con = _old_workspace(root, 1)
     for spec in TABLES.values():
         cols = ", ".join(f"{c.name} {'VARCHAR' if c.name == 'load_id' else c.sql_type}" for c in spec.all_columns)
         con.execute(f"CREATE TABLE {spec.name} ({cols})")
@@ -79,8 +92,7 @@ def test_a_new_workspace_computes_derivable_columns_on_read(workspace: Workspace
 def test_a_format1_workspace_is_upgraded_once_keeping_every_row(tmp_path: Path, settings: Settings) -> None:
     root = tmp_path / "old"
     _format1(root)
-    ws = Workspace.open(root, settings)
-    assert json.loads((root / "workspace.json").read_text())["format_version"] == 3
+    ws = _open_upgraded(root, settings)
     with ws.connect(read_only=True) as con:
         for table in TABLES:
             flags = _generated(con, table)
@@ -147,11 +159,7 @@ def test_an_interrupted_upgrade_leaves_format1_intact(
 
 def _format2(root: Path) -> None:
     """A workspace as format 2 wrote it: text load ids such as 'L20200301000000-aaaa'."""
-    root.mkdir(parents=True)
-    for name in ("runs", "exports", "reports", "audiences"):
-        (root / "artifacts" / name).mkdir(parents=True)
-    (root / "workspace.json").write_text(json.dumps({"format_version": 2, "created_at": "2026-01-01T00:00:00+00:00"}))
-    con = duckdb.connect(str(root / "targetwise.duckdb"))
+    con = _old_workspace(root, 2)
     for spec in TABLES.values():
         con.execute(ddl(spec).replace("load_id BIGINT", "load_id VARCHAR"))
     stored = ", ".join(c.name for c in TABLES["transactions"].stored_columns)
@@ -182,8 +190,7 @@ def _format2(root: Path) -> None:
 def test_a_format2_workspace_gets_load_numbers_in_the_order_the_loads_began(tmp_path: Path, settings: Settings) -> None:
     root = tmp_path / "two"
     _format2(root)
-    ws = Workspace.open(root, settings)
-    assert json.loads((root / "workspace.json").read_text())["format_version"] == 3
+    ws = _open_upgraded(root, settings)
     with ws.connect(read_only=True) as con:
         types = dict(
             con.execute(
