@@ -328,6 +328,32 @@ def test_timezones_naive_in_business_zone_and_offsets_honoured(workspace: Worksp
     assert got == ["2020-07-01 09:00:00", "2020-07-01 08:00:00", "2020-01-15 10:00:00"]  # BST = UTC+1, GMT = UTC
 
 
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2020-07-01", "2020-06-30 23:00:00"),  # naive: business time (BST = UTC+1)
+        ("2020-07-01 10:00", "2020-07-01 09:00:00"),
+        ("2020-07-01T10:00", "2020-07-01 09:00:00"),
+        ("2020-07-01 10:00:00", "2020-07-01 09:00:00"),
+        ("2020-07-01T10:00:00", "2020-07-01 09:00:00"),
+        ("2020-07-01 10:00:00.5", "2020-07-01 09:00:00.500000"),
+        ("2020-07-01 10:00+05", "2020-07-01 05:00:00"),  # 19 characters like HH:MM:SS, but an offset
+        ("2020-07-01 10:00-05", "2020-07-01 15:00:00"),
+        ("2020-07-01T10:00:00Z", "2020-07-01 10:00:00"),
+        ("2020-07-01 10:00:00+02:00", "2020-07-01 08:00:00"),
+        (" 2020-07-01 10:00:00 ", "2020-07-01 09:00:00"),
+    ],
+)
+def test_every_timestamp_shape_lands_on_the_same_instant(workspace: Workspace, tmp_path: Path, text: str, utc: str) -> None:
+    """The fast path for offset-free shapes and the general one agree; an offset is never read as business time."""
+    path = write(tmp_path, HEADER + f'A,1,"{text}",P,1,2\n')
+    mapping = write(tmp_path, '[options]\ntimezone = "Europe/London"\n', "m.toml")
+    s = ingest(workspace, "transactions", path, mapping=mapping)
+    assert (s.rows_loaded, s.reasons) == (1, {})
+    with workspace.connect(read_only=True) as con:
+        assert str(con.execute("SELECT ordered_at FROM transactions").fetchone()[0]) == utc
+
+
 # -- idempotency and atomicity ----------------------------------------------------------------------
 
 
