@@ -254,6 +254,19 @@ def test_an_id_of_blanks_or_tabs_is_missing(workspace: Workspace, tmp_path: Path
     assert (q.loc[2, "column_name"], q.loc[3, "column_name"]) == ("order_id", "product_id")
 
 
+def test_ids_lose_padding_and_nothing_else(workspace: Workspace) -> None:
+    """Spaces and tabs around an id go; a leading control character, '!' or a non-ASCII letter stays."""
+    given = ["\tA1", "A2\t", " A3 ", "\x01A4", "A5\x01", "\u00e9A6", "!A7", " \t A8\t "]
+    frame = pd.DataFrame({
+        "customer_id": given, "order_id": [str(i) for i in range(len(given))], "ordered_at": ["2020-01-01"] * len(given),
+        "product_id": ["P1"] * len(given), "quantity": ["1"] * len(given), "unit_price": ["2"] * len(given),
+    })
+    ingest_arrow(workspace, "transactions", source_from_frame(frame, name="ids"))
+    with workspace.connect(read_only=True) as con:
+        stored = [r[0] for r in con.execute("SELECT customer_id FROM transactions ORDER BY source_row").fetchall()]
+    assert stored == ["A1", "A2", "A3", "\x01A4", "A5\x01", "\u00e9A6", "!A7", "A8"]
+
+
 def test_exact_duplicates_keep_the_first_and_point_to_it(workspace: Workspace, tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + "A,1,2020-01-01,P1,1,2\nA,1,2020-01-01,P1,1,2\nA,1,2020-01-01,P1,2,2\n")
     s = ingest(workspace, "transactions", path)

@@ -328,12 +328,14 @@ def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: st
     kind = column.kind
     if kind == "id":
         v = s if is_text else f"CAST({s} AS VARCHAR)"
-        # trim only when needed: the plain comparison is ~2x cheaper than trim() on every value
-        # spaces and tabs around an id are padding (spreadsheet exports), never part of it
+        # Spaces and tabs around an id are padding (spreadsheet exports), never part of it; a blank
+        # id is NULL. Trim only when needed (trimming every value costs ~2.5x): `v < '!'` is true
+        # exactly for '' and values starting with a byte below '!' (space, tab, control characters,
+        # which trim leaves as they are), one comparison instead of `= ''` and two starts_with
+        # (0.30 -> 0.24 s for three id columns per million lines).
         pad = "' ' || chr(9)"
         return (
-            f"CASE WHEN {v} = '' THEN NULL WHEN starts_with({v}, ' ') OR ends_with({v}, ' ') "
-            f"OR starts_with({v}, chr(9)) OR ends_with({v}, chr(9)) "
+            f"CASE WHEN {v} < '!' OR ends_with({v}, ' ') OR ends_with({v}, chr(9)) "
             f"THEN NULLIF(trim({v}, {pad}), '') ELSE {v} END"
         )
     if kind == "string":
