@@ -274,6 +274,24 @@ def test_exact_duplicates_keep_the_first_and_point_to_it(workspace: Workspace, t
     assert quarantine(workspace).loc[0, "value"] == "same as row 1"
 
 
+@pytest.mark.parametrize("batch", [50_000_000, 3])  # 3: the hashes are sorted in four parts by value
+def test_duplicates_are_found_however_the_hashes_are_split(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    from targetwise.io import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "SORT_BATCH_ROWS", batch)
+    lines = [f"A,{i},2020-01-0{1 + i % 5},P{i % 3},1,2" for i in range(1, 9)]
+    lines[3] = lines[0]  # row 4 = row 1
+    lines[6] = lines[1]  # row 7 = row 2
+    lines.append(lines[1])  # row 9 = row 2
+    lines.append("A,1,2020-01-03,P1,1,2")  # row 10: the values of row 1 (A,1,2020-01-02,P1,1,2) but for the date
+    s = ingest(workspace, "transactions", write(tmp_path, HEADER + "\n".join(lines) + "\n"))
+    assert (s.rows_loaded, s.reasons) == (7, {"duplicate_line": 3})
+    q = quarantine(workspace).set_index("source_row")["value"].to_dict()
+    assert q == {4: "same as row 1", 7: "same as row 2", 9: "same as row 2"}
+
+
 def test_non_product_codes_are_flagged_not_dropped(workspace: Workspace, tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + "A,1,2020-01-01,POST,1,18\nA,1,2020-01-01,BANK CHARGES,1,15\nA,1,2020-01-01,P1,1,2\n")
     s = ingest(workspace, "transactions", path)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from targetwise.config import Settings
@@ -492,7 +493,7 @@ def _stage(
     else:
         duplicate = "CASE WHEN d.first_row IS NULL THEN 'already stored' ELSE 'same as row ' || d.first_row END"
         checks.append(_Check(None, "duplicate_line", None, duplicate))
-    _mark_duplicates(con, spec, columns, reason=len(checks) - 1)
+    _mark_duplicates(con, spec, columns, reason=len(checks) - 1, rows=source.num_rows)
     return checks
 
 
@@ -512,7 +513,7 @@ def _labels(checks: list[_Check]) -> tuple[str, str, str, str]:
 
 
 def _mark_duplicates(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: dict[str, str], *, reason: int
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: dict[str, str], *, reason: int, rows: int
 ) -> None:
     """Set ``staged.reason`` to ``reason`` for duplicates. Tables without a key: exact duplicate lines
     (within the file: the first occurrence is kept; already stored), listed in the temp table
@@ -531,26 +532,30 @@ def _mark_duplicates(
             """
         )
         return
-    # Exact duplicates within the file: keep the first occurrence. One group-by finds the hashes
-    # seen more than once; only those rows are compared value by value.
-    same = " AND ".join(f"a.{_q(c)} IS NOT DISTINCT FROM b.{_q(c)}" for c in value_cols)
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE dup_candidates AS
-        SELECT * FROM staged WHERE reason IS NULL AND line_hash IN (
-            SELECT line_hash FROM staged WHERE reason IS NULL GROUP BY line_hash HAVING count(*) > 1)
-        """
-    )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE dup_rows AS
-        SELECT b.{ROW_COLUMN} AS {ROW_COLUMN}, min(a.{ROW_COLUMN}) AS first_row
-        FROM dup_candidates a JOIN dup_candidates b
-          ON a.line_hash = b.line_hash AND a.{ROW_COLUMN} < b.{ROW_COLUMN} AND {same}
-        GROUP BY b.{ROW_COLUMN}
-        """
-    )
-    con.execute("DROP TABLE dup_candidates")
+    # Exact duplicates within the file: keep the first occurrence. Only the rows whose hash occurs
+    # more than once (usually none) are compared value by value.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE dup_rows ({ROW_COLUMN} BIGINT, first_row BIGINT)")
+    repeated = _repeated_hashes(con, rows)
+    if len(repeated):
+        same = " AND ".join(f"a.{_q(c)} IS NOT DISTINCT FROM b.{_q(c)}" for c in value_cols)
+        con.register("repeated_hashes", pa.table({"line_hash": pa.array(repeated, pa.uint64())}))
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE dup_candidates AS
+            SELECT * FROM staged WHERE reason IS NULL AND line_hash IN (SELECT line_hash FROM repeated_hashes)
+            """
+        )
+        con.unregister("repeated_hashes")
+        con.execute(
+            f"""
+            INSERT INTO dup_rows
+            SELECT b.{ROW_COLUMN}, min(a.{ROW_COLUMN})
+            FROM dup_candidates a JOIN dup_candidates b
+              ON a.line_hash = b.line_hash AND a.{ROW_COLUMN} < b.{ROW_COLUMN} AND {same}
+            GROUP BY b.{ROW_COLUMN}
+            """
+        )
+        con.execute("DROP TABLE dup_candidates")
     targets = [spec.name]
     if spec.name == "transactions":
         targets.append("anonymous_transactions")
@@ -584,6 +589,27 @@ def _mark_duplicates(
         """
     )
     _flag_duplicates(con, reason)
+
+
+# Hashes sorted at once when looking for repeated ones: 50M (400 MB); a larger file is split by hash.
+SORT_BATCH_ROWS = 50_000_000
+
+
+def _repeated_hashes(con: duckdb.DuckDBPyConnection, rows: int) -> np.ndarray:
+    """The line hashes that occur more than once among the valid staged rows (``rows``: at most that many).
+
+    Sorted in numpy: 0.3 s for 10M lines, where a DuckDB ``GROUP BY line_hash HAVING count(*) > 1``
+    took 0.9-1.2 s (it builds a hash table as large as the file). Beyond ``SORT_BATCH_ROWS`` the
+    hashes are taken in parts by value, so equal hashes always meet in the same part.
+    """
+    parts = max(1, -(-rows // SORT_BATCH_ROWS))
+    found = []
+    for part in range(parts):
+        where = "reason IS NULL" + (f" AND line_hash % {parts} = {part}" if parts > 1 else "")
+        hashes = np.asarray(con.execute(f"SELECT line_hash FROM staged WHERE {where}").fetchnumpy()["line_hash"])
+        hashes.sort()
+        found.append(np.unique(hashes[1:][hashes[1:] == hashes[:-1]]))
+    return np.concatenate(found)
 
 
 def _flag_duplicates(con: duckdb.DuckDBPyConnection, reason: int) -> None:
