@@ -186,7 +186,7 @@ def ingest_arrow(
                 tally = _tally(con, spec)
                 _check_reject_fraction(con, checks, tally, source, summary, settings)
                 _quarantine(con, spec, checks, tally, source, summary, load_id)
-                _load(con, spec, tally, summary, load_id, settings)
+                _load(con, spec, tally, summary, load_id)
                 if _after_insert is not None:
                     _after_insert(con)
                 for derived_table, derived_cols in mapping.derive.items():
@@ -487,7 +487,8 @@ def _stage(
         outer.append(f"{line_hash_sql(spec.columns, lambda c: _q(c) if c in columns else None)} AS line_hash")
     if spec.name == "transactions":
         # evaluated once here for the tally and both inserts (the code list costs ~0.16 s per 10M lines)
-        outer.append(f"{_non_product_sql(settings)} AS is_non_product")
+        codes = ", ".join(_lit(c) for c in settings.non_product_codes) or "NULL"
+        outer.append(f"product_id IN ({codes}) AS is_non_product")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(outer)}, {first_failed} AS reason "
         f"FROM (SELECT {', '.join(selects)} FROM src)"
@@ -654,11 +655,6 @@ def _tally(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> _Tally:
     return _Tally(rejected, counts)
 
 
-def _non_product_sql(settings: Settings) -> str:
-    codes = ", ".join(_lit(c) for c in settings.non_product_codes) or "NULL"
-    return f"product_id IN ({codes})"
-
-
 def _check_reject_fraction(
     con: duckdb.DuckDBPyConnection,
     checks: list[_Check],
@@ -737,7 +733,6 @@ def _load(
     tally: _Tally,
     summary: IngestSummary,
     load_id: int,
-    settings: Settings,
 ) -> None:
     staged_cols = {r[0] for r in con.execute("DESCRIBE staged").fetchall()}
     ok = "reason IS NULL"
@@ -746,15 +741,15 @@ def _load(
         # stored table is written once: an UPDATE of the inserted rows cost as much again.
         summary.returns_linked = _link_returns(con) if tally.valid["customer_returns"] else 0
         # is_return, line_amount and line_hash are computed on read (schema: generated columns);
-        # is_non_product comes from staged
-        derived = {"linked_order_id": "NULL"}
+        # is_non_product comes from staged, linked_order_id (NULL but for linked returns) from links
         for target, where in (("transactions", "customer_id IS NOT NULL"), ("anonymous_transactions", "customer_id IS NULL")):
             if not tally.valid["customer" if target == "transactions" else "anonymous"]:
                 continue
-            values, links = derived, ""
+            values: dict[str, str] = {}
+            links = ""
             if target == "transactions" and summary.returns_linked:
                 # one pass with the (small) links joined: two INSERTs split by quantity read staged twice
-                values = dict(derived, linked_order_id="links.linked_order_id")
+                values = {"linked_order_id": "links.linked_order_id"}
                 links = f" LEFT JOIN links ON links.{ROW_COLUMN} = staged.{ROW_COLUMN}"
             select = _select_list(TABLES[target], load_id, available=staged_cols, prefix="staged.", values=values)
             con.execute(f"INSERT INTO {target} SELECT {select} FROM staged{links} WHERE {ok} AND {where}")
