@@ -134,7 +134,9 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Erased:
         pii = con.execute("SELECT customer_id, email, phone FROM customer_pii").df()
     google = export_frame(members, destination="google", pii=pii).frame
     google.to_csv(ws.exports_dir / "everyone-google.csv.gz", index=False, compression="gzip")
-    (ws.reports_dir / "top-customers.html").write_text(f"<p>top customer: {TARGET}</p>", encoding="utf-8")
+    (ws.reports_dir / "top-customers.html").write_text(
+        f'<table><tr><td data-customer-id="{TARGET}">{TARGET}</td></tr></table>', encoding="utf-8"
+    )
     found_before = byte_search(ws.path)
     receipt = erase_customer(ws, TARGET, actor="test-suite")
     return Erased(ws, receipt, expected, found_before, info.run_id, len(members))
@@ -277,10 +279,10 @@ def test_reports_naming_a_numeric_id_are_deleted_and_lookalike_numbers_kept(work
     )
     ingest(workspace, "transactions", lines)
     named = workspace.reports_dir / "vip.html"
-    named.write_text("<td>12347</td>", encoding="utf-8")
+    named.write_text('<td data-customer-id="12347">12347</td>', encoding="utf-8")
     lookalike = workspace.reports_dir / "summary.html"
-    lookalike.write_text("<td>123470</td><td>share 0.123471</td><td>12347.5 GBP</td><td>x12347</td>",
-                         encoding="utf-8")
+    lookalike.write_text('<td data-customer-id="123470">123470</td><td>12347</td><td>share 0.123471</td>'
+                         "<td>12347.5 GBP</td><td>x12347</td>", encoding="utf-8")
     receipt = erase_customer(workspace, "12347", actor="test-suite")
     assert receipt.tables == {"transactions": 1}
     assert receipt.deleted_files == ["artifacts/reports/vip.html"]

@@ -86,7 +86,7 @@ def test_a_new_workspace_computes_derivable_columns_on_read(workspace: Workspace
         assert rows == [("100", False, 7.5, True), ("C101", True, -2.5, True)]
         assert con.execute("SELECT is_return, line_amount FROM anonymous_transactions").fetchall() == [(False, 2.0)]
     meta = json.loads((workspace.path / "workspace.json").read_text())
-    assert meta["format_version"] == FORMAT_VERSION == 3
+    assert meta["format_version"] == FORMAT_VERSION == 4
 
 
 def test_a_format1_workspace_is_upgraded_once_keeping_every_row(tmp_path: Path, settings: Settings) -> None:
@@ -154,7 +154,7 @@ def test_an_interrupted_upgrade_leaves_format1_intact(
         con.close()
     monkeypatch.setattr(workspace_module, "_upgrade_table", real)
     Workspace.open(root, settings)
-    assert json.loads((root / "workspace.json").read_text())["format_version"] == 3
+    assert json.loads((root / "workspace.json").read_text())["format_version"] == FORMAT_VERSION
 
 
 def _format2(root: Path) -> None:

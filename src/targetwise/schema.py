@@ -357,7 +357,36 @@ LOADS = TableSpec(
     ),
 )
 
-SYSTEM_TABLES: tuple[TableSpec, ...] = (ANONYMOUS_TRANSACTIONS, QUARANTINE, LOADS)
+LOAD_COLUMNS = TableSpec(
+    name="load_columns",
+    description=(
+        "Which source column filled which canonical column, per load: how erasure finds a person's id, "
+        "e-mail or phone in a quarantined row's raw JSON (by column, never by searching the text)."
+    ),
+    columns=(),
+    derived=(
+        Column("load_id", "integer", False, "The load (see `loads`)."),
+        Column("canonical", "string", False, "Our column name (e.g. customer_id, email)."),
+        Column("source_column", "string", False, "The source's column name (a key of `quarantine.raw`)."),
+    ),
+)
+
+SUPPRESSIONS = TableSpec(
+    name="suppressions",
+    description=(
+        "Erased people, without personal data: a keyed pseudonym (HMAC-SHA256 under the workspace's secret "
+        "audit salt) of the id and of the normalised e-mail and phone. Whoever comes back in a later file is "
+        "suppressed (consent denied for every purpose, as of the erasure) until they give consent again."
+    ),
+    columns=(),
+    derived=(
+        Column("subject", "id", False, "Keyed pseudonym of the value (`customer:`, `email:` or `phone:` + 16 hex)."),
+        Column("kind", "string", False, "customer_id, email or phone."),
+        Column("erased_at", "timestamp", False, "When the person was erased (UTC)."),
+    ),
+)
+
+SYSTEM_TABLES: tuple[TableSpec, ...] = (ANONYMOUS_TRANSACTIONS, QUARANTINE, LOADS, LOAD_COLUMNS, SUPPRESSIONS)
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in INGESTIBLE + SYSTEM_TABLES}
 INGESTIBLE_TABLES: tuple[str, ...] = tuple(t.name for t in INGESTIBLE)

@@ -1,52 +1,54 @@
-"""Erasure (GDPR art. 17): remove one customer from the whole workspace, bytes included.
+"""Erasure (GDPR art. 17): remove one customer, and nothing and nobody else, from the whole workspace.
 
-:func:`erase_customer` removes a customer from
+A person is found **by structure, never by searching text**: through the fields that hold identity.
 
-* **every table** of the DuckDB file that has a ``customer_id`` column
-  (transactions, customers, customer_pii, campaign_exposures, responses,
-  consent, quarantine, and any table added later), plus quarantined rows whose
-  raw JSON holds the id, e-mail or phone in any field (e.g. a rejected row
-  whose ``customer_id`` was empty). ``loads`` (file hashes and counts) and
-  ``anonymous_transactions`` hold no customer identifier and are untouched;
-* **every stored run output**: each table file (Parquet) under
-  ``artifacts/runs/`` with a row naming the customer is rewritten without it,
-  atomically (temp file + rename), and the run's ``manifest.json`` gets the new
-  file hashes plus an ``erasures`` entry. Runs are immutable *except for
-  erasure*, the one sanctioned rewrite;
-* **audiences** (``artifacts/audiences``: members rewritten, ``size`` updated),
-  **exports** (``artifacts/exports``: Parquet/CSV rows with the id, e-mail,
-  phone or their destination hashes removed) and **reports**
-  (``artifacts/reports``: an HTML or other text file that names any of those
-  strings as a whole word is deleted, not edited; render it again).
+* **Tables**: every table of the DuckDB file with a ``customer_id`` column loses that customer's rows
+  (transactions, customers, customer_pii, campaign_exposures, responses, consent, quarantine, and any
+  table added later). A quarantined row whose own ``customer_id`` is empty (e.g. a rejected PII row) is
+  matched through its raw row's *identity fields* only: the source columns that the load mapped to
+  ``customer_id``, ``email`` or ``phone`` (table ``load_columns``; for loads made before it existed, columns
+  named like them), compared in normal form (ids as text, whole-number floats as integers; e-mail
+  lower-cased; phone by its digits). A Quantity of "10" is never customer "10".
+* **Run outputs**: in each run folder, a Parquet file loses the rows whose identity columns
+  (``customer_id``, ``email``, ``phone``, ``email_sha256``, ``phone_sha256``) hold the person; a JSON file is
+  parsed and edited field-wise (list items whose ``customer_id`` is the person, the person in a
+  ``customer_ids``/``members`` list). Rewrites are atomic (temp file + rename) and the run's
+  ``manifest.json`` gets the new hashes plus an ``erasures`` entry. Runs are immutable *except for
+  erasure*, the one sanctioned rewrite.
+* **Audiences** (member lists rewritten, ``size`` updated) and **exports** (``artifacts/exports``: rows
+  with the person's id, e-mail, phone or their destination hashes, by those columns) likewise.
+* **Reports** (``artifacts/reports``): a report that lists customers marks each with a
+  ``data-customer-id`` attribute; one that lists this person is deleted (render it again). Our reports
+  hold aggregates only and are never touched otherwise.
+* **Never candidates**: API keys, the audit log and its salt, manifests (edited, never deleted), plots,
+  ``ACTIVE``, settings and anything else under ``artifacts/``.
 
-Then the database file is **rebuilt**: DuckDB keeps deleted rows in free
-blocks until they happen to be overwritten, so a ``DELETE`` plus
-``CHECKPOINT`` does not make the bytes go away. The whole database is copied
-(``COPY FROM DATABASE``) into a new file in the same folder, which atomically
-replaces the old one; the write-ahead log is removed. A test proves that a byte
-search of the whole workspace finds neither id, e-mail nor phone afterwards.
+The person's pseudonyms go into ``suppressions`` (see :mod:`targetwise.io.suppression`) so that a later
+re-import of them is suppressed, not treated as a new customer who consents to everything.
 
-The erasure is recorded without personal data in ``artifacts/audit/erasures.jsonl``:
-the customer as a keyed pseudonym (HMAC-SHA256 with the workspace's audit salt,
-the same pseudonym the service's audit log uses), the time, the actor and the
-counts removed per table and per file.
+Then the database file is **rebuilt**: DuckDB keeps deleted rows in free blocks until they happen to be
+overwritten, so a ``DELETE`` plus ``CHECKPOINT`` does not make the bytes go away. The whole database is
+copied (``COPY FROM DATABASE``) into a new file in the same folder, which atomically replaces the old
+one; the write-ahead log is removed. A test proves that a byte search of the whole workspace finds
+neither id, e-mail nor phone afterwards.
 
-Erasure needs the workspace to itself: run it while no ``targetwise run`` or
-ingest is in progress (a run that read the data before the erasure would
-write the customer into its new outputs). Re-running an erasure is safe: it
-finishes whatever a crashed attempt left.
+The erasure is recorded without personal data in ``artifacts/audit/erasures.jsonl``: the customer as a
+keyed pseudonym (the one the service's audit log uses), the time, the actor, the rows removed per table
+and per file, and the quarantined rows removed per load, so that ``loads.rows_quarantined`` still adds
+up: for every load it equals the rows ``quarantine`` holds plus those the log says were erased
+(:func:`quarantine_accounting`).
+
+Erasure needs the workspace to itself: run it while no ``targetwise run`` or ingest is in progress (a
+run that read the data before the erasure would write the customer into its new outputs). Re-running an
+erasure is safe: it finishes whatever a crashed attempt left.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import hashlib
-import hmac
+import html
 import json
 import os
 import re
-import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -61,15 +63,41 @@ import pyarrow.parquet as pq
 
 from targetwise.errors import NotFoundError, WorkspaceError
 from targetwise.io.runs import STAGING_PREFIX, _fsync_dir, _sha256, dumps
+from targetwise.io.suppression import audit_salt, normalise_contact, pseudonym, record_suppression
 from targetwise.io.workspace import DB_FILE, Workspace
 
-__all__ = ["ERASURE_LOG", "ErasureReceipt", "erase_customer", "erasure_log", "pseudonym"]
+__all__ = [
+    "ERASURE_LOG",
+    "IDENTITY_COLUMNS",
+    "ErasureReceipt",
+    "erase_customer",
+    "erasure_log",
+    "pseudonym",
+    "quarantine_accounting",
+]
 
 ERASURE_LOG = "erasures.jsonl"
 _PENDING = "erasure.pending"
 _AUDIT_DIR = "audit"
 _TABLE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
-_BINARY_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".duckdb"})
+_REPORT_SUFFIXES = (".html", ".htm")
+# columns of our files that hold identity, and what kind of identity each holds
+IDENTITY_COLUMNS: dict[str, str] = {
+    "customer_id": "customer_id",
+    "email": "email",
+    "phone": "phone",
+    "email_sha256": "hash",
+    "phone_sha256": "hash",
+}
+# JSON members that hold lists of customer ids
+_ID_LIST_KEYS = frozenset({"customer_ids", "members"})
+# identity columns of loads made before `load_columns` existed, by normalised source column name
+_LEGACY_IDENTITY_NAMES = {
+    "customerid": "customer_id", "customer": "customer_id", "custid": "customer_id", "clientid": "customer_id",
+    "email": "email", "emailaddress": "email", "mail": "email",
+    "phone": "phone", "phonenumber": "phone", "mobile": "phone", "telephone": "phone", "tel": "phone",
+}
+_CUSTOMER_MARK = re.compile(r"""data-customer-id\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
 @dataclass(frozen=True)
@@ -78,7 +106,9 @@ class ErasureReceipt:
 
     ``tables``: rows deleted per database table (tables with none are left out).
     ``files``: rows removed per rewritten file (path relative to the workspace).
-    ``deleted_files``: files deleted whole (reports that mentioned the customer).
+    ``deleted_files``: files deleted whole (reports that listed the customer).
+    ``quarantine_by_load``: quarantined rows removed per load number (text keys, as in JSON).
+    ``suppressed``: pseudonyms added to the suppression list (id, e-mail, phone).
     """
 
     subject: str
@@ -88,6 +118,8 @@ class ErasureReceipt:
     files: dict[str, int] = field(default_factory=dict)
     deleted_files: list[str] = field(default_factory=list)
     runs_rewritten: list[str] = field(default_factory=list)
+    quarantine_by_load: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
     database_bytes_before: int = 0
     database_bytes_after: int = 0
 
@@ -99,37 +131,44 @@ class ErasureReceipt:
         return {**asdict(self), "rows_removed": self.rows_removed}
 
 
-# -- pseudonym ----------------------------------------------------------------------------------
-
-
-def _salt(workspace: Workspace) -> bytes:
-    """The workspace's audit salt (``artifacts/audit/salt``), created once, shared with the service audit log."""
-    folder = workspace.artifacts / _AUDIT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    salt_file = folder / "salt"
-    if not salt_file.exists():
-        tmp = folder / f".salt.{secrets.token_hex(4)}"
-        tmp.write_text(secrets.token_hex(32))
-        try:
-            os.link(tmp, salt_file)  # atomic create-if-absent: the first writer wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    return salt_file.read_text().strip().encode()
-
-
-def pseudonym(workspace: Workspace, customer_id: str) -> str:
-    """``customer:<16 hex>``: HMAC-SHA256 of the id under the workspace's secret audit salt.
-
-    Without the salt (which never leaves the workspace) the id cannot be
-    recovered or confirmed by brute force over plausible ids.
-    """
-    digest = hmac.new(_salt(workspace), customer_id.encode(), hashlib.sha256).hexdigest()[:16]
-    return f"customer:{digest}"
-
-
 # -- the erasure --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Person:
+    """What identifies the person, per kind of identity field, in normal form."""
+
+    customer_id: str
+    emails: frozenset[str]
+    phones: frozenset[str]
+    hashes: frozenset[str]
+
+    def values(self, kind: str) -> frozenset[str]:
+        return {
+            "customer_id": frozenset({self.customer_id}),
+            "email": self.emails,
+            "phone": self.phones,
+            "hash": self.hashes,
+        }[kind]
+
+    def matches(self, kind: str, value: Any) -> bool:
+        norm = _normal(kind, value)
+        return norm is not None and norm in self.values(kind)
+
+
+def _normal(kind: str, value: Any) -> str | None:
+    """A cell of an identity field in the form it is compared in."""
+    if value is None or isinstance(value, bool):
+        return None
+    if kind == "customer_id":
+        if isinstance(value, float):
+            return str(int(value)) if value.is_integer() else repr(value)
+        text = str(value).strip()
+        return text or None
+    if kind == "hash":
+        text = str(value).strip().lower()
+        return text or None
+    return normalise_contact(kind, value if isinstance(value, str | int) else str(value))
 
 
 def erase_customer(workspace: Workspace, customer_id: str, *, actor: str) -> ErasureReceipt:
@@ -149,7 +188,8 @@ def erase_customer(workspace: Workspace, customer_id: str, *, actor: str) -> Era
     customer_id = str(customer_id).strip()
     if not customer_id:
         raise NotFoundError("no customer id given", fix="pass the customer's id, e.g. `targetwise privacy erase C000123`")
-    erased_at = datetime.now(UTC).isoformat(timespec="seconds")
+    now = datetime.now(UTC)
+    erased_at = now.isoformat(timespec="seconds")
     subject = pseudonym(workspace, customer_id)
     before = workspace.db_path.stat().st_size
     marker = workspace.artifacts / _AUDIT_DIR / _PENDING
@@ -157,19 +197,30 @@ def erase_customer(workspace: Workspace, customer_id: str, *, actor: str) -> Era
     fresh = workspace.db_path.with_name(f".{DB_FILE}.erasing-{uuid.uuid4().hex[:8]}")
     try:
         with workspace.connect() as con:
-            contact = _contact(con, customer_id)
-            tokens = {customer_id, *contact}
-            files, deleted, runs = _scrub_artifacts(
-                workspace, tokens | _identifier_hashes(contact), subject=subject, erased_at=erased_at
+            emails, phones = _contact(con, customer_id)
+            person = _Person(
+                customer_id=customer_id,
+                emails=frozenset(e for e in (normalise_contact("email", v) for v in emails) if e),
+                phones=frozenset(p for p in (normalise_contact("phone", v) for v in phones) if p),
+                hashes=frozenset(_identifier_hashes([*emails, *phones])),
             )
+            files, deleted, runs = _scrub_artifacts(workspace, person, subject=subject, erased_at=erased_at)
             # Temporary Parquet copies of large CSV sources (`tmp/spool-*`) left by a killed ingest
             # hold raw rows. An ingest still spooling in another process loses its copy and stops
             # with a clear error, loading nothing; it can simply be run again.
             for spool in sorted((workspace.path / "tmp").glob("spool-*.parquet")):
                 spool.unlink(missing_ok=True)
             _write_atomic(marker, subject)
-            tables = _delete_rows(con, customer_id, contact)
+            tables, by_load = _delete_rows(con, person)
             found = bool(tables or files or deleted)
+            suppressed = 0
+            if found:
+                con.execute("BEGIN TRANSACTION")
+                suppressed = record_suppression(
+                    con, audit_salt(workspace), customer_id=customer_id, emails=emails, phones=phones,
+                    erased_at=now.replace(tzinfo=None),
+                )
+                con.execute("COMMIT")
             if found or was_pending:
                 _copy_database(con, fresh)
         if not found and not was_pending:
@@ -196,6 +247,8 @@ def erase_customer(workspace: Workspace, customer_id: str, *, actor: str) -> Era
         files=files,
         deleted_files=deleted,
         runs_rewritten=runs,
+        quarantine_by_load={str(k): v for k, v in sorted(by_load.items())},
+        suppressed=suppressed,
         database_bytes_before=before,
         database_bytes_after=workspace.db_path.stat().st_size,
     )
@@ -210,6 +263,28 @@ def erasure_log(workspace: Workspace) -> list[dict[str, Any]]:
         return []
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.endswith("\n")]
+
+
+def quarantine_accounting(workspace: Workspace) -> list[dict[str, int]]:
+    """Per load: what ``loads`` says was quarantined, what ``quarantine`` holds, and what erasures removed.
+
+    ``consistent`` is 1 when ``recorded == held + erased`` (always, unless rows were removed by hand).
+    """
+    erased: dict[int, int] = {}
+    for entry in erasure_log(workspace):
+        for load, n in entry.get("quarantine_by_load", {}).items():
+            erased[int(load)] = erased.get(int(load), 0) + int(n)
+    with workspace.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT l.load_id, l.rows_quarantined, coalesce(q.n, 0) FROM loads l "
+            "LEFT JOIN (SELECT load_id, count(*) AS n FROM quarantine GROUP BY 1) q ON q.load_id = l.load_id "
+            "ORDER BY 1"
+        ).fetchall()
+    return [
+        {"load_id": int(load), "recorded": int(recorded), "held": int(held), "erased": erased.get(int(load), 0),
+         "consistent": int(int(recorded) == int(held) + erased.get(int(load), 0))}
+        for load, recorded, held in rows
+    ]
 
 
 def _append_log(workspace: Workspace, receipt: ErasureReceipt) -> None:
@@ -237,55 +312,87 @@ def _customer_tables(con: Any) -> list[str]:
     ]
 
 
-def _contact(con: Any, customer_id: str) -> list[str]:
+def _contact(con: Any, customer_id: str) -> tuple[list[str], list[str]]:
     """The customer's e-mail and phone values (to find them in quarantined rows and exports)."""
     if "customer_pii" not in _customer_tables(con):
-        return []
-    contact: list[str] = []
+        return [], []
+    emails: list[str] = []
+    phones: list[str] = []
     for email, phone in con.execute("SELECT email, phone FROM customer_pii WHERE customer_id = ?", [customer_id]).fetchall():
-        contact += [v.strip() for v in (email, phone) if isinstance(v, str) and v.strip()]
-    return contact
+        emails += [email.strip()] if isinstance(email, str) and email.strip() else []
+        phones += [phone.strip()] if isinstance(phone, str) and phone.strip() else []
+    return emails, phones
 
 
-def _delete_rows(con: Any, customer_id: str, contact: list[str]) -> dict[str, int]:
-    """Delete the customer's rows from every table, in one transaction; rows deleted per table."""
+def _delete_rows(con: Any, person: _Person) -> tuple[dict[str, int], dict[int, int]]:
+    """Delete the person's rows from every table, in one transaction.
+
+    Returns rows deleted per table and quarantined rows deleted per load."""
     counts: dict[str, int] = {}
     tables = _customer_tables(con)
     con.execute("BEGIN TRANSACTION")
     try:
+        rowids = _quarantine_rows(con, person) if "quarantine" in tables else []
+        by_load: dict[int, int] = {}
+        if rowids:
+            for load, n in con.execute(
+                "SELECT load_id, count(*) FROM quarantine WHERE rowid IN (SELECT unnest(?)) GROUP BY 1", [rowids]
+            ).fetchall():
+                by_load[int(load)] = int(n)
+            con.execute("DELETE FROM quarantine WHERE rowid IN (SELECT unnest(?))", [rowids])
+            counts["quarantine"] = len(rowids)
         for table in tables:
-            (n,) = con.execute(f'DELETE FROM "{table}" WHERE customer_id = ?', [customer_id]).fetchone()
+            (n,) = con.execute(f'DELETE FROM "{table}" WHERE customer_id = ?', [person.customer_id]).fetchone()
             if n:
-                counts[table] = int(n)
-        if "quarantine" in tables:
-            extra = _delete_quarantine_mentions(con, {customer_id, *contact})
-            if extra:
-                counts["quarantine"] = counts.get("quarantine", 0) + extra
+                counts[table] = counts.get(table, 0) + int(n)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return counts
+    return dict(sorted(counts.items())), by_load
 
 
-def _delete_quarantine_mentions(con: Any, tokens: set[str]) -> int:
-    """Quarantined rows whose raw JSON has a field equal to a token (e.g. rows with an empty id column)."""
-    clauses = " OR ".join("contains(lower(raw), ?)" for _ in tokens)
-    candidates = con.execute(
-        f"SELECT rowid, raw FROM quarantine WHERE {clauses}", [t.lower() for t in tokens]
+def _quarantine_rows(con: Any, person: _Person) -> list[int]:
+    """Rows of ``quarantine`` that are the person's: by its ``customer_id`` column, or by the identity
+    fields of the raw row (the source columns the load mapped to customer_id, email or phone)."""
+    mapped: dict[int, dict[str, str]] = {}
+    for load, canonical, source_column in con.execute(
+        "SELECT load_id, canonical, source_column FROM load_columns WHERE canonical IN ('customer_id', 'email', 'phone')"
+    ).fetchall():
+        mapped.setdefault(int(load), {})[source_column] = canonical
+    with_columns = {int(r[0]) for r in con.execute("SELECT DISTINCT load_id FROM load_columns").fetchall()}
+    # candidates: the raw text must at least contain the id or an e-mail (a phone only in PII tables);
+    # the decision is then made on the parsed identity fields alone
+    clauses = ["contains(raw, ?)"] + ["contains(lower(raw), ?)" for _ in person.emails]
+    params: list[Any] = [person.customer_id, *sorted(person.emails)]
+    if person.phones:
+        clauses.append("table_name IN ('customers', 'customer_pii')")
+    rows = con.execute(
+        f"SELECT rowid, load_id, customer_id, raw FROM quarantine WHERE customer_id = ? OR {' OR '.join(clauses)}",
+        [person.customer_id, *params],
     ).fetchall()
-    wanted = {t.lower() for t in tokens}
-    rowids = []
-    for rowid, raw in candidates:
+    found: list[int] = []
+    for rowid, load, own_id, raw in rows:
+        if own_id is not None and own_id == person.customer_id:
+            found.append(int(rowid))
+            continue
         try:
-            values = json.loads(raw).values()
-        except (ValueError, AttributeError):
-            values = [raw]
-        if any(str(v).strip().lower() in wanted for v in values if v is not None):
-            rowids.append(rowid)
-    if rowids:
-        con.execute("DELETE FROM quarantine WHERE rowid IN (SELECT unnest(?))", [rowids])
-    return len(rowids)
+            record = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        if load is not None and int(load) in with_columns:
+            identity = mapped.get(int(load), {})
+        else:
+            identity = {
+                key: _LEGACY_IDENTITY_NAMES[norm]
+                for key in record
+                if (norm := re.sub(r"[^a-z0-9]", "", str(key).lower())) in _LEGACY_IDENTITY_NAMES
+            }
+        if any(person.matches(kind, record.get(key)) for key, kind in identity.items()):
+            found.append(int(rowid))
+    return found
 
 
 def _copy_database(con: Any, fresh: Path) -> None:
@@ -342,32 +449,50 @@ def _identifier_hashes(contact: list[str]) -> set[str]:
     return hashes
 
 
+def _candidates(workspace: Workspace) -> list[Path]:
+    """The files that can hold customer data, by where targetwise writes it. Keys, the audit log and
+    salt, manifests, plots, markers and anything else are never candidates."""
+    found: list[Path] = []
+    runs = workspace.runs_dir
+    if runs.is_dir():
+        for run in sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(STAGING_PREFIX)):
+            found += [
+                p for p in sorted(run.rglob("*"))
+                if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
+                and (p.name.lower().endswith(_TABLE_SUFFIXES) or p.suffix == ".json")
+            ]
+    for folder in (workspace.artifacts / "audiences", workspace.exports_dir):
+        if folder.is_dir():
+            found += [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name.lower().endswith(_TABLE_SUFFIXES)]
+    if workspace.reports_dir.is_dir():
+        found += [p for p in sorted(workspace.reports_dir.rglob("*")) if p.is_file() and p.suffix.lower() in _REPORT_SUFFIXES]
+    return found
+
+
 def _scrub_artifacts(
-    workspace: Workspace, tokens: set[str], *, subject: str, erased_at: str
+    workspace: Workspace, person: _Person, *, subject: str, erased_at: str
 ) -> tuple[dict[str, int], list[str], list[str]]:
     files: dict[str, int] = {}
     deleted: list[str] = []
     touched_runs: dict[Path, dict[str, int]] = {}
-    skip = {workspace.artifacts / _AUDIT_DIR}
-    for path in sorted(workspace.artifacts.rglob("*")):
-        if not path.is_file() or any(path.is_relative_to(s) for s in skip) or path.name == "manifest.json":
-            continue
+    for path in _candidates(workspace):
         relative = path.relative_to(workspace.path).as_posix()
+        run_dir = _run_folder(workspace, path)
         if path.name.lower().endswith(_TABLE_SUFFIXES):
-            removed = _rewrite_table(path, tokens)
-            if removed:
-                files[relative] = removed
-                run_dir = _run_folder(workspace, path)
-                if run_dir is not None:
-                    touched_runs.setdefault(run_dir, {})[path.relative_to(run_dir).as_posix()] = removed
-                if path.parent == workspace.artifacts / "audiences" and path.suffix == ".parquet":
-                    _update_audience_size(path)
-        elif _mentions(path, tokens):
+            removed = _rewrite_table(path, person)
+        elif path.suffix == ".json":
+            removed = _rewrite_json(path, person)
+        else:
+            removed = -1 if _lists_customer(path, person.customer_id) else 0
+        if removed > 0:
+            files[relative] = removed
+            if path.parent == workspace.artifacts / "audiences" and path.suffix == ".parquet":
+                _update_audience_size(path)
+        elif removed < 0:
             path.unlink()
             deleted.append(relative)
-            run_dir = _run_folder(workspace, path)
-            if run_dir is not None:
-                touched_runs.setdefault(run_dir, {})[path.relative_to(run_dir).as_posix()] = -1
+        if removed and run_dir is not None:
+            touched_runs.setdefault(run_dir, {})[path.relative_to(run_dir).as_posix()] = removed
     for run_dir, changed in touched_runs.items():
         _update_manifest(run_dir, changed, subject=subject, erased_at=erased_at)
     return files, deleted, sorted(p.name for p in touched_runs)
@@ -381,24 +506,43 @@ def _run_folder(workspace: Workspace, path: Path) -> Path | None:
     return None if top.name.startswith(STAGING_PREFIX) or top == path else top
 
 
-def _mentions(path: Path, tokens: set[str]) -> bool:
-    """Whether a text file names a token as a whole word (``"12347"`` or ``>12347<``, not ``0.123471``).
-
-    Images and other binary files are not searched: their bytes can match a
-    short numeric id by chance, and a plot does not carry ids as text.
-    """
-    if path.suffix.lower() in _BINARY_SUFFIXES:
-        return False
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        with contextlib.suppress(OSError):
-            data = gzip.decompress(data)
-    text = data.decode("utf-8", errors="ignore")
-    return any(_word(t).search(text) for t in tokens if t in text)
+def _lists_customer(path: Path, customer_id: str) -> bool:
+    """Whether a report lists the customer: an element marked ``data-customer-id="<id>"``."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return any(html.unescape(a or b).strip() == customer_id for a, b in _CUSTOMER_MARK.findall(text))
 
 
-def _word(token: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w.+\-])" + re.escape(token) + r"(?![\w]|\.\d)")
+def _rewrite_json(path: Path, person: _Person) -> int:
+    """Edit a JSON output field-wise: items whose ``customer_id`` is the person leave their list, the
+    person leaves ``customer_ids``/``members`` lists; -1 when the whole file is about the person."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    if isinstance(data, dict) and person.matches("customer_id", data.get("customer_id")):
+        return -1
+    removed = 0
+
+    def walk(node: Any, key: str | None = None) -> Any:
+        nonlocal removed
+        if isinstance(node, dict):
+            return {k: walk(v, k) for k, v in node.items()}
+        if isinstance(node, list):
+            kept = []
+            for item in node:
+                record = isinstance(item, dict) and person.matches("customer_id", item.get("customer_id"))
+                listed = key in _ID_LIST_KEYS and isinstance(item, str | int) and person.matches("customer_id", item)
+                if record or listed:
+                    removed += 1
+                else:
+                    kept.append(walk(item))
+            return kept
+        return node
+
+    edited = walk(data)
+    if removed:
+        _write_atomic(path, json.dumps(edited, indent=2))
+    return removed
 
 
 def _string_columns(table: pa.Table) -> list[str]:
@@ -410,24 +554,60 @@ def _string_columns(table: pa.Table) -> list[str]:
     return names
 
 
-def _rewrite_table(path: Path, tokens: set[str]) -> int:
-    """Rewrite a Parquet/CSV file without rows that have a text cell equal to a token; rows removed."""
+def _unescape_csv_cell(value: Any) -> Any:
+    from targetwise.io.exports import FORMULA_PREFIXES
+
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
+    return value
+
+
+def _rewrite_table(path: Path, person: _Person) -> int:
+    """Rewrite a Parquet/CSV file without the rows whose identity columns hold the person; rows removed."""
     is_parquet = path.suffix == ".parquet"
     if is_parquet:
+        names = pq.read_schema(path).names
+        if not any(n in IDENTITY_COLUMNS for n in names):
+            return 0
         table = pq.read_table(path)
     else:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if not any(n in IDENTITY_COLUMNS for n in frame.columns):
+            return 0
+        # cells our CSV writer escaped against formula injection ('=...) are compared unescaped
+        frame = frame.map(_unescape_csv_cell)
         table = pa.Table.from_pandas(frame, preserve_index=False)
-    columns = _string_columns(table)
-    if not columns or table.num_rows == 0:
+    if table.num_rows == 0:
         return 0
-    value_set = pa.array(sorted(tokens), type=pa.string())
+    text_columns = set(_string_columns(table))
     hit = None
-    for name in columns:
-        col = pc.cast(table[name], pa.string()) if pa.types.is_dictionary(table.schema.field(name).type) else table[name]
-        matches = pc.fill_null(pc.is_in(pc.utf8_trim_whitespace(col), value_set=value_set), False)
+    for name in table.column_names:
+        kind = IDENTITY_COLUMNS.get(name)
+        if kind is None:
+            continue
+        wanted = sorted(person.values(kind))
+        if not wanted:
+            continue
+        col = table[name]
+        if name in text_columns:
+            col = pc.cast(col, pa.string()) if pa.types.is_dictionary(col.type) else col
+            col = pc.utf8_trim_whitespace(col)
+            if kind in ("email", "hash"):
+                col = pc.utf8_lower(col)
+            if kind == "phone":
+                col = pc.replace_substring_regex(col, pattern=r"\D", replacement="")
+                col = pc.replace_substring_regex(col, pattern=r"^00", replacement="")
+            matches = pc.is_in(col, value_set=pa.array(wanted, type=pa.string()))
+        elif kind == "customer_id" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            numbers = [float(v) for v in wanted if re.fullmatch(r"-?\d+", v)]
+            if not numbers:
+                continue
+            matches = pc.is_in(pc.cast(col, pa.float64()), value_set=pa.array(numbers, type=pa.float64()))
+        else:
+            continue
+        matches = pc.fill_null(matches, False)
         hit = matches if hit is None else pc.or_(hit, matches)
-    removed = int(pc.sum(hit).as_py() or 0)
+    removed = int(pc.sum(hit).as_py() or 0) if hit is not None else 0
     if not removed:
         return 0
     kept = table.filter(pc.invert(hit))
@@ -436,7 +616,9 @@ def _rewrite_table(path: Path, tokens: set[str]) -> int:
         if is_parquet:
             pq.write_table(kept, tmp)
         else:
-            kept.to_pandas().to_csv(tmp, index=False, compression="gzip" if path.suffix == ".gz" else None)
+            from targetwise.io.exports import write_csv
+
+            write_csv(kept.to_pandas(), tmp, compression="gzip" if path.suffix == ".gz" else None)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -191,6 +191,8 @@ def ingest_arrow(
                     _after_insert(con)
                 for derived_table, derived_cols in mapping.derive.items():
                     summary.derived[derived_table] = _derive(con, derived_table, derived_cols, columns, load_id)
+                _record_columns(con, load_id, columns)
+                _suppress_returning(con, workspace, summary, [table, *mapping.derive])
                 con.execute(
                     "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
@@ -271,6 +273,27 @@ def _load_recorded(workspace: Workspace, load_id: int) -> bool | None:
 
 
 # -- column resolution ------------------------------------------------------------------------
+
+
+def _record_columns(con: duckdb.DuckDBPyConnection, load_id: int, columns: dict[str, str]) -> None:
+    """Which source column filled which of ours: erasure reads identity fields of quarantined rows by it."""
+    if columns:
+        con.executemany("INSERT INTO load_columns VALUES (?, ?, ?)", [[load_id, c, s] for c, s in sorted(columns.items())])
+
+
+def _suppress_returning(
+    con: duckdb.DuckDBPyConnection, workspace: Workspace, summary: IngestSummary, tables: list[str]
+) -> None:
+    """People erased earlier who come back in this load: consent denied for every purpose (see io.suppression)."""
+    from targetwise.io.suppression import apply_suppressions
+
+    targets = [*tables, "customer_pii"] if "customers" in tables else tables
+    returning = sum(apply_suppressions(con, workspace.artifacts / "audit", t, summary.load_id) for t in targets)
+    if returning:
+        summary.warnings.append(
+            f"{returning:,} customer(s) in this file were erased earlier; they are suppressed (consent denied "
+            "for every purpose as of their erasure) until they give consent again"
+        )
 
 
 def _resolve_columns(spec: TableSpec, source: Source, mapping: Mapping) -> dict[str, str]:

@@ -35,7 +35,9 @@ MARKER_FILE = "workspace.json"
 # 1: the first layout. 2: derivable columns (is_return, line_amount, line_hash) computed on read.
 # 3: load ids are numbers (1, 2, 3 ... from the sequence LOAD_SEQUENCE), not text like 'L20260101...-1a2b':
 #    a text constant on every stored line cost ~0.5 s per 10M lines to write.
-FORMAT_VERSION = 3
+# 4: tables `load_columns` (source column of each canonical column, per load: erasure finds identity fields
+#    in quarantined raw rows by column) and `suppressions` (erased people, as keyed pseudonyms only).
+FORMAT_VERSION = 4
 LOAD_SEQUENCE = "load_numbers"
 ARTIFACT_DIRS = ("runs", "exports", "reports", "audiences")
 
