@@ -17,6 +17,7 @@ __all__ = [
     "ConsentError",
     "ConvergenceError",
     "DataValidationError",
+    "ErasedError",
     "IngestError",
     "Location",
     "ModelError",
@@ -151,6 +152,12 @@ class ConvergenceError(ModelError):
 class NotFoundError(TargetwiseError):
     code = "not_found"
     http_status = 404
+
+
+class ErasedError(NotFoundError):
+    """The customer was erased (GDPR art. 17): nothing of them is kept, and they are suppressed if they return."""
+
+    code = "erased"
 
 
 class AuthError(TargetwiseError):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from targetwise.errors import ConfigError, DataValidationError
+from targetwise.errors import ConfigError, DataValidationError, ErasedError
 from targetwise.io.workspace import Workspace
 from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES
 
@@ -40,8 +40,23 @@ def opted_out(workspace: Workspace, purpose: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _refuse_erased(workspace: Workspace, customer_id: str) -> None:
+    from targetwise.io.suppression import erased_without_trace
+
+    if erased_without_trace(workspace, customer_id):
+        raise ErasedError(
+            f"customer {customer_id!r} was erased: nothing of them is kept, and they are suppressed if they come back",
+            fix="nothing to do; a re-imported record of this person stays unmarketable until they give consent again",
+        )
+
+
 def consent_status(workspace: Workspace, customer_id: str) -> dict[str, str]:
-    """Latest status per purpose for one customer ('granted' when nothing is recorded)."""
+    """Latest status per purpose for one customer ('granted' when nothing is recorded).
+
+    Raises :class:`~targetwise.errors.ErasedError` (404, code ``erased``) for a customer who was erased
+    and has not come back: "granted" would be false, and a re-import would be marketed to.
+    """
+    _refuse_erased(workspace, customer_id)
     with workspace.connect(read_only=True) as con:
         rows = con.execute(
             """
@@ -99,6 +114,7 @@ def record_consent(
 
 def consent_history(workspace: Workspace, customer_id: str) -> list[dict[str, Any]]:
     """Every recorded decision of one customer, oldest first (recorded_at is naive UTC)."""
+    _refuse_erased(workspace, customer_id)
     with workspace.connect(read_only=True) as con:
         rows = con.execute(
             "SELECT purpose, status, recorded_at, source, load_id FROM consent WHERE customer_id = ? "
