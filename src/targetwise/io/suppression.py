@@ -37,6 +37,7 @@ __all__ = [
     "normalise_contact",
     "pseudonym",
     "record_suppression",
+    "salt_in",
     "suppressed_subject",
 ]
 
@@ -47,10 +48,11 @@ _KIND_PREFIX = {"customer_id": "customer", "email": "email", "phone": "phone"}
 
 def audit_salt(workspace: Workspace) -> bytes:
     """The workspace's secret audit salt (``artifacts/audit/salt``, 0600), created once by the first caller."""
-    return _salt_file(workspace.artifacts / _AUDIT_DIR)
+    return salt_in(workspace.artifacts / _AUDIT_DIR)
 
 
-def _salt_file(folder: Path) -> bytes:
+def salt_in(folder: Path) -> bytes:
+    """The salt of the audit folder ``folder``, created there (0600) if absent."""
     folder.mkdir(parents=True, exist_ok=True)
     salt_file = folder / "salt"
     if not salt_file.exists():
@@ -133,7 +135,7 @@ def apply_suppressions(con: Any, salt_folder: Path, table: str, load_id: int) ->
     columns = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
     if "customer_id" not in columns:
         return 0
-    salt = _salt_file(salt_folder)
+    salt = salt_in(salt_folder)
     erased = {s: at for s, at in con.execute("SELECT subject, max(erased_at) FROM suppressions GROUP BY 1").fetchall()}
     contact = [c for c in ("email", "phone") if table == "customer_pii" and c in columns]
     select = ", ".join(["customer_id", *contact])

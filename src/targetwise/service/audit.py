@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -52,17 +51,10 @@ class AuditLog:
         self._salt = self._load_salt()
 
     def _load_salt(self) -> bytes:
-        salt_file = self.folder / "salt"
-        if not salt_file.exists():
-            tmp = self.folder / f".salt.{secrets.token_hex(4)}"
-            tmp.write_text(secrets.token_hex(32))
-            try:
-                os.link(tmp, salt_file)  # atomic create-if-absent: the first writer wins
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink(missing_ok=True)
-        return salt_file.read_text().strip().encode()
+        # one salt per workspace, created 0600 in one place (io), shared with erasure and suppression
+        from targetwise.io.suppression import salt_in
+
+        return salt_in(self.folder)
 
     def pseudonym(self, customer_id: str) -> str:
         """The keyed pseudonym under which ``customer_id`` appears in this log."""
