@@ -53,7 +53,12 @@ def erase(
     for path, rows in receipt.files.items():
         console.print(f"  file {path}: {rows:,}")
     for path in receipt.deleted_files:
-        console.print(f"  deleted {path} (it named the customer; render it again)")
+        console.print(f"  deleted {path} (it listed the customer; render it again)")
+    if receipt.suppressed:
+        console.print(
+            f"  suppression list: {receipt.suppressed} keyed pseudonym(s) (id, e-mail, phone); if this person comes "
+            "back in a later file, every purpose is denied until they consent again"
+        )
     console.print(
         f"database rebuilt ({receipt.database_bytes_before:,} -> {receipt.database_bytes_after:,} bytes); "
         "logged without personal data in artifacts/audit/erasures.jsonl"
