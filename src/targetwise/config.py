@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         le=1.0,
         description="An ingest whose rejected share of rows exceeds this stops as a fatal error (likely a wrong mapping).",
     )
+    max_id_length: int = Field(
+        default=256,
+        ge=1,
+        description="Ids (customer_id, order_id, product_id, campaign_id) longer than this many characters are "
+        "quarantined at ingest (reason id_too_long): usually a wrong column mapping or a pasted text.",
+    )
     csv_spool_mb: int = Field(
         default=1024,
         ge=0,

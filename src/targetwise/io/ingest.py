@@ -29,8 +29,15 @@ import numpy as np
 import pyarrow as pa
 
 from targetwise.config import Settings
-from targetwise.errors import DataValidationError, IngestError, Location, SchemaError, WorkspaceError
-from targetwise.io.mapping import Mapping, load_mapping
+from targetwise.errors import (
+    ConfigError,
+    DataValidationError,
+    IngestError,
+    Location,
+    SchemaError,
+    WorkspaceError,
+)
+from targetwise.io.mapping import EPOCH_FORMATS, Mapping, load_mapping
 from targetwise.io.readers import ROW_COLUMN, Source, read_source
 from targetwise.io.workspace import LOAD_SEQUENCE, Workspace
 from targetwise.schema import (
@@ -65,6 +72,10 @@ REASONS: dict[str, str] = {
     "invalid_value": "value is not one of the allowed values",
     "duplicate_line": "exact duplicate of an earlier line (in this file or already stored)",
     "duplicate_key": "the same key appears again later in this file; the last occurrence is loaded",
+    "invalid_id": "a number with a fraction, an infinite one or one too large to be exact cannot be an id; "
+    "write ids as text or whole numbers",
+    "id_too_long": "id is longer than TARGETWISE_MAX_ID_LENGTH characters; check the column mapping (a text "
+    "column mapped as an id?) or raise the limit",
 }
 
 _ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -82,6 +93,7 @@ class _Check:
     code: str
     column: str | None
     value: str  # SQL of the offending raw value as text, over ``src`` (and ``staged s``, ``dup_rows d``)
+    reason: str | None = None  # the plain-language reason where it says more than REASONS[code]
 
 
 @dataclass
@@ -180,9 +192,10 @@ def ingest_arrow(
                 # Rows carry their source_row: the stored order of the rows does not matter, and
                 # without it DuckDB writes the insert in parallel (~30% faster at 10M lines).
                 con.execute("SET preserve_insertion_order = false")
-                con.execute(f"SET TimeZone='{tz}'")
+                _set_timezone(con, tz, mapping)
                 checks = _stage(con, spec, source, columns, mapping, tz=tz, now=now, settings=settings)
                 con.execute("SET TimeZone='UTC'")
+                summary.warnings += _float_id_notes(con, spec, source, columns)
                 tally = _tally(con, spec)
                 _check_reject_fraction(con, checks, tally, source, summary, settings)
                 _quarantine(con, spec, checks, tally, source, summary, load_id)
@@ -190,7 +203,9 @@ def ingest_arrow(
                 if _after_insert is not None:
                     _after_insert(con)
                 for derived_table, derived_cols in mapping.derive.items():
-                    summary.derived[derived_table] = _derive(con, derived_table, derived_cols, columns, load_id)
+                    summary.derived[derived_table] = _derive(
+                        con, derived_table, derived_cols, columns, load_id, schema=source.schema, mapping=mapping
+                    )
                 _record_columns(con, load_id, columns)
                 _suppress_returning(con, workspace, summary, [table, *mapping.derive])
                 con.execute(
@@ -245,6 +260,36 @@ def ingest_arrow(
             "folder is writable, then ingest again",
         ) from None
     return summary
+
+
+def _set_timezone(con: duckdb.DuckDBPyConnection, tz: str, mapping: Mapping) -> None:
+    """The session zone in which naive timestamps are read while staging. Mapping files and settings are
+    checked against the IANA database when read; a zone DuckDB still does not know is the same clear error."""
+    try:
+        con.execute(f"SET TimeZone = {_lit(tz)}")
+    except (duckdb.NotImplementedException, duckdb.InvalidInputException):
+        where = f"mapping file {mapping.source}: [options] timezone" if mapping.timezone else "TARGETWISE_BUSINESS_TIMEZONE"
+        raise ConfigError(
+            f"{where} = {tz!r} is not a known time zone",
+            fix='use an IANA name such as "Europe/London" (or "UTC")',
+        ) from None
+
+
+def _float_id_notes(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, source: Source, columns: dict[str, str]
+) -> list[str]:
+    """Say how many whole-number floats became integer ids (nothing is converted silently)."""
+    ids = {c.name for c in spec.columns if c.kind == "id"}
+    notes = []
+    for canonical, src_col in columns.items():
+        if canonical in ids and pa.types.is_floating(source.schema.field(src_col).type):
+            (n,) = con.execute(f"SELECT count({_q(canonical)}) FROM staged WHERE reason IS NULL").fetchone()  # type: ignore[misc]
+            if n:
+                notes.append(
+                    f"{n:,} {canonical} values of column {src_col!r} were whole-number floats (e.g. 17850.0), "
+                    "stored as their integer text (17850), as the same ids read from CSV"
+                )
+    return notes
 
 
 def _is_bad_parquet(exc: duckdb.Error, source: Source) -> bool:
@@ -346,22 +391,83 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: str, fmt: str | None) -> str:
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def _id_expr(s: str, arrow_type: pa.DataType, null_values: tuple[str, ...]) -> str:
+    """SQL of an id as text: trimmed, NULL when blank or one of ``null_values``; a typed number as
+    its integer text (NULL for a float that is not a whole number: the check ``invalid_id``)."""
+    t = pa.types
+    if t.is_integer(arrow_type):
+        return f"CAST({s} AS VARCHAR)"  # digits, as in a CSV
+    if t.is_floating(arrow_type):
+        # pandas turns an integer id column with one missing value into float64 (17850.0): a whole
+        # number is its integer text, so the customer is the one loaded from CSV as 17850. NaN is
+        # missing (pandas' NA); a fraction, an infinity, or a float beyond the integers it holds
+        # exactly (2^53 for float64) is no id. -0.0 is 0.
+        exact = 2 ** {16: 11, 32: 24, 64: 53}[arrow_type.bit_width]
+        return (
+            f"CASE WHEN isfinite({s}) AND {s} = trunc({s}) AND abs({s}) <= {exact} "
+            f"THEN CAST(CAST({s} AS BIGINT) AS VARCHAR) END"
+        )
+    if t.is_decimal(arrow_type):
+        return f"CASE WHEN {s} = trunc({s}) THEN CAST(CAST({s} AS HUGEINT) AS VARCHAR) END"
+    v = s if _is_text(arrow_type) else f"CAST({s} AS VARCHAR)"
+    # Spaces and tabs around an id are padding (spreadsheet exports), never part of it; a blank
+    # id is NULL. Trim only when needed (trimming every value costs ~2.5x): `v < '!'` is true
+    # exactly for '' and values starting with a byte below '!' (space, tab, control characters,
+    # which trim leaves as they are), one comparison instead of `= ''` and two starts_with
+    # (0.30 -> 0.24 s for three id columns per million lines).
+    padded = f"{v} < '!' OR ends_with({v}, ' ') OR ends_with({v}, chr(9))"
+    trimmed = f"trim({v}, ' ' || chr(9))"
+    if not null_values:
+        return f"CASE WHEN {padded} THEN NULLIF({trimmed}, '') ELSE {v} END"
+    # 'NULL', 'N/A', ... mean no id. strlen (bytes, read from the string header) skips the list for
+    # every id longer than its longest entry: +3% for three id columns, where the bare IN cost +15%.
+    listed = ", ".join(_lit(n) for n in null_values)
+    longest = max(len(n.encode()) for n in null_values)
+    return (
+        f"CASE WHEN {padded} THEN CASE WHEN {trimmed} IN ('', {listed}) THEN NULL ELSE {trimmed} END "
+        f"WHEN strlen({v}) <= {longest} AND {v} IN ({listed}) THEN NULL ELSE {v} END"
+    )
+
+
+# Unix time from year 1 to 9999 (the range of a timestamp), in microseconds.
+_EPOCH_MICROS = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def _epoch_expr(count: str, micros_per_unit: int) -> str:
+    """SQL of the naive UTC timestamp ``count`` units (BIGINT SQL) after 1970-01-01; NULL out of range."""
+    lo, hi = (bound // micros_per_unit for bound in _EPOCH_MICROS)
+    return f"CASE WHEN {count} BETWEEN {lo} AND {hi} THEN make_timestamp({count} * {micros_per_unit}) END"
+
+
+def _reads_as_timestamp(arrow_type: pa.DataType, fmt: str | None) -> bool:
+    """Whether a column of this type can fill a timestamp column: timestamps and dates, text, numbers
+    read as Unix time (date_format epoch_s/epoch_ms) and integers read with a strptime format (20110313)."""
+    t = pa.types
+    if t.is_timestamp(arrow_type) or t.is_date(arrow_type) or _is_text(arrow_type):
+        return True
+    if fmt in EPOCH_FORMATS:
+        return t.is_integer(arrow_type) or t.is_floating(arrow_type) or t.is_decimal(arrow_type)
+    return fmt is not None and t.is_integer(arrow_type)
+
+
+def _parse_expr(
+    column: Column,
+    src_col: str,
+    arrow_type: pa.DataType,
+    *,
+    tz: str,
+    fmt: str | None,
+    null_values: tuple[str, ...] = (),
+) -> str:
     s = f"src.{_q(src_col)}"
-    is_text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    is_text = _is_text(arrow_type)
     kind = column.kind
     if kind == "id":
-        v = s if is_text else f"CAST({s} AS VARCHAR)"
-        # Spaces and tabs around an id are padding (spreadsheet exports), never part of it; a blank
-        # id is NULL. Trim only when needed (trimming every value costs ~2.5x): `v < '!'` is true
-        # exactly for '' and values starting with a byte below '!' (space, tab, control characters,
-        # which trim leaves as they are), one comparison instead of `= ''` and two starts_with
-        # (0.30 -> 0.24 s for three id columns per million lines).
-        pad = "' ' || chr(9)"
-        return (
-            f"CASE WHEN {v} < '!' OR ends_with({v}, ' ') OR ends_with({v}, chr(9)) "
-            f"THEN NULLIF(trim({v}, {pad}), '') ELSE {v} END"
-        )
+        return _id_expr(s, arrow_type, null_values)
     if kind == "string":
         return f"NULLIF({s}, '')" if is_text else f"NULLIF(CAST({s} AS VARCHAR), '')"
     if kind == "integer":
@@ -383,10 +489,21 @@ def _parse_expr(column: Column, src_col: str, arrow_type: pa.DataType, *, tz: st
             if tz == "UTC":  # the round trip through UTC is the identity, and costs a time-zone lookup per row
                 return f"CAST({s} AS TIMESTAMP)"
             return f"timezone('UTC', timezone({_lit(tz)}, CAST({s} AS TIMESTAMP)))"
+        if fmt in EPOCH_FORMATS:  # Unix time is UTC whatever the shop's zone
+            unit = EPOCH_FORMATS[fmt]
+            if pa.types.is_integer(arrow_type):
+                return _epoch_expr(f"TRY_CAST({s} AS BIGINT)", unit)
+            if not is_text:  # float or decimal seconds: to the microsecond
+                return _epoch_expr(f"TRY_CAST(round(CAST({s} AS DOUBLE) * {unit}) AS BIGINT)", 1)
+            # digits only (an optional minus): a cast alone would also take '1_000' and '1e9'
+            trimmed = f"trim({s}, ' ' || chr(9))"
+            digits = f"TRY_CAST(CASE WHEN regexp_full_match({trimmed}, '-?[0-9]{{1,19}}') THEN {trimmed} END AS BIGINT)"
+            return _epoch_expr(digits, unit)
         if fmt:
+            text = f"trim({s})" if is_text else f"CAST({s} AS VARCHAR)"  # an integer such as 20110313
             if "%z" in fmt or "%Z" in fmt:
-                return f"timezone('UTC', TRY_STRPTIME(trim({s}), {_lit(fmt)}))"
-            return f"timezone('UTC', timezone({_lit(tz)}, TRY_STRPTIME(trim({s}), {_lit(fmt)})))"
+                return f"timezone('UTC', TRY_STRPTIME({text}, {_lit(fmt)}))"
+            return f"timezone('UTC', timezone({_lit(tz)}, TRY_STRPTIME({text}, {_lit(fmt)})))"
         # Session TimeZone is `tz` while staging: naive text is read as business time,
         # explicit offsets are honoured, and the result is converted to naive UTC.
         general = f"timezone('UTC', TRY_CAST(trim({s}) AS TIMESTAMPTZ))"
@@ -445,13 +562,20 @@ def _stage(
     for canonical, src_col in columns.items():
         column = spec_cols.get(canonical) or Column(canonical, "string", False, "personal data")
         fmt = None if src_col in source.iso_text_columns else mapping.date_format
-        parsed = _parse_expr(column, src_col, schema.field(src_col).type, tz=tz, fmt=fmt)
-        selects.append(f"{parsed} AS {_q(canonical)}")
         arrow_type = schema.field(src_col).type
+        if column.kind == "timestamp" and not _reads_as_timestamp(arrow_type, fmt):
+            raise _not_timestamps(con, source, canonical, src_col, arrow_type, mapping)
+        parsed = _parse_expr(column, src_col, arrow_type, tz=tz, fmt=fmt, null_values=mapping.null_values)
+        selects.append(f"{parsed} AS {_q(canonical)}")
         raw_ref = _q("raw__" + canonical)
         raw_texts[canonical] = f"CAST(src.{_q(src_col)} AS VARCHAR)"
         ref = _q(canonical)
-        if _is_plain_typed(arrow_type):
+        numeric_id = column.kind == "id" and (pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type))
+        if numeric_id:
+            # NULL and NaN (pandas' missing value) are missing; any other value that gave no id is invalid_id
+            selects.append(f"src.{_q(src_col)} AS {raw_ref}")
+            missing = f"{raw_ref} IS NULL" + (f" OR isnan({raw_ref})" if pa.types.is_floating(arrow_type) else "")
+        elif _is_plain_typed(arrow_type):
             # A typed value (number, timestamp, boolean) is never blank as text: pass it through;
             # it becomes text only in the reason_value of a failing row, not on every row.
             selects.append(f"src.{_q(src_col)} AS {raw_ref}")
@@ -480,6 +604,21 @@ def _stage(
         }.get(column.kind)
         if invalid_code:
             checks.append(_Check(f"{raw_ref} IS NOT NULL AND {ref} IS NULL", invalid_code, canonical, raw_text))
+        if numeric_id:
+            checks.append(_Check(f"{ref} IS NULL AND NOT ({missing})", "invalid_id", canonical, raw_text))
+        if column.kind == "id":
+            # strlen (bytes, O(1)) first: length() counts characters, and is needed only past the limit
+            limit = settings.max_id_length
+            checks.append(
+                _Check(
+                    f"strlen({ref}) > {limit} AND length({ref}) > {limit}",
+                    "id_too_long",
+                    canonical,
+                    f"left({raw_text}, 80) || '... (' || length({raw_text}) || ' characters)'",
+                    reason=f"id is longer than {limit} characters (TARGETWISE_MAX_ID_LENGTH); check the column "
+                    "mapping (a text column mapped as an id?) or raise the limit",
+                )
+            )
         if column.kind == "timestamp":
             future = f"{ref} > TIMESTAMP {_lit(f'{now:%Y-%m-%d %H:%M:%S}')}"
             checks.append(_Check(future, "future_timestamp", canonical, raw_text))
@@ -525,6 +664,30 @@ def _stage(
     return checks
 
 
+def _not_timestamps(
+    con: duckdb.DuckDBPyConnection, source: Source, canonical: str, src_col: str, arrow_type: pa.DataType, mapping: Mapping
+) -> SchemaError:
+    """The fatal error for a timestamp column of another type (int64 Unix time from pandas, ...)."""
+    row, value = con.execute(
+        f"SELECT {ROW_COLUMN}, CAST({_q(src_col)} AS VARCHAR) FROM src WHERE {_q(src_col)} IS NOT NULL "
+        f"ORDER BY {ROW_COLUMN} LIMIT 1"
+    ).fetchone() or (None, None)
+    numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    fix = "write the column as timestamps or as ISO 8601 text (2011-12-09 12:50:00)"
+    if numeric:
+        fix = (
+            'if they are Unix time, set date_format = "epoch_s" (seconds) or "epoch_ms" (milliseconds) under '
+            f"[options] in the mapping file{'' if mapping.source == '<identity>' else ' ' + mapping.source}; "
+            "otherwise " + fix
+        )
+    return SchemaError(
+        f"{source.name}: column {src_col!r}{'' if src_col == canonical else f' (mapped to {canonical})'} holds "
+        f"{arrow_type} values, not timestamps; nothing was loaded",
+        location=Location(file=source.name, row=row, column=src_col, value=value),
+        fix=fix,
+    )
+
+
 def _labels(checks: list[_Check]) -> tuple[str, str, str, str]:
     """SQL of reason_code, reason (the plain-language text), reason_column and reason_value for a
     failing row ``s`` of staged joined to ``src`` (and ``dup_rows d``)."""
@@ -534,7 +697,7 @@ def _labels(checks: list[_Check]) -> tuple[str, str, str, str]:
 
     return (
         case([_lit(c.code) for c in checks]),
-        case([_lit(REASONS[c.code]) for c in checks]),
+        case([_lit(c.reason or REASONS[c.code]) for c in checks]),
         case(["NULL" if c.column is None else _lit(c.column) for c in checks]),
         case([c.value for c in checks]),
     )
@@ -869,6 +1032,9 @@ def _derive(
     derived_cols: dict[str, str],
     columns: dict[str, str],
     load_id: int,
+    *,
+    schema: pa.Schema,
+    mapping: Mapping,
 ) -> int:
     """Fill ``table`` from the same source: keys not yet present get, per attribute, the most
     frequent non-blank value (ties: the alphabetically first)."""
@@ -877,7 +1043,11 @@ def _derive(
     src_key = derived_cols[key]
     # Use the validated key when the source column is also a canonical one (e.g. trimmed ids).
     by_source = {v: k for k, v in columns.items()}
-    key_expr = f"staged.{_q(by_source[src_key])}" if src_key in by_source else f"NULLIF(trim(src.{_q(src_key)}), '')"
+    key_expr = (
+        f"staged.{_q(by_source[src_key])}"
+        if src_key in by_source
+        else _id_expr(f"src.{_q(src_key)}", schema.field(src_key).type, mapping.null_values)
+    )
     value_cols = [c for c in spec.input_names if c != key and c in derived_cols]
     texts = "".join(
         f", NULLIF(trim(CAST(src.{_q(derived_cols[c])} AS VARCHAR)), '') AS {_q(c)}" for c in value_cols

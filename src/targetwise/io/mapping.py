@@ -8,10 +8,12 @@ A mapping is a TOML file::
     product_id = "StockCode"
     [options]
     ignore = ["Description"]        # source columns deliberately not loaded
-    date_format = "%m/%d/%Y %H:%M"  # strptime format when timestamps are not ISO 8601
-    timezone = "Europe/London"      # zone of naive timestamps (default: the workspace's)
+    date_format = "%m/%d/%Y %H:%M"  # strptime format when timestamps are not ISO 8601,
+                                    # or "epoch_s" / "epoch_ms" for Unix time (UTC)
+    timezone = "Europe/London"      # IANA zone of naive timestamps (default: the workspace's)
     delimiter = ","
-    encoding = "utf-8"
+    encoding = "utf-8"              # e.g. "latin-1", "utf-16" (a UTF-16 file with its byte-order mark)
+    null_values = ["NULL", "N/A"]   # id values that mean "no id" (replaces DEFAULT_NULL_VALUES)
     [derive.products]               # also fill another table from the same file
     product_id = "StockCode"
     name = "Description"
@@ -21,6 +23,7 @@ Source columns neither mapped nor ignored are an error (no silent drops).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import tomllib
@@ -31,9 +34,18 @@ from typing import Any
 from targetwise.errors import ConfigError
 from targetwise.schema import INGESTIBLE_TABLES, table_spec
 
-__all__ = ["Mapping", "load_mapping"]
+__all__ = ["DEFAULT_NULL_VALUES", "EPOCH_FORMATS", "Mapping", "load_mapping"]
 
-_OPTION_KEYS = {"ignore", "date_format", "timezone", "delimiter", "encoding", "non_product_codes"}
+_OPTION_KEYS = {"ignore", "date_format", "timezone", "delimiter", "encoding", "non_product_codes", "null_values"}
+
+# Id values that spreadsheets, pandas and databases write for "no value". In an id column they
+# mean the id is missing (a transaction line without customer is anonymous; elsewhere the row is
+# quarantined as missing_value), compared with the id after trimming spaces and tabs. A mapping's
+# ``null_values`` replaces this list; a blank id is always missing.
+DEFAULT_NULL_VALUES: tuple[str, ...] = ("NULL", "null", "None", "nan", "NaN", "N/A", "#N/A")
+
+# date_format values that read timestamps as Unix time (seconds or milliseconds since 1970-01-01 UTC).
+EPOCH_FORMATS = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # name -> microseconds per unit
 
 
 @dataclass(frozen=True)
@@ -47,20 +59,21 @@ class Mapping:
     delimiter: str | None = None
     encoding: str = "utf-8"
     derive: dict[str, dict[str, str]] = field(default_factory=dict)
+    null_values: tuple[str, ...] = DEFAULT_NULL_VALUES
     source: str = "<identity>"
 
     def digest(self) -> str:
-        payload = json.dumps(
-            {
-                "columns": self.columns,
-                "ignore": list(self.ignore),
-                "date_format": self.date_format,
-                "timezone": self.timezone,
-                "derive": self.derive,
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()
+        fields: dict[str, object] = {
+            "columns": self.columns,
+            "ignore": list(self.ignore),
+            "date_format": self.date_format,
+            "timezone": self.timezone,
+            "derive": self.derive,
+        }
+        if self.null_values != DEFAULT_NULL_VALUES:
+            # only when set: the digests of mappings written before the option stay the same
+            fields["null_values"] = sorted(self.null_values)
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def load_mapping(path: Path | str | None, *, table: str) -> Mapping:
@@ -118,16 +131,76 @@ def load_mapping(path: Path | str | None, *, table: str) -> Mapping:
                 fix=f"columns of {name}: {', '.join(dspec.input_names)}",
             )
         derive[name] = dcols
+    null_values = options.get("null_values", DEFAULT_NULL_VALUES)
     return Mapping(
         columns=columns,
         ignore=tuple(options.get("ignore", ())),
-        date_format=options.get("date_format"),
-        timezone=options.get("timezone"),
+        date_format=_date_format(options.get("date_format"), file),
+        timezone=_timezone(options.get("timezone"), file),
         delimiter=options.get("delimiter"),
-        encoding=options.get("encoding", "utf-8"),
+        encoding=_encoding(options.get("encoding", "utf-8"), file),
         derive=derive,
+        null_values=DEFAULT_NULL_VALUES if null_values is DEFAULT_NULL_VALUES else _null_values(null_values, file),
         source=str(file),
     )
+
+
+def _timezone(value: object, file: Path) -> str | None:
+    """An IANA zone name, checked now: an unknown zone would otherwise fail deep inside the ingest."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"mapping file {file}: [options] timezone = {value!r} is not a known time zone",
+            fix='use an IANA name such as timezone = "Europe/London" (or "UTC")',
+        ) from None
+    return value
+
+
+def _date_format(value: object, file: Path) -> str | None:
+    if value is None or (isinstance(value, str) and (value in EPOCH_FORMATS or "%" in value)):
+        return value
+    raise ConfigError(
+        f"mapping file {file}: [options] date_format = {value!r} is not a date format",
+        fix='write a strptime format such as date_format = "%d/%m/%Y %H:%M", or "epoch_s" / "epoch_ms" '
+        "for Unix seconds / milliseconds",
+    )
+
+
+def _encoding(value: object, file: Path) -> str:
+    try:
+        if not isinstance(value, str):
+            raise LookupError
+        codecs.lookup(value)
+    except LookupError:
+        raise ConfigError(
+            f"mapping file {file}: [options] encoding = {value!r} is not a known text encoding",
+            fix='use a name such as "utf-8", "latin-1", "cp1252" or "utf-16"',
+        ) from None
+    return value
+
+
+def _null_values(value: object, file: Path) -> tuple[str, ...]:
+    """The mapping's own list of id values meaning "no id"; entries are compared with the trimmed id."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            f"mapping file {file}: [options] null_values must be a list of strings, not {value!r}",
+            fix='write e.g. null_values = ["NULL", "N/A"] (or [] to treat only blank ids as missing)',
+        )
+    padded = [v for v in value if v != v.strip(" \t") or v == ""]
+    if padded:
+        raise ConfigError(
+            f"mapping file {file}: [options] null_values entry {padded[0]!r} is blank or padded; "
+            "ids are compared after trimming spaces and tabs, so it would never match",
+            fix="remove the entry or its surrounding spaces (a blank id is always missing)",
+        )
+    return tuple(dict.fromkeys(value))
 
 
 def _string_dict(value: object, file: Path, section: str) -> dict[str, str]:

@@ -177,23 +177,33 @@ def _header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str]
     if isinstance(head, pa.Buffer):
         head = head.to_pybytes()
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf16", "utf-32", "utf32"))
-    if b"\x00" in head and not wide:  # UTF-16/32 text is full of NUL bytes
-        raise DataValidationError(
-            f"file {path} looks binary (NUL bytes), not CSV",
-            location=Location(file=str(path), row=0),
-            fix="export the data as CSV (UTF-8) or Parquet",
-        )
+    if not wide:
+        _check_text(path, head)
     try:
         text = head.decode(encoding)
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not merely a cut multi-byte character at the end
             line = head[: exc.start].count(b"\n") + 1
+            controls = _control_share(head)
+            binary = (
+                f"; {controls:.0%} of its first bytes are control characters, so it is probably not text at all"
+                if controls > _BINARY_CONTROL_SHARE
+                else ""
+            )
             raise DataValidationError(
-                f"file {path} is not valid {encoding}: byte {head[exc.start]:#04x} at line {line}",
+                f"file {path} is not valid {encoding}: byte {head[exc.start]:#04x} at line {line}{binary}",
                 location=Location(file=str(path), row=max(line - 1, 0)),
-                fix='re-export as UTF-8 or set encoding = "latin-1" (or the right one) under [options] in the mapping',
+                fix=("export the data as CSV (UTF-8) or Parquet; if it is text, " if binary else "")
+                + 're-export as UTF-8 or set encoding = "latin-1" (or the right one) under [options] in the mapping',
             ) from None
         text = head[: exc.start].decode(encoding)
+    controls = _control_share(head)
+    if controls > _BINARY_CONTROL_SHARE and not wide:
+        raise DataValidationError(
+            f"file {path} looks binary ({controls:.0%} of its first bytes are control characters), not CSV",
+            location=Location(file=str(path), row=0),
+            fix="export the data as CSV (UTF-8) or Parquet",
+        )
     text = text.lstrip("\ufeff")
     first_line = text.splitlines()[0] if text.splitlines() else ""
     if not first_line.strip():
@@ -209,6 +219,86 @@ def _header(path: Path, delimiter: str | None, encoding: str) -> tuple[list[str]
     names = [n.strip() for n in names]
     _check_column_names(path, names, where="header")
     return names, delimiter
+
+
+# What people save under a .csv name by mistake, by the bytes it starts with: (signature, what it is, fix).
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)",
+     "save the sheet as CSV (UTF-8) from Excel, or unzip the archive and ingest the CSV inside"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Office document (an Excel .xls workbook?)", "save the sheet as CSV (UTF-8)"),
+    (b"\x1f\x8b", "gzip-compressed", "name the file .csv.gz: it is then decompressed while it is read"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "name the file .csv.xz: it is then decompressed while it is read"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "name the file .csv.zst: it is then decompressed while it is read"),
+    (b"PAR1", "a Parquet file", "name the file .parquet"),
+    (b"SQLite format 3\x00", "an SQLite database",
+     'ingest from it with a query: targetwise ingest TABLE sqlite:///PATH --query "SELECT ..."'),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "ingest the data as CSV (UTF-8) or Parquet"),
+    (b"\xff\xd8\xff", "a JPEG image", "ingest the data as CSV (UTF-8) or Parquet"),
+    (b"GIF8", "a GIF image", "ingest the data as CSV (UTF-8) or Parquet"),
+    (b"%PDF-", "a PDF document", "export the data as CSV (UTF-8) or Parquet, not as a printable document"),
+)  # fmt: skip
+
+# Byte-order marks of wide Unicode encodings (UTF-32 first: its little-endian mark starts like UTF-16's).
+_WIDE_BOMS: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xff\xfe\x00\x00", "UTF-32", "utf-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32", "utf-32"),
+    (b"\xff\xfe", "UTF-16", "utf-16"),
+    (b"\xfe\xff", "UTF-16", "utf-16"),
+)
+
+# A text file holds few control characters (tab, newline, CR aside); more than this share in the
+# first 64 KiB means binary content (an image, an archive, random bytes).
+_BINARY_CONTROL_SHARE = 0.1
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 13)) + b"\x7f"
+
+
+def _control_share(head: bytes) -> float:
+    return (len(head) - len(head.translate(None, _CONTROL_BYTES))) / len(head) if head else 0.0
+
+
+def _check_text(path: Path, head: bytes) -> None:
+    """Refuse, with what the file really is, a file that is not narrow text (read as UTF-8 or a
+    single-byte encoding): a known binary format, UTF-16/32 text, or NUL-filled bytes. (Many control
+    characters are checked once the text is decoded, so that a wrong encoding is named first.)"""
+    for signature, what, fix in _SIGNATURES:
+        if head.startswith(signature):
+            raise DataValidationError(
+                f"file {path} is not CSV text: it is {what}",
+                location=Location(file=str(path), row=0),
+                fix=fix,
+            )
+    wide = _wide_encoding(head)
+    if wide is not None:
+        name, option, evidence = wide
+        raise DataValidationError(
+            f"file {path} is {name} text ({evidence}), not UTF-8: it looks binary (NUL bytes) when read as UTF-8",
+            location=Location(file=str(path), row=0),
+            fix=f'set encoding = "{option}" under [options] in a mapping file (--mapping), or re-export the file as UTF-8',
+        )
+    if b"\x00" in head:
+        raise DataValidationError(
+            f"file {path} looks binary (NUL bytes), not CSV",
+            location=Location(file=str(path), row=0),
+            fix="export the data as CSV (UTF-8) or Parquet",
+        )
+
+
+def _wide_encoding(head: bytes) -> tuple[str, str, str] | None:
+    """(name, the encoding option that reads it, evidence) for UTF-16/32 text, by its byte-order mark
+    or, without one, by NUL bytes at every other position (ASCII text in UTF-16)."""
+    for bom, name, option in _WIDE_BOMS:
+        if head.startswith(bom):
+            return name, option, f"byte-order mark {bom.hex(' ').upper()}"
+    sample = head[:4096]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / len(odd)
+    if odd_nul > 0.9 and even_nul < 0.1:
+        return "UTF-16", "utf-16-le", "little-endian, no byte-order mark"
+    if even_nul > 0.9 and odd_nul < 0.1:
+        return "UTF-16", "utf-16-be", "big-endian, no byte-order mark"
+    return None
 
 
 def _check_column_names(path: Path | str, names: list[str], *, where: str) -> None:
