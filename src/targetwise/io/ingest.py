@@ -286,7 +286,7 @@ def _float_id_notes(
             (n,) = con.execute(f"SELECT count({_q(canonical)}) FROM staged WHERE reason IS NULL").fetchone()  # type: ignore[misc]
             if n:
                 notes.append(
-                    f"{n:,} {canonical} values of column {src_col!r} were whole-number floats (e.g. 17850.0), "
+                    f"{n:,} {canonical} value(s) in float column {src_col!r} were whole numbers (e.g. 17850.0), "
                     "stored as their integer text (17850), as the same ids read from CSV"
                 )
     return notes

@@ -261,7 +261,10 @@ def _check_text(path: Path, head: bytes) -> None:
     single-byte encoding): a known binary format, UTF-16/32 text, or NUL-filled bytes. (Many control
     characters are checked once the text is decoded, so that a wrong encoding is named first.)"""
     for signature, what, fix in _SIGNATURES:
-        if head.startswith(signature):
+        # a signature in plain letters (PAR1, GIF8, %PDF-) could start a header line: it counts only
+        # where the bytes are not text as well
+        printable = all(32 <= byte < 127 for byte in signature)
+        if head.startswith(signature) and (not printable or _not_utf8(head)):
             raise DataValidationError(
                 f"file {path} is not CSV text: it is {what}",
                 location=Location(file=str(path), row=0),
@@ -281,6 +284,15 @@ def _check_text(path: Path, head: bytes) -> None:
             location=Location(file=str(path), row=0),
             fix="export the data as CSV (UTF-8) or Parquet",
         )
+
+
+def _not_utf8(head: bytes) -> bool:
+    """NUL bytes, or bytes that are not UTF-8 (other than a character cut at the end of the probe)."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4
+    return b"\x00" in head
 
 
 def _wide_encoding(head: bytes) -> tuple[str, str, str] | None:
