@@ -677,7 +677,7 @@ def _not_timestamps(
     if numeric:
         fix = (
             'if they are Unix time, set date_format = "epoch_s" (seconds) or "epoch_ms" (milliseconds) under '
-            f"[options] in the mapping file{'' if mapping.source == '<identity>' else ' ' + mapping.source}; "
+            f"[options] in {'a mapping file (--mapping)' if mapping.source == '<identity>' else mapping.source}; "
             "otherwise " + fix
         )
     return SchemaError(
