@@ -27,6 +27,7 @@ from targetwise.campaigns.planner import plan_campaign
 from targetwise.errors import DataValidationError
 from targetwise.io import consent
 from targetwise.io.audiences import AudienceRecord, AudienceStore
+from targetwise.io.exports import csv_bytes
 from targetwise.io.ingest import IngestSummary, ingest_arrow
 from targetwise.io.readers import source_from_frame
 from targetwise.service import schemas
@@ -114,11 +115,10 @@ def export_audience(
     result = export_frame(
         members, destination=destination, opted_out=blocked, pii=pii, default_country_code=country_code
     )
+    if destination != "parquet":
+        return csv_bytes(result.frame), result  # text cells that could start a formula get a leading '
     buffer = io.BytesIO()
-    if destination == "parquet":
-        result.frame.to_parquet(buffer, index=False)
-    else:
-        result.frame.to_csv(buffer, index=False)
+    result.frame.to_parquet(buffer, index=False)
     return buffer.getvalue(), result
 
 
