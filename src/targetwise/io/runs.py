@@ -3,7 +3,11 @@
 A run is written into a hidden staging folder and becomes visible only when
 :meth:`RunWriter.commit` renames it into ``artifacts/runs/<run_id>/`` (one
 ``rename``, atomic on POSIX). A crash before that leaves only a staging folder,
-which no reader ever lists. The active run is named by the ``ACTIVE`` file,
+which no reader ever lists. While its run is live, a staging folder's lock file
+(``artifacts/runs/.locks/<run_id>.lock``) is held with ``flock`` by the writing
+process; the kernel drops the lock when that process ends, ``kill -9`` included,
+so :meth:`RunStore.begin` removes every staging folder whose lock nobody holds,
+whatever its age, and never one of a live run. The active run is named by the ``ACTIVE`` file,
 replaced atomically by :meth:`RunStore.promote`; readers resolve it once per
 request and then read only that run's immutable files, so a request never sees
 half of two runs.
@@ -18,6 +22,7 @@ Layout of a run::
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -41,6 +46,7 @@ __all__ = ["RunInfo", "RunStore", "RunWriter", "data_snapshot"]
 
 ACTIVE_FILE = "ACTIVE"
 STAGING_PREFIX = ".staging-"
+LOCKS_DIR = ".locks"  # <run_id>.lock per live staging folder; outside it, so a commit renames only outputs
 
 
 def _json_default(value: Any) -> Any:
@@ -133,8 +139,23 @@ class RunWriter:
         self.run_id = run_id
         self.manifest = manifest
         self.path = store.root / f"{STAGING_PREFIX}{run_id}"
-        self.path.mkdir(parents=True)
+        # the lock is held before the folder exists, so no cleaner ever sees this folder unlocked
+        self._lock_path = store.lock_path(run_id)
+        self._lock_fd: int | None = _acquire(self._lock_path, wait=True)
+        try:
+            self.path.mkdir(parents=True)
+        except BaseException:
+            self._release()
+            raise
         self._committed = False
+
+    def _release(self) -> None:
+        """Drop the staging lock (file first, so a cleaner never finds it free with the folder present)."""
+        if self._lock_fd is None:
+            return
+        self._lock_path.unlink(missing_ok=True)
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
     def _target(self, relative: str) -> Path:
         target = self.path / relative
@@ -198,11 +219,13 @@ class RunWriter:
         os.rename(self.path, final)
         _fsync_dir(self.store.root)
         self._committed = True
+        self._release()
         return RunInfo(self.run_id, final, self.manifest)
 
     def abort(self) -> None:
         if not self._committed:
             shutil.rmtree(self.path, ignore_errors=True)
+        self._release()
 
 
 class RunStore:
@@ -213,7 +236,13 @@ class RunStore:
         self.root = workspace.runs_dir
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def lock_path(self, run_id: str) -> Path:
+        """The lock file a live run holds for its staging folder."""
+        return self.root / LOCKS_DIR / f"{run_id}.lock"
+
     def begin(self, *, as_of: date | datetime | str | None, parameters: dict[str, Any]) -> RunWriter:
+        """Start a run in a new, locked staging folder, after removing those of runs that died."""
+        self.clean_staging()
         now = datetime.now(UTC)
         run_id = f"R{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         manifest = {
@@ -271,15 +300,63 @@ class RunStore:
         _fsync_dir(self.root)
         return info
 
-    def clean_staging(self, *, older_than_seconds: float = 3600) -> list[str]:
-        """Remove staging folders left by crashed runs; returns their names."""
-        removed = []
+    def clean_staging(self, *, older_than_seconds: float = 0.0) -> list[str]:
+        """Remove the staging folders of runs that died (their lock is free); returns the folders' names.
+
+        A folder whose lock a live process holds is never touched, whatever its age.
+        ``older_than_seconds`` spares dead folders changed more recently than that
+        (0, the default: any age). Lock files left without a folder go too.
+        """
+        locks = self.root / LOCKS_DIR
+        run_ids = {p.name.removeprefix(STAGING_PREFIX) for p in self.root.glob(f"{STAGING_PREFIX}*") if p.is_dir()}
+        if locks.is_dir():
+            run_ids |= {p.stem for p in locks.glob("*.lock")}
         cutoff = time.time() - older_than_seconds
-        for path in self.root.glob(f"{STAGING_PREFIX}*"):
-            if path.stat().st_mtime < cutoff:
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path.name)
+        removed = []
+        for run_id in sorted(run_ids):
+            folder = self.root / f"{STAGING_PREFIX}{run_id}"
+            lock_path = self.lock_path(run_id)
+            fd = _acquire(lock_path, wait=False)
+            if fd is None:  # a live run holds it
+                continue
+            try:
+                if folder.is_dir():
+                    if older_than_seconds and folder.stat().st_mtime >= cutoff:
+                        continue
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder.name)
+                lock_path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
         return removed
+
+
+def _acquire(path: Path, *, wait: bool) -> int | None:
+    """An open descriptor holding ``flock(LOCK_EX)`` on ``path`` (created if missing), or None if held.
+
+    After locking, the descriptor must still be the file at ``path``: a cleaner may
+    have unlinked it in between, and a lock on an unlinked file guards nothing.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)
+        if not wait:
+            return None  # it was cleaned up under us: nothing left to clean
 
 
 def _sha256(path: Path) -> str:
