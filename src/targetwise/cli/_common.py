@@ -1,4 +1,10 @@
-"""Shared plumbing for CLI commands: settings, workspace, one-line errors, progress."""
+"""Shared plumbing for CLI commands: settings, workspace, one-line errors, progress.
+
+Rich reads ``[word]`` in printed text as markup and drops it, so every value
+that is not our own markup (messages, fixes, paths, names, customer data) goes
+through :func:`plain` before it is printed: a fix such as "set timezone in the
+mapping's [options]" then reaches the user intact.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from targetwise.config import Settings, get_settings
@@ -26,6 +33,11 @@ WorkspaceOption = Annotated[
     Path | None,
     typer.Option("--workspace", "-w", help="Workspace folder (default: $TARGETWISE_WORKSPACE or ./targetwise-workspace)."),
 ]
+
+
+def plain(value: object) -> str:
+    """``value`` as text Rich prints as it is: ``[options]`` in it is not read as markup."""
+    return escape(str(value))
 
 
 def settings_for(workspace: Path | None = None) -> Settings:
@@ -45,7 +57,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except TargetwiseError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {plain(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
         except KeyboardInterrupt:
             err_console.print("[bold red]interrupted[/]: nothing was half-written (every change is one transaction)")
@@ -67,9 +79,9 @@ def progress(description: str) -> Iterator[Callable[[str], None]]:
         transient=True,
         disable=quiet,
     ) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(plain(description), total=None)
 
         def update(text: str) -> None:
-            bar.update(task, description=text)
+            bar.update(task, description=plain(text))
 
         yield update

@@ -13,6 +13,7 @@ from targetwise.cli._common import (
     console,
     handle_errors,
     open_workspace,
+    plain,
     progress,
     settings_for,
 )
@@ -37,8 +38,8 @@ def init(
 
     settings = settings_for(path)
     ws = Workspace.init(settings.workspace, settings)
-    console.print(f"workspace ready at [bold]{ws.path}[/] ({ws.db_path.name} + artifacts/)")
-    console.print(f"next: targetwise ingest transactions FILE --workspace {ws.path}")
+    console.print(f"workspace ready at [bold]{plain(ws.path)}[/] ({plain(ws.db_path.name)} + artifacts/)")
+    console.print(f"next: targetwise ingest transactions FILE --workspace {plain(ws.path)}")
 
 
 @app.command()
@@ -47,15 +48,15 @@ def status(workspace: WorkspaceOption = None) -> None:
     """Tables, row counts, date ranges, loads and the last run."""
     ws = open_workspace(workspace)
     st = ws.status()
-    table = Table(title=f"workspace {st.path}")
+    table = Table(title=f"workspace {plain(st.path)}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("from")
     table.add_column("to")
     for t in st.tables:
-        table.add_row(t.name, f"{t.rows:,}", str(t.first or ""), str(t.last or ""))
+        table.add_row(plain(t.name), f"{t.rows:,}", plain(t.first or ""), plain(t.last or ""))
     console.print(table)
-    console.print(f"loads: {st.loads} (last {st.last_load_at or 'never'}); last run: {st.last_run or 'none'}")
+    console.print(f"loads: {st.loads} (last {plain(st.last_load_at or 'never')}); last run: {plain(st.last_run or 'none')}")
 
 
 @app.command()
@@ -77,11 +78,11 @@ def ingest(
     with progress(f"ingesting {shown} into {table}"):
         summary = run_ingest(ws, table, source, mapping=mapping, query=query)
     if summary.already_loaded:
-        console.print(f"[yellow]already loaded[/] as load {summary.load_id}: nothing added (ingest is idempotent)")
+        console.print(f"[yellow]already loaded[/] as load {plain(summary.load_id)}: nothing added (ingest is idempotent)")
         return
     console.print(
         f"[green]loaded[/] {summary.rows_loaded:,} new + {summary.rows_updated:,} updated rows into "
-        f"{table} from {summary.rows_read:,} read (load {summary.load_id})"
+        f"{plain(table)} from {summary.rows_read:,} read (load {plain(summary.load_id)})"
     )
     if summary.rows_anonymous:
         console.print(f"  {summary.rows_anonymous:,} lines without customer id -> anonymous_transactions")
@@ -92,11 +93,11 @@ def ingest(
     if summary.pii_rows:
         console.print(f"  {summary.pii_rows:,} rows of personal data kept apart in customer_pii")
     for name, rows in summary.derived.items():
-        console.print(f"  {rows:,} new rows derived into {name}")
+        console.print(f"  {rows:,} new rows derived into {plain(name)}")
     if summary.rows_quarantined:
         console.print(f"  [yellow]{summary.rows_quarantined:,} rows quarantined[/] (table `quarantine`):")
         for code, count in summary.reasons.items():
-            console.print(f"    {code}: {count:,} - {REASONS.get(code, '')}")
+            console.print(f"    {plain(code)}: {count:,} - {plain(REASONS.get(code, ''))}")
 
 
 @app.command()
@@ -113,17 +114,17 @@ def profile(
     with progress("profiling"):
         p = profile_workspace(ws)
     console.print(f"lines {p.lines:,} | orders {p.orders:,} | customers {p.customers:,} | products {p.products:,}")
-    console.print(f"from {p.first_order_at} to {p.last_order_at} (UTC); net revenue {p.revenue:,.2f}")
+    console.print(f"from {plain(p.first_order_at)} to {plain(p.last_order_at)} (UTC); net revenue {p.revenue:,.2f}")
     console.print(
         f"anonymous lines {p.anonymous_lines:,} | returns {p.return_lines:,} ({p.returns_value_share:.1%} of value) | "
         f"quarantined {p.quarantined_lines:,} | one-order customers {p.one_order_customers:,} ({p.one_order_share:.0%})"
     )
     for w in p.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {plain(w)}")
     if html is not None:
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(render_profile_html(p, workspace=ws.path), encoding="utf-8")
-        console.print(f"profile written to {html}")
+        console.print(f"profile written to {plain(html)}")
 
 
 @app.command()
@@ -139,26 +140,27 @@ def demo(
     settings = settings_for(workspace)
     with progress("demo") as step:
         result = run_demo(workspace, settings, data=data, n_customers=n_customers, progress=step)  # type: ignore[arg-type]
-    console.print(f"[bold green]demo workspace ready[/] at {result.workspace} ({result.data})")
+    console.print(f"[bold green]demo workspace ready[/] at {plain(result.workspace)} ({plain(result.data)})")
     for s in result.ingests:
         if s.rows_read:
             console.print(
-                f"  {s.table}: {s.rows_loaded:,} loaded, {s.rows_anonymous:,} anonymous, "
+                f"  {plain(s.table)}: {s.rows_loaded:,} loaded, {s.rows_anonymous:,} anonymous, "
                 f"{s.rows_quarantined:,} quarantined"
             )
-    console.print(f"stages run: {', '.join(result.stages)}")
+    console.print(f"stages run: {plain(', '.join(result.stages))}")
     for name, path in result.outputs.items():
-        console.print(f"  {name}: {path}")
+        console.print(f"  {plain(name)}: {plain(path)}")
     from targetwise.io.workspace import Workspace
     from targetwise.service.keys import KeyStore
 
     key, token = KeyStore(Workspace.open(result.workspace, settings)).create(scope="write", name="demo")
     example = "12347" if result.data == "online-retail" else "C000001"
     console.print("\n[bold]serve it[/] (REST API under /v1, web UI under /ui/):")
-    console.print(f"  targetwise serve --workspace {result.workspace} --host 127.0.0.1 --port 8000")
-    console.print(f"  API key for the demo (scope write, id {key.id}; shown once, stored hashed):")
-    console.print(f"  {token}", highlight=False, soft_wrap=True)
-    console.print(f"  curl -H 'Authorization: Bearer {token}' http://127.0.0.1:8000/v1/customers/{example}", highlight=False, soft_wrap=True)
+    console.print(f"  targetwise serve --workspace {plain(result.workspace)} --host 127.0.0.1 --port 8000")
+    console.print(f"  API key for the demo (scope write, id {plain(key.id)}; shown once, stored hashed):")
+    console.print(f"  {plain(token)}", highlight=False, soft_wrap=True)
+    console.print(f"  curl -H 'Authorization: Bearer {plain(token)}' http://127.0.0.1:8000/v1/customers/{plain(example)}",
+                  highlight=False, soft_wrap=True)
     console.print("  then open http://127.0.0.1:8000/ui/ and log in with the key")
 
 
@@ -200,7 +202,7 @@ def report(
     target = out or ws.reports_dir / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")
-    console.print(f"report written to {target} ({len(html) / 1e6:.1f} MB, self-contained)")
+    console.print(f"report written to {plain(target)} ({len(html) / 1e6:.1f} MB, self-contained)")
 
 from targetwise.cli import campaigns as _campaigns  # noqa: E402
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace
+from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain
 from targetwise.errors import ConfigError
 
 audience_app = typer.Typer(help="Audiences: filters over segments, scores and features, always intersected with consent.",
@@ -60,9 +60,9 @@ def create(
     state = _state(workspace)
     body = schemas.AudienceCreate(name=name, conditions=[schemas.ConditionIn(**parse_where(w)) for w in where or []])
     record = actions.create_audience(state, state.runs.active(), body, key_id="cli")
-    console.print(f"audience {record.id}: {record.size:,} customers (run {record.run_id})")
+    console.print(f"audience {plain(record.id)}: {record.size:,} customers (run {plain(record.run_id)})")
     for reason, n in record.excluded.items():
-        console.print(f"  excluded by {reason.replace('_', ' ')}: {n:,}")
+        console.print(f"  excluded by {plain(reason.replace('_', ' '))}: {n:,}")
 
 
 @audience_app.command("list")
@@ -75,7 +75,7 @@ def list_audiences(workspace: WorkspaceOption = None) -> None:
     for col in ("id", "name", "size", "run", "created"):
         table.add_column(col)
     for r in AudienceStore(open_workspace(workspace)).list():
-        table.add_row(r.id, r.name, f"{r.size:,}", r.run_id, r.created_at)
+        table.add_row(plain(r.id), plain(r.name), f"{r.size:,}", plain(r.run_id), plain(r.created_at))
     console.print(table)
 
 
@@ -99,7 +99,7 @@ def export(
     partial.write_bytes(data)
     partial.replace(out)
     console.print(
-        f"exported {result.exported:,} of {result.members:,} members to {out} ({destination}); "
+        f"exported {result.exported:,} of {result.members:,} members to {plain(out)} ({plain(destination)}); "
         f"left out: {result.excluded_opt_out:,} opted out, {result.without_identifier:,} without identifier, "
         f"{result.invalid_identifiers:,} invalid identifiers"
     )

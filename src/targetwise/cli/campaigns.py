@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, progress
+from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain, progress
 
 campaign_app = typer.Typer(help="Plan a campaign under a budget from uplift; measure it afterwards.", no_args_is_help=True)
 
@@ -41,13 +41,13 @@ def plan(
     plo, phi = result.profit_interval
     console.print(f"contact {result.n_contacted:,} customers, hold out {result.n_holdout:,} at random; cost {result.total_cost:,.2f}")
     console.print(f"expected incremental conversions {result.expected_incremental_conversions:,.1f} ({lo:,.1f} to {hi:,.1f})")
-    console.print(f"expected profit {result.expected_profit:,.2f} ({plo:,.2f} to {phi:,.2f}, {result.interval_method})")
+    console.print(f"expected profit {result.expected_profit:,.2f} ({plo:,.2f} to {phi:,.2f}, {plain(result.interval_method)})")
     reasons = result.assignments["reason"].value_counts()
-    console.print("decisions: " + ", ".join(f"{k} {v:,}" for k, v in reasons.items()))
-    console.print(f"excluded by consent ({channel} or profiling): {excluded:,}")
+    console.print("decisions: " + ", ".join(f"{plain(k)} {v:,}" for k, v in reasons.items()))
+    console.print(f"excluded by consent ({plain(channel)} or profiling): {excluded:,}")
     if out:
         write_table(result.assignments.reset_index(), out)
-        console.print(f"assignments written to {out}")
+        console.print(f"assignments written to {plain(out)}")
 
 
 @campaign_app.command("report")
@@ -65,12 +65,12 @@ def report(
     frame = result.results
     for row in frame[frame["segment"] == "all"].itertuples():
         console.print(
-            f"{row.arm}: conversion {row.conversion_rate_treated:.2%} vs control {row.conversion_rate_control:.2%}; "
+            f"{plain(row.arm)}: conversion {row.conversion_rate_treated:.2%} vs control {row.conversion_rate_control:.2%}; "
             f"incremental {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}); "
             f"incremental revenue {row.incremental_revenue:,.0f} ({row.incremental_revenue_low:,.0f} to {row.incremental_revenue_high:,.0f})"
         )
     for row in frame[frame["segment"] != "all"].itertuples():
-        console.print(f"  {row.arm} / {row.segment}: {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}), n={row.n_treated}+{row.n_control}")
+        console.print(f"  {plain(row.arm)} / {plain(row.segment)}: {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}), n={row.n_treated}+{row.n_control}")
     if out:
         write_table(frame, out)
-        console.print(f"written to {out}")
+        console.print(f"written to {plain(out)}")

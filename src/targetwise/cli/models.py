@@ -9,18 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, progress
+from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain, progress
 
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write the table to this .csv or .parquet file.")]
 AsOfOption = Annotated[str, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD; only earlier data is used.")]
 
 
 def _show(frame, title: str, limit: int = 10) -> None:
-    table = Table(title=title)
+    table = Table(title=plain(title))
     for col in frame.columns:
-        table.add_column(str(col))
+        table.add_column(plain(col))
     for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*[f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[f"{v:,.4g}" if isinstance(v, float) else plain(v) for v in row])
     console.print(table)
 
 
@@ -40,12 +40,12 @@ def segment(
         result = segment_workspace(ws, as_of, n_clusters=n_clusters, random_state=ws.settings.random_state)
     profiles = result.cluster_profiles
     for name, row in profiles.iterrows() if "name" not in profiles.columns else profiles.set_index("name").iterrows():
-        console.print(f"[bold]{name}[/]: {row.get('description', '')}")
+        console.print(f"[bold]{plain(name)}[/]: {plain(row.get('description', ''))}")
     counts = result.customers["rfm_segment"].value_counts()
-    console.print("RFM segments: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    console.print("RFM segments: " + ", ".join(f"{plain(k)} {v:,}" for k, v in counts.items()))
     if out:
         write_table(result.customers, out)
-        console.print(f"written to {out}")
+        console.print(f"written to {plain(out)}")
     else:
         _show(result.customers, "customers")
 
@@ -71,14 +71,14 @@ def clv(
             random_state=ws.settings.random_state,
         )
     params = ", ".join(f"{k}={v:.4g}" for k, v in info["params"].items())
-    console.print(f"{info['transaction_model']}: {params} (log-likelihood {info['log_likelihood']:,.2f})")
-    console.print("Gamma-Gamma: " + ", ".join(f"{k}={v:.4g}" for k, v in info["spend_params"].items()))
+    console.print(f"{plain(info['transaction_model'])}: {plain(params)} (log-likelihood {info['log_likelihood']:,.2f})")
+    console.print("Gamma-Gamma: " + plain(", ".join(f"{k}={v:.4g}" for k, v in info["spend_params"].items())))
     for w in info["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
-    console.print(f"total CLV over {horizon:g} {time_unit}: {frame['clv'].sum():,.0f} ({len(frame):,} customers)")
+        console.print(f"[yellow]warning:[/] {plain(w)}")
+    console.print(f"total CLV over {horizon:g} {plain(time_unit)}: {frame['clv'].sum():,.0f} ({len(frame):,} customers)")
     if out:
         write_table(frame, out)
-        console.print(f"written to {out}")
+        console.print(f"written to {plain(out)}")
     else:
         _show(frame.sort_values("clv", ascending=False), "top customers by CLV")
 
@@ -106,14 +106,14 @@ def predict(
             random_state=ws.settings.random_state, features_at_as_of=features,
         )
     metrics = ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items() if isinstance(v, float))
-    console.print(f"out-of-time test at {result.model_card['test_cutoff']}: {metrics}")
+    console.print(f"out-of-time test at {plain(result.model_card['test_cutoff'])}: {plain(metrics)}")
     if result.baselines:
-        console.print("baselines: " + ", ".join(f"{k}={v:.3f}" for k, v in result.baselines.items() if isinstance(v, float)))
+        console.print("baselines: " + plain(", ".join(f"{k}={v:.3f}" for k, v in result.baselines.items() if isinstance(v, float))))
     if result.model_card.get("fallback_reason"):
-        console.print(f"[yellow]fallback:[/] {result.model_card['fallback_reason']}")
+        console.print(f"[yellow]fallback:[/] {plain(result.model_card['fallback_reason'])}")
     if out:
         write_table(result.scores, out)
-        console.print(f"written to {out}")
+        console.print(f"written to {plain(out)}")
     else:
         _show(result.scores.sort_values(result.scores.columns[1], ascending=False), "top customers")
 
@@ -133,7 +133,7 @@ def recommend(
     if ctx.invoked_subcommand is not None:
         return
     if customer is None:
-        console.print(ctx.get_help())
+        console.print(ctx.get_help(), markup=False)
         raise typer.Exit(code=2)
     from targetwise.pipeline.workflows import recommend_for_customer
 

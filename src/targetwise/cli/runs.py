@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, progress
+from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain, progress
 
 runs_app = typer.Typer(help="List, inspect and promote model runs.", no_args_is_help=True)
 
@@ -26,10 +26,10 @@ def run(
     ws = open_workspace(workspace)
     with progress("run") as step:
         info = run_pipeline(ws, ws.settings, as_of=as_of, stages=stage or None, promote=not no_promote, progress=step)
-    console.print(f"[green]run {info.run_id}[/] as of {info.as_of} written to {info.path}")
+    console.print(f"[green]run {plain(info.run_id)}[/] as of {plain(info.as_of)} written to {plain(info.path)}")
     for name, rec in info.manifest["stages"].items():
         metrics = ", ".join(f"{k}={v}" for k, v in rec.get("metrics", {}).items() if not isinstance(v, dict | list))
-        console.print(f"  {name}: {rec['status']} in {rec.get('seconds', 0):.1f}s {metrics}")
+        console.print(f"  {plain(name)}: {plain(rec['status'])} in {rec.get('seconds', 0):.1f}s {plain(metrics)}")
     console.print("promoted: the service now serves this run" if not no_promote else "not promoted")
 
 
@@ -46,7 +46,8 @@ def list_runs(workspace: WorkspaceOption = None) -> None:
         table.add_column(col)
     for info in store.list():
         stages = ", ".join(f"{k}:{v['status']}" for k, v in info.manifest["stages"].items())
-        table.add_row(info.run_id, str(info.as_of), info.created_at[:19], stages, "*" if info.run_id == active else "")
+        table.add_row(plain(info.run_id), plain(info.as_of), plain(info.created_at[:19]), plain(stages),
+                      "*" if info.run_id == active else "")
     console.print(table)
 
 
@@ -76,7 +77,7 @@ def promote(run_id: Annotated[str, typer.Argument(help="Run id to serve.")], wor
     from targetwise.io.runs import RunStore
 
     info = RunStore(open_workspace(workspace)).promote(run_id)
-    console.print(f"run {info.run_id} is now active")
+    console.print(f"run {plain(info.run_id)} is now active")
 
 
 @handle_errors
@@ -94,8 +95,8 @@ def features(
     ws = open_workspace(workspace)
     with progress(f"features as of {as_of} on {engine}"):
         frame = compute_features(ws.db_path, as_of, engine=engine, out=out, time_unit=time_unit, spark_connect_url=spark_connect)
-    console.print(f"{len(frame):,} customers x {len(frame.columns)} columns as of {as_of} ({engine})")
+    console.print(f"{len(frame):,} customers x {len(frame.columns)} columns as of {plain(as_of)} ({plain(engine)})")
     if out:
-        console.print(f"written to {out}")
+        console.print(f"written to {plain(out)}")
     else:
-        console.print(frame.head(10).to_string(max_cols=12))
+        console.print(frame.head(10).to_string(max_cols=12), markup=False)
