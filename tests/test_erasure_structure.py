@@ -290,3 +290,26 @@ def test_the_api_answers_erased_not_granted_and_keys_survive_short_id_erasures(s
         other = next(c for c in pq.read_table(ws.runs_dir / shop.run_id / "clv/customer_clv.parquet")
                      .column("customer_id").to_pylist() if c not in SHORT_IDS)
         assert client.get(f"/v1/customers/{other}", headers=auth).status_code == 200
+
+
+def test_a_formula_like_id_is_erased_from_an_escaped_csv_export(workspace: Workspace, tmp_path: Path) -> None:
+    from targetwise.io.exports import write_table
+    from targetwise.io.ingest import ingest
+
+    evil = '=HYPERLINK("x")'
+    lines = tmp_path / "tx.csv"
+    lines.write_text(
+        "customer_id,order_id,ordered_at,product_id,quantity,unit_price\n"
+        '"=HYPERLINK(""x"")",O1,2011-01-01 10:00:00,P1,1,2.5\n'
+        "-5,O2,2011-01-02 10:00:00,P1,3,2.5\n"
+    )
+    ingest(workspace, "transactions", lines)
+    export = workspace.exports_dir / "all.csv"
+    write_table(pd.DataFrame({"customer_id": [evil, "-5"]}), export)
+    assert pd.read_csv(export, dtype=str)["customer_id"].tolist() == [f"'{evil}", "'-5"]  # escaped on disk
+    receipt = erase_customer(workspace, evil, actor="test")
+    assert receipt.tables == {"transactions": 1}
+    assert receipt.files == {"artifacts/exports/all.csv": 1}
+    assert pd.read_csv(export, dtype=str)["customer_id"].tolist() == ["'-5"]  # the other row: still escaped
+    with workspace.connect(read_only=True) as con:
+        assert con.execute("SELECT customer_id FROM transactions").fetchall() == [("-5",)]

@@ -14,6 +14,7 @@ from targetwise.cli._common import (
     err_console,
     handle_errors,
     open_workspace,
+    plain,
     progress,
 )
 from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES
@@ -49,11 +50,11 @@ def erase(
         receipt = erase_customer(ws, customer_id, actor=f"cli:{_user()}")
     console.print(f"[green]erased[/] {receipt.subject}: {receipt.rows_removed:,} rows removed")
     for table, rows in receipt.tables.items():
-        console.print(f"  table {table}: {rows:,}")
+        console.print(f"  table {plain(table)}: {rows:,}")
     for path, rows in receipt.files.items():
-        console.print(f"  file {path}: {rows:,}")
+        console.print(f"  file {plain(path)}: {rows:,}")
     for path in receipt.deleted_files:
-        console.print(f"  deleted {path} (it listed the customer; render it again)")
+        console.print(f"  deleted {plain(path)} (it listed the customer; render it again)")
     if receipt.suppressed:
         console.print(
             f"  suppression list: {receipt.suppressed} keyed pseudonym(s) (id, e-mail, phone); if this person comes "
@@ -80,7 +81,7 @@ def log(workspace: WorkspaceOption = None) -> None:
         table.add_column(col)
     for e in entries:
         tables = ", ".join(f"{k}:{v}" for k, v in e["tables"].items())
-        table.add_row(e["erased_at"], e["subject"], e["actor"], f"{e['rows_removed']:,}", tables,
+        table.add_row(e["erased_at"], e["subject"], plain(e["actor"]), f"{e['rows_removed']:,}", plain(tables),
                       str(len(e["files"]) + len(e["deleted_files"])))
     console.print(table)
 
@@ -98,7 +99,7 @@ def set_consent(
     from targetwise.io.consent import record_consent
 
     summary = record_consent(open_workspace(workspace), customer_id, purpose=purpose, status=status, source=source)
-    console.print(f"recorded {purpose}={status} for {customer_id} (load {summary.load_id})")
+    console.print(f"recorded {plain(purpose)}={plain(status)} for {plain(customer_id)} (load {summary.load_id})")
     if status != "granted":
         effect = {
             "profiling": "left out of scores, segments, audiences and exports from the next run on",
@@ -127,7 +128,7 @@ def show_consent(
     for col in ("recorded at (UTC)", "purpose", "status", "source"):
         table.add_column(col)
     for h in history:
-        table.add_row(str(h["recorded_at"]), h["purpose"], h["status"], str(h["source"] or ""))
+        table.add_row(str(h["recorded_at"]), plain(h["purpose"]), plain(h["status"]), plain(h["source"] or ""))
     console.print(table)
 
 
