@@ -1,7 +1,7 @@
 """The attacker's view, end to end on one small workspace (issue 17).
 
-One hand-built shop (a few CSV lines, a float64 Parquet file, a hand-written run with every stage
-the service reads, keys, two audiences, an aggregate report) is probed the way the security probe
+One hand-built shop (a few CSV lines, a float64 Parquet file, a hand-written run with features,
+segments and CLV, keys, two audiences, an aggregate report) is probed the way the security probe
 of issue 17 did:
 
 * erasing the short ids ``1``, ``10`` and ``00`` (which occur as Quantity, product code, order id
@@ -11,8 +11,10 @@ of issue 17 did:
 * a customer id ``=HYPERLINK("x")`` is written ``'=HYPERLINK("x")`` in CSV exports (library, API, UI);
 * ``17850.0`` from a float64 Parquet column is the customer ``17850`` of the CSV, and an id ``NULL``
   is an anonymous line, not a customer;
-* the UI refuses a cross-site form post (foreign ``Origin``) with 403 and saves nothing, login too;
-* every response, JSON, HTML and error alike, carries the security headers.
+* the UI refuses a cross-site form post (foreign ``Origin``/``Referer``, even with the page's token) with
+  403 and saves nothing, login too; its cookie is an expiring session id, not the API key;
+* every response, JSON, HTML and error alike, carries the security headers;
+* an id with '/' is reachable through the API; two former tracebacks are one line on the command line.
 
 The module's workspace is built once (about a second); each destructive test works on a copy.
 """
@@ -21,10 +23,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -61,6 +67,8 @@ LINES = (
     "C1,O12,2011-01-12 10:00,1,1,0\n"  # quarantined: holds 1, 1
     "10,O13,2011-01-13 10:00,P1,1,0\n"  # quarantined: customer 10's own row
 )
+# the 'everyone' audience as a CSV download: the formula id gets its ' (and CSV quoting for its quotes)
+EVERYONE_CSV = 'customer_id\n1\n10\n00\nC1\nC2\n"\'=HYPERLINK(""x"")"\n17850\na/b\n'
 REPORT = (
     "<html><body><h1>Shop report</h1><p>10 customers, 1 segment, as of 2011-12-09 10:00</p></body></html>\n"
 )
@@ -340,9 +348,150 @@ def test_a_formula_id_is_escaped_in_the_api_and_ui_csv_download(shop: Shop, tmp_
                               headers=_header(shop.write))  # fmt: skip
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/csv")
-        expected = 'customer_id\n1\n10\n00\nC1\nC2\n"\'=HYPERLINK(""x"")"\n17850\na/b\n'
-        assert response.text == expected
+        assert response.text == EVERYONE_CSV
         assert [row[0] for row in _cells(response.text)][6] == "'" + HOSTILE
+
+
+# -- the UI: cross-site form posts ------------------------------------------------------------------
+
+BASE = "http://127.0.0.1"  # the test client's origin
+EVIL = "https://evil.example"
+_FORM = re.compile(r"<form\b[^>]*>.*?</form>", re.DOTALL)
+_INPUT = re.compile(r"<input\b[^>]*>")
+_ATTR = re.compile(r'([a-z_-]+)="([^"]*)"')
+
+
+def _hidden(page: str, action: str) -> dict[str, str]:
+    """The hidden fields of the page's form that posts to ``action`` (a CSRF token among them)."""
+    (form,) = [f for f in _FORM.findall(page) if f'action="{action}"' in f.split(">", 1)[0]]
+    fields = {}
+    for tag in _INPUT.findall(form):
+        attrs = dict(_ATTR.findall(tag))
+        if attrs.get("type") == "hidden":
+            fields[attrs["name"]] = html.unescape(attrs.get("value", ""))
+    return fields
+
+
+def _login(client: TestClient, key: str) -> Any:
+    """Log in as a browser would: the login page's form, posted from the UI's own origin."""
+    fields = _hidden(client.get("/ui/login").text, "/ui/login") | {"api_key": key, "next": "/ui/audiences"}
+    response = client.post("/ui/login", data=fields, headers={"Origin": BASE}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/ui/audiences"
+    return response
+
+
+def test_the_ui_cookie_holds_an_expiring_session_id_not_the_api_key(shop: Shop) -> None:
+    ws = _open(shop.root)
+    with _client(ws) as client:
+        response = _login(client, shop.write)
+        (cookie,) = response.headers.get_list("set-cookie")
+        value = cookie.split(";", 1)[0].split("=", 1)[1]
+        assert shop.write not in cookie and shop.write.split("_")[2] not in value  # not the key, nor its secret
+        parts = [part.strip().partition("=") for part in cookie.split(";")[1:]]
+        attributes = {name.lower(): setting for name, _, setting in parts}
+        assert "httponly" in attributes and attributes.get("samesite", "").lower() == "strict"
+        assert attributes.get("max-age") == str(12 * 3600), cookie  # default lifetime 12 h
+        assert client.get("/ui/audiences").status_code == 200  # the session works
+
+
+def test_a_cross_site_post_to_ui_audiences_with_a_valid_session_is_403_and_saves_nothing(
+    shop: Shop, tmp_path: Path
+) -> None:
+    ws = _copy(shop, tmp_path)
+    store = AudienceStore(ws)
+    before = [r.id for r in store.list()]
+    with _client(ws) as client:
+        _login(client, shop.write)
+        tokens = _hidden(client.get("/ui/audiences").text, "/ui/audiences")
+        assert any(len(v) >= 16 for v in tokens.values()), tokens  # the form carries a per-login token
+        form = tokens | {"name": "Evil twin", "field_1": "clv", "op_1": ">=", "value_1": "0"}
+        # even with the page's own token: a foreign Origin, or a foreign Referer without Origin, is refused
+        for headers in ({"Origin": EVIL}, {"Referer": f"{EVIL}/page.html"}, {"Origin": "null"}):
+            refused = client.post("/ui/audiences", data=form, headers=headers)
+            assert refused.status_code == 403, (headers, refused.status_code)
+        # same origin without the token: refused too
+        bare = {k: v for k, v in form.items() if k not in tokens}
+        assert client.post("/ui/audiences", data=bare, headers={"Origin": BASE}).status_code == 403
+        assert [r.id for r in store.list()] == before
+        # the control: the same form from the UI itself is saved
+        saved = client.post("/ui/audiences", data=form, headers={"Origin": BASE})
+        assert saved.status_code == 201, saved.text
+    assert [r.id for r in store.list()] == [*before, "evil-twin-v1"]
+    assert store.get("evil-twin-v1").size == len(CUSTOMERS)
+
+
+def test_a_cross_site_login_is_403_and_sets_no_cookie(shop: Shop) -> None:
+    """Login CSRF: another site must not log the victim's browser in under the attacker's key."""
+    ws = _open(shop.root)
+    with _client(ws) as client:
+        fields = _hidden(client.get("/ui/login").text, "/ui/login") | {"api_key": shop.read}
+        for headers in ({"Origin": EVIL}, {"Referer": f"{EVIL}/login.html"}):
+            refused = client.post("/ui/login", data=fields, headers=headers, follow_redirects=False)
+            assert refused.status_code == 403, (headers, refused.status_code)
+            assert "set-cookie" not in refused.headers
+        assert not client.cookies
+
+
+def test_the_ui_csv_download_escapes_a_formula_id(shop: Shop, tmp_path: Path) -> None:
+    ws = _copy(shop, tmp_path)
+    with _client(ws) as client:
+        _login(client, shop.write)
+        response = client.get("/ui/audiences/everyone-v1/export", params={"destination": "csv"})
+        assert response.status_code == 200, response.text
+        assert response.text == EVERYONE_CSV
+
+
+# -- security headers on every response ---------------------------------------------------------------
+
+STRICT_REFERRERS = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
+
+
+def _assert_security_headers(response: Any, where: str) -> None:
+    headers = response.headers
+    assert headers.get("x-frame-options") == "DENY", where
+    assert headers.get("x-content-type-options") == "nosniff", where
+    assert headers.get("referrer-policy") in STRICT_REFERRERS, (where, headers.get("referrer-policy"))
+    csp = headers.get("content-security-policy")
+    assert csp, f"{where}: no Content-Security-Policy"
+    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    scripts = directives.get("script-src", directives.get("default-src"))
+    assert scripts is not None and "'unsafe-inline'" not in scripts and "*" not in scripts, (where, csp)
+
+
+def test_security_headers_on_api_ui_and_error_responses(shop: Shop) -> None:
+    ws = _open(shop.root)
+    with _client(ws) as client:
+        responses = {
+            "API route": client.get("/v1/customers/C1", headers=_header(shop.read)),
+            "health": client.get("/v1/health"),
+            "UI login page": client.get("/ui/login"),
+            "404 error": client.get("/v1/customers/NOPE", headers=_header(shop.read)),
+            "401 error": client.get("/v1/customers/C1"),
+            "unknown route": client.get("/v1/no-such-route"),
+            "405 error": client.put("/v1/health"),
+            "422 error": client.get("/v1/customers/C1/recommendations", params={"n": "0"}, headers=_header(shop.read)),
+            "static file": client.get("/static/style.css"),
+        }
+        _login(client, shop.read)
+        responses["UI page"] = client.get("/ui/audiences")
+    expected = {"API route": 200, "health": 200, "UI login page": 200, "404 error": 404, "401 error": 401,
+                "unknown route": 404, "405 error": 405, "422 error": 422, "static file": 200, "UI page": 200}  # fmt: skip
+    assert {where: r.status_code for where, r in responses.items()} == expected
+    for where, response in responses.items():
+        _assert_security_headers(response, where)
+    # the UI runs no inline script the policy would have to allow
+    page = responses["UI page"].text
+    assert re.findall(r"<script\b(?![^>]*\bsrc=)[^>]*>", page) == []
+    assert re.findall(r"<script\b[^>]*>", page) == ['<script src="/static/audience.js" defer>']
+
+
+def test_an_id_with_a_slash_is_reachable_through_the_api(shop: Shop) -> None:
+    ws = _open(shop.root)
+    with _client(ws) as client:
+        response = client.get(f"/v1/customers/{quote(SLASHED, safe='')}", headers=_header(shop.read))
+        assert response.status_code == 200, response.text
+        assert response.json()["customer_id"] == SLASHED
 
 
 # -- the careless user's view on the command line ---------------------------------------------------
