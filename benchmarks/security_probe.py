@@ -495,7 +495,7 @@ def fuzz(tmp: Path, n_requests: int, seed: int = 17) -> dict[str, Any]:
     statuses: Counter = Counter()
     by_method: Counter = Counter()
     server_errors: list[str] = []
-    refused_valid = erased = ui = 0
+    refused_valid = erased = ui = cross_site_accepted = 0
     started = time.perf_counter()
     with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1") as client:
         for _ in range(n_requests):
@@ -527,13 +527,17 @@ def fuzz(tmp: Path, n_requests: int, seed: int = 17) -> dict[str, Any]:
             if response.status_code >= 500 and response.status_code != 503:
                 server_errors.append(f"{method} {url}: {response.status_code} {response.text[:120]}")
             erased += method == "DELETE" and response.status_code == 200
+            foreign = headers.get("Origin") in ("https://evil.example", "null")
+            cross_site_accepted += foreign and method == "POST" and path.startswith("/ui/") and (
+                path != "/ui/audiences/preview") and response.status_code in (200, 201, 303)
             refused_valid += token == keys.admin and not path.startswith("/ui/") and response.status_code == 401
         seconds = time.perf_counter() - started
         after = {name: client.get("/v1/audiences", headers=Keys.header(token)).status_code
                  for name, token in (("admin", keys.admin), ("write", keys.write), ("read", keys.read))}  # fmt: skip
     return {"requests": n_requests, "ui": ui, "operations": len(operations), "seconds": seconds,
             "statuses": dict(sorted(statuses.items())), "by_method": dict(by_method), "server_errors": server_errors,
-            "refused_valid": refused_valid, "keys_after": after, "erased": erased}  # fmt: skip
+            "refused_valid": refused_valid, "keys_after": after, "erased": erased,
+            "cross_site_accepted": cross_site_accepted}  # fmt: skip
 
 
 # -- 3b, 4. test files through pytest ----------------------------------------------------------------
@@ -594,6 +598,8 @@ def _print_fuzz(fuzzed: dict[str, Any]) -> None:
           f"and {fuzzed['ui']} UI form requests, {fuzzed['seconds']:.0f} s)\n")  # fmt: skip
     print(f"- methods {fuzzed['by_method']}; statuses {fuzzed['statuses']}")
     print(f"- customers erased by a fuzzed DELETE: {fuzzed['erased']}")
+    print(f"- UI form posts with a foreign Origin (evil.example or null) accepted (200/201/303): "
+          f"**{fuzzed['cross_site_accepted']}**")  # fmt: skip
     print(f"- server errors (5xx other than 503 busy): **{len(fuzzed['server_errors'])}**")
     for line in fuzzed["server_errors"][:10]:
         print(f"  - `{line}`")
