@@ -3,6 +3,9 @@
 
 Serves the app with uvicorn on 127.0.0.1 (a free port) in a background thread;
 the browser talks to nothing else. Screenshots go to a pytest temp folder.
+The browser also proves what a TestClient cannot: it sends the Origin header
+the CSRF check needs, and it enforces the Content-Security-Policy (any
+violation shows up as a console message, and none may).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_pat
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
         page = context.new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
         # only loopback traffic
         page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server) else route.abort())
 
@@ -71,8 +76,10 @@ def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_pat
         page.fill("#api_key", keys.write)
         page.click("button[type=submit]")
         page.wait_for_url(f"{server}/ui/customers")
-        cookie = next(c for c in context.cookies() if c["name"] == "targetwise_key")
-        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        (cookie,) = context.cookies()
+        assert cookie["name"] == "targetwise_session" and cookie["path"] == "/ui"
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]  # plain http here
+        assert keys.write.split("_")[2] not in cookie["value"]  # a session id, not the key
 
         page.fill("#customer_id", "C1")
         page.click("form.inline button")
@@ -94,7 +101,7 @@ def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_pat
         page.select_option("select[name=op_1]", "==")
         page.fill("input[name=value_1]", "Lapsed")
         # live size (JavaScript): C2 and C4 are Lapsed, C4 objected to profiling
-        page.wait_for_function("document.getElementById('live-size').textContent.startsWith('1 customers')")
+        page.wait_for_function("() => document.getElementById('live-size').textContent.startsWith('1 customers')")
         assert "1 left out" in page.inner_text("#live-size")
         page.click("#audience-form button[type=submit]")
         page.wait_for_selector("#created")
@@ -107,7 +114,16 @@ def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_pat
         saved = shots / download.suggested_filename
         download.save_as(str(saved))
         assert saved.read_text() == "customer_id\nC2\n"
+
+        # logging out ends the session on the server: the old cookie no longer opens a page
+        page.goto(f"{server}/ui/")
+        page.click("form.logout button")
+        page.wait_for_url(f"{server}/ui/login")
+        context.add_cookies([cookie])
+        page.goto(f"{server}/ui/audiences")
+        assert page.url.startswith(f"{server}/ui/login")
         browser.close()
+    assert [m for m in console if "Content Security Policy" in m] == []
     assert {p.name for p in shots.glob("*.png")} == {"customer.png", "overview.png", "audience.png"}
     print(f"screenshots in {shots}")
 
@@ -132,4 +148,36 @@ def test_read_pages_work_without_javascript(server: str, keys: Keys) -> None:
         page.fill("#name", "nope")
         page.click("#audience-form button[type=submit]")
         assert "needs 'write'" in page.inner_text("main")
+        browser.close()
+
+
+def test_the_browser_enforces_the_policy_and_the_docs_inline_script_is_hashed(server: str, keys: Keys) -> None:
+    """The UI policy blocks an injected inline script; /docs runs its own inline script (allowed by hash)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian chromium not installed (make test installs it)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page()
+        console: list[str] = []
+        errors: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server) else route.abort())
+
+        page.goto(f"{server}/ui/login")
+        injected = page.evaluate(
+            "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+            " document.head.appendChild(s); return window.injected === 1; }"
+        )
+        assert injected is False
+        assert any("Content Security Policy" in m and "blocked" in m for m in console), console
+
+        console.clear()
+        page.goto(f"{server}/docs")
+        # the CDN is unreachable here, so Swagger's inline script runs and stops at the missing bundle:
+        # proof that the policy let it run (a blocked script raises nothing and logs a CSP refusal)
+        page.wait_for_timeout(300)
+        assert any("SwaggerUIBundle is not defined" in e for e in errors), errors
+        assert [m for m in console if "Content Security Policy" in m] == []
         browser.close()

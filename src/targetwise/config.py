@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty = CORS off."
     )
+    ui_session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=720,
+        description="Hours a web UI login lasts: the session (held by the server; the cookie holds only its random "
+        "id) then expires and the browser must log in again.",
+    )
+    trust_proxy: bool = Field(
+        default=False,
+        description="The service runs behind a reverse proxy: trust its X-Forwarded-Proto / X-Forwarded-Host / "
+        "X-Forwarded-For headers (HTTPS detection for the Secure cookie and the same-origin check, client "
+        "addresses in the log). Leave off when clients reach the service directly: they could forge them.",
+    )
 
     @field_validator("business_timezone")
     @classmethod

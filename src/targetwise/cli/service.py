@@ -21,16 +21,18 @@ def serve(
     """Serve the REST API (/v1, docs at /docs) and the web UI (/ui/) for the promoted run.
 
     One process serves a workspace (DuckDB allows one writer process); run it with
-    a single worker.
+    a single worker. The access log names route templates, never customer ids;
+    behind a TLS-terminating proxy set TARGETWISE_TRUST_PROXY=1.
     """
     import uvicorn
 
     from targetwise.service.app import create_app
+    from targetwise.service.logs import uvicorn_options
 
     ws = open_workspace(workspace)
     app = create_app(ws.settings, workspace=ws)
     console.print(f"serving {ws.path} on http://{host}:{port} (UI /ui/, API /v1, OpenAPI /openapi.json)")
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="info")
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options(ws.settings))
 
 
 @keys_app.command("create")

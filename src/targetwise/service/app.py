@@ -3,7 +3,13 @@
 Every error, whatever raised it (a targetwise error, request validation, an
 unknown route, a wrong method, a bug), answers with the one JSON error shape of
 :meth:`targetwise.errors.TargetwiseError.to_dict`; a bug answers a generic 500
-without a traceback (the traceback goes to the server log).
+without a traceback (the traceback goes to the server log, which names the
+route template, never the raw path). A 405 lists in ``Allow`` every method the
+path really has.
+
+The two outermost layers, outside even Starlette's 500 handler, add the
+security headers (:mod:`targetwise.service.security`) and write the access log
+(:mod:`targetwise.service.logs`), so both cover every response.
 """
 
 from __future__ import annotations
@@ -24,11 +30,15 @@ import targetwise
 from targetwise.config import Settings
 from targetwise.errors import TargetwiseError
 from targetwise.io.workspace import Workspace
+from targetwise.service.docs import install_docs
+from targetwise.service.logs import AccessLogMiddleware
 from targetwise.service.ratelimit import RateLimitedError
+from targetwise.service.routing import allowed_methods, route_template
 from targetwise.service.schemas import ErrorPublic
+from targetwise.service.security import SecurityHeadersMiddleware
 from targetwise.service.state import ServiceState
 
-__all__ = ["create_app", "error_response"]
+__all__ = ["TargetwiseAPI", "create_app", "error_response"]
 
 log = logging.getLogger("targetwise.service")
 STATIC = Path(__file__).parent / "static"
@@ -84,15 +94,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             body = _body("not_found", f"no route {request.url.path}", fix="see /openapi.json for the API's routes")
         elif exc.status_code == 405:
+            allowed = allowed_methods(request.app.router.routes, request.scope)
             body = _body("method_not_allowed", f"{request.method} is not allowed on {request.url.path}",
-                         fix="see /openapi.json for the methods of this route")
+                         fix=f"use {', '.join(allowed) or 'another method'}; see /openapi.json",
+                         details={"allowed": allowed})  # fmt: skip
+            headers = dict(getattr(exc, "headers", None) or {})
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+            return JSONResponse(body, status_code=405, headers=headers)
         else:
             body = _body("http_error", str(exc.detail))
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        log.exception("unhandled error on %s %s", request.method, route_template(request.scope), exc_info=exc)
         body = _body("internal_error", "internal server error", fix="retry; if it persists, see the server log")
         return JSONResponse(body, status_code=500)
 
@@ -128,17 +144,18 @@ class AuditMiddleware:
                     key_id=key_id,
                     action=getattr(route, "name", "unknown"),
                     method=scope["method"],
-                    route=_route_template(scope, route),
+                    route=route_template(scope),
                     status=status,
                     customer_id=params.get("customer_id"),
                     details=request_state.get("audit_details"),
                 )
 
 
-def _route_template(scope: Scope, route: Any) -> str:
-    """The matched route's full path template (/v1/customers/{customer_id}), never the raw path."""
-    context = (scope.get("fastapi") or {}).get("effective_route_context")
-    return str(getattr(context, "path", None) or getattr(route, "path", "?"))
+class TargetwiseAPI(FastAPI):
+    """FastAPI with two outermost layers: security headers and the access log (see the module docstring)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return AccessLogMiddleware(SecurityHeadersMiddleware(super().build_middleware_stack()))
 
 
 def create_app(settings: Settings, *, workspace: Workspace | None = None) -> FastAPI:
@@ -159,14 +176,18 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
 
     ws = workspace or Workspace.open(settings.workspace, settings)
     state = ServiceState(settings=settings, workspace=ws)
-    app = FastAPI(
+    app = TargetwiseAPI(
         title="targetwise",
         version=targetwise.__version__,
         summary="Segments, CLV, propensity, recommendations and audiences of the served run.",
         responses=_ERRORS,
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.service = state
     _install_error_handlers(app)
+    install_docs(app)
     for module in (health, customers, consent, products, segments, audiences, campaigns, events, runs, audit):
         app.include_router(module.router, prefix="/v1")
     app.include_router(pages.router)

@@ -26,11 +26,10 @@ __all__ = [
     "State",
     "WorkspaceDep",
     "WriteKey",
+    "admit",
     "audit_details",
     "authenticate",
 ]
-
-COOKIE = "targetwise_key"
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <key>`")
@@ -52,7 +51,11 @@ WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 def authenticate(request: Request, state: ServiceState, token: str | None) -> ApiKey:
     """Verify ``token``, spend a rate-limit token, and remember the key id for the audit log."""
-    key = state.keys.verify(token)
+    return admit(request, state, state.keys.verify(token))
+
+
+def admit(request: Request, state: ServiceState, key: ApiKey) -> ApiKey:
+    """Let a verified key in: remember its id for the audit log and spend a rate-limit token."""
     request.state.key_id = key.id
     state.limiter.take(key.id)
     return key

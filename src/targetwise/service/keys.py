@@ -152,6 +152,15 @@ class KeyStore:
             raise AuthError(f"API key {record['id']} was revoked", fix="ask an admin for a new key")
         return _public(record)
 
+    def active(self, key_id: str) -> ApiKey:
+        """The key with this id, if it still exists and is not revoked (a UI session's key, re-read per request)."""
+        record = self._read().get(key_id)
+        if record is None:
+            raise AuthError(f"API key {key_id} no longer exists", fix="log in again with a current key")
+        if record["revoked_at"] is not None:
+            raise AuthError(f"API key {record['id']} was revoked", fix="ask an admin for a new key")
+        return _public(record)
+
     @staticmethod
     def require(key: ApiKey, scope: str) -> None:
         """:class:`PermissionDeniedError` unless ``key`` holds ``scope`` or a higher one."""

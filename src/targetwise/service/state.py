@@ -1,4 +1,4 @@
-"""What the service holds between requests: the served run's data, keys, audit log, limits.
+"""What the service holds between requests: the served run's data, keys, audit log, limits, UI sessions.
 
 The served run
 --------------
@@ -48,6 +48,7 @@ from targetwise.io.workspace import Workspace
 from targetwise.service.audit import AuditLog
 from targetwise.service.keys import KeyStore
 from targetwise.service.ratelimit import RateLimiter
+from targetwise.service.sessions import LoginTokens, SessionStore
 
 __all__ = ["RunCache", "RunData", "ServiceState", "WorkspaceBusyError", "plain"]
 
@@ -275,6 +276,8 @@ class ServiceState:
     audit: AuditLog = field(init=False)
     limiter: RateLimiter = field(init=False)
     runs: RunCache = field(init=False)
+    sessions: SessionStore = field(init=False)
+    login_tokens: LoginTokens = field(init=False)
     db_lock: threading.RLock = field(default_factory=threading.RLock)
     _names: dict[str, str] | None = None
     _names_tried_at: float = -math.inf
@@ -284,6 +287,8 @@ class ServiceState:
         self.audit = AuditLog(self.workspace)
         self.limiter = RateLimiter(self.settings.api_rate_limit_per_minute)
         self.runs = RunCache(self.workspace, product_names=self.product_names)
+        self.sessions = SessionStore(lifetime_seconds=self.settings.ui_session_hours * 3600)
+        self.login_tokens = LoginTokens()
 
     @contextmanager
     def database(self, *, read_only: bool = True, wait_seconds: float = 5.0) -> Iterator[Any]:

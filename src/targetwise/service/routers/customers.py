@@ -1,4 +1,8 @@
-"""GET /v1/customers/{id}, its recommendations and consent; DELETE /v1/customers/{id} (erasure, admin)."""
+"""GET /v1/customers/{id}, its recommendations and consent; DELETE /v1/customers/{id} (erasure, admin).
+
+An id containing '/' is sent percent-encoded: ``/v1/customers/AB%2F12`` is the
+customer ``AB/12`` (see :class:`targetwise.service.routing.EncodedSlashRoute`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ from fastapi import APIRouter, Path, Query, Request
 
 from targetwise.service import actions, views
 from targetwise.service.deps import ActiveRun, AdminKey, ReadKey, State, audit_details
+from targetwise.service.routing import EncodedSlashRoute
 from targetwise.service.schemas import ConsentPublic, CustomerPublic, ErasurePublic, RecommendationsPublic
 
-router = APIRouter(prefix="/customers", tags=["customers"])
+router = APIRouter(prefix="/customers", tags=["customers"], route_class=EncodedSlashRoute)
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=200, description="Customer identifier.")]
+CustomerId = Annotated[
+    str,
+    Path(min_length=1, max_length=200, description="Customer identifier, percent-encoded ('/' as %2F: AB%2F12)."),
+]
 
 
 @router.get("/{customer_id}", response_model=CustomerPublic)

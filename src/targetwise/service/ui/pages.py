@@ -1,13 +1,19 @@
 """Server-rendered web UI for marketers (Jinja2): works without JavaScript for every read page.
 
-Login stores the API key in a cookie (HttpOnly, SameSite=Strict, Secure over
-HTTPS), so pages need no JavaScript and other sites cannot make the browser
-use it (SameSite=Strict also stops cross-site form posts). Pages call the same
-views and actions as the JSON API and are audited the same way.
+Login checks the API key once and starts a server-side session
+(:mod:`targetwise.service.sessions`): the cookie (HttpOnly, SameSite=Strict,
+``Path=/ui``, Secure over HTTPS, ``Max-Age`` = the session's lifetime) holds
+only the session's random id. Every ``POST`` (login, logout, audiences,
+preview, campaigns) must come from this UI: a foreign or missing
+``Origin``/``Referer`` answers 403 before anything else, and so does a form
+without its session's CSRF token (the login form carries a signed token of its
+own). SameSite=Strict stays as a second layer. Pages call the same views and
+actions as the JSON API and are audited the same way.
 """
 
 from __future__ import annotations
 
+import hmac
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,8 +25,10 @@ from fastapi.templating import Jinja2Templates
 
 from targetwise.errors import AuthError, NotFoundError, PermissionDeniedError, TargetwiseError
 from targetwise.service import actions, schemas, views
-from targetwise.service.deps import COOKIE, State, audit_details, authenticate
+from targetwise.service.deps import State, admit, audit_details
 from targetwise.service.keys import ApiKey, KeyStore
+from targetwise.service.security import is_https, require_same_origin
+from targetwise.service.sessions import COOKIE, CSRF_FIELD, CrossSiteError, UiSession
 from targetwise.service.state import CLV, FEATURES, SEGMENTS, RunData, ServiceState, plain
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -33,23 +41,55 @@ class _Redirect(Exception):
         self.url = url
 
 
-def _key(request: Request, state: ServiceState, scope: str) -> ApiKey:
+def _key(request: Request, state: ServiceState, scope: str, *, form: dict[str, str] | None = None) -> ApiKey:
+    """The session's key, holding ``scope``; for a form post (``form``) also its origin and CSRF token.
+
+    Order matters: a cross-site post is refused (403) before the session is even
+    looked at; a missing or ended session redirects to the login page.
+    """
+    if form is not None:
+        require_same_origin(request, state.settings)
+    session = state.sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        raise _Redirect(f"/ui/login?next={quote(request.url.path)}")
     try:
-        key = authenticate(request, state, request.cookies.get(COOKIE))
-    except AuthError:
+        key = admit(request, state, state.keys.active(session.key_id))
+    except AuthError:  # the key was revoked or deleted since login: so is the session
+        state.sessions.end(session.id)
         raise _Redirect(f"/ui/login?next={quote(request.url.path)}") from None
+    request.state.ui_session = session
+    if form is not None:
+        _require_token(form, session)
     KeyStore.require(key, scope)
     return key
 
 
+def _require_token(form: dict[str, str], session: UiSession) -> None:
+    sent = form.get(CSRF_FIELD, "").encode()
+    if not hmac.compare_digest(sent, session.csrf_token.encode()):
+        raise CrossSiteError(
+            "refused: the form's security token is missing or belongs to another login",
+            fix="reload the page and submit the form again",
+        )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return {k: str(v) for k, v in (await request.form()).items()}
+
+
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page; forms on it get the session's CSRF token as ``csrf`` (the login page passes its own)."""
+    session: UiSession | None = getattr(request.state, "ui_session", None)
+    context.setdefault("csrf", session.csrf_token if session is not None else "")
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def _page(request: Request, state: ServiceState, scope: str, build: Any) -> Response:
-    """Authenticate, build the page; errors become a readable page, not JSON."""
+def _page(
+    request: Request, state: ServiceState, scope: str, build: Any, *, form: dict[str, str] | None = None
+) -> Response:
+    """Authenticate (and, for a form post, check origin and token), build the page; errors become a page."""
     try:
-        key = _key(request, state, scope)
+        key = _key(request, state, scope, form=form)
         return build(key)
     except _Redirect as redirect:
         return RedirectResponse(redirect.url, status_code=303)
@@ -67,29 +107,64 @@ def _run_or_none(state: ServiceState) -> RunData | None:
 # -- login ------------------------------------------------------------------------------------
 
 
+def _login_page(request: Request, state: ServiceState, next: str, *, status_code: int = 200, error: str | None = None) -> HTMLResponse:
+    return _render(
+        request, "login.html", status_code=status_code, next=_safe_next(next), error=error, key=None,
+        csrf=state.login_tokens.issue(),
+    )  # fmt: skip
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
-    return _render(request, "login.html", next=_safe_next(next), error=None, key=None)
+def login_form(request: Request, state: State, next: str = "/ui/") -> HTMLResponse:
+    return _login_page(request, state, next)
 
 
 @router.post("/login")
-def login(request: Request, state: State, api_key: Annotated[str, Form()], next: Annotated[str, Form()] = "/ui/") -> Response:
+def login(
+    request: Request,
+    state: State,
+    api_key: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/ui/",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Start a session for a valid key; refused (403, no cookie) unless posted from this server's login form."""
     try:
+        require_same_origin(request, state.settings)
+        if not state.login_tokens.valid(csrf_token):
+            raise CrossSiteError(
+                "refused: the login form expired or was not sent by this site", fix="reload the page and log in again"
+            )
         key = state.keys.verify(api_key)
+    except CrossSiteError as exc:
+        return _login_page(request, state, next, status_code=403, error=exc.message)
     except AuthError as exc:
-        return _render(request, "login.html", status_code=401, next=_safe_next(next), error=exc.message, key=None)
+        return _login_page(request, state, next, status_code=401, error=exc.message)
     request.state.key_id = key.id
+    state.sessions.end(request.cookies.get(COOKIE))  # a new login replaces this browser's old session
+    session = state.sessions.create(key.id)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        COOKIE, api_key.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/"
-    )
+        COOKIE, session.id, max_age=state.sessions.lifetime_seconds, httponly=True, samesite="strict",
+        secure=is_https(request, state.settings), path="/ui",
+    )  # fmt: skip
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+async def logout(request: Request, state: State) -> Response:
+    """End the session on the server (its cookie is worthless from now on) and drop the cookie."""
+    form = await _form(request)
+    session = state.sessions.get(request.cookies.get(COOKIE))
+    try:
+        require_same_origin(request, state.settings)
+        if session is not None:
+            _require_token(form, session)
+    except CrossSiteError as exc:
+        return _render(request, "error.html", status_code=exc.http_status, error=exc, key=None)
+    if session is not None:
+        state.sessions.end(session.id)
     response = RedirectResponse("/ui/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(COOKIE, path="/ui")
     return response
 
 
@@ -245,7 +320,7 @@ def audiences_page(request: Request, state: State) -> Response:
 
 @router.post("/audiences", response_class=HTMLResponse)
 async def create_audience_page(request: Request, state: State) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = await _form(request)
 
     def build(key: ApiKey) -> Response:
         from targetwise.io.audiences import AudienceStore
@@ -265,16 +340,15 @@ async def create_audience_page(request: Request, state: State) -> Response:
             saved=list(reversed(AudienceStore(state.workspace).list()))[:20],
         )
 
-    return _page(request, state, "write", build)
+    return _page(request, state, "write", build, form=form)
 
 
 @router.post("/audiences/preview")
 async def preview_audience_page(request: Request, state: State) -> Response:
-    """Live size for the builder (called by audience.js with the form's fields)."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    """Live size for the builder (called by audience.js with the form's fields, CSRF token included)."""
+    form = await _form(request)
     try:
-        key = _key(request, state, "read")
-        del key
+        _key(request, state, "read", form=form)
         run = state.runs.active()
         size = actions.audience_size(state, run, _conditions_from_form(form, _fields(run)))
         return JSONResponse(size.model_dump())
@@ -325,7 +399,7 @@ def _scores(run: RunData | None) -> list[str]:
 
 @router.post("/campaigns", response_class=HTMLResponse)
 async def plan_page(request: Request, state: State) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = await _form(request)
 
     def build(key: ApiKey) -> Response:
         run = state.runs.active()
@@ -350,4 +424,4 @@ async def plan_page(request: Request, state: State) -> Response:
             form=form, plan=plan, curve=curve, error=error,
         )
 
-    return _page(request, state, "read", build)
+    return _page(request, state, "read", build, form=form)

@@ -1,0 +1,86 @@
+"""Routing details: ids containing '/', the ``Allow`` header of a 405, route templates for logs.
+
+Ids with a slash
+----------------
+Customer and product ids come from the shop's data and may contain ``/``
+(``AB/12``). A client sends it percent-encoded, ``/v1/customers/AB%2F12``, but
+ASGI servers decode the path before routing, so a plain ``{customer_id}``
+segment would see two segments and answer 404. :class:`EncodedSlashRoute`
+matches such routes against the raw path instead, where only a literal ``/``
+separates segments: ``/v1/customers/AB%2F12/recommendations`` is the customer
+``AB/12``'s recommendations, with no ambiguity (a ``{customer_id:path}``
+converter could not tell that from the customer ``AB/12/recommendations``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import Scope
+
+__all__ = ["NO_ROUTE", "EncodedSlashRoute", "allowed_methods", "route_template"]
+
+#: What the access log shows for a request that matched no route (its path could hold an id).
+NO_ROUTE = "(no route)"
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _segment_path(raw_path: bytes) -> str:
+    """The decoded path, except that '/' and '%' inside a segment stay encoded (%2F, %25)."""
+    segments = raw_path.decode("latin-1").split("/")
+    return "/".join(unquote(s).replace("%", "%25").replace("/", "%2F") for s in segments)
+
+
+class EncodedSlashRoute(APIRoute):
+    """An API route whose ``{param}`` segments may hold ``/`` sent as ``%2F`` (see the module docstring)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw_path = scope.get("raw_path")
+        if scope["type"] != "http" or not raw_path or b"%2f" not in raw_path.lower():
+            return super().matches(scope)
+        decoded = unquote(raw_path.decode("latin-1"))
+        path = scope["path"]
+        if not path.endswith(decoded):  # the server rewrote the path: route it as it is
+            return super().matches(scope)
+        rebuilt = path[: len(path) - len(decoded)] + _segment_path(raw_path)
+        match, child_scope = super().matches({**scope, "path": rebuilt})
+        if match is not Match.NONE:
+            child_scope["path_params"] = {
+                name: unquote(value) if isinstance(value, str) else value
+                for name, value in child_scope.get("path_params", {}).items()
+            }
+        return match, child_scope
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route serves at this request's path (for the ``Allow`` header of a 405).
+
+    Starlette's own 405 names only the first route that matched the path, so
+    ``GET`` and ``DELETE /v1/customers/{id}``, two routes, answered ``Allow: GET``.
+    """
+    methods: set[str] = set()
+    for route in routes:
+        route_methods = getattr(route, "methods", None)
+        if not route_methods:
+            continue
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods, key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else len(_METHOD_ORDER), m))
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/v1/customers/{customer_id}``), never the raw path."""
+    route: Any = scope.get("route")
+    if route is not None:
+        context = (scope.get("fastapi") or {}).get("effective_route_context")
+        return str(getattr(context, "path", None) or getattr(route, "path", NO_ROUTE))
+    app = scope.get("app")
+    for candidate in getattr(getattr(app, "router", None), "routes", ()):
+        if isinstance(candidate, Mount) and scope.get("endpoint") is candidate.app:
+            return f"{candidate.path}/{{path}}"
+    return NO_ROUTE
