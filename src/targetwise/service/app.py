@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -30,6 +30,7 @@ import targetwise
 from targetwise.config import Settings
 from targetwise.errors import TargetwiseError
 from targetwise.io.workspace import Workspace
+from targetwise.service.deps import single_valued_query
 from targetwise.service.docs import install_docs
 from targetwise.service.logs import AccessLogMiddleware
 from targetwise.service.ratelimit import RateLimitedError
@@ -73,7 +74,10 @@ def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[st
         {"location": [str(p) for p in e.get("loc", ())], "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
         for e in errors[:20]
     ]
-    first = clean[0] if clean else {"location": [], "message": "invalid request"}
+    # a union ("a number, or a non-blank text") fails once per branch; the branch of the input's own
+    # type says what is wrong ("should have at least 1 character"), a type mismatch only which branch it was not
+    specific = [e for e in clean if not e["type"].endswith("_type")]
+    first = (specific or clean or [{"location": [], "message": "invalid request"}])[0]
     where = ".".join(first["location"])
     return f"invalid request: {where}: {first['message']}" if where else f"invalid request: {first['message']}", clean
 
@@ -189,7 +193,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     _install_error_handlers(app)
     install_docs(app)
     for module in (health, customers, consent, products, segments, audiences, campaigns, events, runs, audit):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from targetwise.io.workspace import Workspace
@@ -29,6 +30,7 @@ __all__ = [
     "admit",
     "audit_details",
     "authenticate",
+    "single_valued_query",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
@@ -83,6 +85,18 @@ def _scoped(scope: str) -> Any:
 ReadKey = Annotated[ApiKey, Depends(_scoped("read"))]
 WriteKey = Annotated[ApiKey, Depends(_scoped("write"))]
 AdminKey = Annotated[ApiKey, Depends(_scoped("admin"))]
+
+
+async def single_valued_query(request: Request) -> None:
+    """422 for a query parameter given twice (``?n=1&n=2``): no /v1 parameter is a list, and
+    taking the last value silently would accept what the OpenAPI document forbids."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise RequestValidationError(
+                [{"loc": ("query", name), "msg": "given more than once; give it once", "type": "repeated_parameter"}]
+            )
+        seen.add(name)
 
 
 async def get_active_run(state: State) -> RunData:

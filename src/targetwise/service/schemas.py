@@ -2,15 +2,26 @@
 
 Internals (frames, run folders, key hashes) never leave the service except
 through these models, so the OpenAPI document describes exactly what clients get.
+
+Request models say what validation does: a value the service would refuse as
+null, empty or blank (an empty quantity, a null filter value, an audience name
+without a letter or digit) is refused here, at the edge, with a 422 naming the
+field, and the OpenAPI schema declares it (``minLength``, ``pattern``, no
+``null``). Booleans are not numbers (strict types). What remains for a 422 from
+deeper down is a rule no schema can state: a filter field the served run does
+not have, a date that does not parse.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
 
 Scalar = str | int | float | bool | None
+#: Text holding at least one non-blank character (blank values are refused as missing).
+NonBlank = Annotated[StrictStr, StringConstraints(min_length=1, pattern=r"\S")]
+FilterScalar = StrictStr | StrictInt | StrictFloat
 
 
 class ErrorBody(BaseModel):
@@ -152,13 +163,23 @@ class ConditionIn(BaseModel):
 
     field: str = Field(min_length=1, max_length=120, examples=["clv"])
     op: Literal["==", "!=", ">", ">=", "<", "<=", "in"]
-    value: Scalar | list[str | int | float] = Field(examples=[100])
+    value: FilterScalar | Annotated[list[FilterScalar], Field(min_length=1, max_length=1000)] = Field(
+        examples=[100],
+        description="A number or text; for 'in' a list of 1 to 1,000 of them. Never null: a missing value "
+        "matches no condition.",
+    )
 
 
 class AudienceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=80, examples=["high value at risk"])
+    name: str = Field(
+        min_length=1,
+        max_length=80,
+        pattern="[A-Za-z0-9]",
+        examples=["high value at risk"],
+        description="Needs at least one letter or digit (the audience id is made of them).",
+    )
     conditions: list[ConditionIn] = Field(default_factory=list, max_length=50)
 
 
@@ -209,7 +230,7 @@ class PlanRequest(BaseModel):
     budget: float | None = Field(default=None, ge=0, le=1e15)
     max_contacts: int | None = Field(default=None, ge=0, le=100_000_000)
     holdout_fraction: float = Field(default=0.1, ge=0, le=0.9)
-    audience_id: str | None = Field(default=None, max_length=60, description="Plan only over this audience.")
+    audience_id: str | None = Field(default=None, min_length=1, max_length=60, description="Plan only over this audience.")
     channel: Literal["email", "sms", "ads"] | None = Field(
         default=None, description="Leave out customers who opted out of this channel."
     )
@@ -249,12 +270,12 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str | int | None = None
-    order_id: str | int
-    ordered_at: str = Field(max_length=64, examples=["2011-12-09 12:50:00"])
-    product_id: str | int
-    quantity: int | float | str
-    unit_price: float | int | str
+    customer_id: StrictStr | StrictInt | None = Field(default=None, description="Null or empty: an anonymous line.")
+    order_id: NonBlank | StrictInt
+    ordered_at: Annotated[NonBlank, Field(max_length=64, examples=["2011-12-09 12:50:00"])]
+    product_id: NonBlank | StrictInt
+    quantity: StrictInt | StrictFloat | NonBlank
+    unit_price: StrictFloat | StrictInt | NonBlank
     channel: str | None = None
     store: str | None = None
     currency: str | None = None
@@ -319,7 +340,7 @@ class ConsentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=200)
+    customer_id: Annotated[NonBlank, Field(max_length=200)]
     purpose: Literal["profiling", "email", "sms", "ads"]
     status: Literal["granted", "denied", "revoked"]
     source: str = Field(default="api", min_length=1, max_length=200, examples=["web form"])

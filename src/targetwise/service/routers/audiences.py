@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from targetwise.io.audiences import AudienceStore
 from targetwise.service import actions
 from targetwise.service.deps import ActiveRun, ReadKey, State, WriteKey, audit_details
+from targetwise.service.routing import EncodedSlashRoute
 from targetwise.service.schemas import (
     AudienceCreate,
     AudienceList,
@@ -17,9 +18,18 @@ from targetwise.service.schemas import (
     AudienceSizePublic,
 )
 
-router = APIRouter(prefix="/audiences", tags=["audiences"])
+#: what AudienceStore names a saved version: "<slug>-v<N>" (the slug: lower case letters and digits, dashes between)
+AUDIENCE_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*-v[1-9][0-9]*"
 
-AudienceId = Annotated[str, Path(min_length=1, max_length=60, description="Audience id, e.g. lapsed-vip-v2.")]
+# an id of another shape is no audience: GET /v1/audiences/preview is not a lookup of "preview" (405, Allow: POST)
+router = APIRouter(
+    prefix="/audiences", tags=["audiences"], route_class=EncodedSlashRoute.with_patterns(audience_id=AUDIENCE_ID)
+)
+
+AudienceId = Annotated[
+    str,
+    Path(min_length=1, max_length=60, pattern=f"^{AUDIENCE_ID}$", description="Audience id, e.g. lapsed-vip-v2."),
+]
 
 
 @router.post("", response_model=AudiencePublic, status_code=201)

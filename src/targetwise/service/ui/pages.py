@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from targetwise.errors import AuthError, NotFoundError, PermissionDeniedError, TargetwiseError
 from targetwise.service import actions, schemas, views
@@ -286,6 +287,16 @@ def _conditions_from_form(form: dict[str, str], fields: dict[str, str]) -> list[
     return conditions
 
 
+def _problem(exc: Exception) -> str:
+    """One readable line for a refused form: the error's message, or the first invalid field."""
+    if isinstance(exc, TargetwiseError):
+        return exc.message
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc).splitlines()[0]
+
+
 def _number_or_text(raw: str, numeric: bool) -> Any:
     if not numeric:
         return raw
@@ -333,7 +344,7 @@ async def create_audience_page(request: Request, state: State) -> Response:
             created = actions.create_audience(state, run, body, key_id=key.id)
             audit_details(request, audience_id=created.id, size=created.size)
         except (TargetwiseError, ValueError) as exc:
-            error = exc.message if isinstance(exc, TargetwiseError) else str(exc).splitlines()[0]
+            error = _problem(exc)
         return _render(
             request, "audiences.html", status_code=201 if created else 422, key=key, run=run, fields=fields,
             rows=range(1, MAX_CONDITIONS + 1), form=form, created=created, error=error,
@@ -357,7 +368,7 @@ async def preview_audience_page(request: Request, state: State) -> Response:
     except TargetwiseError as exc:
         return JSONResponse(exc.to_dict(), status_code=exc.http_status)
     except ValueError as exc:
-        return JSONResponse({"error": {"code": "validation_error", "message": str(exc).splitlines()[0]}}, status_code=422)
+        return JSONResponse({"error": {"code": "validation_error", "message": _problem(exc)}}, status_code=422)
 
 
 @router.get("/audiences/{audience_id}/export")
@@ -414,7 +425,7 @@ async def plan_page(request: Request, state: State) -> Response:
             )
             plan = actions.plan(state, run, body)
         except (TargetwiseError, ValueError) as exc:
-            error = exc.message if isinstance(exc, TargetwiseError) else str(exc).splitlines()[0]
+            error = _problem(exc)
         curve = []
         if plan is not None:
             top = max((abs(p.profit) for p in plan.profit_curve), default=1.0) or 1.0
