@@ -111,6 +111,10 @@ def test_whole_floats_in_every_id_column_become_integer_text(workspace: Workspac
         ("0", "536366", "2"),
         ("9007199254740992", "536367", "3"),
     ]
+    # the note quotes a value from this file, not a fixed example
+    notes = " ".join(summary.warnings)
+    assert "3 order_id value(s) in float column 'order_id' were whole numbers (e.g. 536365.0)" in notes
+    assert "stored as their integer text (536365)" in notes
 
 
 def test_int64_and_decimal_ids_are_plain_integer_text(workspace: Workspace, tmp_path: Path) -> None:

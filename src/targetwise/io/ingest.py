@@ -283,11 +283,13 @@ def _float_id_notes(
     notes = []
     for canonical, src_col in columns.items():
         if canonical in ids and pa.types.is_floating(source.schema.field(src_col).type):
-            (n,) = con.execute(f"SELECT count({_q(canonical)}) FROM staged WHERE reason IS NULL").fetchone()  # type: ignore[misc]
+            n, example = con.execute(  # type: ignore[misc]
+                f"SELECT count({_q(canonical)}), min({_q(canonical)}) FROM staged WHERE reason IS NULL"
+            ).fetchone()
             if n:
                 notes.append(
-                    f"{n:,} {canonical} value(s) in float column {src_col!r} were whole numbers (e.g. 17850.0), "
-                    "stored as their integer text (17850), as the same ids read from CSV"
+                    f"{n:,} {canonical} value(s) in float column {src_col!r} were whole numbers "
+                    f"(e.g. {example}.0), stored as their integer text ({example}), as the same ids read from CSV"
                 )
     return notes
 
