@@ -27,7 +27,6 @@ from sklearn.base import BaseEstimator
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import REPO, datasets_dir, describe
 
-from targetwise.models.propensity._tabular import as_binary_target
 from targetwise.propensity import (
     BudgetedSearch,
     ImportanceSelector,
@@ -41,6 +40,7 @@ from targetwise.propensity import (
     shap_importance,
     time_ordered_split,
 )
+from targetwise.propensity._tabular import as_binary_target
 
 BANK = REPO / "tests" / "data" / "bank_marketing" / "bank-full.csv.gz"
 COLS = ["roc_auc", "pr_auc", "brier", "top_decile_lift", "precision_at_k", "fit_seconds"]
@@ -266,7 +266,7 @@ def _add_bgnbd_scores(snaps: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     cutoff -- and add P(alive) and P(>= 1 purchase in the horizon) ~ 1 - exp(-E[purchases])."""
     import warnings
 
-    from targetwise.models.clv.beta_geo import BetaGeo
+    from targetwise.clv.beta_geo import BetaGeo
 
     parts = []
     for _, part in snaps.groupby("cutoff", sort=True):

@@ -169,8 +169,7 @@ def section_online_retail() -> list[str]:
 def section_synthetic(n_customers: int, sizes: list[str]) -> list[str]:
     from sklearn.metrics import adjusted_rand_score
 
-    from targetwise.models.segment import BehaviourClusterer, RFMSegmenter, explain_customers
-    from targetwise.segment import segment_customers
+    from targetwise.segment import BehaviourClusterer, RFMSegmenter, explain_customers, segment_customers
 
     out = [f"## Synthetic retailer ({n_customers:,} customers, random_state=3)", ""]
     timings: dict[str, float] = {}

@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _machine import datasets_dir, describe  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from targetwise.models.uplift._base import DEFAULT_LGBM_PARAMS, SMOOTH_LGBM_PARAMS  # noqa: E402
 from targetwise.uplift import (  # noqa: E402
     ClassTransformation,
     ResponseModel,
@@ -53,6 +52,7 @@ from targetwise.uplift import (  # noqa: E402
     evaluate_uplift,
     plan_campaign,
 )
+from targetwise.uplift._base import DEFAULT_LGBM_PARAMS, SMOOTH_LGBM_PARAMS  # noqa: E402
 
 FEATURES = ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie", "channel"]
 CATEGORICAL = ["history_segment", "zip_code", "channel"]
@@ -150,7 +150,7 @@ def check_metrics_against_sklift(trials: int = 200) -> None:
     except ImportError:
         print("metric cross-check: scikit-uplift not installed")
         return
-    from targetwise.models.uplift import metrics as tw
+    from targetwise.uplift import metrics as tw
 
     rng = np.random.default_rng(0)
     worst = 0.0

@@ -69,7 +69,7 @@ def test_conditional_expectation_is_additive_over_horizons(bgf: BetaGeo) -> None
 def test_analytic_gradient_matches_finite_differences(cdnow: pd.DataFrame) -> None:
     model = BetaGeo(penalizer_coef=0.01)
     x, t_x, big_t = (cdnow[c].to_numpy(float) for c in ("x", "t_x", "T"))
-    from targetwise.models.clv.beta_geo import prepare_summary
+    from targetwise.clv.beta_geo import prepare_summary
 
     weights = np.ones_like(x)
     objective = model._objective(prepare_summary(x, t_x, big_t, weights), weights)

@@ -11,8 +11,8 @@ from scipy.integrate import quad
 from scipy.special import hyp2f1
 
 from targetwise.clv import ParetoNBD, simulate_pareto_nbd
+from targetwise.clv._special import pareto_log_tail_integral
 from targetwise.errors import DataValidationError
-from targetwise.models.clv._special import pareto_log_tail_integral
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "cdnow_sample_cbs_with_holdout.csv"
 
@@ -78,7 +78,7 @@ def test_tail_integral_matches_quadrature_and_hyp2f1(alpha: float, beta: float) 
 )
 def test_analytic_gradient_matches_finite_differences(cdnow: pd.DataFrame, params: tuple[float, ...]) -> None:
     model = ParetoNBD(penalizer_coef=0.01)
-    from targetwise.models.clv.pareto_nbd import _row_loglik, prepare_summary
+    from targetwise.clv.pareto_nbd import _row_loglik, prepare_summary
 
     x, t_x, big_t = (cdnow[c].to_numpy(float) for c in ("x", "t_x", "T"))
     objective = model._objective(prepare_summary(x, t_x, big_t), np.ones(len(cdnow)))

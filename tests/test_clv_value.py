@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from targetwise.clv import BetaGeo, GammaGamma, ParetoNBD, customer_lifetime_value
+from targetwise.clv.value import horizon_steps
 from targetwise.errors import DataValidationError, ModelError
-from targetwise.models.clv.value import horizon_steps
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "cdnow_sample_cbs_with_holdout.csv"
 

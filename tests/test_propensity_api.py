@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-import targetwise.models.propensity as package
 import targetwise.propensity as facade
+import targetwise.propensity as package
 from targetwise.errors import NotFittedError
 from targetwise.propensity import (
     BudgetedSearch,

@@ -10,7 +10,6 @@ import pytest
 from sklearn.base import clone
 
 from targetwise.errors import ConfigError, DataValidationError, ModelError, NotFittedError, SchemaError
-from targetwise.models.propensity._tabular import as_binary_target
 from targetwise.propensity import (
     ModelCard,
     PropensityClassifier,
@@ -20,6 +19,7 @@ from targetwise.propensity import (
     SpendRegressor,
     classification_metrics,
 )
+from targetwise.propensity._tabular import as_binary_target
 
 
 def planted_customers(n: int, *, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

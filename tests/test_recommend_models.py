@@ -369,7 +369,7 @@ def test_hybrid_learns_to_prefer_buy_again_when_customers_rebuy() -> None:
 
 
 def test_vectorised_top_n_matches_the_row_by_row_definition() -> None:
-    from targetwise.models.recommend.rules import _top_n_row, select_top_n
+    from targetwise.recommend.rules import _top_n_row, select_top_n
 
     rng = np.random.default_rng(0)
     for trial in range(100):

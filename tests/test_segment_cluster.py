@@ -9,7 +9,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from targetwise.errors import ConfigError, DataValidationError, ModelError, NotFittedError
-from targetwise.models.segment import NOISE, BehaviourClusterer, SegmentationWarning, match_clusters
+from targetwise.segment import NOISE, BehaviourClusterer, SegmentationWarning, match_clusters
 
 CENTRES = np.array([[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 10.0]])
 COLUMNS = ["f1", "f2", "f3"]
@@ -142,7 +142,7 @@ def test_align_to_accepts_an_array_of_centres_and_rejects_other_things():
 def test_scikit_learn_parameter_contract():
     from sklearn.base import clone
 
-    from targetwise.models.segment import RFMSegmenter
+    from targetwise.segment import RFMSegmenter
 
     model = BehaviourClusterer(3, features=COLUMNS, scaling="robust", random_state=5)
     assert clone(model).get_params() == model.get_params()

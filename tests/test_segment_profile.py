@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from targetwise.errors import DataValidationError
-from targetwise.models.segment import (
+from targetwise.segment import (
     NOISE_NAME,
     TYPICAL,
     BehaviourClusterer,

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from targetwise.errors import ConfigError, DataValidationError, NotFittedError, SchemaError
-from targetwise.models.segment import (
+from targetwise.segment import (
     DEFAULT_SCORE_MAP,
     RFM_SEGMENTS,
     UNASSIGNED,

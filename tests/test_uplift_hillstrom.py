@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
+from targetwise.campaigns.planner import plan_campaign
 from targetwise.uplift import (
     ClassTransformation,
     ResponseModel,
@@ -26,7 +27,6 @@ from targetwise.uplift import (
     TLearner,
     XLearner,
     evaluate_uplift,
-    plan_campaign,
 )
 
 pytestmark = pytest.mark.slow

@@ -1,1 +1,0 @@
-"""targetwise.models layer."""

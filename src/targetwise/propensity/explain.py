@@ -1,0 +1,195 @@
+"""Why did this customer score high? Per-row feature contributions turned into sentences.
+
+Contributions come from the fitted model itself, no extra dependency:
+
+* LightGBM: TreeSHAP via ``Booster.predict(..., pred_contrib=True)``: exact
+  Shapley values of the model's log-odds; they sum, with the baseline (the
+  expected log-odds), to the row's log-odds.
+* Logistic regression: ``coef * (x - mean)`` on the standardised one-hot
+  table, summed over a column's levels: exact for a linear model (Shapley
+  values under feature independence), baseline = log-odds at the mean row.
+
+Units: ``units="log_odds"`` returns these values. ``units="probability"``
+(default) rescales them so that they sum to ``P(row) - P(baseline)``: each
+feature gets the share of the probability change equal to its share of the
+log-odds change (when the log-odds change is ~0, the local slope
+``p(1-p)`` is used). This keeps signs and ranking and reads as "+0.21 =
+21 percentage points".
+
+For a calibrated classifier the contributions explain the uncalibrated base
+model (calibration is a monotone map on top, so the drivers are the same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from targetwise.errors import ConfigError, ModelError
+from targetwise.propensity._tabular import as_frame
+
+__all__ = ["contributions", "describe_driver", "explain_rows", "shap_importance", "top_drivers"]
+
+BASELINE = "(baseline)"
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _log_odds_contributions(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    model._check_fitted()
+    used = getattr(model, "model_used_", None)
+    names = list(model.feature_names_in_)
+    if used == "lightgbm":
+        encoded = model.encoder_.to_lightgbm(frame)
+        raw = model.estimator_.booster_.predict(encoded, pred_contrib=True)
+        out = pd.DataFrame(raw[:, :-1], columns=names, index=frame.index)
+        out[BASELINE] = raw[:, -1]
+        return out
+    if used == "logistic" and model.estimator_ is not None:
+        encoded = model.encoder_.to_linear(frame)
+        per_column = encoded * np.ravel(model.estimator_.coef_)
+        grouped = pd.DataFrame(per_column, columns=model.encoder_.linear_names_, index=frame.index)
+        grouped = grouped.T.groupby(np.asarray(model.encoder_.linear_source_)).sum().T
+        out = grouped.reindex(columns=names, fill_value=0.0)
+        out[BASELINE] = float(np.ravel(model.estimator_.intercept_)[0])
+        return out
+    raise ModelError(
+        f"per-row contributions are available for LightGBM and logistic models, not {used!r}",
+        fix="fit PropensityClassifier(model='lightgbm') or model='logistic' to explain scores",
+    )
+
+
+def contributions(
+    model: Any, X: Any, *, units: Literal["probability", "log_odds"] = "probability"
+) -> pd.DataFrame:
+    """Per-row, per-feature contributions (columns = features + ``"(baseline)"``); see the module docstring."""
+    if units not in ("probability", "log_odds"):
+        raise ConfigError(f"unknown units {units!r}", fix="use 'probability' or 'log_odds'")
+    frame = as_frame(X, feature_names=list(getattr(model, "feature_names_in_", [])) or None)
+    log_odds = _log_odds_contributions(model, frame)
+    if units == "log_odds":
+        return log_odds
+    features = log_odds.drop(columns=BASELINE).to_numpy()
+    base = log_odds[BASELINE].to_numpy()
+    total = features.sum(axis=1)
+    p_base = _sigmoid(base)
+    p_row = _sigmoid(base + total)
+    safe = np.where(np.abs(total) < 1e-9, 1.0, total)
+    scale = np.where(np.abs(total) < 1e-9, p_row * (1 - p_row), (p_row - p_base) / safe)
+    out = pd.DataFrame(features * scale[:, None], columns=log_odds.columns[:-1], index=frame.index)
+    out[BASELINE] = p_base
+    return out
+
+
+def shap_importance(
+    model: Any, X: Any, *, units: Literal["probability", "log_odds"] = "log_odds"
+) -> pd.DataFrame:
+    """Global importance: mean |contribution| per feature over the rows of ``X``, largest first."""
+    contrib = contributions(model, X, units=units).drop(columns=BASELINE)
+    mean_abs = contrib.abs().mean(axis=0)
+    table = pd.DataFrame({"feature": mean_abs.index, "mean_abs_contribution": mean_abs.to_numpy()})
+    table = table.sort_values("mean_abs_contribution", ascending=False, kind="stable", ignore_index=True)
+    total = table["mean_abs_contribution"].sum()
+    table["share"] = table["mean_abs_contribution"] / total if total > 0 else 0.0
+    return table
+
+
+def _format_value(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "missing"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        return f"{float(value):,.0f}" if float(value).is_integer() else f"{float(value):,.2f}"
+    return str(value)
+
+
+def describe_driver(
+    feature: str, value: Any, contribution: float, *, templates: Mapping[str, str] | None = None
+) -> str:
+    """One driver as text: a template such as ``"no order for {value:.0f} days"`` if given for
+    ``feature`` (falls back to the generic form if the value does not fit it), else
+    ``"balance = 1,234"``; followed by the signed contribution, e.g. ``" (+0.21)"``.
+
+    >>> describe_driver("recency_days", 94.0, 0.2104, templates={"recency_days": "no order for {value:.0f} days"})
+    'no order for 94 days (+0.21)'
+    >>> describe_driver("balance", 1234, 0.05)
+    'balance = 1,234 (+0.05)'
+    """
+    text = None
+    template = (templates or {}).get(feature)
+    if template is not None:
+        try:
+            text = template.format(value=value)
+        except (ValueError, TypeError, KeyError, IndexError):
+            text = None
+    if text is None:
+        text = f"{feature} = {_format_value(value)}"
+    return f"{text} ({contribution:+.2f})"
+
+
+def top_drivers(
+    model: Any,
+    X: Any,
+    *,
+    k: int = 3,
+    units: Literal["probability", "log_odds"] = "probability",
+    templates: Mapping[str, str] | None = None,
+    direction: Literal["both", "up", "down"] = "both",
+) -> pd.DataFrame:
+    """The ``k`` largest contributions per row (by absolute value, or only those raising /
+    lowering the score). Long table: ``row, rank, feature, value, contribution, text``."""
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}", fix="e.g. k=3")
+    if direction not in ("both", "up", "down"):
+        raise ConfigError(f"unknown direction {direction!r}", fix="use 'both', 'up' or 'down'")
+    frame = as_frame(X, feature_names=list(getattr(model, "feature_names_in_", [])) or None)
+    contrib = contributions(model, frame, units=units).drop(columns=BASELINE)
+    values = contrib.to_numpy()
+    key = {"both": -np.abs(values), "up": -values, "down": values}[direction]
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    names = contrib.columns.to_numpy()
+    raw_values = frame[list(names)].to_numpy(dtype=object)
+    rows = []
+    for i, row_label in enumerate(frame.index):
+        for rank, j in enumerate(order[i], start=1):
+            c = float(values[i, j])
+            if (direction == "up" and c <= 0) or (direction == "down" and c >= 0):
+                continue
+            feature = str(names[j])
+            value = raw_values[i, j]
+            rows.append(
+                {
+                    "row": row_label,
+                    "rank": rank,
+                    "feature": feature,
+                    "value": value,
+                    "contribution": c,
+                    "text": describe_driver(feature, value, c, templates=templates),
+                }
+            )
+    return pd.DataFrame(rows, columns=["row", "rank", "feature", "value", "contribution", "text"])
+
+
+def explain_rows(
+    model: Any,
+    X: Any,
+    *,
+    k: int = 3,
+    units: Literal["probability", "log_odds"] = "probability",
+    templates: Mapping[str, str] | None = None,
+) -> list[str]:
+    """One sentence per row: its top ``k`` drivers joined by ``"; "``, e.g.
+    ``"no order for 94 days (-0.21); frequency = 12 (+0.08)"``."""
+    frame = as_frame(X, feature_names=list(getattr(model, "feature_names_in_", [])) or None)
+    frame = frame.reset_index(drop=True)  # positional rows: the index may repeat
+    drivers = top_drivers(model, frame, k=k, units=units, templates=templates)
+    grouped = drivers.groupby("row", sort=False)["text"].apply("; ".join)
+    return [str(grouped.get(i, "")) for i in range(len(frame))]

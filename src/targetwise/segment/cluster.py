@@ -1,0 +1,575 @@
+"""Behavioural clustering of customers on their feature table.
+
+Pipeline (all fitted on the table passed to ``fit``):
+
+1. **Columns**: ``features`` if given, else the columns of
+   :data:`DEFAULT_CLUSTER_FEATURES` that the table has.
+2. **Missing values**: ``nan_policy="raise"`` (default) raises
+   :class:`DataValidationError` naming the column and the count;
+   ``"median"`` fills with the column median of the fitted table and warns with
+   the counts (kept in ``imputed_counts_``).
+3. **Skew-aware transform**: money and count columns (:data:`LOG_FEATURES`, or
+   ``log_features``) go through the signed log ``sign(x) * log1p(|x|)``, so a
+   customer spending 10x more is one step further away, not ten; negative
+   money (net returns) stays defined.
+4. **Scaling**: ``"standard"`` (mean 0, standard deviation 1) or ``"robust"``
+   (median 0, inter-quartile range 1, falling back to the standard deviation
+   where the IQR is 0). Columns constant on the fitted table carry no
+   information: they are dropped with a :class:`SegmentationWarning`
+   (``dropped_features_``); if none remain, :class:`ModelError`.
+5. **Clustering**:
+
+   * ``"kmeans"`` with ``n_clusters`` fixed, or chosen over ``k_range`` by the
+     highest silhouette. Choosing k fits K-means on a seeded sample of at most
+     ``selection_sample_size`` customers and scores the silhouette on at most
+     ``silhouette_sample_size`` of them; every score is kept in
+     ``selection_scores_``; ties go to the smaller k. The final model is fitted
+     on all customers. With fewer distinct customers than clusters requested,
+     fewer clusters are used with a warning; fewer than 2 customers raise
+     :class:`ModelError`.
+   * ``"dbscan"`` / ``"hdbscan"``: scikit-learn's ``DBSCAN(eps, min_samples)`` and
+     ``HDBSCAN(min_cluster_size, min_samples)``. Customers in no dense region get
+     the label **-1 (noise)**. Their pairwise work grows quadratically: sample
+     large tables first.
+
+   Cluster ids are ordered by size (0 = largest) so that reruns are stable;
+   :meth:`BehaviourClusterer.align_to` maps them to a previous run's ids.
+6. **Projection**: a 2-D PCA of the scaled features (``projection_``,
+   ``pca_explained_variance_ratio_``, :meth:`project`) for the segment map.
+
+Reproducibility: the same table, ``random_state`` and thread count give identical
+labels, centres and scores. K-means sums in parallel chunks, so a different
+thread count (``n_threads``; the default depends on the table size, see there)
+can move the last bits and occasionally the chosen k.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import pairwise_distances_argmin, silhouette_score
+from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
+
+from targetwise.errors import ConfigError, DataValidationError, ModelError
+from targetwise.segment._validation import (
+    SegmentationWarning,
+    check_fitted,
+    customer_frame,
+    numeric_matrix,
+    require_columns,
+)
+from targetwise.segment.stability import match_clusters
+
+__all__ = ["DEFAULT_CLUSTER_FEATURES", "LOG_FEATURES", "NOISE", "BehaviourClusterer"]
+
+NOISE = -1
+
+#: Behaviour columns clustered by default (those present are used): when, how often,
+#: how much, since when, how much comes back, and how broad the baskets are.
+DEFAULT_CLUSTER_FEATURES: tuple[str, ...] = (
+    "recency_days",
+    "frequency",
+    "monetary_mean",
+    "tenure_days",
+    "returns_rate",
+    "distinct_products",
+)
+
+#: Money and count columns that get the signed log1p transform before scaling.
+LOG_FEATURES: frozenset[str] = frozenset(
+    {
+        "frequency",
+        "monetary_total",
+        "monetary_mean",
+        "returns_value",
+        "btyd_frequency",
+        "btyd_monetary_value",
+        "orders_30d",
+        "orders_90d",
+        "orders_365d",
+        "basket_size_mean",
+        "lines_per_order_mean",
+        "distinct_products",
+        "distinct_categories",
+    }
+)
+
+#: Below this many customers K-means runs single-threaded unless n_threads says otherwise.
+SINGLE_THREAD_BELOW = 50_000
+
+Algorithm = Literal["kmeans", "dbscan", "hdbscan"]
+
+
+def _signed_log1p(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def _signed_expm1(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.expm1(np.abs(values))
+
+
+class BehaviourClusterer(BaseEstimator):
+    """Cluster customers on behavioural features (see the module docstring for every step).
+
+    Parameters
+    ----------
+    n_clusters:
+        Fixed number of K-means clusters, or ``None`` to choose it over ``k_range``
+        by silhouette. Ignored by the density algorithms.
+    algorithm:
+        ``"kmeans"``, ``"dbscan"`` or ``"hdbscan"``.
+    features:
+        Columns to cluster on; ``None`` uses :data:`DEFAULT_CLUSTER_FEATURES` present in the table.
+    k_range:
+        Inclusive ``(min, max)`` number of clusters tried when ``n_clusters`` is None.
+    scaling:
+        ``"standard"`` or ``"robust"``.
+    log_features:
+        Columns given the signed log1p; ``None`` uses :data:`LOG_FEATURES`.
+    nan_policy:
+        ``"raise"`` or ``"median"``.
+    eps, min_samples, min_cluster_size:
+        DBSCAN / HDBSCAN parameters (in scaled units for ``eps``). ``min_cluster_size``
+        defaults to max(5, 1% of customers).
+    n_threads:
+        OpenMP threads for K-means; ``None`` uses 1 thread for fits on fewer than
+        :data:`SINGLE_THREAD_BELOW` rows (the selection sample always is; thread
+        start-up costs more than the work there, badly so on a busy machine) and
+        the library default above.
+    random_state:
+        Seed for sampling, K-means initialisation and PCA.
+
+    Fitted attributes
+    -----------------
+    ``labels_`` (Series ``cluster`` by customer_id), ``n_clusters_``, ``cluster_ids_``,
+    ``cluster_centers_`` (DataFrame, original units), ``cluster_centers_scaled_``,
+    ``selection_scores_`` ({k: silhouette}), ``silhouette_``, ``features_in_``,
+    ``dropped_features_``, ``imputed_counts_``, ``projection_``, ``pca_explained_variance_ratio_``,
+    ``scaled_`` (the scaled training matrix, DataFrame).
+    """
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        *,
+        algorithm: Algorithm = "kmeans",
+        features: Sequence[str] | None = None,
+        k_range: tuple[int, int] = (2, 8),
+        scaling: Literal["standard", "robust"] = "standard",
+        log_features: Sequence[str] | None = None,
+        nan_policy: Literal["raise", "median"] = "raise",
+        selection_sample_size: int = 20_000,
+        silhouette_sample_size: int = 5_000,
+        n_init: int = 4,
+        eps: float = 0.5,
+        min_samples: int = 5,
+        min_cluster_size: int | None = None,
+        n_threads: int | None = None,
+        random_state: int | None = 0,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.algorithm = algorithm
+        self.features = features
+        self.k_range = k_range
+        self.scaling = scaling
+        self.log_features = log_features
+        self.nan_policy = nan_policy
+        self.selection_sample_size = selection_sample_size
+        self.silhouette_sample_size = silhouette_sample_size
+        self.n_init = n_init
+        self.eps = eps
+        self.min_samples = min_samples
+        self.min_cluster_size = min_cluster_size
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        if self.algorithm not in ("kmeans", "dbscan", "hdbscan"):
+            raise ConfigError(
+                f"algorithm must be 'kmeans', 'dbscan' or 'hdbscan', got {self.algorithm!r}",
+                fix="use algorithm='kmeans' unless you want density-based clusters with noise",
+            )
+        if self.scaling not in ("standard", "robust"):
+            raise ConfigError(
+                f"scaling must be 'standard' or 'robust', got {self.scaling!r}", fix="use 'standard'"
+            )
+        if self.nan_policy not in ("raise", "median"):
+            raise ConfigError(
+                f"nan_policy must be 'raise' or 'median', got {self.nan_policy!r}", fix="use 'raise'"
+            )
+        if self.n_clusters is not None and (
+            not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2
+        ):
+            raise ConfigError(
+                f"n_clusters must be an integer >= 2 or None, got {self.n_clusters!r}",
+                fix="pass n_clusters=None to choose it by silhouette",
+            )
+        lo, hi = self.k_range
+        if not (2 <= lo <= hi):
+            raise ConfigError(
+                f"k_range must satisfy 2 <= min <= max, got {self.k_range!r}", fix="e.g. k_range=(2, 8)"
+            )
+
+    def _columns(self, frame: pd.DataFrame) -> list[str]:
+        if self.features is not None:
+            columns = list(self.features)
+            require_columns(frame, columns, purpose="behavioural clustering")
+        else:
+            columns = [c for c in DEFAULT_CLUSTER_FEATURES if c in frame.columns]
+            if not columns:
+                raise DataValidationError(
+                    f"the feature table has none of the default clustering columns {list(DEFAULT_CLUSTER_FEATURES)}",
+                    fix="compute the table with targetwise.features or pass features=[...]",
+                )
+        return columns
+
+    def _fill_missing(self, values: pd.DataFrame, *, fitting: bool) -> pd.DataFrame:
+        counts = values.isna().sum()
+        counts = counts[counts > 0]
+        if counts.empty:
+            return values
+        detail = ", ".join(f"{col!r}: {int(n)}" for col, n in counts.items())
+        if self.nan_policy == "raise":
+            raise DataValidationError(
+                f"missing values in clustering column(s) {detail} (of {len(values)} customers)",
+                fix="fill them upstream, leave those columns out (features=[...]), or use nan_policy='median'",
+            )
+        if fitting:
+            self.imputed_counts_ = {str(c): int(n) for c, n in counts.items()}
+        warnings.warn(
+            f"filled missing values with the fitted median: {detail}", SegmentationWarning, stacklevel=3
+        )
+        return values.fillna(pd.Series(self.medians_))
+
+    def _log(self, values: pd.DataFrame) -> pd.DataFrame:
+        out = values.copy()
+        for col in self.log_features_:
+            out[col] = _signed_log1p(out[col].to_numpy())
+        return out
+
+    def _matrix(self, features: pd.DataFrame) -> pd.DataFrame:
+        frame = customer_frame(features)
+        require_columns(frame, self.features_in_, purpose="this fitted clusterer")
+        values = numeric_matrix(frame, self.features_in_)
+        values = self._fill_missing(values, fitting=False)
+        return values
+
+    # ------------------------------------------------------------ fit
+    def fit(self, features: pd.DataFrame, y: object = None) -> BehaviourClusterer:
+        """Scale the behaviour columns and cluster the customers."""
+        self._check_params()
+        self.__dict__.pop("label_mapping_", None)  # a refit starts without a previous alignment
+        frame = customer_frame(features)
+        columns = self._columns(frame)
+        values = numeric_matrix(frame, columns)
+        n = len(values)
+        if n < 2:
+            raise ModelError(
+                f"clustering needs at least 2 customers, got {n}",
+                fix="segment a larger customer table (RFM scores work on any size)",
+            )
+        self.imputed_counts_: dict[str, int] = {}
+        self.medians_ = values.median().to_dict()
+        values = self._fill_missing(values, fitting=True)
+        log_set = LOG_FEATURES if self.log_features is None else set(self.log_features)
+        self.log_features_ = [c for c in columns if c in log_set]
+        logged = self._log(values)
+
+        if self.scaling == "standard":
+            center = logged.mean()
+            scale = logged.std(ddof=0)
+        else:
+            center = logged.median()
+            scale = logged.quantile(0.75) - logged.quantile(0.25)
+            scale = scale.where(scale > 0, logged.std(ddof=0))
+        spread = logged.max() - logged.min()
+        constant = [c for c in columns if not spread[c] > 0]
+        if constant:
+            warnings.warn(
+                f"dropped constant feature(s) {constant}: every customer has the same value",
+                SegmentationWarning,
+                stacklevel=2,
+            )
+        kept = [c for c in columns if c not in constant]
+        if not kept:
+            raise ModelError(
+                f"every clustering feature is constant across the {n} customers ({columns})",
+                fix="cluster on columns that vary between customers",
+            )
+        self.dropped_features_ = constant
+        self.features_in_ = kept
+        self.log_features_ = [c for c in self.log_features_ if c in kept]
+        self.medians_ = {c: self.medians_[c] for c in kept}
+        self.center_ = center[kept].to_numpy(dtype=float)
+        self.scale_ = scale[kept].to_numpy(dtype=float)
+        scaled = (logged[kept].to_numpy() - self.center_) / self.scale_
+        self.scaled_ = pd.DataFrame(scaled, index=values.index, columns=kept)
+        self.customer_ids_ = values.index
+
+        rng = np.random.default_rng(self.random_state)
+        with threadpool_limits(limits=self._threads(n)):
+            if self.algorithm == "kmeans":
+                labels, centers = self._fit_kmeans(scaled, rng)
+            else:
+                labels, centers = self._fit_density(scaled)
+            self._set_clusters(labels, centers)
+            n_components = min(2, scaled.shape[1])
+            self.pca_ = PCA(n_components=n_components, random_state=self.random_state).fit(scaled)
+        ratio = np.zeros(2)
+        ratio[:n_components] = self.pca_.explained_variance_ratio_
+        self.pca_explained_variance_ratio_ = ratio
+        self.projection_ = self._project_scaled(scaled, values.index)
+        return self
+
+    def _threads(self, n_rows: int) -> int | None:
+        """OpenMP/BLAS thread limit for work on ``n_rows`` rows (None = library default)."""
+        if self.n_threads is not None:
+            return self.n_threads
+        return 1 if n_rows < SINGLE_THREAD_BELOW else None
+
+    def _seed(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(0, 2**31 - 1))
+
+    def _fit_kmeans(self, scaled: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        n = scaled.shape[0]
+        n_distinct = len(pd.DataFrame(scaled).drop_duplicates())
+        if n_distinct < 2:
+            raise ModelError(
+                f"all {n} customers have identical features; there is nothing to cluster",
+                fix="cluster on columns that vary between customers",
+            )
+        sample_seed, silhouette_seed, kmeans_seed = (self._seed(rng) for _ in range(3))
+        self.selection_scores_: dict[int, float] = {}
+        if self.n_clusters is not None:
+            k = int(self.n_clusters)
+            if k > n_distinct:
+                warnings.warn(
+                    f"asked for {k} clusters but only {n_distinct} distinct customer(s); using {n_distinct}",
+                    SegmentationWarning,
+                    stacklevel=3,
+                )
+                k = n_distinct
+        else:
+            k = self._choose_k(scaled, n_distinct, sample_seed, silhouette_seed, kmeans_seed)
+        model = KMeans(n_clusters=k, n_init=self.n_init, random_state=kmeans_seed).fit(scaled)
+        self.inertia_ = float(model.inertia_)
+        self._silhouette_seed = silhouette_seed
+        return model.labels_, model.cluster_centers_
+
+    def _choose_k(
+        self, scaled: np.ndarray, n_distinct: int, sample_seed: int, silhouette_seed: int, kmeans_seed: int
+    ) -> int:
+        n = scaled.shape[0]
+        sample = scaled
+        if n > self.selection_sample_size:
+            idx = np.sort(
+                np.random.default_rng(sample_seed).choice(n, self.selection_sample_size, replace=False)
+            )
+            sample = scaled[idx]
+        n_sample_distinct = len(pd.DataFrame(sample).drop_duplicates()) if len(sample) < n else n_distinct
+        lo, hi = self.k_range
+        # silhouette is defined for 2 <= k <= n_samples - 1
+        hi_ok = min(hi, n_sample_distinct, len(sample) - 1)
+        if hi_ok < lo:
+            k = max(2, min(lo, n_distinct))
+            warnings.warn(
+                f"too few customers ({n}, {n_distinct} distinct) to choose the number of clusters over "
+                f"{self.k_range} by silhouette; using {k}",
+                SegmentationWarning,
+                stacklevel=4,
+            )
+            return k
+        best_k, best_score = lo, -np.inf
+        for k in range(lo, hi_ok + 1):
+            # the selection sample is small: single-threaded unless n_threads says otherwise
+            with threadpool_limits(limits=self._threads(len(sample))):
+                labels = KMeans(n_clusters=k, n_init=self.n_init, random_state=kmeans_seed).fit_predict(
+                    sample
+                )
+            if len(np.unique(labels)) < 2:
+                continue
+            score = float(
+                silhouette_score(
+                    sample,
+                    labels,
+                    sample_size=min(self.silhouette_sample_size, len(sample)),
+                    random_state=silhouette_seed,
+                )
+            )
+            self.selection_scores_[k] = score
+            if score > best_score:
+                best_k, best_score = k, score
+        return best_k
+
+    def _fit_density(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = scaled.shape[0]
+        if self.algorithm == "dbscan":
+            model = DBSCAN(eps=self.eps, min_samples=self.min_samples, n_jobs=1)
+            hint = "increase eps or lower min_samples"
+        else:
+            size = self.min_cluster_size or max(5, n // 100)
+            model = HDBSCAN(min_cluster_size=min(size, n), min_samples=self.min_samples, copy=True)
+            hint = "lower min_cluster_size or min_samples"
+        labels = model.fit_predict(scaled)
+        found = sorted(set(labels.tolist()) - {NOISE})
+        if not found:
+            raise ModelError(
+                f"{self.algorithm} found no cluster: all {n} customers are noise",
+                fix=f"{hint}, or use algorithm='kmeans'",
+            )
+        self.selection_scores_ = {}
+        centers = np.vstack([scaled[labels == c].mean(axis=0) for c in found])
+        # map the raw labels to 0..k-1 so _set_clusters can treat both paths alike
+        lookup = np.full(max(found) + 2, NOISE, dtype=np.int64)  # last slot: noise (-1 indexes it)
+        lookup[found] = np.arange(len(found))
+        dense = lookup[labels]
+        self._silhouette_seed = 0
+        return dense, centers
+
+    def _set_clusters(self, labels: np.ndarray, centers: np.ndarray) -> None:
+        """Order clusters by size (0 = largest; ties by first member) and store them."""
+        ids = np.arange(len(centers))
+        sizes = np.array([(labels == i).sum() for i in ids])
+        first = np.array([np.flatnonzero(labels == i)[0] if sizes[i] else len(labels) for i in ids])
+        order = sorted(ids, key=lambda i: (-sizes[i], first[i]))
+        order = [i for i in order if sizes[i] > 0]
+        new_id = {int(old): new for new, old in enumerate(order)}
+        lookup = np.full(len(centers) + 1, NOISE, dtype=np.int64)  # last slot: noise (-1 indexes it)
+        for old, new in new_id.items():
+            lookup[old] = new
+        relabelled = lookup[labels]
+        self.labels_ = pd.Series(relabelled, index=self.customer_ids_, name="cluster", dtype="int64")
+        self.cluster_ids_ = np.arange(len(order))
+        self.cluster_centers_scaled_ = pd.DataFrame(
+            centers[order], index=pd.Index(self.cluster_ids_, name="cluster"), columns=self.features_in_
+        )
+        self.n_clusters_ = len(order)
+        self._update_original_centers()
+        self.silhouette_ = self._silhouette()
+
+    def _update_original_centers(self) -> None:
+        logged = self.cluster_centers_scaled_.to_numpy() * self.scale_ + self.center_
+        original = pd.DataFrame(logged, index=self.cluster_centers_scaled_.index, columns=self.features_in_)
+        for col in self.log_features_:
+            original[col] = _signed_expm1(original[col].to_numpy())
+        self.cluster_centers_ = original
+
+    def _silhouette(self) -> float:
+        mask = (self.labels_ != NOISE).to_numpy()
+        labels = self.labels_.to_numpy()[mask]
+        scaled = self.scaled_.to_numpy()[mask]
+        if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
+            return float("nan")
+        size = min(self.silhouette_sample_size, len(labels))
+        return float(silhouette_score(scaled, labels, sample_size=size, random_state=self._silhouette_seed))
+
+    # ------------------------------------------------------------ use
+    def transform(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The scaled feature matrix (log where documented, then centred and scaled), by customer_id."""
+        check_fitted(self, "labels_")
+        values = self._matrix(features)
+        scaled = (self._log(values).to_numpy() - self.center_) / self.scale_
+        return pd.DataFrame(scaled, index=values.index, columns=self.features_in_)
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        """Cluster id per customer.
+
+        K-means: the nearest centroid. DBSCAN/HDBSCAN have no predict of their
+        own; a customer gets the label (possibly -1) of its nearest fitted customer.
+        """
+        scaled = self.transform(features)
+        if self.algorithm == "kmeans":
+            nearest = pairwise_distances_argmin(scaled.to_numpy(), self.cluster_centers_scaled_.to_numpy())
+            labels = self.cluster_centers_scaled_.index.to_numpy()[nearest]
+        else:
+            nn = NearestNeighbors(n_neighbors=1).fit(self.scaled_.to_numpy())
+            idx = nn.kneighbors(scaled.to_numpy(), return_distance=False)[:, 0]
+            labels = self.labels_.to_numpy()[idx]
+        return pd.Series(labels, index=scaled.index, name="cluster", dtype="int64")
+
+    def fit_predict(self, features: pd.DataFrame, y: object = None) -> pd.Series:
+        return self.fit(features).labels_
+
+    def _project_scaled(self, scaled: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        proj = self.pca_.transform(scaled)
+        if proj.shape[1] == 1:
+            proj = np.column_stack([proj[:, 0], np.zeros(len(proj))])
+        return pd.DataFrame(proj, index=index, columns=["pc1", "pc2"])
+
+    def project(self, features: pd.DataFrame) -> pd.DataFrame:
+        """2-D PCA coordinates (columns ``pc1, pc2``) of customers, for the segment map."""
+        scaled = self.transform(features)
+        return self._project_scaled(scaled.to_numpy(), scaled.index)
+
+    def project_centers(self) -> pd.DataFrame:
+        """2-D PCA coordinates of the cluster centres."""
+        check_fitted(self, "labels_")
+        return self._project_scaled(
+            self.cluster_centers_scaled_.to_numpy(), self.cluster_centers_scaled_.index
+        )
+
+    # ------------------------------------------------------------ stability
+    def align_to(
+        self, previous: BehaviourClusterer | pd.DataFrame | np.ndarray, *, max_distance: float | None = None
+    ) -> BehaviourClusterer:
+        """Re-label clusters to a previous run's ids (Hungarian matching on centroids).
+
+        ``previous`` is a fitted :class:`BehaviourClusterer`, a DataFrame of its
+        ``cluster_centers_`` (original units, index = cluster id, columns = features),
+        or an array of centres in original units with columns in ``features_in_``
+        order (ids 0..k-1).
+        Both runs' centres are compared in *this* run's scaled space; unmatched
+        clusters get fresh ids (see :func:`match_clusters`). The mapping used is
+        kept in ``label_mapping_`` (new id -> assigned id). Returns self.
+        """
+        check_fitted(self, "labels_")
+        if isinstance(previous, BehaviourClusterer):
+            check_fitted(previous, "labels_")
+            previous_centers = previous.cluster_centers_
+        elif isinstance(previous, pd.DataFrame):
+            previous_centers = previous
+        elif (
+            isinstance(previous, np.ndarray)
+            and previous.ndim == 2
+            and previous.shape[1] == len(self.features_in_)
+        ):
+            previous_centers = pd.DataFrame(previous, columns=self.features_in_)
+        else:
+            raise ConfigError(
+                f"previous must be a fitted BehaviourClusterer, a DataFrame of centres or a "
+                f"(k, {len(self.features_in_)}) array, got {type(previous).__name__}",
+                fix="pass the earlier clusterer or its cluster_centers_",
+            )
+        missing = [c for c in self.features_in_ if c not in previous_centers.columns]
+        if missing:
+            raise ModelError(
+                f"the previous run has no centre values for feature(s) {missing}",
+                fix="align runs fitted on the same feature columns",
+            )
+        prev = previous_centers.loc[previous_centers.index != NOISE, self.features_in_].astype(float)
+        prev_logged = self._log(prev).to_numpy()
+        prev_scaled = (prev_logged - self.center_) / self.scale_
+        mapping = match_clusters(
+            self.cluster_centers_scaled_.to_numpy(),
+            prev_scaled,
+            new_ids=list(self.cluster_centers_scaled_.index),
+            previous_ids=[int(i) for i in prev.index],
+            max_distance=max_distance,
+        )
+        self.label_mapping_ = mapping
+        self.labels_ = self.labels_.map({**mapping, NOISE: NOISE}).astype("int64").rename("cluster")
+        centers = self.cluster_centers_scaled_.rename(index=mapping).sort_index()
+        centers.index.name = "cluster"
+        self.cluster_centers_scaled_ = centers
+        self.cluster_ids_ = centers.index.to_numpy()
+        self._update_original_centers()
+        return self

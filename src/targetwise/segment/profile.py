@@ -1,0 +1,219 @@
+"""Segment profiles and their plain-language names and descriptions.
+
+A profile says, per segment: how many customers (and what share), what share
+of revenue (``monetary_total``), and the mean and median of the key features
+next to the overall median. Names are generated from the two features whose
+segment mean deviates most from the overall mean in the scaled space of the
+clusterer (z units), read through :data:`FEATURE_WORDS`: e.g. high
+``frequency`` then high ``monetary_total`` gives "Frequent high spenders".
+Deviations under ``min_deviation`` (0.3 sd) are not named; a segment with no
+such deviation is "Typical customers". Duplicates get the third feature's
+adjective, then the segment id, so every name is unique. Everything is
+deterministic: same table, same labels, same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from targetwise.segment._validation import customer_frame, numeric_matrix
+
+__all__ = ["FEATURE_WORDS", "KEY_FEATURES", "NOISE_NAME", "name_segments", "profile_segments"]
+
+NOISE_NAME = "Unclustered (noise)"
+
+#: Columns summarised in profiles when present.
+KEY_FEATURES: tuple[str, ...] = (
+    "recency_days",
+    "frequency",
+    "monetary_total",
+    "monetary_mean",
+    "ipi_mean_days",
+    "tenure_days",
+    "returns_rate",
+    "distinct_products",
+    "basket_size_mean",
+)
+
+#: feature -> (adjective if high, noun if high, adjective if low, noun if low)
+FEATURE_WORDS: dict[str, tuple[str, str, str, str]] = {
+    "recency_days": ("Lapsed", "lapsed customers", "Recent", "recent buyers"),
+    "frequency": ("Frequent", "regulars", "One-off", "one-off buyers"),
+    "monetary_total": ("High-value", "high spenders", "Low-value", "low spenders"),
+    "monetary_mean": ("Big-ticket", "big-ticket buyers", "Low-ticket", "small-order buyers"),
+    "tenure_days": ("Long-standing", "veterans", "New", "newcomers"),
+    "returns_rate": ("Return-prone", "returners", "Low-return", "keepers"),
+    "returns_value": ("Return-heavy", "returners", "Low-return", "keepers"),
+    "distinct_products": ("Wide-range", "explorers", "Narrow-range", "specialists"),
+    "distinct_categories": ("Multi-category", "cross-shoppers", "Single-category", "category loyalists"),
+    "basket_size_mean": ("Bulk", "bulk buyers", "Small-basket", "light buyers"),
+    "lines_per_order_mean": ("Long-list", "list shoppers", "Short-list", "quick shoppers"),
+    "ipi_mean_days": ("Slow-cycle", "occasional buyers", "Fast-cycle", "habitual buyers"),
+    "orders_30d": ("Active", "active buyers", "Quiet", "quiet customers"),
+    "orders_90d": ("Active", "active buyers", "Quiet", "quiet customers"),
+    "orders_365d": ("Active", "active buyers", "Quiet", "quiet customers"),
+    "trend_90d": ("Growing", "growing customers", "Declining", "declining customers"),
+}
+
+
+def _words(feature: str, high: bool) -> tuple[str, str]:
+    if feature in FEATURE_WORDS:
+        words = FEATURE_WORDS[feature]
+        return (words[0], words[1]) if high else (words[2], words[3])
+    label = feature.replace("_", " ")
+    level = "High" if high else "Low"
+    return f"{level}-{label}", f"{level.lower()}-{label} customers"
+
+
+def name_segments(
+    scaled: pd.DataFrame,
+    labels: pd.Series,
+    *,
+    min_deviation: float = 0.3,
+    reserved: Sequence[str] = (),
+) -> dict[int, str]:
+    """Plain-language, unique names per cluster id from the deviations of its mean.
+
+    ``scaled`` is the clusterer's scaled matrix (``scaled_``), ``labels`` the
+    cluster per customer (same index). Noise (-1) is :data:`NOISE_NAME`. Names in
+    ``reserved`` (e.g. inherited from a previous run) are not reused.
+    """
+    labels = labels.reindex(scaled.index)
+    overall_mean = scaled.mean()
+    overall_sd = scaled.std(ddof=0).replace(0.0, 1.0)
+    means = scaled.groupby(labels.to_numpy()).mean()
+    used = set(reserved)
+    names: dict[int, str] = {}
+    for cluster in sorted(means.index):
+        if cluster == -1:
+            names[-1] = NOISE_NAME
+            continue
+        dev = (means.loc[cluster] - overall_mean) / overall_sd
+        # stable order: largest |deviation| first, ties by column order
+        order = sorted(range(len(dev)), key=lambda j: (-abs(dev.iloc[j]), j))
+        strong = [j for j in order if abs(dev.iloc[j]) >= min_deviation]
+        parts = [(scaled.columns[j], bool(dev.iloc[j] > 0)) for j in strong]
+        if not parts:
+            name = "Typical customers"
+        elif len(parts) == 1:
+            name = f"{_words(*parts[0])[0]} customers"
+        else:
+            name = f"{_words(*parts[0])[0]} {_words(*parts[1])[1]}"
+        if name in used and len(parts) > 2:
+            name = f"{name}, {_words(*parts[2])[0].lower()}"
+        if name in used:
+            name = f"{name} (segment {cluster})"
+        used.add(name)
+        names[int(cluster)] = name
+    return names
+
+
+def _share(value: float) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if 0 < value < 0.01:
+        return "<1%"
+    return f"{value:.0%}"
+
+
+def profile_segments(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    *,
+    names: Mapping[object, str] | None = None,
+    key_features: Sequence[str] | None = None,
+    revenue_col: str = "monetary_total",
+) -> pd.DataFrame:
+    """One row per segment: size, shares, key-feature means/medians, name and description.
+
+    Parameters
+    ----------
+    features:
+        The customer feature table (customer_id column or index).
+    labels:
+        Segment per customer (cluster id or RFM segment name), indexed by customer_id.
+    names:
+        Segment -> display name; defaults to the label itself as text.
+    key_features:
+        Columns to summarise; default :data:`KEY_FEATURES` present in the table.
+
+    Returns
+    -------
+    DataFrame indexed by segment with ``name, description, n_customers,
+    customer_share, revenue_share`` and for each key feature ``<f>_mean``,
+    ``<f>_median``, ``<f>_overall`` (median over all customers) and ``<f>_vs_overall``
+    (segment median / overall median).
+    Money is in the shop's currency, days in days. Revenue is ``revenue_col`` with
+    customers whose net spend is negative (returns exceed purchases) counted as 0.
+    Sorted by size, largest first.
+    """
+    frame = customer_frame(features)
+    labels = labels.copy()
+    labels.index = labels.index.astype(str)
+    labels = labels.reindex(frame.index)
+    if labels.isna().any():
+        from targetwise.errors import DataValidationError
+
+        raise DataValidationError(
+            f"{int(labels.isna().sum())} customer(s) of the feature table have no segment label",
+            fix="pass labels for every customer (same customer_id index as the features)",
+        )
+    keys = [c for c in (key_features or KEY_FEATURES) if c in frame.columns]
+    values = numeric_matrix(frame, keys)
+    group = labels.to_numpy()
+    n_total = len(frame)
+    revenue = (
+        numeric_matrix(frame, [revenue_col])[revenue_col].fillna(0.0)
+        if revenue_col in frame.columns
+        else None
+    )
+    total_revenue = float(revenue.clip(lower=0).sum()) if revenue is not None else float("nan")
+
+    grouped = values.groupby(group)
+    sizes = pd.Series(group).value_counts()
+    table = pd.DataFrame(index=pd.Index(sizes.index, name="segment"))
+    table["n_customers"] = sizes.astype("int64")
+    table["customer_share"] = table["n_customers"] / n_total
+    if revenue is not None and total_revenue > 0:
+        table["revenue_share"] = revenue.clip(lower=0).groupby(group).sum() / total_revenue
+    else:
+        table["revenue_share"] = np.nan
+    overall_median = values.median()
+    means, medians = grouped.mean(), grouped.median()
+    for col in keys:
+        table[f"{col}_mean"] = means[col]
+        table[f"{col}_median"] = medians[col]
+        base = overall_median[col]
+        table[f"{col}_overall"] = base
+        table[f"{col}_vs_overall"] = medians[col] / base if base and np.isfinite(base) else np.nan
+    table["name"] = [str(names.get(s, s)) if names else str(s) for s in table.index]
+    table["description"] = [_describe(row) for _, row in table.iterrows()]
+    table = table.sort_values(["n_customers"], ascending=False, kind="stable")
+    front = ["name", "description", "n_customers", "customer_share", "revenue_share"]
+    return table[front + [c for c in table.columns if c not in front]]
+
+
+def _describe(row: pd.Series) -> str:
+    """'<name>: 6% of customers, 38% of revenue; typically buy every 21 days, ...' (medians)."""
+    parts = [f"{_share(row['customer_share'])} of customers"]
+    if np.isfinite(row["revenue_share"]):
+        parts.append(f"{_share(row['revenue_share'])} of revenue")
+    typical = []
+    repeat = row.get("frequency_median", np.nan)
+    # the purchase cycle only describes a segment whose typical customer has bought more than once
+    if np.isfinite(row.get("ipi_mean_days_median", np.nan)) and not (np.isfinite(repeat) and repeat < 2):
+        typical.append(f"buy every {row['ipi_mean_days_median']:.0f} days")
+    if np.isfinite(row.get("frequency_median", np.nan)):
+        orders = row["frequency_median"]
+        typical.append(f"{orders:.0f} order{'s' if orders != 1 else ''}")
+    if np.isfinite(row.get("monetary_mean_median", np.nan)):
+        typical.append(f"{row['monetary_mean_median']:,.0f} per order")
+    if np.isfinite(row.get("recency_days_median", np.nan)):
+        typical.append(f"last order {row['recency_days_median']:.0f} days ago")
+    text = f"{row['name']}: " + ", ".join(parts)
+    if typical:
+        text += "; typically " + ", ".join(typical)
+    return text
