@@ -311,11 +311,11 @@ def erasure_shop(root: Path) -> ErasureShop:
     """The shop of tests/test_erasure_structure.py, built the same way."""
     from targetwise.io.audiences import AudienceStore
     from targetwise.io.ingest import ingest_arrow
+    from targetwise.io.keys import KeyStore
     from targetwise.io.readers import source_from_frame
     from targetwise.io.runs import RunStore
     from targetwise.pipeline.run import run_pipeline
     from targetwise.reports.report import render_report
-    from targetwise.service.keys import KeyStore
     from targetwise.synthetic import generate_retailer
 
     settings = get_settings(workspace=root, duckdb_threads=2)
@@ -386,7 +386,7 @@ def erasures(tmp: Path) -> tuple[list[tuple], float]:
     """One row per erased id: (id, own rows, run-file rows, foreign rows lost, protected files changed,
     files deleted, key verifies, quarantine counts add up, seconds)."""
     from targetwise.io import erasure
-    from targetwise.service.keys import KeyStore
+    from targetwise.io.keys import KeyStore
 
     accounting = getattr(erasure, "quarantine_accounting", None)  # absent before issue 17
     started = time.perf_counter()

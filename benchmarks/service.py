@@ -47,9 +47,9 @@ def build_workspace(root: Path, n_customers: int, seed: int = 0) -> tuple[str, l
     import pandas as pd
 
     from targetwise.config import get_settings
+    from targetwise.io.keys import KeyStore
     from targetwise.io.runs import RunStore
     from targetwise.io.workspace import Workspace
-    from targetwise.service.keys import KeyStore
 
     rng = np.random.default_rng(seed)
     settings = get_settings(workspace=root / "ws", duckdb_threads=1)

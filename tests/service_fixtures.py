@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from targetwise.config import get_settings
 from targetwise.io.ingest import ingest
+from targetwise.io.keys import KeyStore
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.app import create_app
-from targetwise.service.keys import KeyStore
 
 IDS = ["C1", "C2", "C3", "C4"]
 

@@ -52,8 +52,8 @@ def test_demo_command_prints_where_everything_is(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from targetwise.config import get_settings
+    from targetwise.io.keys import PREFIX
     from targetwise.service.app import create_app
-    from targetwise.service.keys import PREFIX
 
     token = next(line.strip() for line in r.output.splitlines() if line.strip().startswith(PREFIX))
     client = TestClient(create_app(get_settings(workspace=tmp_path / "d")))

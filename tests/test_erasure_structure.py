@@ -27,10 +27,10 @@ from targetwise.io.audiences import AudienceStore
 from targetwise.io.consent import consent_history, consent_status, opted_out, record_consent
 from targetwise.io.erasure import erase_customer, erasure_log, quarantine_accounting
 from targetwise.io.ingest import ingest_arrow
+from targetwise.io.keys import KeyStore
 from targetwise.io.readers import source_from_frame
 from targetwise.io.workspace import Workspace
 from targetwise.schema import CONSENT_PURPOSES
-from targetwise.service.keys import KeyStore
 
 SHORT_IDS = ("1", "10", "00", "2011")
 TABLE_ORDER = ("products", "customers", "customer_pii", "campaigns", "campaign_exposures", "responses",

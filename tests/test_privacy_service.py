@@ -14,10 +14,10 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from service_fixtures import Keys, client, keys, make_run, run_a, service_ws  # noqa: F401
+from targetwise.io.audit import AuditLog
 from targetwise.io.erasure import erasure_log
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
-from targetwise.service.audit import AuditLog
 
 
 def _sha(text: str) -> str:

@@ -41,10 +41,10 @@ from targetwise.io.audiences import AudienceStore
 from targetwise.io.erasure import erase_customer, quarantine_accounting
 from targetwise.io.exports import write_table
 from targetwise.io.ingest import IngestSummary, ingest
+from targetwise.io.keys import KeyStore
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.app import create_app
-from targetwise.service.keys import KeyStore
 
 HOSTILE = '=HYPERLINK("x")'
 SLASHED = "a/b"

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from targetwise.cli import app
 from targetwise.config import get_settings
-from targetwise.errors import AuthError, ConfigError, NotFoundError, PermissionDeniedError
+from targetwise.errors import AuthError, ConfigError, NotFoundError, PermissionDeniedError, RateLimitedError
+from targetwise.io.keys import KeyStore, scope_allows
 from targetwise.io.workspace import Workspace
-from targetwise.service.keys import KeyStore, scope_allows
-from targetwise.service.ratelimit import RateLimitedError, RateLimiter
+from targetwise.service.ratelimit import RateLimiter
 
 
 def test_keys_are_stored_hashed_and_verified(workspace: Workspace) -> None:

@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from targetwise.features import compute_features
 from targetwise.io.ingest import ingest
+from targetwise.io.keys import KeyStore
 from targetwise.io.workspace import Workspace
 from targetwise.pipeline.run import run_pipeline
 from targetwise.service.app import create_app
-from targetwise.service.keys import KeyStore
 
 
 def test_customer_features_served_from_a_real_run(workspace: Workspace) -> None:

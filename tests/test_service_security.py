@@ -29,10 +29,10 @@ from service_fixtures import Keys, client, keys, run_a, service_ws  # noqa: F401
 from targetwise.config import get_settings
 from targetwise.io.audiences import AudienceStore
 from targetwise.io.ingest import ingest
+from targetwise.io.keys import KeyStore
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.app import create_app
-from targetwise.service.keys import KeyStore
 from targetwise.service.security import DEFAULT_POLICY
 from targetwise.service.sessions import LoginTokens, SessionStore
 

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "ConsentError",
     "ConvergenceError",
+    "CrossSiteError",
     "DataValidationError",
     "ErasedError",
     "IngestError",
@@ -24,8 +25,10 @@ __all__ = [
     "NotFittedError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimitedError",
     "SchemaError",
     "TargetwiseError",
+    "WorkspaceBusyError",
     "WorkspaceError",
 ]
 
@@ -174,3 +177,27 @@ class ConsentError(TargetwiseError):
     code = "consent_error"
     http_status = 409
 
+
+class CrossSiteError(TargetwiseError):
+    """A state-changing UI request that did not come from the UI's own pages (CSRF)."""
+
+    code = "cross_site_request"
+    http_status = 403
+
+
+class RateLimitedError(TargetwiseError):
+    """Too many requests for one API key."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.details.get("retry_after_seconds", 1))
+
+
+class WorkspaceBusyError(TargetwiseError):
+    """Another process holds the workspace database; try again shortly."""
+
+    code = "workspace_busy"
+    http_status = 503

@@ -150,8 +150,8 @@ def demo(
     console.print(f"stages run: {plain(', '.join(result.stages))}")
     for name, path in result.outputs.items():
         console.print(f"  {plain(name)}: {plain(path)}")
+    from targetwise.io.keys import KeyStore
     from targetwise.io.workspace import Workspace
-    from targetwise.service.keys import KeyStore
 
     key, token = KeyStore(Workspace.open(result.workspace, settings)).create(scope="write", name="demo")
     example = "12347" if result.data == "online-retail" else "C000001"

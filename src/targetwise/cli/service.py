@@ -43,7 +43,7 @@ def create(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Create a key and print it ONCE (only a salted hash is stored)."""
-    from targetwise.service.keys import KeyStore
+    from targetwise.io.keys import KeyStore
 
     key, token = KeyStore(open_workspace(workspace)).create(scope=scope, name=name)
     console.print(f"created key {key.id} ({key.scope}) named {key.name!r}; store it now, it is not shown again:")
@@ -54,7 +54,7 @@ def create(
 @handle_errors
 def list_keys(workspace: WorkspaceOption = None) -> None:
     """Every key: id, name, scope, created, revoked (never the key itself)."""
-    from targetwise.service.keys import KeyStore
+    from targetwise.io.keys import KeyStore
 
     table = Table()
     for col in ("id", "name", "scope", "created", "revoked"):
@@ -68,7 +68,7 @@ def list_keys(workspace: WorkspaceOption = None) -> None:
 @handle_errors
 def revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys list`).")], workspace: WorkspaceOption = None) -> None:
     """Revoke a key: a running service refuses it from its next request on."""
-    from targetwise.service.keys import KeyStore
+    from targetwise.io.keys import KeyStore
 
     key = KeyStore(open_workspace(workspace)).revoke(key_id)
     console.print(f"key {key.id} revoked at {key.revoked_at}")

@@ -28,12 +28,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import targetwise
 from targetwise.config import Settings
-from targetwise.errors import TargetwiseError
+from targetwise.errors import RateLimitedError, TargetwiseError
 from targetwise.io.workspace import Workspace
 from targetwise.service.deps import single_valued_query
 from targetwise.service.docs import install_docs
 from targetwise.service.logs import AccessLogMiddleware
-from targetwise.service.ratelimit import RateLimitedError
 from targetwise.service.routing import allowed_methods, route_template
 from targetwise.service.schemas import ErrorPublic
 from targetwise.service.security import SecurityHeadersMiddleware

@@ -16,8 +16,8 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from targetwise.io.keys import ApiKey, KeyStore
 from targetwise.io.workspace import Workspace
-from targetwise.service.keys import ApiKey, KeyStore
 from targetwise.service.state import RunData, ServiceState
 
 __all__ = [

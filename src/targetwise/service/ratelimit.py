@@ -14,20 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from targetwise.errors import TargetwiseError
+from targetwise.errors import RateLimitedError
 
-__all__ = ["RateLimitedError", "RateLimiter"]
-
-
-class RateLimitedError(TargetwiseError):
-    """Too many requests for one API key."""
-
-    code = "rate_limited"
-    http_status = 429
-
-    @property
-    def retry_after(self) -> int:
-        return int(self.details.get("retry_after_seconds", 1))
+__all__ = ["RateLimiter"]
 
 
 class RateLimiter:
@@ -43,7 +32,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, key_id: str) -> None:
-        """Spend one token of ``key_id``'s bucket, or raise :class:`RateLimitedError`."""
+        """Spend one token of ``key_id``'s bucket, or raise :class:`~targetwise.errors.RateLimitedError`."""
         now = self._clock()
         with self._lock:
             tokens, last = self._buckets.get(key_id, (self.capacity, now))

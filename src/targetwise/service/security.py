@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from targetwise.config import Settings
-from targetwise.service.sessions import CrossSiteError
+from targetwise.errors import CrossSiteError
 
 __all__ = [
     "DEFAULT_POLICY",

@@ -30,21 +30,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from targetwise.errors import TargetwiseError
-
-__all__ = ["COOKIE", "CSRF_FIELD", "CrossSiteError", "LoginTokens", "SessionStore", "UiSession"]
+__all__ = ["COOKIE", "CSRF_FIELD", "LoginTokens", "SessionStore", "UiSession"]
 
 COOKIE = "targetwise_session"
 CSRF_FIELD = "csrf_token"
 #: At most this many live sessions; the oldest is dropped beyond it (a bound on memory, not a limit users meet).
 MAX_SESSIONS = 10_000
-
-
-class CrossSiteError(TargetwiseError):
-    """A state-changing UI request that did not come from the UI's own pages (CSRF)."""
-
-    code = "cross_site_request"
-    http_status = 403
 
 
 @dataclass(frozen=True)

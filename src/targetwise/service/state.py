@@ -42,11 +42,11 @@ import pandas as pd
 
 from targetwise.campaigns.audiences import AUDIENCE_TABLES, audience_frame
 from targetwise.config import Settings
-from targetwise.errors import NotFoundError, TargetwiseError, WorkspaceError
+from targetwise.errors import NotFoundError, WorkspaceBusyError, WorkspaceError
+from targetwise.io.audit import AuditLog
+from targetwise.io.keys import KeyStore
 from targetwise.io.runs import ACTIVE_FILE, RunInfo, RunStore
 from targetwise.io.workspace import Workspace
-from targetwise.service.audit import AuditLog
-from targetwise.service.keys import KeyStore
 from targetwise.service.ratelimit import RateLimiter
 from targetwise.service.sessions import LoginTokens, SessionStore
 
@@ -74,13 +74,6 @@ FEATURE_SUMMARY = (
     "returns_rate",
     "top_category",
 )
-
-
-class WorkspaceBusyError(TargetwiseError):
-    """Another process holds the workspace database; try again shortly."""
-
-    code = "workspace_busy"
-    http_status = 503
 
 
 def plain(value: Any) -> Any:

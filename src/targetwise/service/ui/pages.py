@@ -24,12 +24,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from targetwise.errors import AuthError, NotFoundError, PermissionDeniedError, TargetwiseError
+from targetwise.errors import AuthError, CrossSiteError, NotFoundError, PermissionDeniedError, TargetwiseError
+from targetwise.io.keys import ApiKey, KeyStore
 from targetwise.service import actions, schemas, views
 from targetwise.service.deps import State, admit, audit_details
-from targetwise.service.keys import ApiKey, KeyStore
 from targetwise.service.security import is_https, require_same_origin
-from targetwise.service.sessions import COOKIE, CSRF_FIELD, CrossSiteError, UiSession
+from targetwise.service.sessions import COOKIE, CSRF_FIELD, UiSession
 from targetwise.service.state import CLV, FEATURES, SEGMENTS, RunData, ServiceState, plain
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

@@ -5,7 +5,9 @@ One JSON object per line in ``artifacts/audit/audit.jsonl``, appended with
 interleave). Entries hold the key id, never the key; the route template, never
 the raw path; and a customer id only as a keyed pseudonym
 (HMAC-SHA256 with the workspace's own random ``audit/salt``, 16 hex
-characters), so erasing a customer leaves no trace of the id in the log while
+characters; the salt comes from :func:`targetwise.io.suppression.audit_salt`,
+the one place it is created, so erasure and suppression compute the same
+pseudonyms), so erasing a customer leaves no trace of the id in the log while
 an admin can still find every access to one customer by computing the same
 pseudonym (:meth:`AuditLog.pseudonym`).
 """
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from targetwise.io.suppression import audit_salt
 from targetwise.io.workspace import Workspace
 
 __all__ = ["AuditEntry", "AuditLog"]
@@ -48,13 +51,7 @@ class AuditLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / "audit.jsonl"
         self._lock = threading.Lock()
-        self._salt = self._load_salt()
-
-    def _load_salt(self) -> bytes:
-        # one salt per workspace, created 0600 in one place (io), shared with erasure and suppression
-        from targetwise.io.suppression import salt_in
-
-        return salt_in(self.folder)
+        self._salt = audit_salt(workspace)  # created 0600 once, shared with erasure and suppression
 
     def pseudonym(self, customer_id: str) -> str:
         """The keyed pseudonym under which ``customer_id`` appears in this log."""
