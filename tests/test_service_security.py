@@ -38,6 +38,12 @@ from targetwise.service.sessions import LoginTokens, SessionStore
 
 BASE = "http://127.0.0.1"  # the test client's origin
 EVIL = "https://evil.example"
+
+
+def _tampered(token: str) -> str:
+    """The token with its last character changed (never to itself)."""
+    return token[:-1] + ("1" if token[-1] == "0" else "0")
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "src" / "targetwise" / "service" / "templates"
 _FORM = re.compile(r"<form\b[^>]*>.*?</form>", re.DOTALL)
 _HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
@@ -166,7 +172,7 @@ def test_login_needs_the_login_forms_token_and_this_origin(client: TestClient, k
         ({"Referer": f"{EVIL}/login.html"}, fields),
         ({}, fields),
         ({"Origin": BASE}, {k: v for k, v in fields.items() if k != "csrf_token"}),
-        ({"Origin": BASE}, fields | {"csrf_token": fields["csrf_token"][:-1] + "0"}),
+        ({"Origin": BASE}, fields | {"csrf_token": _tampered(fields["csrf_token"])}),
     ]:
         refused = client.post("/ui/login", data=data, headers=headers, follow_redirects=False)
         assert refused.status_code == 403 and "set-cookie" not in refused.headers, (headers, refused.status_code)
