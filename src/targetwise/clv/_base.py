@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
-from targetwise.errors import ConvergenceError, DataValidationError, Location, ModelError, NotFittedError
+from targetwise._fitted import check_fitted
+from targetwise.errors import ConvergenceError, DataValidationError, Location, ModelError
 
 FloatArray = NDArray[np.float64]
 #: ``(natural params, columns, weights) -> (total weighted log-likelihood, gradient in natural params)``
@@ -351,13 +352,9 @@ class MaximumLikelihoodModel:
 
     # --- helpers for predict-style methods ----------------------------------------------
     def _check_fitted(self) -> dict[str, float]:
-        params = getattr(self, "params_", None)
-        if params is None:
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet",
-                fix=f"call {type(self).__name__}().fit(...) before predicting",
-            )
-        return params
+        """The fitted parameters; NotFittedError before ``fit``."""
+        check_fitted(self, "params_", fix=f"call {type(self).__name__}().fit(...) before predicting")
+        return self.params_
 
     def _param_array(self) -> FloatArray:
         params = self._check_fitted()

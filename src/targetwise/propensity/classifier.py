@@ -37,7 +37,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from targetwise.errors import ConfigError, ModelError, NotFittedError
+from targetwise._fitted import check_fitted
+from targetwise.errors import ConfigError, ModelError
 from targetwise.propensity._tabular import TabularEncoder, as_binary_target, as_frame
 
 __all__ = ["MODEL_NAMES", "PropensityClassifier", "SmallDataWarning"]
@@ -307,10 +308,12 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_used_"):
-            raise NotFittedError(
-                "this PropensityClassifier is not fitted yet", fix="call fit(X, y) before predicting"
-            )
+        check_fitted(
+            self,
+            "model_used_",
+            message="this PropensityClassifier is not fitted yet",
+            fix="call fit(X, y) before predicting",
+        )
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Columns ``[P(y=0), P(y=1)]`` per row."""

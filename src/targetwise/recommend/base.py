@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from targetwise.errors import DataValidationError, ModelError, NotFittedError, NotFoundError
+from targetwise._fitted import check_fitted
+from targetwise.errors import DataValidationError, ModelError, NotFoundError
 from targetwise.recommend.interactions import InteractionMatrix, build_interactions
 from targetwise.recommend.rules import (
     excluded_product_mask,
@@ -127,11 +128,9 @@ class BaseRecommender(BaseEstimator):
 
     # ------------------------------------------------------------ scoring
     def _check_fitted(self) -> None:
-        if not hasattr(self, "interactions_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet",
-                fix="call fit(interactions) before recommend() or similar_products()",
-            )
+        check_fitted(
+            self, "interactions_", fix="call fit(interactions) before recommend() or similar_products()"
+        )
 
     def _score(self, rows: np.ndarray, *, exclude_purchased: bool) -> np.ndarray:
         raise NotImplementedError

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from targetwise.errors import DataValidationError, NotFittedError, SchemaError
+from targetwise import _fitted
+from targetwise.errors import DataValidationError, SchemaError
 
 __all__ = ["SegmentationWarning", "check_fitted", "customer_frame", "numeric_matrix", "require_columns"]
 
@@ -89,8 +90,5 @@ def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def check_fitted(estimator: object, attribute: str) -> None:
-    if not hasattr(estimator, attribute):
-        raise NotFittedError(
-            f"this {type(estimator).__name__} is not fitted yet",
-            fix="call fit(features) before using it",
-        )
+    """NotFittedError unless ``estimator`` has ``attribute`` (:func:`targetwise._fitted.check_fitted`)."""
+    _fitted.check_fitted(estimator, attribute, fix="call fit(features) before using it")

@@ -14,7 +14,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, clone
 
-from targetwise.errors import DataValidationError, ModelError, NotFittedError
+from targetwise._fitted import check_fitted
+from targetwise.errors import DataValidationError, ModelError
 
 # LightGBM defaults for a small uplift signal (Hillstrom's ATE is +4.5 pp on a
 # 10-15 % base rate), tuned over Hillstrom's 10 stratified 70/30 splits
@@ -234,11 +235,11 @@ def check_groups(y: NDArray[np.int64], mask: NDArray[np.bool_], name: str, minim
 
 
 def require_fitted(model: BaseEstimator, attribute: str = "arms_") -> None:
-    if not hasattr(model, attribute):
-        raise NotFittedError(
-            f"{type(model).__name__} is not fitted yet",
-            fix=f"call {type(model).__name__}.fit(X, treatment, y) first",
-        )
+    """NotFittedError unless ``model`` has ``attribute`` (:func:`targetwise._fitted.check_fitted`)."""
+    name = type(model).__name__
+    check_fitted(
+        model, attribute, message=f"{name} is not fitted yet", fix=f"call {name}.fit(X, treatment, y) first"
+    )
 
 
 def positive_proba(model: BaseEstimator, features: pd.DataFrame) -> NDArray[np.float64]:
