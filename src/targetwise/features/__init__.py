@@ -91,7 +91,9 @@ def customer_features(
     cutoff = normalize_as_of(as_of)
     check_as_of(cutoff, data_range(inputs.transactions))
     found = discover_channels(inputs.transactions, cutoff) if channels is None else tuple(sorted(channels))
-    return customer_feature_table(inputs, cutoff, unit_days=unit_days, channels=found)
+    # Sorted at the source: parallel scans return rows in any order, and models fitted on
+    # the rows (LightGBM bagging, calibration splits) depend on it.
+    return customer_feature_table(inputs, cutoff, unit_days=unit_days, channels=found).order_by("customer_id")
 
 
 def labels(backend_or_table: Any, as_of: AsOf, *, horizon_days: int = 90) -> ir.Table:
@@ -106,7 +108,7 @@ def labels(backend_or_table: Any, as_of: AsOf, *, horizon_days: int = 90) -> ir.
     span = data_range(inputs.transactions)
     check_as_of(cutoff, span)
     check_horizon(cutoff, horizon_days, span)
-    return label_table(inputs, cutoff, horizon_days=horizon_days, span=span)
+    return label_table(inputs, cutoff, horizon_days=horizon_days, span=span).order_by("customer_id")
 
 
 def training_snapshots(
@@ -136,7 +138,8 @@ def training_snapshots(
         outcome = label_table(inputs, cutoff, horizon_days=horizon_days, span=span)
         joined = features.join(outcome, features.customer_id == outcome.customer_id)
         frames.append(joined.select(features, *[outcome[c] for c in outcome.columns if c != "customer_id"]))
-    return stack(frames, grid)
+    # Sorted by (cutoff, customer_id): a union of parallel scans comes back in any order.
+    return stack(frames, grid).order_by(["cutoff", "customer_id"])
 
 
 def compute_features(

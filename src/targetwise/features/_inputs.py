@@ -29,6 +29,11 @@ REQUIRED_TRANSACTION_COLUMNS = (
 
 SECONDS_PER_DAY = 86_400
 
+# Money is summed exactly, in integer micro-units of the currency (each line's amount is
+# rounded to 1e-6 once): a float sum depends on the order the rows arrive in, and parallel
+# scans (DuckDB, Spark) deliver them in a different order from run to run.
+MICROS_PER_UNIT = 1_000_000
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -140,6 +145,16 @@ def check_as_of(as_of: dt.datetime, span: DataRange) -> None:
             f"({span.first.isoformat(sep=' ')} .. {span.last.isoformat(sep=' ')})",
             fix=f"pass a cutoff after {span.first.date()} and at most {span.covered_until.date()}, or load newer data",
         )
+
+
+def amount_micros(amount: ir.NumericValue) -> ir.IntegerValue:
+    """A line amount in integer micro-units, so sums of it are exact (independent of row order)."""
+    return (amount.cast("float64") * MICROS_PER_UNIT).round().cast("int64")
+
+
+def from_micros(micros: ir.NumericValue) -> ir.FloatingValue:
+    """An exact micro-unit sum back in currency units (float64)."""
+    return micros.cast("float64") / MICROS_PER_UNIT
 
 
 def timestamp_literal(value: dt.datetime) -> ir.TimestampScalar:

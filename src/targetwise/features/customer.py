@@ -16,9 +16,12 @@ Query plan, chosen for speed (see ``benchmarks/features.py``):
    the per-product group-by has 7.5M groups.
 
 No exact median and no sort of the lines. Every ratio is computed on float64
-(Spark would otherwise turn float literals into decimals), and times are
-integer epoch seconds, so DuckDB and Spark agree to the last bit on counts and
-to rounding on averages.
+(Spark would otherwise turn float literals into decimals), times are integer
+epoch seconds and money is summed exactly in integer micro-units (see
+``amount_micros``); the gap standard deviation comes from exact integer sums.
+No aggregate is a float sum, so the result does not depend on the order in
+which a parallel scan delivers the rows: the same data give the same features
+to the last bit on every run, on any thread count.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ import ibis.expr.types as ir
 from targetwise.features._inputs import (
     SECONDS_PER_DAY,
     Inputs,
+    amount_micros,
     channel_column_names,
     epoch_seconds,
+    from_micros,
     timestamp_literal,
 )
 from targetwise.features.columns import CHANNEL_SHARE_PREFIX, feature_names
@@ -64,8 +69,9 @@ def _left_join(left: ir.Table, right: ir.Table) -> ir.Table:
 def order_table(transactions: ir.Table, as_of: dt.datetime, *, with_channel: bool = False) -> ir.Table:
     """Lines strictly before ``as_of`` aggregated to ``(customer_id, order_id)`` (one pass over lines).
 
-    Columns: ``order_sec`` (epoch seconds of the earliest line), purchase value/lines/units,
-    return value/lines and, with ``with_channel``, the order's channel.
+    Columns: ``order_sec`` (epoch seconds of the earliest line), ``purchase_micros`` (purchase
+    value in integer micro-units), purchase lines/units, ``return_micros``, return lines and,
+    with ``with_channel``, the order's channel.
     """
     t = transactions.filter(
         transactions.ordered_at < timestamp_literal(as_of), transactions.customer_id.notnull()
@@ -74,13 +80,13 @@ def order_table(transactions: ir.Table, as_of: dt.datetime, *, with_channel: boo
     is_return = t.is_return.fill_null(False)
     purchase = ~is_return & ~non_product
     returned = is_return & ~non_product
-    amount = _f64(t.line_amount)
+    micros = amount_micros(t.line_amount)
     metrics = {
         "first_at": t.ordered_at.min(),
-        "purchase_value": amount.sum(where=purchase).fill_null(0.0),
+        "purchase_micros": micros.sum(where=purchase).fill_null(0),
         "purchase_lines": _count(purchase),
         "purchase_units": t.quantity.sum(where=purchase).fill_null(0).cast("int64"),
-        "return_value": (-amount).sum(where=returned).fill_null(0.0),
+        "return_micros": (-micros).sum(where=returned).fill_null(0),
         "return_lines": _count(returned),
     }
     if with_channel:
@@ -89,6 +95,19 @@ def order_table(transactions: ir.Table, as_of: dt.datetime, *, with_channel: boo
     return orders.mutate(order_sec=orders.first_at.truncate("s").epoch_seconds().cast("int64")).drop(
         "first_at"
     )
+
+
+def _gap_std_sec(n: ir.IntegerValue, total: ir.IntegerValue, sumsq: ir.IntegerValue) -> ir.FloatingValue:
+    """Sample standard deviation of ``n`` integer gaps from their exact sum and sum of squares.
+
+    ``n * sumsq - total**2`` is computed exactly in DECIMAL(38, 0) (``n * sumsq`` can exceed
+    int64), so the only rounding is the final division: the same gaps give the same bits in
+    any order, with no cancellation error. Null for fewer than two gaps, like ``stddev_samp``.
+    """
+    wide = "decimal(38, 0)"
+    numerator = n.cast(wide) * sumsq.cast(wide) - total.cast(wide) * total.cast(wide)
+    variance = _f64(numerator) / (_f64(n) * _f64(n - 1))
+    return ibis.ifelse(n > 1, variance.sqrt(), _null_float())
 
 
 def _period_expr(seconds: ir.IntegerValue, unit_days: int) -> ir.IntegerValue:
@@ -120,7 +139,8 @@ def _product_stats(inputs: Inputs, as_of: dt.datetime) -> ir.Table:
         ~inputs.transactions.is_return.fill_null(False),
         ~inputs.transactions.is_non_product.fill_null(False),
     )
-    per_product = t.group_by(["customer_id", "product_id"]).aggregate(value=_f64(t.line_amount).sum())
+    # value in integer micro-units: exact sums, so the top category's value matches exactly
+    per_product = t.group_by(["customer_id", "product_id"]).aggregate(value=amount_micros(t.line_amount).sum())
     if inputs.products is None:
         return per_product.group_by("customer_id").aggregate(
             distinct_products=per_product.count().cast("int64"),
@@ -167,7 +187,7 @@ def _product_stats(inputs: Inputs, as_of: dt.datetime) -> ir.Table:
         top_category=joined.top_category,
         top_category_share=ibis.ifelse(
             joined.top_category.notnull() & (joined.product_value > 0),
-            joined.top_value / joined.product_value,
+            _f64(joined.top_value) / _f64(joined.product_value),
             _null_float(),
         ),
     )
@@ -177,7 +197,7 @@ def _btyd_columns(customer: ir.Table, as_of: dt.datetime, unit_days: int) -> dic
     """lifetimes-compatible summary: purchases collapsed to periods of ``unit_days``.
 
     From per-customer aggregates of the order window: ``n_periods`` (periods with a purchase),
-    ``first_period_value`` (purchase value in the first period), first/last purchase times.
+    ``first_period_micros`` (purchase value in the first period, micro-units), first/last purchase times.
     """
     c = customer
     first_period = _period_expr(c.first_sec, unit_days)
@@ -189,7 +209,7 @@ def _btyd_columns(customer: ir.Table, as_of: dt.datetime, unit_days: int) -> dic
         "btyd_T": _f64(as_of_period - first_period),
         "btyd_monetary_value": ibis.ifelse(
             repeat > 0,
-            (c.purchase_value - c.first_period_value) / _f64(repeat),
+            from_micros(c.purchase_micros - c.first_period_micros) / _f64(repeat),
             ibis.literal(0.0, "float64"),
         ),
     }
@@ -216,7 +236,7 @@ def customer_feature_table(
     first_sec = orders.order_sec.first().over(window)
     period = _period_expr(orders.order_sec, unit_days)
     orders = orders.mutate(
-        gap_sec=_f64(orders.order_sec - previous),
+        gap_sec=orders.order_sec - previous,  # int64 seconds: exact sums for the gap statistics
         new_period=previous.isnull() | (period != _period_expr(previous, unit_days)),
         in_first_period=period == _period_expr(first_sec, unit_days),
     )
@@ -232,11 +252,14 @@ def customer_feature_table(
         "frequency": _count(po),
         "first_sec": sec.min(where=po),
         "last_sec": sec.max(where=po),
-        "purchase_value": orders.purchase_value.sum(),
-        "returns_value": orders.return_value.sum(),
+        "purchase_micros": orders.purchase_micros.sum(),
+        "returns_micros": orders.return_micros.sum(),
         "purchase_lines": orders.purchase_lines.sum(),
         "purchase_units": orders.purchase_units.sum(),
-        "gap_std_sec": orders.gap_sec.std(how="sample", where=po),
+        # the sample std of the gaps from exact integer sums (a float std depends on row order)
+        "gap_n": orders.gap_sec.count(where=po).cast("int64"),
+        "gap_sum": orders.gap_sec.sum(where=po),
+        "gap_sumsq": (orders.gap_sec * orders.gap_sec).sum(where=po),
         "orders_30d": _count(po & since(30)),
         "orders_90d": _count(po & since(90)),
         "orders_180d": _count(po & since(180)),
@@ -244,7 +267,7 @@ def customer_feature_table(
         "first_return_sec": sec.min(where=has_return),
         "last_return_sec": sec.max(where=has_return),
         "n_periods": _count(po & orders.new_period),
-        "first_period_value": orders.purchase_value.sum(where=po & orders.in_first_period),
+        "first_period_micros": orders.purchase_micros.sum(where=po & orders.in_first_period),
     }
     for raw, suffix in channel_names.items():
         metrics[f"n_channel_{suffix}"] = _count(po & (orders.channel == raw))
@@ -255,17 +278,18 @@ def customer_feature_table(
     day = SECONDS_PER_DAY
     older_90 = c.orders_180d - c.orders_90d
     trend_den = c.orders_90d + older_90
+    net_micros = c.purchase_micros - c.returns_micros
     columns = {
         "recency_days": _f64(as_of_sec - c.last_sec) / day,
         "frequency": c.frequency,
-        "monetary_total": c.purchase_value - c.returns_value,
-        "monetary_mean": (c.purchase_value - c.returns_value) / freq,
-        "returns_value": c.returns_value,
+        "monetary_total": from_micros(net_micros),
+        "monetary_mean": from_micros(net_micros) / freq,
+        "returns_value": from_micros(c.returns_micros),
         "tenure_days": _f64(as_of_sec - c.first_sec) / day,
         "ipi_mean_days": ibis.ifelse(
             c.frequency > 1, _f64(c.last_sec - c.first_sec) / day / _f64(c.frequency - 1), _null_float()
         ),
-        "ipi_std_days": c.gap_std_sec / day,
+        "ipi_std_days": _gap_std_sec(c.gap_n, c.gap_sum, c.gap_sumsq) / day,
         "orders_30d": c.orders_30d,
         "orders_90d": c.orders_90d,
         "orders_365d": c.orders_365d,
@@ -274,7 +298,9 @@ def customer_feature_table(
         ),
         "basket_size_mean": _f64(c.purchase_units) / freq,
         "lines_per_order_mean": _f64(c.purchase_lines) / freq,
-        "returns_rate": ibis.ifelse(c.purchase_value > 0, c.returns_value / c.purchase_value, _null_float()),
+        "returns_rate": ibis.ifelse(
+            c.purchase_micros > 0, _f64(c.returns_micros) / _f64(c.purchase_micros), _null_float()
+        ),
         "days_since_first_return": _f64(as_of_sec - c.first_return_sec) / day,
         "days_since_last_return": _f64(as_of_sec - c.last_return_sec) / day,
         **_btyd_columns(c, as_of, unit_days),

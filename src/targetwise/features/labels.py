@@ -15,7 +15,15 @@ import ibis
 import ibis.expr.types as ir
 
 from targetwise.errors import DataValidationError
-from targetwise.features._inputs import SECONDS_PER_DAY, DataRange, Inputs, epoch_seconds, timestamp_literal
+from targetwise.features._inputs import (
+    SECONDS_PER_DAY,
+    DataRange,
+    Inputs,
+    amount_micros,
+    epoch_seconds,
+    from_micros,
+    timestamp_literal,
+)
 from targetwise.features.columns import label_names
 
 __all__ = ["check_horizon", "label_table"]
@@ -57,7 +65,7 @@ def label_table(inputs: Inputs, as_of: dt.datetime, *, horizon_days: int, span: 
     in_window = after.ordered_at < timestamp_literal(as_of + dt.timedelta(days=horizon_days))
     outcome = after.group_by("customer_id").aggregate(
         next_at=after.ordered_at.min(where=purchase),
-        spend=after.line_amount.cast("float64").sum(where=in_window & ~non_product),
+        spend=from_micros(amount_micros(after.line_amount).sum(where=in_window & ~non_product)),
     )
     population = _population(inputs, as_of)
     joined = population.left_join(outcome, population.customer_id == outcome.customer_id).select(

@@ -96,8 +96,10 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     min_rows : rows needed for the requested model.
     fallback : "logistic" (L2 with C=0.1, uncalibrated) or an estimator with
         ``fit``/``predict_proba`` such as :class:`RecencyRuleModel`.
-    n_jobs : threads for LightGBM. Default 1: deterministic, and on a busy
-        machine several OpenMP threads can be slower than one.
+    n_jobs : threads for LightGBM. Default 1: on a busy machine several OpenMP
+        threads can be slower than one. LightGBM runs with ``deterministic=True``
+        and ``force_row_wise=True``, so the same rows (in the same order), seed
+        and thread count give the same model on every run.
     random_state : seed for the calibration split and the models.
 
     Attributes
@@ -191,6 +193,8 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
                 max_bin=self.max_bin,
                 num_threads=self.n_jobs,
                 random_state=seed,
+                deterministic=True,
+                force_row_wise=True,
                 verbose=-1,
             )
         if name == "logistic":

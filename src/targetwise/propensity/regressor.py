@@ -38,7 +38,7 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
         (non-negative, many zeros; predictions are >= 0) or "huber".
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM parameters.
     alpha : ridge penalty.
-    n_jobs : LightGBM threads. random_state : seed.
+    n_jobs : LightGBM threads (deterministic for a given thread count). random_state : seed.
     """
 
     def __init__(
@@ -100,6 +100,8 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
                 min_child_samples=self.min_child_samples,
                 num_threads=self.n_jobs,
                 random_state=self.random_state,
+                deterministic=True,
+                force_row_wise=True,
                 verbose=-1,
             ).fit(self.encoder_.to_lightgbm(frame), target)
         else:

@@ -44,6 +44,9 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "colsample_bytree": 1.0,
     "verbose": -1,
 }
+# Same data, seed and thread count give the same trees (LightGBM's histogram construction
+# otherwise picks row- or column-wise at run time, and its float sums depend on the choice).
+REPRODUCIBLE_LGBM_PARAMS: dict[str, Any] = {"deterministic": True, "force_row_wise": True}
 SMOOTH_LGBM_PARAMS: dict[str, Any] = {
     **DEFAULT_LGBM_PARAMS,
     "n_estimators": 100,
@@ -60,7 +63,8 @@ def default_classifier(
     """The LightGBM classifier a learner uses unless ``estimator=`` is given."""
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(**(params or DEFAULT_LGBM_PARAMS), random_state=random_state, n_jobs=n_jobs)
+    settings = {**REPRODUCIBLE_LGBM_PARAMS, **(params or DEFAULT_LGBM_PARAMS)}
+    return LGBMClassifier(**settings, random_state=random_state, n_jobs=n_jobs)
 
 
 def default_regressor(
@@ -69,7 +73,8 @@ def default_regressor(
     """The LightGBM regressor used for the X-learner's imputed effects."""
     from lightgbm import LGBMRegressor
 
-    return LGBMRegressor(**(params or DEFAULT_LGBM_PARAMS), random_state=random_state, n_jobs=n_jobs)
+    settings = {**REPRODUCIBLE_LGBM_PARAMS, **(params or DEFAULT_LGBM_PARAMS)}
+    return LGBMRegressor(**settings, random_state=random_state, n_jobs=n_jobs)
 
 
 def is_lightgbm(model: object) -> bool:
