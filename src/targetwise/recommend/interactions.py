@@ -182,7 +182,9 @@ def build_interactions(
     # Everything below works on integer codes: factorize once, then sort/bincount.
     cust_code, cust_names = pd.factorize(customer[keep], sort=True)
     prod_code, prod_names = pd.factorize(product[keep], sort=True)
-    order_code, _ = pd.factorize(transactions["order_id"].astype(str).to_numpy(dtype=object)[keep])
+    # sorted codes: the purchase log (and the float32 recency sums over it) then follows id order,
+    # not the order the rows arrived in
+    order_code, _ = pd.factorize(transactions["order_id"].astype(str).to_numpy(dtype=object)[keep], sort=True)
     quantity, is_return = quantity[keep], is_return[keep]
     n_prod_all = max(len(prod_names), 1)
     pair = cust_code.astype(np.int64) * n_prod_all + prod_code

@@ -173,7 +173,8 @@ def profile_segments(
     total_revenue = float(revenue.clip(lower=0).sum()) if revenue is not None else float("nan")
 
     grouped = values.groupby(group)
-    sizes = pd.Series(group).value_counts()
+    # in segment order, so the stable sort by size below breaks ties by segment id, not by hash order
+    sizes = pd.Series(group).value_counts(sort=False).sort_index()
     table = pd.DataFrame(index=pd.Index(sizes.index, name="segment"))
     table["n_customers"] = sizes.astype("int64")
     table["customer_share"] = table["n_customers"] / n_total
