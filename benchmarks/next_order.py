@@ -34,8 +34,8 @@ def main() -> None:
     from targetwise.io.engines import open_duckdb
     from targetwise.io.workspace import Workspace
     from targetwise.pipeline.demo import run_demo
-    from targetwise.pipeline.tasks import predict_task
     from targetwise.synthetic import generate_retailer
+    from targetwise.usecases.propensity import predict_task
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=2000)

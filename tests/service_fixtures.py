@@ -50,7 +50,7 @@ def make_run(ws: Workspace, *, scale: float = 1.0, shift: float = 0.0, skip: tup
                 }
             ),
         )
-        writer.stage_record("features")["status"] = "ok"
+        writer.stage_record("features").status = "ok"
     if "segments" not in skip:
         writer.write_table(
             "segments/customer_segments.parquet",
@@ -81,7 +81,7 @@ def make_run(ws: Workspace, *, scale: float = 1.0, shift: float = 0.0, skip: tup
                  "features": {"frequency": {"mean": 1.5, "median": 1.5, "overall_mean": 5.0}}},
             ],
         )
-        writer.stage_record("segments")["status"] = "ok"
+        writer.stage_record("segments").status = "ok"
     if "clv" not in skip:
         writer.write_table(
             "clv/customer_clv.parquet",
@@ -98,8 +98,8 @@ def make_run(ws: Workspace, *, scale: float = 1.0, shift: float = 0.0, skip: tup
             ),
         )
         record = writer.stage_record("clv")
-        record["status"] = "ok"
-        record["params"] = {"horizon": 365, "time_unit": "D"}
+        record.status = "ok"
+        record.params = {"horizon": 365, "time_unit": "D"}
     if "propensity" not in skip:
         writer.write_table(
             "propensity/scores.parquet",
@@ -121,7 +121,7 @@ def make_run(ws: Workspace, *, scale: float = 1.0, shift: float = 0.0, skip: tup
                 }
             ),
         )
-        writer.stage_record("propensity")["status"] = "ok"
+        writer.stage_record("propensity").status = "ok"
     if "recommendations" not in skip:
         writer.write_table(
             "recommendations/recommendations.parquet",
@@ -146,13 +146,13 @@ def make_run(ws: Workspace, *, scale: float = 1.0, shift: float = 0.0, skip: tup
             "recommendations/popular.parquet",
             pd.DataFrame({"rank": [1, 2, 3], "product_id": ["P3", "P1", "P2"], "score": [120.0, 80.0, 10.0]}),
         )
-        writer.stage_record("recommendations")["status"] = "ok"
+        writer.stage_record("recommendations").status = "ok"
     if "uplift" not in skip:
         writer.write_table(
             "uplift/uplift.parquet",
             pd.DataFrame({"customer_id": IDS, "uplift_email": [0.10, 0.02, 0.05, -0.03]}),
         )
-        writer.stage_record("uplift")["status"] = "ok"
+        writer.stage_record("uplift").status = "ok"
     for stage in skip:
         writer.skip(stage, "not requested")
     return writer.commit()

@@ -15,9 +15,15 @@ from targetwise.io.ingest import ingest_arrow
 from targetwise.io.readers import source_from_frame
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
-from targetwise.pipeline.campaigns import measure_workspace_campaign, plan_from_run
+from targetwise.usecases.campaigns import PlanRequest, measure_workspace_campaign, plan_from_run
+from targetwise.usecases.runs import active_run
 
 N = 400
+
+
+def plan(ws: Workspace, **request: object):
+    outcome = plan_from_run(ws, active_run(ws), PlanRequest(**request))  # type: ignore[arg-type]
+    return outcome.plan, outcome.excluded_opt_out
 
 
 @pytest.fixture
@@ -40,8 +46,8 @@ def planned(workspace: Workspace) -> Workspace:
 
 
 def test_plan_respects_consent_sleeping_dogs_and_holdout(planned: Workspace) -> None:
-    plan, excluded = plan_from_run(planned, contact_cost=1.0, value_per_conversion=50.0, holdout_fraction=0.1)
-    a = plan.assignments
+    result, excluded = plan(planned, contact_cost=1.0, value_per_conversion=50.0, holdout_fraction=0.1)
+    a = result.assignments
     assert excluded == 2  # email revoked + profiling denied; an ads opt-out does not block e-mail
     assert {"C0150", "C0151"}.isdisjoint(a.index) and "C0152" in a.index
     dogs = a.loc[[f"C{i:04d}" for i in range(100)]]
@@ -49,24 +55,28 @@ def test_plan_respects_consent_sleeping_dogs_and_holdout(planned: Workspace) -> 
     # everyone with uplift * 50 > 1 is worth contacting; 10 % of them are held out at random
     candidates = a[a["reason"].isin(["contact", "holdout"])]
     assert len(candidates) == N - 100 - 2
-    assert plan.n_holdout == pytest.approx(0.1 * len(candidates), abs=1)
-    assert plan.n_contacted + plan.n_holdout == len(candidates)
+    assert result.n_holdout == pytest.approx(0.1 * len(candidates), abs=1)
+    assert result.n_contacted + result.n_holdout == len(candidates)
 
 
 def test_plan_with_budget_and_clv_value(planned: Workspace) -> None:
-    plan, _ = plan_from_run(planned, contact_cost=2.0, value_from_clv=True, margin=0.3, budget=100.0)
+    result, _ = plan(planned, contact_cost=2.0, value_per_conversion="clv", margin=0.3, budget=100.0)
     # 50 affordable candidates; the 10 % holdout is drawn from them, so 45 are contacted
-    assert plan.total_cost == pytest.approx(90.0) and (plan.n_contacted, plan.n_holdout) == (45, 5)
-    contacted = plan.assignments[plan.assignments["action"] == "treatment"]
-    others = plan.assignments[plan.assignments["reason"] == "over_budget"]
+    assert result.total_cost == pytest.approx(90.0) and (result.n_contacted, result.n_holdout) == (45, 5)
+    contacted = result.assignments[result.assignments["action"] == "treatment"]
+    others = result.assignments[result.assignments["reason"] == "over_budget"]
     assert contacted["predicted_uplift"].min() >= others["predicted_uplift"].max()  # best first
 
 
 def test_plan_errors(planned: Workspace, workspace: Workspace) -> None:
-    with pytest.raises(ConfigError, match="either a value per conversion or value_from_clv"):
-        plan_from_run(planned, contact_cost=1.0)
+    with pytest.raises(ConfigError, match="give a value per conversion or 'clv'"):
+        plan(planned, contact_cost=1.0, value_per_conversion=None)
     with pytest.raises(ConfigError, match="unknown channel 'pigeon'"):
-        plan_from_run(planned, contact_cost=1.0, value_per_conversion=5.0, channel="pigeon")
+        plan(planned, contact_cost=1.0, value_per_conversion=5.0, channel="pigeon")
+    with pytest.raises(ConfigError, match="margin must be between 0 and 1"):
+        plan(planned, contact_cost=1.0, value_per_conversion="clv", margin=1.5)
+    r = CliRunner().invoke(app, ["campaign", "plan", "--contact-cost", "1", "-w", str(planned.path)])
+    assert r.exit_code != 0 and "give either --value-per-conversion or --value-from-clv" in r.output
 
 
 def test_measure_campaign_from_workspace_tables(workspace: Workspace, tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from targetwise.cli import app
+from targetwise.io.modeldata import open_model_data
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
-from targetwise.pipeline.workflows import calibration_holdout_split, clv_workspace
+from targetwise.usecases.clv import calibration_holdout_split, clv_workspace
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -35,12 +36,12 @@ def test_segment_writes_the_documented_columns(synthetic_demo: Workspace, tmp_pa
 
 
 def test_clv_units_are_explicit(synthetic_demo: Workspace, tmp_path: Path) -> None:
-    weeks, info_w = clv_workspace(synthetic_demo, "2023-10-01", horizon=52, time_unit="W", interval=None)
-    days, info_d = clv_workspace(synthetic_demo, "2023-10-01", horizon=364, time_unit="D", interval=None)
-    both = weeks.merge(days, on="customer_id", suffixes=("_w", "_d"))
+    weeks = clv_workspace(synthetic_demo, "2023-10-01", horizon=52, time_unit="W", interval=None)
+    days = clv_workspace(synthetic_demo, "2023-10-01", horizon=364, time_unit="D", interval=None)
+    both = weeks.table.merge(days.table, on="customer_id", suffixes=("_w", "_d"))
     # the same 52 weeks expressed in days: totals agree within the discreteness of day vs week periods
     assert both["clv_w"].sum() == pytest.approx(both["clv_d"].sum(), rel=0.15)
-    assert info_w["transaction_model"] == info_d["transaction_model"] == "BetaGeo"
+    assert weeks.params()["transaction_model"] == days.params()["transaction_model"] == "BetaGeo"
     out = tmp_path / "clv.parquet"
     r = invoke(synthetic_demo, "clv", "--as-of", "2023-10-01", "--horizon", "52", "--time-unit", "W", "--out", out)
     assert "BetaGeo: r=" in r.output and "total CLV over 52 W" in r.output
@@ -49,7 +50,8 @@ def test_clv_units_are_explicit(synthetic_demo: Workspace, tmp_path: Path) -> No
 
 
 def test_calibration_holdout_split_counts_days(synthetic_demo: Workspace) -> None:
-    frame = calibration_holdout_split(synthetic_demo, "2023-06-01", "2023-09-01", time_unit="W")
+    with open_model_data(synthetic_demo) as data:
+        frame = calibration_holdout_split(data, "2023-06-01", "2023-09-01", time_unit="W")
     with synthetic_demo.connect(read_only=True) as con:
         expected = con.execute(
             "SELECT count(DISTINCT (customer_id, CAST(ordered_at AS DATE))) FROM transactions WHERE NOT is_return "

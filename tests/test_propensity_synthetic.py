@@ -63,7 +63,7 @@ def test_days_to_next_order_is_the_planted_restricted_mean(synthetic_demo: Works
 
 
 def test_restricted_days_to_next_order_counts_censored_rows_as_the_horizon() -> None:
-    from targetwise.pipeline.tasks import restricted_days_to_next_order
+    from targetwise.usecases.propensity import restricted_days_to_next_order
 
     days = pd.Series([3.5, None, 120.0, 90.0, 0.0, 89.99])
     assert restricted_days_to_next_order(days, 90).tolist() == [3.5, 90.0, 90.0, 90.0, 0.0, 89.99]

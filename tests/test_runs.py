@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
-from targetwise.errors import ConfigError, NotFoundError
+from targetwise.errors import ConfigError, NotFoundError, WorkspaceError
 from targetwise.io.ingest import ingest
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
@@ -42,11 +42,14 @@ def test_run_writes_manifest_with_snapshot_metrics_and_hashes(loaded: Workspace)
 def test_failed_stage_publishes_nothing(loaded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     first = run_pipeline(loaded, loaded.settings, stages=["features"])
 
+    from targetwise.pipeline.context import Stage
+
     def explode(ctx, record):
-        ctx.writer.write_json("half/written.json", {"partial": True})
+        (ctx.writer.path / "half").mkdir()
+        (ctx.writer.path / "half" / "written.json").write_text("{}")  # a partial output on disk
         raise RuntimeError("model blew up")
 
-    monkeypatch.setitem(run_module.STAGES, "explode", explode)
+    monkeypatch.setitem(run_module.STAGES, "explode", Stage("explode", explode, outputs=()))
     with pytest.raises(RuntimeError, match="model blew up"):
         run_pipeline(loaded, loaded.settings, stages=["features", "explode"])
     store = RunStore(loaded)
@@ -80,7 +83,9 @@ def test_promote_and_errors(loaded: Workspace) -> None:
     assert store.active_id() == a.run_id
     with pytest.raises(NotFoundError, match="run 'R-nope' not found"):
         store.promote("R-nope")
-    with pytest.raises(NotFoundError, match=r"has no output 'x\.parquet'"):
+    with pytest.raises(NotFoundError, match=r"has no output 'segments/profiles\.json'"):
+        a.file("segments/profiles.json")  # declared, but this run did not make it
+    with pytest.raises(WorkspaceError, match=r"'x\.parquet' is not a declared run output"):
         a.file("x.parquet")
     with pytest.raises(ConfigError, match="unknown stage"):
         run_pipeline(loaded, loaded.settings, stages=["astrology"])
@@ -142,11 +147,12 @@ def test_cluster_ids_and_names_stay_put_across_runs(synthetic_demo: Workspace, t
 
 
 def test_a_task_without_enough_history_is_noted_not_fatal(loaded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    from targetwise.pipeline import stages
+    from targetwise.runconfig import RunConfig
 
     # one year of data: a 400-day churn window cannot be observed before the cutoff
-    monkeypatch.setattr(stages, "PROPENSITY_TASKS", (("purchase", 30), ("churn", 400)))
-    info = run_pipeline(loaded, loaded.settings, stages=["features", "propensity"])
+    config = RunConfig.load(overrides=['propensity.tasks=[["purchase", 30], ["churn", 400]]'])
+    info = run_pipeline(loaded, loaded.settings, stages=["features", "propensity"], config=config)
+    assert info.manifest["parameters"]["config"]["propensity"]["tasks"] == [["purchase", 30], ["churn", 400]]
     record = info.manifest["stages"]["propensity"]
     assert record["status"] == "ok"
     assert list(record["metrics"]) == ["purchase_30d"]

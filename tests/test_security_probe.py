@@ -97,7 +97,7 @@ def _write_run(ws: Workspace) -> str:
         "monetary_total": [100.0 + i for i in range(n)], "monetary_mean": [50.0] * n, "tenure_days": [300.0] * n,
         "orders_90d": [1] * n, "distinct_products": [2] * n, "returns_rate": [0.0] * n, "top_category": ["home"] * n,
     }))  # fmt: skip
-    writer.stage_record("features")["status"] = "ok"
+    writer.stage_record("features").status = "ok"
     writer.write_table("segments/customer_segments.parquet", pd.DataFrame({
         "customer_id": CUSTOMERS, "rfm_score": ["111"] * n, "rfm_segment": ["Hibernating"] * n,
         "cluster": [0] * n, "cluster_name": ["Everyone"] * n, "reason": ["bought once"] * n,
@@ -106,15 +106,15 @@ def _write_run(ws: Workspace) -> str:
         {"name": "Everyone", "cluster": 0, "size": n, "share": 1.0, "revenue_share": 1.0, "description": "all",
          "features": {"frequency": {"mean": 10.0, "median": 10.0, "overall_mean": 10.0}}},
     ])  # fmt: skip
-    writer.stage_record("segments")["status"] = "ok"
+    writer.stage_record("segments").status = "ok"
     writer.write_table("clv/customer_clv.parquet", pd.DataFrame({
         "customer_id": CUSTOMERS, "p_alive": [0.5] * n, "expected_purchases": [1.0] * n,
         "expected_spend": [10.0] * n, "clv": [float(10 + i) for i in range(n)], "clv_lower": [1.0] * n,
         "clv_upper": [100.0] * n,
     }))  # fmt: skip
     record = writer.stage_record("clv")
-    record["status"] = "ok"
-    record["params"] = {"horizon": 365, "time_unit": "D"}
+    record.status = "ok"
+    record.params = {"horizon": 365, "time_unit": "D"}
     for stage in ("propensity", "recommendations", "uplift"):
         writer.skip(stage, "not requested")
     info = writer.commit()

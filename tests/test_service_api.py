@@ -213,9 +213,16 @@ def test_audience_filter_consent_and_exports(client: TestClient, keys: Keys, run
 
 
 def test_campaign_plan_matches_the_planner(client: TestClient, keys: Keys) -> None:
-    body = {"score": "uplift", "contact_cost": 1.0, "value_per_conversion": 50.0, "holdout_fraction": 0.0}
+    body = {"score": "uplift", "contact_cost": 1.0, "value_per_conversion": 50.0, "holdout_fraction": 0.0,
+            "channel": "sms"}
+    # the channel defaults to email (as in the CLI): C2 revoked e-mail, C4 objected to profiling
+    by_email = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json={**body, "channel": None})
+    assert by_email.status_code == 422
+    default = {k: v for k, v in body.items() if k != "channel"}
+    by_email = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json=default).json()
+    assert by_email["customers_considered"] == 2 and by_email["excluded_opt_out"] == 2
     plan = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json=body).json()
-    # C4 objected to profiling: planned over C1..C3 only
+    # by SMS: C4 objected to profiling: planned over C1..C3 only
     expected = plan_campaign(pd.DataFrame({"email": [0.10, 0.02, 0.05]}, index=["C1", "C2", "C3"]),
                              contact_cost=1.0, value_per_conversion=50.0, holdout_fraction=0.0, random_state=0)
     assert plan["customers_considered"] == 3 and plan["excluded_opt_out"] == 1

@@ -377,7 +377,7 @@ def slashed_client(tmp_path: Path) -> tuple[TestClient, Keys, str]:
     writer.write_table("features/customer_features.parquet", pd.DataFrame({
         "customer_id": SLASHED, "recency_days": [1.0, 2.0, 3.0], "frequency": [7, 8, 9],
     }))  # fmt: skip
-    writer.stage_record("features")["status"] = "ok"
+    writer.stage_record("features").status = "ok"
     writer.write_table("recommendations/recommendations.parquet", pd.DataFrame({
         "customer_id": ["AB/12"], "rank": [1], "product_id": ["P/1"], "score": [0.9], "reason": ["bought before"],
     }))  # fmt: skip
@@ -385,7 +385,7 @@ def slashed_client(tmp_path: Path) -> tuple[TestClient, Keys, str]:
         "product_id": ["P/1"], "rank": [1], "similar_product_id": ["P2"], "score": [0.5],
     }))  # fmt: skip
     writer.write_table("recommendations/popular.parquet", pd.DataFrame({"rank": [1], "product_id": ["P2"], "score": [3.0]}))
-    writer.stage_record("recommendations")["status"] = "ok"
+    writer.stage_record("recommendations").status = "ok"
     for stage in ("segments", "clv", "propensity", "uplift"):
         writer.skip(stage, "not requested")
     info = writer.commit()

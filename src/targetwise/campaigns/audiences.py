@@ -35,6 +35,7 @@ import pandas as pd
 
 from targetwise.campaigns.hashing import hash_identifier
 from targetwise.errors import ConfigError, DataValidationError, Location
+from targetwise.io import outputs
 
 __all__ = [
     "AUDIENCE_TABLES",
@@ -52,11 +53,11 @@ __all__ = [
 
 #: Run outputs that can be filtered on, in join order, with the run file each comes from.
 AUDIENCE_TABLES: dict[str, str] = {
-    "segments": "segments/customer_segments.parquet",
-    "clv": "clv/customer_clv.parquet",
-    "propensity": "propensity/scores.parquet",
-    "features": "features/customer_features.parquet",
-    "uplift": "uplift/uplift.parquet",
+    "segments": outputs.SEGMENTS.path,
+    "clv": outputs.CLV.path,
+    "propensity": outputs.PROPENSITY.path,
+    "features": outputs.FEATURES.path,
+    "uplift": outputs.UPLIFT.path,
 }
 OPERATORS: tuple[str, ...] = ("==", "!=", ">", ">=", "<", "<=", "in")
 Destination = Literal["csv", "parquet", "google", "meta"]

@@ -1,4 +1,4 @@
-"""`targetwise audience create|list|export`: the same library actions the service uses."""
+"""`targetwise audience create|list|export`: the audience use cases the service uses too."""
 
 from __future__ import annotations
 
@@ -40,13 +40,6 @@ def parse_where(text: str) -> dict[str, Any]:
     return {"field": match["field"], "op": op, "value": value}
 
 
-def _state(workspace: Path | None) -> Any:
-    from targetwise.service.state import ServiceState
-
-    ws = open_workspace(workspace)
-    return ServiceState(settings=ws.settings, workspace=ws)
-
-
 @audience_app.command("create")
 @handle_errors
 def create(
@@ -55,11 +48,12 @@ def create(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Select customers of the active run and save them as a named, versioned audience."""
-    from targetwise.service import actions, schemas
+    from targetwise.usecases.audiences import create_audience
+    from targetwise.usecases.runs import active_run
 
-    state = _state(workspace)
-    body = schemas.AudienceCreate(name=name, conditions=[schemas.ConditionIn(**parse_where(w)) for w in where or []])
-    record = actions.create_audience(state, state.runs.active(), body, key_id="cli")
+    ws = open_workspace(workspace)
+    conditions = [parse_where(w) for w in where or []]
+    record = create_audience(ws, active_run(ws), name=name, conditions=conditions, created_by="cli")
     console.print(f"audience {plain(record.id)}: {record.size:,} customers (run {plain(record.run_id)})")
     for reason, n in record.excluded.items():
         console.print(f"  excluded by {plain(reason.replace('_', ' '))}: {n:,}")
@@ -90,10 +84,12 @@ def export(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Export a saved audience, re-intersected with today's consent."""
-    from targetwise.service import actions
+    from targetwise.usecases.audiences import export_audience
 
-    state = _state(workspace)
-    data, result = actions.export_audience(state, audience_id, destination=destination, channel=channel, country_code=country_code)
+    export_ = export_audience(
+        open_workspace(workspace), audience_id, destination=destination, channel=channel, country_code=country_code
+    )
+    data, result = export_.data, export_.result
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_bytes(data)

@@ -23,20 +23,27 @@ def plan(
     max_contacts: Annotated[int | None, typer.Option("--max-contacts", help="Maximum number of contacts.")] = None,
     holdout: Annotated[float, typer.Option("--holdout", help="Random control share kept for measurement.")] = 0.10,
     channel: Annotated[str, typer.Option("--channel", help="email, sms or ads (consent is checked for it).")] = "email",
+    audience: Annotated[str | None, typer.Option("--audience", help="Plan only over this saved audience (id).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the assignments (.csv or .parquet).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Who gets which arm: maximum expected incremental profit, no sleeping dogs, a random holdout."""
+    from targetwise.errors import ConfigError
     from targetwise.io.exports import write_table
-    from targetwise.pipeline.campaigns import plan_from_run
+    from targetwise.usecases.campaigns import PlanRequest, plan_from_run
+    from targetwise.usecases.runs import active_run
 
+    if (value_per_conversion is None) == (not value_from_clv):
+        raise ConfigError("give either --value-per-conversion or --value-from-clv", fix="e.g. --value-per-conversion 25")
     ws = open_workspace(workspace)
+    request = PlanRequest(
+        contact_cost=contact_cost, value_per_conversion="clv" if value_from_clv else float(value_per_conversion or 0),
+        margin=margin, budget=budget, max_contacts=max_contacts, holdout_fraction=holdout, channel=channel,  # type: ignore[arg-type]
+        audience_id=audience, random_state=ws.settings.random_state,
+    )
     with progress("planning"):
-        result, excluded = plan_from_run(
-            ws, contact_cost=contact_cost, value_per_conversion=value_per_conversion, value_from_clv=value_from_clv,
-            margin=margin, budget=budget, max_contacts=max_contacts, holdout_fraction=holdout, channel=channel,
-            random_state=ws.settings.random_state,
-        )
+        outcome = plan_from_run(ws, active_run(ws), request)
+    result, excluded = outcome.plan, outcome.excluded_opt_out
     lo, hi = result.incremental_conversions_interval
     plo, phi = result.profit_interval
     console.print(f"contact {result.n_contacted:,} customers, hold out {result.n_holdout:,} at random; cost {result.total_cost:,.2f}")
@@ -44,7 +51,7 @@ def plan(
     console.print(f"expected profit {result.expected_profit:,.2f} ({plo:,.2f} to {phi:,.2f}, {plain(result.interval_method)})")
     reasons = result.assignments["reason"].value_counts()
     console.print("decisions: " + ", ".join(f"{plain(k)} {v:,}" for k, v in reasons.items()))
-    console.print(f"excluded by consent ({plain(channel)} or profiling): {excluded:,}")
+    console.print(f"considered {outcome.customers_considered:,} customers; excluded by consent ({plain(channel)} or profiling): {excluded:,}")
     if out:
         write_table(result.assignments.reset_index(), out)
         console.print(f"assignments written to {plain(out)}")
@@ -59,7 +66,7 @@ def report(
 ) -> None:
     """Incremental conversions and revenue of treated vs holdout, with confidence intervals, by segment."""
     from targetwise.io.exports import write_table
-    from targetwise.pipeline.campaigns import measure_workspace_campaign
+    from targetwise.usecases.campaigns import measure_workspace_campaign
 
     result = measure_workspace_campaign(open_workspace(workspace), campaign_id)
     frame = result.results

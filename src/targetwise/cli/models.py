@@ -1,4 +1,4 @@
-"""Model commands: segment, clv, predict, recommend. Thin adapters over targetwise.pipeline.workflows."""
+"""Model commands: segment, clv, predict, recommend. Thin adapters over targetwise.usecases."""
 
 from __future__ import annotations
 
@@ -33,11 +33,14 @@ def segment(
 ) -> None:
     """RFM segments and behavioural clusters with names and per-customer reasons."""
     from targetwise.io.exports import write_table
-    from targetwise.pipeline.workflows import segment_workspace
+    from targetwise.runconfig import SegmentsConfig
+    from targetwise.usecases.segments import segment_workspace
 
     ws = open_workspace(workspace)
     with progress(f"segmenting as of {as_of}"):
-        result = segment_workspace(ws, as_of, n_clusters=n_clusters, random_state=ws.settings.random_state)
+        result = segment_workspace(
+            ws, as_of, SegmentsConfig(n_clusters=n_clusters), random_state=ws.settings.random_state
+        ).result
     profiles = result.cluster_profiles
     for name, row in profiles.iterrows() if "name" not in profiles.columns else profiles.set_index("name").iterrows():
         console.print(f"[bold]{plain(name)}[/]: {plain(row.get('description', ''))}")
@@ -62,14 +65,15 @@ def clv(
 ) -> None:
     """Customer lifetime value (BG/NBD or Pareto/NBD + Gamma-Gamma) with 80% intervals."""
     from targetwise.io.exports import write_table
-    from targetwise.pipeline.workflows import clv_workspace
+    from targetwise.usecases.clv import clv_workspace
 
     ws = open_workspace(workspace)
     with progress(f"CLV as of {as_of}"):
-        frame, info = clv_workspace(
+        result = clv_workspace(
             ws, as_of, horizon=horizon, time_unit=time_unit.upper(), discount_rate=discount_rate, model=model,
             random_state=ws.settings.random_state,
         )
+    frame, info = result.table, {**result.params(), "warnings": list(result.notes)}
     params = ", ".join(f"{k}={v:.4g}" for k, v in info["params"].items())
     console.print(f"{plain(info['transaction_model'])}: {plain(params)} (log-likelihood {info['log_likelihood']:,.2f})")
     console.print("Gamma-Gamma: " + plain(", ".join(f"{k}={v:.4g}" for k, v in info["spend_params"].items())))
@@ -93,17 +97,13 @@ def predict(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Propensity / churn / spend scores at a cutoff, validated out of time, with drivers."""
-    from targetwise.io.engines import open_duckdb
     from targetwise.io.exports import write_table
-    from targetwise.pipeline.tasks import predict_task
-    from targetwise.pipeline.workflows import workspace_features
+    from targetwise.usecases.propensity import predict_workspace
 
     ws = open_workspace(workspace)
     with progress(f"{task} in {horizon_days} days as of {as_of}"):
-        features = workspace_features(ws, as_of)
-        result = predict_task(
-            open_duckdb(ws.db_path), task, as_of=as_of, horizon_days=horizon_days, model=model,
-            random_state=ws.settings.random_state, features_at_as_of=features,
+        result = predict_workspace(
+            ws, task, as_of=as_of, horizon_days=horizon_days, model=model, random_state=ws.settings.random_state
         )
     metrics = ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items() if isinstance(v, float))
     console.print(f"out-of-time test at {plain(result.model_card['test_cutoff'])}: {plain(metrics)}")
@@ -135,10 +135,15 @@ def recommend(
     if customer is None:
         console.print(ctx.get_help(), markup=False)
         raise typer.Exit(code=2)
-    from targetwise.pipeline.workflows import recommend_for_customer
+    import pandas as pd
 
-    recs = recommend_for_customer(open_workspace(workspace), customer, n=n)
-    _show(recs, f"recommendations for {customer}", limit=n)
+    from targetwise.usecases.recommendations import recommendations_for
+    from targetwise.usecases.runs import active_run
+
+    ws = open_workspace(workspace)
+    recs = recommendations_for(active_run(ws), customer, n=n)
+    frame = pd.DataFrame(recs.items, columns=["rank", "product_id", "name", "score", "reason"])
+    _show(frame, f"{recs.source} recommendations for {customer} (run {recs.run_id})", limit=n)
 
 
 @recommend_app.command("evaluate")
@@ -151,7 +156,7 @@ def evaluate(
     workspace: WorkspaceOption = None,
 ) -> None:
     """P@k, R@k, NDCG@k, MAP@k and coverage under both protocols (new, all), per model."""
-    from targetwise.pipeline.workflows import evaluate_recommendations
+    from targetwise.usecases.recommendations import evaluate_recommendations
 
     ws = open_workspace(workspace)
     with progress("evaluating recommenders"):

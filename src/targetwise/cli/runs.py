@@ -18,18 +18,24 @@ def run(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD (default: day after the last order).")] = None,
     stage: Annotated[list[str] | None, typer.Option("--stage", help="Run only these stages (repeatable).")] = None,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Keep the currently served run active.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML (see the README's 'Run config').")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="One run config value, e.g. clv.horizon_days=180 (repeatable).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the pipeline into a new immutable, versioned run folder (and promote it)."""
     from targetwise.pipeline.run import run_pipeline
+    from targetwise.runconfig import RunConfig
 
     ws = open_workspace(workspace)
+    run_config = RunConfig.load(config, overrides=set_ or [])
     with progress("run") as step:
-        info = run_pipeline(ws, ws.settings, as_of=as_of, stages=stage or None, promote=not no_promote, progress=step)
+        info = run_pipeline(
+            ws, ws.settings, as_of=as_of, stages=stage or None, config=run_config, promote=not no_promote, progress=step
+        )
     console.print(f"[green]run {plain(info.run_id)}[/] as of {plain(info.as_of)} written to {plain(info.path)}")
-    for name, rec in info.manifest["stages"].items():
-        metrics = ", ".join(f"{k}={v}" for k, v in rec.get("metrics", {}).items() if not isinstance(v, dict | list))
-        console.print(f"  {plain(name)}: {plain(rec['status'])} in {rec.get('seconds', 0):.1f}s {plain(metrics)}")
+    for name, rec in info.stages().items():
+        metrics = ", ".join(f"{k}={v}" for k, v in rec.metrics.items() if not isinstance(v, dict | list))
+        console.print(f"  {plain(name)}: {plain(rec.status)} in {rec.seconds or 0:.1f}s {plain(metrics)}")
     console.print("promoted: the service now serves this run" if not no_promote else "not promoted")
 
 
@@ -45,7 +51,7 @@ def list_runs(workspace: WorkspaceOption = None) -> None:
     for col in ("run", "as of", "created", "stages", "active"):
         table.add_column(col)
     for info in store.list():
-        stages = ", ".join(f"{k}:{v['status']}" for k, v in info.manifest["stages"].items())
+        stages = ", ".join(f"{k}:{v.status}" for k, v in info.stages().items())
         table.add_row(plain(info.run_id), plain(info.as_of), plain(info.created_at[:19]), plain(stages),
                       "*" if info.run_id == active else "")
     console.print(table)
@@ -90,11 +96,13 @@ def features(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Point-in-time customer features (one row per customer) on DuckDB or Spark."""
-    from targetwise.features import compute_features
+    from targetwise.usecases.features import compute_workspace_features
 
     ws = open_workspace(workspace)
     with progress(f"features as of {as_of} on {engine}"):
-        frame = compute_features(ws.db_path, as_of, engine=engine, out=out, time_unit=time_unit, spark_connect_url=spark_connect)
+        frame = compute_workspace_features(
+            ws, as_of, engine=engine, out=out, time_unit=time_unit, spark_connect_url=spark_connect
+        )
     console.print(f"{len(frame):,} customers x {len(frame.columns)} columns as of {plain(as_of)} ({plain(engine)})")
     if out:
         console.print(f"written to {plain(out)}")

@@ -24,15 +24,12 @@ def serve(
     a single worker. The access log names route templates, never customer ids;
     behind a TLS-terminating proxy set TARGETWISE_TRUST_PROXY=1.
     """
-    import uvicorn
-
-    from targetwise.service.app import create_app
-    from targetwise.service.logs import uvicorn_options
+    # the one service import of the CLI: starting it (use cases come from targetwise.usecases)
+    from targetwise.service.app import serve as serve_workspace
 
     ws = open_workspace(workspace)
-    app = create_app(ws.settings, workspace=ws)
     console.print(f"serving {ws.path} on http://{host}:{port} (UI /ui/, API /v1, OpenAPI /openapi.json)")
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options(ws.settings))
+    serve_workspace(ws, host=host, port=port)
 
 
 @keys_app.command("create")

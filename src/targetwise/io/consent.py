@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from targetwise.errors import ConfigError, DataValidationError, ErasedError
+from targetwise.io.modeldata import LATEST_DENIALS_SQL
 from targetwise.io.workspace import Workspace
 from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES
 
@@ -27,16 +28,7 @@ def opted_out(workspace: Workspace, purpose: str) -> set[str]:
     """
     _check_purpose(purpose)
     with workspace.connect(read_only=True) as con:
-        rows = con.execute(
-            """
-            SELECT customer_id FROM (
-                SELECT customer_id, status,
-                       row_number() OVER (PARTITION BY customer_id ORDER BY recorded_at DESC, load_id DESC, source_row DESC) AS rn
-                FROM consent WHERE purpose = ?)
-            WHERE rn = 1 AND status IN ('denied', 'revoked')
-            """,
-            [purpose],
-        ).fetchall()
+        rows = con.execute(LATEST_DENIALS_SQL.format(consent="consent"), [purpose]).fetchall()
     return {r[0] for r in rows}
 
 

@@ -31,18 +31,71 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 import targetwise
 from targetwise.errors import NotFoundError, WorkspaceError
+from targetwise.io.outputs import Output, output_for, path_of
 from targetwise.io.workspace import Workspace
 
-__all__ = ["RunInfo", "RunStore", "RunWriter", "data_snapshot"]
+__all__ = ["RunInfo", "RunStore", "RunWriter", "StageRecord", "data_snapshot"]
+
+Status = Literal["pending", "running", "ok", "skipped", "failed"]
+
+
+@dataclass
+class StageRecord:
+    """What the manifest says about one stage: status, metrics, notes, parameters, model cards, error, time."""
+
+    name: str
+    status: Status = "pending"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    model_cards: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float | None = None
+
+    def note(self, text: str) -> None:
+        """Add a note once (the first line of ``text``)."""
+        line = str(text).splitlines()[0] if str(text) else ""
+        if line and line not in self.notes:
+            self.notes.append(line)
+
+    def skip(self, reason: str) -> None:
+        """The stage does not apply to this workspace (e.g. no campaign data): recorded, not an error."""
+        self.status = "skipped"
+        self.note(reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "metrics": self.metrics, "notes": self.notes}
+        if self.params:
+            out["params"] = self.params
+        if self.model_cards:
+            out["model_cards"] = self.model_cards
+        if self.error is not None:
+            out["error"] = self.error
+        if self.seconds is not None:
+            out["seconds"] = self.seconds
+        return out
+
+    @classmethod
+    def from_dict(cls, name: str, raw: dict[str, Any]) -> StageRecord:
+        return cls(
+            name=name,
+            status=raw.get("status", "pending"),
+            metrics=dict(raw.get("metrics", {})),
+            notes=list(raw.get("notes", [])),
+            params=dict(raw.get("params", {})),
+            model_cards=list(raw.get("model_cards", [])),
+            error=raw.get("error"),
+            seconds=raw.get("seconds"),
+        )
 
 ACTIVE_FILE = "ACTIVE"
 STAGING_PREFIX = ".staging-"
@@ -95,7 +148,17 @@ class RunInfo:
     def created_at(self) -> str:
         return self.manifest["created_at"]
 
-    def file(self, relative: str) -> Path:
+    def stages(self) -> dict[str, StageRecord]:
+        """Every stage's record, in run order."""
+        return {name: StageRecord.from_dict(name, raw) for name, raw in self.manifest.get("stages", {}).items()}
+
+    def stage(self, name: str) -> StageRecord | None:
+        raw = self.manifest.get("stages", {}).get(name)
+        return None if raw is None else StageRecord.from_dict(name, raw)
+
+    def file(self, relative: str | Output) -> Path:
+        """The path of a declared output this run holds (NotFoundError if it does not)."""
+        relative = path_of(relative)
         path = self.path / relative
         if relative not in self.manifest.get("files", {}):
             raise NotFoundError(
@@ -104,14 +167,14 @@ class RunInfo:
             )
         return path
 
-    def read_table(self, relative: str) -> pd.DataFrame:
-        return pd.read_parquet(self.file(relative))
+    def read_table(self, relative: str | Output, **kwargs: Any) -> pd.DataFrame:
+        return pd.read_parquet(self.file(relative), **kwargs)
 
-    def read_json(self, relative: str) -> Any:
+    def read_json(self, relative: str | Output) -> Any:
         return json.loads(self.file(relative).read_text(encoding="utf-8"))
 
-    def has(self, relative: str) -> bool:
-        return relative in self.manifest.get("files", {})
+    def has(self, relative: str | Output) -> bool:
+        return path_of(relative) in self.manifest.get("files", {})
 
 
 def data_snapshot(workspace: Workspace) -> dict[str, Any]:
@@ -148,6 +211,8 @@ class RunWriter:
             self._release()
             raise
         self._committed = False
+        self.records: dict[str, StageRecord] = {}
+        self._current: str | None = None
 
     def _release(self) -> None:
         """Drop the staging lock (file first, so a cleaner never finds it free with the folder present)."""
@@ -157,52 +222,78 @@ class RunWriter:
         os.close(self._lock_fd)
         self._lock_fd = None
 
-    def _target(self, relative: str) -> Path:
+    def _target(self, relative: str | Output) -> Path:
+        relative = path_of(relative)
+        declared = output_for(relative)
+        if self._current is not None and declared.stage != self._current:
+            raise WorkspaceError(
+                f"stage {self._current!r} wrote {relative!r}, which is declared for stage {declared.stage!r}",
+                fix="write it from its own stage, or change its declaration in targetwise.io.outputs",
+            )
         target = self.path / relative
         if not target.resolve().is_relative_to(self.path.resolve()):
             raise WorkspaceError(f"output name {relative!r} escapes the run folder")
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
-    def write_table(self, relative: str, frame: pd.DataFrame) -> Path:
+    def _kind(self, relative: str | Output, kind: str) -> None:
+        declared = output_for(relative)
+        if declared.kind != kind:
+            raise WorkspaceError(f"run output {declared.path!r} is declared as {declared.kind}, not {kind}")
+
+    def write_table(self, relative: str | Output, frame: pd.DataFrame) -> Path:
+        """Write a declared table; it must hold the declared columns."""
+        self._kind(relative, "table")
+        missing = [c for c in output_for(relative).columns if c not in frame.columns]
+        if missing:
+            raise WorkspaceError(
+                f"run output {path_of(relative)!r} lacks declared column(s) {', '.join(missing)}",
+                fix="write every declared column (targetwise.io.outputs)",
+            )
         target = self._target(relative)
         frame.to_parquet(target, index=False)
         return target
 
-    def write_json(self, relative: str, obj: Any) -> Path:
+    def write_json(self, relative: str | Output, obj: Any) -> Path:
+        self._kind(relative, "json")
         target = self._target(relative)
         target.write_text(dumps(obj), encoding="utf-8")
         return target
 
-    def write_bytes(self, relative: str, data: bytes) -> Path:
+    def write_bytes(self, relative: str | Output, data: bytes) -> Path:
+        self._kind(relative, "png")
         target = self._target(relative)
         target.write_bytes(data)
         return target
 
-    def stage_record(self, stage: str) -> dict[str, Any]:
-        return self.manifest["stages"].setdefault(stage, {"status": "pending", "metrics": {}, "notes": []})
+    def stage_record(self, stage: str) -> StageRecord:
+        return self.records.setdefault(stage, StageRecord(stage))
 
     @contextmanager
-    def stage(self, stage: str) -> Iterator[dict[str, Any]]:
-        """Time a stage and record its status; metrics/notes go into the yielded record."""
+    def stage(self, stage: str) -> Iterator[StageRecord]:
+        """Time a stage and record its status; the stage fills the yielded record (or skips through it).
+
+        Inside the block the stage may write only the outputs declared for it.
+        """
         record = self.stage_record(stage)
         started = time.perf_counter()
-        record["status"] = "running"
+        record.status = "running"
+        self._current = stage
         try:
             yield record
         except BaseException as exc:
-            record["status"] = "failed"
-            record["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            record.status = "failed"
+            record.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise
         else:
-            record["status"] = "ok"
+            if record.status != "skipped":
+                record.status = "ok"
         finally:
-            record["seconds"] = round(time.perf_counter() - started, 3)
+            self._current = None
+            record.seconds = round(time.perf_counter() - started, 3)
 
     def skip(self, stage: str, reason: str) -> None:
-        record = self.stage_record(stage)
-        record["status"] = "skipped"
-        record["notes"].append(reason)
+        self.stage_record(stage).skip(reason)
 
     def commit(self) -> RunInfo:
         """Write the manifest (with file hashes) and publish the folder under its run id."""
@@ -210,6 +301,11 @@ class RunWriter:
         for file in sorted(self.path.rglob("*")):
             if file.is_file():
                 files[file.relative_to(self.path).as_posix()] = _sha256(file)
+        undeclared = [f for f in files if not _declared_or_manifest(f)]
+        if undeclared:
+            raise WorkspaceError(f"the run holds undeclared file(s) {', '.join(undeclared)}",
+                                 fix="declare them in targetwise.io.outputs")
+        self.manifest["stages"] = {**self.manifest["stages"], **{n: r.to_dict() for n, r in self.records.items()}}
         self.manifest["files"] = files
         self.manifest["finished_at"] = datetime.now(UTC).isoformat()
         manifest_path = self.path / "manifest.json"
@@ -329,6 +425,12 @@ class RunStore:
             finally:
                 os.close(fd)
         return removed
+
+
+def _declared_or_manifest(relative: str) -> bool:
+    from targetwise.io.outputs import declared
+
+    return relative == "manifest.json" or declared(relative)
 
 
 def _acquire(path: Path, *, wait: bool) -> int | None:

@@ -21,12 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from targetwise.config import Settings
 from targetwise.errors import WorkspaceError
 from targetwise.schema import TABLES, TableSpec, ddl
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["DB_FILE", "FORMAT_VERSION", "LOAD_SEQUENCE", "TableStatus", "Workspace", "WorkspaceStatus"]
 
@@ -199,6 +203,50 @@ class Workspace:
             yield con
         finally:
             con.close()
+
+    # -- named reads (what the layers above io may ask of the database) --------------------
+    def product_names(self) -> dict[str, str]:
+        """product_id -> name from the catalogue ({} before products are loaded)."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute("SELECT product_id, name FROM products WHERE name IS NOT NULL").fetchall()
+        return {str(pid): str(name) for pid, name in rows}
+
+    def pii_for(self, customer_ids: list[str]) -> pd.DataFrame:
+        """customer_id, email, phone of the given customers (for destinations that match on them)."""
+        import pandas as pd
+
+        wanted = pd.DataFrame({"customer_id": pd.Series(list(customer_ids), dtype=object)})
+        with self.connect(read_only=True) as con:
+            con.register("wanted", wanted)
+            try:
+                return con.execute(
+                    "SELECT p.customer_id, p.email, p.phone FROM customer_pii p JOIN wanted w USING (customer_id) "
+                    "ORDER BY p.customer_id"
+                ).df()
+            finally:
+                con.unregister("wanted")
+
+    def last_ordered_at(self) -> datetime | None:
+        """The time of the latest transaction line (None when there are none)."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute("SELECT max(ordered_at) FROM transactions").fetchall()
+        return rows[0][0] if rows else None
+
+    def campaign_outcomes(self, campaign_id: str, *, response_type: str = "conversion") -> pd.DataFrame:
+        """Per exposed customer of a campaign: arm, converted (any response of the type) and revenue."""
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                """
+                SELECT e.customer_id, e.arm,
+                       coalesce(r.n, 0) > 0 AS converted, coalesce(r.revenue, 0.0) AS revenue
+                FROM campaign_exposures e
+                LEFT JOIN (SELECT customer_id, count(*) AS n, sum(coalesce(revenue, 0)) AS revenue
+                           FROM responses WHERE campaign_id = ? AND response_type = ? GROUP BY 1) r USING (customer_id)
+                WHERE e.campaign_id = ?
+                ORDER BY e.customer_id
+                """,
+                [campaign_id, response_type, campaign_id],
+            ).df()
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> WorkspaceStatus:

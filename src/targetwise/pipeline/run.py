@@ -1,63 +1,41 @@
 """`targetwise run`: the whole pipeline into one immutable, versioned run folder.
 
-Stages run in order; each writes its outputs, metrics and model card into the
-run. Customers who objected to profiling (consent purpose ``profiling``) are
-removed before any model sees them, so no score, segment or recommendation is
-produced for them from that run on.
+Stages (:mod:`targetwise.pipeline.stages`) run in order; each writes its declared
+outputs, metrics and model cards into the run. Every stage reads the workspace
+through one :class:`~targetwise.io.modeldata.ModelData`, which leaves out the
+customers who objected to profiling (consent purpose ``profiling``): no model is
+trained on their data and no score, segment or recommendation is produced for them.
+The run config (:class:`~targetwise.runconfig.RunConfig`) holds every
+hyperparameter and is recorded in the manifest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
-
-import pandas as pd
 
 from targetwise.config import Settings
 from targetwise.errors import ConfigError, DataValidationError, WorkspaceError
-from targetwise.io.runs import RunInfo, RunStore, RunWriter
+from targetwise.io.modeldata import open_model_data
+from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
+from targetwise.pipeline.context import RunContext, Stage
+from targetwise.pipeline.stages import STAGES
+from targetwise.runconfig import RunConfig
 
-__all__ = ["STAGES", "RunContext", "default_as_of", "run_pipeline"]
+__all__ = ["STAGES", "RunContext", "Stage", "default_as_of", "run_pipeline"]
 
 Progress = Callable[[str], None]
 
 
-@dataclass
-class RunContext:
-    """What stages share: the workspace, the cutoff, settings, and outputs of earlier stages."""
-
-    workspace: Workspace
-    settings: Settings
-    as_of: date
-    writer: RunWriter
-    features: pd.DataFrame | None = None
-    results: dict[str, Any] = field(default_factory=dict)
-
-
 def default_as_of(workspace: Workspace) -> date:
     """The day after the last transaction: features then use every line there is."""
-    with workspace.connect(read_only=True) as con:
-        last = con.execute("SELECT max(ordered_at) FROM transactions").fetchone()[0]  # type: ignore[index]
+    last = workspace.last_ordered_at()
     if last is None:
         raise DataValidationError(
             "the workspace has no transactions", fix="ingest some with `targetwise ingest transactions FILE`"
         )
     return (last + timedelta(days=1)).date()
-
-
-Stage = Callable[[RunContext, dict[str, Any]], None]
-
-
-def _registry() -> dict[str, Stage]:
-    from targetwise.pipeline import stages
-
-    return {name: (lambda n: lambda ctx, rec: stages.run_stage(n, ctx, rec))(name) for name in stages.STAGE_FUNCTIONS}
-
-
-STAGES: dict[str, Stage] = _registry()
 
 
 def run_pipeline(
@@ -66,29 +44,34 @@ def run_pipeline(
     *,
     as_of: date | datetime | str | None = None,
     stages: list[str] | None = None,
+    config: RunConfig | None = None,
     promote: bool = True,
     progress: Progress | None = None,
 ) -> RunInfo:
-    """Run ``stages`` (default: all) at ``as_of`` into a new run; promote it if asked."""
+    """Run ``stages`` (default: all) at ``as_of`` with ``config`` into a new run; promote it if asked."""
     step = progress or (lambda _text: None)
+    cfg = config or RunConfig()
     chosen = list(STAGES) if stages is None else stages
     unknown = [s for s in chosen if s not in STAGES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}", fix=f"stages are: {', '.join(STAGES)}")
     cutoff = _as_date(as_of) if as_of is not None else default_as_of(workspace)
+    seed = cfg.seed(settings.random_state)
+    parameters = {"stages": chosen, "random_state": seed, "config": cfg.model_dump(mode="json")}
     try:
         store = RunStore(workspace)
-        writer = store.begin(as_of=cutoff, parameters={"stages": chosen, "random_state": settings.random_state})
+        writer = store.begin(as_of=cutoff, parameters=parameters)
     except OSError as exc:
         raise _storage_error(exc, workspace) from None
-    ctx = RunContext(workspace=workspace, settings=settings, as_of=cutoff, writer=writer)
     try:
-        for i, name in enumerate(chosen, start=1):
-            step(f"[{i}/{len(chosen)}] {name}")
-            with writer.stage(name) as record:
-                STAGES[name](ctx, record)
-            if record.pop("status_override", None) == "skipped":
-                record["status"] = "skipped"
+        with open_model_data(workspace) as data:
+            ctx = RunContext(
+                workspace=workspace, settings=settings, config=cfg, as_of=cutoff, writer=writer, data=data
+            )
+            for i, name in enumerate(chosen, start=1):
+                step(f"[{i}/{len(chosen)}] {name}")
+                with writer.stage(name) as record:
+                    STAGES[name].run(ctx, record)
         info = writer.commit()
     except OSError as exc:
         writer.abort()

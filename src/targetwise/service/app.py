@@ -210,3 +210,16 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         )
     return app
 
+
+def serve(workspace: Workspace, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``workspace`` with uvicorn (one worker: DuckDB allows one writer process).
+
+    The one entry point the CLI's ``targetwise serve`` calls; the access log names
+    route templates, never customer ids (:mod:`targetwise.service.logs`).
+    """
+    import uvicorn
+
+    from targetwise.service.logs import uvicorn_options
+
+    app = create_app(workspace.settings, workspace=workspace)
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", **uvicorn_options(workspace.settings))

@@ -225,14 +225,16 @@ class PlanRequest(BaseModel):
     )
     contact_cost: float = Field(ge=0, le=1e9, description="Cost per contact (currency).")
     value_per_conversion: float | Literal["clv"] = Field(
-        description="Margin per incremental conversion (currency), or 'clv' for each customer's CLV."
+        description="Margin per incremental conversion (currency), or 'clv' for each customer's CLV times `margin` "
+        "(never below 0)."
     )
+    margin: float = Field(default=1.0, ge=0, le=1, description="With value_per_conversion 'clv': the share of CLV that is profit.")
     budget: float | None = Field(default=None, ge=0, le=1e15)
     max_contacts: int | None = Field(default=None, ge=0, le=100_000_000)
     holdout_fraction: float = Field(default=0.1, ge=0, le=0.9)
     audience_id: str | None = Field(default=None, min_length=1, max_length=60, description="Plan only over this audience.")
-    channel: Literal["email", "sms", "ads"] | None = Field(
-        default=None, description="Leave out customers who opted out of this channel."
+    channel: Literal["email", "sms", "ads"] = Field(
+        default="email", description="The channel the campaign uses: customers who opted out of it are left out."
     )
     random_state: int = Field(default=0, ge=0, le=2**32 - 1)
 

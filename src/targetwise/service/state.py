@@ -26,7 +26,6 @@ the database; calls that need the database answer 503 ``workspace_busy`` then.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -37,30 +36,29 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from targetwise.campaigns.audiences import AUDIENCE_TABLES, audience_frame
 from targetwise.config import Settings
 from targetwise.errors import NotFoundError, WorkspaceBusyError, WorkspaceError
+from targetwise.io import outputs as out
 from targetwise.io.audit import AuditLog
 from targetwise.io.keys import KeyStore
-from targetwise.io.runs import ACTIVE_FILE, RunInfo, RunStore
+from targetwise.io.runs import ACTIVE_FILE, RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.ratelimit import RateLimiter
 from targetwise.service.sessions import LoginTokens, SessionStore
+from targetwise.usecases.runs import RunData, plain
 
 __all__ = ["RunCache", "RunData", "ServiceState", "WorkspaceBusyError", "plain"]
 
-FEATURES = "features/customer_features.parquet"
-SEGMENTS = "segments/customer_segments.parquet"
-PROFILES = "segments/profiles.json"
-CLV = "clv/customer_clv.parquet"
-PROPENSITY = "propensity/scores.parquet"
-RECOMMENDATIONS = "recommendations/recommendations.parquet"
-SIMILAR = "recommendations/similar_products.parquet"
-POPULAR = "recommendations/popular.parquet"
-UPLIFT = "uplift/uplift.parquet"
+# the served run's outputs, as declared once in targetwise.io.outputs
+FEATURES = out.FEATURES
+SEGMENTS = out.SEGMENTS
+PROFILES = out.PROFILES
+CLV = out.CLV
+PROPENSITY = out.PROPENSITY
+RECOMMENDATIONS = out.RECOMMENDATIONS
+SIMILAR = out.SIMILAR
+POPULAR = out.POPULAR
+UPLIFT = out.UPLIFT
 
 #: Feature columns shown in a customer's summary (others stay available to audiences).
 FEATURE_SUMMARY = (
@@ -74,117 +72,6 @@ FEATURE_SUMMARY = (
     "returns_rate",
     "top_category",
 )
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready Python value: numpy scalars unwrapped, NaN/NaT/NA as None, timestamps as ISO text."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    columns = list(frame.columns)
-    return [{c: plain(v) for c, v in zip(columns, row, strict=True)} for row in frame.itertuples(index=False, name=None)]
-
-
-class RunData:
-    """One run's outputs, loaded on first use and then served from memory (read-only)."""
-
-    def __init__(self, info: RunInfo, *, product_names: Callable[[], dict[str, str]]) -> None:
-        self.info = info
-        self.run_id = info.run_id
-        self.as_of = info.as_of
-        self._product_names = product_names
-        self._lock = threading.RLock()  # builders call each other (index -> table)
-        self._cache: dict[str, Any] = {}
-
-    # -- loading ---------------------------------------------------------------------------
-    def _once(self, name: str, build: Callable[[], Any]) -> Any:
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
-        with self._lock:
-            if name not in self._cache:
-                self._cache[name] = build()
-            return self._cache[name]
-
-    def has(self, relative: str) -> bool:
-        return self.info.has(relative)
-
-    def require(self, relative: str) -> None:
-        """404 naming the stage whose output ``relative`` is missing from this run."""
-        if self.info.has(relative):
-            return
-        stage = relative.split("/", 1)[0]
-        record = self.info.manifest.get("stages", {}).get(stage)
-        why = "did not run" if record is None else f"has status {record.get('status')!r}"
-        notes = "; ".join(record.get("notes", [])) if record else ""
-        raise NotFoundError(
-            f"run {self.run_id} has no {relative}: its {stage!r} stage {why}" + (f" ({notes})" if notes else ""),
-            fix=f"run `targetwise run --stage {stage}` (with the stages it needs) and promote that run",
-            details={"run_id": self.run_id, "stage": stage, "output": relative},
-        )
-
-    def table(self, relative: str) -> pd.DataFrame:
-        self.require(relative)
-        return self._once(f"table:{relative}", lambda: self.info.read_table(relative))
-
-    def by_customer(self, relative: str) -> dict[str, dict[str, Any]]:
-        """customer_id -> row (plain values) of a one-row-per-customer table; {} if absent."""
-        if not self.has(relative):
-            return {}
-
-        def build() -> dict[str, dict[str, Any]]:
-            frame = self.table(relative)
-            return {str(r["customer_id"]): r for r in _records(frame)}
-
-        return self._once(f"index:{relative}", build)
-
-    def grouped(self, relative: str, key: str) -> dict[str, list[dict[str, Any]]]:
-        """key -> rows ordered by rank, for the recommendation tables."""
-        self.require(relative)
-
-        def build() -> dict[str, list[dict[str, Any]]]:
-            frame = self.table(relative).sort_values([key, "rank"], kind="stable")
-            groups: dict[str, list[dict[str, Any]]] = {}
-            for row in _records(frame):
-                groups.setdefault(str(row[key]), []).append(row)
-            return groups
-
-        return self._once(f"group:{relative}:{key}", build)
-
-    def popular(self) -> list[dict[str, Any]]:
-        self.require(POPULAR)
-        return self._once("popular", lambda: _records(self.table(POPULAR).sort_values("rank", kind="stable")))
-
-    def profiles(self) -> list[dict[str, Any]]:
-        self.require(PROFILES)
-        return self._once("profiles", lambda: self.info.read_json(PROFILES))
-
-    def members(self, segment_name: str) -> pd.DataFrame:
-        """Customers of a segment (by cluster name, or by RFM segment when no cluster has that name)."""
-        segments = self.table(SEGMENTS)
-        by_cluster = segments[segments["cluster_name"] == segment_name]
-        chosen = by_cluster if len(by_cluster) else segments[segments["rfm_segment"] == segment_name]
-        return chosen.sort_values("customer_id", kind="stable")
-
-    def audience_frame(self) -> pd.DataFrame:
-        def build() -> pd.DataFrame:
-            tables = {name: self.table(rel) for name, rel in AUDIENCE_TABLES.items() if self.has(rel)}
-            return audience_frame(tables)
-
-        return self._once("audience_frame", build)
-
-    def product_names(self) -> dict[str, str]:
-        return self._product_names()
 
 
 class RunCache:
@@ -319,21 +206,11 @@ class ServiceState:
             return {}
         self._names_tried_at = time.monotonic()
         try:
-            with self.database(wait_seconds=0.5) as con:
-                rows = con.execute("SELECT product_id, name FROM products WHERE name IS NOT NULL").fetchall()
+            self._names = self.when_free(self.workspace.product_names, wait_seconds=0.5)
         except WorkspaceBusyError:
             return {}
-        self._names = {str(pid): str(name) for pid, name in rows}
         return self._names
 
 
 def _enter(manager: Any) -> tuple[Any, Any]:
     return manager, manager.__enter__()
-
-
-def parse_drivers(text: Any) -> list[dict[str, Any]]:
-    """The drivers column (a JSON list) as plain records; [] when missing."""
-    if text is None:
-        return []
-    drivers = json.loads(text) if isinstance(text, str) else list(text)
-    return [{k: plain(v) for k, v in d.items()} for d in drivers]

@@ -13,30 +13,21 @@ from __future__ import annotations
 from typing import Any
 
 from targetwise.errors import NotFoundError
+from targetwise.io import outputs as out
 from targetwise.service import schemas
-from targetwise.service.state import (
-    CLV,
-    FEATURE_SUMMARY,
-    FEATURES,
-    POPULAR,
-    PROPENSITY,
-    RECOMMENDATIONS,
-    SEGMENTS,
-    SIMILAR,
-    RunData,
-    parse_drivers,
-    plain,
-)
+from targetwise.service.state import FEATURE_SUMMARY
+from targetwise.usecases.recommendations import recommendations_for, similar_products_for
+from targetwise.usecases.runs import RunData, parse_drivers, plain
 
 __all__ = ["customer_view", "recommendations_view", "segment_view", "segments_view", "similar_view"]
 
 TOP_DRIVERS = 3
-_SECTIONS = {"features": FEATURES, "segment": SEGMENTS, "clv": CLV, "propensity": PROPENSITY}
+_SECTIONS = {"features": out.FEATURES, "segment": out.SEGMENTS, "clv": out.CLV, "propensity": out.PROPENSITY}
 
 
 def _clv_params(run: RunData) -> dict[str, Any]:
-    record = run.info.manifest.get("stages", {}).get("clv", {})
-    params = {**record.get("metrics", {}), **record.get("params", {}), **record.get("parameters", {})}
+    record = run.info.stage("clv")
+    params = {} if record is None else {**record.metrics, **record.params}
     return {k: plain(params.get(k)) for k in ("horizon", "time_unit")}
 
 
@@ -45,7 +36,7 @@ def customer_view(run: RunData, customer_id: str) -> schemas.CustomerPublic:
     unavailable: dict[str, str] = {}
     known = False
     for section, relative in _SECTIONS.items():
-        stage = relative.split("/", 1)[0]
+        stage = relative.stage
         if not run.has(relative):
             rows[section] = None
             unavailable[section] = f"stage {stage!r} did not run in run {run.run_id}"
@@ -91,53 +82,17 @@ def customer_view(run: RunData, customer_id: str) -> schemas.CustomerPublic:
 
 def recommendations_view(run: RunData, customer_id: str, n: int) -> schemas.RecommendationsPublic:
     """Personal recommendations, or the popular list (reason 'popular') for a customer without any."""
-    names = run.product_names()
-    personal = run.grouped(RECOMMENDATIONS, "customer_id").get(customer_id) if run.has(RECOMMENDATIONS) else None
-    if personal:
-        items = [
-            schemas.RecommendationItem(
-                rank=r["rank"], product_id=str(r["product_id"]), name=names.get(str(r["product_id"])),
-                score=r["score"], reason=r["reason"],
-            )
-            for r in personal[:n]
-        ]
-        source = "personal"
-    else:
-        if not run.has(POPULAR):
-            run.require(RECOMMENDATIONS if not run.has(RECOMMENDATIONS) else POPULAR)
-        items = [
-            schemas.RecommendationItem(
-                rank=i, product_id=str(r["product_id"]), name=names.get(str(r["product_id"])),
-                score=r["score"], reason="popular",
-            )
-            for i, r in enumerate(run.popular()[:n], start=1)
-        ]
-        source = "popular"
+    recs = recommendations_for(run, customer_id, n=n)
     return schemas.RecommendationsPublic(
-        run_id=run.run_id, as_of=run.as_of, customer_id=customer_id, source=source, items=items  # type: ignore[arg-type]
+        run_id=recs.run_id, as_of=recs.as_of, customer_id=customer_id, source=recs.source,
+        items=[schemas.RecommendationItem(**item) for item in recs.items],
     )
 
 
 def similar_view(run: RunData, product_id: str, n: int) -> schemas.SimilarPublic:
-    rows = run.grouped(SIMILAR, "product_id").get(product_id)
-    if not rows:
-        raise NotFoundError(
-            f"product {product_id!r} has no similar products in run {run.run_id}",
-            fix="check the id; products never bought before the run's as_of date have no neighbours",
-            details={"run_id": run.run_id},
-        )
-    names = run.product_names()
+    items = similar_products_for(run, product_id, n=n)
     return schemas.SimilarPublic(
-        run_id=run.run_id,
-        as_of=run.as_of,
-        product_id=product_id,
-        items=[
-            schemas.SimilarItem(
-                rank=r["rank"], product_id=str(r["similar_product_id"]),
-                name=names.get(str(r["similar_product_id"])), score=r["score"],
-            )
-            for r in rows[:n]
-        ],
+        run_id=run.run_id, as_of=run.as_of, product_id=product_id, items=[schemas.SimilarItem(**i) for i in items]
     )
 
 
@@ -155,7 +110,7 @@ def segment_view(run: RunData, name: str, *, limit: int, offset: int) -> schemas
             fix=f"segments of this run: {', '.join(profiles) or 'none'}",
             details={"run_id": run.run_id},
         )
-    run.require(SEGMENTS)
+    run.require(out.SEGMENTS)
     members = run.members(name)
     page = members.iloc[offset : offset + limit]
     items = [

@@ -71,9 +71,10 @@ def export_audience(
     country_code: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,2}$", description="For national phone numbers.")] = None,
 ) -> Response:
     """Download a saved audience: customer ids (csv/parquet) or hashed e-mail/phone (google/meta)."""
-    content, result = actions.export_audience(
+    export = actions.export_audience(
         state, audience_id, destination=destination, channel=channel, country_code=country_code
     )
+    content, result = export.data, export.result
     audit_details(
         request,
         audience_id=audience_id,
@@ -84,7 +85,7 @@ def export_audience(
     suffix = "parquet" if destination == "parquet" else "csv"
     return Response(
         content,
-        media_type=actions.MEDIA_TYPES[destination],
+        media_type=export.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{audience_id}-{destination}.{suffix}"',
             "X-Exported-Rows": str(result.exported),

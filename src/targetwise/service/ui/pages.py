@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from targetwise.errors import AuthError, CrossSiteError, NotFoundError, PermissionDeniedError, TargetwiseError
 from targetwise.io.keys import ApiKey, KeyStore
+from targetwise.io.outputs import declared
 from targetwise.service import actions, schemas, views
 from targetwise.service.deps import State, admit, audit_details
 from targetwise.service.security import is_https, require_same_origin
@@ -221,7 +222,7 @@ def overview(request: Request, state: State) -> Response:
 def run_plot(request: Request, state: State, run_id: str, stage: str, name: str) -> Response:
     def build(key: ApiKey) -> Response:
         relative = f"{stage}/{name}"
-        if not name.endswith(".png"):
+        if not name.endswith(".png") or not declared(relative):
             raise NotFoundError(f"{relative} is not a plot", fix="plots are PNG files of a run")
         info = state.runs.get(run_id).info
         return Response(info.file(relative).read_bytes(), media_type="image/png")
@@ -376,12 +377,13 @@ def export_audience_page(request: Request, state: State, audience_id: str, desti
     def build(key: ApiKey) -> Response:
         if destination not in actions.MEDIA_TYPES:
             raise PermissionDeniedError(f"unknown destination {destination!r}", fix="use csv, parquet, google or meta")
-        content, result = actions.export_audience(state, audience_id, destination=destination)
+        export = actions.export_audience(state, audience_id, destination=destination)
+        content, result = export.data, export.result
         audit_details(request, audience_id=audience_id, destination=destination, exported=result.exported)
         suffix = "parquet" if destination == "parquet" else "csv"
         return Response(
             content,
-            media_type=actions.MEDIA_TYPES[destination],
+            media_type=export.media_type,
             headers={"Content-Disposition": f'attachment; filename="{audience_id}-{destination}.{suffix}"'},
         )
 

@@ -1,4 +1,4 @@
-"""Supervised tasks on the workspace: purchase, churn, spend, days to next order.
+"""Use case: supervised tasks on the workspace (purchase, churn, spend, days to next order).
 
 Point in time by construction: training rows are feature snapshots at cutoffs
 whose label windows close on or before the scoring cutoff (``as_of``); the
@@ -18,8 +18,20 @@ import numpy as np
 import pandas as pd
 
 from targetwise.errors import ConfigError, ModelError
+from targetwise.io.modeldata import ModelData, open_model_data
+from targetwise.io.workspace import Workspace
+from targetwise.runconfig import PropensityConfig
 
-__all__ = ["DRIVER_TEMPLATES", "TASKS", "TaskResult", "predict_task", "training_cutoffs"]
+__all__ = [
+    "DRIVER_TEMPLATES",
+    "TASKS",
+    "PropensityResult",
+    "TaskResult",
+    "predict_task",
+    "predict_workspace",
+    "train_propensity",
+    "training_cutoffs",
+]
 
 Task = Literal["purchase", "churn", "spend", "next_order"]
 TASKS: dict[str, tuple[str, str]] = {
@@ -224,6 +236,76 @@ def predict_task(
         ],
     }
     return TaskResult(task, horizon_days, as_of_date, scores, metrics, baselines, card, importance, test_predictions)
+
+
+@dataclass
+class PropensityResult:
+    """Every configured task trained on the same data: merged scores, one model card per task."""
+
+    scores: pd.DataFrame
+    tasks: dict[str, TaskResult]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model_cards(self) -> dict[str, dict[str, Any]]:
+        return {key: result.model_card for key, result in self.tasks.items()}
+
+
+def task_key(task: str, horizon_days: int) -> str:
+    """``purchase_30d``: the name of a task's model card and outputs."""
+    return f"{task}_{horizon_days}d"
+
+
+def train_propensity(
+    data: ModelData,
+    features: pd.DataFrame,
+    *,
+    as_of: date | datetime | str,
+    config: PropensityConfig,
+    random_state: int,
+) -> PropensityResult:
+    """Train and score every task of ``config``; a task without enough history is left out with a note.
+
+    Training snapshots come from ``data`` (objectors are not in it) and scoring uses
+    ``features`` (the stage's features at ``as_of``, objectors left out too).
+    """
+    merged = features[["customer_id"]].copy()
+    results: dict[str, TaskResult] = {}
+    notes: list[str] = []
+    for task, horizon in config.tasks:
+        try:
+            result = predict_task(
+                data.backend, task, as_of=as_of, horizon_days=horizon, n_cutoffs=config.n_cutoffs, model=config.model,
+                random_state=random_state, features_at_as_of=features, min_history_days=config.min_history_days,
+            )
+        except ModelError as exc:  # e.g. too little history for this horizon: the other tasks still run
+            notes.append(f"{task} in {horizon} days not trained: {exc.message}")
+            continue
+        merged = merged.merge(result.scores, on="customer_id", how="left")
+        results[task_key(task, horizon)] = result
+    if not results:
+        raise ModelError("no propensity task could be trained", fix="load more history (see the stage notes)")
+    return PropensityResult(scores=merged, tasks=results, notes=notes)
+
+
+def predict_workspace(
+    ws: Workspace,
+    task: str,
+    *,
+    as_of: date | datetime | str,
+    horizon_days: int = 30,
+    model: str = "lightgbm",
+    random_state: int = 0,
+) -> TaskResult:
+    """``targetwise predict``: one task at ``as_of`` on the workspace (objectors left out)."""
+    from targetwise.usecases.features import features_at
+
+    with open_model_data(ws) as data:
+        features = features_at(data, as_of)
+        return predict_task(
+            data.backend, task, as_of=as_of, horizon_days=horizon_days, model=model, random_state=random_state,
+            features_at_as_of=features,
+        )
 
 
 def _snapshots(training_snapshots: Any, backend: Any, cutoffs: list[date], horizon_days: int) -> pd.DataFrame:

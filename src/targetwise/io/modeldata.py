@@ -1,0 +1,195 @@
+"""What models may see: the workspace's tables without the customers who objected to profiling.
+
+This is the one place the profiling objection is applied to model inputs.
+:func:`open_model_data` opens an in-memory DuckDB database that attaches the
+workspace file read-only and defines views with the canonical names
+(``transactions``, ``customers``, ``campaign_exposures``, ``responses``,
+``products``, ``campaigns``) over it, each person-level view without the
+objectors. Features, labels, training snapshots, the uplift learner's training
+rows and the recommenders' lines are all built from these views, so every
+model inherits the filter; nothing downstream filters again or can forget to.
+
+Personal data (``customer_pii``) and the consent ledger are not visible here:
+models never see them. The named reads below are the only SQL the model layers
+need; they return pandas frames in a stable order (sorted by their keys) so a
+run on the same data gives the same outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from targetwise.errors import WorkspaceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+    from ibis.backends import BaseBackend
+
+    from targetwise.io.workspace import Workspace
+
+__all__ = ["MODEL_TABLES", "PERSON_TABLES", "ModelData", "open_model_data"]
+
+#: person-level tables: rows of objectors are left out
+PERSON_TABLES = ("transactions", "customers", "campaign_exposures", "responses")
+#: every table a model may read (catalogue tables are not about a person)
+MODEL_TABLES = (*PERSON_TABLES, "products", "campaigns")
+
+#: the latest decision per customer for one purpose, denied or revoked (also used by io.consent)
+LATEST_DENIALS_SQL = """
+SELECT customer_id FROM (
+    SELECT customer_id, status,
+           row_number() OVER (PARTITION BY customer_id ORDER BY recorded_at DESC, load_id DESC, source_row DESC) AS rn
+    FROM {consent} WHERE purpose = ?)
+WHERE rn = 1 AND status IN ('denied', 'revoked')
+"""
+
+_LINE_COLUMNS = "customer_id, order_id, ordered_at, product_id, quantity, unit_price, is_return, is_non_product"
+
+
+def _ts(value: date | datetime | str | pd.Timestamp) -> datetime:
+    return pd.Timestamp(value).to_pydatetime()
+
+
+@dataclass
+class ModelData:
+    """The consent-filtered view of one workspace, open for the duration of a ``with`` block."""
+
+    con: duckdb.DuckDBPyConnection
+    objectors: frozenset[str]
+    tables: frozenset[str]
+    _backend: BaseBackend | None = None
+
+    # -- engines ---------------------------------------------------------------------------
+    @property
+    def backend(self) -> BaseBackend:
+        """An Ibis DuckDB backend over the filtered views (features, labels, snapshots)."""
+        if self._backend is None:
+            from targetwise.io.engines import open_duckdb
+
+            self._backend = open_duckdb(self.con)
+        return self._backend
+
+    def excluded(self) -> int:
+        """How many customers the profiling objection keeps out of every model."""
+        return len(self.objectors)
+
+    def has(self, table: str) -> bool:
+        """Whether the workspace has ``table`` (older workspaces may lack campaign tables)."""
+        return table in self.tables
+
+    def _one(self, sql: str, params: list[Any] | None = None) -> Any:
+        """The first row of a query, or None; the result is read to its end (DuckDB requires it)."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
+
+    # -- named reads -----------------------------------------------------------------------
+    def transactions(self, *, before: date | datetime | str | None = None) -> pd.DataFrame:
+        """Transaction lines (the recommenders' input), ordered by time, order and product."""
+        sql = f"SELECT {_LINE_COLUMNS} FROM transactions"
+        params: list[Any] = []
+        if before is not None:
+            sql += " WHERE ordered_at < ?"
+            params.append(_ts(before))
+        return self.con.execute(sql + " ORDER BY ordered_at, order_id, product_id, customer_id", params).df()
+
+    def products(self) -> pd.DataFrame:
+        """The catalogue (id, name, description, category, price, active), ordered by id."""
+        return self.con.execute(
+            "SELECT product_id, name, description, category, price, coalesce(active, true) AS active "
+            "FROM products ORDER BY product_id"
+        ).df()
+
+    def first_ordered_at(self) -> pd.Timestamp | None:
+        (first,) = self._one("SELECT min(ordered_at) FROM transactions")
+        return None if first is None else pd.Timestamp(first)
+
+    def latest_campaign(self, *, before: date | datetime | str) -> tuple[str, pd.Timestamp] | None:
+        """The campaign whose first send is the latest before ``before``: (campaign_id, first sent_at)."""
+        if not self.has("campaign_exposures"):
+            return None
+        row = self._one(
+            "SELECT campaign_id, min(sent_at) AS sent_at FROM campaign_exposures WHERE sent_at < ? "
+            "GROUP BY 1 ORDER BY sent_at DESC, campaign_id LIMIT 1",
+            [_ts(before)],
+        )
+        return None if row is None else (str(row[0]), pd.Timestamp(row[1]))
+
+    def exposures(self, campaign_id: str) -> pd.DataFrame:
+        """One row per exposed customer: arm, sent_at and whether they converted (a ``conversion`` response)."""
+        return self.con.execute(
+            """
+            SELECT e.customer_id, e.arm, e.sent_at,
+                   EXISTS (SELECT 1 FROM responses r WHERE r.campaign_id = e.campaign_id
+                           AND r.customer_id = e.customer_id AND r.response_type = 'conversion') AS converted
+            FROM campaign_exposures e WHERE e.campaign_id = ? ORDER BY e.customer_id
+            """,
+            [campaign_id],
+        ).df()
+
+    def purchase_days(self, *, before: date | datetime | str) -> pd.DataFrame:
+        """(customer_id, day) of every day a customer bought (returns and non-product lines left out)."""
+        return self.con.execute(
+            """
+            SELECT customer_id, CAST(ordered_at AS DATE) AS day FROM transactions
+            WHERE NOT is_return AND NOT is_non_product AND ordered_at < ? GROUP BY 1, 2 ORDER BY 1, 2
+            """,
+            [_ts(before)],
+        ).df()
+
+    def holdout_frequency(self, start: date | datetime | str, end: date | datetime | str) -> pd.DataFrame:
+        """Purchase days per customer in ``[start, end)`` (customers with none are absent)."""
+        return self.con.execute(
+            """
+            SELECT customer_id, count(DISTINCT CAST(ordered_at AS DATE)) AS holdout_frequency
+            FROM transactions WHERE NOT is_return AND NOT is_non_product AND ordered_at >= ? AND ordered_at < ?
+            GROUP BY 1 ORDER BY 1
+            """,
+            [_ts(start), _ts(end)],
+        ).df()
+
+
+@contextlib.contextmanager
+def open_model_data(workspace: Workspace) -> Iterator[ModelData]:
+    """The workspace as models may see it (see the module docstring); read-only, closed on exit."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{workspace.settings.duckdb_memory_limit}'")
+        if workspace.settings.duckdb_threads:
+            con.execute(f"SET threads = {int(workspace.settings.duckdb_threads)}")
+        path = str(workspace.db_path).replace("'", "''")
+        try:
+            con.execute(f"ATTACH '{path}' AS ws (READ_ONLY)")
+        except duckdb.Error as exc:
+            raise WorkspaceError(
+                f"cannot open workspace database {workspace.db_path}: {exc}",
+                fix="check that no other targetwise process is writing to this workspace",
+            ) from None
+        con.execute(
+            "CREATE TABLE objectors AS " + LATEST_DENIALS_SQL.format(consent="ws.main.consent"), ["profiling"]
+        )
+        present = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'ws'"
+        ).fetchall()}
+        for name in MODEL_TABLES:
+            if name not in present:
+                continue
+            if name in PERSON_TABLES:
+                con.execute(
+                    f"CREATE VIEW main.{name} AS SELECT t.* FROM ws.main.{name} t "
+                    "WHERE NOT EXISTS (SELECT 1 FROM objectors o WHERE o.customer_id = t.customer_id)"
+                )
+            else:
+                con.execute(f"CREATE VIEW main.{name} AS SELECT * FROM ws.main.{name}")
+        objectors = frozenset(str(r[0]) for r in con.execute("SELECT customer_id FROM objectors").fetchall())
+        yield ModelData(con=con, objectors=objectors, tables=frozenset(present) & frozenset(MODEL_TABLES))
+    finally:
+        con.close()

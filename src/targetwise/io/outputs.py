@@ -1,0 +1,162 @@
+"""Every file a run may hold, declared once: path, kind, columns, the stage that writes it, who reads it.
+
+Stages write outputs through :class:`targetwise.io.runs.RunWriter`, which refuses a
+path not declared here (or declared for another stage) and a table missing a
+declared column; readers (:class:`targetwise.io.runs.RunInfo`, the service, the
+report, erasure) ask for outputs by these declarations, and an undeclared name is
+refused too. Adding an output is one entry below (see ``docs/architecture.md``).
+
+A path may hold one ``{key}`` placeholder for outputs written once per model
+(``propensity/importance_{key}.parquet`` with key ``purchase_30d``): use
+:meth:`Output.at`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from targetwise.errors import WorkspaceError
+
+__all__ = ["OUTPUTS", "Output", "declared", "output_for"]
+
+Kind = Literal["table", "json", "png"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One declared run file."""
+
+    path: str
+    stage: str
+    kind: Kind
+    description: str
+    columns: tuple[str, ...] = ()  # columns a table must have: what its readers rely on (others are described)
+    readers: tuple[str, ...] = ()  # who reads it: service, ui, report, audiences, campaigns, cli, erasure
+    customer_rows: bool = False  # rows name customers (erasure removes them; objectors never appear)
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pattern = re.escape(self.path).replace(re.escape("{key}"), r"[a-z0-9_]+")
+        object.__setattr__(self, "_pattern", re.compile(pattern))
+
+    @property
+    def templated(self) -> bool:
+        return "{key}" in self.path
+
+    def at(self, key: str) -> str:
+        """The concrete path of a templated output (``key`` e.g. ``purchase_30d``)."""
+        if not self.templated:
+            raise WorkspaceError(f"run output {self.path!r} takes no key")
+        concrete = self.path.replace("{key}", key)
+        if not self._pattern.fullmatch(concrete):
+            raise WorkspaceError(f"run output key {key!r} must be lower-case letters, digits and _")
+        return concrete
+
+    def matches(self, relative: str) -> bool:
+        return bool(self._pattern.fullmatch(relative))
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def _o(path: str, stage: str, kind: Kind, description: str, **kw: object) -> Output:
+    return Output(path, stage, kind, description, **kw)  # type: ignore[arg-type]
+
+
+FEATURES = _o("features/customer_features.parquet", "features", "table",
+              "One row per customer: point-in-time features at as_of (profiling objectors left out).",
+              columns=("customer_id",),
+              readers=("service", "ui", "audiences", "campaigns"), customer_rows=True)
+SEGMENTS = _o("segments/customer_segments.parquet", "segments", "table",
+              "Per customer: RFM score and segment, cluster id and name, reason.",
+              columns=("customer_id", "rfm_segment", "cluster_name"),
+              readers=("service", "ui", "audiences", "campaigns"), customer_rows=True)
+CENTERS = _o("segments/centers.parquet", "segments", "table",
+             "Cluster centres; the next run matches its clusters to them so ids and names stay put.",
+             columns=("cluster",), readers=("pipeline",))
+PROFILES = _o("segments/profiles.json", "segments", "json",
+              "Per segment: name, size, shares, description, feature means vs overall.",
+              readers=("service", "ui", "report"))
+RFM_COUNTS = _o("segments/rfm_counts.json", "segments", "json", "Customers per RFM segment.", readers=("report",))
+SEGMENT_MAP = _o("segments/segment_map.png", "segments", "png", "The customers on the first two principal components.",
+                 readers=("report",))
+CLV = _o("clv/customer_clv.parquet", "clv", "table",
+         "Per customer: P(alive), expected purchases and spend, CLV with its interval (horizon in the manifest).",
+         columns=("customer_id", "clv"),
+         readers=("service", "ui", "report", "audiences", "campaigns"), customer_rows=True)
+CLV_PARAMS = _o("clv/params.json", "clv", "json", "Fitted BG/NBD and Gamma-Gamma parameters, units, horizon.",
+                readers=("report",))
+CLV_HOLDOUT = _o("clv/calibration_holdout.parquet", "clv", "table",
+                 "Predicted vs actual holdout purchases by calibration frequency.", readers=("report",))
+CLV_HOLDOUT_PNG = _o("clv/calibration_holdout.png", "clv", "png", "Calibration vs holdout plot.", readers=("report",))
+CLV_TRACKING_PNG = _o("clv/tracking.png", "clv", "png", "Repeat purchases per week, actual vs model.", readers=("report",))
+CLV_ALIVE_PNG = _o("clv/prob_alive_matrix.png", "clv", "png", "P(alive) by frequency and recency.", readers=("report",))
+PROPENSITY = _o("propensity/scores.parquet", "propensity", "table",
+                "Per customer: one score column per task (e.g. p_purchase_30d) and its drivers.",
+                columns=("customer_id",), readers=("service", "ui", "audiences", "campaigns"), customer_rows=True)
+MODEL_CARDS = _o("propensity/model_cards.json", "propensity", "json", "One model card per task.",
+                 readers=("service", "report"))
+IMPORTANCE = _o("propensity/importance_{key}.parquet", "propensity", "table", "Feature importance of one task's model.",
+                columns=("feature", "importance"), readers=("report",))
+BACKTEST = _o("propensity/backtest_{key}.parquet", "propensity", "table",
+              "One task's out-of-time test rows: customer, outcome, score.",
+              columns=("customer_id", "y_true", "score"), readers=("report",), customer_rows=True)
+RECOMMENDATIONS = _o("recommendations/recommendations.parquet", "recommendations", "table",
+                     "Per customer: ranked products with score and a reason in words.",
+                     columns=("customer_id", "rank", "product_id", "score", "reason"),
+                     readers=("service", "ui", "cli"), customer_rows=True)
+POPULAR = _o("recommendations/popular.parquet", "recommendations", "table",
+             "Most popular products (cold start).", columns=("rank", "product_id", "score"),
+             readers=("service", "ui", "cli", "report"))
+SIMILAR = _o("recommendations/similar_products.parquet", "recommendations", "table",
+             "Neighbours of the most-bought products.",
+             columns=("product_id", "rank", "similar_product_id", "score"), readers=("service", "ui"))
+UPLIFT = _o("uplift/uplift.parquet", "uplift", "table",
+            "Per customer: predicted incremental conversion probability per treatment arm (uplift_<arm>).",
+            columns=("customer_id",), readers=("service", "ui", "audiences", "campaigns"), customer_rows=True)
+QINI = _o("uplift/qini_curve.parquet", "uplift", "table", "Qini curve of the holdout check.",
+          columns=("targeted", "incremental_responders"), readers=("report",))
+
+#: every declared output, in the order the stages write them
+OUTPUTS: tuple[Output, ...] = (
+    FEATURES, SEGMENTS, CENTERS, PROFILES, RFM_COUNTS, SEGMENT_MAP,
+    CLV, CLV_PARAMS, CLV_HOLDOUT, CLV_HOLDOUT_PNG, CLV_TRACKING_PNG, CLV_ALIVE_PNG,
+    PROPENSITY, MODEL_CARDS, IMPORTANCE, BACKTEST,
+    RECOMMENDATIONS, POPULAR, SIMILAR,
+    UPLIFT, QINI,
+)
+_EXACT = {o.path: o for o in OUTPUTS if not o.templated}
+_TEMPLATED = tuple(o for o in OUTPUTS if o.templated)
+
+
+def output_for(relative: str | Output) -> Output:
+    """The declaration behind a run-relative path; WorkspaceError for an undeclared one."""
+    if isinstance(relative, Output):
+        return relative
+    found = _EXACT.get(relative) or next((o for o in _TEMPLATED if o.matches(relative)), None)
+    if found is None:
+        raise WorkspaceError(
+            f"{relative!r} is not a declared run output",
+            fix="declare it in targetwise.io.outputs (path, kind, columns, stage, readers)",
+        )
+    return found
+
+
+def declared(relative: str) -> bool:
+    try:
+        output_for(relative)
+    except WorkspaceError:
+        return False
+    return True
+
+
+def path_of(relative: str | Output) -> str:
+    """The run-relative path of an output given as a declaration or a path."""
+    out = output_for(relative)
+    if isinstance(relative, Output):
+        if out.templated:
+            raise WorkspaceError(f"run output {out.path!r} needs a key: use .at(key)")
+        return out.path
+    return relative

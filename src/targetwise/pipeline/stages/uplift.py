@@ -1,0 +1,42 @@
+"""Stage ``uplift``: campaign uplift from the latest randomised campaign (skipped without one)."""
+
+from __future__ import annotations
+
+from targetwise.io import outputs as out
+from targetwise.io.runs import StageRecord
+from targetwise.pipeline.context import RunContext, Stage
+from targetwise.usecases.uplift import fit_uplift
+
+
+def run(ctx: RunContext, record: StageRecord) -> None:
+    result = fit_uplift(
+        ctx.data, ctx.require_features(), as_of=ctx.as_of, config=ctx.config.uplift, random_state=ctx.random_state
+    )
+    if result.skipped is not None:
+        record.skip(result.skipped)
+        return
+    for note in result.notes:
+        record.note(note)
+    if result.qini is not None:
+        ctx.writer.write_table(out.QINI, result.qini)
+    if result.holdout_check is not None:
+        record.metrics["holdout_check"] = result.holdout_check
+    assert result.uplift is not None
+    ctx.results["uplift"] = result.uplift
+    ctx.writer.write_table(out.UPLIFT, result.uplift)
+    record.metrics.update(
+        {
+            "campaign_id": result.campaign_id,
+            "trained_on": result.trained_on,
+            "conversion_rate_by_arm": result.conversion_rate_by_arm,
+            "mean_predicted_uplift": {
+                c: float(result.uplift[c].mean()) for c in result.uplift.columns if c != "customer_id"
+            },
+        }
+    )
+
+
+STAGE = Stage(
+    "uplift", run, needs=("features",), config_section="uplift", outputs=(out.UPLIFT, out.QINI),
+    description="incremental effect of the latest randomised campaign",
+)

@@ -1,0 +1,172 @@
+"""The run config: every hyperparameter of ``targetwise run``, declared once.
+
+A :class:`RunConfig` is passed explicitly to :func:`targetwise.pipeline.run.run_pipeline`
+and recorded in the run's manifest (``parameters.config``), so a run says how it was
+made and the same data, config and ``random_state`` give the same outputs. It is read
+from a TOML file (``targetwise run --config run.toml``) whose tables are the sections
+below, and single values can be set on the command line
+(``targetwise run --set clv.horizon_days=180``). The README's "Run config" section is
+generated from these fields and a test fails if it drifts.
+
+Example ``run.toml``::
+
+    [clv]
+    horizon_days = 180
+    annual_discount_rate = 0.08
+
+    [propensity]
+    tasks = [["purchase", 30], ["churn", 60]]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from targetwise.errors import ConfigError
+
+__all__ = [
+    "ClvConfig",
+    "PropensityConfig",
+    "RecommendationsConfig",
+    "RunConfig",
+    "SegmentsConfig",
+    "UpliftConfig",
+    "run_config_markdown",
+]
+
+PROPENSITY_TASK_NAMES = ("purchase", "churn", "spend", "next_order")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SegmentsConfig(_Section):
+    """Stage ``segments``: RFM segments and behavioural clusters."""
+
+    n_clusters: int | None = Field(default=None, ge=2, le=30, description="Fixed number of clusters (none: chosen by silhouette).")
+    algorithm: Literal["kmeans", "dbscan", "hdbscan"] = Field(default="kmeans", description="Clustering algorithm.")
+    n_reasons: int = Field(default=3, ge=1, le=10, description="Reasons given per customer.")
+
+
+class ClvConfig(_Section):
+    """Stage ``clv``: BG/NBD + Gamma-Gamma, in days."""
+
+    horizon_days: int = Field(default=365, ge=1, le=3650, description="CLV horizon in days.")
+    annual_discount_rate: float = Field(default=0.10, ge=0.0, lt=1.0, description="Yearly discount rate of future spend.")
+    interval: float | None = Field(default=0.8, gt=0.0, lt=1.0, description="Width of the CLV interval (none: point values only).")
+    n_draws: int = Field(default=200, ge=10, le=10_000, description="Parameter draws behind the CLV interval.")
+    penalizer_coef: float = Field(default=0.0, ge=0.0, description="L2 penalty of the BG/NBD fit (0: plain maximum likelihood).")
+    spend_penalizer_coef: float = Field(default=0.0, ge=0.0, description="L2 penalty of the Gamma-Gamma fit.")
+    holdout_weeks: int | None = Field(default=None, ge=1, le=104, description="Weeks held out for the calibration check (none: a third of the history, 4 to 26).")
+
+
+class PropensityConfig(_Section):
+    """Stage ``propensity``: supervised tasks trained on point-in-time snapshots."""
+
+    tasks: tuple[tuple[str, int], ...] = Field(
+        default=(("purchase", 30), ("churn", 90), ("next_order", 90)),
+        description="(task, horizon in days) pairs; tasks are purchase, churn, spend, next_order.",
+    )
+    n_cutoffs: int = Field(default=6, ge=2, le=52, description="Training cutoffs per task.")
+    model: Literal["lightgbm", "logistic", "tree", "linear_svm"] = Field(default="lightgbm", description="Model family.")
+    min_history_days: int = Field(default=60, ge=0, description="History a cutoff needs before it.")
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+        for task, horizon in value:
+            if task not in PROPENSITY_TASK_NAMES:
+                raise ValueError(f"unknown task {task!r}; use one of {', '.join(PROPENSITY_TASK_NAMES)}")
+            if int(horizon) < 1:
+                raise ValueError(f"horizon of {task!r} must be at least 1 day")
+        return tuple((str(t), int(h)) for t, h in value)
+
+
+class RecommendationsConfig(_Section):
+    """Stage ``recommendations``: hybrid recommender, popular and similar products."""
+
+    n: int = Field(default=10, ge=1, le=100, description="Products recommended per customer (and neighbours per product).")
+    popular_n: int = Field(default=50, ge=1, le=1000, description="Popular products kept for cold starts.")
+    similar_products_limit: int = Field(default=500, ge=0, description="Most-bought products whose neighbours are precomputed.")
+
+
+class UpliftConfig(_Section):
+    """Stage ``uplift``: an S-learner on the latest randomised campaign."""
+
+    holdout_fraction: float = Field(default=0.3, gt=0.0, lt=1.0, description="Share of the campaign held out for the Qini check.")
+
+
+class RunConfig(_Section):
+    """Every hyperparameter of a run (see the module docstring)."""
+
+    random_state: int | None = Field(default=None, description="Seed of every random choice (none: the setting TARGETWISE_RANDOM_STATE).")
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
+    clv: ClvConfig = Field(default_factory=ClvConfig)
+    propensity: PropensityConfig = Field(default_factory=PropensityConfig)
+    recommendations: RecommendationsConfig = Field(default_factory=RecommendationsConfig)
+    uplift: UpliftConfig = Field(default_factory=UpliftConfig)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, overrides: list[str] | None = None) -> RunConfig:
+        """Read a TOML file (optional) and apply ``section.field=value`` overrides."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise ConfigError(f"run config {str(path)!r} does not exist", fix="check the path") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"run config {str(path)!r} is not valid TOML: {exc}", fix="fix the file") from None
+        for item in overrides or []:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--set {item!r} is not section.field=value", fix="e.g. --set clv.horizon_days=180")
+            try:
+                value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw.strip()  # a bare word, e.g. --set segments.algorithm=dbscan
+            *sections, name = key.strip().split(".")
+            target = data
+            for section in sections:
+                target = target.setdefault(section, {})
+                if not isinstance(target, dict):
+                    raise ConfigError(f"--set {item!r}: {section!r} is not a section", fix="e.g. --set clv.horizon_days=180")
+            target[name] = value
+        return cls.parse(data, source=str(path) if path else "--set")
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], *, source: str = "run config") -> RunConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(
+                f"invalid run config value {name} ({source}): {first['msg']}",
+                fix="see the README's 'Run config' section for each field and its range",
+            ) from None
+
+    def seed(self, default: int) -> int:
+        return default if self.random_state is None else self.random_state
+
+
+def run_config_markdown() -> str:
+    """The README's "Run config" table, generated from the fields."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    top = RunConfig.model_fields["random_state"]
+    lines.append(f"| `random_state` | `{top.default}` | {top.description} |")
+    for section, field in RunConfig.model_fields.items():
+        if section == "random_state":
+            continue
+        model = field.default_factory  # type: ignore[assignment]
+        for name, sub in model.model_fields.items():  # type: ignore[union-attr]
+            default = sub.default_factory() if sub.default_factory is not None else sub.default  # type: ignore[call-arg]
+            if isinstance(default, tuple):
+                default = [list(d) if isinstance(d, tuple) else d for d in default]
+            lines.append(f"| `{section}.{name}` | `{default}` | {sub.description} |")
+    return "\n".join(lines) + "\n"

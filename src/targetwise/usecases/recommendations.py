@@ -1,0 +1,174 @@
+"""Use cases: fit the recommenders for a run, read one customer's recommendations, evaluate on a time split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+from targetwise.errors import ConfigError, NotFoundError
+from targetwise.io import outputs as out
+from targetwise.io.modeldata import ModelData, open_model_data
+from targetwise.io.workspace import Workspace
+from targetwise.runconfig import RecommendationsConfig
+from targetwise.usecases._common import Notes, collect_warnings
+from targetwise.usecases.runs import RunData
+
+__all__ = [
+    "CustomerRecommendations",
+    "RecommendationsResult",
+    "evaluate_recommendations",
+    "fit_recommendations",
+    "recommendations_for",
+    "similar_products_for",
+]
+
+SIMILAR_COLUMNS = ["product_id", "rank", "similar_product_id", "score"]
+
+
+@dataclass
+class RecommendationsResult:
+    recommendations: pd.DataFrame  # customer_id, rank, product_id, score, reason
+    popular: pd.DataFrame  # rank, product_id, score
+    similar: pd.DataFrame  # product_id, rank, similar_product_id, score
+    weights: dict[str, float]
+    notes: Notes = field(default_factory=Notes)
+
+
+def fit_recommendations(
+    data: ModelData,
+    customers: list[str],
+    *,
+    as_of: date | datetime | str,
+    config: RecommendationsConfig,
+    random_state: int,
+) -> RecommendationsResult:
+    """Hybrid recommendations for ``customers`` from the lines before ``as_of``; popular and similar products."""
+    from targetwise.recommend import HybridRecommender, PopularityRecommender
+
+    lines = data.transactions(before=as_of)
+    products = data.products()
+    notes = Notes()
+    with collect_warnings(notes):
+        model = HybridRecommender(random_state=random_state).fit(lines, products=products)
+        recs = model.recommend(customers, n=config.n, exclude_purchased=False)
+        popular = PopularityRecommender().fit(lines, products=products)
+    recs = _explain(recs, lines)
+    top = popular.recommend(["__cold_start__"], n=config.popular_n, exclude_purchased=False)
+    return RecommendationsResult(
+        recommendations=recs,
+        popular=top[["rank", "product_id", "score"]].reset_index(drop=True),
+        similar=_similar_table(model, lines, n=config.n, limit=config.similar_products_limit),
+        weights=dict(getattr(model, "weights_", None) or {}),
+        notes=notes,
+    )
+
+
+def _explain(recs: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """Per-item reasons a marketer can read: repeat purchases are named as such, new items say why."""
+    bought = lines.loc[(lines["quantity"] > 0) & ~lines["is_non_product"]]
+    counts = bought.groupby(["customer_id", "product_id"])["order_id"].nunique().rename("times_bought").reset_index()
+    frame = recs.merge(counts, on=["customer_id", "product_id"], how="left")
+    times = frame["times_bought"].fillna(0).astype(int)
+    repeat_text = "bought " + times.astype(str) + " times before"
+    repeat_text = repeat_text.where(times != 1, "bought once before")
+    fallback = frame["reason"].where(
+        frame["reason"].str.startswith("popular"), "new for this customer: bought by customers with similar baskets"
+    )
+    frame["reason"] = repeat_text.where(times > 0, fallback)
+    return frame.drop(columns="times_bought")
+
+
+def _similar_table(model: Any, lines: pd.DataFrame, *, n: int, limit: int) -> pd.DataFrame:
+    """Neighbours of the ``limit`` most-bought products (ties by product id)."""
+    bought = lines.loc[~lines["is_non_product"] & (lines["quantity"] > 0), "product_id"]
+    counts = bought.value_counts().rename_axis("product_id").reset_index(name="n")
+    counts = counts.sort_values(["n", "product_id"], ascending=[False, True], kind="stable")
+    frames = []
+    for product_id in counts["product_id"].head(limit):
+        try:
+            sim = model.similar_products(product_id, n=n)
+        except Exception:  # a product the model cannot place (no interactions, no text)
+            continue
+        frames.append(sim[SIMILAR_COLUMNS])
+    if not frames:
+        return pd.DataFrame(columns=SIMILAR_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+# -- reading a run ------------------------------------------------------------------------
+
+
+@dataclass
+class CustomerRecommendations:
+    run_id: str
+    as_of: str | None
+    customer_id: str
+    source: Literal["personal", "popular"]
+    items: list[dict[str, Any]]  # rank, product_id, name, score, reason
+
+
+def recommendations_for(run: RunData, customer_id: str, *, n: int = 10) -> CustomerRecommendations:
+    """The run's recommendations for one customer, or the popular list (reason ``popular``) for a
+    customer the run has none for (new, or left out of personal models by a profiling objection:
+    the popular list uses nobody's profile)."""
+    names = run.product_names()
+    personal = run.grouped(out.RECOMMENDATIONS, "customer_id").get(customer_id) if run.has(out.RECOMMENDATIONS) else None
+    if personal:
+        items = [
+            {"rank": int(r["rank"]), "product_id": str(r["product_id"]), "name": names.get(str(r["product_id"])),
+             "score": r["score"], "reason": r["reason"]}
+            for r in personal[:n]
+        ]
+        return CustomerRecommendations(run.run_id, run.as_of, customer_id, "personal", items)
+    if not run.has(out.POPULAR):
+        run.require(out.RECOMMENDATIONS if not run.has(out.RECOMMENDATIONS) else out.POPULAR)
+    items = [
+        {"rank": i, "product_id": str(r["product_id"]), "name": names.get(str(r["product_id"])),
+         "score": r["score"], "reason": "popular"}
+        for i, r in enumerate(run.popular()[:n], start=1)
+    ]
+    return CustomerRecommendations(run.run_id, run.as_of, customer_id, "popular", items)
+
+
+def similar_products_for(run: RunData, product_id: str, *, n: int = 10) -> list[dict[str, Any]]:
+    """Neighbours of one product: rank, product_id, name, score."""
+    rows = run.grouped(out.SIMILAR, "product_id").get(product_id)
+    if not rows:
+        raise NotFoundError(
+            f"product {product_id!r} has no similar products in run {run.run_id}",
+            fix="check the id; products never bought before the run's as_of date have no neighbours",
+            details={"run_id": run.run_id},
+        )
+    names = run.product_names()
+    return [
+        {"rank": int(r["rank"]), "product_id": str(r["similar_product_id"]),
+         "name": names.get(str(r["similar_product_id"])), "score": r["score"]}
+        for r in rows[:n]
+    ]
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+def evaluate_recommendations(
+    ws: Workspace, test_start: date | datetime | str, *, k: int = 10, models: list[str] | None = None, random_state: int = 0
+) -> pd.DataFrame:
+    """Fit on lines before ``test_start``, evaluate on lines from it on, under both protocols."""
+    from targetwise.recommend import evaluate_recommenders, make_recommender, split_by_date
+
+    names = models or ["popularity", "buy_again", "item_item", "als", "hybrid"]
+    with open_model_data(ws) as data:
+        lines = data.transactions()
+        products = data.products()
+    train, test = split_by_date(lines, test_start)
+    if train.empty or test.empty:
+        raise ConfigError(
+            f"test start {test_start} leaves no training or no test lines",
+            fix=f"choose a date between {lines['ordered_at'].min():%Y-%m-%d} and {lines['ordered_at'].max():%Y-%m-%d}",
+        )
+    params = {"als": {"random_state": random_state}, "hybrid": {"random_state": random_state}}
+    recommenders = {name: make_recommender(name, **params.get(name, {})) for name in names}
+    return evaluate_recommenders(recommenders, train, test, k=k, products=products)
