@@ -1,9 +1,10 @@
-"""Figures for reports: matplotlib (Agg), embedded as base64 PNG so HTML files are self-contained."""
+"""Figures for reports: matplotlib (Agg), embedded as base64 PNG so HTML files are self-contained.
+
+PNG encoding goes through :mod:`targetwise.figures` (the one PNG helper).
+"""
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from targetwise.figures import png_bytes, png_data_uri
+
 __all__ = ["figure_to_data_uri", "new_axes", "plot_lines_per_day", "save_png"]
 
 
@@ -23,17 +26,14 @@ def new_axes(width: float = 8.0, height: float = 3.2) -> Axes:
 
 
 def figure_to_data_uri(fig: Figure) -> str:
-    """PNG bytes of ``fig`` as a data URI (closes the figure)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    """PNG bytes of ``fig`` (at its own dpi) as a data URI (closes the figure)."""
+    return png_data_uri(fig, dpi=fig.dpi, close=True)
 
 
 def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` (at its own dpi) as PNG to ``path`` (closes the figure)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight")
-    plt.close(fig)
+    path.write_bytes(png_bytes(fig, dpi=fig.dpi, close=True))
     return path
 
 

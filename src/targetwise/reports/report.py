@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from targetwise.io import outputs as out
+from targetwise.io.outputs import Output
 from targetwise.io.profile import profile_workspace
 from targetwise.io.runs import RunInfo
 from targetwise.io.workspace import Workspace
@@ -23,28 +25,30 @@ from targetwise.reports.render import _base_context, environment, profile_contex
 __all__ = ["render_report"]
 
 
-def _png_uri(run: RunInfo, relative: str) -> str | None:
-    if not run.has(relative):
+def _png_uri(run: RunInfo, output: Output) -> str | None:
+    """A PNG the run holds, inlined as a ``data:`` URI (None when the run lacks it)."""
+    if not run.has(output):
         return None
-    return "data:image/png;base64," + base64.b64encode(run.file(relative).read_bytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(run.file(output).read_bytes()).decode("ascii")
 
 
 def _segments(run: RunInfo) -> dict[str, Any] | None:
-    if not run.has("segments/profiles.json"):
+    if not run.has(out.PROFILES):
         return None
-    counts = run.read_json("segments/rfm_counts.json") if run.has("segments/rfm_counts.json") else {}
+    counts = run.read_json(out.RFM_COUNTS) if run.has(out.RFM_COUNTS) else {}
+    stage = run.stage("segments")
     return {
-        "profiles": run.read_json("segments/profiles.json"),
+        "profiles": run.read_json(out.PROFILES),
         "rfm_counts": sorted(counts.items(), key=lambda kv: -kv[1]),
-        "map_png": _png_uri(run, "segments/segment_map.png"),
-        "metrics": run.manifest["stages"].get("segments", {}).get("metrics", {}),
+        "map_png": _png_uri(run, out.SEGMENT_MAP),
+        "metrics": stage.metrics if stage else {},
     }
 
 
 def _clv(run: RunInfo) -> dict[str, Any] | None:
-    if not run.has("clv/customer_clv.parquet"):
+    if not run.has(out.CLV):
         return None
-    frame = run.read_table("clv/customer_clv.parquet")
+    frame = run.read_table(out.CLV)
     ax = new_axes(7, 3)
     values = frame["clv"].clip(lower=0)
     ax.hist(np.log10(values + 1), bins=40, color="#6baed6")
@@ -53,7 +57,7 @@ def _clv(run: RunInfo) -> dict[str, Any] | None:
     ax.spines[["top", "right"]].set_visible(False)
     deciles = frame["clv"].quantile([0.5, 0.9, 0.99]).to_dict()
     top_share = frame["clv"].nlargest(max(1, len(frame) // 10)).sum() / max(frame["clv"].sum(), 1e-12)
-    stage = run.manifest["stages"].get("clv", {})
+    stage = run.stage("clv")
     return {
         "distribution_png": figure_to_data_uri(ax.figure),
         "customers": len(frame),
@@ -61,11 +65,11 @@ def _clv(run: RunInfo) -> dict[str, Any] | None:
         "median": float(deciles.get(0.5, 0.0)),
         "p90": float(deciles.get(0.9, 0.0)),
         "top_decile_share": float(top_share),
-        "metrics": stage.get("metrics", {}),
-        "notes": stage.get("notes", []),
-        "calibration_png": _png_uri(run, "clv/calibration_holdout.png"),
-        "tracking_png": _png_uri(run, "clv/tracking.png"),
-        "alive_png": _png_uri(run, "clv/prob_alive_matrix.png"),
+        "metrics": stage.metrics if stage else {},
+        "notes": stage.notes if stage else [],
+        "calibration_png": _png_uri(run, out.CLV_HOLDOUT_PNG),
+        "tracking_png": _png_uri(run, out.CLV_TRACKING_PNG),
+        "alive_png": _png_uri(run, out.CLV_ALIVE_PNG),
     }
 
 
@@ -94,41 +98,41 @@ def _reliability_chart(pred: pd.DataFrame, title: str) -> str:
 
 
 def _propensity(run: RunInfo) -> list[dict[str, Any]]:
-    stage = run.manifest["stages"].get("propensity")
-    if not stage or stage.get("status") != "ok":
+    stage = run.stage("propensity")
+    if stage is None or stage.status != "ok":
         return []
-    cards = run.read_json("propensity/model_cards.json") if run.has("propensity/model_cards.json") else {}
-    out = []
-    for key, metrics in stage.get("metrics", {}).items():
+    cards = run.read_json(out.MODEL_CARDS) if run.has(out.MODEL_CARDS) else {}
+    tasks = []
+    for key, metrics in stage.metrics.items():
         entry: dict[str, Any] = {"task": key, "metrics": metrics, "card": cards.get(key, {})}
-        pred_file = f"propensity/backtest_{key}.parquet"
+        pred_file = out.BACKTEST.at(key)
         if run.has(pred_file):
             pred = run.read_table(pred_file)
             if pred["y_true"].nunique() == 2:
                 entry["lift_png"] = _lift_chart(pred, f"{key}: lift by decile (out of time)")
                 entry["reliability_png"] = _reliability_chart(pred, f"{key}: reliability")
-        imp_file = f"propensity/importance_{key}.parquet"
+        imp_file = out.IMPORTANCE.at(key)
         if run.has(imp_file):
             entry["importance"] = run.read_table(imp_file).head(10).to_dict("records")
-        out.append(entry)
-    return out
+        tasks.append(entry)
+    return tasks
 
 
 def _recommendations(run: RunInfo) -> dict[str, Any] | None:
-    stage = run.manifest["stages"].get("recommendations")
-    if not stage or stage.get("status") != "ok":
+    stage = run.stage("recommendations")
+    if stage is None or stage.status != "ok":
         return None
-    popular = run.read_table("recommendations/popular.parquet").head(10)
-    return {"metrics": stage.get("metrics", {}), "popular": popular.to_dict("records")}
+    popular = run.read_table(out.POPULAR).head(10)
+    return {"metrics": stage.metrics, "popular": popular.to_dict("records")}
 
 
 def _uplift(run: RunInfo) -> dict[str, Any] | None:
-    stage = run.manifest["stages"].get("uplift")
-    if not stage:
+    stage = run.stage("uplift")
+    if stage is None:
         return None
-    out: dict[str, Any] = {"status": stage.get("status"), "metrics": stage.get("metrics", {}), "notes": stage.get("notes", [])}
-    if run.has("uplift/qini_curve.parquet"):
-        curve = run.read_table("uplift/qini_curve.parquet")
+    section: dict[str, Any] = {"status": stage.status, "metrics": stage.metrics, "notes": stage.notes}
+    if run.has(out.QINI):
+        curve = run.read_table(out.QINI)
         ax = new_axes(5.5, 3.2)
         ax.plot(curve["targeted"], curve["incremental_responders"], label="model", color="#08519c")
         ax.plot([0, curve["targeted"].iloc[-1]], [0, curve["incremental_responders"].iloc[-1]], ls="--", color="#999", label="random")
@@ -136,8 +140,8 @@ def _uplift(run: RunInfo) -> dict[str, Any] | None:
         ax.set_ylabel("incremental responders")
         ax.legend(frameon=False)
         ax.spines[["top", "right"]].set_visible(False)
-        out["qini_png"] = figure_to_data_uri(ax.figure)
-    return out
+        section["qini_png"] = figure_to_data_uri(ax.figure)
+    return section
 
 
 def render_report(workspace: Workspace, run: RunInfo | None) -> str:
@@ -148,8 +152,8 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
         context |= {
             "run": {"id": run.run_id, "as_of": run.as_of, "created_at": run.created_at,
                     "snapshot": run.manifest.get("data_snapshot", {}).get("snapshot_id"),
-                    "stages": {k: {"status": v.get("status"), "seconds": v.get("seconds"), "notes": v.get("notes", [])}
-                               for k, v in run.manifest.get("stages", {}).items()}},
+                    "stages": {name: {"status": record.status, "seconds": record.seconds, "notes": record.notes}
+                               for name, record in run.stages().items()}},
             "segments": _segments(run),
             "clv": _clv(run),
             "propensity": _propensity(run),

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Mapping
 
 import numpy as np
 
+from targetwise.figures import png_bytes
 from targetwise.segment._validation import check_fitted
 from targetwise.segment.cluster import NOISE, BehaviourClusterer
 
@@ -76,10 +76,8 @@ def plot_segment_map(
 
 
 def render_png(ax, *, dpi: int = 110) -> bytes:
-    """The Axes' figure as PNG bytes (write them wherever the caller keeps artefacts)."""
-    buffer = io.BytesIO()
-    ax.figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
+    """The Axes' figure as PNG bytes (write them wherever the caller keeps artefacts); the figure stays open."""
+    return png_bytes(ax, dpi=dpi, close=False)
 
 
 def render_html(ax, *, alt: str = "Customer segment map", dpi: int = 110) -> str:
