@@ -11,10 +11,7 @@ __all__ = ["png_bytes", "png_data_uri"]
 
 def png_bytes(figure: Any, *, dpi: int = 100, close: bool = True) -> bytes:
     """PNG of a matplotlib Figure or Axes (its figure), cropped tight; the figure is closed unless ``close=False``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # saving to PNG renders with Agg whatever the backend is
 
     fig = getattr(figure, "figure", None) or figure
     buffer = io.BytesIO()

@@ -15,7 +15,7 @@ from targetwise.errors import ConfigError
 audience_app = typer.Typer(help="Audiences: filters over segments, scores and features, always intersected with consent.",
                            no_args_is_help=True)
 
-_CONDITION = re.compile(r"^\s*(?P<field>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|!=|==|>|<|\s+in\s+)\s*(?P<value>.+?)\s*$")
+_CONDITION = re.compile(r"^\s*(?P<field>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*(?P<op>>=|<=|!=|==|>|<|\s+in\s+)\s*(?P<value>.+?)\s*$")
 
 
 def parse_where(text: str) -> dict[str, Any]:

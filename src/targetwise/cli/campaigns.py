@@ -24,6 +24,9 @@ def plan(
     holdout: Annotated[float, typer.Option("--holdout", help="Random control share kept for measurement.")] = 0.10,
     channel: Annotated[str, typer.Option("--channel", help="email, sms or ads (consent is checked for it).")] = "email",
     audience: Annotated[str | None, typer.Option("--audience", help="Plan only over this saved audience (id).")] = None,
+    score: Annotated[str, typer.Option("--score", help="'uplift' (the run's uplift per arm) or a numeric run column used "
+                                       "as a stand-in incremental probability (optimistic: a response probability "
+                                       "is not an incremental effect).")] = "uplift",
     out: Annotated[Path | None, typer.Option("--out", help="Write the assignments (.csv or .parquet).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -39,11 +42,14 @@ def plan(
     request = PlanRequest(
         contact_cost=contact_cost, value_per_conversion="clv" if value_from_clv else float(value_per_conversion or 0),
         margin=margin, budget=budget, max_contacts=max_contacts, holdout_fraction=holdout, channel=channel,  # type: ignore[arg-type]
-        audience_id=audience, random_state=ws.settings.random_state,
+        audience_id=audience, score=score, random_state=ws.settings.random_state,
     )
     with progress("planning"):
         outcome = plan_from_run(ws, active_run(ws), request)
     result, excluded = outcome.plan, outcome.excluded_opt_out
+    if score != "uplift":
+        console.print(f"[yellow]note:[/] {plain(score)} is used as if it were each customer's incremental conversion "
+                      "probability; a response probability overstates the effect of contacting them")
     lo, hi = result.incremental_conversions_interval
     plo, phi = result.profit_interval
     console.print(f"contact {result.n_contacted:,} customers, hold out {result.n_holdout:,} at random; cost {result.total_cost:,.2f}")

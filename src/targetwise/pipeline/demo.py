@@ -94,7 +94,7 @@ def run_demo(
     info = run_pipeline(ws, settings, progress=step)
     result.run_id = info.run_id
     result.outputs["run"] = info.path
-    result.stages.extend(name for name, rec in info.manifest["stages"].items() if rec["status"] == "ok")
+    result.stages.extend(name for name, rec in info.stages().items() if rec.status == "ok")
 
     step("writing the report")
     from targetwise.reports.report import render_report

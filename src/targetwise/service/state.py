@@ -31,8 +31,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,17 +169,6 @@ class ServiceState:
         self.sessions = SessionStore(lifetime_seconds=self.settings.ui_session_hours * 3600)
         self.login_tokens = LoginTokens()
 
-    @contextmanager
-    def database(self, *, read_only: bool = True, wait_seconds: float = 5.0) -> Iterator[Any]:
-        """A short-lived workspace connection, serialised in-process; 503 if another process holds it."""
-        with self.db_lock:
-            opened = self.when_free(lambda: _enter(self.workspace.connect(read_only=read_only)), wait_seconds)
-            manager, con = opened
-            try:
-                yield con
-            finally:
-                manager.__exit__(None, None, None)
-
     def when_free(self, action: Callable[[], Any], wait_seconds: float = 5.0) -> Any:
         """Run ``action`` (which opens the database) under the lock, retrying while another process holds it."""
         with self.db_lock:
@@ -210,7 +198,3 @@ class ServiceState:
         except WorkspaceBusyError:
             return {}
         return self._names
-
-
-def _enter(manager: Any) -> tuple[Any, Any]:
-    return manager, manager.__enter__()

@@ -25,7 +25,7 @@ def list_runs(key: ReadKey, state: State) -> RunsPublic:
                 as_of=info.as_of,
                 created_at=info.created_at,
                 active=info.run_id == active,
-                stages={name: str(rec.get("status")) for name, rec in info.manifest.get("stages", {}).items()},
+                stages={name: rec.status for name, rec in info.stages().items()},
             )
             for info in store.list()
         ],
@@ -41,5 +41,5 @@ def promote_run(key: AdminKey, state: State, run_id: Annotated[str, Path(min_len
         as_of=info.as_of,
         created_at=info.created_at,
         active=True,
-        stages={name: str(rec.get("status")) for name, rec in info.manifest.get("stages", {}).items()},
+        stages={name: rec.status for name, rec in info.stages().items()},
     )

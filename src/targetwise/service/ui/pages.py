@@ -31,7 +31,7 @@ from targetwise.service import actions, schemas, views
 from targetwise.service.deps import State, admit, audit_details
 from targetwise.service.security import is_https, require_same_origin
 from targetwise.service.sessions import COOKIE, CSRF_FIELD, UiSession
-from targetwise.service.state import CLV, FEATURES, SEGMENTS, RunData, ServiceState, plain
+from targetwise.service.state import CLV, FEATURES, PROFILES, SEGMENTS, RunData, ServiceState, plain
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -210,7 +210,7 @@ def overview(request: Request, state: State) -> Response:
                 kpis["median_clv"] = float(clv.median())
                 clv_hist = _histogram([plain(v) for v in clv.tolist()])
             if run.has(SEGMENTS):
-                profiles = run.profiles() if run.has("segments/profiles.json") else []
+                profiles = run.profiles() if run.has(PROFILES) else []
                 kpis["segments"] = len(profiles)
             plots = sorted(f for f in run.info.manifest.get("files", {}) if f.startswith("segments/") and f.endswith(".png"))
         return _render(request, "overview.html", key=key, run=run, kpis=kpis, profiles=profiles, clv_hist=clv_hist, plots=plots)
