@@ -71,9 +71,9 @@ def test_no_sql_outside_io() -> None:
                     found.append(f"{rel(path)}:{node.lineno} opens duckdb")
                 if name == "connect" and any(k.arg == "read_only" for k in node.keywords):
                     found.append(f"{rel(path)}:{node.lineno} opens the workspace database")
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-                if SQL.search(node.value):
-                    found.append(f"{rel(path)}:{node.lineno} holds SQL {node.value[:40]!r}")
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+                    and SQL.search(node.value)):
+                found.append(f"{rel(path)}:{node.lineno} holds SQL {node.value[:40]!r}")
             if isinstance(node, ast.Import | ast.ImportFrom):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 if any(n == "duckdb" or n.startswith("duckdb.") for n in names):
@@ -140,9 +140,9 @@ def test_run_files_are_named_only_in_their_declarations() -> None:
         module = tree(path)
         skip = docstrings(module)
         for node in ast.walk(module):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-                if RUN_FILE.match(node.value):
-                    found.append(f"{rel(path)}:{node.lineno} names {node.value!r}")
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+                    and RUN_FILE.match(node.value)):
+                found.append(f"{rel(path)}:{node.lineno} names {node.value!r}")
             if isinstance(node, ast.JoinedStr):  # f"propensity/importance_{key}.parquet"
                 text = "".join(v.value if isinstance(v, ast.Constant) else "{x}" for v in node.values)
                 if RUN_FILE.match(text.replace("{x}", "x")):

@@ -86,7 +86,7 @@ def test_audience_is_the_same_from_cli_and_api(shop) -> None:
     store = AudienceStore(ws)
     cli_id = re.search(r"audience (\S+): ", text).group(1)  # type: ignore[union-attr]
     cli_members, api_members = store.members(cli_id), store.members(created.json()["id"])
-    assert cli_members == api_members and 0 < len(api_members)
+    assert cli_members == api_members and len(api_members) > 0
     size = client.post("/v1/audiences/preview", headers=auth, json={"conditions": conditions}).json()
     assert size["size"] == len(api_members)
     # the members meet the conditions, and nobody who objected to profiling is among them
