@@ -28,6 +28,27 @@ def test_every_setting_is_documented() -> None:
         assert f"TARGETWISE_{name.upper()}" in README
 
 
+def test_every_run_config_value_is_documented() -> None:
+    from targetwise.runconfig import RunConfig, run_config_markdown
+
+    assert run_config_markdown() in README
+    for section, field in RunConfig.model_fields.items():
+        if section == "random_state":
+            continue
+        for name in field.default_factory.model_fields:  # type: ignore[union-attr]
+            assert f"`{section}.{name}`" in README
+
+
+def test_architecture_doc_names_every_layer_and_stage() -> None:
+    from targetwise.pipeline.stages import STAGES
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for folder in ("io", "features", "usecases", "pipeline", "service", "cli", "campaigns", "reports"):
+        assert f"`targetwise/{folder}/`" in doc, folder
+    for name in STAGES:
+        assert f"pipeline/stages/{name}.py" in doc, name
+
+
 def test_feature_reference_matches_code() -> None:
     from targetwise.features import feature_reference_markdown
 
