@@ -31,9 +31,9 @@ def test_every_declaration_names_a_stage_and_each_stage_declares_its_outputs() -
 
 def test_the_writer_refuses_undeclared_misplaced_and_incomplete_outputs(workspace: Workspace) -> None:
     writer = RunStore(workspace).begin(as_of="2024-01-01", parameters={})
-    with pytest.raises(WorkspaceError, match="'notes/scratch.json' is not a declared run output"):
+    with pytest.raises(WorkspaceError, match=r"'notes/scratch\.json' is not a declared run output"):
         writer.write_json("notes/scratch.json", {"x": 1})
-    with pytest.raises(WorkspaceError, match="lacks declared column\\(s\\) clv"):
+    with pytest.raises(WorkspaceError, match=r"lacks declared column\(s\) clv"):
         writer.write_table(out.CLV, pd.DataFrame({"customer_id": ["A"]}))
     with pytest.raises(WorkspaceError, match="declared as table, not json"):
         writer.write_json(out.CLV, {"x": 1})
@@ -42,7 +42,7 @@ def test_the_writer_refuses_undeclared_misplaced_and_incomplete_outputs(workspac
     assert record.status == "ok"  # the refusal was caught inside the block
     # a file that slipped into the staging folder by other means stops the commit
     (writer.path / "stray.txt").write_text("?")
-    with pytest.raises(WorkspaceError, match="undeclared file\\(s\\) stray.txt"):
+    with pytest.raises(WorkspaceError, match=r"undeclared file\(s\) stray\.txt"):
         writer.commit()
     writer.abort()
     assert RunStore(workspace).list() == []
@@ -77,11 +77,11 @@ def test_run_config_from_toml_and_overrides(tmp_path: Path) -> None:
     assert config.segments.algorithm == "dbscan"
     assert config.recommendations.n == 10  # untouched sections keep their defaults
     assert config.seed(7) == 7 and RunConfig(random_state=3).seed(7) == 3
-    with pytest.raises(ConfigError, match="invalid run config value clv.horizon"):
+    with pytest.raises(ConfigError, match=r"invalid run config value clv\.horizon"):
         RunConfig.load(overrides=["clv.horizon=3"])
-    with pytest.raises(ConfigError, match="invalid run config value propensity.tasks"):
+    with pytest.raises(ConfigError, match=r"invalid run config value propensity\.tasks"):
         RunConfig.load(overrides=['propensity.tasks=[["astrology", 30]]'])
-    with pytest.raises(ConfigError, match="is not section.field=value"):
+    with pytest.raises(ConfigError, match=r"is not section\.field=value"):
         RunConfig.load(overrides=["horizon"])
     with pytest.raises(ConfigError, match="does not exist"):
         RunConfig.load(tmp_path / "missing.toml")
