@@ -159,7 +159,7 @@ def compare_models(
     summary["roc_auc_std"] = long.groupby("model", sort=False)["roc_auc"].std(ddof=1)
     summary["pr_auc_std"] = long.groupby("model", sort=False)["pr_auc"].std(ddof=1)
     summary["folds"] = len(folds)
-    return summary.sort_values("roc_auc", ascending=False)
+    return summary.sort_values("roc_auc", ascending=False, kind="stable")  # ties keep the models' order
 
 
 @dataclass
@@ -175,7 +175,7 @@ class BacktestResult:
         cols = list(self.metrics.select_dtypes("number").columns)
         out = self.metrics.groupby("model", sort=False)[cols].mean()
         out["test_cutoffs"] = self.metrics.groupby("model", sort=False).size()
-        return out.sort_values("roc_auc", ascending=False)
+        return out.sort_values("roc_auc", ascending=False, kind="stable")
 
 
 def _as_cutoffs(values: Any) -> list[pd.Timestamp]:
