@@ -193,3 +193,17 @@ def test_errors_live_in_the_one_tree() -> None:
             ):
                 found.append(f"{rel(path)}:{node.lineno} defines {node.name}")
     assert found == []
+
+
+def test_one_fitted_check() -> None:
+    """Every "not fitted" refusal goes through targetwise._fitted.check_fitted."""
+    found = []
+    for path in modules():
+        if rel(path) == "targetwise/_fitted.py":
+            continue
+        for node in ast.walk(tree(path)):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                call = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(call, ast.Name) and call.id == "NotFittedError":
+                    found.append(f"{rel(path)}:{node.lineno} raises NotFittedError itself")
+    assert found == []

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from targetwise.errors import NotFittedError
+from targetwise._fitted import check_fitted
 
 __all__ = ["ModelCard"]
 
@@ -80,8 +80,7 @@ class ModelCard:
         or ``backtest``), never from the training rows; ``validation`` says how.
         Limits implied by the fit (fallback used, no calibration) are added.
         """
-        if not hasattr(model, "feature_names_in_"):
-            raise NotFittedError("a model card needs a fitted model", fix="call fit(X, y) first")
+        check_fitted(model, "feature_names_in_", message="a model card needs a fitted model", fix="call fit(X, y) first")
         features = [str(f) for f in model.feature_names_in_]
         used = str(getattr(model, "model_used_", type(model).__name__))
         top: list[dict[str, Any]] = []

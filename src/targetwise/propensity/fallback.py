@@ -26,7 +26,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from targetwise.errors import ConfigError, DataValidationError, NotFittedError, SchemaError
+from targetwise._fitted import check_fitted
+from targetwise.errors import ConfigError, DataValidationError, SchemaError
 from targetwise.propensity._tabular import as_binary_target, as_frame
 
 __all__ = ["RecencyRuleModel", "ScoreColumnModel"]
@@ -106,8 +107,7 @@ class RecencyRuleModel(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``[P(y=0), P(y=1)]``; rows with missing recency get the overall rate."""
-        if not hasattr(self, "band_rates_"):
-            raise NotFittedError("this RecencyRuleModel is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "band_rates_", fix="call fit(X, y) first")
         recency = _numeric_column(as_frame(X), self.recency_col, "RecencyRuleModel")
         p1 = np.full(recency.shape, self.base_rate_)
         known = ~np.isnan(recency)
@@ -159,8 +159,7 @@ class ScoreColumnModel(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``[1 - score, score]`` (or the calibrated score)."""
-        if not hasattr(self, "classes_"):
-            raise NotFittedError("this ScoreColumnModel is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "classes_", fix="call fit(X, y) first")
         score = self._score(X)
         if self.calibrator_ is not None:
             logit = np.log(np.clip(score, 1e-6, 1 - 1e-6) / np.clip(1 - score, 1e-6, 1))

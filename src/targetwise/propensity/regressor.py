@@ -22,7 +22,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Ridge
 
-from targetwise.errors import ConfigError, DataValidationError, NotFittedError
+from targetwise._fitted import check_fitted
+from targetwise.errors import ConfigError, DataValidationError
 from targetwise.propensity._tabular import TabularEncoder, as_frame
 
 __all__ = ["SpendRegressor"]
@@ -110,8 +111,7 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted target per row, in the unit of ``y``."""
-        if not hasattr(self, "estimator_"):
-            raise NotFittedError("this SpendRegressor is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "estimator_", fix="call fit(X, y) first")
         frame = as_frame(X, feature_names=list(self.feature_names_in_))
         if self.model == "lightgbm":
             return np.asarray(self.estimator_.predict(self.encoder_.to_lightgbm(frame)), dtype=float)
@@ -120,8 +120,7 @@ class SpendRegressor(RegressorMixin, BaseEstimator):
     @property
     def feature_importances_(self) -> np.ndarray:
         """Importance per input column summing to 1 (LightGBM gain; ridge |coef| on the standardised scale)."""
-        if not hasattr(self, "estimator_"):
-            raise NotFittedError("this SpendRegressor is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "estimator_", fix="call fit(X, y) first")
         names = list(self.feature_names_in_)
         if self.model == "lightgbm":
             values = pd.Series(

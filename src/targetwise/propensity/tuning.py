@@ -32,7 +32,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import ParameterSampler, StratifiedKFold, train_test_split
 
-from targetwise.errors import ConfigError, ModelError, NotFittedError
+from targetwise._fitted import check_fitted
+from targetwise.errors import ConfigError, ModelError
 from targetwise.propensity._tabular import as_binary_target, as_frame
 
 __all__ = ["BudgetedSearch", "ImportanceSelector", "default_search_space"]
@@ -182,8 +183,7 @@ class BudgetedSearch(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "best_estimator_"):
-            raise NotFittedError("this BudgetedSearch is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "best_estimator_", fix="call fit(X, y) first")
         return self.best_estimator_.predict_proba(X)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -191,8 +191,7 @@ class BudgetedSearch(ClassifierMixin, BaseEstimator):
 
     @property
     def feature_importances_(self) -> np.ndarray:
-        if not hasattr(self, "best_estimator_"):
-            raise NotFittedError("this BudgetedSearch is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "best_estimator_", fix="call fit(X, y) first")
         return self.best_estimator_.feature_importances_
 
 
@@ -237,8 +236,7 @@ class ImportanceSelector(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "estimator_"):
-            raise NotFittedError("this ImportanceSelector is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "estimator_", fix="call fit(X, y) first")
         frame = as_frame(X, feature_names=list(self.feature_names_in_))
         return self.estimator_.predict_proba(frame[self.selected_features_])
 
@@ -248,7 +246,6 @@ class ImportanceSelector(ClassifierMixin, BaseEstimator):
     @property
     def feature_importances_(self) -> np.ndarray:
         """Importances of the refitted model over all input columns (dropped ones are 0)."""
-        if not hasattr(self, "estimator_"):
-            raise NotFittedError("this ImportanceSelector is not fitted yet", fix="call fit(X, y) first")
+        check_fitted(self, "estimator_", fix="call fit(X, y) first")
         refit = pd.Series(self.estimator_.feature_importances_, index=self.selected_features_)
         return refit.reindex(list(self.feature_names_in_), fill_value=0.0).to_numpy(dtype=float)
