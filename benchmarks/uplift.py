@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _machine import datasets_dir, describe  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+from targetwise.campaigns.planner import plan_campaign  # noqa: E402
 from targetwise.uplift import (  # noqa: E402
     ClassTransformation,
     ResponseModel,
@@ -50,7 +51,6 @@ from targetwise.uplift import (  # noqa: E402
     TLearner,
     XLearner,
     evaluate_uplift,
-    plan_campaign,
 )
 from targetwise.uplift._base import DEFAULT_LGBM_PARAMS, SMOOTH_LGBM_PARAMS  # noqa: E402
 
