@@ -387,7 +387,7 @@ def test_the_ui_cookie_holds_an_expiring_session_id_not_the_api_key(shop: Shop) 
         response = _login(client, shop.write)
         (cookie,) = response.headers.get_list("set-cookie")
         value = cookie.split(";", 1)[0].split("=", 1)[1]
-        assert shop.write not in cookie and shop.write.split("_")[2] not in value  # not the key, nor its secret
+        assert shop.write not in cookie and shop.write.split("_", 2)[2] not in value  # not the key, nor its secret
         parts = [part.strip().partition("=") for part in cookie.split(";")[1:]]
         attributes = {name.lower(): setting for name, _, setting in parts}
         assert "httponly" in attributes and attributes.get("samesite", "").lower() == "strict"
