@@ -16,6 +16,7 @@ import pandas as pd
 
 from targetwise.io.modeldata import ModelData
 from targetwise.runconfig import UpliftConfig
+from targetwise.uplift._base import DEFAULT_LGBM_PARAMS, default_classifier
 from targetwise.usecases._common import Notes
 from targetwise.usecases.features import features_at
 from targetwise.usecases.propensity import feature_columns
@@ -34,6 +35,7 @@ class UpliftResult:
     conversion_rate_by_arm: dict[str, float] = field(default_factory=dict)
     qini: pd.DataFrame | None = None  # targeted, incremental_responders (holdout check)
     holdout_check: dict[str, Any] | None = None
+    min_leaf: int | None = None
     notes: Notes = field(default_factory=Notes)
 
 
@@ -61,8 +63,10 @@ def fit_uplift(
     cols = feature_columns(pre)
     train = exposures.merge(pre, on="customer_id", how="inner").sort_values("customer_id", kind="stable")
     result = UpliftResult(campaign_id=campaign_id, trained_on=len(train))
-    _holdout_check(result, train, cols, arms[0], config=config, random_state=random_state)
-    learner = SLearner(control="control", random_state=random_state).fit(
+    leaf = min_leaf(len(train), config)
+    result.min_leaf = leaf
+    _holdout_check(result, train, cols, arms[0], config=config, random_state=random_state, leaf=leaf)
+    learner = SLearner(estimator=_classifier(leaf, random_state), control="control", random_state=random_state).fit(
         train[cols], train["arm"].to_numpy(), train["converted"].astype(int).to_numpy()
     )
     pred = learner.predict(features[cols])
@@ -74,11 +78,32 @@ def fit_uplift(
         frame[f"uplift_{arms[0]}"] = np.asarray(pred)
     result.uplift = frame
     result.conversion_rate_by_arm = {str(k): float(v) for k, v in train.groupby("arm")["converted"].mean().items()}
+    for col in frame.columns[1:]:
+        if frame[col].nunique() <= 1:
+            arm = col.removeprefix("uplift_")
+            observed = result.conversion_rate_by_arm.get(arm, 0.0) - result.conversion_rate_by_arm.get("control", 0.0)
+            result.notes.add(
+                f"the uplift model found no difference between customers for arm {arm!r} ({len(train):,} campaign "
+                f"customers): every customer gets {float(frame[col].iloc[0]):+.3f}, while the campaign's observed "
+                f"effect was {observed:+.3f}; a larger randomised campaign is needed for per-customer uplift"
+            )
     return result
 
 
+def min_leaf(n_train: int, config: UpliftConfig) -> int:
+    """Customers per leaf: the configured value, else 300 (tuned on 64,000) or a twentieth of a smaller campaign."""
+    if config.min_leaf is not None:
+        return config.min_leaf
+    return int(min(DEFAULT_LGBM_PARAMS["min_child_samples"], max(20, n_train // 20)))
+
+
+def _classifier(leaf: int, random_state: int) -> Any:
+    return default_classifier(random_state, 1, {**DEFAULT_LGBM_PARAMS, "min_child_samples": leaf})
+
+
 def _holdout_check(
-    result: UpliftResult, train: pd.DataFrame, cols: list[str], arm: str, *, config: UpliftConfig, random_state: int
+    result: UpliftResult, train: pd.DataFrame, cols: list[str], arm: str, *, config: UpliftConfig, random_state: int,
+    leaf: int,
 ) -> None:
     """Qini curve and uplift@30% on a stratified holdout of the campaign (one arm vs control)."""
     from sklearn.model_selection import train_test_split
@@ -93,7 +118,7 @@ def _holdout_check(
     fit_part, test_part = train_test_split(
         rows, test_size=config.holdout_fraction, stratify=strata, random_state=random_state
     )
-    learner = SLearner(control="control", random_state=random_state).fit(
+    learner = SLearner(estimator=_classifier(leaf, random_state), control="control", random_state=random_state).fit(
         fit_part[cols], fit_part["arm"].to_numpy(), fit_part["converted"].astype(int).to_numpy()
     )
     pred = learner.predict(test_part[cols])
