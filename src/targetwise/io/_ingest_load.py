@@ -7,12 +7,12 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from targetwise.io._ingest_parse import _id_expr, _q
+from targetwise.io._ingest_parse import PLAIN_NUMBERS, _id_expr, _number_text, _q
 from targetwise.io._ingest_types import PII_COLUMNS, IngestSummary, _Tally
 from targetwise.io.mapping import Mapping
 from targetwise.io.readers import ROW_COLUMN
 from targetwise.io.workspace import Workspace
-from targetwise.schema import CUSTOMER_PII, TABLES, TableSpec
+from targetwise.schema import CUSTOMER_PII, TABLES, Column, TableSpec
 
 
 def _load(
@@ -179,7 +179,15 @@ def _derive(
     )
     con.execute("DROP TABLE derived_src")
     names = [key] + [c for c in spec.input_names if c != key and c in derived_cols]
-    typed = {c.name: f"CAST(d.{_q(c.name)} AS {c.sql_type})" for c in spec.all_columns if c.name in names}
+    separators = (mapping.decimal, mapping.thousands)
+
+    def typed_value(c: Column) -> str:
+        value = f"d.{_q(c.name)}"
+        if c.kind in ("integer", "number") and separators != PLAIN_NUMBERS:
+            value = _number_text(value, separators, strict=False)  # another shape fails the cast as before
+        return f"CAST({value} AS {c.sql_type})"
+
+    typed = {c.name: typed_value(c) for c in spec.all_columns if c.name in names}
     select = _select_list(spec, load_id, available=set(), values=typed)
     inserted = con.execute(
         f"INSERT INTO {table} SELECT {select} FROM derived d "

@@ -81,6 +81,25 @@ def _reads_as_timestamp(arrow_type: pa.DataType, fmt: str | None) -> bool:
     return fmt is not None and t.is_integer(arrow_type)
 
 
+Separators = tuple[str, str | None]  # (decimal, thousands) of a mapping's number columns
+PLAIN_NUMBERS: Separators = (".", None)
+
+
+def _number_text(s: str, separators: Separators, *, strict: bool = True) -> str:
+    """SQL of a text number written with ``separators`` (e.g. ``1.234,50`` for ``(",", ".")``) as the
+    plain text a cast reads (``1234.50``). Thousands separators must group whole thousands (``1.5`` is
+    no number when ``.`` separates thousands), so nothing is misread; a value of another shape is NULL
+    (``strict``: then quarantined as invalid) or left as it is."""
+    decimal, thousands = separators
+    whole = "[0-9]+" if thousands is None else f"(?:[0-9]+|[0-9]{{1,3}}(?:[{thousands}][0-9]{{3}})+)"
+    pattern = f"[+-]?(?:{whole}(?:[{decimal}][0-9]+)?|[{decimal}][0-9]+)"
+    text = f"trim({s})"
+    plain = text if thousands is None else f"replace({text}, {_lit(thousands)}, '')"
+    if decimal != ".":
+        plain = f"replace({plain}, {_lit(decimal)}, '.')"
+    return f"CASE WHEN regexp_full_match({text}, {_lit(pattern)}) THEN {plain} ELSE {'NULL' if strict else s} END"
+
+
 def _parse_expr(
     column: Column,
     src_col: str,
@@ -89,6 +108,7 @@ def _parse_expr(
     tz: str,
     fmt: str | None,
     null_values: tuple[str, ...] = (),
+    separators: Separators = PLAIN_NUMBERS,
 ) -> str:
     s = f"src.{_q(src_col)}"
     is_text = _is_text(arrow_type)
@@ -97,6 +117,12 @@ def _parse_expr(
         return _id_expr(s, arrow_type, null_values)
     if kind == "string":
         return f"NULLIF({s}, '')" if is_text else f"NULLIF(CAST({s} AS VARCHAR), '')"
+    if kind in ("integer", "number") and is_text and separators != PLAIN_NUMBERS:
+        # the mapping declares the file's separators: only numbers written with them are read
+        n = _number_text(s, separators)
+        if kind == "integer":
+            return f"CASE WHEN TRY_CAST({n} AS DOUBLE) = TRY_CAST({n} AS BIGINT) THEN TRY_CAST({n} AS BIGINT) END"
+        return f"CASE WHEN isfinite(TRY_CAST({n} AS DOUBLE)) THEN TRY_CAST({n} AS DOUBLE) END"
     if kind == "integer":
         if pa.types.is_integer(arrow_type):
             return f"CAST({s} AS BIGINT)"

@@ -12,8 +12,8 @@ from targetwise.config import Settings
 from targetwise.errors import Location, SchemaError
 from targetwise.io._ingest_duplicates import _mark_duplicates
 from targetwise.io._ingest_parse import _is_plain_typed, _lit, _parse_expr, _q, _reads_as_timestamp
-from targetwise.io._ingest_types import _ALLOWED_VALUES, PII_COLUMNS, _Check
-from targetwise.io.mapping import Mapping
+from targetwise.io._ingest_types import _ALLOWED_VALUES, _Check
+from targetwise.io.mapping import Mapping, mappable_columns
 from targetwise.io.readers import ROW_COLUMN, Source
 from targetwise.schema import Column, TableSpec, line_hash_sql
 
@@ -21,9 +21,7 @@ from targetwise.schema import Column, TableSpec, line_hash_sql
 def _resolve_columns(spec: TableSpec, source: Source, mapping: Mapping) -> dict[str, str]:
     """canonical name -> source column; fatal errors for missing or unknown columns."""
     present = [c for c in source.column_names if c != ROW_COLUMN]
-    allowed = set(spec.input_names)
-    if spec.name == "customers":
-        allowed |= set(PII_COLUMNS)
+    allowed = set(mappable_columns(spec.name))
     resolved: dict[str, str] = {}
     for canonical, src in mapping.columns.items():
         if src not in present:
@@ -45,7 +43,7 @@ def _resolve_columns(spec: TableSpec, source: Source, mapping: Mapping) -> dict[
                 f"{source.name} has column {name!r}, which is not a column of table {spec.name!r}",
                 location=Location(file=source.name, row=0, column=name),
                 fix=f"map it in a mapping file ([columns] {spec.name}_column = \"{name}\") or list it "
-                f"under [options] ignore; canonical columns are: {', '.join(spec.input_names)}",
+                f"under [options] ignore; canonical columns are: {', '.join(mappable_columns(spec.name))}",
             )
     missing = [c for c in spec.required_names if c not in resolved]
     if missing:
@@ -83,7 +81,10 @@ def _stage(
         arrow_type = schema.field(src_col).type
         if column.kind == "timestamp" and not _reads_as_timestamp(arrow_type, fmt):
             raise _not_timestamps(con, source, canonical, src_col, arrow_type, mapping)
-        parsed = _parse_expr(column, src_col, arrow_type, tz=tz, fmt=fmt, null_values=mapping.null_values)
+        parsed = _parse_expr(
+            column, src_col, arrow_type, tz=tz, fmt=fmt, null_values=mapping.null_values,
+            separators=(mapping.decimal, mapping.thousands),
+        )  # fmt: skip
         selects.append(f"{parsed} AS {_q(canonical)}")
         raw_ref = _q("raw__" + canonical)
         raw_texts[canonical] = f"CAST(src.{_q(src_col)} AS VARCHAR)"

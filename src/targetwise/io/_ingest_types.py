@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from targetwise.io.mapping import PII_COLUMNS
 from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES
 
-PII_COLUMNS = ("email", "phone", "name", "address")
+__all__ = ["PII_COLUMNS", "REASONS", "IngestSummary"]
 
 
 # reason_code -> plain-language reason with the fix.
 REASONS: dict[str, str] = {
     "missing_value": "required value is empty; fill it in the source",
-    "invalid_integer": "not a whole number; write digits only (no decimals, no thousands separators)",
-    "invalid_number": "not a finite number; use a dot as decimal separator and no currency signs",
+    "invalid_integer": "not a whole number; write digits only (no decimals, no thousands separators unless "
+    "declared under [options] in the mapping: thousands = \".\")",
+    "invalid_number": "not a finite number; use a dot as decimal separator and no currency signs, or declare the "
+    "file's separators under [options] in the mapping (decimal = \",\", thousands = \".\")",
     "unparsable_timestamp": "timestamp not understood; use ISO 8601 (2011-12-09 12:50:00) or set date_format in the mapping",
     "future_timestamp": "timestamp lies in the future; check the clock or the date format (day/month swapped?)",
     "invalid_boolean": "not a boolean; use true/false, yes/no or 1/0",

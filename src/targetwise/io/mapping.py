@@ -14,11 +14,15 @@ A mapping is a TOML file::
     delimiter = ","
     encoding = "utf-8"              # e.g. "latin-1", "utf-16" (a UTF-16 file with its byte-order mark)
     null_values = ["NULL", "N/A"]   # id values that mean "no id" (replaces DEFAULT_NULL_VALUES)
+    decimal = ","                   # decimal separator of number columns (default ".")
+    thousands = "."                 # thousands separator (default: none); ".", ",", " ", "'" or "_"
     [derive.products]               # also fill another table from the same file
     product_id = "StockCode"
     name = "Description"
 
-Source columns neither mapped nor ignored are an error (no silent drops).
+Source columns neither mapped nor ignored are an error (no silent drops). A customers mapping may
+also map the personal-data columns (``email``, ``phone``, ``name``, ``address``): the ingest keeps
+them apart in ``customer_pii``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,22 @@ from pathlib import Path
 from typing import Any
 
 from targetwise.errors import ConfigError
-from targetwise.schema import INGESTIBLE_TABLES, table_spec
+from targetwise.schema import CUSTOMER_PII, INGESTIBLE_TABLES, table_spec
 
-__all__ = ["DEFAULT_NULL_VALUES", "EPOCH_FORMATS", "Mapping", "load_mapping"]
+__all__ = ["DEFAULT_NULL_VALUES", "EPOCH_FORMATS", "PII_COLUMNS", "Mapping", "load_mapping", "mappable_columns"]
 
-_OPTION_KEYS = {"ignore", "date_format", "timezone", "delimiter", "encoding", "non_product_codes", "null_values"}
+_OPTION_KEYS = {
+    "ignore", "date_format", "timezone", "delimiter", "encoding", "non_product_codes", "null_values", "decimal",
+    "thousands",
+}  # fmt: skip
+
+# Personal data a customers file may carry: the ingest splits it off into customer_pii.
+PII_COLUMNS: tuple[str, ...] = tuple(c for c in CUSTOMER_PII.input_names if c != "customer_id")
+
+# Separators a number may be written with: decimal separators, and thousands separators (with the
+# no-break spaces spreadsheets write for " ").
+DECIMAL_SEPARATORS = (".", ",")
+THOUSANDS_SEPARATORS = (".", ",", " ", "'", "_", "\u00a0", "\u202f")
 
 # Id values that spreadsheets, pandas and databases write for "no value". In an id column they
 # mean the id is missing (a transaction line without customer is anonymous; elsewhere the row is
@@ -60,6 +75,8 @@ class Mapping:
     encoding: str = "utf-8"
     derive: dict[str, dict[str, str]] = field(default_factory=dict)
     null_values: tuple[str, ...] = DEFAULT_NULL_VALUES
+    decimal: str = "."
+    thousands: str | None = None
     source: str = "<identity>"
 
     def digest(self) -> str:
@@ -73,6 +90,8 @@ class Mapping:
         if self.null_values != DEFAULT_NULL_VALUES:
             # only when set: the digests of mappings written before the option stay the same
             fields["null_values"] = sorted(self.null_values)
+        if self.decimal != "." or self.thousands is not None:
+            fields["numbers"] = [self.decimal, self.thousands]  # the same file read otherwise is another load
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -100,12 +119,15 @@ def load_mapping(path: Path | str | None, *, table: str) -> Mapping:
             fix="use only [columns], [options] and [derive.TABLE]",
         )
     columns = _string_dict(raw.get("columns", {}), file, "columns")
-    spec = table_spec(table)
-    bad = sorted(set(columns) - set(spec.input_names))
+    allowed = mappable_columns(table)
+    bad = sorted(set(columns) - set(allowed))
     if bad:
         raise ConfigError(
             f"mapping file {file} maps to unknown column(s) {bad} of table {table!r}",
-            fix=f"canonical columns of {table} are: {', '.join(spec.input_names)}",
+            fix=f"canonical columns of {table} are: {', '.join(allowed)}"
+            + ("" if table in ("customers", "customer_pii") or not set(bad) & set(PII_COLUMNS) else
+               "; personal data (email, phone, name, address) is mapped in a customers or customer_pii mapping, "
+               "or from this file under [derive.customer_pii]"),
         )
     options: dict[str, Any] = raw.get("options", {})
     unknown_opts = set(options) - _OPTION_KEYS
@@ -128,10 +150,12 @@ def load_mapping(path: Path | str | None, *, table: str) -> Mapping:
         if bad or missing:
             raise ConfigError(
                 f"mapping file {file}: [derive.{name}] has unknown {bad} or lacks required {missing} columns",
-                fix=f"columns of {name}: {', '.join(dspec.input_names)}",
+                fix=f"columns of {name}: {', '.join(dspec.input_names)}"
+                + ("; personal data goes under [derive.customer_pii]" if set(bad) & set(PII_COLUMNS) else ""),
             )
         derive[name] = dcols
     null_values = options.get("null_values", DEFAULT_NULL_VALUES)
+    decimal, thousands = _separators(options.get("decimal", "."), options.get("thousands"), file)
     return Mapping(
         columns=columns,
         ignore=tuple(options.get("ignore", ())),
@@ -141,8 +165,34 @@ def load_mapping(path: Path | str | None, *, table: str) -> Mapping:
         encoding=_encoding(options.get("encoding", "utf-8"), file),
         derive=derive,
         null_values=DEFAULT_NULL_VALUES if null_values is DEFAULT_NULL_VALUES else _null_values(null_values, file),
+        decimal=decimal,
+        thousands=thousands,
         source=str(file),
     )
+
+
+def mappable_columns(table: str) -> list[str]:
+    """The canonical columns a mapping for ``table`` may name: its own, and for customers the personal
+    data that the ingest keeps apart in customer_pii."""
+    names = table_spec(table).input_names
+    return names + list(PII_COLUMNS) if table == "customers" else names
+
+
+def _separators(decimal: object, thousands: object, file: Path) -> tuple[str, str | None]:
+    """The decimal and thousands separators of number columns, checked now."""
+    if decimal not in DECIMAL_SEPARATORS:
+        raise ConfigError(
+            f"mapping file {file}: [options] decimal = {decimal!r} is not a decimal separator",
+            fix='write decimal = "," (numbers such as 1234,50) or decimal = "." (the default)',
+        )
+    if thousands is not None and (thousands not in THOUSANDS_SEPARATORS or thousands == decimal):
+        shown = ", ".join(repr(t) for t in THOUSANDS_SEPARATORS)
+        raise ConfigError(
+            f"mapping file {file}: [options] thousands = {thousands!r} is not a thousands separator"
+            + (f" (it is also the decimal separator {decimal!r})" if thousands == decimal else ""),
+            fix=f"use one of {shown}, different from decimal = {decimal!r}, or leave thousands out",
+        )
+    return str(decimal), None if thousands is None else str(thousands)
 
 
 def _timezone(value: object, file: Path) -> str | None:
