@@ -19,10 +19,14 @@ import pytest
 
 from targetwise.campaigns.hashing import (
     DESTINATIONS,
+    hash_address_part,
     hash_identifier,
     hash_identifiers,
+    normalise_country,
     normalise_email,
+    normalise_name,
     normalise_phone,
+    normalise_zip,
     sha256_hex,
 )
 from targetwise.errors import ConfigError, DataValidationError
@@ -127,3 +131,61 @@ def test_hash_column_keeps_missing_and_names_bad_row() -> None:
     assert hashed.iloc[2] == sha256_hex("x@example.org")
     with pytest.raises(DataValidationError, match=r"row 2, column 'email', value 'nope'"):
         hash_identifiers(pd.Series(["a@example.com", "nope"], name="email"), kind="email", destination=META)
+
+
+# -- mailing-address keys of the upload files ------------------------------------------------------
+# Google ("Formatting guidelines for uploading hashed data", support.google.com/google-ads/answer/7476159;
+# DV360 "Prepare user data"): names lower case, extra spaces removed, hashed; country and zip in plain
+# text, as in Google's template rows (``us``, ``94016``, ``WC2H 8LG``). Meta ("Customer File Custom
+# Audiences", hashing and normalising): fn/ln lower case, no punctuation; country a lower-case ISO code;
+# zip lower case, no spaces or dashes, US zips their first 5 digits; every key hashed.
+
+
+def test_known_sha256_answers() -> None:
+    # a literal digest (not recomputed by the test) of the usual example address
+    assert sha256_hex("test@example.com") == "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
+    assert hash_identifier(" Test@Example.com ", kind="email", destination=META) == (
+        "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
+    )
+    assert hash_identifier("TEST@example.com", kind="email", destination=GOOGLE) == (
+        "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
+    )
+
+
+def test_names_per_destination() -> None:
+    assert normalise_name("  Mary   Ann ", GOOGLE) == "mary ann"
+    assert normalise_name("O'Brien-Smith", META) == "obriensmith"
+    assert normalise_name("  Zo\u00eb ", META) == "zo\u00eb"  # accents kept (UTF-8), as Meta asks
+    assert normalise_name("Zoe\u0308", GOOGLE) == "zo\u00eb"  # one Unicode form (NFC), so one hash
+    assert hash_address_part("John", kind="first_name", destination=META) == (
+        "96d9632f363564cc3032521409cf22a852f2032eec099ed5967c0d000cec607a"
+    )
+    assert hash_address_part(" SMITH ", kind="last_name", destination=GOOGLE) == (
+        "6627835f988e2c5e50533d491163072d3f4f41f5c8b04630150debb3722ca2dd"
+    )
+    with pytest.raises(DataValidationError, match="no letters"):
+        normalise_name(" -. ", META)
+
+
+def test_country_and_zip_plain_for_google_hashed_for_meta() -> None:
+    assert normalise_country(" US ") == "us"
+    assert hash_address_part("US", kind="country", destination=GOOGLE) == "us"
+    assert hash_address_part("US", kind="country", destination=META) == (
+        "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"
+    )
+    assert normalise_zip(" wc2h  8lg ", GOOGLE) == "WC2H 8LG"
+    assert normalise_zip("SW1A 1AA", META, "GB") == "sw1a1aa"
+    assert normalise_zip("94016-1234", META, "us") == "94016"
+    assert normalise_zip(94016, META, "us") == "94016"
+    assert hash_address_part("94016-1234", kind="zip", destination=META, country="US") == (
+        "ea49a862bf6e195fe92e0886ed8a89c6565137f3e90c0742d2a00952b307dd55"
+    )
+    assert hash_address_part("94016", kind="zip", destination=GOOGLE) == "94016"
+    with pytest.raises(DataValidationError, match="two-letter country code"):
+        normalise_country("United Kingdom")
+    with pytest.raises(DataValidationError, match="not a US zip code"):
+        normalise_zip("9401", META, "us")
+    with pytest.raises(DataValidationError, match="not a postal code"):
+        normalise_zip("12#4", GOOGLE)
+    with pytest.raises(ConfigError, match="unknown address part"):
+        hash_address_part("x", kind="city", destination=META)

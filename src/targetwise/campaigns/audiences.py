@@ -33,20 +33,25 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from targetwise.campaigns.hashing import hash_identifier
+from targetwise.campaigns.hashing import hash_address_part, hash_identifier
 from targetwise.errors import ConfigError, DataValidationError, Location
 from targetwise.io import outputs
 
 __all__ = [
     "AUDIENCE_TABLES",
     "DESTINATIONS",
+    "EXPORT_COLUMNS",
+    "GOOGLE_HEADERS",
+    "META_HEADERS",
     "OPERATORS",
     "Condition",
     "ExportResult",
     "audience_fields",
     "audience_frame",
     "export_frame",
+    "export_values",
     "parse_conditions",
+    "parse_export_columns",
     "select_audience",
     "slugify",
 ]
@@ -61,7 +66,7 @@ AUDIENCE_TABLES: dict[str, str] = {
 }
 OPERATORS: tuple[str, ...] = ("==", "!=", ">", ">=", "<", "<=", "in")
 Destination = Literal["csv", "parquet", "google", "meta"]
-#: Export destinations; ``google`` and ``meta`` get hashed e-mail/phone, the others customer ids.
+#: Export destinations; ``google`` and ``meta`` get their upload templates' columns, the others customer ids.
 DESTINATIONS: tuple[str, ...] = ("csv", "parquet", "google", "meta")
 MAX_IN_VALUES = 1000
 # Columns that are structured text (JSON) rather than filterable values.
@@ -90,6 +95,8 @@ class ExportResult:
     excluded_opt_out: int
     without_identifier: int
     invalid_identifiers: int
+    #: plain-language notes on what the file lacks (members left out, an empty file); never names anyone
+    warnings: tuple[str, ...] = ()
 
 
 def slugify(name: str) -> str:
@@ -269,6 +276,149 @@ def _condition_mask(frame: pd.DataFrame, fields: dict[str, str], condition: Cond
     return present & (equal if op == "==" else ~equal)
 
 
+# -- exports ----------------------------------------------------------------------------------------
+
+#: Google Ads Customer Match "contact info" file: the template's headers, in its order.
+#: Source: https://support.google.com/google-ads/answer/7659867 ("Email", "Phone", "First Name",
+#: "Last Name", "Country" and "Zip"; headers in English, exactly these names).
+GOOGLE_HEADERS: tuple[str, ...] = ("Email", "Phone", "First Name", "Last Name", "Country", "Zip")
+#: Meta customer list: the column headers Meta detects (email, phone, fn, ln, country, zip).
+#: Source: https://www.facebook.com/business/help/2082575038703844
+META_HEADERS: tuple[str, ...] = ("email", "phone", "fn", "ln", "country", "zip")
+# pii column -> position in the header tuples above
+_PII_KEYS: tuple[str, ...] = ("email", "phone", "first_name", "last_name", "country", "zip")
+_ADDRESS = ("first_name", "last_name", "country", "zip")
+
+#: Column groups a csv/parquet export may add next to ``customer_id``, and the columns each adds.
+EXPORT_COLUMNS: dict[str, str] = {
+    "segment": "cluster_name, rfm_segment",
+    "clv": "clv, clv_lower, clv_upper",
+    "scores": "every propensity score p_<task> (e.g. p_purchase_30d)",
+    "recommendations": "recommended_products: the top-N product ids, best first, joined by '|'",
+}
+RECOMMENDATION_SEPARATOR = "|"
+MAX_TOP_N = 50
+NO_IDENTIFIER_FIX = (
+    "load e-mail addresses and/or phone numbers (with country code) for these customers into customer_pii, "
+    "e.g. `targetwise ingest customers customers.csv` with email/phone columns; or export destination=csv "
+    "for customer ids"
+)
+
+
+def parse_export_columns(columns: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The column groups asked for (``"segment,clv"`` or a list), checked, without repeats, in the given order."""
+    if columns is None:
+        return ()
+    items = columns.split(",") if isinstance(columns, str) else list(columns)
+    chosen: list[str] = []
+    for item in items:
+        name = str(item).strip().lower()
+        if not name:
+            continue
+        if name not in EXPORT_COLUMNS:
+            raise DataValidationError(
+                f"unknown export column {item!r}",
+                location=Location(column="columns", value=item),
+                fix=f"choose from {', '.join(EXPORT_COLUMNS)} (comma-separated)",
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def export_values(
+    columns: Sequence[str],
+    *,
+    segments: pd.DataFrame | None = None,
+    clv: pd.DataFrame | None = None,
+    propensity: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | None = None,
+    top_n: int = 5,
+) -> pd.DataFrame:
+    """``customer_id`` plus the chosen column groups (see :data:`EXPORT_COLUMNS`), one row per customer.
+
+    Each table is a run output (``segments``, ``clv``, ``propensity``,
+    ``recommendations``) and must be given when its group is chosen. A column the
+    run lacks (no CLV interval) stays empty rather than disappearing, so the file's
+    header depends only on ``columns`` (and, for scores, the run's tasks).
+    """
+    if not 1 <= int(top_n) <= MAX_TOP_N:
+        raise DataValidationError(
+            f"top_n must be 1 to {MAX_TOP_N}, got {top_n}", location=Location(column="top_n", value=top_n),
+            fix="ask for e.g. the top 5 recommendations",
+        )
+    parts: list[pd.DataFrame] = []
+
+    def pick(name: str, table: pd.DataFrame | None, wanted: Sequence[str]) -> None:
+        if table is None:
+            raise ConfigError(f"export column {name!r} needs the run's {name} table", fix="pass it")
+        part = table.drop_duplicates("customer_id").set_index("customer_id")
+        parts.append(part.reindex(columns=list(wanted)))
+
+    for group in columns:
+        if group == "segment":
+            pick("segment", segments, ["cluster_name", "rfm_segment"])
+        elif group == "clv":
+            pick("clv", clv, ["clv", "clv_lower", "clv_upper"])
+        elif group == "scores":
+            scores = [c for c in (propensity.columns if propensity is not None else []) if str(c).startswith("p_")]
+            pick("scores", propensity, scores)
+        elif group == "recommendations":
+            if recommendations is None:
+                raise ConfigError("export column 'recommendations' needs the run's recommendations", fix="pass them")
+            top = recommendations.sort_values(["customer_id", "rank"], kind="stable")
+            top = top[top.groupby("customer_id").cumcount() < int(top_n)]
+            joined = top.groupby("customer_id", sort=False)["product_id"].agg(
+                lambda ids: RECOMMENDATION_SEPARATOR.join(str(i) for i in ids)
+            )
+            parts.append(joined.rename("recommended_products").to_frame())
+        else:
+            raise DataValidationError(f"unknown export column {group!r}", fix=f"choose from {', '.join(EXPORT_COLUMNS)}")
+    if not parts:
+        return pd.DataFrame({"customer_id": pd.Series([], dtype=object)})
+    joined = pd.concat(parts, axis=1, join="outer")
+    joined.index.name = "customer_id"
+    return joined.reset_index()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip()
+    )
+
+
+def _contact_keys(
+    row: Mapping[str, Any], platform: str, default_country_code: str | int | None
+) -> tuple[dict[str, str], int]:
+    """One customer's keys in the destination's form (hashed where it hashes them), and how many were invalid."""
+    keys: dict[str, str] = {}
+    invalid = 0
+    country = row.get("country")
+    for kind in _PII_KEYS:
+        value = row.get(kind)
+        if _missing(value):
+            continue
+        try:
+            if kind in ("email", "phone"):
+                keys[kind] = hash_identifier(
+                    value, kind=kind, destination=platform, default_country_code=default_country_code
+                )
+            else:
+                keys[kind] = hash_address_part(
+                    value, kind=kind, destination=platform, country=None if _missing(country) else str(country)
+                )
+        except DataValidationError:
+            invalid += 1
+    address = all(k in keys for k in _ADDRESS)
+    if platform == "google_customer_match" and not address:
+        # Google matches on a mailing address only as a whole: first name, last name, country and zip
+        for kind in _ADDRESS:
+            keys.pop(kind, None)
+    if "email" not in keys and "phone" not in keys and not address:
+        return {}, invalid
+    return keys, invalid
+
+
 def export_frame(
     members: Sequence[str],
     *,
@@ -276,58 +426,88 @@ def export_frame(
     opted_out: Iterable[str] = (),
     pii: pd.DataFrame | None = None,
     default_country_code: str | int | None = None,
+    values: pd.DataFrame | None = None,
 ) -> ExportResult:
     """The table to hand to ``destination`` for an audience's ``members``.
 
-    ``csv``/``parquet``: one column ``customer_id``. ``google`` (Customer
-    Match) and ``meta`` (Custom Audiences): hashed identifiers only, columns
-    ``email_sha256`` and ``phone_sha256`` in each platform's normal form (see
-    :mod:`targetwise.campaigns.hashing`), no customer id. ``pii`` (columns
-    ``customer_id``, ``email``, ``phone``) is needed for those two. Invalid
-    addresses are left out and counted, never sent half-normalised; members
-    with no usable identifier are counted in ``without_identifier``.
+    ``csv``/``parquet``: ``customer_id``, then the columns of ``values`` (an
+    :func:`export_values` frame) if given. ``google`` and ``meta``: the upload
+    template's columns exactly (:data:`GOOGLE_HEADERS`: ``Email, Phone, First Name,
+    Last Name, Country, Zip``, see https://support.google.com/google-ads/answer/7659867;
+    :data:`META_HEADERS`: ``email, phone, fn, ln, country, zip``, see
+    https://www.facebook.com/business/help/2082575038703844), no customer id. Values
+    are in each platform's normal form and SHA-256 hashed where the platform hashes
+    them (:mod:`targetwise.campaigns.hashing`: Google leaves country and zip in
+    plain text, Meta hashes every key). ``pii`` has ``customer_id`` and any of
+    ``email``, ``phone``, ``first_name``, ``last_name``, ``country``, ``zip``;
+    a column it lacks stays empty (``customer_pii`` holds one full ``name``, and
+    splitting it into first and last would be a guess). Google gets a mailing
+    address only when all four parts are known, as it matches on nothing less.
+
+    Invalid values are left out and counted (never sent half-normalised); a
+    member with no e-mail, phone or whole address is counted in
+    ``without_identifier``, and each such loss is also said in ``warnings``.
+    When members may be contacted but none has a usable identifier, the export is
+    refused (:class:`~targetwise.errors.DataValidationError`, 422) instead of
+    producing a file with a header and no rows. An audience left empty by consent
+    alone still gets its (empty) file, with a warning saying why.
     """
     if destination not in DESTINATIONS:
         raise ConfigError(f"unknown export destination {destination!r}", fix=f"use one of {', '.join(DESTINATIONS)}")
     blocked = set(opted_out)
     kept = [m for m in members if m not in blocked]
     excluded = len(members) - len(kept)
+    warnings: list[str] = []
+    if not members:
+        warnings.append("the audience has no members: the file has a header only")
+    elif not kept:
+        warnings.append(f"all {len(members):,} members opted out of this channel or of profiling: the file has a header only")
     if destination in ("csv", "parquet"):
         frame = pd.DataFrame({"customer_id": pd.Series(kept, dtype=object)})
-        return ExportResult(frame, len(members), len(frame), excluded, 0, 0)
+        if values is not None and len(values.columns) > 1:
+            frame = frame.merge(values.drop_duplicates("customer_id"), on="customer_id", how="left", sort=False)
+        return ExportResult(frame, len(members), len(frame), excluded, 0, 0, tuple(warnings))
+    if values is not None and len(values.columns) > 1:
+        raise DataValidationError(
+            f"a {destination} file holds only the identifiers of its upload template; extra columns are for csv/parquet",
+            location=Location(column="columns"),
+            fix="drop columns=, or export destination=csv",
+        )
     if pii is None:
         raise ConfigError(f"exporting to {destination} needs the customers' e-mail/phone", fix="pass pii=")
     platform = "google_customer_match" if destination == "google" else "meta"
+    headers = GOOGLE_HEADERS if destination == "google" else META_HEADERS
     contact = pii[pii["customer_id"].isin(kept)].drop_duplicates("customer_id").set_index("customer_id")
-    emails: list[str | None] = []
-    phones: list[str | None] = []
+    records = contact.to_dict("index")
+    rows: list[list[str | None]] = []
     invalid = 0
     without = 0
     for customer in kept:
-        email_hash = phone_hash = None
-        if customer in contact.index:
-            row = contact.loc[customer]
-            for kind in ("email", "phone"):
-                value = row.get(kind)
-                if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-                    continue
-                try:
-                    digest = hash_identifier(
-                        value, kind=kind, destination=platform, default_country_code=default_country_code
-                    )
-                except DataValidationError:
-                    invalid += 1
-                    continue
-                if kind == "email":
-                    email_hash = digest
-                else:
-                    phone_hash = digest
-        if email_hash is None and phone_hash is None:
+        keys, bad = _contact_keys(records.get(customer, {}), platform, default_country_code)
+        invalid += bad
+        if not keys:
             without += 1
             continue
-        emails.append(email_hash)
-        phones.append(phone_hash)
-    frame = pd.DataFrame(
-        {"email_sha256": pd.Series(emails, dtype=object), "phone_sha256": pd.Series(phones, dtype=object)}
-    )
-    return ExportResult(frame, len(members), len(frame), excluded, without, invalid)
+        rows.append([keys.get(kind) for kind in _PII_KEYS])
+    frame = pd.DataFrame(rows, columns=list(headers), dtype=object)
+    if kept and not rows:
+        raise DataValidationError(
+            f"none of the {len(kept):,} members who may be contacted has a usable e-mail address or phone number "
+            f"for {destination} ({without:,} without one, {invalid:,} invalid values): the file would have a header only",
+            fix=NO_IDENTIFIER_FIX + (
+                "; national phone numbers also need a default country code (country_code=)" if invalid else ""
+            ),
+            details={"members": len(members), "excluded_opt_out": excluded, "without_identifier": without,
+                     "invalid_identifiers": invalid},
+        )
+    if without:
+        warnings.append(
+            f"{without:,} of {len(kept):,} members who may be contacted have no usable e-mail or phone "
+            f"and are not in the file"
+        )
+    if invalid:
+        warnings.append(
+            f"{invalid:,} identifiers could not be normalised and were left out "
+            "(check the addresses; national phone numbers need country_code=)"
+        )
+    return ExportResult(frame, len(members), len(frame), excluded, without, invalid, tuple(warnings))
