@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         description="Folder holding public validation datasets (benchmarks only).",
     )
     random_state: int = Field(default=0, description="Seed for every random choice a pipeline makes.")
+    currency_code: str = Field(
+        default="GBP",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the workspace currency, shown with every amount in reports, the UI and the CLI "
+        "(GBP: the bundled Online Retail data). A label only: amounts are never converted.",
+    )
+    currency_symbol: str = Field(
+        default="£",
+        max_length=5,
+        description="Symbol written before amounts (e.g. $, €); empty = write the currency code after the amount.",
+    )
     api_rate_limit_per_minute: int = Field(
         default=6000, ge=1, description="Requests per minute allowed per API key."
     )
