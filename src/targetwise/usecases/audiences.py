@@ -7,21 +7,29 @@ call these, so an audience has the same members on every surface.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
+
+import pandas as pd
 
 from targetwise.campaigns.audiences import (
     ExportResult,
     export_frame,
+    export_values,
     parse_conditions,
+    parse_export_columns,
     select_audience,
     slugify,
 )
+from targetwise.errors import DataValidationError, Location, NotFoundError
+from targetwise.io import outputs as out
 from targetwise.io.audiences import AudienceRecord, AudienceStore
 from targetwise.io.consent import opted_out
 from targetwise.io.exports import csv_bytes
+from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
-from targetwise.usecases.runs import RunData
+from targetwise.usecases.runs import RunData, active_run
 
 __all__ = [
     "MEDIA_TYPES",
@@ -76,24 +84,84 @@ def create_audience(
     )
 
 
+def _values_run(ws: Workspace, run_id: str, loaded: RunData | None) -> tuple[RunData, str | None]:
+    """The audience's own run (``loaded`` if it is that run); the active run, with a warning, once it is gone."""
+    if loaded is not None and loaded.run_id == run_id:
+        return loaded, None
+    try:
+        return RunData(RunStore(ws).get(run_id), product_names=ws.product_names), None
+    except NotFoundError:
+        fallback = loaded if loaded is not None else active_run(ws)
+        return fallback, (
+            f"the audience was selected from run {run_id}, which is no longer stored: "
+            f"the extra columns come from run {fallback.run_id}"
+        )
+
+
+def _column_values(run: RunData, columns: tuple[str, ...], top_n: int) -> pd.DataFrame:
+    """The chosen column groups from ``run`` (404 naming the stage when the run lacks its output)."""
+    need = {"segment": out.SEGMENTS, "clv": out.CLV, "scores": out.PROPENSITY, "recommendations": out.RECOMMENDATIONS}
+    tables = {group: run.table(need[group]) for group in columns}
+    return export_values(
+        columns, segments=tables.get("segment"), clv=tables.get("clv"), propensity=tables.get("scores"),
+        recommendations=tables.get("recommendations"), top_n=top_n,
+    )
+
+
 def export_audience(
-    ws: Workspace, audience_id: str, *, destination: str, channel: str | None = None, country_code: str | None = None
+    ws: Workspace,
+    audience_id: str,
+    *,
+    destination: str,
+    channel: str | None = None,
+    country_code: str | None = None,
+    columns: str | Sequence[str] | None = None,
+    top_n: int = 5,
+    run: RunData | None = None,
 ) -> AudienceExport:
     """The export file of a saved audience, re-intersected with today's consent.
 
     Always leaves out profiling objections made since the audience was saved;
-    ``google``/``meta`` also leave out ads opt-outs (and match on hashed e-mail and
-    phone); ``channel`` (email/sms/ads) leaves out that channel's opt-outs for the
-    other destinations. Text cells that could start a spreadsheet formula get a
-    leading ``'``.
+    ``google``/``meta`` also leave out ads opt-outs (and carry the upload
+    template's hashed identifiers); ``channel`` (email/sms/ads) leaves out that
+    channel's opt-outs for the other destinations. Text cells that could start a
+    spreadsheet formula get a leading ``'``.
+
+    ``columns`` (csv/parquet only): any of ``segment``, ``clv``, ``scores``,
+    ``recommendations`` (:data:`~targetwise.campaigns.audiences.EXPORT_COLUMNS`),
+    read from the run the audience was selected from; ``run`` is a run already
+    loaded (the served one), used when it is that run, and as the source, with a
+    warning, when that run is no longer stored. ``top_n`` recommendations per
+    customer. ``result.warnings`` says what the file lacks; a google/meta export
+    in which no member has a usable identifier is refused (422) rather than
+    written with a header only.
     """
-    members = AudienceStore(ws).members(audience_id)
+    store = AudienceStore(ws)
+    record = store.get(audience_id)
+    members = store.members(audience_id)
+    wanted = parse_export_columns(columns)
+    notes: list[str] = []
+    values = None
+    if wanted:
+        if destination in ("google", "meta"):
+            raise DataValidationError(
+                f"columns= is for csv and parquet exports; a {destination} file holds only its template's identifiers",
+                location=Location(column="columns"),
+                fix="drop columns=, or export destination=csv",
+            )
+        source, note = _values_run(ws, record.run_id, run)
+        values = _column_values(source, wanted, top_n)
+        notes += [note] if note else []
     blocked = opted_out(ws, "profiling")
     purpose = "ads" if destination in ("google", "meta") else channel
     if purpose is not None:
         blocked |= opted_out(ws, purpose)
     pii = ws.pii_for(members) if destination in ("google", "meta") else None
-    result = export_frame(members, destination=destination, opted_out=blocked, pii=pii, default_country_code=country_code)
+    result = export_frame(
+        members, destination=destination, opted_out=blocked, pii=pii, default_country_code=country_code, values=values
+    )
+    if notes:
+        result = replace(result, warnings=(*notes, *result.warnings))
     if destination != "parquet":
         return AudienceExport(csv_bytes(result.frame), MEDIA_TYPES.get(destination, "text/csv"), result)
     buffer = io.BytesIO()

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from targetwise.campaigns.audiences import EXPORT_COLUMNS, MAX_TOP_N
+from targetwise.errors import NotFoundError
 from targetwise.io.audiences import AudienceStore
 from targetwise.service import actions
 from targetwise.service.deps import ActiveRun, ReadKey, State, WriteKey, audit_details
@@ -16,7 +18,11 @@ from targetwise.service.schemas import (
     AudiencePreview,
     AudiencePublic,
     AudienceSizePublic,
+    ErrorPublic,
 )
+from targetwise.service.state import ServiceState
+from targetwise.usecases import audiences as usecases
+from targetwise.usecases.runs import RunData
 
 #: what AudienceStore names a saved version: "<slug>-v<N>" (the slug: lower case letters and digits, dashes between)
 AUDIENCE_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*-v[1-9][0-9]*"
@@ -56,10 +62,23 @@ def get_audience(key: ReadKey, state: State, audience_id: AudienceId) -> Audienc
     return AudiencePublic(**AudienceStore(state.workspace).get(audience_id).to_dict())
 
 
+def _served_run(state: ServiceState) -> RunData | None:
+    try:
+        return state.runs.active()
+    except NotFoundError:
+        return None
+
+
 @router.get(
     "/{audience_id}/export",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}, "description": "The file"}},
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+            "description": "The file; X-Warning says what it lacks (members without identifiers, an empty file)",
+        },
+        422: {"model": ErrorPublic, "description": "Unknown column, or no member has an identifier for google/meta"},
+    },
 )
 def export_audience(
     request: Request,
@@ -69,10 +88,32 @@ def export_audience(
     destination: Annotated[Literal["csv", "parquet", "google", "meta"], Query()] = "csv",
     channel: Annotated[Literal["email", "sms", "ads"] | None, Query(description="Also leave out this channel's opt-outs.")] = None,
     country_code: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,2}$", description="For national phone numbers.")] = None,
+    columns: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^[a-z, ]*$",
+            description=(
+                "csv/parquet only: comma-separated column groups after customer_id, any of "
+                + "; ".join(f"{name} ({cols})" for name, cols in EXPORT_COLUMNS.items())
+                + ". Values come from the run the audience was selected from."
+            ),
+        ),
+    ] = None,
+    top_n: Annotated[int, Query(ge=1, le=MAX_TOP_N, description="Recommendations per customer (columns=recommendations).")] = 5,
 ) -> Response:
-    """Download a saved audience: customer ids (csv/parquet) or hashed e-mail/phone (google/meta)."""
-    export = actions.export_audience(
-        state, audience_id, destination=destination, channel=channel, country_code=country_code
+    """Download a saved audience: customer ids and chosen columns (csv/parquet) or the upload template (google/meta).
+
+    Google and Meta files have exactly their templates' headers with hashed identifiers.
+    Members left out are counted in the X-* headers, and X-Warning says so in words;
+    a google/meta export in which nobody has an e-mail or phone is refused (422).
+    """
+    run = _served_run(state) if columns else None
+    export = state.when_free(
+        lambda: usecases.export_audience(
+            state.workspace, audience_id, destination=destination, channel=channel, country_code=country_code,
+            columns=columns, top_n=top_n, run=run,
+        )
     )
     content, result = export.data, export.result
     audit_details(
@@ -83,14 +124,13 @@ def export_audience(
         excluded_opt_out=result.excluded_opt_out,
     )
     suffix = "parquet" if destination == "parquet" else "csv"
-    return Response(
-        content,
-        media_type=export.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{audience_id}-{destination}.{suffix}"',
-            "X-Exported-Rows": str(result.exported),
-            "X-Excluded-Opt-Out": str(result.excluded_opt_out),
-            "X-Without-Identifier": str(result.without_identifier),
-            "X-Invalid-Identifiers": str(result.invalid_identifiers),
-        },
-    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{audience_id}-{destination}.{suffix}"',
+        "X-Exported-Rows": str(result.exported),
+        "X-Excluded-Opt-Out": str(result.excluded_opt_out),
+        "X-Without-Identifier": str(result.without_identifier),
+        "X-Invalid-Identifiers": str(result.invalid_identifiers),
+    }
+    if result.warnings:
+        headers["X-Warning"] = "; ".join(result.warnings).encode("ascii", "replace").decode()
+    return Response(content, media_type=export.media_type, headers=headers)
