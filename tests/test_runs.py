@@ -39,7 +39,9 @@ def test_run_writes_manifest_with_snapshot_metrics_and_hashes(loaded: Workspace)
     assert len(frame) == 99 and frame["customer_id"].is_unique and "12605" not in set(frame["customer_id"])
 
 
-def test_failed_stage_publishes_nothing(loaded: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_stage_is_committed_without_its_partial_files_and_not_promoted(
+    loaded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = run_pipeline(loaded, loaded.settings, stages=["features"])
 
     from targetwise.pipeline.context import Stage
@@ -49,12 +51,15 @@ def test_failed_stage_publishes_nothing(loaded: Workspace, monkeypatch: pytest.M
         (ctx.writer.path / "half" / "written.json").write_text("{}")  # a partial output on disk
         raise RuntimeError("model blew up")
 
-    monkeypatch.setitem(run_module.STAGES, "explode", Stage("explode", explode, outputs=()))
-    with pytest.raises(RuntimeError, match="model blew up"):
-        run_pipeline(loaded, loaded.settings, stages=["features", "explode"])
+    monkeypatch.setitem(run_module.STAGES, "explode", Stage("explode", explode, outputs=(), needs=("features",)))
+    info = run_pipeline(loaded, loaded.settings, stages=["features", "explode"])
     store = RunStore(loaded)
-    assert [r.run_id for r in store.list()] == [first.run_id]
-    assert store.active_id() == first.run_id
+    assert [r.run_id for r in store.list()] == [first.run_id, info.run_id]
+    assert info.manifest["stages"]["explode"]["status"] == "failed"
+    assert info.manifest["stages"]["explode"]["error"] == "RuntimeError: model blew up"
+    assert info.manifest["stages"]["features"]["status"] == "ok"
+    assert not (info.path / "half").exists() and "half/written.json" not in info.manifest["files"]
+    assert store.active_id() == first.run_id  # a run with a failed stage is not promoted by default
     assert not any(p.name.startswith(".staging-") for p in store.root.iterdir())
 
 

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain, progress
+from targetwise.cli._common import (
+    WorkspaceOption,
+    console,
+    err_console,
+    handle_errors,
+    open_workspace,
+    plain,
+    progress,
+)
 
 runs_app = typer.Typer(help="List, inspect and promote model runs.", no_args_is_help=True)
 
@@ -18,11 +26,22 @@ def run(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD (default: day after the last order).")] = None,
     stage: Annotated[list[str] | None, typer.Option("--stage", help="Run only these stages (repeatable).")] = None,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Keep the currently served run active.")] = False,
+    promote_partial: Annotated[bool, typer.Option(
+        "--promote-partial",
+        help="Promote the run even if a stage failed (it is then served without that stage's outputs).")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 1 if a stage failed (the run is still written, and not promoted).")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="Run config TOML (see the README's 'Run config').")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="One run config value, e.g. clv.horizon_days=180 (repeatable).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Run the pipeline into a new immutable, versioned run folder (and promote it)."""
+    """Run the pipeline into a new immutable, versioned run folder (and promote it).
+
+    A stage that fails does not stop the others: the run is written with the failure
+    recorded (and the stages that need the failed one skipped), and it is not promoted
+    unless --promote-partial. The exit code is 0 unless --strict.
+    """
+    from targetwise.io.runs import RunStore
     from targetwise.pipeline.run import run_pipeline
     from targetwise.runconfig import RunConfig
 
@@ -30,13 +49,50 @@ def run(
     run_config = RunConfig.load(config, overrides=set_ or [])
     with progress("run") as step:
         info = run_pipeline(
-            ws, ws.settings, as_of=as_of, stages=stage or None, config=run_config, promote=not no_promote, progress=step
+            ws, ws.settings, as_of=as_of, stages=stage or None, config=run_config, promote=not no_promote,
+            promote_partial=promote_partial, progress=step,
         )
     console.print(f"[green]run {plain(info.run_id)}[/] as of {plain(info.as_of)} written to {plain(info.path)}")
     for name, rec in info.stages().items():
+        if rec.status == "failed":
+            console.print(f"  {plain(name)}: [bold red]failed[/] in {rec.seconds or 0:.1f}s: {plain(rec.error)}")
+            if rec.fix:
+                console.print(f"    fix: {plain(rec.fix)}")
+            continue
+        if rec.status == "skipped":
+            console.print(f"  {plain(name)}: [yellow]skipped[/]: {plain('; '.join(rec.notes) or 'not applicable')}")
+            continue
         metrics = ", ".join(f"{k}={v}" for k, v in rec.metrics.items() if not isinstance(v, dict | list))
         console.print(f"  {plain(name)}: {plain(rec.status)} in {rec.seconds or 0:.1f}s {plain(metrics)}")
-    console.print("promoted: the service now serves this run" if not no_promote else "not promoted")
+        for note in _headline_notes(rec.notes):
+            console.print(f"    note: {plain(note)}")
+    failed = info.failed_stages()
+    promoted = RunStore(ws).active_id() == info.run_id
+    if promoted:
+        partial = f" (partial: without the outputs of {', '.join(failed)})" if failed else ""
+        console.print(f"promoted: the service now serves this run{partial}")
+    elif failed and not no_promote:
+        console.print(
+            f"[yellow]not promoted[/]: stage(s) {plain(', '.join(failed))} failed; serve it anyway with "
+            f"`targetwise runs promote {plain(info.run_id)} --partial`, or fix the cause and run again"
+        )
+    else:
+        console.print(f"not promoted: serve it with `targetwise runs promote {plain(info.run_id)}`"
+                      + (" --partial" if failed else ""))
+    if strict and failed:
+        for name in failed:
+            rec = info.stages()[name]
+            err_console.print(f"[bold red]error:[/] stage {plain(name)} failed: {plain(rec.error)}"
+                              + (f". Fix: {plain(rec.fix)}" if rec.fix else ""), highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1)
+
+
+#: notes worth a line under the stage's summary: a model was changed or refitted because the data needed it
+_HEADLINE_MARKERS = ("fallback", "refitted", "no-dropout")
+
+
+def _headline_notes(notes: list[str]) -> list[str]:
+    return [n for n in notes if any(marker in n for marker in _HEADLINE_MARKERS)]
 
 
 @runs_app.command("list")
@@ -78,12 +134,19 @@ def show(
 
 @runs_app.command("promote")
 @handle_errors
-def promote(run_id: Annotated[str, typer.Argument(help="Run id to serve.")], workspace: WorkspaceOption = None) -> None:
+def promote(
+    run_id: Annotated[str, typer.Argument(help="Run id to serve.")],
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Serve it even if a stage failed (without that stage's outputs).")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
     """Serve this run from now on (atomic switch)."""
     from targetwise.io.runs import RunStore
 
-    info = RunStore(open_workspace(workspace)).promote(run_id)
-    console.print(f"run {plain(info.run_id)} is now active")
+    info = RunStore(open_workspace(workspace)).promote(run_id, partial=partial)
+    failed = info.failed_stages()
+    suffix = f" (partial: without the outputs of {', '.join(failed)})" if failed else ""
+    console.print(f"run {plain(info.run_id)} is now active{plain(suffix)}")
 
 
 @handle_errors

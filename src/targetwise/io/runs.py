@@ -39,7 +39,7 @@ from typing import Any, Literal
 import pandas as pd
 
 import targetwise
-from targetwise.errors import NotFoundError, WorkspaceError
+from targetwise.errors import NotFoundError, TargetwiseError, WorkspaceError
 from targetwise.io.outputs import Output, output_for, path_of
 from targetwise.io.workspace import Workspace
 
@@ -50,7 +50,11 @@ Status = Literal["pending", "running", "ok", "skipped", "failed"]
 
 @dataclass
 class StageRecord:
-    """What the manifest says about one stage: status, metrics, notes, parameters, model cards, error, time."""
+    """What the manifest says about one stage: status, metrics, notes, parameters, model cards, error, time.
+
+    A failed stage has ``error`` (one line: what went wrong) and, when the exception was a
+    :class:`~targetwise.errors.TargetwiseError` that says how to fix it, ``fix``.
+    """
 
     name: str
     status: Status = "pending"
@@ -59,6 +63,7 @@ class StageRecord:
     params: dict[str, Any] = field(default_factory=dict)
     model_cards: list[str] = field(default_factory=list)
     error: str | None = None
+    fix: str | None = None
     seconds: float | None = None
 
     def note(self, text: str) -> None:
@@ -72,6 +77,17 @@ class StageRecord:
         self.status = "skipped"
         self.note(reason)
 
+    def fail(self, exc: BaseException) -> None:
+        """Record ``exc`` as this stage's failure: its message on one line and, if it has one, its fix."""
+        known = isinstance(exc, TargetwiseError)
+        text, fix = (exc.message, exc.fix) if isinstance(exc, TargetwiseError) else (str(exc), None)
+        line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
+        if not known:  # a bug or a library's error: its type says more than a bare "'customer_id'"
+            line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+        self.status = "failed"
+        self.error = line
+        self.fix = str(fix).splitlines()[0] if fix else None
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "metrics": self.metrics, "notes": self.notes}
         if self.params:
@@ -80,6 +96,8 @@ class StageRecord:
             out["model_cards"] = self.model_cards
         if self.error is not None:
             out["error"] = self.error
+        if self.fix is not None:
+            out["fix"] = self.fix
         if self.seconds is not None:
             out["seconds"] = self.seconds
         return out
@@ -94,6 +112,7 @@ class StageRecord:
             params=dict(raw.get("params", {})),
             model_cards=list(raw.get("model_cards", [])),
             error=raw.get("error"),
+            fix=raw.get("fix"),
             seconds=raw.get("seconds"),
         )
 
@@ -175,6 +194,10 @@ class RunInfo:
 
     def has(self, relative: str | Output) -> bool:
         return path_of(relative) in self.manifest.get("files", {})
+
+    def failed_stages(self) -> list[str]:
+        """The stages that failed in this run, in run order (a run with any is not promoted by default)."""
+        return [name for name, raw in self.manifest.get("stages", {}).items() if raw.get("status") == "failed"]
 
 
 def data_snapshot(workspace: Workspace) -> dict[str, Any]:
@@ -279,11 +302,12 @@ class RunWriter:
         started = time.perf_counter()
         record.status = "running"
         self._current = stage
+        before = self._files()
         try:
             yield record
         except BaseException as exc:
-            record.status = "failed"
-            record.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            record.fail(exc)
+            self._discard(self._files() - before)  # a failed stage publishes none of its outputs
             raise
         else:
             if record.status != "skipped":
@@ -294,6 +318,21 @@ class RunWriter:
 
     def skip(self, stage: str, reason: str) -> None:
         self.stage_record(stage).skip(reason)
+
+    def _files(self) -> set[Path]:
+        return {p for p in self.path.rglob("*") if p.is_file()} if self.path.is_dir() else set()
+
+    def _discard(self, files: set[Path]) -> None:
+        """Remove ``files`` (a failed stage's partial outputs) and the folders they leave empty."""
+        for file in files:
+            file.unlink(missing_ok=True)
+        for folder in sorted({f.parent for f in files}, key=lambda p: len(p.parts), reverse=True):
+            while folder != self.path and folder.is_relative_to(self.path):
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: another stage's files live there
+                    break
+                folder = folder.parent
 
     def commit(self) -> RunInfo:
         """Write the manifest (with file hashes) and publish the folder under its run id."""
@@ -378,14 +417,21 @@ class RunStore:
         run_id = self.active_id()
         return self.get(run_id) if run_id else None
 
-    def promote(self, run_id: str) -> RunInfo:
-        """Make ``run_id`` the served run: write a temp pointer, fsync, rename over ``ACTIVE``."""
+    def promote(self, run_id: str, *, partial: bool = False) -> RunInfo:
+        """Make ``run_id`` the served run: write a temp pointer, fsync, rename over ``ACTIVE``.
+
+        A run with a failed stage is refused unless ``partial``: served, it answers for the
+        stages that completed, and the failed stages' outputs are missing (the service names
+        the stage and its status for each).
+        """
         info = self.get(run_id)
-        failed = [s for s, r in info.manifest.get("stages", {}).items() if r.get("status") == "failed"]
-        if failed:
+        failed = info.failed_stages()
+        if failed and not partial:
             raise WorkspaceError(
-                f"run {run_id} has failed stage(s) {', '.join(failed)} and cannot be promoted",
-                fix="fix the cause and run again",
+                f"run {run_id} has failed stage(s) {', '.join(failed)}, so it is not promoted by default",
+                fix=f"serve it anyway (without the failed stages' outputs) with `targetwise runs promote {run_id} "
+                "--partial`, or fix the cause and run again",
+                details={"run_id": run_id, "failed_stages": failed},
             )
         tmp = self.root / f".{ACTIVE_FILE}.{uuid.uuid4().hex}"
         with open(tmp, "w") as fh:

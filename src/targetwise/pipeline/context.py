@@ -50,7 +50,9 @@ class Stage:
 
     ``run(ctx, record)`` reads through ``ctx.data`` / earlier results, writes its declared
     outputs through ``ctx.writer`` and fills ``record`` (metrics, notes, params); a stage
-    that does not apply to the workspace calls ``record.skip(reason)`` and returns.
+    that does not apply to the workspace calls ``record.skip(reason)`` and returns. An
+    exception fails this stage only: it is recorded (error and fix), its partial outputs
+    are discarded, the stages listed in their ``needs`` are skipped, and the run goes on.
     """
 
     name: str

@@ -7,17 +7,26 @@ customers who objected to profiling (consent purpose ``profiling``): no model is
 trained on their data and no score, segment or recommendation is produced for them.
 The run config (:class:`~targetwise.runconfig.RunConfig`) holds every
 hyperparameter and is recorded in the manifest.
+
+Stages fail independently: an exception in one is recorded in the manifest (status
+``failed``, ``error`` on one line, ``fix`` when the error says how), the stages that
+need it (:attr:`Stage.needs`) are skipped with the reason, the others complete and
+the run is committed. A run with a failed stage is not promoted unless
+``promote_partial`` (``targetwise run --promote-partial``; later ``targetwise runs
+promote RUN --partial``). Storage errors (``OSError``: a full disk, a read-only
+folder) and interrupts stay fatal: nothing is published and the served run is unchanged.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from targetwise.config import Settings
 from targetwise.errors import ConfigError, DataValidationError, WorkspaceError
 from targetwise.io.modeldata import open_model_data
-from targetwise.io.runs import RunInfo, RunStore
+from targetwise.io.runs import RunInfo, RunStore, RunWriter
 from targetwise.io.workspace import Workspace
 from targetwise.pipeline.context import RunContext, Stage
 from targetwise.pipeline.stages import STAGES
@@ -26,6 +35,8 @@ from targetwise.runconfig import RunConfig
 __all__ = ["STAGES", "RunContext", "Stage", "default_as_of", "run_pipeline"]
 
 Progress = Callable[[str], None]
+
+_log = logging.getLogger(__name__)
 
 
 def default_as_of(workspace: Workspace) -> date:
@@ -46,15 +57,18 @@ def run_pipeline(
     stages: list[str] | None = None,
     config: RunConfig | None = None,
     promote: bool = True,
+    promote_partial: bool = False,
     progress: Progress | None = None,
 ) -> RunInfo:
-    """Run ``stages`` (default: all) at ``as_of`` with ``config`` into a new run; promote it if asked."""
+    """Run ``stages`` (default: all, always in pipeline order) at ``as_of`` with ``config`` into a new run.
+
+    The run is committed whatever its stages' outcome (see the module docstring) and
+    promoted if ``promote`` and either no stage failed or ``promote_partial``; the
+    returned run's :meth:`~targetwise.io.runs.RunInfo.failed_stages` lists the failures.
+    """
     step = progress or (lambda _text: None)
     cfg = config or RunConfig()
-    chosen = list(STAGES) if stages is None else stages
-    unknown = [s for s in chosen if s not in STAGES]
-    if unknown:
-        raise ConfigError(f"unknown stage(s) {unknown}", fix=f"stages are: {', '.join(STAGES)}")
+    chosen = _chosen_stages(stages)
     cutoff = _as_date(as_of) if as_of is not None else default_as_of(workspace)
     seed = cfg.seed(settings.random_state)
     parameters = {"stages": chosen, "random_state": seed, "config": cfg.model_dump(mode="json")}
@@ -70,8 +84,7 @@ def run_pipeline(
             )
             for i, name in enumerate(chosen, start=1):
                 step(f"[{i}/{len(chosen)}] {name}")
-                with writer.stage(name) as record:
-                    STAGES[name].run(ctx, record)
+                _run_stage(ctx, writer, STAGES[name])
         info = writer.commit()
     except OSError as exc:
         writer.abort()
@@ -79,12 +92,50 @@ def run_pipeline(
     except BaseException:
         writer.abort()
         raise
-    if promote:
+    if promote and (promote_partial or not info.failed_stages()):
         try:
-            store.promote(info.run_id)
+            store.promote(info.run_id, partial=promote_partial)
         except OSError as exc:
             raise _storage_error(exc, workspace) from None
     return info
+
+
+def _chosen_stages(stages: list[str] | None) -> list[str]:
+    """The stages to run, in pipeline order; each with the stages it needs (else a ConfigError, before any work)."""
+    if stages is None:
+        return list(STAGES)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {unknown}", fix=f"stages are: {', '.join(STAGES)}")
+    chosen = [name for name in STAGES if name in stages]
+    for name in chosen:
+        missing = [need for need in STAGES[name].needs if need not in chosen]
+        if missing:
+            raise ConfigError(
+                f"stage {name!r} needs stage(s) {', '.join(missing)}, which this run does not include",
+                fix=f"add {' '.join(f'--stage {m}' for m in missing)} (or leave out --stage to run every stage)",
+            )
+    return chosen
+
+
+def _run_stage(ctx: RunContext, writer: RunWriter, stage: Stage) -> None:
+    """Run one stage; a failure is recorded in its record and the run goes on (storage errors excepted)."""
+    for need in stage.needs:
+        needed = writer.records.get(need)
+        if needed is not None and needed.status in ("failed", "skipped"):
+            outcome = "failed" if needed.status == "failed" else "was skipped"
+            writer.skip(stage.name, f"needs {need}, which {outcome}")
+            return
+    try:
+        with writer.stage(stage.name) as record:
+            stage.run(ctx, record)
+    except OSError:
+        raise  # storage: the run cannot be written, so nothing is published
+    except Exception:  # the record holds the error and its fix; a failed stage leaves no results behind
+        _log.debug("stage %s failed", stage.name, exc_info=True)
+        ctx.results.pop(stage.name, None)
+        if stage.name == "features":
+            ctx.features = None
 
 
 def _storage_error(exc: OSError, workspace: Workspace) -> WorkspaceError:
