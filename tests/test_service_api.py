@@ -112,6 +112,56 @@ def test_segments_and_paged_members(client: TestClient, keys: Keys) -> None:
     assert r.status_code == 404 and "Big spenders, Lapsed" in r.json()["error"]["fix"]
 
 
+def test_rfm_segments_are_browsable_next_to_the_clusters(client: TestClient, keys: Keys) -> None:
+    """Issue 19: /v1/segments/Champions answered 404 (only clusters had pages)."""
+    listing = get(client, "/v1/segments", keys.read).json()
+    assert [s["name"] for s in listing["segments"]] == ["Big spenders", "Lapsed"]
+    assert {s["kind"] for s in listing["segments"]} == {"cluster"}
+    # standard RFM order (Champions first), sizes from the run's segments table
+    assert [(s["name"], s["kind"], s["size"]) for s in listing["rfm_segments"]] == [
+        ("Champions", "rfm", 2), ("At Risk", "rfm", 1), ("Hibernating", "rfm", 1)]
+    champions = get(client, "/v1/segments/Champions", keys.read, params={"limit": 10}).json()
+    assert champions["profile"]["kind"] == "rfm" and champions["profile"]["cluster"] is None
+    assert [m["customer_id"] for m in champions["members"]["items"]] == ["C1", "C3"]
+    # C1 and C3 bought 12 and 5 times; the median of all four customers is 3.5
+    frequency = champions["profile"]["features"]["frequency"]
+    assert frequency == {"mean": 8.5, "median": 8.5, "vs_overall": pytest.approx(8.5 / 3.5)}
+    assert champions["profile"]["revenue_share"] == pytest.approx(1600 / (1200 + 80 + 400 + 15.5))
+    # the grid: rows R=5..1, columns FM=1..5; 555 and 544 in R=5 (FM 5 and 4), 212 in R=2 FM=2, 111 in R=1 FM=1
+    grid = listing["rfm_grid"]
+    assert grid["recency"] == [5, 4, 3, 2, 1] and grid["fm"] == [1, 2, 3, 4, 5] and grid["total"] == 4
+    counts = {(c["r"], c["fm"]): (c["count"], c["segment"]) for row in grid["cells"] for c in row if c["count"]}
+    assert counts == {(5, 5): (1, "Champions"), (5, 4): (1, "Champions"), (2, 2): (1, "At Risk"),
+                      (1, 1): (1, "Hibernating")}
+    missing = get(client, "/v1/segments/Nobody", keys.read).json()["error"]["fix"]
+    assert "Big spenders, Lapsed" in missing and "Champions, At Risk, Hibernating" in missing
+
+
+def test_segment_moves_since_the_previous_run(client: TestClient, keys: Keys, service_ws: Workspace) -> None:
+    first = get(client, "/v1/segments", keys.read).json()["moves"]
+    assert [m["by"] for m in first] == ["rfm", "cluster"]
+    assert first[0]["previous_run_id"] is None and first[0]["moves"] == [] and "no earlier run" in first[0]["explanation"]
+    # a second run: C1 Champions -> Loyal, C2 At Risk -> Lost, C3 stays, C4 left, C5 is new
+    writer = RunStore(service_ws).begin(as_of="2012-01-09", parameters={})
+    writer.write_table("segments/customer_segments.parquet", pd.DataFrame({
+        "customer_id": ["C1", "C2", "C3", "C5"], "rfm_score": ["444", "111", "555", "511"],
+        "rfm_segment": ["Loyal", "Lost", "Champions", "New"], "cluster": [0, 1, 0, 1],
+        "cluster_name": ["Big spenders", "Lapsed", "Big spenders", "Lapsed"], "reason": ["r"] * 4,
+    }))
+    writer.write_json("segments/profiles.json", [{"name": "Big spenders", "cluster": 0, "size": 2},
+                                                 {"name": "Lapsed", "cluster": 1, "size": 2}])
+    second = writer.commit()
+    previous = get(client, "/v1/runs", keys.read).json()["active"]
+    RunStore(service_ws).promote(second.run_id)
+    rfm, cluster = get(client, "/v1/segments", keys.read).json()["moves"]
+    assert (rfm["previous_run_id"], rfm["previous_as_of"]) == (previous, "2011-12-09")
+    assert rfm["moves"] == [{"from": "At Risk", "to": "Lost", "count": 1}, {"from": "Champions", "to": "Champions", "count": 1},
+                            {"from": "Champions", "to": "Loyal", "count": 1}]
+    assert (rfm["compared"], rfm["stayed"], rfm["joined"], rfm["left"]) == (3, 1, 1, 1)
+    assert cluster["moves"] == [{"from": "Big spenders", "to": "Big spenders", "count": 2},
+                                {"from": "Lapsed", "to": "Lapsed", "count": 1}]
+
+
 def test_error_shape_is_one_shape(client: TestClient, keys: Keys) -> None:
     """404 (route and resource), 401, 403, 405, 422 (query and body) all answer {"error": {...}}."""
     cases = [

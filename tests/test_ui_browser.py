@@ -141,6 +141,16 @@ def test_read_pages_work_without_javascript(server: str, keys: Keys) -> None:
         page.click("button[type=submit]")
         page.goto(f"{server}/ui/segments/Lapsed")
         assert "C2" in page.inner_text("main") and "no order for 200 days" in page.inner_text("main")
+        # an RFM segment has a page too (issue 19), with its profile against all customers
+        page.goto(f"{server}/ui/segments/Champions")
+        assert "RFM segment" in page.inner_text("main") and page.inner_text("#members").count("Big spenders") == 2
+        frequency = next(r for r in page.inner_text("#profile").splitlines() if r.startswith("frequency"))
+        assert frequency.split("\t") == ["frequency", "8.50", "8.50", "2.43×"]  # 8.5 / median 3.5 of all four
+        page.goto(f"{server}/ui/segments")
+        assert "Champions" in page.inner_text("#rfm-segments") and "Big spenders" in page.inner_text("#clusters")
+        top_row = page.inner_text("#rfm-grid tbody tr:first-child").split("\t")
+        assert [cell.split("\n")[0] for cell in top_row] == ["5", "0", "0", "0", "1", "1"]  # 544 and 555
+        assert "no earlier run with segments" in page.inner_text("#moves-rfm")
         page.goto(f"{server}/ui/customers?customer_id=C3")
         assert "Big spenders" in page.inner_text("#customer")
         # a read key may look but not save: the form post answers a readable 403 page

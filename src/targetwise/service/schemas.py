@@ -124,9 +124,15 @@ class SimilarPublic(RunScoped):
 
 
 class SegmentProfile(BaseModel):
+    """A behavioural cluster (``kind`` 'cluster') or an RFM segment (``kind`` 'rfm', ``cluster`` null).
+
+    ``features``: per key feature its segment ``mean`` and ``median`` and ``vs_overall``, the segment
+    median divided by the median of all customers (1.0: typical; null when that median is 0)."""
+
     model_config = ConfigDict(extra="allow")
 
     name: str
+    kind: Literal["cluster", "rfm"] = "cluster"
     cluster: int | None = None
     size: int
     share: float | None = None
@@ -135,8 +141,52 @@ class SegmentProfile(BaseModel):
     features: dict[str, dict[str, float | None]] = Field(default_factory=dict)
 
 
+class RfmCell(BaseModel):
+    r: int = Field(description="Recency score (5: bought most recently).")
+    fm: int = Field(description="Frequency-monetary score: mean of the F and M scores, rounded half up.")
+    count: int
+    segment: str | None = Field(description="The RFM segment of the cell's customers (the most common one).")
+
+
+class RfmGridPublic(BaseModel):
+    """Customers per recency score (rows, best first) and frequency-monetary score (columns)."""
+
+    recency: list[int]
+    fm: list[int]
+    cells: list[list[RfmCell]]
+    total: int
+    unscored: int = Field(description="Customers without a three-digit RFM score (left out of the grid).")
+
+
+class SegmentMove(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_segment: str = Field(alias="from", serialization_alias="from")
+    to_segment: str = Field(alias="to", serialization_alias="to")
+    count: int
+
+
+class SegmentMovesPublic(BaseModel):
+    """From -> to counts of customers' segments, previous run -> this run (customers in both)."""
+
+    by: Literal["rfm", "cluster"]
+    previous_run_id: str | None = Field(description="Null when there is no earlier run with segments.")
+    previous_as_of: str | None
+    compared: int = Field(description="Customers in both runs.")
+    stayed: int = Field(description="Of them, those who kept their segment.")
+    joined: int = Field(description="Customers new in this run.")
+    left: int = Field(description="Customers of the previous run no longer in this one.")
+    moves: list[SegmentMove] = Field(description="Largest first; empty when there is no previous run.")
+    explanation: str
+
+
 class SegmentsPublic(RunScoped):
-    segments: list[SegmentProfile]
+    segments: list[SegmentProfile] = Field(description="The behavioural clusters.")
+    rfm_segments: list[SegmentProfile] = Field(default_factory=list, description="The RFM segments, Champions first.")
+    rfm_grid: RfmGridPublic | None = None
+    moves: list[SegmentMovesPublic] = Field(
+        default_factory=list, description="Moves between RFM segments and between clusters since the previous run."
+    )
 
 
 class SegmentMember(BaseModel):

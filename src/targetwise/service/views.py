@@ -14,8 +14,10 @@ from typing import Any
 
 from targetwise.errors import NotFoundError
 from targetwise.io import outputs as out
+from targetwise.io.workspace import Workspace
 from targetwise.service import schemas
 from targetwise.service.state import FEATURE_SUMMARY
+from targetwise.usecases import segments_browse
 from targetwise.usecases.recommendations import recommendations_for, similar_products_for
 from targetwise.usecases.runs import RunData, parse_drivers, plain
 
@@ -96,22 +98,33 @@ def similar_view(run: RunData, product_id: str, n: int) -> schemas.SimilarPublic
     )
 
 
-def segments_view(run: RunData) -> schemas.SegmentsPublic:
+def _moves(moves: segments_browse.SegmentMoves) -> schemas.SegmentMovesPublic:
+    return schemas.SegmentMovesPublic(
+        by=moves.by, previous_run_id=moves.previous_run_id, previous_as_of=moves.previous_as_of,
+        compared=moves.compared, stayed=moves.stayed, joined=moves.joined, left=moves.left,
+        moves=[schemas.SegmentMove(**m) for m in moves.moves], explanation=moves.explanation,
+    )
+
+
+def segments_view(run: RunData, ws: Workspace | None = None) -> schemas.SegmentsPublic:
+    """The clusters, the RFM segments and grid, and (given the workspace) the moves since the previous run."""
+    grid = segments_browse.rfm_grid(run)
     return schemas.SegmentsPublic(
-        run_id=run.run_id, as_of=run.as_of, segments=[schemas.SegmentProfile(**p) for p in run.profiles()]
+        run_id=run.run_id,
+        as_of=run.as_of,
+        segments=[schemas.SegmentProfile(**p) for p in segments_browse.cluster_profiles(run)],
+        rfm_segments=[schemas.SegmentProfile(**p) for p in segments_browse.rfm_profiles(run)],
+        rfm_grid=schemas.RfmGridPublic(
+            recency=grid.recency, fm=grid.fm, total=grid.total, unscored=grid.unscored,
+            cells=[[schemas.RfmCell(**c) for c in row] for row in grid.cells],
+        ),
+        moves=[] if ws is None else [_moves(segments_browse.segment_moves(ws, run, by=by)) for by in ("rfm", "cluster")],
     )
 
 
 def segment_view(run: RunData, name: str, *, limit: int, offset: int) -> schemas.SegmentPublic:
-    profiles = {p["name"]: p for p in run.profiles()}
-    if name not in profiles:
-        raise NotFoundError(
-            f"segment {name!r} not found in run {run.run_id}",
-            fix=f"segments of this run: {', '.join(profiles) or 'none'}",
-            details={"run_id": run.run_id},
-        )
-    run.require(out.SEGMENTS)
-    members = run.members(name)
+    """A cluster or an RFM segment by name, and a page of its members."""
+    profile, members = segments_browse.find_segment(run, name)
     page = members.iloc[offset : offset + limit]
     items = [
         schemas.SegmentMember(
@@ -125,7 +138,6 @@ def segment_view(run: RunData, name: str, *, limit: int, offset: int) -> schemas
     return schemas.SegmentPublic(
         run_id=run.run_id,
         as_of=run.as_of,
-        profile=schemas.SegmentProfile(**profiles[name]),
+        profile=schemas.SegmentProfile(**profile),
         members=schemas.MembersPage(total=len(members), limit=limit, offset=offset, items=items),
     )
-

@@ -1,4 +1,4 @@
-"""GET /v1/segments and /v1/segments/{name}."""
+"""GET /v1/segments and /v1/segments/{name} (a behavioural cluster or an RFM segment)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from targetwise.service import views
-from targetwise.service.deps import ActiveRun, ReadKey
+from targetwise.service.deps import ActiveRun, ReadKey, State
 from targetwise.service.schemas import SegmentPublic, SegmentsPublic
 
 router = APIRouter(prefix="/segments", tags=["segments"])
 
 
 @router.get("", response_model=SegmentsPublic)
-def list_segments(key: ReadKey, run: ActiveRun) -> SegmentsPublic:
-    """Every segment's profile: size, share, revenue share, description, feature means."""
-    return views.segments_view(run)
+def list_segments(key: ReadKey, state: State, run: ActiveRun) -> SegmentsPublic:
+    """The behavioural clusters and the RFM segments (profile each: size, shares, description, feature
+    means and medians vs all customers), the RFM grid, and how customers moved between segments since
+    the previous run."""
+    return views.segments_view(run, state.workspace)
 
 
 @router.get("/{name}", response_model=SegmentPublic)
@@ -27,5 +29,5 @@ def get_segment(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
 ) -> SegmentPublic:
-    """A segment's profile and its members, paged (ordered by customer id)."""
+    """A cluster's or an RFM segment's profile (e.g. `Champions`) and its members, paged (ordered by customer id)."""
     return views.segment_view(run, name, limit=limit, offset=offset)

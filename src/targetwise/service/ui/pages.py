@@ -32,9 +32,11 @@ from targetwise.service.deps import State, admit, audit_details
 from targetwise.service.security import is_https, require_same_origin
 from targetwise.service.sessions import COOKIE, CSRF_FIELD, UiSession
 from targetwise.service.state import CLV, FEATURES, PROFILES, SEGMENTS, RunData, ServiceState, plain
+from targetwise.service.ui import display
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+templates.env.globals.update(label=display.label, number=display.number)
 MAX_CONDITIONS = 5
 
 
@@ -233,8 +235,9 @@ def run_plot(request: Request, state: State, run_id: str, stage: str, name: str)
 @router.get("/segments", response_class=HTMLResponse)
 def segments_page(request: Request, state: State) -> Response:
     def build(key: ApiKey) -> Response:
-        view = views.segments_view(state.runs.active())
-        return _render(request, "segments.html", key=key, view=view)
+        view = views.segments_view(state.runs.active(), state.workspace)
+        grid_max = max((c.count for row in view.rfm_grid.cells for c in row), default=0) if view.rfm_grid else 0
+        return _render(request, "segments.html", key=key, view=view, grid_max=grid_max)
 
     return _page(request, state, "read", build)
 
@@ -242,8 +245,10 @@ def segments_page(request: Request, state: State) -> Response:
 @router.get("/segments/{name}", response_class=HTMLResponse)
 def segment_page(request: Request, state: State, name: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
     def build(key: ApiKey) -> Response:
-        view = views.segment_view(state.runs.active(), name, limit=50, offset=offset)
-        return _render(request, "segment.html", key=key, view=view)
+        run = state.runs.active()
+        view = views.segment_view(run, name, limit=50, offset=offset)
+        cluster_names = {p["cluster"]: p["name"] for p in run.profiles()} if run.has(PROFILES) else {}
+        return _render(request, "segment.html", key=key, view=view, cluster_names=cluster_names)
 
     return _page(request, state, "read", build)
 
