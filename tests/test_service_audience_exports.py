@@ -48,7 +48,7 @@ def test_csv_with_chosen_columns_reads_the_audiences_run(client: TestClient, key
         "C3,Big spenders,Champions,115.0,90.0,140.0,0.4,0.3,",  # no recommendations for C3
     ]
     assert "x-warning" not in r.headers and r.headers["x-exported-rows"] == "3"
-    only_segment = _export(client, keys, audience, columns="segment")
+    only_segment = _export(client, keys, audience, columns="Segment")  # names are case-insensitive
     assert only_segment.text.splitlines()[:2] == ["customer_id,cluster_name,rfm_segment", "C1,Big spenders,Champions"]
     parquet = _export(client, keys, audience, destination="parquet", columns="clv,recommendations")
     frame = pd.read_parquet(io.BytesIO(parquet.content))

@@ -92,7 +92,7 @@ def export_audience(
         str | None,
         Query(
             max_length=200,
-            pattern=r"^[a-z, ]*$",
+            pattern=r"^[A-Za-z, ]*$",
             description=(
                 "csv/parquet only: comma-separated column groups after customer_id, any of "
                 + "; ".join(f"{name} ({cols})" for name, cols in EXPORT_COLUMNS.items())
