@@ -116,10 +116,16 @@ def test_feature_reference_documents_every_output_column(hand_features):
     assert all(column.unit for column in FEATURE_COLUMNS)
 
 
-@pytest.mark.parametrize("as_of", ["2020-12-31", "2021-01-01 10:00", "2021-03-12"])
+@pytest.mark.parametrize("as_of", ["2020-12-31", "2021-01-01 10:00"])
 def test_as_of_outside_the_data_range_is_one_clear_error(hand_backend, as_of):
     with pytest.raises(DataValidationError, match="outside the data range"):
         customer_features(hand_backend, as_of)
+
+
+def test_as_of_after_the_last_order_is_accepted(hand_backend):
+    # the data ends 2021-03-10 12:00 (customer E); a cutoff 20 days later is a nightly run after quiet days
+    frame = customer_features(hand_backend, "2021-03-30").to_pandas().set_index("customer_id")
+    assert frame.loc["E", "recency_days"] == pytest.approx(19.5)  # the quiet days count as recency
 
 
 def test_bad_time_unit_and_bad_date(hand_backend):

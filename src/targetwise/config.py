@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         "smaller ones are parsed in memory (faster). A database query's result is fetched in batches and "
         "spooled the same way once the batches held pass this size. 0 spools every CSV and query result.",
     )
+    stale_data_days: int = Field(
+        default=7,
+        ge=0,
+        description="A cutoff (--as-of) may lie after the last order (a nightly run after a day without orders): "
+        "the gap is reported in days, and past this many days it is a warning that the data may be stale.",
+    )
     duckdb_memory_limit: str = Field(
         default="4GB",
         description="DuckDB memory limit for workspace sessions (spills to disk beyond it).",

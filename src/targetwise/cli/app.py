@@ -11,6 +11,7 @@ from rich.table import Table
 from targetwise.cli._common import (
     WorkspaceOption,
     console,
+    count,
     handle_errors,
     open_workspace,
     plain,
@@ -26,6 +27,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from targetwise import __version__
+
+        console.print(f"targetwise {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    pass
 
 
 @app.command()
@@ -57,6 +75,20 @@ def status(workspace: WorkspaceOption = None) -> None:
         table.add_row(plain(t.name), f"{t.rows:,}", plain(t.first or ""), plain(t.last or ""))
     console.print(table)
     console.print(f"loads: {st.loads} (last {plain(st.last_load_at or 'never')}); last run: {plain(st.last_run or 'none')}")
+    if st.campaigns:
+        grid = Table(title="campaigns (ids for `targetwise campaign measure --campaign ID`)")
+        for name in ("campaign", "name", "channel", "exposed", "holdout", "responses", "sent from", "sent to"):
+            grid.add_column(name, justify="right" if name in ("exposed", "holdout", "responses") else "left")
+        for c in st.campaigns:
+            grid.add_row(
+                plain(c.campaign_id), plain(c.name or ""), plain(c.channel or ""), f"{c.exposures:,}", f"{c.control:,}",
+                f"{c.responses:,}", plain(f"{c.first_sent:%Y-%m-%d}" if c.first_sent else ""),
+                plain(f"{c.last_sent:%Y-%m-%d}" if c.last_sent else ""),
+            )  # fmt: skip
+        console.print(grid)
+    quarantined = next((t.rows for t in st.tables if t.name == "quarantine"), 0)
+    if quarantined:
+        console.print(f"{count(quarantined, 'quarantined row')}: `targetwise quarantine` lists them with the fix")
 
 
 @app.command()
@@ -108,13 +140,15 @@ def profile(
 ) -> None:
     """Counts, date range, data quality, top products and warnings a marketer understands."""
     from targetwise.io.profile import profile_workspace
+    from targetwise.presentation import Currency
     from targetwise.reports.render import render_profile_html
 
     ws = open_workspace(workspace)
     with progress("profiling"):
         p = profile_workspace(ws)
     console.print(f"lines {p.lines:,} | orders {p.orders:,} | customers {p.customers:,} | products {p.products:,}")
-    console.print(f"from {plain(p.first_order_at)} to {plain(p.last_order_at)} (UTC); net revenue {p.revenue:,.2f}")
+    revenue = Currency.from_settings(ws.settings).format(p.revenue, compact=True)
+    console.print(f"from {plain(p.first_order_at)} to {plain(p.last_order_at)} (UTC); net revenue {plain(revenue)}")
     console.print(
         f"anonymous lines {p.anonymous_lines:,} | returns {p.return_lines:,} ({p.returns_value_share:.1%} of value) | "
         f"quarantined {p.quarantined_lines:,} | one-order customers {p.one_order_customers:,} ({p.one_order_share:.0%})"
@@ -173,6 +207,10 @@ app.add_typer(_runs.runs_app, name="runs")
 from targetwise.cli import service as _service  # noqa: E402
 
 app.command("serve")(_service.serve)
+
+from targetwise.cli import quarantine as _quarantine  # noqa: E402
+
+app.command("quarantine")(_quarantine.quarantine)
 app.add_typer(_service.keys_app, name="keys")
 
 from targetwise.cli import models as _models  # noqa: E402

@@ -9,10 +9,31 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain, progress
+from targetwise.cli._common import (
+    AS_OF_FORMAT,
+    AsOfOption,
+    WorkspaceOption,
+    console,
+    err_console,
+    handle_errors,
+    human,
+    iso_date,
+    open_workspace,
+    plain,
+    progress,
+    report_as_of,
+)
 
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write the table to this .csv or .parquet file.")]
-AsOfOption = Annotated[str, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD; only earlier data is used.")]
+
+
+def _cell(value: object) -> str:
+    """A table cell: floats without exponents (12,345 / 0.3182), everything else as text."""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return plain(value)
 
 
 def _show(frame, title: str, limit: int = 10) -> None:
@@ -20,7 +41,7 @@ def _show(frame, title: str, limit: int = 10) -> None:
     for col in frame.columns:
         table.add_column(plain(col))
     for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*[f"{v:,.4g}" if isinstance(v, float) else plain(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     console.print(table)
 
 
@@ -37,6 +58,7 @@ def segment(
     from targetwise.usecases.segments import segment_workspace
 
     ws = open_workspace(workspace)
+    report_as_of(ws, as_of)
     with progress(f"segmenting as of {as_of}"):
         result = segment_workspace(
             ws, as_of, SegmentsConfig(n_clusters=n_clusters), random_state=ws.settings.random_state
@@ -68,6 +90,7 @@ def clv(
     from targetwise.usecases.clv import clv_workspace
 
     ws = open_workspace(workspace)
+    report_as_of(ws, as_of)
     with progress(f"CLV as of {as_of}"):
         result = clv_workspace(
             ws, as_of, horizon=horizon, time_unit=time_unit.upper(), discount_rate=discount_rate, model=model,
@@ -79,7 +102,7 @@ def clv(
     console.print("Gamma-Gamma: " + plain(", ".join(f"{k}={v:.4g}" for k, v in info["spend_params"].items())))
     for w in info["warnings"]:
         console.print(f"[yellow]warning:[/] {plain(w)}")
-    console.print(f"total CLV over {horizon:g} {plain(time_unit)}: {frame['clv'].sum():,.0f} ({len(frame):,} customers)")
+    console.print(f"total CLV over {horizon:g} {plain(time_unit)}: {human(frame['clv'].sum())} ({len(frame):,} customers)")
     if out:
         write_table(frame, out)
         console.print(f"written to {plain(out)}")
@@ -101,14 +124,15 @@ def predict(
     from targetwise.usecases.propensity import predict_workspace
 
     ws = open_workspace(workspace)
+    report_as_of(ws, as_of)
     with progress(f"{task} in {horizon_days} days as of {as_of}"):
         result = predict_workspace(
             ws, task, as_of=as_of, horizon_days=horizon_days, model=model, random_state=ws.settings.random_state
         )
-    metrics = ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items() if isinstance(v, float))
+    metrics = ", ".join(f"{k}={human(v)}" for k, v in result.metrics.items() if isinstance(v, float))
     console.print(f"out-of-time test at {plain(result.model_card['test_cutoff'])}: {plain(metrics)}")
     if result.baselines:
-        console.print("baselines: " + plain(", ".join(f"{k}={v:.3f}" for k, v in result.baselines.items() if isinstance(v, float))))
+        console.print("baselines: " + plain(", ".join(f"{k}={human(v)}" for k, v in result.baselines.items() if isinstance(v, float))))
     if result.model_card.get("fallback_reason"):
         console.print(f"[yellow]fallback:[/] {plain(result.model_card['fallback_reason'])}")
     if out:
@@ -142,6 +166,8 @@ def recommend(
 
     ws = open_workspace(workspace)
     recs = recommendations_for(active_run(ws), customer, n=n)
+    if recs.note:
+        err_console.print(f"[yellow]note:[/] {plain(recs.note)}", highlight=False, soft_wrap=True)
     frame = pd.DataFrame(recs.items, columns=["rank", "product_id", "name", "score", "reason"])
     _show(frame, f"{recs.source} recommendations for {customer} (run {recs.run_id})", limit=n)
 
@@ -149,7 +175,10 @@ def recommend(
 @recommend_app.command("evaluate")
 @handle_errors
 def evaluate(
-    test_start: Annotated[str, typer.Option("--test-start", help="Lines from this date on are the test set.")],
+    test_start: Annotated[
+        str,
+        typer.Option("--test-start", help="Lines from this date on are the test set.", metavar=AS_OF_FORMAT, callback=iso_date),
+    ],
     k: Annotated[int, typer.Option("--k", help="List length.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     model: Annotated[list[str] | None, typer.Option("--model", help="Models to evaluate (repeatable).")] = None,

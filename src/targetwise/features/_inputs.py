@@ -100,14 +100,26 @@ def _table_or_none(backend: Any, name: str) -> ir.Table | None:
         raise
 
 
+# Text cutoffs: ISO 8601 only (2024-06-01, 2024-06-01 12:00[:00], T, Z or an offset). pandas would also
+# read 06/01/2024, as 1 June: a day-first user meant 6 January, so nothing but ISO is guessed.
+_ISO_AS_OF = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+
+
 def normalize_as_of(as_of: AsOf, *, name: str = "as_of") -> dt.datetime:
-    """A cutoff as a naive UTC datetime. Dates mean midnight UTC; aware values are converted to UTC."""
+    """A cutoff as a naive UTC datetime. Dates mean midnight UTC; aware values are converted to UTC.
+    Text must be ISO 8601 (``2024-06-01``); ``06/01/2024`` is refused, never read as a day or a month."""
+    bad = DataValidationError(
+        f"{name} must be a date or timestamp in ISO form YYYY-MM-DD, got {as_of!r}",
+        fix="write the date as YYYY-MM-DD, e.g. 2024-06-01 (06/01/2024 could be 6 January or 1 June)",
+    )
+    if isinstance(as_of, str) and not _ISO_AS_OF.fullmatch(as_of.strip()):
+        raise bad
     try:
-        stamp = pd.Timestamp(as_of)
+        stamp = pd.Timestamp(as_of.strip() if isinstance(as_of, str) else as_of)
     except (ValueError, TypeError):
-        raise DataValidationError(
-            f"{name} must be a date or timestamp, got {as_of!r}", fix="use ISO format, e.g. 2011-06-01"
-        ) from None
+        raise bad from None
     if pd.isna(stamp):
         raise DataValidationError(f"{name} is missing", fix="pass a date such as 2011-06-01")
     if stamp.tzinfo is not None:
@@ -138,13 +150,53 @@ def data_range(transactions: ir.Table) -> DataRange:
 
 
 def check_as_of(as_of: dt.datetime, span: DataRange) -> None:
-    """``as_of`` must leave data before it and not lie after the day following the last transaction."""
-    if as_of <= span.first or as_of > span.covered_until:
+    """``as_of`` must leave data before it. A cutoff after the last transaction is accepted (a nightly run
+    after a day without orders): :func:`data_gap` says how many days lie between the data and it."""
+    if as_of <= span.first:
         raise DataValidationError(
             f"as_of {as_of.isoformat(sep=' ')} is outside the data range "
-            f"({span.first.isoformat(sep=' ')} .. {span.last.isoformat(sep=' ')})",
-            fix=f"pass a cutoff after {span.first.date()} and at most {span.covered_until.date()}, or load newer data",
+            f"({span.first.isoformat(sep=' ')} .. {span.last.isoformat(sep=' ')}): no line lies before it",
+            fix=f"pass a cutoff after {span.first.date()}",
         )
+
+
+@dataclass(frozen=True)
+class DataGap:
+    """How far a cutoff lies beyond the data: whole ``days`` from the midnight after the last order to
+    ``as_of`` (0 when the data reaches the cutoff); ``stale`` past the allowed staleness."""
+
+    as_of: dt.datetime
+    last_order: dt.datetime
+    days: int
+    stale_after_days: int
+
+    @property
+    def stale(self) -> bool:
+        return self.days > self.stale_after_days
+
+    def note(self) -> str | None:
+        """One line for the notes; None when the data reaches the cutoff."""
+        if self.days <= 0:
+            return None
+        days = "1 day" if self.days == 1 else f"{self.days:,} days"
+        text = (
+            f"as of {self.as_of.date()} is {days} after the data ends "
+            f"(last order {self.last_order:%Y-%m-%d %H:%M} UTC)"
+        )
+        if self.stale:
+            text += (
+                f"; the data may be stale (more than {self.stale_after_days} days without an order, "
+                "TARGETWISE_STALE_DATA_DAYS): recency grows for everyone, so load the newer orders"
+            )
+        return text
+
+
+def data_gap(as_of: AsOf, last_order: dt.datetime, *, stale_after_days: int) -> DataGap:
+    """The gap between the data (last order ``last_order``, naive UTC) and the cutoff ``as_of``."""
+    cutoff = normalize_as_of(as_of)
+    covered_until = DataRange(first=last_order, last=last_order).covered_until
+    days = max(0, (cutoff - covered_until).days)
+    return DataGap(as_of=cutoff, last_order=last_order, days=days, stale_after_days=stale_after_days)
 
 
 def amount_micros(amount: ir.NumericValue) -> ir.IntegerValue:

@@ -3,14 +3,17 @@ the rejected rows written to ``quarantine`` with their reason, row number and ra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 from targetwise.config import Settings
-from targetwise.errors import DataValidationError, Location
+from targetwise.errors import ConfigError, DataValidationError, Location
 from targetwise.io._ingest_parse import _lit, _q
 from targetwise.io._ingest_types import REASONS, IngestSummary, _Check, _Tally
 from targetwise.io.readers import ROW_COLUMN, Source
-from targetwise.schema import TableSpec
+from targetwise.io.workspace import Workspace
+from targetwise.schema import INGESTIBLE_TABLES, TableSpec
 
 
 def _labels(checks: list[_Check]) -> tuple[str, str, str, str]:
@@ -118,3 +121,75 @@ def _quarantine(
         )
     if not spec.key:
         con.execute("DROP TABLE dup_rows")
+
+
+# -- reading the quarantine -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """One rejected row as a person reads it: where it came from, what was wrong, what to do."""
+
+    load_id: int
+    table: str
+    source_file: str
+    row: int
+    column: str | None
+    value: str | None
+    reason_code: str
+    reason: str  # what is wrong
+    fix: str  # what to do (empty where the reason says it all)
+
+
+@dataclass(frozen=True)
+class QuarantinePage:
+    """Quarantined rows matching a filter: ``total`` of them, counted ``by_reason``, the first ``rows``."""
+
+    total: int
+    by_reason: dict[str, int]
+    rows: tuple[QuarantinedRow, ...]
+
+
+def quarantined_rows(
+    workspace: Workspace, *, reason: str | None = None, table: str | None = None, limit: int = 20
+) -> QuarantinePage:
+    """The quarantine, newest load first and in file order within a load, filtered by reason code and
+    target table; ``limit`` rows (``total`` and ``by_reason`` count every match)."""
+    if reason is not None and reason not in REASONS:
+        raise ConfigError(f"unknown quarantine reason {reason!r}", fix=f"reasons are: {', '.join(REASONS)}")
+    if table is not None and table not in INGESTIBLE_TABLES:
+        raise ConfigError(f"unknown table {table!r}", fix=f"use one of: {', '.join(INGESTIBLE_TABLES)}")
+    if limit < 0:
+        raise ConfigError(f"limit must be 0 or more, not {limit}", fix="pass --limit 20 (or 0 for the counts only)")
+    where, params = [], []
+    if reason is not None:
+        where.append("reason_code = ?")
+        params.append(reason)
+    if table is not None:
+        where.append("table_name = ?")
+        params.append(table)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    with workspace.connect(read_only=True) as con:
+        counts = con.execute(
+            f"SELECT reason_code, count(*) FROM quarantine {clause} GROUP BY 1 ORDER BY 2 DESC, 1", params
+        ).fetchall()
+        rows = con.execute(
+            f"SELECT load_id, table_name, source_file, source_row, column_name, value, reason_code, reason "
+            f"FROM quarantine {clause} ORDER BY load_id DESC, source_row LIMIT ?",
+            [*params, int(limit)],
+        ).fetchall()
+    by_reason = {str(code): int(n) for code, n in counts}
+    return QuarantinePage(
+        total=sum(by_reason.values()),
+        by_reason=by_reason,
+        rows=tuple(
+            QuarantinedRow(int(load), str(tname), str(src), int(row), column, value, str(code), *_reason_and_fix(text))
+            for load, tname, src, row, column, value, code, text in rows
+        ),
+    )
+
+
+def _reason_and_fix(text: str | None) -> tuple[str, str]:
+    """A stored reason ("what is wrong; what to do") split into its two halves."""
+    what, _, fix = (text or "").partition("; ")
+    return what, fix

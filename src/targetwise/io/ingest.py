@@ -22,7 +22,8 @@ order they run: :mod:`._ingest_stage` (columns resolved, every value parsed and 
 with the SQL of :mod:`._ingest_parse`; duplicates marked by :mod:`._ingest_duplicates`),
 :mod:`._ingest_quarantine` (tallies, the reject-fraction stop, quarantined rows) and
 :mod:`._ingest_load` (insert/upsert, returns linked, derived tables, suppression of people
-erased earlier). Reason codes and the summary are in :mod:`._ingest_types`.
+erased earlier). Reason codes and the summary are in :mod:`._ingest_types`. The quarantine is read
+back (``targetwise quarantine``) with :func:`quarantined_rows`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ import pyarrow as pa
 from targetwise.errors import ConfigError, DataValidationError, IngestError, Location, WorkspaceError
 from targetwise.io._ingest_load import _derive, _load, _record_columns, _suppress_returning
 from targetwise.io._ingest_parse import _lit, _q
-from targetwise.io._ingest_quarantine import _check_reject_fraction, _quarantine, _tally
+from targetwise.io._ingest_quarantine import (
+    QuarantinedRow,
+    QuarantinePage,
+    _check_reject_fraction,
+    _quarantine,
+    _tally,
+    quarantined_rows,
+)
 from targetwise.io._ingest_stage import _resolve_columns, _stage
 from targetwise.io._ingest_types import PII_COLUMNS, REASONS, IngestSummary
 from targetwise.io.mapping import Mapping, load_mapping
@@ -46,7 +54,16 @@ from targetwise.io.readers import Source, read_source
 from targetwise.io.workspace import LOAD_SEQUENCE, Workspace
 from targetwise.schema import TABLES, TableSpec, table_spec
 
-__all__ = ["PII_COLUMNS", "REASONS", "IngestSummary", "ingest", "ingest_arrow"]
+__all__ = [
+    "PII_COLUMNS",
+    "REASONS",
+    "IngestSummary",
+    "QuarantinePage",
+    "QuarantinedRow",
+    "ingest",
+    "ingest_arrow",
+    "quarantined_rows",
+]
 
 
 # Hashes sorted at once when looking for repeated ones: 50M (400 MB); a larger file is split by hash.

@@ -32,7 +32,7 @@ from targetwise.schema import TABLES, TableSpec, ddl
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["DB_FILE", "FORMAT_VERSION", "LOAD_SEQUENCE", "TableStatus", "Workspace", "WorkspaceStatus"]
+__all__ = ["DB_FILE", "FORMAT_VERSION", "LOAD_SEQUENCE", "CampaignStatus", "TableStatus", "Workspace", "WorkspaceStatus"]
 
 DB_FILE = "targetwise.duckdb"
 MARKER_FILE = "workspace.json"
@@ -65,12 +65,27 @@ class TableStatus:
 
 
 @dataclass(frozen=True)
+class CampaignStatus:
+    """One campaign as `status` lists it: from the campaigns table, its exposures, or both."""
+
+    campaign_id: str
+    name: str | None
+    channel: str | None
+    exposures: int
+    control: int  # exposures in the control arm (the holdout)
+    responses: int
+    first_sent: datetime | None
+    last_sent: datetime | None
+
+
+@dataclass(frozen=True)
 class WorkspaceStatus:
     path: Path
     tables: tuple[TableStatus, ...]
     loads: int
     last_load_at: datetime | None
     last_run: str | None
+    campaigns: tuple[CampaignStatus, ...] = ()
 
 
 class Workspace:
@@ -263,12 +278,14 @@ class Workspace:
                     first = last = None
                 tables.append(TableStatus(name, int(rows), first, last))
             loads, last_load = con.execute("SELECT count(*), max(finished_at) FROM loads").fetchone()  # type: ignore[misc]
+            campaigns = _campaigns(con)
         return WorkspaceStatus(
             path=self.path,
             tables=tuple(tables),
             loads=int(loads),
             last_load_at=last_load,
             last_run=self._last_run(),
+            campaigns=campaigns,
         )
 
     def _last_run(self) -> str | None:
@@ -276,6 +293,30 @@ class Workspace:
             return None
         runs = sorted(p.name for p in self.runs_dir.iterdir() if (p / "manifest.json").exists())
         return runs[-1] if runs else None
+
+
+def _campaigns(con: duckdb.DuckDBPyConnection) -> tuple[CampaignStatus, ...]:
+    """Every campaign id in campaigns or campaign_exposures, with its exposures, holdout, responses and send
+    dates, by id (the ids `campaign measure --campaign` takes)."""
+    rows = con.execute(
+        """
+        WITH e AS (
+            SELECT campaign_id, count(*) AS n, count(*) FILTER (arm = 'control') AS control,
+                   min(sent_at) AS first_sent, max(sent_at) AS last_sent
+            FROM campaign_exposures GROUP BY campaign_id),
+        r AS (SELECT campaign_id, count(*) AS n FROM responses GROUP BY campaign_id),
+        ids AS (SELECT campaign_id FROM campaigns UNION SELECT campaign_id FROM e)
+        SELECT ids.campaign_id, c.name, c.channel, coalesce(e.n, 0), coalesce(e.control, 0), coalesce(r.n, 0),
+               e.first_sent, e.last_sent
+        FROM ids LEFT JOIN campaigns c USING (campaign_id) LEFT JOIN e USING (campaign_id)
+        LEFT JOIN r USING (campaign_id)
+        ORDER BY ids.campaign_id
+        """
+    ).fetchall()
+    return tuple(
+        CampaignStatus(str(cid), name, channel, int(n), int(control), int(responses), first, last)
+        for cid, name, channel, n, control, responses, first, last in rows
+    )
 
 
 def _write_marker(marker: Path, meta: dict[str, object]) -> None:

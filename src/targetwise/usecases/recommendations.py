@@ -108,12 +108,23 @@ class CustomerRecommendations:
     customer_id: str
     source: Literal["personal", "popular"]
     items: list[dict[str, Any]]  # rank, product_id, name, score, reason
+    known: bool = True  # False: the customer is in none of the run's per-customer outputs
+    note: str | None = None  # why the list is the popular one, in a sentence a marketer reads
+
+
+# The per-customer outputs that make a customer known to a run.
+_CUSTOMER_OUTPUTS = (out.FEATURES, out.SEGMENTS, out.CLV, out.PROPENSITY)
+
+
+def _known_to(run: RunData, customer_id: str) -> bool:
+    return any(run.has(o) and customer_id in run.by_customer(o) for o in _CUSTOMER_OUTPUTS)
 
 
 def recommendations_for(run: RunData, customer_id: str, *, n: int = 10) -> CustomerRecommendations:
     """The run's recommendations for one customer, or the popular list (reason ``popular``) for a
     customer the run has none for (new, or left out of personal models by a profiling objection:
-    the popular list uses nobody's profile)."""
+    the popular list uses nobody's profile). ``known`` says whether the run holds the customer at all
+    and ``note`` says why the list is the popular one."""
     names = run.product_names()
     personal = run.grouped(out.RECOMMENDATIONS, "customer_id").get(customer_id) if run.has(out.RECOMMENDATIONS) else None
     if personal:
@@ -130,7 +141,16 @@ def recommendations_for(run: RunData, customer_id: str, *, n: int = 10) -> Custo
          "score": r["score"], "reason": "popular"}
         for i, r in enumerate(run.popular()[:n], start=1)
     ]
-    return CustomerRecommendations(run.run_id, run.as_of, customer_id, "popular", items)
+    known = _known_to(run, customer_id)
+    if known:
+        note = f"no personal recommendations for customer {customer_id!r} in run {run.run_id}: showing the most popular products"
+    else:
+        before = f" before {run.as_of}" if run.as_of else ""
+        note = (
+            f"customer {customer_id!r} is not in run {run.run_id} (unknown id, no purchase{before}, or an objection "
+            "to profiling): showing the most popular products"
+        )
+    return CustomerRecommendations(run.run_id, run.as_of, customer_id, "popular", items, known=known, note=note)
 
 
 def similar_products_for(run: RunData, product_id: str, *, n: int = 10) -> list[dict[str, Any]]:
