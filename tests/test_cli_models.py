@@ -145,7 +145,7 @@ def test_audience_create_and_hashed_export(synthetic_demo: Workspace, tmp_path: 
     # Google Customer Match: trimmed, lower-cased e-mail, SHA-256 hex (gmail dots/plus rules aside)
     emails = {e.strip().lower() for e in pii.loc[kept] if not e.strip().lower().endswith(("@gmail.com", "@googlemail.com"))}
     hashed = {hashlib.sha256(e.encode()).hexdigest() for e in emails}
-    email_col = next(c for c in frame.columns if "email" in c)
+    email_col = next(c for c in frame.columns if "email" in c.lower())  # Google's template header: Email
     assert hashed <= set(frame[email_col])
     assert parse_where("rfm_segment in Champions,Loyal") == {"field": "rfm_segment", "op": "in", "value": ["Champions", "Loyal"]}
     assert parse_where("p_purchase_30d >= 0.4") == {"field": "p_purchase_30d", "op": ">=", "value": 0.4}
