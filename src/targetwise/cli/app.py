@@ -63,7 +63,7 @@ def init(
 @app.command()
 @handle_errors
 def status(workspace: WorkspaceOption = None) -> None:
-    """Tables, row counts, date ranges, loads and the last run."""
+    """Tables, row counts, date ranges, loads, campaign ids and the last run."""
     ws = open_workspace(workspace)
     st = ws.status()
     table = Table(title=f"workspace {plain(st.path)}")
