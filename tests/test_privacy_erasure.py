@@ -134,6 +134,7 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Erased:
         pii = con.execute("SELECT customer_id, email, phone FROM customer_pii").df()
     google = export_frame(members, destination="google", pii=pii).frame
     google.to_csv(ws.exports_dir / "everyone-google.csv.gz", index=False, compression="gzip")
+    export_frame(members, destination="meta", pii=pii).frame.to_csv(ws.exports_dir / "everyone-meta.csv", index=False)
     (ws.reports_dir / "top-customers.html").write_text(
         f'<table><tr><td data-customer-id="{TARGET}">{TARGET}</td></tr></table>', encoding="utf-8"
     )
@@ -192,7 +193,8 @@ def test_receipt_counts_match_the_planted_data(erased: Erased) -> None:
     assert receipt.files[f"{run}/recommendations/recommendations.parquet"] == 10  # 10 per customer
     assert receipt.files["artifacts/audiences/everyone-v1.parquet"] == 1
     assert receipt.files["artifacts/exports/everyone.csv"] == 1
-    assert receipt.files["artifacts/exports/everyone-google.csv.gz"] == 1
+    assert receipt.files["artifacts/exports/everyone-google.csv.gz"] == 1  # Google's Email/Phone columns
+    assert receipt.files["artifacts/exports/everyone-meta.csv"] == 1  # Meta's email/phone columns hold hashes
     assert receipt.deleted_files == ["artifacts/reports/top-customers.html"]
     assert receipt.runs_rewritten == [erased.run_id]
     assert receipt.actor == "test-suite"

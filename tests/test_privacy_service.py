@@ -106,11 +106,11 @@ def test_consent_change_applies_to_the_next_ads_export(client: TestClient, keys:
         return rows, r.headers["x-excluded-opt-out"]
 
     rows, excluded = google()
-    assert excluded == "1" and {r["email_sha256"] for r in rows} == {_sha("annlee@gmail.com"), _sha("bob@example.com")}
+    assert excluded == "1" and {r["Email"] for r in rows} == {_sha("annlee@gmail.com"), _sha("bob@example.com")}
     client.post("/v1/consent", headers=Keys.header(keys.write),
                 json={"customer_id": "C1", "purpose": "ads", "status": "revoked"})
     rows, excluded = google()
-    assert excluded == "2" and rows == [{"email_sha256": _sha("bob@example.com"), "phone_sha256": ""}]
+    assert excluded == "2" and rows == [{"Email": _sha("bob@example.com"), "Phone": "", "First Name": "", "Last Name": "", "Country": "", "Zip": ""}]
     # an e-mail revocation does not touch ad exports; a later ads grant (newest wins) restores C1
     for purpose, status in (("email", "revoked"), ("ads", "granted")):
         client.post("/v1/consent", headers=Keys.header(keys.write),

@@ -267,22 +267,21 @@ def test_security_headers_on_api_ui_docs_static_and_error_responses(client: Test
     assert responses["500"][0].json()["error"]["code"] == "internal_error"
 
 
-def test_docs_pages_allow_exactly_their_cdn_and_their_inline_script(client: TestClient) -> None:
+def test_docs_pages_allow_exactly_this_origin_and_their_inline_script(client: TestClient) -> None:
+    """The docs assets are served by the app (tests/test_service_docs_offline.py), so no CDN is allowed."""
     docs = client.get("/docs")
     (inline,) = re.findall(r"<script>(.*?)</script>", docs.text, re.DOTALL)
     digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
-    common = ("default-src 'none'; img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
+    common = ("default-src 'none'; img-src 'self' data:; connect-src 'self'; "
               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
     _assert_headers(docs, "/docs", csp=(
-        f"{common}; script-src https://cdn.jsdelivr.net 'sha256-{digest}'; "
-        "style-src https://cdn.jsdelivr.net 'unsafe-inline'"
+        f"{common}; script-src 'self' 'sha256-{digest}'; style-src 'self' 'unsafe-inline'"
     ))  # fmt: skip
     assert "oauth2" not in docs.text and client.get("/docs/oauth2-redirect").status_code == 404
     redoc = client.get("/redoc")
     assert re.findall(r"<script>", redoc.text) == []
     _assert_headers(redoc, "/redoc", csp=(
-        f"{common}; script-src https://cdn.jsdelivr.net; style-src https://fonts.googleapis.com 'unsafe-inline'; "
-        "font-src https://fonts.gstatic.com; worker-src blob:"
+        f"{common}; script-src 'self'; style-src 'self' 'unsafe-inline'; worker-src blob:"
     ))  # fmt: skip
 
 

@@ -84,10 +84,12 @@ _REPORT_SUFFIXES = (".html", ".htm")
 # columns of our files that hold identity, and what kind of identity each holds
 IDENTITY_COLUMNS: dict[str, str] = {
     "customer_id": "customer_id",
-    "email": "email",
+    "email": "email",  # raw, or hashed in a Meta customer list: compared both ways
     "phone": "phone",
     "email_sha256": "hash",
     "phone_sha256": "hash",
+    "Email": "hash",  # Google Customer Match upload file (hashed e-mail and phone)
+    "Phone": "hash",
 }
 # JSON members that hold lists of customer ids
 _ID_LIST_KEYS = frozenset({"customer_ids", "members"})
@@ -592,12 +594,16 @@ def _rewrite_table(path: Path, person: _Person) -> int:
         if name in text_columns:
             col = pc.cast(col, pa.string()) if pa.types.is_dictionary(col.type) else col
             col = pc.utf8_trim_whitespace(col)
+            hashed = pc.utf8_lower(col)
             if kind in ("email", "hash"):
                 col = pc.utf8_lower(col)
             if kind == "phone":
                 col = pc.replace_substring_regex(col, pattern=r"\D", replacement="")
                 col = pc.replace_substring_regex(col, pattern=r"^00", replacement="")
             matches = pc.is_in(col, value_set=pa.array(wanted, type=pa.string()))
+            if kind in ("email", "phone") and person.hashes:  # Meta's email/phone columns hold hashes
+                hashes = pa.array(sorted(person.hashes), type=pa.string())
+                matches = pc.or_(pc.fill_null(matches, False), pc.fill_null(pc.is_in(hashed, value_set=hashes), False))
         elif kind == "customer_id" and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
             numbers = [float(v) for v in wanted if re.fullmatch(r"-?\d+", v)]
             if not numbers:
