@@ -386,3 +386,23 @@ def test_vectorised_top_n_matches_the_row_by_row_definition() -> None:
             # definition: sorted by score desc, then tie_rank asc, only finite scores
             keys = sorted((-row[j], tie_rank[j], j) for j in np.flatnonzero(np.isfinite(row)))
             assert got.tolist() == [j for *_, j in keys[:n]]
+
+
+def test_content_and_hybrid_fit_without_a_catalogue() -> None:
+    """A shop that loaded no products table: the text part is empty, the recommenders still fit and rank."""
+    from targetwise.recommend import ContentRecommender, HybridRecommender
+    from targetwise.recommend.content import _product_text
+
+    empty = pd.DataFrame({"product_id": pd.Series([], dtype=object), "name": pd.Series([], dtype=object)})
+    assert _product_text(np.array(["P1", "P2"]), empty) == ["", ""]
+    lines = pd.DataFrame({
+        "customer_id": ["A", "A", "B", "B", "C", "C"] * 3,
+        "order_id": [f"O{i}" for i in range(18)],
+        "ordered_at": pd.date_range("2024-01-01", periods=18, freq="7D"),
+        "product_id": ["P1", "P2", "P1", "P3", "P2", "P3"] * 3,
+        "quantity": 1, "unit_price": 2.0, "is_return": False, "is_non_product": False,
+    })
+    with pytest.raises(ModelError, match="needs product text"):  # alone it says what it needs
+        ContentRecommender().fit(lines, products=empty)
+    recs = HybridRecommender(random_state=0).fit(lines, products=empty).recommend(["A"], n=2, exclude_purchased=False)
+    assert list(recs["rank"]) == [1, 2] and set(recs["product_id"]) <= {"P1", "P2", "P3"}

