@@ -62,7 +62,25 @@ class ClvConfig(_Section):
     n_draws: int = Field(default=200, ge=10, le=10_000, description="Parameter draws behind the CLV interval.")
     penalizer_coef: float = Field(default=0.0, ge=0.0, description="L2 penalty of the BG/NBD fit (0: plain maximum likelihood).")
     spend_penalizer_coef: float = Field(default=0.0, ge=0.0, description="L2 penalty of the Gamma-Gamma fit.")
+    retry_penalizers: tuple[float, ...] = Field(
+        default=(0.001, 0.01),
+        description="L2 penalties tried in turn when the BG/NBD or Gamma-Gamma fit stops at the edge of its parameter "
+        "space (e.g. a small shop where nobody lapses); the notes say which was used (empty: no retry).",
+    )
+    no_dropout_fallback: bool = Field(
+        default=True,
+        description="When BG/NBD stops at the edge where nobody lapses, also fit the no-dropout NBD purchase model "
+        "(P(alive) = 1) and keep the better fit by AIC; the notes say which was used.",
+    )
     holdout_weeks: int | None = Field(default=None, ge=1, le=104, description="Weeks held out for the calibration check (none: a third of the history, 4 to 26).")
+
+
+    @field_validator("retry_penalizers")
+    @classmethod
+    def _non_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not (float(v) >= 0.0) or float(v) == float("inf") for v in value):
+            raise ValueError("every retry penalizer must be a finite number >= 0")
+        return tuple(float(v) for v in value)
 
 
 class PropensityConfig(_Section):

@@ -1,4 +1,4 @@
-"""Customer lifetime value models: BG/NBD, Pareto/NBD, Gamma-Gamma and discounted CLV.
+"""Customer lifetime value models: BG/NBD, Pareto/NBD, the no-dropout NBD, Gamma-Gamma and discounted CLV.
 
 Pure estimators (numpy/scipy, no I/O). Time is in whatever unit the
 frequency/recency/T summary uses; money in the unit of the spend input.
@@ -15,6 +15,7 @@ Names follow lifetimes so users can switch::
 from targetwise.clv._base import CLVWarning, CovarianceWarning, rfm_arrays, validate_rfm
 from targetwise.clv.beta_geo import BetaGeo
 from targetwise.clv.gamma_gamma import CORRELATION_WARNING_THRESHOLD, DependenceWarning, GammaGamma
+from targetwise.clv.nbd import NBD
 from targetwise.clv.pareto_nbd import ParetoNBD
 from targetwise.clv.plotting import (
     calibration_holdout_table,
@@ -29,6 +30,7 @@ from targetwise.clv.value import customer_lifetime_value
 
 __all__ = [
     "CORRELATION_WARNING_THRESHOLD",
+    "NBD",
     "BetaGeo",
     "CLVWarning",
     "CovarianceWarning",

@@ -319,7 +319,12 @@ class MaximumLikelihoodModel:
                 f"{type(self).__name__} did not converge ({result.message}; max |gradient| {grad_norm:.2e}; "
                 f"params {dict(zip(self._param_names, np.exp(result.x).tolist(), strict=True))})",
                 fix=self._convergence_fix,
-                details={"message": str(result.message), "iterations": int(result.nit)},
+                details={
+                    "message": str(result.message),
+                    "iterations": int(result.nit),
+                    "params": dict(zip(self._param_names, np.exp(result.x).tolist(), strict=True)),
+                    "at_bound": at_bound,
+                },
             )
         log_params = result.x
         params = np.exp(log_params)

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike
 from targetwise.clv._base import FloatArray, MaximumLikelihoodModel, validate_rfm
 from targetwise.clv.beta_geo import BetaGeo
 from targetwise.clv.gamma_gamma import GammaGamma, validate_spend
+from targetwise.clv.nbd import NBD
 from targetwise.clv.pareto_nbd import ParetoNBD
 from targetwise.errors import DataValidationError, ModelError
 
@@ -58,7 +59,7 @@ def horizon_steps(horizon: float, step: float) -> FloatArray:
 
 
 def customer_lifetime_value(
-    transaction_model: BetaGeo | ParetoNBD,
+    transaction_model: BetaGeo | ParetoNBD | NBD,
     spend_model: GammaGamma,
     frequency: ArrayLike,
     recency: ArrayLike,
@@ -85,10 +86,10 @@ def customer_lifetime_value(
         customer_lifetime_value(bgf, ggf, f, r, T, m, horizon=52,
                                 discount_rate=1.10 ** (1 / 52) - 1, time_unit="week")
     """
-    if not isinstance(transaction_model, BetaGeo | ParetoNBD):
+    if not isinstance(transaction_model, BetaGeo | ParetoNBD | NBD):
         raise ModelError(
             f"transaction_model must be a fitted BetaGeo or ParetoNBD, got {type(transaction_model).__name__}",
-            fix="fit BetaGeo() or ParetoNBD() on the calibration summary first",
+            fix="fit BetaGeo() or ParetoNBD() (or NBD() when nobody lapses) on the calibration summary first",
         )
     if not isinstance(spend_model, GammaGamma):
         raise ModelError(
@@ -188,7 +189,7 @@ def _draw_log_params(model: MaximumLikelihoodModel, n_draws: int, rng: np.random
 
 
 def _interval(
-    transaction_model: BetaGeo | ParetoNBD,
+    transaction_model: BetaGeo | ParetoNBD | NBD,
     spend_model: GammaGamma,
     x: FloatArray,
     t_x: FloatArray,

@@ -3,35 +3,57 @@
 One function, :func:`fit_clv`, for the run stage (days, 365-day horizon, 10 % a year by
 default, from the run config) and ``targetwise clv`` (the user's unit and horizon): the
 time unit and the horizon are parameters, never implied.
+
+At the edge of the parameter space (a small shop where nobody lapses: BG/NBD's ``a → 0``
+or ``b → ∞``; identical spend levels: Gamma-Gamma's ``q → ∞``) a fit stops with a
+ConvergenceError. :func:`fit_clv` then refits with the ``retry_penalizers`` in turn
+(``clv.retry_penalizers``), and, when the edge the fit ran to is the one where nobody
+lapses, also fits the no-dropout NBD purchase model (:class:`targetwise.clv.NBD`, that
+edge of BG/NBD and Pareto/NBD), keeping whichever of the converged models fits the data
+best (AIC, on the unpenalised likelihood). The notes say which model was used and why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from targetwise.errors import ConfigError, ModelError
+from targetwise.errors import ConfigError, ConvergenceError, ModelError
 from targetwise.io.modeldata import ModelData, open_model_data
 from targetwise.io.workspace import Workspace
 from targetwise.usecases._common import Notes, collect_warnings
 from targetwise.usecases.features import AsOf, features_at
 
 __all__ = [
+    "MODEL_LABELS",
     "TIME_UNIT_DAYS",
     "ClvChecks",
     "ClvResult",
     "calibration_holdout_split",
     "clv_checks",
     "clv_workspace",
+    "expected_lapses",
     "fit_clv",
+    "fit_spend_model",
+    "fit_transaction_model",
     "per_unit_discount",
     "tracking_data",
 ]
 
 TIME_UNIT_DAYS = {"D": 1, "W": 7}
+#: model class name -> (key in run outputs, name a marketer reads)
+MODEL_LABELS = {
+    "BetaGeo": ("beta_geo", "BG/NBD"),
+    "ParetoNBD": ("pareto_nbd", "Pareto/NBD"),
+    "NBD": ("nbd", "NBD (no dropout)"),
+    "GammaGamma": ("gamma_gamma", "Gamma-Gamma"),
+}
+#: penalties tried in turn when a fit stops at the edge of its parameter space (RunConfig.clv.retry_penalizers)
+RETRY_PENALIZERS = (0.001, 0.01)
 CLV_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_spend", "clv", "clv_lower", "clv_upper")
 
 
@@ -80,6 +102,8 @@ def fit_clv(
     model: str = "bgnbd",
     penalizer_coef: float = 0.0,
     spend_penalizer_coef: float = 0.0,
+    retry_penalizers: Sequence[float] = RETRY_PENALIZERS,
+    no_dropout_fallback: bool = True,
     random_state: int = 0,
 ) -> ClvResult:
     """CLV over ``horizon`` time units, discounted at ``discount_rate`` per unit.
@@ -87,9 +111,10 @@ def fit_clv(
     ``features`` are BTYD features computed in ``time_unit`` (``btyd_frequency``,
     ``btyd_recency``, ``btyd_T``, ``btyd_monetary_value``). Without a usable
     interval (e.g. a singular information matrix on a tiny shop) the point values
-    stay and the notes say why.
+    stay and the notes say why. A fit at the edge of its parameter space is refitted
+    with ``retry_penalizers`` or replaced by the no-dropout NBD (module docstring).
     """
-    from targetwise.clv import BetaGeo, GammaGamma, ParetoNBD, customer_lifetime_value
+    from targetwise.clv import customer_lifetime_value
 
     _check(time_unit, model)
     f = features
@@ -98,10 +123,15 @@ def fit_clv(
     repeat = (freq > 0) & (money > 0)
     spend_input = np.where(repeat, money, 0.0)
     notes = Notes()
+    trans = fit_transaction_model(
+        freq, rec, T, model=model, penalizer_coef=penalizer_coef, retry_penalizers=retry_penalizers,
+        no_dropout_fallback=no_dropout_fallback, notes=notes,
+    )
+    spend = fit_spend_model(
+        freq[repeat], money[repeat], penalizer_coef=spend_penalizer_coef, retry_penalizers=retry_penalizers,
+        notes=notes,
+    )
     with collect_warnings(notes):
-        cls = BetaGeo if model == "bgnbd" else ParetoNBD
-        trans = cls(penalizer_coef=penalizer_coef).fit(freq, rec, T)
-        spend = GammaGamma(penalizer_coef=spend_penalizer_coef).fit(freq[repeat], money[repeat])
         kwargs: dict[str, Any] = dict(
             horizon=horizon, discount_rate=discount_rate, time_unit=time_unit, n_draws=n_draws,
             random_state=random_state,
@@ -121,6 +151,170 @@ def fit_clv(
     return ClvResult(
         table=table, transaction_model=trans, spend_model=spend, horizon=float(horizon), time_unit=time_unit,
         discount_rate=float(discount_rate), repeat_buyers=int(repeat.sum()), notes=notes,
+    )
+
+
+# -- fits at the edge of the parameter space ----------------------------------------------
+
+_CONFIG_FIX = (
+    "set clv.penalizer_coef / clv.spend_penalizer_coef in the run config (e.g. --set clv.penalizer_coef=0.01), "
+    "add more values to clv.retry_penalizers, or check that the shop has enough repeat buyers"
+)
+
+
+@dataclass
+class _Candidate:
+    model: Any
+    label: str
+    notes: Notes
+
+
+def _attempt(fit: Callable[[], Any], label: str) -> _Candidate | ConvergenceError | ModelError:
+    """One fit, its warnings kept apart (a candidate that is not chosen leaves no notes)."""
+    notes = Notes()
+    try:
+        with collect_warnings(notes):
+            return _Candidate(fit(), label, notes)
+    except (ConvergenceError, ModelError) as exc:
+        return exc
+
+
+def _aic(model: Any) -> float:
+    return 2.0 * len(model.params_) - 2.0 * float(model.log_likelihood_)
+
+
+def _short(params: dict[str, float]) -> str:
+    return ", ".join(f"{k} = {v:.3g}" for k, v in params.items())
+
+
+def expected_lapses(params: dict[str, float], model: str, frequency: np.ndarray, T: np.ndarray) -> float | None:
+    """How many customers a BG/NBD (``bgnbd``) or Pareto/NBD fit with ``params`` says lapsed (None: unknown).
+
+    BG/NBD: a dropout chance of ``a/(a+b)`` after each repeat purchase; Pareto/NBD: a death
+    rate of ``s/β`` per time unit over each customer's ``T``. Below one customer the fit is at
+    the edge where nobody lapses, which is the no-dropout NBD.
+    """
+    if model == "bgnbd" and {"a", "b"} <= params.keys():
+        return float(params["a"] / (params["a"] + params["b"]) * np.sum(frequency))
+    if model == "paretonbd" and {"s", "beta"} <= params.keys():
+        return float(params["s"] / params["beta"] * np.sum(T))
+    return None
+
+
+def fit_transaction_model(
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    T: np.ndarray,
+    *,
+    model: str = "bgnbd",
+    penalizer_coef: float = 0.0,
+    retry_penalizers: Sequence[float] = RETRY_PENALIZERS,
+    no_dropout_fallback: bool = True,
+    notes: Notes | None = None,
+) -> Any:
+    """BG/NBD (or Pareto/NBD) at ``penalizer_coef``; at the edge of the parameter space, the best refit.
+
+    A fit that stops at the edge (ConvergenceError) is refitted with each of
+    ``retry_penalizers`` above ``penalizer_coef`` (the first that converges). When the edge
+    is the one where nobody lapses (fewer than one expected lapsed customer: a stopped or a
+    converged fit alike, since which of the two the optimiser reaches there is chance), the
+    no-dropout :class:`~targetwise.clv.NBD` is fitted too. The candidate with the lowest AIC
+    is returned and ``notes`` say so. Without a converged candidate the first error is
+    raised, its fix naming the run config.
+    """
+    from targetwise.clv import NBD, BetaGeo, ParetoNBD
+
+    notes = Notes() if notes is None else notes
+    cls = BetaGeo if model == "bgnbd" else ParetoNBD
+    name = MODEL_LABELS[cls.__name__][1]
+    first = _attempt(lambda: cls(penalizer_coef=penalizer_coef).fit(frequency, recency, T), name)
+    if isinstance(first, ModelError) and not isinstance(first, ConvergenceError):
+        raise first
+    stopped = isinstance(first, ConvergenceError)
+    params = (first.details.get("params") or {}) if isinstance(first, ConvergenceError) else first.model.params_
+    lapses = expected_lapses(params, model, frequency, T)
+    nobody_lapses = lapses is not None and lapses < 1.0
+    if not stopped and not (no_dropout_fallback and nobody_lapses):
+        assert isinstance(first, _Candidate)
+        notes.extend(n for n in first.notes if n not in notes)
+        return first.model
+    candidates: list[_Candidate] = [] if stopped else [first]  # type: ignore[list-item]
+    if stopped:
+        for coef in sorted(c for c in retry_penalizers if c > penalizer_coef):
+            refit = _attempt(lambda c=coef: cls(penalizer_coef=c).fit(frequency, recency, T),
+                             f"{name} refitted with penalizer_coef {coef:g} (clv.retry_penalizers)")
+            if isinstance(refit, _Candidate):
+                candidates.append(refit)
+                break
+    if no_dropout_fallback and nobody_lapses:
+        nbd = _attempt(lambda: NBD(penalizer_coef=penalizer_coef).fit(frequency, recency, T),
+                       "fallback: the no-dropout NBD purchase model (P(alive) = 1 for every customer)")
+        if isinstance(nbd, _Candidate):
+            candidates.append(nbd)
+    verb = "stopped at the edge of its parameter space" if stopped else "converged to the edge of its parameter space"
+    why = f"{name} {verb} ({_short(params)})"
+    if nobody_lapses:
+        why += f": nobody lapses (an expected {lapses:.2g} lapsed customers)"
+    if not candidates:
+        assert isinstance(first, ConvergenceError)
+        tried = ", ".join(f"{c:g}" for c in sorted(retry_penalizers) if c > penalizer_coef) or "none"
+        raise ConvergenceError(
+            f"{why}; refits with penalizer_coef {tried}"
+            + (" and the no-dropout NBD" if no_dropout_fallback and nobody_lapses else "") + " did not converge either",
+            fix=_CONFIG_FIX, details=first.details,
+        )
+    best = min(candidates, key=lambda c: _aic(c.model))
+    if best is not first:
+        notes.add(f"{why}; {best.label}: {_short(best.model.params_)}")
+    notes.extend(n for n in best.notes if n not in notes)
+    return best.model
+
+
+def fit_spend_model(
+    frequency: np.ndarray,
+    monetary_value: np.ndarray,
+    *,
+    penalizer_coef: float = 0.0,
+    retry_penalizers: Sequence[float] = RETRY_PENALIZERS,
+    notes: Notes | None = None,
+) -> Any:
+    """Gamma-Gamma on repeat buyers at ``penalizer_coef``; at the edge, refitted with ``retry_penalizers``.
+
+    A fit counts only with a defined mean spend (q > 1). The first that converges is
+    returned and ``notes`` say which penalty; without one the first error is raised.
+    """
+    from targetwise.clv import GammaGamma
+
+    notes = Notes() if notes is None else notes
+
+    def fit(coef: float) -> Any:
+        spend = GammaGamma(penalizer_coef=coef).fit(frequency, monetary_value)
+        if spend.params_["q"] <= 1.0:  # the mean spend p v / (q - 1) is undefined: no usable fit either
+            raise ConvergenceError(
+                f"Gamma-Gamma fitted q = {spend.params_['q']:.4g} <= 1, where the mean spend is undefined",
+                fix=_CONFIG_FIX, details={"params": dict(spend.params_)},
+            )
+        return spend
+
+    first = _attempt(lambda: fit(penalizer_coef), "Gamma-Gamma")
+    if isinstance(first, _Candidate):
+        notes.extend(n for n in first.notes if n not in notes)
+        return first.model
+    if not isinstance(first, ConvergenceError):
+        raise first
+    edge = _short(first.details.get("params") or {}) or first.message
+    for coef in sorted(c for c in retry_penalizers if c > penalizer_coef):
+        refit = _attempt(lambda c=coef: fit(c), f"Gamma-Gamma refitted with penalizer_coef {coef:g} (clv.retry_penalizers)")
+        if isinstance(refit, _Candidate):
+            notes.add(f"Gamma-Gamma stopped at the edge of its parameter space ({edge}); {refit.label}: "
+                      f"{_short(refit.model.params_)}")
+            notes.extend(n for n in refit.notes if n not in notes)
+            return refit.model
+    tried = ", ".join(f"{c:g}" for c in sorted(retry_penalizers) if c > penalizer_coef)
+    raise ConvergenceError(
+        f"Gamma-Gamma stopped at the edge of its parameter space ({edge})"
+        + (f"; refits with penalizer_coef {tried} did not converge either" if tried else ""),
+        fix=_CONFIG_FIX, details=first.details,
     )
 
 
@@ -195,10 +389,20 @@ class ClvChecks:
     arrays: tuple[Any, ...]
     holdout_actual: float
     holdout_predicted: float
+    notes: Notes = field(default_factory=Notes)
 
 
-def clv_checks(data: ModelData, as_of: AsOf, *, holdout_weeks: int | None = None) -> ClvChecks:
-    from targetwise.clv import BetaGeo, calibration_holdout_table, tracking_table
+def clv_checks(
+    data: ModelData,
+    as_of: AsOf,
+    *,
+    holdout_weeks: int | None = None,
+    penalizer_coef: float = 0.0,
+    retry_penalizers: Sequence[float] = RETRY_PENALIZERS,
+    no_dropout_fallback: bool = True,
+) -> ClvChecks:
+    """The calibration fit (in weeks, before the holdout) and its checks; at the edge, refitted as :func:`fit_clv` does."""
+    from targetwise.clv import calibration_holdout_table, tracking_table
 
     end = pd.Timestamp(as_of)
     first = data.first_ordered_at()
@@ -209,7 +413,11 @@ def clv_checks(data: ModelData, as_of: AsOf, *, holdout_weeks: int | None = None
     cutoff = (end - pd.Timedelta(weeks=weeks)).normalize()
     cal = calibration_holdout_split(data, cutoff, end, time_unit="W")
     f, r, T = (cal[c].to_numpy(dtype=float) for c in ("btyd_frequency", "btyd_recency", "btyd_T"))
-    model = BetaGeo().fit(f, r, T)
+    notes = Notes()
+    model = fit_transaction_model(
+        f, r, T, penalizer_coef=penalizer_coef, retry_penalizers=retry_penalizers,
+        no_dropout_fallback=no_dropout_fallback, notes=notes,
+    )
     holdout = cal["holdout_frequency"].to_numpy(dtype=float)
     table = calibration_holdout_table(model, f, r, T, holdout, holdout_duration=cal.attrs["holdout_duration"])
     per_period, first_times, origin = tracking_data(data, end, unit_days=7)
@@ -226,4 +434,5 @@ def clv_checks(data: ModelData, as_of: AsOf, *, holdout_weeks: int | None = None
         arrays=(f, r, T, holdout, cal.attrs["holdout_duration"], per_period, acquired),
         holdout_actual=float(holdout.sum()),
         holdout_predicted=float(model.expected_purchases(cal.attrs["holdout_duration"], f, r, T).sum()),
+        notes=Notes(f"calibration check: {n}" for n in notes),
     )

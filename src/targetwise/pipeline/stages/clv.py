@@ -1,4 +1,9 @@
-"""Stage ``clv``: BG/NBD + Gamma-Gamma in days, CLV with intervals, and the checks a marketer reads."""
+"""Stage ``clv``: BG/NBD + Gamma-Gamma in days, CLV with intervals, and the checks a marketer reads.
+
+When a fit stops at the edge of its parameter space the use case refits it (penalised, or the
+no-dropout NBD when nobody lapses); the model used is in the metrics (``transaction_model``),
+the params output and the notes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from targetwise.io import outputs as out
 from targetwise.io.runs import StageRecord
 from targetwise.pipeline.context import RunContext, Stage
 from targetwise.usecases._common import Notes, collect_warnings
-from targetwise.usecases.clv import clv_checks, fit_clv, per_unit_discount
+from targetwise.usecases.clv import MODEL_LABELS, clv_checks, fit_clv, per_unit_discount
 
 
 def run(ctx: RunContext, record: StageRecord) -> None:
@@ -18,18 +23,22 @@ def run(ctx: RunContext, record: StageRecord) -> None:
     result = fit_clv(
         features, horizon=cfg.horizon_days, time_unit="D", discount_rate=per_unit_discount(cfg.annual_discount_rate, "D"),
         interval=cfg.interval, n_draws=cfg.n_draws, penalizer_coef=cfg.penalizer_coef,
-        spend_penalizer_coef=cfg.spend_penalizer_coef, random_state=ctx.random_state,
+        spend_penalizer_coef=cfg.spend_penalizer_coef, retry_penalizers=cfg.retry_penalizers,
+        no_dropout_fallback=cfg.no_dropout_fallback, random_state=ctx.random_state,
     )
     for note in result.notes:
         record.note(note)
     ctx.results["clv"] = result.table
     ctx.writer.write_table(out.CLV, result.table)
     _checks(ctx, record, result.transaction_model, features["btyd_T"].to_numpy(dtype=float))
-    bgf, ggf = result.transaction_model, result.spend_model
+    trans, ggf = result.transaction_model, result.spend_model
+    key, label = MODEL_LABELS[type(trans).__name__]  # beta_geo, or nbd after the no-dropout fallback
     ctx.writer.write_json(
         out.CLV_PARAMS,
-        {"beta_geo": bgf.params_, "gamma_gamma": ggf.params_, "beta_geo_log_likelihood": bgf.log_likelihood_,
-         "time_unit": "day", "horizon_days": cfg.horizon_days, "annual_discount_rate": cfg.annual_discount_rate},
+        {"transaction_model": label, key: trans.params_, "gamma_gamma": ggf.params_,
+         f"{key}_log_likelihood": trans.log_likelihood_, "penalizer_coef": trans.penalizer_coef,
+         "spend_penalizer_coef": ggf.penalizer_coef, "time_unit": "day", "horizon_days": cfg.horizon_days,
+         "annual_discount_rate": cfg.annual_discount_rate},
     )
     record.params = {"horizon": cfg.horizon_days, "time_unit": "day", "annual_discount_rate": cfg.annual_discount_rate,
                      "interval": cfg.interval}
@@ -39,7 +48,8 @@ def run(ctx: RunContext, record: StageRecord) -> None:
             "repeat_buyers": result.repeat_buyers,
             "total_clv": float(result.table["clv"].sum()),
             "median_p_alive": float(np.median(result.table["p_alive"])),
-            "beta_geo": {k: float(v) for k, v in bgf.params_.items()},
+            "transaction_model": label,
+            key: {k: float(v) for k, v in trans.params_.items()},
             "gamma_gamma": {k: float(v) for k, v in ggf.params_.items()},
         }
     )
@@ -51,7 +61,11 @@ def _checks(ctx: RunContext, record: StageRecord, model: object, T: np.ndarray) 
 
     notes = Notes()
     with collect_warnings(notes):
-        checks = clv_checks(ctx.data, ctx.as_of, holdout_weeks=ctx.config.clv.holdout_weeks)
+        checks = clv_checks(
+            ctx.data, ctx.as_of, holdout_weeks=ctx.config.clv.holdout_weeks,
+            retry_penalizers=ctx.config.clv.retry_penalizers, no_dropout_fallback=ctx.config.clv.no_dropout_fallback,
+        )
+        notes.extend(n for n in checks.notes if n not in notes)
         f, r, t, holdout, duration, per_period, first_times = checks.arrays
         cal = checks.model
         ctx.writer.write_bytes(out.CLV_HOLDOUT_PNG, png_bytes(plot_calibration_holdout(
