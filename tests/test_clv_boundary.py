@@ -213,3 +213,19 @@ def test_nbd_clv_discounts_each_step() -> None:
     expected_spend = (6.0 * 15.0 + 6.0 * x * m) / (6.0 * x + 4.0 - 1.0)
     np.testing.assert_allclose(value["expected_purchases"], 3.0 * rate)
     np.testing.assert_allclose(value["clv"], discounted * expected_spend)
+
+
+def test_targetwise_run_prints_which_model_the_clv_stage_used(shop) -> None:
+    from typer.testing import CliRunner
+
+    from targetwise.cli import app
+
+    ws, _f, _truth = shop
+    r = CliRunner().invoke(app, ["run", "-w", str(ws.path), "--stage", "features", "--stage", "clv"],
+                           env={"TARGETWISE_WORKSPACE": "", "COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "clv: ok" in text and "transaction_model=NBD (no dropout)" in text
+    assert "note: BG/NBD " in text and "fallback: the no-dropout NBD purchase model" in text
+    assert "note: Gamma-Gamma stopped at the edge of its parameter space" in text
+    assert "promoted: the service now serves this run" in text
