@@ -170,7 +170,7 @@ TERMS: dict[str, Term] = dict(
            "chance still active: a baseline the model should beat.", "score"),
         _t("bgnbd_expected_purchases_auc", "AUC of expected purchases", "Ranking quality of the lifetime-value "
            "model's expected purchases: a baseline the model should beat.", "score"),
-        _t("mae", "Average error (days)", "Average absolute gap between the predicted and the actual value.", "number"),
+        _t("mae", "Average error", "Average absolute gap between the predicted and the actual value.", "number"),
         _t("rmse", "Typical error (RMSE)", "Root mean squared gap between the predicted and the actual value; large "
            "misses weigh more.", "number"),
         _t("r2", "Share of variation explained (R²)", "1 = perfect, 0 = no better than predicting the average.",
@@ -209,6 +209,9 @@ PARAMETERS: dict[tuple[str, str], Term] = {
         ("pareto_nbd", "alpha", "alpha (purchase rate scale)", "Scale of the purchase rates: larger = slower buyers."),
         ("pareto_nbd", "s", "s (lifetime shape)", "Shape of how customer lifetimes vary."),
         ("pareto_nbd", "beta", "beta (lifetime scale)", "Scale of the customer lifetimes: larger = longer lives."),
+        ("nbd", "r", "r (purchase rate shape)", "Shape of how purchase rates vary between customers (nobody "
+         "leaves in this model)."),
+        ("nbd", "alpha", "alpha (purchase rate scale)", "Scale of the purchase rates: larger = slower buyers."),
         ("gamma_gamma", "p", "p (spend shape)", "Shape of the spend per purchase of one customer."),
         ("gamma_gamma", "q", "q (spend spread shape)", "Shape of how average spend varies between customers "
          "(must be above 1)."),

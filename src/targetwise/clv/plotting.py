@@ -1,7 +1,9 @@
-"""Model checks a marketer can read: calibration vs holdout, tracking, P(alive) matrix.
+"""Model checks a marketer can read: calibration vs holdout, tracking, P(alive) matrix, the value distribution.
 
 Each ``plot_*`` draws on ``ax`` (a new figure when ``None``) and returns the
-Axes; nothing is shown or saved here.
+Axes; nothing is shown or saved here. Axis labels are in words with their units
+("mean purchases in the 17 weeks after the cutoff"), and money axes carry the
+currency (:func:`plot_value_distribution`: a log scale with currency ticks).
 """
 
 from __future__ import annotations
@@ -15,15 +17,27 @@ from targetwise.clv._base import as_column, validate_rfm
 from targetwise.clv.beta_geo import BetaGeo
 from targetwise.clv.pareto_nbd import ParetoNBD
 from targetwise.errors import DataValidationError
+from targetwise.presentation import Currency, money, plural
 
 __all__ = [
     "calibration_holdout_table",
     "plot_calibration_holdout",
     "plot_prob_alive_matrix",
     "plot_tracking",
+    "plot_value_distribution",
     "prob_alive_matrix",
     "tracking_table",
 ]
+
+
+def _units(n: float, unit: str) -> str:
+    """``17 weeks``, ``1 day``: ``unit`` given singular or plural ("week" or "weeks")."""
+    singular = unit[:-1] if unit.endswith("s") and unit not in ("s",) else unit
+    return plural(round(float(n), 1), singular)
+
+
+def _plural_unit(unit: str) -> str:
+    return unit if unit.endswith("s") else unit + "s"
 
 
 def _axes(ax: Any) -> Any:
@@ -101,10 +115,10 @@ def plot_calibration_holdout(
     ax.plot(positions, table["actual"].to_numpy(), marker="o", label="actual")
     ax.plot(positions, table["model"].to_numpy(), marker="s", linestyle="--", label=type(model).__name__)
     ax.set_xticks(positions, list(table.index))
-    ax.set_xlabel("purchases in calibration period")
-    ax.set_ylabel(f"mean purchases in holdout ({holdout_duration:g} {time_unit})")
-    ax.set_title("Conditional expectations: calibration vs holdout")
-    ax.legend()
+    ax.set_xlabel("repeat purchases before the cutoff")
+    ax.set_ylabel(f"mean purchases in the {_units(holdout_duration, time_unit)} after")
+    ax.set_title("Predicted vs actual purchases after the cutoff, by past purchases")
+    ax.legend(["actual", f"model ({type(model).__name__})"], frameon=False)
     return ax
 
 
@@ -161,11 +175,11 @@ def plot_tracking(
     ax.plot(table.index, table["actual"], label="actual")
     ax.plot(table.index, table["expected"], linestyle="--", label=type(model).__name__)
     if calibration_end is not None:
-        ax.axvline(calibration_end, color="grey", linestyle=":", label="end of calibration")
-    ax.set_xlabel(time_unit)
-    ax.set_ylabel("cumulative repeat transactions")
-    ax.set_title("Tracking cumulative repeat transactions")
-    ax.legend()
+        ax.axvline(calibration_end, color="grey", linestyle=":", label="cutoff (model fitted before it)")
+    ax.set_xlabel(f"{_plural_unit(time_unit)} since the first order in the data")
+    ax.set_ylabel("repeat purchases so far (all customers)")
+    ax.set_title("Repeat purchases over time: actual vs model")
+    ax.legend(frameon=False)
     return ax
 
 
@@ -206,8 +220,61 @@ def plot_prob_alive_matrix(
         vmax=1.0,
         extent=(recencies[0], recencies[-1], frequencies[0] - 0.5, frequencies[-1] + 0.5),
     )
-    ax.figure.colorbar(image, ax=ax, label="P(alive)")
-    ax.set_xlabel(f"recency ({time_unit} from first to last purchase)")
-    ax.set_ylabel("frequency (repeat purchases)")
-    ax.set_title(f"Probability a customer is alive, T = {T:g} {time_unit}")
+    colorbar = ax.figure.colorbar(image, ax=ax, label="chance the customer is still active")
+    colorbar.ax.yaxis.set_major_formatter(_percent_formatter())
+    ax.set_xlabel(f"{_plural_unit(time_unit)} from first to last purchase")
+    ax.set_ylabel("repeat purchases")
+    ax.set_title(f"Chance still active, for customers first seen {_units(T, time_unit)} ago")
+    return ax
+
+
+def _percent_formatter() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: f"{v:.0%}")
+
+
+def plot_value_distribution(
+    values: ArrayLike,
+    *,
+    currency: Currency | None = None,
+    horizon_days: float | None = None,
+    bins: int = 40,
+    floor: float = 1.0,
+    ax: Any = None,
+) -> Any:
+    """Customers by lifetime value on a log money axis with currency ticks (``£10``, ``£1k``), median marked.
+
+    Values below ``floor`` (and 0) are counted in the first bar, which the x label says; the
+    ticks are amounts in ``currency``, not logarithms.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    cur = currency or Currency()
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    ax = _axes(ax)
+    positive = data[data > 0]
+    if positive.size == 0:
+        ax.text(0.5, 0.5, "no customer has a positive value", ha="center", va="center", transform=ax.transAxes)
+        return ax
+    low = max(float(positive.min()), floor)
+    high = max(float(positive.max()), low * 10)
+    edges = np.geomspace(low, high, bins + 1)
+    below = int((data < low).sum())
+    ax.hist(np.clip(data, low, high), bins=edges, color="#6baed6", edgecolor="white", linewidth=0.4)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: money(v, cur, compact=True)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    median = float(np.median(data))
+    if median > 0:
+        ax.axvline(max(median, low), color="#08519c", lw=1.2, ls="--")
+        ax.annotate(f"median {money(median, cur)}", (max(median, low), 1), xycoords=("data", "axes fraction"),
+                    xytext=(4, -12), textcoords="offset points", fontsize=8, color="#08519c")
+    horizon = f", next {plural(horizon_days, 'day')}" if horizon_days else ""
+    first_bar = f"; first bar includes {plural(below, 'customer')} under {money(low, cur)}" if below else ""
+    ax.set_xlabel(f"customer lifetime value{horizon} (log scale{first_bar})")
+    ax.set_ylabel("customers")
+    ax.spines[["top", "right"]].set_visible(False)
     return ax

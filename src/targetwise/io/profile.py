@@ -29,10 +29,14 @@ class DataProfile:
     non_product_lines: int
     one_order_customers: int
     revenue: float
+    returns_only_customers: int
+    returns_only_value: float
     missing_values: dict[str, int]
     lines_per_day: pd.DataFrame = field(repr=False)
     top_products: pd.DataFrame = field(repr=False)
     warnings: tuple[str, ...] = ()
+    currency_code: str = "GBP"  # the workspace currency (settings), for whoever shows the amounts
+    currency_symbol: str = "£"
 
     @property
     def one_order_share(self) -> float:
@@ -40,19 +44,36 @@ class DataProfile:
 
 
 def profile_workspace(workspace: Workspace, *, top_n: int = 10) -> DataProfile:
-    """Compute the profile with a handful of aggregate queries (one pass each)."""
+    """Compute the profile with a handful of aggregate queries (one pass each).
+
+    ``customers`` and ``revenue`` are counted as a run counts them (customers with at least one
+    purchase; net revenue = their purchases minus their returns, postage and fees excluded), so
+    the profile and a run over all the data give the same numbers; returns of people with no
+    purchase in the data are counted apart (``returns_only_customers``, ``returns_only_value``).
+    ``top_products`` are ranked by net revenue: sales minus the returns linked to them at ingest
+    (an order cancelled the same day earns nothing), with ``gross_revenue`` and ``returned_value``.
+    """
     with workspace.connect(read_only=True) as con:
-        (lines, orders, customers, products, first, last, returns, non_product, revenue, returned_value,
-         gross_value) = con.execute(
+        (lines, orders, products, first, last, returns, non_product, returned_value, gross_value) = con.execute(
             """
-            SELECT count(*), count(DISTINCT order_id), count(DISTINCT customer_id),
+            SELECT count(*), count(DISTINCT order_id),
                    count(DISTINCT product_id) FILTER (NOT is_non_product),
                    min(ordered_at), max(ordered_at), count(*) FILTER (is_return),
                    count(*) FILTER (is_non_product),
-                   coalesce(sum(line_amount) FILTER (NOT is_non_product), 0),
                    coalesce(-sum(line_amount) FILTER (is_return AND NOT is_non_product), 0),
                    coalesce(sum(line_amount) FILTER (NOT is_return AND NOT is_non_product), 0)
             FROM transactions
+            """
+        ).fetchone()  # type: ignore[misc]
+        # net revenue as the run computes it: the customers with a purchase, their purchases minus returns
+        (customers, revenue, returns_only_customers, returns_only_value) = con.execute(
+            """
+            WITH c AS (
+                SELECT customer_id, bool_or(NOT is_return) AS bought, sum(line_amount) AS net
+                FROM transactions WHERE NOT is_non_product GROUP BY customer_id)
+            SELECT count(*) FILTER (bought), coalesce(sum(net) FILTER (bought), 0),
+                   count(*) FILTER (NOT bought), coalesce(-sum(net) FILTER (NOT bought), 0)
+            FROM c
             """
         ).fetchone()  # type: ignore[misc]
         (anonymous,) = con.execute("SELECT count(*) FROM anonymous_transactions").fetchone()  # type: ignore[misc]
@@ -90,13 +111,22 @@ def profile_workspace(workspace: Workspace, *, top_n: int = 10) -> DataProfile:
             FROM transactions GROUP BY 1 ORDER BY 1
             """
         ).df()
+        # net of the returns linked at ingest to a purchase of the same customer and product: an order
+        # cancelled the same day earns nothing; returns of purchases before the data reverse no sale here
         top = con.execute(
             f"""
-            SELECT t.product_id, any_value(p.name) AS name, sum(t.quantity) AS units,
-                   sum(t.line_amount) AS revenue, count(DISTINCT t.customer_id) AS customers
+            SELECT t.product_id, any_value(p.name) AS name,
+                   coalesce(sum(t.quantity) FILTER (NOT t.is_return OR t.linked_order_id IS NOT NULL), 0) AS units,
+                   coalesce(sum(t.line_amount) FILTER (NOT t.is_return OR t.linked_order_id IS NOT NULL), 0)
+                       AS revenue,
+                   coalesce(sum(t.line_amount) FILTER (NOT t.is_return), 0) AS gross_revenue,
+                   coalesce(-sum(t.line_amount) FILTER (t.is_return AND t.linked_order_id IS NOT NULL), 0)
+                       AS returned_value,
+                   count(DISTINCT t.customer_id) FILTER (NOT t.is_return) AS customers
             FROM transactions t LEFT JOIN products p USING (product_id)
-            WHERE NOT t.is_return AND NOT t.is_non_product
-            GROUP BY 1 ORDER BY revenue DESC LIMIT {int(top_n)}
+            WHERE NOT t.is_non_product
+            GROUP BY 1 HAVING count(*) FILTER (NOT t.is_return) > 0
+            ORDER BY revenue DESC, t.product_id LIMIT {int(top_n)}
             """
         ).df()
     duplicates = int(reasons.get("duplicate_line", 0))
@@ -126,10 +156,14 @@ def profile_workspace(workspace: Workspace, *, top_n: int = 10) -> DataProfile:
         non_product_lines=int(non_product),
         one_order_customers=int(one_order),
         revenue=float(revenue),
+        returns_only_customers=int(returns_only_customers),
+        returns_only_value=float(returns_only_value),
         missing_values=missing,
         lines_per_day=per_day,
         top_products=top,
         warnings=tuple(profile_warnings),
+        currency_code=workspace.settings.currency_code,
+        currency_symbol=workspace.settings.currency_symbol,
     )
 
 
@@ -150,8 +184,8 @@ def _warnings(
     total = lines + anonymous
     if anonymous / total > 0.1:
         out.append(
-            f"{anonymous / total:.0%} of sales lines have no customer id (guest checkouts?). They count in "
-            "revenue but cannot be targeted; models learn from the other lines only."
+            f"{anonymous / total:.0%} of sales lines have no customer id (guest checkouts?). They are in no "
+            "customer's revenue and cannot be targeted; models learn from the other lines only."
         )
     if customers and one_order / customers > 0.5:
         out.append(
