@@ -239,6 +239,7 @@ def test_audience_filter_consent_and_exports(client: TestClient, keys: Keys, run
     email = client.get("/v1/audiences/lapsed-low-clv-v1/export", headers=Keys.header(keys.write),
                        params={"destination": "csv", "channel": "email"})
     assert email.text == "customer_id\n" and email.headers["x-excluded-opt-out"] == "1"
+    assert email.headers["x-warning"] == "all 1 members opted out of this channel or of profiling: the file has a header only"
     assert client.get("/v1/audiences/lapsed-low-clv-v1/export", headers=Keys.header(keys.read)).status_code == 403
 
     everyone = client.post("/v1/audiences", headers=Keys.header(keys.write), json={"name": "all", "conditions": []}).json()
@@ -247,13 +248,14 @@ def test_audience_filter_consent_and_exports(client: TestClient, keys: Keys, run
     rows = pd.read_csv(io.StringIO(google.text), dtype=str, keep_default_na=False)
     sha = lambda text: hashlib.sha256(text.encode()).hexdigest()  # noqa: E731
     # C1: Gmail dots and +suffix dropped for Google; C3 revoked ads consent; no customer ids leave
-    assert rows.to_dict("records") == [
-        {"email_sha256": sha("annlee@gmail.com"), "phone_sha256": sha("+442070313000")},
-        {"email_sha256": sha("bob@example.com"), "phone_sha256": ""},
+    assert list(rows.columns) == ["Email", "Phone", "First Name", "Last Name", "Country", "Zip"]
+    assert rows[["Email", "Phone"]].to_dict("records") == [
+        {"Email": sha("annlee@gmail.com"), "Phone": sha("+442070313000")},
+        {"Email": sha("bob@example.com"), "Phone": ""},
     ]
     assert google.headers["x-excluded-opt-out"] == "1"
     meta = client.get(f"/v1/audiences/{everyone['id']}/export", headers=Keys.header(keys.write), params={"destination": "meta"})
-    assert meta.text.splitlines()[1] == f"{sha('ann.lee+shop@gmail.com')},{sha('442070313000')}"
+    assert meta.text.splitlines()[:2] == ["email,phone,fn,ln,country,zip", f"{sha('ann.lee+shop@gmail.com')},{sha('442070313000')},,,,"]
     listed = [a["id"] for a in get(client, "/v1/audiences", keys.read).json()["audiences"]]
     assert sorted(listed) == ["all-v1", "lapsed-low-clv-v1", "lapsed-low-clv-v2"]
     bad = client.post("/v1/audiences", headers=Keys.header(keys.write),
@@ -279,8 +281,61 @@ def test_campaign_plan_matches_the_planner(client: TestClient, keys: Keys) -> No
     assert plan["n_contacted"] == expected.n_contacted == 2  # C2: 0.02 * 50 = 1 = cost, not profitable
     assert plan["expected_profit"] == pytest.approx(expected.expected_profit) == pytest.approx(0.15 * 50 - 2)
     assert plan["by_reason"] == {"contact": 2, "unprofitable": 1}
+    assert plan["kind"] == "incremental" and plan["expected_responders"] is None and plan["responder_curve"] == []
     bad = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json={**body, "score": "nope"})
     assert bad.status_code == 422 and "p_purchase_30d" in bad.json()["error"]["fix"]
+
+
+def test_a_response_score_ranks_expected_responders_and_claims_no_profit(client: TestClient, keys: Keys) -> None:
+    """Issue 19: p_purchase_30d used to be planned as if it were incremental lift (conversions, profit)."""
+    body = {"score": "p_purchase_30d", "contact_cost": 1.0, "budget": 2.0, "holdout_fraction": 0.0, "channel": "sms"}
+    r = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json=body)
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    # C4 objected to profiling; C1 0.7, C3 0.4, C2 0.05: a budget of 2 contacts C1 and C3
+    assert plan["kind"] == "responders" and plan["customers_considered"] == 3 and plan["excluded_opt_out"] == 1
+    assert (plan["n_contacted"], plan["total_cost"]) == (2, 2.0)
+    assert plan["expected_responders"] == pytest.approx(0.7 + 0.4)
+    assert plan["by_reason"] == {"contact": 2, "over_budget": 1}
+    for claim in ("expected_incremental_conversions", "incremental_conversions_interval", "expected_profit",
+                  "profit_interval", "interval_method", "confidence"):
+        assert plan[claim] is None, claim
+    assert plan["profit_curve"] == []
+    assert [(p["depth"], p["cost"], p["feasible"]) for p in plan["responder_curve"]] == [
+        (0, 0.0, True), (1, 1.0, True), (2, 2.0, True), (3, 3.0, False)]
+    assert [p["expected_responders"] for p in plan["responder_curve"]] == pytest.approx([0, 0.7, 1.1, 1.15])
+    assert "not caused by the campaign" in plan["notes"][0]
+    # a value per conversion changes nothing (no profit is claimed) and says so
+    valued = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json={**body, "value_per_conversion": 50}).json()
+    assert valued["expected_responders"] == plan["expected_responders"] and valued["expected_profit"] is None
+    assert any("not used" in n for n in valued["notes"])
+    # at most one contact; the 10% holdout of 2 rounds to 0, of 10 would be 1
+    capped = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read),
+                         json={**body, "budget": None, "max_contacts": 1}).json()
+    assert (capped["n_contacted"], capped["expected_responders"], capped["by_reason"]) == (
+        1, pytest.approx(0.7), {"contact": 1, "over_max_contacts": 2})
+    unlimited = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json={**body, "budget": None})
+    assert unlimited.status_code == 422 and "--budget" in unlimited.json()["error"]["fix"]
+    money = client.post("/v1/campaigns/plan", headers=Keys.header(keys.read), json={**body, "score": "monetary_total"})
+    assert money.status_code == 422 and "not a probability" in money.json()["error"]["message"]
+
+
+def test_no_uplift_model_refuses_incremental_plans_and_says_how_to_get_one(service_ws: Workspace, keys: Keys) -> None:
+    info = make_run(service_ws, skip=("uplift",))
+    RunStore(service_ws).promote(info.run_id)
+    with TestClient(create_app(service_ws.settings, workspace=service_ws), base_url="http://127.0.0.1") as c:
+        r = c.post("/v1/campaigns/plan", headers=Keys.header(keys.read),
+                   json={"score": "uplift", "contact_cost": 1.0, "value_per_conversion": 50.0})
+        assert r.status_code == 404
+        error = r.json()["error"]
+        assert f"run {info.run_id} has no uplift model: its uplift stage skipped (not requested)" in error["message"]
+        for step in ("randomised campaign", "holdout", "ingest campaign_exposures", "ingest responses", "targetwise run"):
+            assert step in error["fix"], step
+        assert error["details"]["stage"] == "uplift"
+        # a response ranking is still possible, and claims nothing incremental
+        ranked = c.post("/v1/campaigns/plan", headers=Keys.header(keys.read),
+                        json={"score": "p_purchase_30d", "contact_cost": 1.0, "max_contacts": 2}).json()
+        assert ranked["kind"] == "responders" and ranked["expected_profit"] is None
 
 
 def test_events_are_validated_like_ingest(client: TestClient, keys: Keys, service_ws: Workspace) -> None:

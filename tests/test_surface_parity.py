@@ -4,11 +4,13 @@ On a copy of the synthetic demo (a real run with segments, CLV, propensity,
 recommendations and uplift): the campaign plan, a saved audience and a customer's
 recommendations, each asked of ``targetwise`` (CLI) and of ``/v1`` (API), must agree
 exactly. Before the application layer the two plans disagreed (CLV x margin and the
-default channel), so these tests fail on that code.
+default channel), so these tests fail on that code. A plan on a response score is a
+ranking of expected responders on both surfaces, with no profit claimed (issue 19).
 """
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from pathlib import Path
@@ -55,18 +57,19 @@ def cli(ws: Workspace, *args: object) -> str:
     ids=["fixed-value", "clv-times-margin"],
 )
 def test_campaign_plan_is_the_same_from_cli_and_api(shop, tmp_path: Path, cli_value, api_value) -> None:
+    """An uplift plan (the demo has a randomised campaign): the same contacts, cost and profit on both."""
     ws, client, auth = shop
     out = tmp_path / "plan.csv"
-    # the 300-customer demo's uplift model is flat, so plan on a score column (the same on both surfaces)
-    text = cli(ws, "campaign", "plan", "--score", "p_purchase_30d", "--contact-cost", "0.5", *cli_value,
+    text = cli(ws, "campaign", "plan", "--score", "uplift", "--contact-cost", "0.2", *cli_value,
                "--budget", "60", "--channel", "email", "--out", out)
-    body = {"score": "p_purchase_30d", "contact_cost": 0.5, "budget": 60.0, "channel": "email",
+    body = {"score": "uplift", "contact_cost": 0.2, "budget": 60.0, "channel": "email",
             "random_state": ws.settings.random_state, **api_value}
     response = client.post("/v1/campaigns/plan", headers=auth, json=body)
     assert response.status_code == 200, response.text
     plan = response.json()
+    assert plan["kind"] == "incremental"
     assignments = pd.read_csv(out, dtype={"customer_id": str})
-    assert (assignments["action"] == "treatment").sum() == plan["n_contacted"] > 0
+    assert (assignments["action"] == "treatment").sum() == plan["n_contacted"]
     assert (assignments["reason"] == "holdout").sum() == plan["n_holdout"]
     assert len(assignments) == plan["customers_considered"]
     assert f"contact {plan['n_contacted']:,} customers, hold out {plan['n_holdout']:,}" in text
@@ -75,6 +78,64 @@ def test_campaign_plan_is_the_same_from_cli_and_api(shop, tmp_path: Path, cli_va
     assert f"excluded by consent (email or profiling): {plan['excluded_opt_out']:,}" in text
     counts = assignments["reason"].value_counts().sort_index()
     assert {str(k): int(v) for k, v in counts.items()} == plan["by_reason"]
+    assert "negative_uplift" in plan["by_reason"]  # sleeping dogs are left alone on both surfaces
+
+
+def test_a_response_score_ranking_is_the_same_from_cli_and_api_and_claims_no_profit(shop, tmp_path: Path) -> None:
+    """Issue 19: a response probability is a ranking of expected responders, never incremental profit."""
+    ws, client, auth = shop
+    out = tmp_path / "ranking.csv"
+    text = cli(ws, "campaign", "plan", "--score", "p_purchase_30d", "--contact-cost", "0.5", "--budget", "60",
+               "--channel", "email", "--out", out)
+    body = {"score": "p_purchase_30d", "contact_cost": 0.5, "budget": 60.0, "channel": "email",
+            "random_state": ws.settings.random_state}
+    response = client.post("/v1/campaigns/plan", headers=auth, json=body)
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    # no incremental or profit claim anywhere
+    assert plan["kind"] == "responders"
+    assert plan["expected_profit"] is None and plan["expected_incremental_conversions"] is None
+    assert plan["profit_interval"] is None and plan["profit_curve"] == []
+    assert "expected profit" not in text and "expected incremental" not in text  # the claims an uplift plan prints
+    assert "no incremental conversions or profit are claimed" in " ".join(text.split())
+    # the same ranking: 60 / 0.5 = 120 most likely buyers, 10% held out at random
+    assignments = pd.read_csv(out, dtype={"customer_id": str})
+    assert "expected_profit" not in assignments.columns
+    ranked = assignments.dropna(subset=["rank"]).sort_values("rank")
+    assert ranked["response_probability"].is_monotonic_decreasing
+    chosen = ranked.head(plan["chosen_depth"])
+    assert plan["chosen_depth"] == 120 and set(chosen["reason"]) == {"contact", "holdout"}
+    contacted = assignments[assignments["action"] == "treatment"]
+    assert len(contacted) == plan["n_contacted"] == 120 - plan["n_holdout"] and plan["n_holdout"] == 12
+    assert contacted["response_probability"].sum() == pytest.approx(plan["expected_responders"])
+    curve = {p["depth"]: p["expected_responders"] for p in plan["responder_curve"]}
+    cumulative = ranked["response_probability"].cumsum().to_numpy()
+    assert all(value == pytest.approx(cumulative[depth - 1]) for depth, value in curve.items() if depth)
+    assert f"expected responders (not caused by the campaign) {plan['expected_responders']:,.1f}" in text
+    assert f"contact {plan['n_contacted']:,} customers, hold out {plan['n_holdout']:,}" in text
+    assert f"excluded by consent (email or profiling): {plan['excluded_opt_out']:,}" in text
+    counts = assignments["reason"].value_counts().sort_index()
+    assert {str(k): int(v) for k, v in counts.items()} == plan["by_reason"]
+    # the web UI: the same figures, and its download is the CLI's file byte for byte
+    page = ui_plan(client, ws, {"score": "p_purchase_30d", "contact_cost": "0.5", "budget": "60", "channel": "email",
+                                "holdout_fraction": "0.1"})
+    assert f"Contact {plan['n_contacted']:,} customers (plus {plan['n_holdout']:,} held out at random)" in page
+    assert f"{plan['expected_responders']:,.1f} expected responders (not caused by the campaign)" in page
+    assert f"excluded by consent (email or profiling): {plan['excluded_opt_out']:,}" in page
+    href = html.unescape(re.search(r'href="(/ui/campaigns/assignments\.csv\?[^"]*)"', page).group(1))  # type: ignore[union-attr]
+    assert client.get(href).content == out.read_bytes()
+
+
+def ui_plan(client: TestClient, ws: Workspace, fields: dict[str, str]) -> str:
+    """Log in to the web UI with a fresh read key and post the planner form; the page's text."""
+    _, token = KeyStore(ws).create(scope="read", name="ui")
+    origin = {"Origin": "http://testserver"}
+    login = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+    client.post("/ui/login", data={"api_key": token, "next": "/ui/campaigns", "csrf_token": login}, headers=origin)
+    csrf = re.findall(r'name="csrf_token" value="([^"]+)"', client.get("/ui/campaigns").text)[-1]
+    response = client.post("/ui/campaigns", data={"csrf_token": csrf, **fields}, headers=origin)
+    assert response.status_code == 200, response.text
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<(?!a )[^>]+>", "", response.text)))
 
 
 def test_audience_is_the_same_from_cli_and_api(shop) -> None:

@@ -144,8 +144,8 @@ def test_read_pages_work_without_javascript(server: str, keys: Keys) -> None:
         # an RFM segment has a page too (issue 19), with its profile against all customers
         page.goto(f"{server}/ui/segments/Champions")
         assert "RFM segment" in page.inner_text("main") and page.inner_text("#members").count("Big spenders") == 2
-        frequency = next(r for r in page.inner_text("#profile").splitlines() if r.startswith("frequency"))
-        assert frequency.split("\t") == ["frequency", "8.50", "8.50", "2.43×"]  # 8.5 / median 3.5 of all four
+        frequency = next(r for r in page.inner_text("#profile").splitlines() if r.startswith("Orders"))
+        assert frequency.split("\t") == ["Orders", "8.50", "8.50", "2.43×"]  # 8.5 / median 3.5 of all four
         page.goto(f"{server}/ui/segments")
         assert "Champions" in page.inner_text("#rfm-segments") and "Big spenders" in page.inner_text("#clusters")
         top_row = page.inner_text("#rfm-grid tbody tr:first-child").split("\t")

@@ -167,6 +167,21 @@ def crawl(server: str, token: str) -> dict[str, object]:
                 if relative not in seen:
                     seen.add(relative)
                     queue.append(relative)
+        # the planner's form once, with its defaults (uplift when the run has a model, else the first
+        # response score), and its assignments download once
+        page.goto(f"{server}/ui/campaigns")
+        with page.expect_navigation():
+            page.click("#plan-form button[type=submit]")
+        visited["POST /ui/campaigns"] = 200 if page.locator("#plan").count() else 0
+        if not page.locator("#plan").count():
+            problems.append(f"the planner's defaults made no plan: {page.inner_text('main')[:300]!r}")
+        else:
+            href = page.get_attribute("#download-assignments", "href") or ""
+            got = context.request.get(server + href)
+            downloads[href] = got.status
+            problem = _download_problem(got.status, got.headers, got.text())
+            if problem or got.status != 200:
+                problems.append(f"download {href}: {problem}")
         browser.close()
     problems += [f"console: {m}" for m in console if "Content Security Policy" in m]
     return {"visited": visited, "downloads": downloads, "problems": problems}
@@ -187,6 +202,8 @@ def _check(ws: Workspace) -> None:
         assert f"/ui/segments/{quote(profile['name'])}" in paths, profile["name"]
     assert any(p.startswith("/ui/customers?customer_id=") for p in paths)
     assert any("/ui/audiences/everyone-v1/export" in d for d in found["downloads"])  # type: ignore[operator]
+    assert visited["POST /ui/campaigns"] == 200
+    assert any(d.startswith("/ui/campaigns/assignments.csv?") for d in found["downloads"])  # type: ignore[union-attr]
 
 
 def test_crawl_the_online_retail_demo(online_retail_demo: Workspace, tmp_path: Path) -> None:

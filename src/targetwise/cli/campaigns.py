@@ -9,57 +9,65 @@ import typer
 
 from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain, progress
 
-campaign_app = typer.Typer(help="Plan a campaign under a budget from uplift; measure it afterwards.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Plan a campaign under a budget from uplift (or rank expected responders); measure it afterwards.", no_args_is_help=True)
 
 
 @campaign_app.command("plan")
 @handle_errors
 def plan(
     contact_cost: Annotated[float, typer.Option("--contact-cost", help="Cost of one contact.")],
-    value_per_conversion: Annotated[float | None, typer.Option("--value-per-conversion", help="Margin of one conversion.")] = None,
-    value_from_clv: Annotated[bool, typer.Option("--value-from-clv", help="Use each customer's CLV x --margin as the value.")] = False,
+    value_per_conversion: Annotated[float | None, typer.Option("--value-per-conversion", help="Margin of one incremental conversion (uplift plans).")] = None,
+    value_from_clv: Annotated[bool, typer.Option("--value-from-clv", help="Use each customer's CLV x --margin as the value (uplift plans).")] = False,
     margin: Annotated[float, typer.Option("--margin", help="Share of CLV that is profit (with --value-from-clv).")] = 1.0,
     budget: Annotated[float | None, typer.Option("--budget", help="Maximum total contact cost.")] = None,
     max_contacts: Annotated[int | None, typer.Option("--max-contacts", help="Maximum number of contacts.")] = None,
     holdout: Annotated[float, typer.Option("--holdout", help="Random control share kept for measurement.")] = 0.10,
     channel: Annotated[str, typer.Option("--channel", help="email, sms or ads (consent is checked for it).")] = "email",
     audience: Annotated[str | None, typer.Option("--audience", help="Plan only over this saved audience (id).")] = None,
-    score: Annotated[str, typer.Option("--score", help="'uplift' (the run's uplift per arm) or a numeric run column used "
-                                       "as a stand-in incremental probability (optimistic: a response probability "
-                                       "is not an incremental effect).")] = "uplift",
+    score: Annotated[str, typer.Option("--score", help="'uplift' (the run's uplift per arm: incremental profit) or a "
+                                       "response probability column such as p_purchase_30d: a ranking of expected "
+                                       "responders within --budget/--max-contacts, with no incremental or profit "
+                                       "claim.")] = "uplift",
     out: Annotated[Path | None, typer.Option("--out", help="Write the assignments (.csv or .parquet).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Who gets which arm: maximum expected incremental profit, no sleeping dogs, a random holdout."""
     from targetwise.errors import ConfigError
     from targetwise.io.exports import write_table
-    from targetwise.usecases.campaigns import PlanRequest, plan_from_run
+    from targetwise.usecases.campaigns import PlanRequest, plan_from_run, plan_kind
     from targetwise.usecases.runs import active_run
 
-    if (value_per_conversion is None) == (not value_from_clv):
+    incremental = plan_kind(score) == "incremental"
+    if incremental and (value_per_conversion is None) == (not value_from_clv):
         raise ConfigError("give either --value-per-conversion or --value-from-clv", fix="e.g. --value-per-conversion 25")
+    value: float | str | None = "clv" if value_from_clv else value_per_conversion
     ws = open_workspace(workspace)
     request = PlanRequest(
-        contact_cost=contact_cost, value_per_conversion="clv" if value_from_clv else float(value_per_conversion or 0),
+        contact_cost=contact_cost, value_per_conversion=value,  # type: ignore[arg-type]
         margin=margin, budget=budget, max_contacts=max_contacts, holdout_fraction=holdout, channel=channel,  # type: ignore[arg-type]
         audience_id=audience, score=score, random_state=ws.settings.random_state,
     )
     with progress("planning"):
         outcome = plan_from_run(ws, active_run(ws), request)
-    result, excluded = outcome.plan, outcome.excluded_opt_out
-    if score != "uplift":
-        console.print(f"[yellow]note:[/] {plain(score)} is used as if it were each customer's incremental conversion "
-                      "probability; a response probability overstates the effect of contacting them")
-    lo, hi = result.incremental_conversions_interval
-    plo, phi = result.profit_interval
-    console.print(f"contact {result.n_contacted:,} customers, hold out {result.n_holdout:,} at random; cost {result.total_cost:,.2f}")
-    console.print(f"expected incremental conversions {result.expected_incremental_conversions:,.1f} ({lo:,.1f} to {hi:,.1f})")
-    console.print(f"expected profit {result.expected_profit:,.2f} ({plo:,.2f} to {phi:,.2f}, {plain(result.interval_method)})")
-    reasons = result.assignments["reason"].value_counts()
-    console.print("decisions: " + ", ".join(f"{plain(k)} {v:,}" for k, v in reasons.items()))
-    console.print(f"considered {outcome.customers_considered:,} customers; excluded by consent ({plain(channel)} or profiling): {excluded:,}")
+    console.print(f"contact {outcome.n_contacted:,} customers, hold out {outcome.n_holdout:,} at random; "
+                  f"cost {outcome.total_cost:,.2f}")
+    if outcome.plan is not None:
+        result = outcome.plan
+        lo, hi = result.incremental_conversions_interval
+        plo, phi = result.profit_interval
+        console.print(f"expected incremental conversions {result.expected_incremental_conversions:,.1f} ({lo:,.1f} to {hi:,.1f})")
+        console.print(f"expected profit {result.expected_profit:,.2f} ({plo:,.2f} to {phi:,.2f}, {plain(result.interval_method)})")
+    else:
+        assert outcome.ranking is not None
+        console.print(f"expected responders (not caused by the campaign) {outcome.ranking.expected_responders:,.1f}, "
+                      f"ranked by {plain(score)}")
+    for note in outcome.notes:
+        console.print(f"[yellow]note:[/] {plain(note)}")
+    console.print("decisions: " + ", ".join(f"{plain(k)} {v:,}" for k, v in outcome.by_reason.items()))
+    console.print(f"considered {outcome.customers_considered:,} customers; excluded by consent "
+                  f"({plain(channel)} or profiling): {outcome.excluded_opt_out:,}")
     if out:
-        write_table(result.assignments.reset_index(), out)
+        write_table(outcome.assignments.reset_index(), out)
         console.print(f"assignments written to {plain(out)}")
 
 

@@ -30,6 +30,8 @@ __all__ = [
     "erase",
     "export_audience",
     "plan",
+    "plan_outcome",
+    "plan_public",
     "post_events",
     "set_consent",
 ]
@@ -69,15 +71,29 @@ def export_audience(
     )
 
 
-def _curve(frame: pd.DataFrame, points: int = 101) -> list[schemas.CurvePoint]:
+def _thin(frame: pd.DataFrame, points: int = 101) -> pd.DataFrame:
     if len(frame) > points:
         frame = frame.iloc[np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))]
+    return frame
+
+
+def _curve(frame: pd.DataFrame) -> list[schemas.CurvePoint]:
     return [
         schemas.CurvePoint(
             depth=int(r.depth), contact_fraction=float(r.contact_fraction), cost=float(r.cost),
             incremental_conversions=float(r.incremental_conversions), profit=float(r.profit), feasible=bool(r.feasible),
         )
-        for r in frame.itertuples(index=False)
+        for r in _thin(frame).itertuples(index=False)
+    ]
+
+
+def _responder_curve(frame: pd.DataFrame) -> list[schemas.ResponderPoint]:
+    return [
+        schemas.ResponderPoint(
+            depth=int(r.depth), contact_fraction=float(r.contact_fraction), cost=float(r.cost),
+            expected_responders=float(r.expected_responders), feasible=bool(r.feasible),
+        )
+        for r in _thin(frame).itertuples(index=False)
     ]
 
 
@@ -89,30 +105,42 @@ def plan_request(body: schemas.PlanRequest) -> campaigns.PlanRequest:
     )
 
 
-def plan(state: ServiceState, run: RunData, body: schemas.PlanRequest) -> schemas.PlanPublic:
-    """:func:`targetwise.usecases.campaigns.plan_from_run` over the served run."""
-    outcome = state.when_free(lambda: campaigns.plan_from_run(state.workspace, run, plan_request(body)))
+def plan_outcome(state: ServiceState, run: RunData, body: schemas.PlanRequest) -> campaigns.PlanOutcome:
+    """:func:`targetwise.usecases.campaigns.plan_from_run` over the served run (the UI's download uses it)."""
+    return state.when_free(lambda: campaigns.plan_from_run(state.workspace, run, plan_request(body)))
+
+
+def plan_public(outcome: campaigns.PlanOutcome) -> schemas.PlanPublic:
+    common: dict[str, Any] = {
+        "run_id": outcome.run_id, "as_of": outcome.as_of, "kind": outcome.kind, "score": outcome.score,
+        "arms": outcome.arms, "customers_considered": outcome.customers_considered,
+        "excluded_opt_out": outcome.excluded_opt_out, "chosen_depth": outcome.chosen_depth,
+        "n_contacted": outcome.n_contacted, "n_holdout": outcome.n_holdout, "total_cost": outcome.total_cost,
+        "by_reason": outcome.by_reason, "notes": outcome.notes,
+    }
+    if outcome.plan is None:
+        ranking = outcome.ranking
+        assert ranking is not None
+        return schemas.PlanPublic(
+            **common, expected_responders=ranking.expected_responders, profit_curve=[],
+            responder_curve=_responder_curve(ranking.curve),
+        )
     result = outcome.plan
     return schemas.PlanPublic(
-        run_id=outcome.run_id,
-        as_of=outcome.as_of,
-        score=outcome.score,
-        arms=outcome.arms,
-        customers_considered=outcome.customers_considered,
-        excluded_opt_out=outcome.excluded_opt_out,
-        chosen_depth=result.chosen_depth,
-        n_contacted=result.n_contacted,
-        n_holdout=result.n_holdout,
-        total_cost=result.total_cost,
+        **common,
         expected_incremental_conversions=result.expected_incremental_conversions,
         incremental_conversions_interval=result.incremental_conversions_interval,
         expected_profit=result.expected_profit,
         profit_interval=result.profit_interval,
         interval_method=result.interval_method,
         confidence=result.confidence,
-        by_reason={str(k): int(v) for k, v in result.assignments["reason"].value_counts().sort_index().items()},
         profit_curve=_curve(result.profit_curve),
     )
+
+
+def plan(state: ServiceState, run: RunData, body: schemas.PlanRequest) -> schemas.PlanPublic:
+    """:func:`targetwise.usecases.campaigns.plan_from_run` over the served run, as the API answers it."""
+    return plan_public(plan_outcome(state, run, body))
 
 
 def post_events(state: ServiceState, body: schemas.EventsCreate, *, key_id: str) -> IngestSummary:

@@ -269,18 +269,20 @@ class PlanRequest(BaseModel):
         default="uplift",
         min_length=1,
         max_length=120,
-        description="'uplift' (every uplift_<arm> column of the run: one arm each) or one numeric column "
-        "used as the expected incremental conversion probability of a single arm (e.g. p_purchase_30d: "
-        "an optimistic stand-in when no uplift model exists).",
+        description="'uplift' (every uplift_<arm> column of the run: one arm each) or one uplift_<arm> column: "
+        "a plan for incremental profit (404 with how to get one when the run has no uplift model). Any other "
+        "numeric column is a response probability (e.g. p_purchase_30d): a ranking of expected responders "
+        "(kind 'responders') within budget/max_contacts, with no incremental or profit claim.",
     )
     contact_cost: float = Field(ge=0, le=1e9, description="Cost per contact (currency).")
-    value_per_conversion: float | Literal["clv"] = Field(
-        description="Margin per incremental conversion (currency), or 'clv' for each customer's CLV times `margin` "
-        "(never below 0)."
+    value_per_conversion: float | Literal["clv"] | None = Field(
+        default=None,
+        description="Incremental plans (required there): margin per incremental conversion (currency), or 'clv' "
+        "for each customer's CLV times `margin` (never below 0). Not used by a response score.",
     )
     margin: float = Field(default=1.0, ge=0, le=1, description="With value_per_conversion 'clv': the share of CLV that is profit.")
-    budget: float | None = Field(default=None, ge=0, le=1e15)
-    max_contacts: int | None = Field(default=None, ge=0, le=100_000_000)
+    budget: float | None = Field(default=None, ge=0, le=1e15, description="Maximum total contact cost.")
+    max_contacts: int | None = Field(default=None, ge=0, le=100_000_000, description="Maximum number of contacts.")
     holdout_fraction: float = Field(default=0.1, ge=0, le=0.9)
     audience_id: str | None = Field(default=None, min_length=1, max_length=60, description="Plan only over this audience.")
     channel: Literal["email", "sms", "ads"] = Field(
@@ -298,23 +300,44 @@ class CurvePoint(BaseModel):
     feasible: bool
 
 
+class ResponderPoint(BaseModel):
+    depth: int
+    contact_fraction: float
+    cost: float
+    expected_responders: float
+    feasible: bool
+
+
 class PlanPublic(RunScoped):
+    """A plan for incremental profit (``kind`` 'incremental') or a ranking of expected responders
+    (``kind`` 'responders': the incremental and profit fields are null, ``profit_curve`` is empty)."""
+
+    kind: Literal["incremental", "responders"]
     score: str
     arms: list[str]
     customers_considered: int
-    excluded_opt_out: int
+    excluded_opt_out: int = Field(description="Left out by consent: objected to profiling or opted out of the channel.")
     chosen_depth: int
     n_contacted: int
     n_holdout: int
     total_cost: float
-    expected_incremental_conversions: float
-    incremental_conversions_interval: tuple[float, float]
-    expected_profit: float
-    profit_interval: tuple[float, float]
-    interval_method: str
-    confidence: float
+    expected_responders: float | None = Field(
+        default=None,
+        description="Responders only: the sum of the contacted customers' response probabilities; customers "
+        "expected to respond, not caused by the campaign.",
+    )
+    expected_incremental_conversions: float | None = None
+    incremental_conversions_interval: tuple[float, float] | None = None
+    expected_profit: float | None = None
+    profit_interval: tuple[float, float] | None = None
+    interval_method: str | None = None
+    confidence: float | None = None
     by_reason: dict[str, int]
-    profit_curve: list[CurvePoint] = Field(description="At most 101 points along the contact depth.")
+    notes: list[str] = Field(default_factory=list, description="What the figures mean (always said for a response score).")
+    profit_curve: list[CurvePoint] = Field(description="Incremental plans: at most 101 points along the contact depth.")
+    responder_curve: list[ResponderPoint] = Field(
+        default_factory=list, description="Responder rankings: at most 101 points along the contact depth."
+    )
 
 
 class EventIn(BaseModel):

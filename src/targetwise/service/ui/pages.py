@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from targetwise import presentation
 from targetwise.errors import AuthError, CrossSiteError, NotFoundError, PermissionDeniedError, TargetwiseError
 from targetwise.io.keys import ApiKey, KeyStore
 from targetwise.io.outputs import declared
@@ -32,11 +33,11 @@ from targetwise.service.deps import State, admit, audit_details
 from targetwise.service.security import is_https, require_same_origin
 from targetwise.service.sessions import COOKIE, CSRF_FIELD, UiSession
 from targetwise.service.state import CLV, FEATURES, PROFILES, SEGMENTS, RunData, ServiceState, plain
-from targetwise.service.ui import display
+from targetwise.service.ui import display, planner
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
-templates.env.globals.update(label=display.label, number=display.number)
+templates.env.globals.update(display.GLOBALS)
 MAX_CONDITIONS = 5
 
 
@@ -398,21 +399,45 @@ def export_audience_page(request: Request, state: State, audience_id: str, desti
 # -- campaigns --------------------------------------------------------------------------------
 
 
+def _planner(run: RunData | None, state: ServiceState) -> dict[str, Any]:
+    """What the planner form offers: scores (uplift only with a model), channels, saved audiences."""
+    from targetwise.io.audiences import AudienceStore
+    from targetwise.usecases.campaigns import (
+        CHANNEL_PURPOSE,
+        HOW_TO_GET_UPLIFT,
+        response_scores,
+        uplift_status,
+    )
+
+    has_uplift, why = uplift_status(run) if run is not None else (False, "")
+    responses = response_scores(run) if run is not None else []
+    scores = ([("uplift", "Uplift model: incremental effect of the campaign")] if has_uplift else []) + [
+        (s, f"{presentation.label(s)} ({s}): expected responders, not incremental") for s in responses
+    ]
+    return {
+        "scores": scores, "has_uplift": has_uplift, "no_uplift_why": why, "how_to_get_uplift": HOW_TO_GET_UPLIFT,
+        "channels": list(CHANNEL_PURPOSE), "audiences": list(reversed(AudienceStore(state.workspace).list())),
+    }
+
+
+def _campaigns_page(
+    request: Request, state: State, key: ApiKey, run: RunData | None, *, form: dict[str, str], status_code: int = 200,
+    plan: schemas.PlanPublic | None = None, problem: planner.FormProblem | None = None,
+) -> HTMLResponse:
+    currency = presentation.Currency.from_settings(state.settings)
+    return _render(
+        request, "campaigns.html", status_code=status_code, key=key, run=run, form=form, plan=plan, problem=problem,
+        chart=planner.chart_of(plan, currency) if plan is not None else None, currency=currency,
+        download=planner.download_query(form) if plan is not None else "", **_planner(run, state),
+    )
+
+
 @router.get("/campaigns", response_class=HTMLResponse)
 def campaigns_page(request: Request, state: State) -> Response:
     def build(key: ApiKey) -> Response:
-        run = _run_or_none(state)
-        return _render(request, "campaigns.html", key=key, run=run, scores=_scores(run), form={}, plan=None, error=None)
+        return _campaigns_page(request, state, key, _run_or_none(state), form={})
 
     return _page(request, state, "read", build)
-
-
-def _scores(run: RunData | None) -> list[str]:
-    if run is None:
-        return []
-    fields = _fields(run)
-    scores = [f for f, kind in fields.items() if kind == "number" and (f.startswith("p_") or f.startswith("uplift_"))]
-    return (["uplift"] if any(f.startswith("uplift_") for f in fields) else []) + scores
 
 
 @router.post("/campaigns", response_class=HTMLResponse)
@@ -421,25 +446,32 @@ async def plan_page(request: Request, state: State) -> Response:
 
     def build(key: ApiKey) -> Response:
         run = state.runs.active()
-        plan = error = None
         try:
-            body = schemas.PlanRequest(
-                score=form.get("score", "uplift"),
-                contact_cost=float(form.get("contact_cost") or 0),
-                value_per_conversion="clv" if form.get("value_per_conversion") == "clv" else float(form.get("value_per_conversion") or 0),
-                budget=float(form["budget"]) if form.get("budget") else None,
-                holdout_fraction=float(form.get("holdout_fraction") or 0.1),
-            )
-            plan = actions.plan(state, run, body)
-        except (TargetwiseError, ValueError) as exc:
-            error = _problem(exc)
-        curve = []
-        if plan is not None:
-            top = max((abs(p.profit) for p in plan.profit_curve), default=1.0) or 1.0
-            curve = [{"x": p.contact_fraction, "y": p.profit / top, "point": p} for p in plan.profit_curve]
-        return _render(
-            request, "campaigns.html", status_code=200 if plan else 422, key=key, run=run, scores=_scores(run),
-            form=form, plan=plan, curve=curve, error=error,
-        )
+            plan = actions.plan_public(actions.plan_outcome(state, run, planner.plan_body(form)))
+        except TargetwiseError as exc:
+            status = exc.http_status if exc.http_status >= 400 else 422
+            return _campaigns_page(request, state, key, run, form=form, status_code=status,
+                                   problem=planner.problem_of(exc))
+        audit_details(request, kind=plan.kind, contacted=plan.n_contacted)
+        return _campaigns_page(request, state, key, run, form=form, plan=plan)
 
     return _page(request, state, "read", build, form=form)
+
+
+@router.get("/campaigns/assignments.csv")
+def plan_assignments(request: Request, state: State) -> Response:
+    """The assignments of the plan described by the query (the planner form's fields), as CSV."""
+    from targetwise.io.exports import csv_bytes
+
+    def build(key: ApiKey) -> Response:
+        run = state.runs.active()
+        form = {k: v for k, v in request.query_params.items() if k in planner.FIELDS}
+        outcome = actions.plan_outcome(state, run, planner.plan_body(form))
+        audit_details(request, kind=outcome.kind, contacted=outcome.n_contacted)
+        name = f"plan-{run.run_id}-{outcome.score}.csv".replace("/", "-")
+        return Response(
+            csv_bytes(outcome.assignments.reset_index()), media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    return _page(request, state, "read", build)
