@@ -86,7 +86,7 @@ def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_pat
         page.wait_for_selector("#customer")
         text = page.inner_text("#customer")
         assert "Big spenders" in text and "bought 12 times, last 3 days ago" in text
-        assert "380.00" in text and "between 300.00 and 460.00" in text and "bought 3 days ago" in text
+        assert "£380.00" in text and "between £300.00 and £460.00" in text and "bought 3 days ago" in text
         recs = page.inner_text("#recommendations")
         assert "Blue plate" in recs and "bought with P1" in recs
         page.screenshot(path=str(shots / "customer.png"), full_page=True)

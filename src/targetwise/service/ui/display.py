@@ -22,7 +22,7 @@ def number(value: Any, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
-#: the template globals: ``label``, ``definition`` (for tooltips), ``number``, ``money``, ``human``, ``percent``
+#: the template globals: ``label``, ``definition`` (for tooltips), ``number``, ``money``, ``human``, ``percent``, ``count``, ``value`` (by what a column measures)
 GLOBALS: dict[str, Any] = {
     "label": label,
     "definition": presentation.definition,
@@ -31,4 +31,5 @@ GLOBALS: dict[str, Any] = {
     "human": presentation.human_number,
     "percent": presentation.percent,
     "count": presentation.count,
+    "value": presentation.format_value,
 }

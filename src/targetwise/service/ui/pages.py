@@ -32,7 +32,7 @@ from targetwise.service import actions, schemas, views
 from targetwise.service.deps import State, admit, audit_details
 from targetwise.service.security import is_https, require_same_origin
 from targetwise.service.sessions import COOKIE, CSRF_FIELD, UiSession
-from targetwise.service.state import CLV, FEATURES, PROFILES, SEGMENTS, RunData, ServiceState, plain
+from targetwise.service.state import CLV, PROFILES, SEGMENTS, RunData, ServiceState, plain
 from targetwise.service.ui import display, planner
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -86,6 +86,7 @@ def _render(request: Request, name: str, status_code: int = 200, **context: Any)
     """A page; forms on it get the session's CSRF token as ``csrf`` (the login page passes its own)."""
     session: UiSession | None = getattr(request.state, "ui_session", None)
     context.setdefault("csrf", session.csrf_token if session is not None else "")
+    context.setdefault("currency", presentation.Currency.from_settings(request.app.state.service.settings))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -196,27 +197,26 @@ def _histogram(values: list[float], bins: int = 20) -> list[dict[str, float]]:
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, state: State) -> Response:
+    """The run's key figures from :func:`targetwise.usecases.overview.run_overview` (the report shows the same)."""
+    from targetwise.usecases.overview import run_overview
+
     def build(key: ApiKey) -> Response:
         run = _run_or_none(state)
-        kpis: dict[str, Any] = {}
+        figures = None
         profiles: list[dict[str, Any]] = []
         clv_hist: list[dict[str, float]] = []
         plots: list[str] = []
         if run is not None:
-            if run.has(FEATURES):
-                features = run.table(FEATURES)
-                kpis["customers"] = len(features)
-                kpis["revenue"] = float(features["monetary_total"].sum()) if "monetary_total" in features else None
+            figures = run_overview(run)
             if run.has(CLV):
-                clv = run.table(CLV)["clv"]
-                kpis["total_clv"] = float(clv.sum())
-                kpis["median_clv"] = float(clv.median())
-                clv_hist = _histogram([plain(v) for v in clv.tolist()])
-            if run.has(SEGMENTS):
-                profiles = run.profiles() if run.has(PROFILES) else []
-                kpis["segments"] = len(profiles)
+                clv_hist = _histogram([plain(v) for v in run.table(CLV)["clv"].tolist()])
+            if run.has(SEGMENTS) and run.has(PROFILES):
+                profiles = run.profiles()
             plots = sorted(f for f in run.info.manifest.get("files", {}) if f.startswith("segments/") and f.endswith(".png"))
-        return _render(request, "overview.html", key=key, run=run, kpis=kpis, profiles=profiles, clv_hist=clv_hist, plots=plots)
+        return _render(
+            request, "overview.html", key=key, run=run, figures=figures, profiles=profiles, clv_hist=clv_hist,
+            plots=plots,
+        )
 
     return _page(request, state, "read", build)
 
