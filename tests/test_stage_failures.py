@@ -200,3 +200,37 @@ def test_cli_run_exits_0_with_a_failed_stage_and_1_with_strict(
     assert r.exit_code == 1 and "--partial" in r.output
     r = runner.invoke(app, ["runs", "promote", first.run_id, "--partial", "-w", str(loaded.path)], env=env)
     assert r.exit_code == 0 and store.active_id() == first.run_id
+
+
+def test_a_run_after_days_without_orders_says_so(tmp_path) -> None:
+    """--as-of past the last order is accepted; the features stage notes the gap and warns past the staleness."""
+    import pandas as pd
+
+    from targetwise.config import get_settings
+    from targetwise.errors import ConfigError
+    from targetwise.io.ingest import ingest_arrow
+    from targetwise.io.readers import source_from_frame
+    from targetwise.io.workspace import Workspace
+    from targetwise.pipeline.run import run_pipeline
+
+    settings = get_settings(workspace=tmp_path / "ws", duckdb_threads=1, stale_data_days=7)
+    ws = Workspace.init(settings.workspace, settings)
+    days = pd.date_range("2024-01-01 10:00", "2024-03-30 10:00", freq="3D")  # the last order: 2024-03-28 10:00
+    lines = pd.DataFrame({
+        "customer_id": [f"C{i % 20}" for i in range(len(days))], "order_id": [f"O{i}" for i in range(len(days))],
+        "ordered_at": days.astype(str), "product_id": "P1", "quantity": "1", "unit_price": "5",
+    })
+    ingest_arrow(ws, "transactions", source_from_frame(lines, name="lines"))
+    last = days.max()
+    fresh = run_pipeline(ws, settings, as_of=(last + pd.Timedelta(days=1)).date(), stages=["features"], promote=False)
+    assert fresh.stage("features").notes == [] and fresh.stage("features").metrics["days_after_last_order"] == 0
+    late = run_pipeline(ws, settings, as_of="2024-04-10", stages=["features"], promote=False)
+    record = late.stage("features")
+    assert last == pd.Timestamp("2024-03-28 10:00")
+    assert record.status == "ok" and record.metrics["days_after_last_order"] == 12  # from midnight after 28 March
+    (note,) = record.notes
+    assert note.startswith("as of 2024-04-10 is 12 days after the data ends (last order 2024-03-28 10:00 UTC)")
+    assert "may be stale (more than 7 days without an order" in note
+    for bad in ("04/10/2024", "20240410", "2024-W15"):
+        with pytest.raises(ConfigError, match="not a date in the form YYYY-MM-DD"):
+            run_pipeline(ws, settings, as_of=bad, stages=["features"], promote=False)

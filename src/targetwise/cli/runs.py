@@ -9,13 +9,18 @@ import typer
 from rich.table import Table
 
 from targetwise.cli._common import (
+    AS_OF_FORMAT,
+    AsOfOption,
     WorkspaceOption,
     console,
     err_console,
     handle_errors,
+    human,
+    iso_date,
     open_workspace,
     plain,
     progress,
+    report_as_of,
 )
 
 runs_app = typer.Typer(help="List, inspect and promote model runs.", no_args_is_help=True)
@@ -23,7 +28,9 @@ runs_app = typer.Typer(help="List, inspect and promote model runs.", no_args_is_
 
 @handle_errors
 def run(
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD (default: day after the last order).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Cutoff date YYYY-MM-DD (default: day after the last order).", metavar=AS_OF_FORMAT,
+        callback=iso_date)] = None,
     stage: Annotated[list[str] | None, typer.Option("--stage", help="Run only these stages (repeatable).")] = None,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Keep the currently served run active.")] = False,
     promote_partial: Annotated[bool, typer.Option(
@@ -47,6 +54,8 @@ def run(
 
     ws = open_workspace(workspace)
     run_config = RunConfig.load(config, overrides=set_ or [])
+    if as_of is not None:
+        report_as_of(ws, as_of)
     with progress("run") as step:
         info = run_pipeline(
             ws, ws.settings, as_of=as_of, stages=stage or None, config=run_config, promote=not no_promote,
@@ -62,7 +71,8 @@ def run(
         if rec.status == "skipped":
             console.print(f"  {plain(name)}: [yellow]skipped[/]: {plain('; '.join(rec.notes) or 'not applicable')}")
             continue
-        metrics = ", ".join(f"{k}={v}" for k, v in rec.metrics.items() if not isinstance(v, dict | list))
+        metrics = ", ".join(f"{k}={human(v) if isinstance(v, int | float) and not isinstance(v, bool) else v}"
+                            for k, v in rec.metrics.items() if not isinstance(v, dict | list))
         console.print(f"  {plain(name)}: {plain(rec.status)} in {rec.seconds or 0:.1f}s {plain(metrics)}")
         for note in _headline_notes(rec.notes):
             console.print(f"    note: {plain(note)}")
@@ -151,7 +161,7 @@ def promote(
 
 @handle_errors
 def features(
-    as_of: Annotated[str, typer.Option("--as-of", help="Cutoff date YYYY-MM-DD; only earlier lines are read.")],
+    as_of: AsOfOption,
     engine: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
     out: Annotated[Path | None, typer.Option("--out", help="Write the table to this Parquet file.")] = None,
     time_unit: Annotated[str, typer.Option("--time-unit", help="BTYD period: D (day) or W (week).")] = "D",
@@ -162,6 +172,7 @@ def features(
     from targetwise.usecases.features import compute_workspace_features
 
     ws = open_workspace(workspace)
+    report_as_of(ws, as_of)
     with progress(f"features as of {as_of} on {engine}"):
         frame = compute_workspace_features(
             ws, as_of, engine=engine, out=out, time_unit=time_unit, spark_connect_url=spark_connect

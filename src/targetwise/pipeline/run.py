@@ -20,6 +20,7 @@ folder) and interrupts stay fatal: nothing is published and the served run is un
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
@@ -152,7 +153,13 @@ def _as_date(value: date | datetime | str) -> date:
         return value.date()
     if isinstance(value, date):
         return value
+    text = str(value).strip()
     try:
-        return date.fromisoformat(str(value))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat also takes 20240601 and week dates
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"as-of date {value!r} is not a date", fix="write it as YYYY-MM-DD") from None
+        raise ConfigError(
+            f"as-of date {value!r} is not a date in the form YYYY-MM-DD",
+            fix="write it as YYYY-MM-DD, e.g. 2024-06-01 (06/01/2024 could be 6 January or 1 June)",
+        ) from None

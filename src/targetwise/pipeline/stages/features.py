@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from targetwise.features._inputs import DataGap, data_gap
 from targetwise.io import outputs as out
 from targetwise.io.runs import StageRecord
 from targetwise.pipeline.context import RunContext, Stage
@@ -15,6 +16,20 @@ def run(ctx: RunContext, record: StageRecord) -> None:
     record.metrics.update(
         {"customers": len(frame), "columns": len(frame.columns), "excluded_profiling_objection": ctx.data.excluded()}
     )
+    gap = data_gap_after(ctx)
+    if gap is not None:
+        record.metrics["days_after_last_order"] = gap.days
+        note = gap.note()
+        if note is not None:
+            record.note(note)
+
+
+def data_gap_after(ctx: RunContext) -> DataGap | None:
+    """How far as_of lies after the last order (a nightly run after days without orders)."""
+    last = ctx.workspace.last_ordered_at()
+    if last is None:
+        return None
+    return data_gap(ctx.as_of, last, stale_after_days=ctx.settings.stale_data_days)
 
 
 STAGE = Stage("features", run, outputs=(out.FEATURES,), description="customer features at as_of")
