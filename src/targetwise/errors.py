@@ -24,6 +24,7 @@ __all__ = [
     "ModelError",
     "NotFittedError",
     "NotFoundError",
+    "PartialRunError",
     "PermissionDeniedError",
     "RateLimitedError",
     "SchemaError",
@@ -201,3 +202,10 @@ class WorkspaceBusyError(TargetwiseError):
 
     code = "workspace_busy"
     http_status = 503
+
+
+class PartialRunError(WorkspaceError):
+    """A run with a failed stage was to be promoted without saying that a partial run is wanted."""
+
+    code = "partial_run"
+    http_status = 409

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import pandas as pd
 
 import targetwise
-from targetwise.errors import NotFoundError, TargetwiseError, WorkspaceError
+from targetwise.errors import NotFoundError, PartialRunError, TargetwiseError, WorkspaceError
 from targetwise.io.outputs import Output, output_for, path_of
 from targetwise.io.workspace import Workspace
 
@@ -427,7 +427,7 @@ class RunStore:
         info = self.get(run_id)
         failed = info.failed_stages()
         if failed and not partial:
-            raise WorkspaceError(
+            raise PartialRunError(
                 f"run {run_id} has failed stage(s) {', '.join(failed)}, so it is not promoted by default",
                 fix=f"serve it anyway (without the failed stages' outputs) with `targetwise runs promote {run_id} "
                 "--partial`, or fix the cause and run again",

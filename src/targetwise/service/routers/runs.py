@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from targetwise.service.deps import AdminKey, ReadKey, State
 from targetwise.service.schemas import RunPublic, RunsPublic
@@ -33,9 +33,15 @@ def list_runs(key: ReadKey, state: State) -> RunsPublic:
 
 
 @router.post("/{run_id}/promote", response_model=RunPublic)
-def promote_run(key: AdminKey, state: State, run_id: Annotated[str, Path(min_length=1, max_length=100)]) -> RunPublic:
-    """Serve this run from the next request on (atomic switch)."""
-    info = state.runs.store.promote(run_id)
+def promote_run(
+    key: AdminKey,
+    state: State,
+    run_id: Annotated[str, Path(min_length=1, max_length=100)],
+    partial: Annotated[bool, Query(description="Serve it even if a stage failed (without that stage's outputs).")] = False,
+) -> RunPublic:
+    """Serve this run from the next request on (atomic switch); a run with a failed stage answers 409
+    ``partial_run`` unless ``partial=true``."""
+    info = state.runs.store.promote(run_id, partial=partial)
     return RunPublic(
         run_id=info.run_id,
         as_of=info.as_of,
