@@ -176,3 +176,21 @@ def test_recommendations_are_the_same_from_cli_and_api(shop) -> None:
     assert api_new["source"] == "popular" and "popular recommendations for NEW-1" in text_new
     for item in api_new["items"]:
         assert item["product_id"] in text_new
+
+
+def test_audience_export_with_columns_is_the_same_from_cli_and_api(shop, tmp_path: Path) -> None:
+    ws, client, auth = shop
+    conditions = [{"field": "clv.clv", "op": ">=", "value": 50}]
+    audience_id = client.post("/v1/audiences", headers=auth, json={"name": "Export", "conditions": conditions}).json()["id"]
+    out = tmp_path / "export.csv"
+    text = cli(ws, "audience", "export", audience_id, "--out", out, "--columns", "segment,clv,recommendations",
+               "--top-n", "3")
+    api = client.get(f"/v1/audiences/{audience_id}/export", headers=auth,
+                     params={"destination": "csv", "columns": "segment,clv,recommendations", "top_n": 3})
+    assert api.status_code == 200, api.text
+    assert out.read_bytes() == api.content
+    frame = pd.read_csv(out, dtype=str)
+    assert list(frame.columns)[:1] == ["customer_id"]
+    assert {"cluster_name", "rfm_segment", "clv", "recommended_products"} <= set(frame.columns)
+    assert frame["recommended_products"].str.count(r"\|").max() == 2  # three products joined by |
+    assert f"exported {len(frame):,} of" in text

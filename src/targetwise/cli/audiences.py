@@ -81,13 +81,17 @@ def export(
     destination: Annotated[str, typer.Option("--destination", help="csv, parquet, google or meta (hashed identifiers).")] = "csv",
     channel: Annotated[str | None, typer.Option("--channel", help="Also drop this channel's opt-outs (email, sms, ads).")] = None,
     country_code: Annotated[str | None, typer.Option("--country-code", help="Default country code for phones without one.")] = None,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", help="csv/parquet: also these columns, comma-separated: segment, clv, scores, recommendations.")] = None,
+    top_n: Annotated[int, typer.Option("--top-n", help="With --columns recommendations: products per customer.")] = 5,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Export a saved audience, re-intersected with today's consent."""
     from targetwise.usecases.audiences import export_audience
 
     export_ = export_audience(
-        open_workspace(workspace), audience_id, destination=destination, channel=channel, country_code=country_code
+        open_workspace(workspace), audience_id, destination=destination, channel=channel, country_code=country_code,
+        columns=columns, top_n=top_n,
     )
     data, result = export_.data, export_.result
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,3 +103,5 @@ def export(
         f"left out: {result.excluded_opt_out:,} opted out, {result.without_identifier:,} without identifier, "
         f"{result.invalid_identifiers:,} invalid identifiers"
     )
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {plain(warning)}")
