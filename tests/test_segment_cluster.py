@@ -117,7 +117,10 @@ def test_align_to_restores_previous_ids_after_sizes_reorder_the_clusters():
 def test_align_to_gives_new_clusters_new_ids_and_accepts_a_centre_table():
     first_table, _ = blobs((100, 80, 60), centres=CENTRES[:3], seed=1, prefix="a")
     later_table, later_truth = blobs((50, 50, 50, 120), seed=2, prefix="b")
-    first = BehaviourClusterer(3, features=COLUMNS).fit(first_table)
+    # f3 is pure noise in the first snapshot (all three blobs sit at f3 = 0), so the noise check
+    # would drop it; keep it here, where the point is the new blob that only f3 tells apart
+    first = BehaviourClusterer(3, features=COLUMNS, noise_features="keep").fit(first_table)
+    assert first.features_in_ == COLUMNS
     later = BehaviourClusterer(4, features=COLUMNS).fit(later_table).align_to(first.cluster_centers_)
     # the new blob (centre 0,0,10) gets id 3, the three known blobs keep 0, 1, 2
     new_blob_ids = set(later.labels_[later_truth == 3])
@@ -135,8 +138,12 @@ def test_align_to_accepts_an_array_of_centres_and_rejects_other_things():
     assert (model.labels_ == 3 - before).all()
     with pytest.raises(ConfigError, match="previous must be"):
         model.align_to([[0.0, 0.0, 0.0]])
-    with pytest.raises(ModelError, match=r"no centre values for feature\(s\) \['f3'\]"):
-        model.align_to(model.cluster_centers_.drop(columns="f3"))
+    # a previous run without f3 (e.g. dropped there as noise): matched on the shared f1, f2
+    before = model.labels_.copy()
+    model.align_to(model.cluster_centers_.drop(columns="f3").iloc[::-1].set_axis([0, 1, 2, 3]))
+    assert (model.labels_ == 3 - before).all()
+    with pytest.raises(ModelError, match=r"no centre values for feature\(s\) \['f1', 'f2', 'f3'\]"):
+        model.align_to(model.cluster_centers_.drop(columns=COLUMNS).assign(other=1.0))
 
 
 def test_scikit_learn_parameter_contract():

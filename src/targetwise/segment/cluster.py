@@ -17,16 +17,62 @@ Pipeline (all fitted on the table passed to ``fit``):
    where the IQR is 0). Columns constant on the fitted table carry no
    information: they are dropped with a :class:`SegmentationWarning`
    (``dropped_features_``); if none remain, :class:`ModelError`.
-5. **Clustering**:
+5. **Noise columns** (``noise_features="weight"``, the default): a column is
+   kept when the cluster structure of the *other* columns separates it. On a
+   seeded sample of at most ``stability_sample_size`` customers, for every k of
+   ``k_range``, K-means on all columns but ``j`` gives a partition; the share of
+   column ``j``'s variance between those clusters (eta squared, adjusted for the
+   number of clusters so chance gives about 0) is its relevance at k, and its
+   relevance (``feature_relevance_``) is the largest over k. A pure-noise
+   column, or a short-window column that mostly carries noise, is independent of
+   the behaviour types and scores about 0; a column that differs between types
+   scores high because the types are visible in the other columns too. Columns
+   under ``min_feature_relevance`` (0.05) are dropped with a
+   :class:`SegmentationWarning` (``noise_features_``, also in
+   ``dropped_features_``) and the check repeats on the rest, unless the column
+   is clearly two-peaked on its own (the best split of the column alone holds at
+   least 85% of its variance, e.g. a yes/no trait): such a column is a structure
+   of its own, not noise (its relevance is then that share). If every column
+   would go, all are kept. Each kept column is then multiplied by its relevance
+   over the largest relevance (``feature_weights_``; the largest weight is 1),
+   so a column that is half structure and half noise counts a quarter as much
+   in the squared distances as a column that is all structure: K-means then no
+   longer cuts a type in two along the noisy part of such a column (a return
+   rate over two orders, a 90-day trend). (Weights equal to the square root of
+   the relevance, i.e. squared distances in proportion to it, kept the planted
+   types of the synthetic retailer less well once short-window columns were
+   added.) The weights are part of
+   the scaling (``scale_``, ``scaled_``, :meth:`transform`; DBSCAN's ``eps`` is in
+   these units). ``"drop"`` drops
+   without weighting, ``"keep"`` skips the check. Skipped for fewer than 50
+   customers or a single column. The default columns
+   (:data:`DEFAULT_CLUSTER_FEATURES`) hold no short-window column (``trend_90d``,
+   ``orders_30d``) for the same reason.
+6. **Clustering**:
 
-   * ``"kmeans"`` with ``n_clusters`` fixed, or chosen over ``k_range`` by the
-     highest silhouette. Choosing k fits K-means on a seeded sample of at most
-     ``selection_sample_size`` customers and scores the silhouette on at most
-     ``silhouette_sample_size`` of them; every score is kept in
-     ``selection_scores_``; ties go to the smaller k. The final model is fitted
-     on all customers. With fewer distinct customers than clusters requested,
-     fewer clusters are used with a warning; fewer than 2 customers raise
-     :class:`ModelError`.
+   * ``"kmeans"`` with ``n_clusters`` fixed, or chosen over ``k_range`` by
+     *stability* (``k_selection="stable"``, the default), the silhouette where no
+     k is stable.
+     Stability is the prediction strength of Tibshirani & Walther (2005,
+     "Cluster validation by prediction strength", JCGS 14(3)): split a seeded
+     sample of at most ``stability_sample_size`` customers into random halves A
+     and B, cluster both, assign B to A's centres, and for every cluster of B
+     take the share of its pairs that A's centres keep together; the smallest
+     share is the prediction strength, averaged over ``stability_splits`` splits
+     (``prediction_strength_``). A real type keeps its pairs together (near 1);
+     a type cut into two look-alike halves along a noise direction does not
+     (0.5 to 0.85; the stability sample has a fixed size so that this does not
+     creep towards 1 on a large table). The chosen k is the largest whose
+     prediction strength is at least ``stability_threshold`` (0.9), the rule of
+     Tibshirani & Walther (who suggest 0.8 to 0.9; at 0.8 a type halved along a
+     long within-type spread still passes now and then). If no k is stable, the
+     highest silhouette wins with a warning. ``k_selection="silhouette"`` uses
+     the silhouette alone (ties: smaller k). The silhouette fits
+     K-means on a seeded sample of at most ``selection_sample_size`` customers
+     and scores on at most ``silhouette_sample_size`` of them; every score is
+     kept in ``selection_scores_``. The final model is fitted on all customers.
+     With fewer distinct customers than clusters requested, fewer clusters are
+     used with a warning; fewer than 2 customers raise :class:`ModelError`.
    * ``"dbscan"`` / ``"hdbscan"``: scikit-learn's ``DBSCAN(eps, min_samples)`` and
      ``HDBSCAN(min_cluster_size, min_samples)``. Customers in no dense region get
      the label **-1 (noise)**. Their pairwise work grows quadratically: sample
@@ -34,8 +80,12 @@ Pipeline (all fitted on the table passed to ``fit``):
 
    Cluster ids are ordered by size (0 = largest) so that reruns are stable;
    :meth:`BehaviourClusterer.align_to` maps them to a previous run's ids.
-6. **Projection**: a 2-D PCA of the scaled features (``projection_``,
+7. **Projection**: a 2-D PCA of the scaled features (``projection_``,
    ``pca_explained_variance_ratio_``, :meth:`project`) for the segment map.
+
+Runtime: the noise-column check and the prediction strength work on the
+stability sample only (a few hundred K-means fits of at most 4,000 rows in all),
+so their cost does not grow with the table.
 
 Reproducibility: the same table, ``random_state`` and thread count give identical
 labels, centres and scores. K-means sums in parallel chunks, so a different
@@ -54,6 +104,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances_argmin, silhouette_score
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
@@ -68,12 +119,15 @@ from targetwise.segment._validation import (
 )
 from targetwise.segment.stability import match_clusters
 
-__all__ = ["DEFAULT_CLUSTER_FEATURES", "LOG_FEATURES", "NOISE", "BehaviourClusterer"]
+__all__ = ["DEFAULT_CLUSTER_FEATURES", "LOG_FEATURES", "NOISE", "BehaviourClusterer", "prediction_strength"]
 
 NOISE = -1
 
 #: Behaviour columns clustered by default (those present are used): when, how often,
-#: how much, since when, how much comes back, and how broad the baskets are.
+#: how much, since when, how much comes back, how broad and how big the baskets are.
+#: No short-window column (``trend_90d``, ``orders_30d``): over a few weeks most
+#: customers have zero to two orders, so such a column is mostly noise and K-means
+#: would cut real types in two along it.
 DEFAULT_CLUSTER_FEATURES: tuple[str, ...] = (
     "recency_days",
     "frequency",
@@ -81,6 +135,7 @@ DEFAULT_CLUSTER_FEATURES: tuple[str, ...] = (
     "tenure_days",
     "returns_rate",
     "distinct_products",
+    "basket_size_mean",
 )
 
 #: Money and count columns that get the signed log1p transform before scaling.
@@ -105,6 +160,13 @@ LOG_FEATURES: frozenset[str] = frozenset(
 #: Below this many customers K-means runs single-threaded unless n_threads says otherwise.
 SINGLE_THREAD_BELOW = 50_000
 
+#: Fewer customers than this: no noise-column check and no prediction strength (silhouette alone).
+MIN_STABILITY_CUSTOMERS = 50
+
+#: A column whose best two-group split alone holds this share of its variance is two-peaked:
+#: it is never dropped as noise.
+TWO_PEAKED_SHARE = 0.85
+
 Algorithm = Literal["kmeans", "dbscan", "hdbscan"]
 
 
@@ -116,6 +178,70 @@ def _signed_expm1(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.expm1(np.abs(values))
 
 
+def _between_share(column: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Adjusted eta squared of ``column`` over the partition ``labels`` (0..k-1): about 0 by chance."""
+    n = column.size
+    total = float(((column - column.mean()) ** 2).sum())
+    if total <= 0 or n <= k:
+        return 0.0
+    counts = np.bincount(labels, minlength=k).astype(float)
+    sums = np.bincount(labels, weights=column, minlength=k)
+    nonempty = counts > 0
+    between = float((sums[nonempty] ** 2 / counts[nonempty]).sum() - column.sum() ** 2 / n)
+    eta2 = min(max(between / total, 0.0), 1.0)
+    return 1.0 - (1.0 - eta2) * (n - 1) / (n - k)
+
+
+def _two_group_share(column: np.ndarray) -> float:
+    """Share of the column's variance held by its best split into two groups (exact 1-D 2-means)."""
+    x = np.sort(column)
+    n = x.size
+    total = float(((x - x.mean()) ** 2).sum())
+    if n < 2 or total <= 0:
+        return 0.0
+    cum = np.cumsum(x)[:-1]
+    left_n = np.arange(1, n)
+    left = cum / left_n
+    right = (x.sum() - cum) / (n - left_n)
+    between = left_n * (n - left_n) / n * (left - right) ** 2
+    valid = x[1:] > x[:-1]  # only split between distinct values
+    return float(between[valid].max() / total) if valid.any() else 0.0
+
+
+def prediction_strength(
+    data: np.ndarray, k: int, *, n_splits: int = 3, n_init: int = 4, random_state: int | None = 0
+) -> float:
+    """Prediction strength of K-means with ``k`` clusters (Tibshirani & Walther 2005).
+
+    ``n_splits`` times: split the rows into random halves A and B, fit K-means with
+    ``k`` clusters on each, assign B's rows to A's nearest centre, and for every
+    cluster of B (with at least 2 rows) take the share of its pairs of rows that
+    A's centres put in one cluster; the smallest share is that split's strength.
+    Returns the mean over splits: near 1 for clusters that reappear in new data,
+    about 0.5 or less for a cluster cut at an arbitrary place.
+    """
+    rng = np.random.default_rng(random_state)
+    n = data.shape[0]
+    strengths = []
+    for _ in range(n_splits):
+        order = rng.permutation(n)
+        a, b = data[order[: n // 2]], data[order[n // 2 :]]
+        seed_a, seed_b = (int(rng.integers(0, 2**31 - 1)) for _ in range(2))
+        model_a = KMeans(n_clusters=k, n_init=n_init, random_state=seed_a).fit(a)
+        labels_b = KMeans(n_clusters=k, n_init=n_init, random_state=seed_b).fit_predict(b)
+        predicted = model_a.predict(b)
+        shares = []
+        for cluster in range(k):
+            members = predicted[labels_b == cluster]
+            m = members.size
+            if m < 2:
+                continue
+            together = np.bincount(members, minlength=k).astype(float)
+            shares.append(float((together * (together - 1)).sum() / (m * (m - 1))))
+        strengths.append(min(shares) if shares else 0.0)
+    return float(np.mean(strengths))
+
+
 class BehaviourClusterer(BaseEstimator):
     """Cluster customers on behavioural features (see the module docstring for every step).
 
@@ -123,7 +249,7 @@ class BehaviourClusterer(BaseEstimator):
     ----------
     n_clusters:
         Fixed number of K-means clusters, or ``None`` to choose it over ``k_range``
-        by silhouette. Ignored by the density algorithms.
+        (``k_selection``). Ignored by the density algorithms.
     algorithm:
         ``"kmeans"``, ``"dbscan"`` or ``"hdbscan"``.
     features:
@@ -136,6 +262,18 @@ class BehaviourClusterer(BaseEstimator):
         Columns given the signed log1p; ``None`` uses :data:`LOG_FEATURES`.
     nan_policy:
         ``"raise"`` or ``"median"``.
+    k_selection:
+        ``"stable"`` (the largest k with prediction strength at least
+        ``stability_threshold``) or ``"silhouette"`` (silhouette alone).
+    noise_features:
+        ``"weight"``: drop columns the other columns' clusters do not separate and weight
+        the rest by their relevance; ``"drop"``: only drop; ``"keep"``: neither
+        (module docstring, step 5).
+    min_feature_relevance:
+        Relevance under which a column counts as noise.
+    stability_sample_size, stability_splits, stability_threshold:
+        Rows sampled (seeded) for the noise-column check and the prediction strength,
+        random half-splits per k, and the prediction strength a k needs to count as stable.
     eps, min_samples, min_cluster_size:
         DBSCAN / HDBSCAN parameters (in scaled units for ``eps``). ``min_cluster_size``
         defaults to max(5, 1% of customers).
@@ -151,8 +289,10 @@ class BehaviourClusterer(BaseEstimator):
     -----------------
     ``labels_`` (Series ``cluster`` by customer_id), ``n_clusters_``, ``cluster_ids_``,
     ``cluster_centers_`` (DataFrame, original units), ``cluster_centers_scaled_``,
-    ``selection_scores_`` ({k: silhouette}), ``silhouette_``, ``features_in_``,
-    ``dropped_features_``, ``imputed_counts_``, ``projection_``, ``pca_explained_variance_ratio_``,
+    ``selection_scores_`` ({k: silhouette}), ``prediction_strength_`` ({k: strength}),
+    ``silhouette_``, ``features_in_``, ``dropped_features_`` (constant and noise columns),
+    ``noise_features_``, ``feature_relevance_`` ({column: relevance}), ``feature_weights_``
+    ({column: weight}), ``imputed_counts_``, ``projection_``, ``pca_explained_variance_ratio_``,
     ``scaled_`` (the scaled training matrix, DataFrame).
     """
 
@@ -166,6 +306,12 @@ class BehaviourClusterer(BaseEstimator):
         scaling: Literal["standard", "robust"] = "standard",
         log_features: Sequence[str] | None = None,
         nan_policy: Literal["raise", "median"] = "raise",
+        k_selection: Literal["stable", "silhouette"] = "stable",
+        noise_features: Literal["weight", "drop", "keep"] = "weight",
+        min_feature_relevance: float = 0.05,
+        stability_sample_size: int = 4_000,
+        stability_splits: int = 3,
+        stability_threshold: float = 0.9,
         selection_sample_size: int = 20_000,
         silhouette_sample_size: int = 5_000,
         n_init: int = 4,
@@ -182,6 +328,12 @@ class BehaviourClusterer(BaseEstimator):
         self.scaling = scaling
         self.log_features = log_features
         self.nan_policy = nan_policy
+        self.k_selection = k_selection
+        self.noise_features = noise_features
+        self.min_feature_relevance = min_feature_relevance
+        self.stability_sample_size = stability_sample_size
+        self.stability_splits = stability_splits
+        self.stability_threshold = stability_threshold
         self.selection_sample_size = selection_sample_size
         self.silhouette_sample_size = silhouette_sample_size
         self.n_init = n_init
@@ -217,6 +369,24 @@ class BehaviourClusterer(BaseEstimator):
         if not (2 <= lo <= hi):
             raise ConfigError(
                 f"k_range must satisfy 2 <= min <= max, got {self.k_range!r}", fix="e.g. k_range=(2, 8)"
+            )
+        if self.noise_features not in ("weight", "drop", "keep"):
+            raise ConfigError(
+                f"noise_features must be 'weight', 'drop' or 'keep', got {self.noise_features!r}",
+                fix="use 'weight'",
+            )
+        if self.k_selection not in ("stable", "silhouette"):
+            raise ConfigError(
+                f"k_selection must be 'stable' or 'silhouette', got {self.k_selection!r}", fix="use 'stable'"
+            )
+        if not 0 < self.stability_threshold <= 1:
+            raise ConfigError(
+                f"stability_threshold must be in (0, 1], got {self.stability_threshold!r}",
+                fix="use 0.9 (Tibshirani & Walther suggest 0.8 to 0.9)",
+            )
+        if not isinstance(self.stability_splits, (int, np.integer)) or self.stability_splits < 1:
+            raise ConfigError(
+                f"stability_splits must be an integer >= 1, got {self.stability_splits!r}", fix="use 3"
             )
 
     def _columns(self, frame: pd.DataFrame) -> list[str]:
@@ -305,15 +475,39 @@ class BehaviourClusterer(BaseEstimator):
                 f"every clustering feature is constant across the {n} customers ({columns})",
                 fix="cluster on columns that vary between customers",
             )
-        self.dropped_features_ = constant
+        scaled = (logged[kept].to_numpy() - center[kept].to_numpy(dtype=float)) / scale[kept].to_numpy(
+            dtype=float
+        )
+        # a generator of its own, so the K-means seeds below do not depend on this check
+        stability_rng = np.random.default_rng(None if self.random_state is None else [self.random_state, 19])
+        self.feature_relevance_: dict[str, float] = {}
+        noise: list[str] = []
+        if self.noise_features != "keep" and len(kept) > 1 and n >= MIN_STABILITY_CUSTOMERS:
+            noise = self._noise_columns(scaled, kept, stability_rng)
+            if noise:
+                warnings.warn(
+                    f"dropped noise feature(s) {noise}: the clusters of the other columns do not separate "
+                    f"them (relevance under {self.min_feature_relevance}: "
+                    + ", ".join(f"{c} {self.feature_relevance_[c]:.2f}" for c in noise)
+                    + ")",
+                    SegmentationWarning,
+                    stacklevel=2,
+                )
+                scaled = scaled[:, [i for i, c in enumerate(kept) if c not in noise]]
+                kept = [c for c in kept if c not in noise]
+        weights = self._weights(kept)
+        self.feature_weights_ = {c: round(float(w), 4) for c, w in zip(kept, weights, strict=True)}
+        scaled = scaled * weights
+        self.noise_features_ = noise
+        self.dropped_features_ = constant + noise
         self.features_in_ = kept
         self.log_features_ = [c for c in self.log_features_ if c in kept]
         self.medians_ = {c: self.medians_[c] for c in kept}
         self.center_ = center[kept].to_numpy(dtype=float)
-        self.scale_ = scale[kept].to_numpy(dtype=float)
-        scaled = (logged[kept].to_numpy() - self.center_) / self.scale_
+        self.scale_ = scale[kept].to_numpy(dtype=float) / weights
         self.scaled_ = pd.DataFrame(scaled, index=values.index, columns=kept)
         self.customer_ids_ = values.index
+        self._stability_seed = int(stability_rng.integers(0, 2**31 - 1))
 
         rng = np.random.default_rng(self.random_state)
         with threadpool_limits(limits=self._threads(n)):
@@ -339,6 +533,73 @@ class BehaviourClusterer(BaseEstimator):
     def _seed(self, rng: np.random.Generator) -> int:
         return int(rng.integers(0, 2**31 - 1))
 
+    def _stability_sample(self, scaled: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n = scaled.shape[0]
+        if n <= self.stability_sample_size:
+            return scaled
+        return scaled[np.sort(rng.choice(n, self.stability_sample_size, replace=False))]
+
+    def _screen_ks(self, n_rows: int) -> range:
+        lo, hi = self.k_range
+        return range(lo, max(lo, min(hi, n_rows // 10)) + 1)
+
+    def _weights(self, kept: list[str]) -> np.ndarray:
+        """Relevance per kept column over the largest (all 1 without a relevance check)."""
+        if self.noise_features != "weight" or not self.feature_relevance_:
+            return np.ones(len(kept))
+        relevance = np.array([self.feature_relevance_.get(c, 1.0) for c in kept], dtype=float)
+        weights = np.clip(relevance, 0.0, 1.0)
+        top = weights.max()
+        return weights / top if top > 0 else np.ones(len(kept))
+
+    def _noise_columns(self, scaled: np.ndarray, columns: list[str], rng: np.random.Generator) -> list[str]:
+        """Columns the other columns' K-means clusters do not separate (module docstring, step 5)."""
+        sample = self._stability_sample(scaled, rng)
+        seed = self._seed(rng)
+        n_distinct = len(pd.DataFrame(sample).drop_duplicates())
+        ks = [k for k in self._screen_ks(len(sample)) if k <= min(len(sample) - 1, n_distinct)]
+        two_group = [_two_group_share(sample[:, j]) for j in range(len(columns))]
+        two_peaked = {j: share >= TWO_PEAKED_SHARE for j, share in enumerate(two_group)}
+
+        def relevance(targets: list[int], basis: list[int]) -> dict[int, float]:
+            """Largest adjusted eta squared of each target column over K-means partitions of ``basis``."""
+            best = dict.fromkeys(targets, 0.0)
+            for k in ks:
+                labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(sample[:, basis])
+                for j in targets:
+                    best[j] = max(best[j], _between_share(sample[:, j], labels, k))
+            for j, value in best.items():
+                # a two-peaked column is a structure of its own: at least as relevant as its split
+                if two_peaked[j]:
+                    best[j] = value = max(value, two_group[j])
+                self.feature_relevance_[columns[j]] = round(value, 4)
+            return best
+
+        active, dropped = list(range(len(columns))), []
+        with threadpool_limits(limits=self._threads(len(sample))), warnings.catch_warnings():
+            # fewer distinct rows than clusters on some column subsets: K-means says so, harmlessly
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for _ in range(len(columns)):
+                # each column against the clusters of all other kept columns
+                scores = {j: relevance([j], [i for i in active if i != j])[j] for j in active}
+                low = [j for j in active if scores[j] < self.min_feature_relevance]
+                if not low or len(low) == len(active):
+                    break  # nothing stands out as noise, or nothing stands out at all: keep the rest
+                active = [j for j in active if j not in low]
+                dropped = sorted(dropped + low)
+                # many noise columns can hide the types from a leave-one-out fit: a dropped column
+                # the clusters of the kept columns do separate comes back
+                back = [
+                    j
+                    for j, value in relevance(dropped, active).items()
+                    if value >= self.min_feature_relevance
+                ]
+                active = sorted(active + back)
+                dropped = [j for j in dropped if j not in back]
+                if set(back) == set(low):
+                    break
+        return [columns[j] for j in dropped]
+
     def _fit_kmeans(self, scaled: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n = scaled.shape[0]
         n_distinct = len(pd.DataFrame(scaled).drop_duplicates())
@@ -349,6 +610,7 @@ class BehaviourClusterer(BaseEstimator):
             )
         sample_seed, silhouette_seed, kmeans_seed = (self._seed(rng) for _ in range(3))
         self.selection_scores_: dict[int, float] = {}
+        self.prediction_strength_ = {}
         if self.n_clusters is not None:
             k = int(self.n_clusters)
             if k > n_distinct:
@@ -388,6 +650,7 @@ class BehaviourClusterer(BaseEstimator):
                 stacklevel=4,
             )
             return k
+        self.prediction_strength_: dict[int, float] = {}
         best_k, best_score = lo, -np.inf
         for k in range(lo, hi_ok + 1):
             # the selection sample is small: single-threaded unless n_threads says otherwise
@@ -408,7 +671,40 @@ class BehaviourClusterer(BaseEstimator):
             self.selection_scores_[k] = score
             if score > best_score:
                 best_k, best_score = k, score
-        return best_k
+        if self.k_selection == "silhouette" or n < MIN_STABILITY_CUSTOMERS or not self.selection_scores_:
+            return best_k
+        return self._choose_stable_k(scaled, best_k)
+
+    def _choose_stable_k(self, scaled: np.ndarray, silhouette_k: int) -> int:
+        """The largest k with prediction strength >= the threshold (else the silhouette's k)."""
+        rng = np.random.default_rng(self._stability_seed)
+        sample = self._stability_sample(scaled, rng)
+        seed = self._seed(rng)
+        with threadpool_limits(limits=self._threads(len(sample))), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for k in sorted(self.selection_scores_):
+                if k > len(sample) // 4:  # too few rows per half for k clusters
+                    continue
+                self.prediction_strength_[k] = round(
+                    prediction_strength(
+                        sample, k, n_splits=self.stability_splits, n_init=self.n_init, random_state=seed
+                    ),
+                    4,
+                )
+        if not self.prediction_strength_:
+            return silhouette_k
+        stable = [k for k, ps in self.prediction_strength_.items() if ps >= self.stability_threshold]
+        if stable:
+            return max(stable)
+        warnings.warn(
+            f"no number of clusters in {self.k_range} is stable (prediction strength under "
+            f"{self.stability_threshold} for every k: "
+            + ", ".join(f"k={k} {ps:.2f}" for k, ps in self.prediction_strength_.items())
+            + f"); using the silhouette's choice, k={silhouette_k}",
+            SegmentationWarning,
+            stacklevel=5,
+        )
+        return silhouette_k
 
     def _fit_density(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = scaled.shape[0]
@@ -427,6 +723,7 @@ class BehaviourClusterer(BaseEstimator):
                 fix=f"{hint}, or use algorithm='kmeans'",
             )
         self.selection_scores_ = {}
+        self.prediction_strength_ = {}
         centers = np.vstack([scaled[labels == c].mean(axis=0) for c in found])
         # map the raw labels to 0..k-1 so _set_clusters can treat both paths alike
         lookup = np.full(max(found) + 2, NOISE, dtype=np.int64)  # last slot: noise (-1 indexes it)
@@ -527,9 +824,11 @@ class BehaviourClusterer(BaseEstimator):
         ``cluster_centers_`` (original units, index = cluster id, columns = features),
         or an array of centres in original units with columns in ``features_in_``
         order (ids 0..k-1).
-        Both runs' centres are compared in *this* run's scaled space; unmatched
-        clusters get fresh ids (see :func:`match_clusters`). The mapping used is
-        kept in ``label_mapping_`` (new id -> assigned id). Returns self.
+        Both runs' centres are compared in *this* run's scaled space, on the
+        features both runs have (the noise-column check can keep a column in one
+        run and drop it in the next; at least one shared feature is needed);
+        unmatched clusters get fresh ids (see :func:`match_clusters`). The mapping
+        used is kept in ``label_mapping_`` (new id -> assigned id). Returns self.
         """
         check_fitted(self, "labels_")
         if isinstance(previous, BehaviourClusterer):
@@ -549,17 +848,20 @@ class BehaviourClusterer(BaseEstimator):
                 f"(k, {len(self.features_in_)}) array, got {type(previous).__name__}",
                 fix="pass the earlier clusterer or its cluster_centers_",
             )
-        missing = [c for c in self.features_in_ if c not in previous_centers.columns]
-        if missing:
+        shared = [c for c in self.features_in_ if c in previous_centers.columns]
+        if not shared:
             raise ModelError(
-                f"the previous run has no centre values for feature(s) {missing}",
+                f"the previous run has no centre values for feature(s) {list(self.features_in_)}",
                 fix="align runs fitted on the same feature columns",
             )
-        prev = previous_centers.loc[previous_centers.index != NOISE, self.features_in_].astype(float)
-        prev_logged = self._log(prev).to_numpy()
-        prev_scaled = (prev_logged - self.center_) / self.scale_
+        positions = [self.features_in_.index(c) for c in shared]
+        prev = previous_centers.loc[previous_centers.index != NOISE, shared].astype(float)
+        for col in shared:
+            if col in self.log_features_:
+                prev[col] = _signed_log1p(prev[col].to_numpy())
+        prev_scaled = (prev.to_numpy() - self.center_[positions]) / self.scale_[positions]
         mapping = match_clusters(
-            self.cluster_centers_scaled_.to_numpy(),
+            self.cluster_centers_scaled_.to_numpy()[:, positions],
             prev_scaled,
             new_ids=list(self.cluster_centers_scaled_.index),
             previous_ids=[int(i) for i in prev.index],
