@@ -248,3 +248,17 @@ def test_recommend_says_when_the_customer_is_not_in_the_run(tmp_path: Path) -> N
     assert "showing the most popular products" in " ".join(r.stderr.split())
     r = invoke("recommend", "--customer", "C003", "-n", "3", "-w", ws.path)
     assert r.exit_code == 0 and r.stderr == ""
+
+
+def test_run_prints_one_line_per_stage_with_its_time(tmp_path: Path) -> None:
+    """Without a terminal (CI, `make demo | tee`) the spinner is off, yet each finished stage gets its line."""
+    from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
+
+    ws = str(tmp_path / "ws")
+    assert invoke("init", ws).exit_code == 0
+    assert invoke("ingest", "transactions", ONLINE_RETAIL_SAMPLE, "--mapping", ONLINE_RETAIL_MAPPING, "-w", ws).exit_code == 0
+    result = invoke("run", "--stage", "features", "--stage", "segments", "-w", ws)
+    assert result.exit_code == 0, result.output
+    lines = re.findall(r"done \[(\d)/2\] (\w+) in (\d+\.\d) s", result.output)
+    assert [(i, name) for i, name, _ in lines] == [("1", "features"), ("2", "segments")]
+    assert "customers=99" in result.output  # the summary's numbers, in human form

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -158,11 +159,23 @@ def progress(description: str) -> Iterator[Callable[[str], None]]:
         disable=quiet,
     ) as bar:
         task = bar.add_task(plain(description), total=None)
+        current: list[tuple[str, float]] = []  # the step now running and when it began
+
+        def finish() -> None:
+            if current:
+                label, began = current.pop()
+                bar.console.print(f"  [green]done[/] {plain(label)} in {time.perf_counter() - began:,.1f} s",
+                                  highlight=False)
 
         def update(text: str) -> None:
+            finish()  # one line per finished step, also when stderr is not a terminal (CI, make demo | tee)
+            current.append((text, time.perf_counter()))
             bar.update(task, description=plain(text))
 
-        yield update
+        try:
+            yield update
+        finally:
+            finish()
 
 
 # -- help: value names instead of Python types ---------------------------------------------
