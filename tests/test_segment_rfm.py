@@ -233,7 +233,21 @@ def _independent_segment_counts(per_customer: pd.DataFrame) -> dict[str, int]:
             return "At Risk"
         return "Hibernating" if r == 2 else "Lost"
 
-    return pd.Series([segment(a, b) for a, b in zip(r, fm, strict=True)]).value_counts().to_dict()
+    def hold_order_counts(name: str, r: int, orders: int) -> str:
+        """New = one order; Champions and Loyal = two or more (the documented checks)."""
+        if name == "New" and orders > 1:
+            return "Promising"
+        if name == "Champions" and orders <= 1:
+            return "New"
+        if name == "Loyal" and orders <= 1:
+            return "Potential Loyalist" if r == 4 else "Need Attention"
+        return name
+
+    names = [
+        hold_order_counts(segment(a, b), a, n)
+        for a, b, n in zip(r, fm, per_customer["frequency"], strict=True)
+    ]
+    return pd.Series(names).value_counts().to_dict()
 
 
 def _raw_lines() -> pd.DataFrame:
@@ -312,3 +326,63 @@ def test_online_retail_rfm_on_the_targetwise_feature_table_matches_pandas():
     expected = _independent_segment_counts(table)
     got = RFMSegmenter().fit_transform(features)
     assert got["rfm_segment"].value_counts().to_dict() == expected
+
+
+# ------------------------------------------------------------------ names that hold for their members (issue 19)
+
+
+def test_new_means_one_recent_order_and_champions_and_loyal_mean_repeat_orders():
+    # few one-order customers: F=1 also holds the two-order customer "b", recent and small -> "511"
+    few = pd.DataFrame(
+        {
+            "customer_id": list("abcdefghij"),
+            "recency_days": [1, 2, 20, 30, 40, 60, 90, 120, 200, 365],
+            "frequency": [1, 2, 9, 8, 7, 6, 5, 4, 3, 2],
+            "monetary_total": [5.0, 6, 900, 800, 700, 600, 500, 400, 300, 200],
+        }
+    )
+    out = RFMSegmenter().fit_transform(few)
+    assert out.loc["a", "rfm_score"] == "511" and out.loc["a", "rfm_segment"] == "New"
+    assert out.loc["b", "rfm_score"] == "511" and out.loc["b", "rfm_segment"] == "Promising"
+    # six of ten bought once (F=2 for all of them): a big first order reaches FM 4
+    many = pd.DataFrame(
+        {
+            "customer_id": list("abcdefghij"),
+            "recency_days": [1, 2, 20, 30, 40, 60, 90, 120, 200, 365],
+            "frequency": [1, 5, 1, 4, 1, 1, 3, 1, 2, 1],
+            "monetary_total": [1000.0, 10, 900, 20, 800, 30, 40, 50, 60, 70],
+        }
+    )
+    out = RFMSegmenter().fit_transform(many)
+    assert out.loc[["a", "c", "e"], "rfm_score"].tolist() == ["525", "425", "324"]
+    assert out.loc["a", "rfm_segment"] == "New"  # not "Champions": one order
+    assert out.loc["c", "rfm_segment"] == "Potential Loyalist"  # not "Loyal"
+    assert out.loc["e", "rfm_segment"] == "Need Attention"  # not "Loyal"
+    # a custom score map is taken as written
+    custom = RFMSegmenter(score_map={"Champions": [r"5.."], "Rest": [r".*"]}).fit_transform(many)
+    assert custom.loc["a", "rfm_segment"] == "Champions"
+
+
+@pytest.mark.parametrize("one_order_share", [0.1, 0.55])
+def test_every_member_fits_the_order_count_its_rfm_name_claims(one_order_share):
+    rng = np.random.default_rng(7)
+    n = 2000
+    once = rng.random(n) < one_order_share
+    table = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:04d}" for i in range(n)],
+            "recency_days": rng.uniform(0, 365, n),
+            "frequency": np.where(once, 1, 2 + rng.poisson(3, n)),
+            "monetary_total": rng.lognormal(4, 1, n) * np.where(once, 3.0, 1.0),
+        }
+    )
+    out = RFMSegmenter().fit_transform(table)
+    orders = table.set_index("customer_id")["frequency"]
+    segment = out["rfm_segment"]
+    assert (orders[segment == "New"] == 1).all() and (segment == "New").sum() > 0
+    assert (orders[segment.isin(["Champions", "Loyal"])] >= 2).all()
+    assert (out.loc[segment == "New", "r_score"] == 5).all()
+    # the grid moved someone: the scores alone would have broken a name
+    grid = out["rfm_score"].map({c: s for s, codes in DEFAULT_SCORE_MAP.items() for c in codes})
+    assert (grid != segment).sum() > 0
+    assert set(segment) <= set(RFM_SEGMENTS)

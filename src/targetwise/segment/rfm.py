@@ -49,6 +49,21 @@ segment, Lost, off the bottom-left cell (R=1, FM<=2)::
     R=2   Hibernating    Hibernating    At Risk          At Risk        Cannot Lose Them
     R=1   Lost           Lost           At Risk          At Risk        Cannot Lose Them
 
+The names make claims about order counts that scores alone cannot keep: F is a
+rank, so with few one-order customers F=1 also holds two-order customers, and
+with more than 40% of them every one-order customer has F=2 (and a big first
+order can reach FM 4). The default map therefore also checks the customer's own
+order count (``frequency_col``), so that every name holds for every member:
+
+* **New** means a single order, and a recent one (R=5): a New-cell customer with
+  two or more orders is **Promising** (recent, has not spent much);
+* **Champions** and **Loyal** mean repeat buying (two or more orders): a
+  one-order customer in a Champions cell is **New** (a recent first order,
+  however big); in a Loyal cell **Potential Loyalist** at R=4 and **Need
+  Attention** at R=3.
+
+:data:`RFM_DEFINITIONS` gives each default segment's definition in words.
+
 Override with ``score_map``: either a dict ``segment -> list of regular
 expressions`` matched in full against the three-digit ``rfm_score`` (e.g.
 ``{"VIP": [r"5[45][45]"], "Rest": [r".*"]}``; the first segment whose pattern
@@ -79,6 +94,7 @@ from targetwise.segment._validation import (
 __all__ = [
     "DEFAULT_RFM_GRID",
     "DEFAULT_SCORE_MAP",
+    "RFM_DEFINITIONS",
     "RFM_SEGMENTS",
     "UNASSIGNED",
     "RFMSegmenter",
@@ -116,6 +132,23 @@ DEFAULT_RFM_GRID: dict[str, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {
     "Cannot Lose Them": [((1, 2), (5,))],
     "Hibernating": [((2,), (1, 2))],
     "Lost": [((1,), (1, 2))],
+}
+
+#: What each default segment says about its members (the grid plus the order-count checks).
+RFM_DEFINITIONS: dict[str, str] = {
+    "Champions": "bought most recently (R=5), often and for the most money (FM 4-5), two or more orders",
+    "Loyal": "buy regularly and spend well (R 3-4, FM 4-5), two or more orders",
+    "Potential Loyalist": "recent customers with average orders and spend (R 4-5, FM 2-3), or a big "
+    "single order at R=4",
+    "New": "exactly one order, a recent one (R=5)",
+    "Promising": "recent shoppers who have not spent much yet (R=4, FM 1; or R=5, FM 1 with two or "
+    "more orders)",
+    "Need Attention": "average recency, orders and spend (R=3, FM 3), or a big single order at R=3",
+    "About to Sleep": "below-average recency, few orders and little spend (R=3, FM 1-2)",
+    "At Risk": "spent well but not for a while (R 1-2, FM 3-4)",
+    "Cannot Lose Them": "among the most orders and spend, but not for a while (R 1-2, FM 5)",
+    "Hibernating": "long ago, few orders and little spend (R=2, FM 1-2)",
+    "Lost": "the longest ago, few orders and little spend (R=1, FM 1-2)",
 }
 
 ScoreMap = Mapping[str, Sequence[str]] | Callable[[pd.DataFrame], Sequence[str]]
@@ -284,8 +317,23 @@ class RFMSegmenter(BaseEstimator):
         scores = pd.DataFrame({"r_score": r, "f_score": f, "m_score": m}, index=values.index)
         codes = r * 100 + f * 10 + m
         scores["rfm_score"] = pd.Series(codes, index=values.index).astype(str)
-        scores["rfm_segment"] = self._segments(scores)
+        segments = self._segments(scores)
+        if self.score_map is None:
+            segments = self._hold_order_count_claims(segments, r, values[self.frequency_col].to_numpy())
+        scores["rfm_segment"] = segments
         return scores
+
+    @staticmethod
+    def _hold_order_count_claims(segments: pd.Series, r: np.ndarray, orders: np.ndarray) -> pd.Series:
+        """Move members out of names their own order count contradicts (module docstring)."""
+        names = segments.to_numpy(dtype=object).copy()
+        once = orders <= 1
+        names[(names == "New") & ~once] = "Promising"
+        names[(names == "Champions") & once] = "New"
+        loyal_once = (names == "Loyal") & once
+        names[loyal_once & (r >= 4)] = "Potential Loyalist"
+        names[loyal_once & (r < 4)] = "Need Attention"
+        return pd.Series(names, index=segments.index, dtype=object).astype(str)
 
     def _segments(self, scores: pd.DataFrame) -> pd.Series:
         score_map = self.score_map_
