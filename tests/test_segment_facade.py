@@ -161,6 +161,25 @@ def test_imputed_values_are_never_quoted_as_reasons(result):
     assert gappy["tenure_days"].isna().sum() == 10  # the caller's table is untouched
 
 
+def test_a_member_that_contradicts_its_cluster_name_is_told_so():
+    """Issue 19: "New one-off buyers" shown on a 3-order customer. The one-off type with one member
+    planted at 3 orders: the cluster is still named for its one-order majority, and the planted
+    member's reason states their own orders first instead of echoing the name."""
+    features, kind = planted_features()
+    planted = features.index[kind == 1][0]
+    features.loc[planted, ["frequency", "distinct_products"]] = [3, 6]
+    seg = segment_customers(features, n_clusters=3, random_state=0)
+    row = seg.customers.iloc[planted]
+    one_off = seg.customers.loc[kind == 1, "cluster"].mode()[0]
+    assert row["cluster"] == one_off
+    assert "one-off" in row["cluster_name"].lower()
+    assert row["reason"].startswith("3 orders vs 1 typical, unlike most of this segment")
+    assert "one-off" not in row["reason"].lower()
+    # the cluster's own members (one order each) are not marked
+    fits = seg.customers[(seg.customers["cluster"] == one_off) & (features["frequency"] == 1).to_numpy()]
+    assert len(fits) > 250 and not fits["reason"].str.contains("unlike most").any()
+
+
 # ----------------------------------------------------------------- synthetic retailer, real pipeline
 
 

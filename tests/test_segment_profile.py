@@ -16,6 +16,8 @@ from targetwise.segment import (
     name_segments,
     profile_segments,
 )
+from targetwise.segment.profile import name_claims
+from targetwise.segment.reasons import UNLIKE
 
 
 def test_profile_sizes_shares_and_description_by_hand():
@@ -61,28 +63,36 @@ def _three_clusters() -> tuple[pd.DataFrame, pd.Series]:
     return scaled, pd.Series([0, 0, 1, 1, 2, 2], index=scaled.index)
 
 
-def test_names_come_from_the_largest_deviations():
+def test_names_come_from_the_largest_deviations_of_the_medians():
     scaled, labels = _three_clusters()
-    # deviations in sd units: c0 freq +1.39, money +.71; c1 money -1.41, recency +1.22, freq -.46;
-    # c2 recency -1.22, freq -.93, money +.71
+    # robust deviations, (segment median - overall median) / (IQR / 1.349), pandas' linear quantiles:
+    # freq: median -1, IQR 2 - (-1.75) = 3.75 -> c0 +1.44, c1 0, c2 -.36
+    # money: median .5, IQR .5 - (-.625) = 1.125 -> c0 0, c1 -1.80, c2 0
+    # recency: median 0, IQR 1.5 -> c0 0, c1 +.90, c2 -.90
+    # c0's money median equals the overall one: not named "high spenders" (its mean was above)
     assert name_segments(scaled, labels) == {
-        0: "Frequent high spenders",
+        0: "Frequent customers",
         1: "Low-value lapsed customers",
-        2: "Recent one-off buyers",
+        2: "Recent infrequent buyers",
     }
 
 
 def test_duplicate_names_are_disambiguated_deterministically():
     scaled, labels = _three_clusters()
-    names = name_segments(scaled, labels, reserved=["Frequent high spenders", "Recent one-off buyers"])
+    scaled.loc[["c4", "c5"], "monetary_total"] = 3.0
+    # money now: median .5, IQR 2.375 - (-.625) = 3 -> c0 0, c1 -.67, c2 +1.12;
+    # c2: money +1.12, recency -.90, frequency -.36 -> "High-value recent buyers"
+    assert name_segments(scaled, labels)[2] == "High-value recent buyers"
+    names = name_segments(scaled, labels, reserved=["Frequent customers", "High-value recent buyers"])
     # cluster 0 has no third strong feature -> its id; cluster 2 gets its third feature's adjective
-    assert names[0] == "Frequent high spenders (segment 0)"
-    assert names[2] == "Recent one-off buyers, high-value"
+    assert names[0] == "Frequent customers (segment 0)"
+    assert names[2] == "High-value recent buyers, infrequent"
+    assert names[1] == "Lapsed low spenders"
     assert len(set(names.values())) == 3
 
 
 def test_typical_and_noise_names():
-    values = [1.0, -1.0] * 5 + [5.0, 0.0]
+    values = [1.0, -1.0] * 5 + [5.0, -5.0]
     scaled = pd.DataFrame({"frequency": values}, index=[f"c{i}" for i in range(12)])
     labels = pd.Series([0] * 10 + [1, -1], index=scaled.index)
     names = name_segments(scaled, labels)
@@ -132,3 +142,88 @@ def test_reasons_name_the_planted_deviating_feature():
     # (|z| ~ 1.0); its spend of 90 is within the spread that the planted outlier widens (|z| < 0.5)
     assert reasons.loc["a00", "reason_features"] == "frequency,recency_days"
     assert reasons.loc["a00", "reason"] == "8 orders vs 10 typical; last order 5 days ago vs 10 typical"
+
+
+# ----------------------------------------------------------------- names that hold for the members (issue 19)
+
+
+def test_names_use_the_median_member_not_a_mean_pulled_by_a_few_big_spenders():
+    # segment 1: 38 ordinary members and 12 huge spenders; its median member spends like everyone else
+    spread = np.linspace(-1.0, 1.0, 50)
+    money = np.concatenate([spread, np.linspace(-1.0, 1.0, 38), [100.0] * 12])
+    scaled = pd.DataFrame({"monetary_total": money}, index=[f"c{i:03d}" for i in range(100)])
+    labels = pd.Series([0] * 50 + [1] * 50, index=scaled.index)
+    # the mean deviation, (6.0 - 3.0) / sd, is 0.35 sd: a mean-based name would say "High-value"
+    mean_dev = (money[50:].mean() - money.mean()) / money.std()
+    assert mean_dev > 0.3
+    assert name_segments(scaled, labels) == {0: "Typical customers", 1: "Typical customers (segment 1)"}
+
+
+def test_one_off_is_only_said_of_a_segment_where_most_members_bought_once():
+    orders = np.array([1] * 40 + [2, 3] * 20 + [20] * 90, dtype=float)
+    features = pd.DataFrame({"customer_id": [f"c{i:03d}" for i in range(170)], "frequency": orders})
+    scaled = pd.DataFrame({"frequency": np.log1p(orders)}, index=features["customer_id"])
+    labels = pd.Series([0] * 40 + [1] * 40 + [2] * 90, index=scaled.index)
+    # both 0 and 1 sit far below the overall median (20 orders); only 0 is made of one-order customers
+    names = name_segments(scaled, labels, features=features)
+    assert names == {0: "One-off customers", 1: "Infrequent customers", 2: "Typical customers"}
+    # without the members' own order counts nobody is called one-off
+    assert name_segments(scaled, labels)[0] == "Infrequent customers"
+
+
+def test_name_claims_reads_what_a_name_says_back():
+    columns = ["recency_days", "frequency", "tenure_days", "distinct_products", "returns_rate"]
+    assert name_claims("New one-off buyers", columns) == [
+        ("frequency", False, "One-off"),
+        ("tenure_days", False, "New"),
+    ]
+    assert name_claims("Recent infrequent buyers (segment 2)", columns) == [
+        ("recency_days", False, "Recent"),
+        ("frequency", False, "Infrequent"),  # "infrequent" does not also claim "Frequent"
+    ]
+    assert name_claims("Lapsed explorers, low-return", columns) == [
+        ("recency_days", True, "Lapsed"),
+        ("distinct_products", True, "explorers"),
+        ("returns_rate", False, "Low-return"),
+    ]
+    assert name_claims("Typical customers", columns) == name_claims("VIP club", columns) == []
+    assert name_claims("New one-off buyers", ["recency_days"]) == []  # only the features given
+
+
+def _one_off_segment() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """A 'New one-off buyers' segment of one-order newcomers with one planted 3-order member, and a
+    'Lapsed regulars' segment with one member who ordered last week."""
+    n = 30
+    table = pd.DataFrame(
+        {
+            "customer_id": [f"n{i:02d}" for i in range(n)] + [f"l{i:02d}" for i in range(n)],
+            "frequency": [1.0] * n + [12.0, 14.0] * (n // 2),
+            "tenure_days": [20.0, 30.0] * (n // 2) + [600.0, 700.0] * (n // 2),
+            "recency_days": [20.0, 30.0] * (n // 2) + [300.0, 400.0] * (n // 2),
+        }
+    )
+    table.loc[table["customer_id"] == "n05", "frequency"] = 3.0
+    table.loc[table["customer_id"] == "l03", "recency_days"] = 7.0
+    frame = table.set_index("customer_id")
+    scaled = (frame - frame.mean()) / frame.std(ddof=0)
+    labels = pd.Series([0] * n + [1] * n, index=frame.index)
+    return table, labels, scaled
+
+
+def test_a_member_who_contradicts_the_name_gets_their_own_facts_first():
+    table, labels, scaled = _one_off_segment()
+    names = {0: "New one-off buyers", 1: "Lapsed regulars"}
+    reasons = explain_customers(table, labels, scaled=scaled, names=names)
+    planted = reasons.loc["n05"]
+    assert planted["reason"].startswith(f"3 orders vs 1 typical, {UNLIKE}")
+    assert planted["reason_features"].split(",")[0] == "frequency"
+    assert "one-off" not in planted["reason"].lower()
+    # lapsed by name, but ordered 7 days ago (the shop's median is 30 days, the segment's 300)
+    assert reasons.loc["l03", "reason"].startswith(f"last order 7 days ago vs 300 typical, {UNLIKE}")
+    # members who fit their name are never marked
+    others = reasons.drop(index=["n05", "l03"])
+    assert not others["reason"].str.contains(UNLIKE).any()
+    # without names the reasons are the plain within-segment ones
+    plain = explain_customers(table, labels, scaled=scaled)
+    assert not plain["reason"].str.contains(UNLIKE).any()
+    assert plain.loc["n01", "reason"] == reasons.loc["n01", "reason"]

@@ -10,13 +10,15 @@ from targetwise.segment.cluster import (
     LOG_FEATURES,
     NOISE,
     BehaviourClusterer,
+    prediction_strength,
 )
-from targetwise.segment.profile import FEATURE_WORDS, NOISE_NAME, name_segments, profile_segments
-from targetwise.segment.reasons import TYPICAL, describe_feature, explain_customers
+from targetwise.segment.profile import FEATURE_WORDS, NOISE_NAME, name_claims, name_segments, profile_segments
+from targetwise.segment.reasons import TYPICAL, UNLIKE, describe_feature, explain_customers
 from targetwise.segment.result import OUTPUT_COLUMNS, SegmentationResult, segment_customers
 from targetwise.segment.rfm import (
     DEFAULT_RFM_GRID,
     DEFAULT_SCORE_MAP,
+    RFM_DEFINITIONS,
     RFM_SEGMENTS,
     UNASSIGNED,
     RFMSegmenter,
@@ -34,9 +36,11 @@ __all__ = [
     "NOISE",
     "NOISE_NAME",
     "OUTPUT_COLUMNS",
+    "RFM_DEFINITIONS",
     "RFM_SEGMENTS",
     "TYPICAL",
     "UNASSIGNED",
+    "UNLIKE",
     "BehaviourClusterer",
     "RFMSegmenter",
     "SegmentationResult",
@@ -46,7 +50,9 @@ __all__ = [
     "grid_to_score_map",
     "match_clusters",
     "mid_rank_scores",
+    "name_claims",
     "name_segments",
+    "prediction_strength",
     "profile_segments",
     "segment_customers",
 ]

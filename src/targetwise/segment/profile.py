@@ -2,26 +2,50 @@
 
 A profile says, per segment: how many customers (and what share), what share
 of revenue (``monetary_total``), and the mean and median of the key features
-next to the overall median. Names are generated from the two features whose
-segment mean deviates most from the overall mean in the scaled space of the
-clusterer (z units), read through :data:`FEATURE_WORDS`: e.g. high
+next to the overall median.
+
+Names describe the segment's *typical* member, from robust statistics only, so
+that a few extreme members cannot give a segment a name most of its members do
+not fit. In the scaled space of the clusterer, a feature's deviation is
+
+    (segment median - overall median) / (overall IQR / 1.349)
+
+(the overall standard deviation where the IQR is 0). The two features with the
+largest deviation are read through :data:`FEATURE_WORDS`: e.g. high
 ``frequency`` then high ``monetary_total`` gives "Frequent high spenders".
-Deviations under ``min_deviation`` (0.3 sd) are not named; a segment with no
-such deviation is "Typical customers". Duplicates get the third feature's
+Deviations under ``min_deviation`` (0.3) are not named; a segment with no such
+deviation is "Typical customers". A claim in absolute terms needs the members'
+own values: low ``frequency`` is "One-off" / "one-off buyers" only when at least
+half the members bought exactly once (the share is computed from ``features``),
+"Infrequent" / "infrequent buyers" otherwise. Duplicates get the third feature's
 adjective, then the segment id, so every name is unique. Everything is
 deterministic: same table, same labels, same names.
+
+:func:`name_claims` reads back what a name claims (feature, high or low), also for
+a name inherited from an earlier run; :func:`targetwise.segment.reasons.explain_customers`
+uses it so that a member whose own values contradict the name is told so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from targetwise.segment._validation import customer_frame, numeric_matrix
 
-__all__ = ["FEATURE_WORDS", "KEY_FEATURES", "NOISE_NAME", "name_segments", "profile_segments"]
+__all__ = [
+    "FEATURE_WORDS",
+    "KEY_FEATURES",
+    "NOISE_NAME",
+    "ONE_OFF_WORDS",
+    "Claim",
+    "name_claims",
+    "name_segments",
+    "profile_segments",
+]
 
 NOISE_NAME = "Unclustered (noise)"
 
@@ -41,7 +65,7 @@ KEY_FEATURES: tuple[str, ...] = (
 #: feature -> (adjective if high, noun if high, adjective if low, noun if low)
 FEATURE_WORDS: dict[str, tuple[str, str, str, str]] = {
     "recency_days": ("Lapsed", "lapsed customers", "Recent", "recent buyers"),
-    "frequency": ("Frequent", "regulars", "One-off", "one-off buyers"),
+    "frequency": ("Frequent", "regulars", "Infrequent", "infrequent buyers"),
     "monetary_total": ("High-value", "high spenders", "Low-value", "low spenders"),
     "monetary_mean": ("Big-ticket", "big-ticket buyers", "Low-ticket", "small-order buyers"),
     "tenure_days": ("Long-standing", "veterans", "New", "newcomers"),
@@ -59,7 +83,13 @@ FEATURE_WORDS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
-def _words(feature: str, high: bool) -> tuple[str, str]:
+#: Low ``frequency`` words for a segment where at least half the members bought exactly once.
+ONE_OFF_WORDS: tuple[str, str] = ("One-off", "one-off buyers")
+
+
+def _words(feature: str, high: bool, *, one_off: bool = False) -> tuple[str, str]:
+    if feature == "frequency" and not high and one_off:
+        return ONE_OFF_WORDS
     if feature in FEATURE_WORDS:
         words = FEATURE_WORDS[feature]
         return (words[0], words[1]) if high else (words[2], words[3])
@@ -68,42 +98,93 @@ def _words(feature: str, high: bool) -> tuple[str, str]:
     return f"{level}-{label}", f"{level.lower()}-{label} customers"
 
 
+#: (feature, high?, the words of the name that claim it)
+Claim = tuple[str, bool, str]
+
+
+def name_claims(name: str, features: Iterable[str]) -> list[Claim]:
+    """What a segment name claims about ``features``: ``(feature, high, word)`` per claim found.
+
+    Reads the adjectives and nouns of :data:`FEATURE_WORDS` (and :data:`ONE_OFF_WORDS`)
+    back out of the name, as whole words, case-insensitively, in the order of
+    ``features`` (one claim per feature and direction, the first word found);
+    words shared by several features (e.g. "returners") claim each of those given. Works on any name (an inherited one too); a hand-written name
+    with none of the words claims nothing.
+    """
+    text = name.lower()
+    claims: list[Claim] = []
+    for feature in features:
+        options = [(word, True) for word in _words(feature, True)] + [
+            (word, False) for word in _words(feature, False)
+        ]
+        if feature == "frequency":
+            options += [(word, False) for word in ONE_OFF_WORDS]
+        found: set[bool] = set()
+        for word, high in options:
+            if high not in found and re.search(rf"(?<![\w-]){re.escape(word.lower())}(?![\w-])", text):
+                claims.append((feature, high, word))
+                found.add(high)
+    return claims
+
+
+def _robust_scale(scaled: pd.DataFrame) -> pd.Series:
+    """IQR / 1.349 per column (the sd of a normal), the sd where the IQR is 0, else 1."""
+    iqr = (scaled.quantile(0.75) - scaled.quantile(0.25)) / 1.349
+    sd = scaled.std(ddof=0)
+    return iqr.where(iqr > 0, sd).where(lambda v: v > 0, 1.0)
+
+
 def name_segments(
     scaled: pd.DataFrame,
     labels: pd.Series,
     *,
     min_deviation: float = 0.3,
     reserved: Sequence[str] = (),
+    features: pd.DataFrame | None = None,
 ) -> dict[int, str]:
-    """Plain-language, unique names per cluster id from the deviations of its mean.
+    """Plain-language, unique names per cluster id from the deviations of its median.
 
     ``scaled`` is the clusterer's scaled matrix (``scaled_``), ``labels`` the
     cluster per customer (same index). Noise (-1) is :data:`NOISE_NAME`. Names in
-    ``reserved`` (e.g. inherited from a previous run) are not reused.
+    ``reserved`` (e.g. inherited from a previous run) are not reused. ``features``
+    (the raw feature table, customer_id column or index) gives the members' own
+    order counts for the "One-off" test; without it low frequency is "Infrequent".
     """
     labels = labels.reindex(scaled.index)
-    overall_mean = scaled.mean()
-    overall_sd = scaled.std(ddof=0).replace(0.0, 1.0)
-    means = scaled.groupby(labels.to_numpy()).mean()
+    group = labels.to_numpy()
+    overall_median = scaled.median()
+    overall_scale = _robust_scale(scaled)
+    medians = scaled.groupby(group).median()
+    one_off_share = pd.Series(dtype=float)
+    if features is not None:
+        frame = customer_frame(features)
+        if "frequency" in frame.columns:
+            orders = numeric_matrix(frame.reindex(scaled.index), ["frequency"])["frequency"]
+            one_off_share = (orders <= 1).groupby(group).mean()
     used = set(reserved)
     names: dict[int, str] = {}
-    for cluster in sorted(means.index):
+    for cluster in sorted(medians.index):
         if cluster == -1:
             names[-1] = NOISE_NAME
             continue
-        dev = (means.loc[cluster] - overall_mean) / overall_sd
+        dev = (medians.loc[cluster] - overall_median) / overall_scale
         # stable order: largest |deviation| first, ties by column order
         order = sorted(range(len(dev)), key=lambda j: (-abs(dev.iloc[j]), j))
-        strong = [j for j in order if abs(dev.iloc[j]) >= min_deviation]
+        strong = [j for j in order if abs(dev.iloc[j]) >= min_deviation and dev.iloc[j] != 0]
         parts = [(scaled.columns[j], bool(dev.iloc[j] > 0)) for j in strong]
+        one_off = bool(one_off_share.get(cluster, 0.0) >= 0.5)
+
+        def words(part: tuple[str, bool], one_off: bool = one_off) -> tuple[str, str]:
+            return _words(*part, one_off=one_off)
+
         if not parts:
             name = "Typical customers"
         elif len(parts) == 1:
-            name = f"{_words(*parts[0])[0]} customers"
+            name = f"{words(parts[0])[0]} customers"
         else:
-            name = f"{_words(*parts[0])[0]} {_words(*parts[1])[1]}"
+            name = f"{words(parts[0])[0]} {words(parts[1])[1]}"
         if name in used and len(parts) > 2:
-            name = f"{name}, {_words(*parts[2])[0].lower()}"
+            name = f"{name}, {words(parts[2])[0].lower()}"
         if name in used:
             name = f"{name} (segment {cluster})"
         used.add(name)

@@ -12,21 +12,34 @@ segment). The ``n_reasons`` features with the largest ``|z|`` (at least
 next to the segment's median: "spends 3.2x the segment's median (1,204 vs 376)",
 "last order 120 days ago vs 30 typical". A customer with no such feature is
 "typical of its segment".
+
+A segment's name describes its typical member (:mod:`targetwise.segment.profile`);
+a member can still contradict it. Given the names, every claim a name makes
+(:func:`~targetwise.segment.profile.name_claims`) is checked against the member's
+own raw value: a "high" claim is contradicted by a value below the median of all
+customers, a "low" claim by a value above it, and "One-off" by more than one
+order. Each contradicted feature comes first in the member's reason, stated
+with their own value and marked :data:`UNLIKE` ("3 orders vs 1 typical, unlike
+most of this segment"), so the reason never repeats the claim the member does
+not fit; the usual reasons fill the remaining places.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from targetwise.segment._validation import customer_frame, numeric_matrix
+from targetwise.segment.profile import ONE_OFF_WORDS, name_claims
 
-__all__ = ["TYPICAL", "describe_feature", "explain_customers"]
+__all__ = ["TYPICAL", "UNLIKE", "contradicted_claims", "describe_feature", "explain_customers"]
 
 TYPICAL = "typical of its segment"
+#: Appended to a reason phrase whose value contradicts the segment's name.
+UNLIKE = "unlike most of this segment"
 
 _DAYS_TEMPLATES = {
     "recency_days": "last order {v:.0f} days ago vs {t:.0f} typical",
@@ -112,6 +125,30 @@ def describe_feature(feature: str, value: float, typical: float) -> str:
     return _formatter(feature)(value, typical)
 
 
+def contradicted_claims(raw: pd.DataFrame, group: np.ndarray, names: Mapping[object, str]) -> np.ndarray:
+    """Boolean (customers x columns of ``raw``): the member's value contradicts a claim of its segment's name."""
+    columns = list(raw.columns)
+    values = raw.to_numpy(dtype=float)
+    overall = np.nanmedian(values, axis=0) if len(values) else np.full(len(columns), np.nan)
+    out = np.zeros(values.shape, dtype=bool)
+    for segment, name in names.items():
+        members = group == segment
+        if not members.any():
+            continue
+        for feature, high, word in name_claims(str(name), columns):
+            j = columns.index(feature)
+            column = values[members, j]
+            with np.errstate(invalid="ignore"):
+                if word in ONE_OFF_WORDS:
+                    bad = column > 1
+                elif high:
+                    bad = column < overall[j]
+                else:
+                    bad = column > overall[j]
+            out[np.flatnonzero(members), j] |= np.nan_to_num(bad, nan=0).astype(bool)
+    return out
+
+
 def explain_customers(
     features: pd.DataFrame,
     labels: pd.Series,
@@ -119,6 +156,7 @@ def explain_customers(
     scaled: pd.DataFrame,
     n_reasons: int = 3,
     min_abs_z: float = 0.5,
+    names: Mapping[object, str] | None = None,
 ) -> pd.DataFrame:
     """Per customer, the ``n_reasons`` features that most set it apart within its segment.
 
@@ -131,6 +169,9 @@ def explain_customers(
         the other noise customers).
     scaled:
         The clusterer's scaled matrix (``BehaviourClusterer.scaled_`` or ``transform``).
+    names:
+        Segment -> name; a member whose own values contradict a claim of its
+        segment's name gets that feature first, marked :data:`UNLIKE` (module docstring).
 
     Returns
     -------
@@ -164,15 +205,26 @@ def explain_customers(
     formatters = [_formatter(c) for c in columns]
     top_z = np.take_along_axis(abs_z, order, axis=1)
     n_kept = (top_z >= min_abs_z).cumprod(axis=1).sum(axis=1)  # leading reasons over the threshold
+    contradicted = contradicted_claims(raw, group, names) if names else np.zeros(raw.shape, dtype=bool)
+    # a value the clusterer imputed is not quoted (there is no raw value to quote)
+    contradicted &= ~np.isnan(raw.to_numpy())
+    has_contradiction = contradicted.any(axis=1).tolist()
     reasons: list[str] = []
     reason_features: list[str] = []
     for i, (row_order, kept) in enumerate(zip(order.tolist(), n_kept.tolist(), strict=True)):
-        if not kept:
+        values, typical = raw_values[i], typical_values[i]
+        unlike: list[int] = []
+        if has_contradiction[i]:
+            unlike = np.flatnonzero(contradicted[i]).tolist()[:n_reasons]
+        if not kept and not unlike:
             reasons.append(TYPICAL)
             reason_features.append("")
             continue
-        chosen = row_order[:kept]
-        values, typical = raw_values[i], typical_values[i]
-        reasons.append("; ".join(formatters[j](values[j], typical[j]) for j in chosen))
+        chosen = unlike + [j for j in row_order[:kept] if j not in unlike][: n_reasons - len(unlike)]
+        reasons.append(
+            "; ".join(
+                formatters[j](values[j], typical[j]) + (f", {UNLIKE}" if j in unlike else "") for j in chosen
+            )
+        )
         reason_features.append(",".join(columns[j] for j in chosen))
     return pd.DataFrame({"reason": reasons, "reason_features": reason_features}, index=scaled.index)

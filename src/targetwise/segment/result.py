@@ -87,7 +87,6 @@ class SegmentationResult:
         return render_html(self.plot_segment_map(max_points=max_points))
 
 
-
 def segment_customers(
     features: pd.DataFrame,
     *,
@@ -162,14 +161,17 @@ def segment_customers(
         matched = set(clusterer.label_mapping_.values()) & set(previous_names) - {NOISE}
         inherited = {cluster: previous_names[cluster] for cluster in sorted(matched)}
     labels = clusterer.labels_
-    fresh = name_segments(clusterer.scaled_, labels, reserved=list(inherited.values()))
+    fresh = name_segments(clusterer.scaled_, labels, reserved=list(inherited.values()), features=frame)
     cluster_names = {**fresh, **inherited}
     if NOISE in set(labels.tolist()):
         cluster_names[NOISE] = NOISE_NAME
     cluster_profiles = profile_segments(frame, labels, names=cluster_names).rename_axis("cluster")
     rfm_profiles = profile_segments(frame, rfm_table["rfm_segment"]).rename_axis("rfm_segment")
 
-    reasons = explain_customers(frame, labels, scaled=clusterer.scaled_, n_reasons=n_reasons)
+    # a member whose own values contradict its cluster's name is told so first
+    reasons = explain_customers(
+        frame, labels, scaled=clusterer.scaled_, n_reasons=n_reasons, names=cluster_names
+    )
     customers = pd.DataFrame(
         {
             "customer_id": frame.index.to_numpy(),
