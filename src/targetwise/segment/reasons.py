@@ -213,18 +213,19 @@ def explain_customers(
     reason_features: list[str] = []
     for i, (row_order, kept) in enumerate(zip(order.tolist(), n_kept.tolist(), strict=True)):
         values, typical = raw_values[i], typical_values[i]
-        unlike: list[int] = []
         if has_contradiction[i]:
+            # the member's own facts that contradict the segment's name first, then the usual reasons
             unlike = np.flatnonzero(contradicted[i]).tolist()[:n_reasons]
-        if not kept and not unlike:
+            rest = [j for j in row_order[:kept] if j not in unlike][: n_reasons - len(unlike)]
+            phrases = [f"{formatters[j](values[j], typical[j])}, {UNLIKE}" for j in unlike]
+            reasons.append("; ".join(phrases + [formatters[j](values[j], typical[j]) for j in rest]))
+            reason_features.append(",".join(columns[j] for j in unlike + rest))
+            continue
+        if not kept:
             reasons.append(TYPICAL)
             reason_features.append("")
             continue
-        chosen = unlike + [j for j in row_order[:kept] if j not in unlike][: n_reasons - len(unlike)]
-        reasons.append(
-            "; ".join(
-                formatters[j](values[j], typical[j]) + (f", {UNLIKE}" if j in unlike else "") for j in chosen
-            )
-        )
+        chosen = row_order[:kept]
+        reasons.append("; ".join(formatters[j](values[j], typical[j]) for j in chosen))
         reason_features.append(",".join(columns[j] for j in chosen))
     return pd.DataFrame({"reason": reasons, "reason_features": reason_features}, index=scaled.index)
