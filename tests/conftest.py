@@ -45,6 +45,17 @@ def synthetic_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace.open(path, settings)
 
 
+@pytest.fixture(scope="session")
+def online_retail_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """`targetwise demo` on the bundled Online Retail data (every stage; uplift skipped: no campaign), read-only."""
+    from targetwise.pipeline.demo import run_demo
+
+    path = tmp_path_factory.mktemp("online-retail-demo") / "ws"
+    settings = get_settings(workspace=path, duckdb_threads=2)
+    run_demo(path, settings, data="online-retail")
+    return Workspace.open(path, settings)
+
+
 def spooling_workspace(tmp_path: Path, name: str, spool_mb: int) -> Workspace:
     """A workspace whose CSV files and query results above ``spool_mb`` MB are spooled (0: always)."""
     settings = get_settings(workspace=tmp_path / name, duckdb_threads=2, csv_spool_mb=spool_mb)

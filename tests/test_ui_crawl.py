@@ -44,17 +44,6 @@ MAX_OFFSET = 50  # member pages followed per segment: the first and the next
 RAW_ERROR_MARKS = ('{"error"', '"code":', "Traceback (most recent call last)", "Internal Server Error")
 
 
-@pytest.fixture(scope="session")
-def online_retail_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """`targetwise demo` on the bundled Online Retail data (every stage; uplift skipped: no campaign)."""
-    from targetwise.pipeline.demo import run_demo
-
-    path = tmp_path_factory.mktemp("online-retail-demo") / "ws"
-    settings = get_settings(workspace=path, duckdb_threads=2)
-    run_demo(path, settings, data="online-retail")
-    return Workspace.open(path, settings)
-
-
 def _copy(demo: Workspace, tmp_path: Path) -> Workspace:
     path = tmp_path / "ws"
     shutil.copytree(demo.path, path)

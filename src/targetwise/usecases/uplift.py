@@ -52,7 +52,10 @@ def fit_uplift(
 
     latest = data.latest_campaign(before=as_of)
     if latest is None:
-        return UpliftResult(skipped="no campaign with exposures before as_of")
+        return UpliftResult(
+            skipped=f"no campaign was sent before the run's date ({pd.Timestamp(as_of).date()}): ingest "
+            "campaign_exposures and responses of a randomised campaign with a control group"
+        )
     campaign_id, _first_sent = latest
     exposures = data.exposures(campaign_id)
     arms = sorted(set(exposures["arm"]) - {"control"})
