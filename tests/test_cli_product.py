@@ -178,6 +178,15 @@ def test_status_lists_campaign_ids_with_exposures_and_dates(tmp_path: Path) -> N
     assert rows["SPRING24"] == ["SPRING24", "Spring sale", "email", "20", "5", "0", "2024-03-01", "2024-03-03"]
     assert rows["DRAFT"] == ["DRAFT", "Not sent yet", "sms", "0", "0", "0", "", ""]
     assert rows["AUTUMN"][3] == "1" and rows["AUTUMN"][6:] == ["2024-10-05", "2024-10-05"]
+    # `campaign list` shows the same table; its title names the command that measures one
+    listed = invoke("campaign", "list", "-w", ws.path)
+    assert listed.exit_code == 0, listed.output
+    assert "targetwise campaign report CAMPAIGN_ID" in listed.output
+    same = {cells[0]: cells for line in listed.output.splitlines()
+            if (cells := [c.strip() for c in line.split("│")[1:-1]]) and cells[0] in rows}
+    assert same == rows
+    empty = _shop(tmp_path / "other")
+    assert "no campaigns yet" in invoke("campaign", "list", "-w", empty.path).output
 
 
 def test_quarantine_lists_row_column_value_reason_and_fix(tmp_path: Path) -> None:

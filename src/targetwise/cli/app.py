@@ -76,16 +76,9 @@ def status(workspace: WorkspaceOption = None) -> None:
     console.print(table)
     console.print(f"loads: {st.loads} (last {plain(st.last_load_at or 'never')}); last run: {plain(st.last_run or 'none')}")
     if st.campaigns:
-        grid = Table(title="campaigns (ids for `targetwise campaign measure --campaign ID`)")
-        for name in ("campaign", "name", "channel", "exposed", "holdout", "responses", "sent from", "sent to"):
-            grid.add_column(name, justify="right" if name in ("exposed", "holdout", "responses") else "left")
-        for c in st.campaigns:
-            grid.add_row(
-                plain(c.campaign_id), plain(c.name or ""), plain(c.channel or ""), f"{c.exposures:,}", f"{c.control:,}",
-                f"{c.responses:,}", plain(f"{c.first_sent:%Y-%m-%d}" if c.first_sent else ""),
-                plain(f"{c.last_sent:%Y-%m-%d}" if c.last_sent else ""),
-            )  # fmt: skip
-        console.print(grid)
+        from targetwise.cli.campaigns import campaigns_table
+
+        console.print(campaigns_table(st.campaigns))
     quarantined = next((t.rows for t in st.tables if t.name == "quarantine"), 0)
     if quarantined:
         console.print(f"{count(quarantined, 'quarantined row')}: `targetwise quarantine` lists them with the fix")

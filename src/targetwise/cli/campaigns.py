@@ -1,15 +1,47 @@
-"""`targetwise campaign plan|report`."""
+"""`targetwise campaign list|plan|report`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace, plain, progress
 
+if TYPE_CHECKING:  # pragma: no cover
+    from targetwise.io.workspace import CampaignStatus
+
+
+def campaigns_table(campaigns: Sequence[CampaignStatus]) -> Table:
+    """The workspace's campaigns: id, name, channel, exposed, holdout, responses, send dates."""
+    grid = Table(title="campaigns (`targetwise campaign report CAMPAIGN_ID` measures one)")
+    for name in ("campaign", "name", "channel", "exposed", "holdout", "responses", "sent from", "sent to"):
+        grid.add_column(name, justify="right" if name in ("exposed", "holdout", "responses") else "left")
+    for c in campaigns:
+        grid.add_row(
+            plain(c.campaign_id), plain(c.name or ""), plain(c.channel or ""), f"{c.exposures:,}", f"{c.control:,}",
+            f"{c.responses:,}", plain(f"{c.first_sent:%Y-%m-%d}" if c.first_sent else ""),
+            plain(f"{c.last_sent:%Y-%m-%d}" if c.last_sent else ""),
+        )  # fmt: skip
+    return grid
+
+
 campaign_app = typer.Typer(help="Plan a campaign under a budget from uplift (or rank expected responders); measure it afterwards.", no_args_is_help=True)
+
+
+@campaign_app.command("list")
+@handle_errors
+def list_campaigns(workspace: WorkspaceOption = None) -> None:
+    """Every campaign of the workspace with its exposures, holdout, responses and send dates."""
+    campaigns = open_workspace(workspace).status().campaigns
+    if not campaigns:
+        console.print("no campaigns yet: ingest campaign_exposures (and responses) of a campaign, "
+                      "ideally randomised with a control group")
+        return
+    console.print(campaigns_table(campaigns))
 
 
 @campaign_app.command("plan")
