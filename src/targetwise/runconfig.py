@@ -48,7 +48,7 @@ class _Section(BaseModel):
 class SegmentsConfig(_Section):
     """Stage ``segments``: RFM segments and behavioural clusters."""
 
-    n_clusters: int | None = Field(default=None, ge=2, le=30, description="Fixed number of clusters (none: chosen by silhouette).")
+    n_clusters: int | None = Field(default=None, ge=2, le=30, description="Fixed number of clusters (none: the largest stable k by prediction strength, the silhouette where none is stable).")
     algorithm: Literal["kmeans", "dbscan", "hdbscan"] = Field(default="kmeans", description="Clustering algorithm.")
     n_reasons: int = Field(default=3, ge=1, le=10, description="Reasons given per customer.")
 

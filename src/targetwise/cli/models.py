@@ -49,7 +49,7 @@ def _show(frame, title: str, limit: int = 10) -> None:
 def segment(
     as_of: AsOfOption,
     out: OutOption = None,
-    n_clusters: Annotated[int | None, typer.Option("--n-clusters", help="Fixed number of clusters (default: chosen by silhouette).")] = None,
+    n_clusters: Annotated[int | None, typer.Option("--n-clusters", help="Fixed number of clusters (default: the largest stable k by prediction strength).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """RFM segments and behavioural clusters with names and per-customer reasons."""

@@ -17,56 +17,26 @@ Pipeline (all fitted on the table passed to ``fit``):
    where the IQR is 0). Columns constant on the fitted table carry no
    information: they are dropped with a :class:`SegmentationWarning`
    (``dropped_features_``); if none remain, :class:`ModelError`.
-5. **Noise columns** (``noise_features="weight"``, the default): a column is
-   kept when the cluster structure of the *other* columns separates it. On a
-   seeded sample of at most ``stability_sample_size`` customers, for every k of
-   ``k_range``, K-means on all columns but ``j`` gives a partition; the share of
-   column ``j``'s variance between those clusters (eta squared, adjusted for the
-   number of clusters so chance gives about 0) is its relevance at k, and its
-   relevance (``feature_relevance_``) is the largest over k. A pure-noise
-   column, or a short-window column that mostly carries noise, is independent of
-   the behaviour types and scores about 0; a column that differs between types
-   scores high because the types are visible in the other columns too. Columns
-   under ``min_feature_relevance`` (0.05) are dropped with a
-   :class:`SegmentationWarning` (``noise_features_``, also in
-   ``dropped_features_``) and the check repeats on the rest, unless the column
-   is clearly two-peaked on its own (the best split of the column alone holds at
-   least 85% of its variance, e.g. a yes/no trait): such a column is a structure
-   of its own, not noise (its relevance is then that share). If every column
-   would go, all are kept. Each kept column is then multiplied by its relevance
-   over the largest relevance (``feature_weights_``; the largest weight is 1),
-   so a column that is half structure and half noise counts a quarter as much
-   in the squared distances as a column that is all structure: K-means then no
-   longer cuts a type in two along the noisy part of such a column (a return
-   rate over two orders, a 90-day trend). (Weights equal to the square root of
-   the relevance, i.e. squared distances in proportion to it, kept the planted
-   types of the synthetic retailer less well once short-window columns were
-   added.) The weights are part of
-   the scaling (``scale_``, ``scaled_``, :meth:`transform`; DBSCAN's ``eps`` is in
-   these units). ``"drop"`` drops
-   without weighting, ``"keep"`` skips the check. Skipped for fewer than 50
-   customers or a single column. The default columns
-   (:data:`DEFAULT_CLUSTER_FEATURES`) hold no short-window column (``trend_90d``,
-   ``orders_30d``) for the same reason.
+5. **Noise columns** (``noise_features="weight"``, the default): a column is kept when
+   the cluster structure of the *other* columns separates it (its relevance,
+   ``feature_relevance_``; how: :mod:`targetwise.segment._selection`). Columns under
+   ``min_feature_relevance`` (0.05) are dropped with a :class:`SegmentationWarning`
+   (``noise_features_``, also in ``dropped_features_``) unless clearly two-peaked; the
+   kept ones are weighted by relevance over the largest (``feature_weights_``; part of
+   the scaling: ``scale_``, ``scaled_``, :meth:`transform`, DBSCAN's ``eps``). ``"drop"``
+   drops without weighting, ``"keep"`` skips the check. Skipped for fewer than 50
+   customers or a single column. The default columns hold no short-window column
+   (``trend_90d``, ``orders_30d``) for the same reason.
 6. **Clustering**:
 
    * ``"kmeans"`` with ``n_clusters`` fixed, or chosen over ``k_range`` by
      *stability* (``k_selection="stable"``, the default), the silhouette where no
      k is stable.
-     Stability is the prediction strength of Tibshirani & Walther (2005,
-     "Cluster validation by prediction strength", JCGS 14(3)): split a seeded
-     sample of at most ``stability_sample_size`` customers into random halves A
-     and B, cluster both, assign B to A's centres, and for every cluster of B
-     take the share of its pairs that A's centres keep together; the smallest
-     share is the prediction strength, averaged over ``stability_splits`` splits
-     (``prediction_strength_``). A real type keeps its pairs together (near 1);
-     a type cut into two look-alike halves along a noise direction does not
-     (0.5 to 0.85; the stability sample has a fixed size so that this does not
-     creep towards 1 on a large table). The chosen k is the largest whose
-     prediction strength is at least ``stability_threshold`` (0.9), the rule of
-     Tibshirani & Walther (who suggest 0.8 to 0.9; at 0.8 a type halved along a
-     long within-type spread still passes now and then). If no k is stable, the
-     highest silhouette wins with a warning. ``k_selection="silhouette"`` uses
+     Stability is the prediction strength of Tibshirani & Walther (2005) on a seeded
+     sample of at most ``stability_sample_size`` customers over ``stability_splits``
+     splits (``prediction_strength_``; :mod:`targetwise.segment._selection`): the
+     chosen k is the largest with strength at least ``stability_threshold`` (0.9); if
+     no k is stable, the highest silhouette wins with a warning. ``k_selection="silhouette"`` uses
      the silhouette alone (ties: smaller k). The silhouette fits
      K-means on a seeded sample of at most ``selection_sample_size`` customers
      and scores on at most ``silhouette_sample_size`` of them; every score is
@@ -83,14 +53,9 @@ Pipeline (all fitted on the table passed to ``fit``):
 7. **Projection**: a 2-D PCA of the scaled features (``projection_``,
    ``pca_explained_variance_ratio_``, :meth:`project`) for the segment map.
 
-Runtime: the noise-column check and the prediction strength work on the
-stability sample only (a few hundred K-means fits of at most 4,000 rows in all),
-so their cost does not grow with the table.
-
-Reproducibility: the same table, ``random_state`` and thread count give identical
-labels, centres and scores. K-means sums in parallel chunks, so a different
-thread count (``n_threads``; the default depends on the table size, see there)
-can move the last bits and occasionally the chosen k.
+Runtime: steps 5 and 6 work on a fixed-size sample. Reproducibility: the same table,
+``random_state`` and thread count (``n_threads``) give identical labels, centres and
+scores; another thread count can move the last bits and occasionally the chosen k.
 """
 
 from __future__ import annotations
@@ -110,6 +75,7 @@ from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from targetwise.errors import ConfigError, DataValidationError, ModelError
+from targetwise.segment._selection import noise_columns, prediction_strength
 from targetwise.segment._validation import (
     SegmentationWarning,
     check_fitted,
@@ -117,7 +83,6 @@ from targetwise.segment._validation import (
     numeric_matrix,
     require_columns,
 )
-from targetwise.segment.stability import match_clusters
 
 __all__ = ["DEFAULT_CLUSTER_FEATURES", "LOG_FEATURES", "NOISE", "BehaviourClusterer", "prediction_strength"]
 
@@ -157,11 +122,9 @@ LOG_FEATURES: frozenset[str] = frozenset(
     }
 )
 
-#: Below this many customers K-means runs single-threaded unless n_threads says otherwise.
-SINGLE_THREAD_BELOW = 50_000
+SINGLE_THREAD_BELOW = 50_000  # fewer customers: K-means single-threaded unless n_threads says otherwise
 
-#: Fewer customers than this: no noise-column check and no prediction strength (silhouette alone).
-MIN_STABILITY_CUSTOMERS = 50
+MIN_STABILITY_CUSTOMERS = 50  # fewer: no noise-column check, no prediction strength (silhouette alone)
 
 #: A column whose best two-group split alone holds this share of its variance is two-peaked:
 #: it is never dropped as noise.
@@ -176,70 +139,6 @@ def _signed_log1p(values: np.ndarray) -> np.ndarray:
 
 def _signed_expm1(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.expm1(np.abs(values))
-
-
-def _between_share(column: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Adjusted eta squared of ``column`` over the partition ``labels`` (0..k-1): about 0 by chance."""
-    n = column.size
-    total = float(((column - column.mean()) ** 2).sum())
-    if total <= 0 or n <= k:
-        return 0.0
-    counts = np.bincount(labels, minlength=k).astype(float)
-    sums = np.bincount(labels, weights=column, minlength=k)
-    nonempty = counts > 0
-    between = float((sums[nonempty] ** 2 / counts[nonempty]).sum() - column.sum() ** 2 / n)
-    eta2 = min(max(between / total, 0.0), 1.0)
-    return 1.0 - (1.0 - eta2) * (n - 1) / (n - k)
-
-
-def _two_group_share(column: np.ndarray) -> float:
-    """Share of the column's variance held by its best split into two groups (exact 1-D 2-means)."""
-    x = np.sort(column)
-    n = x.size
-    total = float(((x - x.mean()) ** 2).sum())
-    if n < 2 or total <= 0:
-        return 0.0
-    cum = np.cumsum(x)[:-1]
-    left_n = np.arange(1, n)
-    left = cum / left_n
-    right = (x.sum() - cum) / (n - left_n)
-    between = left_n * (n - left_n) / n * (left - right) ** 2
-    valid = x[1:] > x[:-1]  # only split between distinct values
-    return float(between[valid].max() / total) if valid.any() else 0.0
-
-
-def prediction_strength(
-    data: np.ndarray, k: int, *, n_splits: int = 3, n_init: int = 4, random_state: int | None = 0
-) -> float:
-    """Prediction strength of K-means with ``k`` clusters (Tibshirani & Walther 2005).
-
-    ``n_splits`` times: split the rows into random halves A and B, fit K-means with
-    ``k`` clusters on each, assign B's rows to A's nearest centre, and for every
-    cluster of B (with at least 2 rows) take the share of its pairs of rows that
-    A's centres put in one cluster; the smallest share is that split's strength.
-    Returns the mean over splits: near 1 for clusters that reappear in new data,
-    about 0.5 or less for a cluster cut at an arbitrary place.
-    """
-    rng = np.random.default_rng(random_state)
-    n = data.shape[0]
-    strengths = []
-    for _ in range(n_splits):
-        order = rng.permutation(n)
-        a, b = data[order[: n // 2]], data[order[n // 2 :]]
-        seed_a, seed_b = (int(rng.integers(0, 2**31 - 1)) for _ in range(2))
-        model_a = KMeans(n_clusters=k, n_init=n_init, random_state=seed_a).fit(a)
-        labels_b = KMeans(n_clusters=k, n_init=n_init, random_state=seed_b).fit_predict(b)
-        predicted = model_a.predict(b)
-        shares = []
-        for cluster in range(k):
-            members = predicted[labels_b == cluster]
-            m = members.size
-            if m < 2:
-                continue
-            together = np.bincount(members, minlength=k).astype(float)
-            shares.append(float((together * (together - 1)).sum() / (m * (m - 1))))
-        strengths.append(min(shares) if shares else 0.0)
-    return float(np.mean(strengths))
 
 
 class BehaviourClusterer(BaseEstimator):
@@ -553,52 +452,18 @@ class BehaviourClusterer(BaseEstimator):
         return weights / top if top > 0 else np.ones(len(kept))
 
     def _noise_columns(self, scaled: np.ndarray, columns: list[str], rng: np.random.Generator) -> list[str]:
-        """Columns the other columns' K-means clusters do not separate (module docstring, step 5)."""
+        """Columns the other columns' K-means clusters do not separate (step 5; :func:`noise_columns`)."""
         sample = self._stability_sample(scaled, rng)
         seed = self._seed(rng)
         n_distinct = len(pd.DataFrame(sample).drop_duplicates())
         ks = [k for k in self._screen_ks(len(sample)) if k <= min(len(sample) - 1, n_distinct)]
-        two_group = [_two_group_share(sample[:, j]) for j in range(len(columns))]
-        two_peaked = {j: share >= TWO_PEAKED_SHARE for j, share in enumerate(two_group)}
-
-        def relevance(targets: list[int], basis: list[int]) -> dict[int, float]:
-            """Largest adjusted eta squared of each target column over K-means partitions of ``basis``."""
-            best = dict.fromkeys(targets, 0.0)
-            for k in ks:
-                labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(sample[:, basis])
-                for j in targets:
-                    best[j] = max(best[j], _between_share(sample[:, j], labels, k))
-            for j, value in best.items():
-                # a two-peaked column is a structure of its own: at least as relevant as its split
-                if two_peaked[j]:
-                    best[j] = value = max(value, two_group[j])
-                self.feature_relevance_[columns[j]] = round(value, 4)
-            return best
-
-        active, dropped = list(range(len(columns))), []
-        with threadpool_limits(limits=self._threads(len(sample))), warnings.catch_warnings():
-            # fewer distinct rows than clusters on some column subsets: K-means says so, harmlessly
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            for _ in range(len(columns)):
-                # each column against the clusters of all other kept columns
-                scores = {j: relevance([j], [i for i in active if i != j])[j] for j in active}
-                low = [j for j in active if scores[j] < self.min_feature_relevance]
-                if not low or len(low) == len(active):
-                    break  # nothing stands out as noise, or nothing stands out at all: keep the rest
-                active = [j for j in active if j not in low]
-                dropped = sorted(dropped + low)
-                # many noise columns can hide the types from a leave-one-out fit: a dropped column
-                # the clusters of the kept columns do separate comes back
-                back = [
-                    j
-                    for j, value in relevance(dropped, active).items()
-                    if value >= self.min_feature_relevance
-                ]
-                active = sorted(active + back)
-                dropped = [j for j in dropped if j not in back]
-                if set(back) == set(low):
-                    break
-        return [columns[j] for j in dropped]
+        with threadpool_limits(limits=self._threads(len(sample))):
+            dropped, relevance = noise_columns(
+                sample, columns, ks=ks, seed=seed, min_relevance=self.min_feature_relevance,
+                two_peaked_share=TWO_PEAKED_SHARE,
+            )
+        self.feature_relevance_.update(relevance)
+        return dropped
 
     def _fit_kmeans(self, scaled: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n = scaled.shape[0]
@@ -830,48 +695,6 @@ class BehaviourClusterer(BaseEstimator):
         unmatched clusters get fresh ids (see :func:`match_clusters`). The mapping
         used is kept in ``label_mapping_`` (new id -> assigned id). Returns self.
         """
-        check_fitted(self, "labels_")
-        if isinstance(previous, BehaviourClusterer):
-            check_fitted(previous, "labels_")
-            previous_centers = previous.cluster_centers_
-        elif isinstance(previous, pd.DataFrame):
-            previous_centers = previous
-        elif (
-            isinstance(previous, np.ndarray)
-            and previous.ndim == 2
-            and previous.shape[1] == len(self.features_in_)
-        ):
-            previous_centers = pd.DataFrame(previous, columns=self.features_in_)
-        else:
-            raise ConfigError(
-                f"previous must be a fitted BehaviourClusterer, a DataFrame of centres or a "
-                f"(k, {len(self.features_in_)}) array, got {type(previous).__name__}",
-                fix="pass the earlier clusterer or its cluster_centers_",
-            )
-        shared = [c for c in self.features_in_ if c in previous_centers.columns]
-        if not shared:
-            raise ModelError(
-                f"the previous run has no centre values for feature(s) {list(self.features_in_)}",
-                fix="align runs fitted on the same feature columns",
-            )
-        positions = [self.features_in_.index(c) for c in shared]
-        prev = previous_centers.loc[previous_centers.index != NOISE, shared].astype(float)
-        for col in shared:
-            if col in self.log_features_:
-                prev[col] = _signed_log1p(prev[col].to_numpy())
-        prev_scaled = (prev.to_numpy() - self.center_[positions]) / self.scale_[positions]
-        mapping = match_clusters(
-            self.cluster_centers_scaled_.to_numpy()[:, positions],
-            prev_scaled,
-            new_ids=list(self.cluster_centers_scaled_.index),
-            previous_ids=[int(i) for i in prev.index],
-            max_distance=max_distance,
-        )
-        self.label_mapping_ = mapping
-        self.labels_ = self.labels_.map({**mapping, NOISE: NOISE}).astype("int64").rename("cluster")
-        centers = self.cluster_centers_scaled_.rename(index=mapping).sort_index()
-        centers.index.name = "cluster"
-        self.cluster_centers_scaled_ = centers
-        self.cluster_ids_ = centers.index.to_numpy()
-        self._update_original_centers()
-        return self
+        from targetwise.segment.stability import align_clusterer
+
+        return align_clusterer(self, previous, max_distance=max_distance)

@@ -12,6 +12,7 @@ in the order of their current ids. Noise (-1, density methods) is never remapped
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -73,3 +74,59 @@ def match_clusters(
             mapping[new_id] = next_id
             next_id += 1
     return mapping
+
+
+def align_clusterer(clusterer: Any, previous: Any, *, max_distance: float | None = None) -> Any:
+    """:meth:`BehaviourClusterer.align_to`: re-label ``clusterer``'s clusters to ``previous``'s ids."""
+    import numpy as np
+    import pandas as pd
+
+    from targetwise.errors import ConfigError, ModelError
+    from targetwise.segment._validation import check_fitted
+    from targetwise.segment.cluster import NOISE, BehaviourClusterer, _signed_log1p
+
+    check_fitted(clusterer, "labels_")
+    if isinstance(previous, BehaviourClusterer):
+        check_fitted(previous, "labels_")
+        previous_centers = previous.cluster_centers_
+    elif isinstance(previous, pd.DataFrame):
+        previous_centers = previous
+    elif (
+        isinstance(previous, np.ndarray)
+        and previous.ndim == 2
+        and previous.shape[1] == len(clusterer.features_in_)
+    ):
+        previous_centers = pd.DataFrame(previous, columns=clusterer.features_in_)
+    else:
+        raise ConfigError(
+            f"previous must be a fitted BehaviourClusterer, a DataFrame of centres or a "
+            f"(k, {len(clusterer.features_in_)}) array, got {type(previous).__name__}",
+            fix="pass the earlier clusterer or its cluster_centers_",
+        )
+    shared = [c for c in clusterer.features_in_ if c in previous_centers.columns]
+    if not shared:
+        raise ModelError(
+            f"the previous run has no centre values for feature(s) {list(clusterer.features_in_)}",
+            fix="align runs fitted on the same feature columns",
+        )
+    positions = [clusterer.features_in_.index(c) for c in shared]
+    prev = previous_centers.loc[previous_centers.index != NOISE, shared].astype(float)
+    for col in shared:
+        if col in clusterer.log_features_:
+            prev[col] = _signed_log1p(prev[col].to_numpy())
+    prev_scaled = (prev.to_numpy() - clusterer.center_[positions]) / clusterer.scale_[positions]
+    mapping = match_clusters(
+        clusterer.cluster_centers_scaled_.to_numpy()[:, positions],
+        prev_scaled,
+        new_ids=list(clusterer.cluster_centers_scaled_.index),
+        previous_ids=[int(i) for i in prev.index],
+        max_distance=max_distance,
+    )
+    clusterer.label_mapping_ = mapping
+    clusterer.labels_ = clusterer.labels_.map({**mapping, NOISE: NOISE}).astype("int64").rename("cluster")
+    centers = clusterer.cluster_centers_scaled_.rename(index=mapping).sort_index()
+    centers.index.name = "cluster"
+    clusterer.cluster_centers_scaled_ = centers
+    clusterer.cluster_ids_ = centers.index.to_numpy()
+    clusterer._update_original_centers()
+    return clusterer
