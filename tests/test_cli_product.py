@@ -260,7 +260,8 @@ def test_recommend_says_when_the_customer_is_not_in_the_run(tmp_path: Path) -> N
 
 
 def test_run_prints_one_line_per_stage_with_its_time(tmp_path: Path) -> None:
-    """Without a terminal (CI, `make demo | tee`) the spinner is off, yet each finished stage gets its line."""
+    """Without a terminal (CI, `make demo | tee`) the spinner is off, yet each finished stage gets its line
+    (on stdout: stderr keeps only errors, one line each)."""
     from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 
     ws = str(tmp_path / "ws")

@@ -164,8 +164,8 @@ def progress(description: str) -> Iterator[Callable[[str], None]]:
         def finish() -> None:
             if current:
                 label, began = current.pop()
-                bar.console.print(f"  [green]done[/] {plain(label)} in {time.perf_counter() - began:,.1f} s",
-                                  highlight=False)
+                console.print(f"  [green]done[/] {plain(label)} in {time.perf_counter() - began:,.1f} s",
+                              highlight=False)
 
         def update(text: str) -> None:
             finish()  # one line per finished step, also when stderr is not a terminal (CI, make demo | tee)
