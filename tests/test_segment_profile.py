@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -227,3 +229,35 @@ def test_a_member_who_contradicts_the_name_gets_their_own_facts_first():
     plain = explain_customers(table, labels, scaled=scaled)
     assert not plain["reason"].str.contains(UNLIKE).any()
     assert plain.loc["n01", "reason"] == reasons.loc["n01", "reason"]
+
+
+def test_amounts_in_descriptions_and_reasons_carry_the_currency() -> None:
+    from targetwise.segment.reasons import describe_feature
+
+    assert describe_feature("monetary_mean", 616.0, 333.0, currency="£") == (
+        "spends per order 1.8x the segment's median (£616 vs £333)"
+    )
+    assert describe_feature("monetary_total", -12.0, 40.0, currency="€") == "spends -€12 vs €40 typical"
+    assert describe_feature("monetary_mean", 616.0, 333.0) == "spends per order 1.8x the segment's median (616 vs 333)"
+    features = pd.DataFrame(
+        {"monetary_mean": [300.0, 320.0, 340.0, 20.0, 25.0, 30.0], "frequency": [5, 6, 7, 1, 1, 1],
+         "monetary_total": [1500.0, 1920.0, 2380.0, 20.0, 25.0, 30.0]},
+        index=pd.Index([f"C{i}" for i in range(6)], name="customer_id"),
+    )
+    labels = pd.Series([0, 0, 0, 1, 1, 1], index=features.index)
+    table = profile_segments(features, labels, names={0: "Big", 1: "Small"}, currency="£")
+    assert "£320 per order" in table.loc[0, "description"] and "£25 per order" in table.loc[1, "description"]
+
+
+@pytest.mark.slow
+def test_the_pipeline_writes_amounts_in_the_workspace_currency(synthetic_demo) -> None:
+    from targetwise.io.runs import RunStore
+
+    run = RunStore(synthetic_demo).active()
+    assert synthetic_demo.settings.currency_symbol == "£"
+    descriptions = [p["description"] for p in run.read_json("segments/profiles.json")]
+    assert all(re.search(r"£[\d,]+ per order", d) for d in descriptions if "per order" in d)
+    assert any("per order" in d for d in descriptions)
+    reasons = run.read_table("segments/customer_segments.parquet")["reason"]
+    money = reasons[reasons.str.contains("spends")]
+    assert len(money) > 0 and money.str.contains("£").all()

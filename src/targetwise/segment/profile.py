@@ -192,6 +192,11 @@ def name_segments(
     return names
 
 
+def _money(value: float, currency: str) -> str:
+    """'£326', '-£12' (or '326' without a currency)."""
+    return f"{'-' if value < 0 else ''}{currency}{abs(value):,.0f}"
+
+
 def _share(value: float) -> str:
     if not np.isfinite(value):
         return "n/a"
@@ -207,8 +212,10 @@ def profile_segments(
     names: Mapping[object, str] | None = None,
     key_features: Sequence[str] | None = None,
     revenue_col: str = "monetary_total",
+    currency: str = "",
 ) -> pd.DataFrame:
-    """One row per segment: size, shares, key-feature means/medians, name and description.
+    """One row per segment: size, shares, key-feature means/medians, name and description
+    (amounts in the description carry ``currency``, e.g. "£").
 
     Parameters
     ----------
@@ -272,13 +279,13 @@ def profile_segments(
         table[f"{col}_overall"] = base
         table[f"{col}_vs_overall"] = medians[col] / base if base and np.isfinite(base) else np.nan
     table["name"] = [str(names.get(s, s)) if names else str(s) for s in table.index]
-    table["description"] = [_describe(row) for _, row in table.iterrows()]
+    table["description"] = [_describe(row, currency) for _, row in table.iterrows()]
     table = table.sort_values(["n_customers"], ascending=False, kind="stable")
     front = ["name", "description", "n_customers", "customer_share", "revenue_share"]
     return table[front + [c for c in table.columns if c not in front]]
 
 
-def _describe(row: pd.Series) -> str:
+def _describe(row: pd.Series, currency: str = "") -> str:
     """'<name>: 6% of customers, 38% of revenue; typically buy every 21 days, ...' (medians)."""
     parts = [f"{_share(row['customer_share'])} of customers"]
     if np.isfinite(row["revenue_share"]):
@@ -292,7 +299,7 @@ def _describe(row: pd.Series) -> str:
         orders = row["frequency_median"]
         typical.append(f"{orders:.0f} order{'s' if orders != 1 else ''}")
     if np.isfinite(row.get("monetary_mean_median", np.nan)):
-        typical.append(f"{row['monetary_mean_median']:,.0f} per order")
+        typical.append(f"{_money(row['monetary_mean_median'], currency)} per order")
     if np.isfinite(row.get("recency_days_median", np.nan)):
         typical.append(f"last order {row['recency_days_median']:.0f} days ago")
     text = f"{row['name']}: " + ", ".join(parts)

@@ -87,7 +87,11 @@ def _singular(text: str) -> str:
     return _SINGULAR.sub(lambda m: f"1 {m.group(1)}" if m.group(1) else "1 category", text)
 
 
-def _formatter(feature: str) -> Callable[[float, float], str]:
+def _money(value: float, currency: str) -> str:
+    return f"{'-' if value < 0 else ''}{currency}{abs(value):,.0f}"
+
+
+def _formatter(feature: str, currency: str = "") -> Callable[[float, float], str]:
     """The phrase builder for one feature, resolved once per feature."""
     if feature in _DAYS_TEMPLATES or feature in _COUNT_TEMPLATES:
         template = _DAYS_TEMPLATES.get(feature) or _COUNT_TEMPLATES[feature]
@@ -104,9 +108,10 @@ def _formatter(feature: str) -> Callable[[float, float], str]:
         def money(value: float, typical: float) -> str:
             if typical > 0 and value >= 0:
                 return (
-                    f"{verb} {_ratio(value, typical)} the segment's median ({value:,.0f} vs {typical:,.0f})"
+                    f"{verb} {_ratio(value, typical)} the segment's median "
+                    f"({_money(value, currency)} vs {_money(typical, currency)})"
                 )
-            return f"{verb} {value:,.0f} vs {typical:,.0f} typical"
+            return f"{verb} {_money(value, currency)} vs {_money(typical, currency)} typical"
 
         return money
     if (
@@ -120,9 +125,9 @@ def _formatter(feature: str) -> Callable[[float, float], str]:
     return lambda value, typical: f"{label} {value:.3g} vs {typical:.3g} typical"
 
 
-def describe_feature(feature: str, value: float, typical: float) -> str:
-    """One feature of one customer in words, against the segment's median ``typical``."""
-    return _formatter(feature)(value, typical)
+def describe_feature(feature: str, value: float, typical: float, *, currency: str = "") -> str:
+    """One feature of one customer in words, against the segment's median ``typical`` (amounts in ``currency``)."""
+    return _formatter(feature, currency)(value, typical)
 
 
 def contradicted_claims(raw: pd.DataFrame, group: np.ndarray, names: Mapping[object, str]) -> np.ndarray:
@@ -157,8 +162,10 @@ def explain_customers(
     n_reasons: int = 3,
     min_abs_z: float = 0.5,
     names: Mapping[object, str] | None = None,
+    currency: str = "",
 ) -> pd.DataFrame:
-    """Per customer, the ``n_reasons`` features that most set it apart within its segment.
+    """Per customer, the ``n_reasons`` features that most set it apart within its segment
+    (amounts in ``currency``, e.g. "£").
 
     Parameters
     ----------
@@ -202,7 +209,7 @@ def explain_customers(
     # Python floats: formatting and comparing numpy scalars one by one is several times slower
     raw_values = raw.to_numpy().tolist()
     typical_values = typical_raw.tolist()
-    formatters = [_formatter(c) for c in columns]
+    formatters = [_formatter(c, currency) for c in columns]
     top_z = np.take_along_axis(abs_z, order, axis=1)
     n_kept = (top_z >= min_abs_z).cumprod(axis=1).sum(axis=1)  # leading reasons over the threshold
     contradicted = contradicted_claims(raw, group, names) if names else np.zeros(raw.shape, dtype=bool)

@@ -98,6 +98,7 @@ def segment_customers(
     nan_policy: Literal["raise", "median"] = "raise",
     rfm_score_map: dict[str, list[str]] | None = None,
     n_reasons: int = 3,
+    currency: str = "",
 ) -> SegmentationResult:
     """RFM-score, cluster, name and explain every customer of the feature table.
 
@@ -121,6 +122,9 @@ def segment_customers(
         Passed to :class:`RFMSegmenter` (``None`` = the documented default map).
     n_reasons:
         Features quoted per customer in ``reason``.
+    currency:
+        Symbol put before amounts in descriptions and reasons (e.g. "£"; the workspace's
+        ``currency_symbol`` setting in the pipeline).
 
     Returns
     -------
@@ -165,12 +169,12 @@ def segment_customers(
     cluster_names = {**fresh, **inherited}
     if NOISE in set(labels.tolist()):
         cluster_names[NOISE] = NOISE_NAME
-    cluster_profiles = profile_segments(frame, labels, names=cluster_names).rename_axis("cluster")
-    rfm_profiles = profile_segments(frame, rfm_table["rfm_segment"]).rename_axis("rfm_segment")
+    cluster_profiles = profile_segments(frame, labels, names=cluster_names, currency=currency).rename_axis("cluster")
+    rfm_profiles = profile_segments(frame, rfm_table["rfm_segment"], currency=currency).rename_axis("rfm_segment")
 
     # a member whose own values contradict its cluster's name is told so first
     reasons = explain_customers(
-        frame, labels, scaled=clusterer.scaled_, n_reasons=n_reasons, names=cluster_names
+        frame, labels, scaled=clusterer.scaled_, n_reasons=n_reasons, names=cluster_names, currency=currency
     )
     customers = pd.DataFrame(
         {

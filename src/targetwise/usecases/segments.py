@@ -38,13 +38,14 @@ def segment_features(
     *,
     random_state: int,
     previous: pd.DataFrame | None = None,
+    currency: str = "",
 ) -> SegmentsResult:
     """Segment a feature table (missing values imputed by the median, said in the notes)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = segment_customers(
             features, n_clusters=config.n_clusters, algorithm=config.algorithm, n_reasons=config.n_reasons,
-            random_state=random_state, nan_policy="median", previous=previous,
+            random_state=random_state, nan_policy="median", previous=previous, currency=currency,
         )
     return SegmentsResult(result, notes=user_warnings(caught))
 
@@ -55,7 +56,9 @@ def segment_workspace(
     """``targetwise segment``: features at ``as_of`` (objectors left out), then :func:`segment_features`."""
     with open_model_data(ws) as data:
         features = features_at(data, as_of)
-    return segment_features(features, config or SegmentsConfig(), random_state=random_state)
+    return segment_features(
+        features, config or SegmentsConfig(), random_state=random_state, currency=ws.settings.currency_symbol
+    )
 
 
 def segment_profiles(profiles: pd.DataFrame) -> list[dict[str, Any]]:

@@ -30,7 +30,8 @@ def _maybe_float(value: Any) -> float | None:
 
 def run(ctx: RunContext, record: StageRecord) -> None:
     segmented = segment_features(
-        ctx.require_features(), ctx.config.segments, random_state=ctx.random_state, previous=_previous_centers(ctx)
+        ctx.require_features(), ctx.config.segments, random_state=ctx.random_state, previous=_previous_centers(ctx),
+        currency=ctx.settings.currency_symbol,
     )
     for note in segmented.notes:
         record.note(note)
