@@ -52,6 +52,7 @@ DRIVER_TEMPLATES: dict[str, str] = {
     "orders_90d": "{value:.0f} orders in the last 90 days",
     "orders_365d": "{value:.0f} orders in the last year",
     "ipi_mean_days": "buys every {value:.0f} days on average",
+    "ipi_std_days": "gaps between orders vary by {value:.0f} days",
     "trend_90d": "order trend {value:+.2f} (last 90 vs previous 90 days)",
     "distinct_products": "bought {value:.0f} different products",
     "returns_rate": "returns {value:.0%} of what they buy",
@@ -119,8 +120,10 @@ def predict_task(
     random_state: int = 0,
     features_at_as_of: pd.DataFrame | None = None,
     min_history_days: int = 60,
+    currency: str = "",
 ) -> TaskResult:
-    """Train on snapshots before ``as_of``, validate out of time, score every customer at ``as_of``."""
+    """Train on snapshots before ``as_of``, validate out of time, score every customer at ``as_of``
+    (the drivers' amounts in ``currency``, e.g. "£")."""
     from targetwise.features import customer_features, label_names, training_snapshots
     from targetwise.propensity import (
         PropensityClassifier,
@@ -205,7 +208,7 @@ def predict_task(
                  "spend": f"spend_{horizon_days}d", "next_order": "expected_days_to_next_order"}[task]
     scores = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), score_col: score})
     if kind == "classification":
-        scores[f"drivers_{score_col.removeprefix('p_')}"] = _drivers(final, features[cols])
+        scores[f"drivers_{score_col.removeprefix('p_')}"] = _drivers(final, features[cols], currency=currency)
     importance = _importance(final, cols)
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     card = {
@@ -263,6 +266,7 @@ def train_propensity(
     as_of: date | datetime | str,
     config: PropensityConfig,
     random_state: int,
+    currency: str = "",
 ) -> PropensityResult:
     """Train and score every task of ``config``; a task without enough history is left out with a note.
 
@@ -277,6 +281,7 @@ def train_propensity(
             result = predict_task(
                 data.backend, task, as_of=as_of, horizon_days=horizon, n_cutoffs=config.n_cutoffs, model=config.model,
                 random_state=random_state, features_at_as_of=features, min_history_days=config.min_history_days,
+                currency=currency,
             )
         except ModelError as exc:  # e.g. too little history for this horizon: the other tasks still run
             notes.append(f"{task} in {horizon} days not trained: {exc.message}")
@@ -304,7 +309,7 @@ def predict_workspace(
         features = features_at(data, as_of)
         return predict_task(
             data.backend, task, as_of=as_of, horizon_days=horizon_days, model=model, random_state=random_state,
-            features_at_as_of=features,
+            features_at_as_of=features, currency=ws.settings.currency_symbol,
         )
 
 
@@ -338,11 +343,27 @@ def _baselines(test: pd.DataFrame, label: str, task: str, horizon_days: int) -> 
     return out
 
 
-def _drivers(model: Any, X: pd.DataFrame, k: int = 3) -> list[str]:
+#: driver templates whose value is an amount of money (the currency goes before it)
+MONEY_DRIVERS = ("monetary_total", "monetary_mean", "btyd_monetary_value", "returns_value")
+
+
+def driver_templates(columns: list[str], currency: str = "") -> dict[str, str]:
+    """:data:`DRIVER_TEMPLATES` with ``currency`` before amounts, plus one for each channel-share column."""
+    templates = dict(DRIVER_TEMPLATES)
+    for name in MONEY_DRIVERS:
+        templates[name] = templates[name].replace("{value:,.0f}", currency + "{value:,.0f}")
+    for column in columns:
+        if column.startswith("channel_share_"):
+            channel = column.removeprefix("channel_share_").replace("_", " ")
+            templates[column] = "{value:.0%} of orders through " + channel
+    return templates
+
+
+def _drivers(model: Any, X: pd.DataFrame, k: int = 3, *, currency: str = "") -> list[str]:
     from targetwise.propensity import top_drivers
 
     try:
-        drivers = top_drivers(model, X, k=k, templates=DRIVER_TEMPLATES)
+        drivers = top_drivers(model, X, k=k, templates=driver_templates(list(X.columns), currency))
     except Exception:  # models without contributions (fallbacks) explain nothing rather than guess
         return ["[]"] * len(X)
     rows: dict[int, list[dict[str, Any]]] = {}

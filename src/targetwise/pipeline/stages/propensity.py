@@ -10,7 +10,8 @@ from targetwise.usecases.propensity import train_propensity
 
 def run(ctx: RunContext, record: StageRecord) -> None:
     result = train_propensity(
-        ctx.data, ctx.require_features(), as_of=ctx.as_of, config=ctx.config.propensity, random_state=ctx.random_state
+        ctx.data, ctx.require_features(), as_of=ctx.as_of, config=ctx.config.propensity, random_state=ctx.random_state,
+        currency=ctx.settings.currency_symbol,
     )
     for note in result.notes:
         record.note(note)
