@@ -11,28 +11,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from targetwise.config import get_settings
+from browser_fixtures import CHROMIUM, FLAGS, copy_workspace, serving
 from targetwise.io.keys import KeyStore
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
-from targetwise.service.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 TOUR = ROOT / "docs" / "tour.md"
 SHOTS = ROOT / "docs" / "tour"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 MAX_SHOT_BYTES = 120_000  # committed pictures stay small
 
 #: (screenshot, path, text the page must show) in the order of the tour
@@ -56,34 +49,12 @@ def test_the_tour_names_each_screenshot_and_each_exists() -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size <= MAX_SHOT_BYTES
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(online_retail_demo: Workspace, tmp_path: Path) -> Iterator[tuple[str, str, Workspace]]:
-    uvicorn = pytest.importorskip("uvicorn")
-    path = tmp_path / "ws"
-    shutil.copytree(online_retail_demo.path, path)
-    settings = get_settings(workspace=path, duckdb_threads=2, api_rate_limit_per_minute=1_000_000)
-    ws = Workspace.open(path, settings)
+    ws = copy_workspace(online_retail_demo, tmp_path)
     _, token = KeyStore(ws).create(scope="write", name="tour")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings, workspace=ws), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    try:
-        yield f"http://127.0.0.1:{port}", token, ws
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(ws) as server:
+        yield server, token, ws
 
 
 def test_walk_the_tour_and_take_its_screenshots(served: tuple[str, str, Workspace], tmp_path: Path) -> None:

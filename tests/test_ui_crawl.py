@@ -16,63 +16,24 @@ the run does not write), so both crawls failed on their first segment.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
-from targetwise.config import get_settings
+from browser_fixtures import CHROMIUM, FLAGS, copy_workspace, serving
 from targetwise.io.keys import KeyStore
 from targetwise.io.workspace import Workspace
-from targetwise.service.app import create_app
 from targetwise.usecases.audiences import create_audience
 from targetwise.usecases.runs import active_run
 from targetwise.usecases.segments_browse import cluster_profiles, rfm_profiles
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 CUSTOMERS_PER_PAGE = 2  # customer links followed per page (each segment page lists 50)
 MAX_OFFSET = 50  # member pages followed per segment: the first and the next
 RAW_ERROR_MARKS = ('{"error"', '"code":', "Traceback (most recent call last)", "Internal Server Error")
-
-
-def _copy(demo: Workspace, tmp_path: Path) -> Workspace:
-    path = tmp_path / "ws"
-    shutil.copytree(demo.path, path)
-    settings = get_settings(workspace=path, duckdb_threads=2, api_rate_limit_per_minute=1_000_000)
-    return Workspace.open(path, settings)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(ws: Workspace) -> Iterator[str]:
-    uvicorn = pytest.importorskip("uvicorn")
-    port = _free_port()
-    config = uvicorn.Config(create_app(ws.settings, workspace=ws), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 def _is_download(path: str, download: bool) -> bool:
@@ -180,7 +141,7 @@ def _check(ws: Workspace) -> None:
     run = active_run(ws)
     create_audience(ws, run, name="Everyone", conditions=[], created_by=None)
     _, token = KeyStore(ws).create(scope="write", name="crawler")
-    for server in _serve(ws):
+    with serving(ws) as server:
         found = crawl(server, token)
     visited: dict[str, int] = found["visited"]  # type: ignore[assignment]
     assert found["problems"] == [], found["problems"]
@@ -196,8 +157,8 @@ def _check(ws: Workspace) -> None:
 
 
 def test_crawl_the_online_retail_demo(online_retail_demo: Workspace, tmp_path: Path) -> None:
-    _check(_copy(online_retail_demo, tmp_path))
+    _check(copy_workspace(online_retail_demo, tmp_path))
 
 
 def test_crawl_the_synthetic_demo(synthetic_demo: Workspace, tmp_path: Path) -> None:
-    _check(_copy(synthetic_demo, tmp_path))
+    _check(copy_workspace(synthetic_demo, tmp_path))
