@@ -11,46 +11,24 @@ violation shows up as a console message, and none may).
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from browser_fixtures import CHROMIUM, FLAGS, serving
 from service_fixtures import Keys, keys, run_a, service_ws  # noqa: F401
 from targetwise.io.runs import RunInfo
 from targetwise.io.workspace import Workspace
-from targetwise.service.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
-def server(service_ws: Workspace, run_a: RunInfo):
-    uvicorn = pytest.importorskip("uvicorn")
-    port = _free_port()
-    config = uvicorn.Config(create_app(service_ws.settings, workspace=service_ws), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+def server(service_ws: Workspace, run_a: RunInfo) -> Iterator[str]:
+    with serving(service_ws) as url:
+        yield url
 
 
 def test_login_lookup_build_audience_and_export(server: str, keys: Keys, tmp_path: Path) -> None:
