@@ -261,3 +261,13 @@ def test_the_pipeline_writes_amounts_in_the_workspace_currency(synthetic_demo) -
     reasons = run.read_table("segments/customer_segments.parquet")["reason"]
     money = reasons[reasons.str.contains("spends")]
     assert len(money) > 0 and money.str.contains("£").all()
+
+
+@pytest.mark.slow
+def test_rfm_segment_profiles_on_the_segments_page_carry_the_currency(synthetic_demo) -> None:
+    from targetwise.usecases.runs import active_run
+    from targetwise.usecases.segments_browse import rfm_profiles
+
+    profiles = rfm_profiles(active_run(synthetic_demo))
+    described = [p["description"] for p in profiles if p["description"] and "per order" in p["description"]]
+    assert described and all(re.search(r"£[\d,]+ per order", d) for d in described)

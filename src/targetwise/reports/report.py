@@ -232,7 +232,7 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
     context["run"] = None
     context["overview"] = None
     if run is not None:
-        overview = run_overview(RunData(run, product_names=workspace.product_names))
+        overview = run_overview(RunData(run, product_names=workspace.product_names, currency=workspace.settings.currency_symbol))
         stages = _stages(run)
         context |= {
             "run": {"id": run.run_id, "as_of": run.as_of, "created_at": run.created_at,

@@ -78,6 +78,7 @@ class RunCache:
 
     def __init__(self, workspace: Workspace, *, product_names: Callable[[], dict[str, str]], keep: int = 3) -> None:
         self.store = RunStore(workspace)
+        self.currency = workspace.settings.currency_symbol
         self.pointer = self.store.root / ACTIVE_FILE
         self._product_names = product_names
         self._keep = keep
@@ -127,7 +128,7 @@ class RunCache:
         with self._lock:
             data = self._runs.get(run_id)
             if data is None or self._stamps.get(run_id) != stamp:
-                data = RunData(info, product_names=self._product_names)
+                data = RunData(info, product_names=self._product_names, currency=self.currency)
                 self._runs[run_id] = data
                 self._stamps[run_id] = stamp
             self._runs.move_to_end(run_id)

@@ -89,7 +89,7 @@ def _values_run(ws: Workspace, run_id: str, loaded: RunData | None) -> tuple[Run
     if loaded is not None and loaded.run_id == run_id:
         return loaded, None
     try:
-        return RunData(RunStore(ws).get(run_id), product_names=ws.product_names), None
+        return RunData(RunStore(ws).get(run_id), product_names=ws.product_names, currency=ws.settings.currency_symbol), None
     except NotFoundError:
         fallback = loaded if loaded is not None else active_run(ws)
         return fallback, (

@@ -56,10 +56,13 @@ def parse_drivers(text: Any) -> list[dict[str, Any]]:
 class RunData:
     """One run's outputs, loaded on first use and then kept in memory (read-only)."""
 
-    def __init__(self, info: RunInfo, *, product_names: Callable[[], dict[str, str]]) -> None:
+    def __init__(
+        self, info: RunInfo, *, product_names: Callable[[], dict[str, str]], currency: str = ""
+    ) -> None:
         self.info = info
         self.run_id = info.run_id
         self.as_of = info.as_of
+        self.currency = currency  # the symbol amounts computed from this run are written with (e.g. "£")
         self._product_names = product_names
         self._lock = threading.RLock()  # builders call each other (index -> table)
         self._cache: dict[str, Any] = {}
@@ -156,4 +159,4 @@ def active_run(ws: Workspace) -> RunData:
     info = RunStore(ws).active()
     if info is None:
         raise NotFoundError("no run is active", fix="run `targetwise run` first")
-    return RunData(info, product_names=ws.product_names)
+    return RunData(info, product_names=ws.product_names, currency=ws.settings.currency_symbol)

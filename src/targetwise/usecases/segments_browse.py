@@ -68,7 +68,7 @@ def rfm_profiles(run: RunData) -> list[dict[str, Any]]:
             features = run.table(out.FEATURES)
             features = features[features["customer_id"].astype(str).isin(labels.index)]
             labels = labels[labels.index.isin(features["customer_id"].astype(str))]
-            profiles = segment_profiles(profile_segments(features, labels).reset_index())
+            profiles = segment_profiles(profile_segments(features, labels, currency=run.currency).reset_index())
         else:
             counts = labels.value_counts(sort=False)
             profiles = [
