@@ -93,6 +93,11 @@ class PropensityConfig(_Section):
     n_cutoffs: int = Field(default=6, ge=2, le=52, description="Training cutoffs per task.")
     model: Literal["lightgbm", "logistic", "tree", "linear_svm"] = Field(default="lightgbm", description="Model family.")
     min_history_days: int = Field(default=60, ge=0, description="History a cutoff needs before it.")
+    max_rows_per_cutoff: int | None = Field(
+        default=50_000, ge=1000,
+        description="Training rows kept per cutoff: a seeded uniform sample of the customers when a cutoff has "
+        "more (recorded in the model card); every customer is still scored (none: no cap).",
+    )
 
     @field_validator("tasks")
     @classmethod

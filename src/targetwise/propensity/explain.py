@@ -22,6 +22,7 @@ model (calibration is a monotone map on top, so the drivers are the same).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -46,7 +47,8 @@ def _log_odds_contributions(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     names = list(model.feature_names_in_)
     if used == "lightgbm":
         encoded = model.encoder_.to_lightgbm(frame)
-        raw = model.estimator_.booster_.predict(encoded, pred_contrib=True)
+        # TreeSHAP is row by row, so every core may share it without changing a value
+        raw = model.estimator_.booster_.predict(encoded, pred_contrib=True, num_threads=os.cpu_count() or 1)
         out = pd.DataFrame(raw[:, :-1], columns=names, index=frame.index)
         out[BASELINE] = raw[:, -1]
         return out

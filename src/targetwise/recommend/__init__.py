@@ -27,6 +27,7 @@ from targetwise.recommend.interactions import (
     bm25_weight,
     build_interactions,
     confidence_weight,
+    interactions_from_pairs,
 )
 from targetwise.recommend.item_item import ItemItemRecommender
 from targetwise.recommend.popularity import PopularityRecommender
@@ -50,6 +51,7 @@ __all__ = [
     "confidence_weight",
     "default_components",
     "evaluate_recommenders",
+    "interactions_from_pairs",
     "make_recommender",
     "ndcg_at_k",
     "precision_at_k",

@@ -139,6 +139,7 @@ class HybridRecommender(BaseRecommender):
         value: str = "invoices",
         non_product_codes: Iterable[str] = DEFAULT_NON_PRODUCT_CODES,
         max_per_category: int | None = None,
+        max_validation_customers: int | None = 20_000,
     ) -> None:
         self.components = components
         self.validation_days = validation_days
@@ -151,6 +152,19 @@ class HybridRecommender(BaseRecommender):
         self.value = value
         self.non_product_codes = non_product_codes
         self.max_per_category = max_per_category
+        self.max_validation_customers = max_validation_customers
+
+    def _validation_sample(self, truth: Mapping[str, set[str]], index: Mapping[str, int]) -> dict[str, set[str]]:
+        """The validation customers (known before the window, buying in it), sorted by id; past
+        ``max_validation_customers`` a uniform sample of that many, seeded by ``random_state``."""
+        known = sorted(c for c in truth if c in index)
+        cap = self.max_validation_customers
+        self.validation_customers_ = (len(known), len(known))
+        if cap is not None and len(known) > cap:
+            keep = np.sort(np.random.default_rng(self.random_state).choice(len(known), size=cap, replace=False))
+            self.validation_customers_ = (cap, len(known))
+            known = [known[i] for i in keep]
+        return {c: truth[c] for c in known}
 
     def _templates(self) -> dict[str, BaseRecommender]:
         templates = (
@@ -173,37 +187,63 @@ class HybridRecommender(BaseRecommender):
         segments: pd.Series | None = None,
     ) -> HybridRecommender:
         """Learn blend weights on the last ``validation_days``, then refit every component on all data."""
-        templates = self._templates()
-        if not self.validation_days > 0:
-            raise ConfigError(f"validation_days must be > 0, got {self.validation_days!r}", fix="use e.g. 28")
+        from targetwise.recommend.interactions import build_interactions
+
+        self._templates()
+        self._check_validation_days()
         ordered_at = pd.to_datetime(interactions["ordered_at"])
         start = ordered_at.max() - pd.Timedelta(days=float(self.validation_days))
         early, window = interactions[ordered_at < start], interactions[ordered_at >= start]
-        self.weights_, self.validation_scores_ = self._learn_weights(
-            templates, early, window, products, segments
+        extra = () if products is None else products["product_id"].astype(str).tolist()
+        options = {"value": self.value, "non_product_codes": self.non_product_codes, "extra_product_ids": extra}
+        return self.fit_interactions(
+            build_interactions(interactions, **options),
+            early=build_interactions(early, **options),
+            truth=relevant_items(window, non_product_codes=self.non_product_codes),
+            products=products,
+            segments=segments,
         )
-        super().fit(interactions, products=products, segments=segments)
-        return self
 
-    def _learn_weights(self, templates, early, window, products, segments):
+    def fit_interactions(
+        self,
+        matrix: InteractionMatrix,
+        *,
+        early: InteractionMatrix,
+        truth: Mapping[str, set[str]],
+        products: pd.DataFrame | None = None,
+        segments: pd.Series | None = None,
+    ) -> HybridRecommender:
+        """:meth:`fit` on matrices aggregated elsewhere (e.g. by the engine): ``early`` from the lines
+        before the validation window, ``truth`` the products each customer bought in it, ``matrix``
+        from every line. The components get each matrix as is."""
+        templates = self._templates()
+        self._check_validation_days()
+        self.weights_, self.validation_scores_ = self._learn_weights(templates, early, truth, products, segments)
+        return self._fit_matrix(matrix, products=products, segments=segments)
+
+    def _check_validation_days(self) -> None:
+        if not self.validation_days > 0:
+            raise ConfigError(f"validation_days must be > 0, got {self.validation_days!r}", fix="use e.g. 28")
+
+    def _learn_weights(self, templates, early, truth, products, segments):
         names = list(templates)
         fitted: dict[str, BaseRecommender] = {}
         for name, template in templates.items():
             try:
-                fitted[name] = clone(template).fit(early, products=products, segments=segments)
+                fitted[name] = clone(template)._fit_matrix(early, products=products, segments=segments)
             except ModelError as exc:
                 raise ModelError(
                     f"cannot fit component {name!r} on the data before the {self.validation_days}-day "
                     f"validation window: {exc.message}",
                     fix="use a shorter validation_days or more history",
                 ) from exc
-        index = next(iter(fitted.values())).interactions_.customer_index
-        truth = relevant_items(window, non_product_codes=self.non_product_codes)
+        index = early.customer_index
+        truth = self._validation_sample(truth, index)
         weights: dict[str, dict[str, float]] = {}
         achieved: dict[str, float] = {}
         for protocol, exclude in PROTOCOLS.items():
-            product_ids = next(iter(fitted.values())).interactions_.product_ids
-            bought = next(iter(fitted.values())).interactions_.matrix
+            product_ids = early.product_ids
+            bought = early.matrix
             customers, relevant = [], []
             for customer, items in truth.items():
                 if customer not in index:

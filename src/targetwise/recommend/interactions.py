@@ -46,14 +46,18 @@ from targetwise.errors import DataValidationError
 from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
 
 __all__ = [
+    "PAIR_COLUMNS",
     "REQUIRED_COLUMNS",
     "InteractionMatrix",
     "bm25_weight",
     "build_interactions",
     "confidence_weight",
+    "interactions_from_pairs",
 ]
 
 REQUIRED_COLUMNS = ("customer_id", "order_id", "ordered_at", "product_id", "quantity")
+#: the per-pair aggregate :func:`interactions_from_pairs` builds from (``decay_<h>`` columns optional)
+PAIR_COLUMNS = ("customer_id", "product_id", "net_quantity", "n_orders")
 VALUES = ("invoices", "quantity")
 
 
@@ -78,6 +82,8 @@ class InteractionMatrix:
     n_pairs_netted_out: int = 0
     customer_index: dict[str, int] = field(default_factory=dict, repr=False)
     product_index: dict[str, int] = field(default_factory=dict, repr=False)
+    #: built from pair aggregates: the decayed matrices per half-life, computed by the engine
+    decayed: dict[float, sp.csr_matrix] | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -94,6 +100,15 @@ class InteractionMatrix:
                 f"half_life_days must be > 0, got {half_life_days!r}",
                 fix="pass a positive number of days, e.g. 30",
             )
+        if self.decayed is not None:
+            found = self.decayed.get(float(half_life_days))
+            if found is None:
+                raise DataValidationError(
+                    f"these interactions were aggregated without the {half_life_days:g}-day half-life "
+                    f"(aggregated: {', '.join(f'{h:g}' for h in sorted(self.decayed)) or 'none'})",
+                    fix="pass the half-life in half_lives when aggregating the pairs",
+                )
+            return found
         weights = np.exp2(-self.purchase_ages_days / float(half_life_days)).astype(np.float32)
         decayed = sp.csr_matrix(
             (weights, (self.purchase_rows, self.purchase_cols)), shape=self.shape, dtype=np.float32
@@ -248,6 +263,77 @@ def build_interactions(
         n_pairs_netted_out=n_netted_out,
         customer_index=customer_index,
         product_index=product_index,
+    )
+
+
+def interactions_from_pairs(
+    pairs: pd.DataFrame,
+    *,
+    observed_until: pd.Timestamp,
+    value: str = "invoices",
+    non_product_codes: Iterable[str] = DEFAULT_NON_PRODUCT_CODES,
+    extra_product_ids: Iterable[str] = (),
+    n_non_product_lines: int = 0,
+) -> InteractionMatrix:
+    """The matrix from per (customer, product) aggregates (:func:`targetwise.features.interactions.interaction_pairs`).
+
+    ``pairs`` holds :data:`PAIR_COLUMNS` for product lines only, one row per pair, and
+    ``decay_<h>`` columns (``sum 0.5 ** (age_days / h)`` over the pair's purchase orders) for
+    the half-lives :meth:`InteractionMatrix.recency_matrix` will be asked for. The cells are the
+    same as :func:`build_interactions` gives on the lines the pairs were aggregated from; the
+    purchase log is not kept (there is none: that is the point).
+    """
+    if value not in VALUES:
+        raise DataValidationError(
+            f"value must be one of {VALUES}, got {value!r}", fix="use 'invoices' or 'quantity'"
+        )
+    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise DataValidationError(
+            f"interaction pairs lack column(s) {missing}", fix=f"aggregate them with columns {list(PAIR_COLUMNS)}"
+        )
+    codes = {str(c) for c in non_product_codes}
+    product_all = pairs["product_id"].astype(str)
+    usable = ~product_all.isin(codes).to_numpy()
+    net = pairs["net_quantity"].to_numpy(dtype=np.int64)
+    positive = (net > 0) & usable
+    kept = pairs.loc[positive]
+    cust_code, cust_names = pd.factorize(kept["customer_id"].astype(str).to_numpy(dtype=object), sort=True)
+    prod_code, prod_names = pd.factorize(kept["product_id"].astype(str).to_numpy(dtype=object), sort=True)
+    customer_ids = np.asarray(cust_names, dtype=object)
+    seen = np.asarray(prod_names, dtype=object)
+    extras = sorted({str(p) for p in extra_product_ids} - set(seen) - codes)
+    product_ids = np.concatenate([seen, np.array(extras, dtype=object)]).astype(object)
+    shape = (len(customer_ids), len(product_ids))
+    rows, cols = cust_code.astype(np.int64), prod_code.astype(np.int64)
+
+    def csr(values: np.ndarray) -> sp.csr_matrix:
+        out = sp.csr_matrix((values.astype(np.float32), (rows, cols)), shape=shape, dtype=np.float32)
+        out.sum_duplicates()
+        out.sort_indices()
+        return out
+
+    data = net[positive] if value == "quantity" else kept["n_orders"].to_numpy(dtype=np.int64)
+    decayed = {
+        float(column.removeprefix("decay_").replace("_", ".")): csr(kept[column].to_numpy(dtype=np.float64))
+        for column in pairs.columns
+        if column.startswith("decay_")
+    }
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    return InteractionMatrix(
+        matrix=csr(data),
+        customer_ids=customer_ids,
+        product_ids=product_ids,
+        value=value,
+        observed_until=pd.Timestamp(observed_until),
+        purchase_rows=empty_i,
+        purchase_cols=empty_i,
+        purchase_ages_days=empty_f,
+        n_non_product_lines=int(n_non_product_lines),
+        n_pairs_netted_out=int(((net <= 0) & usable).sum()),
+        customer_index={c: i for i, c in enumerate(customer_ids)},
+        product_index={p: i for i, p in enumerate(product_ids)},
+        decayed=decayed,
     )
 
 

@@ -21,6 +21,7 @@ from targetwise.errors import ConfigError, ModelError
 from targetwise.io.modeldata import ModelData, open_model_data
 from targetwise.io.workspace import Workspace
 from targetwise.runconfig import PropensityConfig
+from targetwise.usecases._snapshots import SnapshotStore
 
 __all__ = [
     "DRIVER_TEMPLATES",
@@ -121,10 +122,15 @@ def predict_task(
     features_at_as_of: pd.DataFrame | None = None,
     min_history_days: int = 60,
     currency: str = "",
+    store: SnapshotStore | None = None,
 ) -> TaskResult:
     """Train on snapshots before ``as_of``, validate out of time, score every customer at ``as_of``
-    (the drivers' amounts in ``currency``, e.g. "£")."""
-    from targetwise.features import customer_features, label_names, training_snapshots
+    (the drivers' amounts in ``currency``, e.g. "£").
+
+    ``store`` shares the features at each cutoff between tasks and caps the training rows
+    per cutoff (see :mod:`targetwise.usecases._snapshots`); by default every row is used.
+    """
+    from targetwise.features import customer_features, label_names
     from targetwise.propensity import (
         PropensityClassifier,
         SpendRegressor,
@@ -141,20 +147,20 @@ def predict_task(
     template, kind = TASKS[task]
     label = template.replace("{N}", str(horizon_days))
     assert label in label_names(horizon_days) or label == "days_to_next_order"
-    cutoffs = training_cutoffs(as_of_date, horizon_days=horizon_days, n_cutoffs=n_cutoffs, step_days=step)
-    # Keep cutoffs that leave at least `min_history_days` of history before them.
-    from targetwise.features._inputs import data_range, resolve_inputs
-
-    first = data_range(resolve_inputs(backend).transactions).first.date()
-    cutoffs = [c for c in cutoffs if c >= first + timedelta(days=min_history_days)]
+    cutoffs = usable_cutoffs(
+        backend, as_of_date, horizon_days=horizon_days, n_cutoffs=n_cutoffs, step_days=step,
+        min_history_days=min_history_days,
+    )
     if len(cutoffs) < 2:
+        first = _first_day(backend)
         raise ModelError(
             f"not enough history before {as_of_date} for a {horizon_days}-day {task} model "
             f"(data starts {first}; need {min_history_days} days of history plus two cutoffs {step} days apart "
             f"whose {horizon_days}-day outcome windows end by {as_of_date})",
             fix="choose a later --as-of, a shorter horizon, or load more history",
         )
-    snapshots = _snapshots(training_snapshots, backend, cutoffs, horizon_days)
+    store = store or SnapshotStore(backend, random_state=random_state)
+    snapshots = _snapshots(store, cutoffs, horizon_days)
     if task == "next_order":
         snapshots = snapshots.assign(**{label: restricted_days_to_next_order(snapshots[label], horizon_days)})
     if snapshots.empty or snapshots["cutoff"].nunique() < 2:
@@ -221,6 +227,7 @@ def predict_task(
         "training_cutoffs": [str(pd.Timestamp(c).date()) for c in sorted(snapshots["cutoff"].unique())],
         "test_cutoff": str(pd.Timestamp(last_cutoff).date()),
         "training_rows": len(snapshots),
+        "training_sample": store.sampling(cutoffs),
         "features": cols,
         "metrics_out_of_time": metrics,
         "baselines_out_of_time": baselines,
@@ -276,12 +283,21 @@ def train_propensity(
     merged = features[["customer_id"]].copy()
     results: dict[str, TaskResult] = {}
     notes: list[str] = []
+    as_of_date = pd.Timestamp(as_of).date()
+    store = SnapshotStore(data.backend, max_rows_per_cutoff=config.max_rows_per_cutoff, random_state=random_state)
+    first = _first_day(data.backend)
+    store.plan([
+        c for task, horizon in config.tasks for c in usable_cutoffs(
+            data.backend, as_of_date, horizon_days=horizon, n_cutoffs=config.n_cutoffs,
+            step_days=max(horizon, 14), min_history_days=config.min_history_days, first=first,
+        )
+    ])
     for task, horizon in config.tasks:
         try:
             result = predict_task(
                 data.backend, task, as_of=as_of, horizon_days=horizon, n_cutoffs=config.n_cutoffs, model=config.model,
                 random_state=random_state, features_at_as_of=features, min_history_days=config.min_history_days,
-                currency=currency,
+                currency=currency, store=store,
             )
         except ModelError as exc:  # e.g. too little history for this horizon: the other tasks still run
             notes.append(f"{task} in {horizon} days not trained: {exc.message}")
@@ -313,8 +329,26 @@ def predict_workspace(
         )
 
 
-def _snapshots(training_snapshots: Any, backend: Any, cutoffs: list[date], horizon_days: int) -> pd.DataFrame:
-    frame = training_snapshots(backend, cutoffs, horizon_days=horizon_days).to_pandas()
+def _first_day(backend: Any) -> date:
+    from targetwise.features._inputs import data_range, resolve_inputs
+
+    return data_range(resolve_inputs(backend).transactions).first.date()
+
+
+def usable_cutoffs(
+    backend: Any, as_of: date, *, horizon_days: int, n_cutoffs: int, step_days: int, min_history_days: int,
+    first: date | None = None,
+) -> list[date]:
+    """The training cutoffs of a task that leave at least ``min_history_days`` of history before them."""
+    first = first or _first_day(backend)
+    cutoffs = training_cutoffs(as_of, horizon_days=horizon_days, n_cutoffs=n_cutoffs, step_days=step_days)
+    return [c for c in cutoffs if c >= first + timedelta(days=min_history_days)]
+
+
+def _snapshots(store: SnapshotStore, cutoffs: list[date], horizon_days: int) -> pd.DataFrame:
+    if len(cutoffs) < 2:
+        return pd.DataFrame(columns=["cutoff"])
+    frame = store.snapshots(cutoffs, horizon_days)
     frame["cutoff"] = pd.to_datetime(frame["cutoff"])
     return frame
 

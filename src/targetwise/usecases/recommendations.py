@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from targetwise.errors import ConfigError, NotFoundError
+from targetwise.errors import ConfigError, ModelError, NotFoundError
 from targetwise.io import outputs as out
 from targetwise.io.modeldata import ModelData, open_model_data
 from targetwise.io.workspace import Workspace
@@ -45,31 +45,99 @@ def fit_recommendations(
     config: RecommendationsConfig,
     random_state: int,
 ) -> RecommendationsResult:
-    """Hybrid recommendations for ``customers`` from the lines before ``as_of``; popular and similar products."""
+    """Hybrid recommendations for ``customers`` from the lines before ``as_of``; popular and similar products.
+
+    The engine aggregates the lines (:mod:`targetwise.features.interactions`): per (customer,
+    product) pair before ``as_of`` and before the hybrid's validation window, and the pairs
+    bought in the window. No transaction line is read into memory.
+    """
     from targetwise.recommend import HybridRecommender, PopularityRecommender
 
-    lines = data.transactions(before=as_of)
     products = data.products()
     notes = Notes()
+    model = HybridRecommender(random_state=random_state)
+    aggregates = _aggregates(data, as_of, model=model, products=products)
     with collect_warnings(notes):
-        model = HybridRecommender(random_state=random_state).fit(lines, products=products)
+        model.fit_interactions(
+            aggregates.matrix, early=aggregates.early, truth=aggregates.truth, products=products
+        )
         recs = model.recommend(customers, n=config.n, exclude_purchased=False)
-        popular = PopularityRecommender().fit(lines, products=products)
-    recs = _explain(recs, lines)
+        popular = PopularityRecommender()._fit_matrix(aggregates.matrix, products=products)
+    used, total = getattr(model, "validation_customers_", (0, 0))
+    if used < total:
+        notes.add(
+            f"hybrid weights learned on a seeded sample of {used:,} of the {total:,} customers who bought in the "
+            "validation window"
+        )
+    recs = _explain(recs, aggregates.pairs)
     top = popular.recommend(["__cold_start__"], n=config.popular_n, exclude_purchased=False)
     return RecommendationsResult(
         recommendations=recs,
         popular=top[["rank", "product_id", "score"]].reset_index(drop=True),
-        similar=_similar_table(model, lines, n=config.n, limit=config.similar_products_limit),
+        similar=_similar_table(model, aggregates.pairs, n=config.n, limit=config.similar_products_limit),
         weights=dict(getattr(model, "weights_", None) or {}),
         notes=notes,
     )
 
 
-def _explain(recs: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+@dataclass
+class _Aggregates:
+    pairs: pd.DataFrame  # every (customer, product) pair before as_of (see features.interactions)
+    matrix: Any  # InteractionMatrix before as_of
+    early: Any  # InteractionMatrix before the validation window
+    truth: dict[str, set[str]]  # products bought in the validation window, per customer
+
+
+def _half_lives(model: Any) -> tuple[float, ...]:
+    """The recency half-lives the hybrid's components will ask their matrix for."""
+    found = {
+        float(h) for m in model._templates().values()
+        if (h := getattr(m, "recency_half_life_days", None)) is not None
+    }
+    return tuple(sorted(found))
+
+
+def _aggregates(data: ModelData, as_of: date | datetime | str, *, model: Any, products: pd.DataFrame) -> _Aggregates:
+    from targetwise.features._inputs import normalize_as_of, resolve_inputs
+    from targetwise.features.interactions import interaction_pairs, line_counts, window_purchases
+    from targetwise.recommend import interactions_from_pairs
+
+    inputs = resolve_inputs(data.backend)
+    codes = tuple(str(c) for c in model.non_product_codes)
+    extra = products["product_id"].astype(str).tolist()
+    half_lives = _half_lives(model)
+    cutoff = normalize_as_of(as_of)
+
+    def matrix_before(before: Any) -> tuple[pd.DataFrame, Any, pd.Timestamp]:
+        counts = line_counts(inputs, before, non_product_codes=codes).to_pandas().iloc[0]
+        if pd.isna(counts["observed_until"]):
+            raise ModelError(
+                f"no product line before {pd.Timestamp(before):%Y-%m-%d} to learn recommendations from",
+                fix="load transactions with products, or choose a later --as-of",
+            )
+        until = pd.Timestamp(counts["observed_until"])
+        pairs = interaction_pairs(
+            inputs, before, observed_until=until.to_pydatetime(), half_lives=half_lives, non_product_codes=codes
+        ).to_pandas()
+        matrix = interactions_from_pairs(
+            pairs, observed_until=until, value=model.value, non_product_codes=codes, extra_product_ids=extra,
+            n_non_product_lines=int(counts["non_product_lines"]),
+        )
+        return pairs, matrix, pd.Timestamp(counts["last_at"])
+
+    pairs, matrix, last_at = matrix_before(cutoff)
+    start = (last_at - pd.Timedelta(days=float(model.validation_days))).to_pydatetime()
+    _, early, _ = matrix_before(start)
+    window = window_purchases(inputs, start, cutoff, non_product_codes=codes).to_pandas()
+    truth = {str(c): set(g.astype(str)) for c, g in window.groupby("customer_id", sort=True)["product_id"]}
+    return _Aggregates(pairs=pairs, matrix=matrix, early=early, truth=truth)
+
+
+def _explain(recs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Per-item reasons a marketer can read: repeat purchases are named as such, new items say why."""
-    bought = lines.loc[(lines["quantity"] > 0) & ~lines["is_non_product"]]
-    counts = bought.groupby(["customer_id", "product_id"])["order_id"].nunique().rename("times_bought").reset_index()
+    counts = pairs.loc[pairs["n_orders"] > 0, ["customer_id", "product_id", "n_orders"]].rename(
+        columns={"n_orders": "times_bought"}
+    )
     frame = recs.merge(counts, on=["customer_id", "product_id"], how="left")
     times = frame["times_bought"].fillna(0).astype(int)
     repeat_text = "bought " + times.astype(str) + " times before"
@@ -81,11 +149,10 @@ def _explain(recs: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns="times_bought")
 
 
-def _similar_table(model: Any, lines: pd.DataFrame, *, n: int, limit: int) -> pd.DataFrame:
-    """Neighbours of the ``limit`` most-bought products (ties by product id)."""
-    bought = lines.loc[~lines["is_non_product"] & (lines["quantity"] > 0), "product_id"]
-    counts = bought.value_counts().rename_axis("product_id").reset_index(name="n")
-    counts = counts.sort_values(["n", "product_id"], ascending=[False, True], kind="stable")
+def _similar_table(model: Any, pairs: pd.DataFrame, *, n: int, limit: int) -> pd.DataFrame:
+    """Neighbours of the ``limit`` most-bought products (purchase lines; ties by product id)."""
+    counts = pairs.groupby("product_id", sort=True)["n_lines"].sum().rename("n").reset_index()
+    counts = counts[counts["n"] > 0].sort_values(["n", "product_id"], ascending=[False, True], kind="stable")
     frames = []
     for product_id in counts["product_id"].head(limit):
         try:

@@ -1,0 +1,126 @@
+"""Recommenders fitted on engine aggregates (issue 20): the same matrix, the same lists, no lines in memory.
+
+The engine (DuckDB here; Spark in test_run_spark) aggregates the lines per (customer, product)
+pair; :func:`interactions_from_pairs` must give exactly the matrix :func:`build_interactions`
+gives on the lines themselves, and the run's recommendations must equal the hybrid fitted on
+the lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features_fixtures import backend, online_retail, transactions_frame
+from targetwise.features._inputs import resolve_inputs
+from targetwise.features.interactions import decay_column, interaction_pairs, line_counts, window_purchases
+from targetwise.recommend import HybridRecommender, build_interactions, interactions_from_pairs
+from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
+
+CODES = tuple(DEFAULT_NON_PRODUCT_CODES)
+
+
+def _aggregate(lines: pd.DataFrame, before: dt.datetime, half_lives=(30.0, 14.0)):
+    inputs = resolve_inputs(backend(lines))
+    counts = line_counts(inputs, before, non_product_codes=CODES).to_pandas().iloc[0]
+    until = pd.Timestamp(counts["observed_until"])
+    pairs = interaction_pairs(
+        inputs, before, observed_until=until.to_pydatetime(), half_lives=half_lives, non_product_codes=CODES
+    ).to_pandas()
+    return pairs, counts, until
+
+
+def test_hand_pairs_count_orders_net_returns_and_decay_by_age() -> None:
+    lines = transactions_frame([
+        ("a", "1", "2024-01-01 10:00", "X", 2, 1.0, None),
+        ("a", "1", "2024-01-01 10:00", "X", 1, 1.0, None),  # same order, second line: one order
+        ("a", "2", "2024-01-31 10:00", "X", 1, 1.0, None),
+        ("a", "C3", "2024-02-01 10:00", "X", -1, 1.0, None),  # return: nets, is no order
+        ("a", "2", "2024-01-31 10:00", "POST", 1, 5.0, None),  # postage: never a product
+        ("b", "4", "2024-01-31 10:00", "Y", 1, 1.0, None),
+        ("b", "C5", "2024-01-31 12:00", "Y", -1, 1.0, None),  # fully returned: netted out
+        ("b", "6", "2024-03-01 00:00", "Y", 9, 1.0, None),  # on the cutoff: after it, not counted
+    ])
+    pairs, counts, until = _aggregate(lines, dt.datetime(2024, 3, 1))
+    assert until == pd.Timestamp("2024-02-01 10:00")
+    assert int(counts["non_product_lines"]) == 1 and int(counts["product_lines"]) == 6
+    got = pairs.set_index(["customer_id", "product_id"])
+    assert got.loc[("a", "X"), "net_quantity"] == 3 and got.loc[("a", "X"), "n_orders"] == 2
+    assert got.loc[("a", "X"), "n_lines"] == 3
+    assert got.loc[("b", "Y"), "net_quantity"] == 0 and got.loc[("b", "Y"), "n_orders"] == 1
+    # ages from 2024-02-01 10:00: order 1 is 31 days old, order 2 one day old
+    expected = 0.5 ** (31 / 30) + 0.5 ** (1 / 30)
+    assert got.loc[("a", "X"), decay_column(30)] == pytest.approx(expected, abs=1e-9)
+    matrix = interactions_from_pairs(pairs, observed_until=until, extra_product_ids=["Z"])
+    assert matrix.customer_ids.tolist() == ["a"] and matrix.product_ids.tolist() == ["X", "Z"]
+    assert matrix.matrix.toarray().tolist() == [[2.0, 0.0]] and matrix.n_pairs_netted_out == 1
+    assert matrix.recency_matrix(30.0).toarray()[0, 0] == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(Exception, match="without the 7-day half-life"):
+        matrix.recency_matrix(7.0)
+
+
+def test_aggregated_matrix_equals_the_matrix_built_from_lines_on_online_retail() -> None:
+    lines, _ = online_retail()
+    before = dt.datetime(2011, 10, 1)
+    pairs, counts, until = _aggregate(lines, before)
+    early = lines[lines["ordered_at"] < before]
+    for value in ("invoices", "quantity"):
+        reference = build_interactions(early, value=value)
+        ours = interactions_from_pairs(
+            pairs, observed_until=until, value=value, n_non_product_lines=int(counts["non_product_lines"])
+        )
+        assert ours.customer_ids.tolist() == reference.customer_ids.tolist()
+        assert ours.product_ids.tolist() == reference.product_ids.tolist()
+        assert (ours.matrix != reference.matrix).nnz == 0
+        assert ours.n_pairs_netted_out == reference.n_pairs_netted_out
+        assert ours.n_non_product_lines == reference.n_non_product_lines
+        for half_life in (30.0, 14.0):
+            np.testing.assert_allclose(
+                ours.recency_matrix(half_life).toarray(), reference.recency_matrix(half_life).toarray(), rtol=1e-5, atol=1e-10
+            )
+
+
+def test_window_purchases_are_the_products_bought_in_the_window() -> None:
+    lines, _ = online_retail()
+    start, end = dt.datetime(2011, 11, 1), dt.datetime(2011, 12, 1)
+    got = window_purchases(resolve_inputs(backend(lines)), start, end, non_product_codes=CODES).to_pandas()
+    window = lines[(lines["ordered_at"] >= start) & (lines["ordered_at"] < end)]
+    bought = window[(window["quantity"] > 0) & ~window["is_return"] & ~window["is_non_product"]]
+    expected = bought[["customer_id", "product_id"]].drop_duplicates().sort_values(["customer_id", "product_id"])
+    assert got.to_numpy().tolist() == expected.to_numpy().tolist()
+
+
+def test_run_recommendations_equal_the_hybrid_fitted_on_the_lines(synthetic_demo) -> None:
+    """The stage aggregates in the engine; the lists equal a fit on every line (the former path)."""
+    from targetwise.io.modeldata import open_model_data
+    from targetwise.runconfig import RecommendationsConfig
+    from targetwise.usecases.recommendations import fit_recommendations
+
+    as_of = "2023-10-01"
+    with open_model_data(synthetic_demo) as data:
+        lines = data.transactions(before=as_of)
+        products = data.products()
+        customers = sorted(lines["customer_id"].unique().tolist())
+        result = fit_recommendations(data, customers, as_of=as_of, config=RecommendationsConfig(), random_state=3)
+    reference = HybridRecommender(random_state=3).fit(lines, products=products)
+    expected = reference.recommend(customers, n=10, exclude_purchased=False)
+    assert result.weights == reference.weights_
+    got = result.recommendations[["customer_id", "rank", "product_id"]].reset_index(drop=True)
+    assert got.equals(expected[["customer_id", "rank", "product_id"]].reset_index(drop=True))
+    np.testing.assert_allclose(result.recommendations["score"], expected["score"], rtol=1e-3)
+    repeat = result.recommendations["reason"].str.startswith("bought")
+    assert repeat.any() and (~repeat).any()
+
+
+def test_validation_customers_are_a_seeded_sample_past_the_cap() -> None:
+    lines, _ = online_retail()
+    small = HybridRecommender(random_state=0, max_validation_customers=10).fit(lines)
+    used, total = small.validation_customers_
+    assert used == 10 and total > 10
+    again = HybridRecommender(random_state=0, max_validation_customers=10).fit(lines)
+    assert again.weights_ == small.weights_ and again.validation_scores_ == small.validation_scores_
+    full = HybridRecommender(random_state=0).fit(lines)
+    assert full.validation_customers_ == (total, total)
