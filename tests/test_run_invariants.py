@@ -48,7 +48,8 @@ PER_CUSTOMER = {
     "uplift/uplift.parquet": ["customer_id"],
 }
 # manifest entries that legitimately differ between two runs of the same inputs
-VOLATILE_MANIFEST_KEYS = {"run_id", "created_at", "started_at", "finished_at", "seconds"}
+VOLATILE_MANIFEST_KEYS = {"run_id", "created_at", "started_at", "finished_at", "seconds",
+                          "wall_s", "cpu_s", "peak_rss_gb", "peak_rss_method"}  # a stage's cost: rows in/out are stable
 
 
 @dataclass

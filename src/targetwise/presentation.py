@@ -15,6 +15,8 @@ One place for the words and the number formats of every surface (report, web UI,
   workspace's currency, as ingested.
 * :func:`human_number` (``8.6M``, ``1.2k``, ``0.32``), :func:`percent`, :func:`count`.
 * :func:`plural` (``1 order``, ``365 days``) and :func:`days`.
+* :func:`duration` (``12.9 s``, ``12 min 57 s``) and :func:`memory` (``312 MB``, ``1.2 GB``): what a
+  run's stage cost.
 * :func:`format_value`: a value formatted by what its term measures (money, days, share, ...).
 
 Nothing here reads files or the environment; callers pass the settings (or a Currency).
@@ -35,9 +37,11 @@ __all__ = [
     "count",
     "days",
     "definition",
+    "duration",
     "format_value",
     "human_number",
     "label",
+    "memory",
     "money",
     "parameter_label",
     "percent",
@@ -385,6 +389,33 @@ def days(value: Any, *, missing: str = "–") -> str:
     if number is None:
         return missing
     return plural(number, "day", decimals=0 if abs(number) >= 10 or number == int(number) else 1)
+
+
+def duration(seconds: Any, *, missing: str = "–") -> str:
+    """Seconds as people say a run's time: ``0.04 s``, ``12.9 s``, ``12 min 57 s``, ``2 h 5 min``."""
+    number = _finite(seconds)
+    if number is None:
+        return missing
+    if number < 0.095:
+        return f"{number:.2f} s"
+    if round(number, 1) < 60:
+        return f"{number:.1f} s"
+    whole = round(number)
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(round(number / 60), 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def memory(gigabytes: Any, *, missing: str = "–") -> str:
+    """A memory size given in GB (10^9 bytes): ``312 MB`` below a gigabyte, ``1.2 GB``, ``12 GB``."""
+    number = _finite(gigabytes)
+    if number is None:
+        return missing
+    if round(number * 1000) < 1000:
+        return f"{number * 1000:.0f} MB"
+    return f"{_trim(f'{number:.1f}')} GB" if round(number, 1) < 10 else f"{number:.0f} GB"
 
 
 # -- money -----------------------------------------------------------------------------------------

@@ -145,9 +145,39 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class Steps:
+    """The steps of one :func:`progress` block: call it with each step's text as the step starts.
+
+    Each step ends with one line on stdout: ``done TEXT in 1.2 s`` when the next step starts or the
+    block ends, or the line of :meth:`finish` when the caller has more to say (a stage's cost).
+    """
+
+    def __init__(self, bar: Progress, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+        self._current: list[tuple[str, float]] = []  # the step now running and when it began
+
+    def __call__(self, text: str) -> None:
+        self.finish()  # one line per finished step, also when stderr is not a terminal (CI, make demo | tee)
+        self._current.append((text, time.perf_counter()))
+        self._bar.update(self._task, description=plain(text))
+
+    def finish(self, detail: str | None = None, *, status: str = "[green]done[/]") -> None:
+        """End the running step (if any) with ``  STATUS TEXT`` and ``detail`` (default `` in 1.2 s``).
+
+        ``status`` and ``detail`` are Rich markup: pass values through :func:`plain`.
+        """
+        if not self._current:
+            return
+        label, began = self._current.pop()
+        if detail is None:
+            detail = f" in {time.perf_counter() - began:,.1f} s"
+        console.print(f"  {status} {plain(label)}{detail}", highlight=False, soft_wrap=True)
+
+
 @contextmanager
-def progress(description: str) -> Iterator[Callable[[str], None]]:
-    """A Rich spinner with elapsed time for steps that may take over a second."""
+def progress(description: str) -> Iterator[Steps]:
+    """A Rich spinner with elapsed time for steps that may take over a second; yields the :class:`Steps`."""
     quiet = not sys.stderr.isatty()
     with Progress(
         SpinnerColumn(),
@@ -158,24 +188,11 @@ def progress(description: str) -> Iterator[Callable[[str], None]]:
         transient=True,
         disable=quiet,
     ) as bar:
-        task = bar.add_task(plain(description), total=None)
-        current: list[tuple[str, float]] = []  # the step now running and when it began
-
-        def finish() -> None:
-            if current:
-                label, began = current.pop()
-                console.print(f"  [green]done[/] {plain(label)} in {time.perf_counter() - began:,.1f} s",
-                              highlight=False)
-
-        def update(text: str) -> None:
-            finish()  # one line per finished step, also when stderr is not a terminal (CI, make demo | tee)
-            current.append((text, time.perf_counter()))
-            bar.update(task, description=plain(text))
-
+        steps = Steps(bar, bar.add_task(plain(description), total=None))
         try:
-            yield update
+            yield steps
         finally:
-            finish()
+            steps.finish()
 
 
 # -- help: value names instead of Python types ---------------------------------------------

@@ -162,11 +162,13 @@ def demo(
     n_customers: Annotated[int, typer.Option(help="Customers in the synthetic retailer.")] = 2000,
 ) -> None:
     """Build a workspace from bundled data and run every stage end to end."""
+    from targetwise.cli.runs import stage_finished
     from targetwise.pipeline.demo import run_demo
 
     settings = settings_for(workspace)
     with progress("demo") as step:
-        result = run_demo(workspace, settings, data=data, n_customers=n_customers, progress=step)  # type: ignore[arg-type]
+        result = run_demo(workspace, settings, data=data, n_customers=n_customers, progress=step,  # type: ignore[arg-type]
+                          stage_done=lambda record: stage_finished(step, record))
     console.print(f"[bold green]demo workspace ready[/] at {plain(result.workspace)} ({plain(result.data)})")
     for s in result.ingests:
         if s.rows_read:

@@ -53,6 +53,14 @@ class Stage:
     that does not apply to the workspace calls ``record.skip(reason)`` and returns. An
     exception fails this stage only: it is recorded (error and fix), its partial outputs
     are discarded, the stages listed in their ``needs`` are skipped, and the run goes on.
+
+    What the stage cost is measured around ``run`` and recorded in the manifest as the
+    record's ``cost`` (:class:`~targetwise.io.runs.StageCost`): wall and CPU seconds, peak
+    resident memory, and ``rows_out``, the rows of the tables it wrote with
+    ``ctx.writer.write_table``. Only ``rows_in`` is the stage's to say: call
+    ``record.rows_in(n)`` with the rows its input covered (e.g. the transaction lines it
+    aggregated, counted by the query that read them; calls add up). A stage that does not
+    call it records ``rows_in: null``.
     """
 
     name: str

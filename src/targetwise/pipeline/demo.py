@@ -15,6 +15,7 @@ from targetwise.io.ingest import IngestSummary, ingest, ingest_arrow
 from targetwise.io.mapping import load_mapping
 from targetwise.io.profile import profile_workspace
 from targetwise.io.readers import source_from_frame
+from targetwise.io.runs import StageRecord
 from targetwise.io.workspace import MARKER_FILE, Workspace
 from targetwise.reports.render import render_profile_html
 
@@ -48,8 +49,13 @@ def run_demo(
     fresh: bool = True,
     n_customers: int = 2000,
     progress: Progress | None = None,
+    stage_done: Callable[[StageRecord], None] | None = None,
 ) -> DemoResult:
-    """Build a workspace from bundled data and run every stage that exists."""
+    """Build a workspace from bundled data and run every stage that exists.
+
+    ``progress`` hears of each step (and each stage) as it starts; ``stage_done`` is passed to
+    :func:`~targetwise.pipeline.run.run_pipeline` (each stage's record, with its cost, as it ends).
+    """
     step = progress or (lambda _text: None)
     if data not in DEMO_DATASETS:
         raise ConfigError(f"unknown demo data {data!r}", fix=f"use one of: {', '.join(DEMO_DATASETS)}")
@@ -91,7 +97,7 @@ def run_demo(
 
     from targetwise.pipeline.run import run_pipeline
 
-    info = run_pipeline(ws, settings, progress=step)
+    info = run_pipeline(ws, settings, progress=step, stage_done=stage_done)
     result.run_id = info.run_id
     result.outputs["run"] = info.path
     result.stages.extend(name for name, rec in info.stages().items() if rec.status == "ok")

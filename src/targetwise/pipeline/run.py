@@ -15,6 +15,11 @@ the run is committed. A run with a failed stage is not promoted unless
 ``promote_partial`` (``targetwise run --promote-partial``; later ``targetwise runs
 promote RUN --partial``). Storage errors (``OSError``: a full disk, a read-only
 folder) and interrupts stay fatal: nothing is published and the served run is unchanged.
+
+Progress: ``progress(text)`` is called with ``"[i/n] stage"`` as each stage starts, and
+``stage_done(record)`` with the stage's :class:`~targetwise.io.runs.StageRecord` once it has
+ended (``ok``, ``failed`` or ``skipped``; the record's ``cost`` holds wall, CPU, peak memory and
+rows in and out of a stage that ran), so a caller can print what each stage cost as it goes.
 """
 
 from __future__ import annotations
@@ -27,15 +32,18 @@ from datetime import date, datetime, timedelta
 from targetwise.config import Settings
 from targetwise.errors import ConfigError, DataValidationError, WorkspaceError
 from targetwise.io.modeldata import open_model_data
-from targetwise.io.runs import RunInfo, RunStore, RunWriter
+from targetwise.io.runs import RunInfo, RunStore, RunWriter, StageRecord
 from targetwise.io.workspace import Workspace
 from targetwise.pipeline.context import RunContext, Stage
 from targetwise.pipeline.stages import STAGES
 from targetwise.runconfig import RunConfig
 
-__all__ = ["STAGES", "RunContext", "Stage", "default_as_of", "run_pipeline"]
+__all__ = ["STAGES", "Progress", "RunContext", "Stage", "StageDone", "default_as_of", "run_pipeline"]
 
+#: called with ``"[i/n] stage"`` as a stage starts
 Progress = Callable[[str], None]
+#: called with a stage's record once the stage has ended (ok, failed or skipped), its cost filled in
+StageDone = Callable[[StageRecord], None]
 
 _log = logging.getLogger(__name__)
 
@@ -60,14 +68,17 @@ def run_pipeline(
     promote: bool = True,
     promote_partial: bool = False,
     progress: Progress | None = None,
+    stage_done: StageDone | None = None,
 ) -> RunInfo:
     """Run ``stages`` (default: all, always in pipeline order) at ``as_of`` with ``config`` into a new run.
 
     The run is committed whatever its stages' outcome (see the module docstring) and
     promoted if ``promote`` and either no stage failed or ``promote_partial``; the
     returned run's :meth:`~targetwise.io.runs.RunInfo.failed_stages` lists the failures.
+    ``progress`` hears of each stage as it starts, ``stage_done`` as it ends (see the module docstring).
     """
     step = progress or (lambda _text: None)
+    done = stage_done or (lambda _record: None)
     cfg = config or RunConfig()
     chosen = _chosen_stages(stages)
     cutoff = _as_date(as_of) if as_of is not None else default_as_of(workspace)
@@ -86,6 +97,7 @@ def run_pipeline(
             for i, name in enumerate(chosen, start=1):
                 step(f"[{i}/{len(chosen)}] {name}")
                 _run_stage(ctx, writer, STAGES[name])
+                done(writer.stage_record(name))
         info = writer.commit()
     except OSError as exc:
         writer.abort()
