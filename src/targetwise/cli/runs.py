@@ -46,6 +46,10 @@ def run(
         "--strict", help="Exit 1 if a stage failed (the run is still written, and not promoted).")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="Run config TOML (see the README's 'Run config').")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="One run config value, e.g. clv.horizon_days=180 (repeatable).")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="duckdb (default) or spark: where features, snapshots and aggregates run.")] = "duckdb",
+    spark_connect: Annotated[str | None, typer.Option(
+        "--spark-connect", help="Spark Connect URL (sc://host:15002); implies --engine spark.")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the pipeline into a new immutable, versioned run folder (and promote it).
@@ -66,6 +70,7 @@ def run(
         info = run_pipeline(
             ws, ws.settings, as_of=as_of, stages=stage or None, config=run_config, promote=not no_promote,
             promote_partial=promote_partial, progress=step, stage_done=lambda record: stage_finished(step, record),
+            engine="spark" if spark_connect else engine, spark_connect_url=spark_connect,
         )
     console.print(f"[green]run {plain(info.run_id)}[/] as of {plain(info.as_of)} written to {plain(info.path)}")
     for name, rec in info.stages().items():

@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -64,11 +65,15 @@ class ModelData:
     objectors: frozenset[str]
     tables: frozenset[str]
     _backend: BaseBackend | None = None
+    engine: str = "duckdb"
+    #: a limit on the transaction lines one read may bring into memory (None: no limit)
+    line_limit: int | None = None
 
     # -- engines ---------------------------------------------------------------------------
     @property
     def backend(self) -> BaseBackend:
-        """An Ibis DuckDB backend over the filtered views (features, labels, snapshots)."""
+        """The Ibis backend the heavy work runs on (features, labels, snapshots, aggregates):
+        DuckDB over the filtered views, or Spark over the same views staged as Parquet."""
         if self._backend is None:
             from targetwise.io.engines import open_duckdb
 
@@ -91,11 +96,15 @@ class ModelData:
     # -- named reads -----------------------------------------------------------------------
     def transactions(self, *, before: date | datetime | str | None = None) -> pd.DataFrame:
         """Transaction lines (the recommenders' input), ordered by time, order and product."""
-        sql = f"SELECT {_LINE_COLUMNS} FROM transactions"
-        params: list[Any] = []
-        if before is not None:
-            sql += " WHERE ordered_at < ?"
-            params.append(_ts(before))
+        where, params = ("", []) if before is None else (" WHERE ordered_at < ?", [_ts(before)])
+        if self.line_limit is not None:
+            (count,) = self._one(f"SELECT count(*) FROM transactions{where}", params)
+            if count > self.line_limit:
+                raise WorkspaceError(
+                    f"reading {count:,} transaction lines into memory is refused (the limit is {self.line_limit:,})",
+                    fix="aggregate through the engine (ModelData.backend) instead of reading the lines",
+                )
+        sql = f"SELECT {_LINE_COLUMNS} FROM transactions{where}"
         return self.con.execute(sql + " ORDER BY ordered_at, order_id, product_id, customer_id", params).df()
 
     def products(self) -> pd.DataFrame:
@@ -133,33 +142,64 @@ class ModelData:
         ).df()
 
     def purchase_days(self, *, before: date | datetime | str) -> pd.DataFrame:
-        """(customer_id, day) of every day a customer bought (returns and non-product lines left out)."""
-        return self.con.execute(
-            """
-            SELECT customer_id, CAST(ordered_at AS DATE) AS day FROM transactions
-            WHERE NOT is_return AND NOT is_non_product AND ordered_at < ? GROUP BY 1, 2 ORDER BY 1, 2
-            """,
-            [_ts(before)],
-        ).df()
+        """(customer_id, day) of every day a customer bought (returns and non-product lines left out),
+        aggregated by the engine."""
+        t = self.backend.table("transactions")
+        days = (
+            t.filter(~t.is_return, ~t.is_non_product, t.ordered_at < _lit(before))
+            .select(customer_id=t.customer_id, day=t.ordered_at.date())
+            .distinct()
+            .order_by(["customer_id", "day"])
+        )
+        frame = days.to_pandas()
+        frame["day"] = pd.to_datetime(frame["day"]).astype("datetime64[us]")
+        return frame
 
     def holdout_frequency(self, start: date | datetime | str, end: date | datetime | str) -> pd.DataFrame:
-        """Purchase days per customer in ``[start, end)`` (customers with none are absent)."""
-        return self.con.execute(
-            """
-            SELECT customer_id, count(DISTINCT CAST(ordered_at AS DATE)) AS holdout_frequency
-            FROM transactions WHERE NOT is_return AND NOT is_non_product AND ordered_at >= ? AND ordered_at < ?
-            GROUP BY 1 ORDER BY 1
-            """,
-            [_ts(start), _ts(end)],
-        ).df()
+        """Purchase days per customer in ``[start, end)`` (customers with none are absent), by the engine."""
+        t = self.backend.table("transactions")
+        window = t.filter(~t.is_return, ~t.is_non_product, t.ordered_at >= _lit(start), t.ordered_at < _lit(end))
+        window = window.select(customer_id=window.customer_id, day=window.ordered_at.date())
+        counts = window.group_by("customer_id").aggregate(holdout_frequency=window.day.nunique().cast("int64"))
+        return counts.order_by("customer_id").to_pandas()
+
+
+def _lit(value: date | datetime | str | pd.Timestamp) -> Any:
+    import ibis
+
+    return ibis.literal(_ts(value), type="timestamp")
 
 
 @contextlib.contextmanager
-def open_model_data(workspace: Workspace) -> Iterator[ModelData]:
-    """The workspace as models may see it (see the module docstring); read-only, closed on exit."""
+def open_model_data(
+    workspace: Workspace,
+    *,
+    engine: str = "duckdb",
+    spark_session: Any | None = None,
+    spark_connect_url: str | None = None,
+    line_limit: int | None = None,
+) -> Iterator[ModelData]:
+    """The workspace as models may see it (see the module docstring); read-only, closed on exit.
+
+    ``engine="spark"``: the heavy work (features, labels, snapshots, the recommenders' and
+    CLV's aggregates) runs on Spark, a local session, ``spark_session`` or Spark Connect at
+    ``spark_connect_url``. The consent-filtered views are staged as Parquet files (the
+    workspace setting ``spark_staging_dir``, default a temporary folder, removed on exit) and
+    read by Spark as temporary views with the same names, so objectors never reach Spark.
+    With Spark Connect the staging folder must be one the Spark server can read. ``line_limit``
+    refuses any read of more transaction lines into memory (tests use it to prove that no
+    stage does).
+    """
     import duckdb
 
+    from targetwise.io.engines import ENGINES
+
+    if engine not in ENGINES:
+        from targetwise.errors import ConfigError
+
+        raise ConfigError(f"unknown engine {engine!r}", fix=f"use one of: {', '.join(ENGINES)}")
     con = duckdb.connect()
+    staging: str | None = None
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{workspace.settings.duckdb_memory_limit}'")
@@ -190,6 +230,41 @@ def open_model_data(workspace: Workspace) -> Iterator[ModelData]:
             else:
                 con.execute(f"CREATE VIEW main.{name} AS SELECT * FROM ws.main.{name}")
         objectors = frozenset(str(r[0]) for r in con.execute("SELECT customer_id FROM objectors").fetchall())
-        yield ModelData(con=con, objectors=objectors, tables=frozenset(present) & frozenset(MODEL_TABLES))
+        tables = frozenset(present) & frozenset(MODEL_TABLES)
+        data = ModelData(con=con, objectors=objectors, tables=tables, engine=engine, line_limit=line_limit)
+        if engine == "spark":
+            staging = _stage_for_spark(data, workspace, spark_session, spark_connect_url)
+        yield data
     finally:
         con.close()
+        if staging is not None:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+#: the views Spark gets (the heavy reads need only these)
+SPARK_TABLES = ("transactions", "products")
+
+
+def _stage_for_spark(
+    data: ModelData, workspace: Workspace, session: Any | None, connect_url: str | None
+) -> str:
+    """Copy the filtered views to Parquet and make them Spark temporary views; the staging folder."""
+    import tempfile
+
+    from targetwise.io.engines import open_spark
+
+    base = getattr(workspace.settings, "spark_staging_dir", None)
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="targetwise-spark-", dir=base or None)
+    backend = open_spark(session, connect_url=connect_url)
+    for name in SPARK_TABLES:
+        if name not in data.tables:
+            continue
+        target = str(Path(staging) / f"{name}.parquet").replace("'", "''")
+        data.con.execute(f"COPY (SELECT * FROM main.{name}) TO '{target}' (FORMAT parquet)")
+        backend._session.read.parquet(target).createOrReplaceTempView(name)
+    data._backend = backend
+    return staging

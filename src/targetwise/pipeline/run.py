@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from targetwise.config import Settings
 from targetwise.errors import ConfigError, DataValidationError, WorkspaceError
@@ -69,6 +70,10 @@ def run_pipeline(
     promote_partial: bool = False,
     progress: Progress | None = None,
     stage_done: StageDone | None = None,
+    engine: str = "duckdb",
+    spark_session: Any | None = None,
+    spark_connect_url: str | None = None,
+    line_limit: int | None = None,
 ) -> RunInfo:
     """Run ``stages`` (default: all, always in pipeline order) at ``as_of`` with ``config`` into a new run.
 
@@ -76,6 +81,11 @@ def run_pipeline(
     promoted if ``promote`` and either no stage failed or ``promote_partial``; the
     returned run's :meth:`~targetwise.io.runs.RunInfo.failed_stages` lists the failures.
     ``progress`` hears of each stage as it starts, ``stage_done`` as it ends (see the module docstring).
+
+    ``engine="spark"`` runs the heavy work (features, snapshots, aggregates) on Spark: a local
+    session, ``spark_session`` or Spark Connect at ``spark_connect_url``
+    (:func:`~targetwise.io.modeldata.open_model_data`); the stages, outputs and run folder are
+    the same. ``line_limit`` refuses any read of more transaction lines into memory.
     """
     step = progress or (lambda _text: None)
     done = stage_done or (lambda _record: None)
@@ -83,14 +93,17 @@ def run_pipeline(
     chosen = _chosen_stages(stages)
     cutoff = _as_date(as_of) if as_of is not None else default_as_of(workspace)
     seed = cfg.seed(settings.random_state)
-    parameters = {"stages": chosen, "random_state": seed, "config": cfg.model_dump(mode="json")}
+    parameters = {"stages": chosen, "random_state": seed, "config": cfg.model_dump(mode="json"), "engine": engine}
     try:
         store = RunStore(workspace)
         writer = store.begin(as_of=cutoff, parameters=parameters)
     except OSError as exc:
         raise _storage_error(exc, workspace) from None
     try:
-        with open_model_data(workspace) as data:
+        with open_model_data(
+            workspace, engine=engine, spark_session=spark_session, spark_connect_url=spark_connect_url,
+            line_limit=line_limit,
+        ) as data:
             ctx = RunContext(
                 workspace=workspace, settings=settings, config=cfg, as_of=cutoff, writer=writer, data=data
             )

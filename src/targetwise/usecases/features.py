@@ -17,10 +17,11 @@ AsOf = date | datetime | str | pd.Timestamp
 
 
 def features_at(data: ModelData, as_of: AsOf, *, time_unit: str = "D") -> pd.DataFrame:
-    """One row per customer with a purchase before ``as_of``, sorted by customer_id."""
-    from targetwise.features import compute_features
+    """One row per customer with a purchase before ``as_of``, sorted by customer_id (on the data's engine)."""
+    from targetwise.features import customer_features
 
-    return compute_features(data.con, as_of, time_unit=time_unit)
+    frame = customer_features(data.backend, as_of, time_unit=time_unit).to_pandas()
+    return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
 def compute_workspace_features(
