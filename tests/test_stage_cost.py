@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
 from targetwise.cli import app
 from targetwise.config import get_settings
+from targetwise.io import _stage_meter as meter_module
 from targetwise.io import outputs as out
-from targetwise.io import runs as runs_module
 from targetwise.io.ingest import ingest
 from targetwise.io.outputs import output_for
 from targetwise.io.runs import RunInfo, RunStore, StageCost, StageRecord
@@ -132,7 +132,7 @@ def test_peak_memory_falls_back_when_the_high_water_mark_does_not_say(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = RunStore(workspace).begin(as_of="2024-01-01", parameters={})
-    monkeypatch.setattr(runs_module, "_proc_kb", lambda _field: 5 * 1024**3)  # the mark never rises
+    monkeypatch.setattr(meter_module, "_proc_kb", lambda _field: 5 * 1024**3)  # the mark never rises
     with writer.stage("features"):
         pass
     sampled = writer.records["features"].cost
@@ -141,8 +141,8 @@ def test_peak_memory_falls_back_when_the_high_water_mark_does_not_say(
     def no_statm(_interval: float):
         raise OSError("no /proc")
 
-    monkeypatch.setattr(runs_module, "_proc_kb", lambda _field: None)
-    monkeypatch.setattr(runs_module, "_RssSampler", no_statm)
+    monkeypatch.setattr(meter_module, "_proc_kb", lambda _field: None)
+    monkeypatch.setattr(meter_module, "_RssSampler", no_statm)
     with writer.stage("segments"):
         pass
     fallback = writer.records["segments"].cost
@@ -154,12 +154,12 @@ def test_the_measurement_leaves_the_process_high_water_mark_alone(workspace: Wor
     """The process's own peak (what /usr/bin/time and a parent's getrusage report) is never reset."""
     if not os.path.exists("/proc/self/status"):
         pytest.skip("no /proc")
-    before = runs_module._proc_kb("VmHWM")
+    before = meter_module._proc_kb("VmHWM")
     writer = RunStore(workspace).begin(as_of="2024-01-01", parameters={})
     with writer.stage("features"):
         pass
     writer.abort()
-    assert runs_module._proc_kb("VmHWM") >= before
+    assert meter_module._proc_kb("VmHWM") >= before
 
 
 def test_cli_run_prints_each_stage_cost_and_runs_show_tables_it(tmp_path) -> None:

@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = Field(
         default=6000, ge=1, description="Requests per minute allowed per API key."
     )
+    events_queue_max_posts: int = Field(
+        default=32,
+        ge=1,
+        description="Event posts (POST /v1/events) queued or being committed at most; one more is answered 503 "
+        "`queue_full` with Retry-After (backpressure). Below the server's 40 request threads, so lookups keep a "
+        "thread while posts wait.",
+    )
+    events_group_max_lines: int = Field(
+        default=5000,
+        ge=1,
+        description="Transaction lines committed together at most: the events writer takes queued posts up to this "
+        "many lines (always at least one post) into one transaction.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS; empty = CORS off."
     )

@@ -26,6 +26,7 @@ __all__ = [
     "NotFoundError",
     "PartialRunError",
     "PermissionDeniedError",
+    "QueueFullError",
     "RateLimitedError",
     "SchemaError",
     "TargetwiseError",
@@ -202,6 +203,17 @@ class WorkspaceBusyError(TargetwiseError):
 
     code = "workspace_busy"
     http_status = 503
+
+
+class QueueFullError(TargetwiseError):
+    """More writes are waiting than the service queues (backpressure); retry after ``retry_after`` seconds."""
+
+    code = "queue_full"
+    http_status = 503
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.details.get("retry_after_seconds", 1))
 
 
 class PartialRunError(WorkspaceError):

@@ -58,6 +58,13 @@ def _mark_duplicates(
             """
         )
         con.execute("DROP TABLE dup_candidates")
+    _mark_stored_duplicates(con, spec, columns, reason=reason)
+
+
+def _mark_stored_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: dict[str, str], *, reason: int) -> None:
+    """Add the valid staged rows equal to a stored line (and not yet listed) to ``dup_rows`` with
+    ``first_row`` NULL ("already stored"), then mark every row of ``dup_rows`` as a duplicate."""
+    value_cols = [c for c in spec.input_names if c in columns]
     targets = [spec.name]
     if spec.name == "transactions":
         targets.append("anonymous_transactions")

@@ -66,10 +66,14 @@ def _stage(
     now: datetime,
     settings: Settings,
     sort_batch_rows: int,
+    mark_duplicates: bool = True,
 ) -> list[_Check]:
     """Parse and check every row into the temp table ``staged`` (source_row, the canonical columns,
     line_hash for tables without a key, is_non_product for transactions, ``reason``: the index of the
-    first failing check or NULL); mark duplicates; return the checks that ``reason`` indexes."""
+    first failing check or NULL); mark duplicates; return the checks that ``reason`` indexes.
+
+    ``mark_duplicates=False`` leaves the duplicate check (the last one returned) to the caller: a group
+    of events posts staged together marks duplicates per post (:mod:`._ingest_group`)."""
     schema = source.schema
     selects = [f"src.{ROW_COLUMN} AS {ROW_COLUMN}"]
     checks: list[_Check] = []
@@ -179,6 +183,8 @@ def _stage(
     else:
         duplicate = "CASE WHEN d.first_row IS NULL THEN 'already stored' ELSE 'same as row ' || d.first_row END"
         checks.append(_Check(None, "duplicate_line", None, duplicate))
+    if not mark_duplicates:
+        return checks
     _mark_duplicates(
         con, spec, columns, reason=len(checks) - 1, rows=source.num_rows, sort_batch_rows=sort_batch_rows
     )

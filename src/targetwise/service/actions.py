@@ -144,12 +144,12 @@ def plan(state: ServiceState, run: RunData, body: schemas.PlanRequest) -> schema
 
 
 def post_events(state: ServiceState, body: schemas.EventsCreate, *, key_id: str) -> IngestSummary:
-    """Validate and load posted transactions exactly like a file ingest: all or nothing (serialised in-process)."""
+    """Validate and load posted transactions exactly like a file ingest, all or nothing per post; committed
+    in groups with concurrent posts by the workspace's events writer (:attr:`ServiceState.events`)."""
     rows = [event.model_dump() for event in body.transactions]
     columns = list(schemas.EventIn.model_fields)
-    return state.when_free(
-        lambda: events.load_events(state.workspace, rows, columns=columns, source=f"api:events:{key_id}"),
-        wait_seconds=10.0,
+    return events.load_events(
+        state.workspace, rows, columns=columns, source=f"api:events:{key_id}", writer=state.events
     )
 
 

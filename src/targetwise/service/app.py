@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import targetwise
 from targetwise.config import Settings
-from targetwise.errors import RateLimitedError, TargetwiseError
+from targetwise.errors import QueueFullError, RateLimitedError, TargetwiseError
 from targetwise.io.workspace import Workspace
 from targetwise.service.deps import single_valued_query
 from targetwise.service.docs import install_docs
@@ -52,7 +52,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         404: "Not found (or the stage producing it did not run)",
         422: "Invalid request or data",
         429: "Rate limit exceeded (see Retry-After)",
-        503: "The workspace database is busy",
+        503: "The workspace database is busy, or too many event posts are queued (see Retry-After)",
     }.items()
 }
 
@@ -62,8 +62,10 @@ def _body(code: str, message: str, *, fix: str | None = None, details: dict[str,
 
 
 def error_response(exc: TargetwiseError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
-    if exc.http_status == 503:
+    headers = None
+    if isinstance(exc, (RateLimitedError, QueueFullError)):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif exc.http_status == 503:
         headers = {"Retry-After": "2"}
     return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 

@@ -22,6 +22,13 @@ posted events) and serialises them with one in-process lock
 (:attr:`ServiceState.db_lock`). Customer lookups read only run files, so they
 keep answering while another process (``targetwise ingest`` or ``run``) holds
 the database; calls that need the database answer 503 ``workspace_busy`` then.
+
+Posted events go through one writer (:attr:`ServiceState.events`,
+:class:`targetwise.io.event_writer.EventWriter`): concurrent posts are queued
+and committed in groups, one transaction per group, on a connection kept open
+(under the same lock) while posts keep coming; past
+``TARGETWISE_EVENTS_QUEUE_MAX_POSTS`` posts in flight a post is answered 503
+``queue_full`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from targetwise.config import Settings
 from targetwise.errors import NotFoundError, WorkspaceBusyError, WorkspaceError
 from targetwise.io import outputs as out
 from targetwise.io.audit import AuditLog
+from targetwise.io.event_writer import EventWriter
 from targetwise.io.keys import KeyStore
 from targetwise.io.runs import ACTIVE_FILE, RunStore
 from targetwise.io.workspace import Workspace
@@ -158,7 +166,10 @@ class ServiceState:
     runs: RunCache = field(init=False)
     sessions: SessionStore = field(init=False)
     login_tokens: LoginTokens = field(init=False)
+    events: EventWriter = field(init=False)
     db_lock: threading.RLock = field(default_factory=threading.RLock)
+    _db_waiting: int = 0  # requests waiting for db_lock: the events writer then closes its connection
+    _waiting_lock: threading.Lock = field(default_factory=threading.Lock)
     _names: dict[str, str] | None = None
     _names_tried_at: float = -math.inf
 
@@ -169,10 +180,26 @@ class ServiceState:
         self.runs = RunCache(self.workspace, product_names=self.product_names)
         self.sessions = SessionStore(lifetime_seconds=self.settings.ui_session_hours * 3600)
         self.login_tokens = LoginTokens()
+        self.events = EventWriter(
+            self.workspace, lock=self.db_lock, max_posts=self.settings.events_queue_max_posts,
+            max_group_lines=self.settings.events_group_max_lines, busy_wait_seconds=10.0,
+            others_waiting=lambda: self._db_waiting > 0,
+        )
 
     def when_free(self, action: Callable[[], Any], wait_seconds: float = 5.0) -> Any:
-        """Run ``action`` (which opens the database) under the lock, retrying while another process holds it."""
-        with self.db_lock:
+        """Run ``action`` (which opens the database) under the lock, retrying while another process holds it.
+
+        While it waits for the lock it is counted in ``_db_waiting``: the events writer, which holds the
+        lock while its connection is open, then closes it after the group it is committing.
+        """
+        with self._waiting_lock:
+            self._db_waiting += 1
+        try:
+            self.db_lock.acquire()
+        finally:
+            with self._waiting_lock:
+                self._db_waiting -= 1
+        try:
             deadline = time.monotonic() + wait_seconds
             while True:
                 try:
@@ -186,6 +213,8 @@ class ServiceState:
                             fix="retry in a few seconds",
                         ) from None
                     time.sleep(0.1)
+        finally:
+            self.db_lock.release()
 
     def product_names(self) -> dict[str, str]:
         """product_id -> name from the catalogue, cached; retried at most every 30 s if busy."""
