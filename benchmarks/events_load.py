@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe
+from _machine import describe, wait_until_serving
 
 HOST = "127.0.0.1"  # never anything else
 CASES = ("one-at-a-time", "grouped", "backpressure")
@@ -168,18 +168,7 @@ def run_case(template: Path, token: str, case: str, args: argparse.Namespace) ->
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(workspace), str(port), case],
                               env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True)
     try:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{HOST}:{port}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
+        wait_until_serving(f"http://{HOST}:{port}", server, log=log_path)
         result = load(f"http://{HOST}:{port}", token, clients=args.clients, seconds=args.seconds, lines=args.lines)
     finally:
         server.terminate()

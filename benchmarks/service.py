@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe
+from _machine import describe, wait_until_serving
 
 MAX_REQUESTS_PER_CASE = 20_000
 
@@ -191,18 +191,8 @@ def main() -> None:
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
         base = f"http://127.0.0.1:{port}"
         try:
-            import httpx
 
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not start")
-                time.sleep(0.2)
+            wait_until_serving(base, server)
             rng = np.random.default_rng(1)
             sample = [ids[i] for i in rng.integers(0, len(ids), 5000)]
             cases = {

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe
+from _machine import describe, wait_until_serving
 from service import build_workspace
 
 HOST = "127.0.0.1"  # never anything else
@@ -172,16 +172,7 @@ def main() -> None:
         try:
             import httpx
 
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://{HOST}:{port}/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not start")
-                time.sleep(0.2)
+            wait_until_serving(f"http://{HOST}:{port}", server)
             for c in ids[:20]:  # warm-up: load the run's tables before measuring memory
                 httpx.get(f"http://{HOST}:{port}/v1/customers/{c}/recommendations", headers={"X-API-Key": token})
             result = asyncio.run(asyncio.wait_for(

@@ -183,10 +183,10 @@ def open_model_data(
 
     ``engine="spark"``: the heavy work (features, labels, snapshots, the recommenders' and
     CLV's aggregates) runs on Spark, a local session, ``spark_session`` or Spark Connect at
-    ``spark_connect_url``. The consent-filtered views are staged as Parquet files (the
-    workspace setting ``spark_staging_dir``, default a temporary folder, removed on exit) and
-    read by Spark as temporary views with the same names, so objectors never reach Spark.
-    With Spark Connect the staging folder must be one the Spark server can read. ``line_limit``
+    ``spark_connect_url``. The consent-filtered views are staged as Parquet files in a
+    temporary folder (removed on exit) and read by Spark as temporary views with the same
+    names, so objectors never reach Spark. With Spark Connect that folder must be one the
+    Spark server can read (a shared file system). ``line_limit``
     refuses any read of more transaction lines into memory (tests use it to prove that no
     stage does).
     """
@@ -233,7 +233,7 @@ def open_model_data(
         tables = frozenset(present) & frozenset(MODEL_TABLES)
         data = ModelData(con=con, objectors=objectors, tables=tables, engine=engine, line_limit=line_limit)
         if engine == "spark":
-            staging = _stage_for_spark(data, workspace, spark_session, spark_connect_url)
+            staging = _stage_for_spark(data, spark_session, spark_connect_url)
         yield data
     finally:
         con.close()
@@ -247,18 +247,13 @@ def open_model_data(
 SPARK_TABLES = ("transactions", "products")
 
 
-def _stage_for_spark(
-    data: ModelData, workspace: Workspace, session: Any | None, connect_url: str | None
-) -> str:
+def _stage_for_spark(data: ModelData, session: Any | None, connect_url: str | None) -> str:
     """Copy the filtered views to Parquet and make them Spark temporary views; the staging folder."""
     import tempfile
 
     from targetwise.io.engines import open_spark
 
-    base = getattr(workspace.settings, "spark_staging_dir", None)
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix="targetwise-spark-", dir=base or None)
+    staging = tempfile.mkdtemp(prefix="targetwise-spark-")
     backend = open_spark(session, connect_url=connect_url)
     for name in SPARK_TABLES:
         if name not in data.tables:

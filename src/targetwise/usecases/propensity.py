@@ -99,6 +99,11 @@ def restricted_days_to_next_order(days: pd.Series, horizon_days: int) -> pd.Seri
     return days.astype(float).fillna(float(horizon_days)).clip(upper=float(horizon_days))
 
 
+def default_step_days(horizon_days: int) -> int:
+    """Days between training cutoffs by default: the horizon, at least two weeks."""
+    return max(horizon_days, 14)
+
+
 def training_cutoffs(as_of: date, *, horizon_days: int, n_cutoffs: int, step_days: int) -> list[date]:
     """Cutoffs whose label windows end on or before ``as_of``, oldest first."""
     last = as_of - timedelta(days=horizon_days)
@@ -143,7 +148,7 @@ def predict_task(
     if horizon_days < 1:
         raise ConfigError(f"horizon must be at least 1 day, got {horizon_days}", fix="e.g. --horizon-days 30")
     as_of_date = pd.Timestamp(as_of).date()
-    step = step_days or max(horizon_days, 14)
+    step = step_days or default_step_days(horizon_days)
     template, kind = TASKS[task]
     label = template.replace("{N}", str(horizon_days))
     assert label in label_names(horizon_days) or label == "days_to_next_order"
@@ -289,7 +294,7 @@ def train_propensity(
     store.plan([
         c for task, horizon in config.tasks for c in usable_cutoffs(
             data.backend, as_of_date, horizon_days=horizon, n_cutoffs=config.n_cutoffs,
-            step_days=max(horizon, 14), min_history_days=config.min_history_days, first=first,
+            step_days=default_step_days(horizon), min_history_days=config.min_history_days, first=first,
         )
     ])
     for task, horizon in config.tasks:
