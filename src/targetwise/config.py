@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from targetwise.errors import ConfigError
@@ -118,6 +118,33 @@ class Settings(BaseSettings):
         description="The service runs behind a reverse proxy: trust its X-Forwarded-Proto / X-Forwarded-Host / "
         "X-Forwarded-For headers (HTTPS detection for the Secure cookie and the same-origin check, client "
         "addresses in the log). Leave off when clients reach the service directly: they could forge them.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp server, Ollama, "
+        "OpenAI), e.g. `http://localhost:8000/v1`; unset = the large-model layer is off and the embedded parsers are "
+        "used. Only the field catalogue, the schema and aggregates are sent, never customer data (docs/assist.md).",
+    )
+    llm_model: str | None = Field(
+        default=None, description="Model name sent with every chat-completions request (needed with a base URL)."
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key for the endpoint (none for a local server); never logged, only its SHA-256 prefix.",
+    )
+    llm_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="Seconds one request to the endpoint may take before it is retried."
+    )
+    llm_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Retries (with exponential backoff from 0.5 s) after a timeout, a 429 or a 5xx from the endpoint.",
+    )
+    llm_allow_sensitive_fields: bool = Field(
+        default=False,
+        description="Admin switch: also offer demographic/sensitive fields (country, age, gender, ...) in the field "
+        "catalogue given to the model. Off: such fields are never described to it.",
     )
 
     @field_validator("business_timezone")

@@ -21,11 +21,15 @@ __all__ = [
     "ErasedError",
     "IngestError",
     "Location",
+    "ModelEndpointError",
+    "ModelEndpointTimeoutError",
     "ModelError",
+    "ModelOutputError",
     "NotFittedError",
     "NotFoundError",
     "PartialRunError",
     "PermissionDeniedError",
+    "PromptRefusedError",
     "QueueFullError",
     "RateLimitedError",
     "SchemaError",
@@ -221,3 +225,30 @@ class PartialRunError(WorkspaceError):
 
     code = "partial_run"
     http_status = 409
+
+
+class ModelEndpointError(TargetwiseError):
+    """The configured large-model endpoint (``TARGETWISE_LLM_BASE_URL``) failed or could not be reached."""
+
+    code = "model_endpoint_error"
+    http_status = 502
+
+
+class ModelEndpointTimeoutError(ModelEndpointError):
+    """The large-model endpoint did not answer within ``TARGETWISE_LLM_TIMEOUT_S`` (after the retries)."""
+
+    code = "model_endpoint_timeout"
+    http_status = 504
+
+
+class ModelOutputError(ModelEndpointError):
+    """The large model answered, but its answer broke the JSON schema it was given (also after one retry)."""
+
+    code = "model_output_invalid"
+
+
+class PromptRefusedError(TargetwiseError):
+    """A prompt was not sent: it held an e-mail address, a phone number or an id present in the workspace."""
+
+    code = "prompt_refused"
+    http_status = 422
