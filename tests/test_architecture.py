@@ -118,6 +118,8 @@ def test_the_cli_never_imports_the_service() -> None:
                 "targetwise.cli", "targetwise.reports", "targetwise.campaigns")),
         ("features", ("targetwise.usecases", "targetwise.pipeline", "targetwise.service", "targetwise.cli")),
         ("usecases", ("targetwise.pipeline", "targetwise.service", "targetwise.cli", "targetwise.reports")),
+        ("assist", ("targetwise.usecases", "targetwise.pipeline", "targetwise.service", "targetwise.cli",
+                    "targetwise.reports")),
         ("pipeline", ("targetwise.service", "targetwise.cli")),
         ("service", ("targetwise.cli", "targetwise.pipeline.stages")),
     ],

@@ -241,6 +241,21 @@ class Workspace:
             finally:
                 con.unregister("wanted")
 
+    def identifying_values(self) -> tuple[set[str], set[str], set[str]]:
+        """Every customer id (customers, customer_pii, transactions), e-mail and phone in the workspace.
+
+        What a prompt to a model endpoint must never contain (``targetwise.assist.scrub``).
+        """
+        with self.connect(read_only=True) as con:
+            ids = con.execute(
+                "SELECT customer_id FROM customers UNION SELECT customer_id FROM customer_pii "
+                "UNION SELECT DISTINCT customer_id FROM transactions WHERE customer_id IS NOT NULL"
+            ).fetchall()
+            contacts = con.execute("SELECT email, phone FROM customer_pii").fetchall()
+        emails = {str(e) for e, _ in contacts if e}
+        phones = {str(p) for _, p in contacts if p}
+        return {str(i) for (i,) in ids if i is not None}, emails, phones
+
     def last_ordered_at(self) -> datetime | None:
         """The time of the latest transaction line (None when there are none)."""
         with self.connect(read_only=True) as con:
