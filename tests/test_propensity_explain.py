@@ -117,3 +117,40 @@ def test_model_card_round_trips_to_json_and_markdown(lgbm) -> None:
     assert "# Model card: purchase within 30 days" in md
     assert "| roc_auc | 0.9120 |" in md
     assert "Probabilities are not separately calibrated" in md and "Trained on one shop only." in md
+
+
+def test_per_tree_treeshap_equals_lightgbm_on_every_row() -> None:
+    """The deduplicated per-tree TreeSHAP gives LightGBM's own full-model values for every row,
+    with NaNs (both missing directions), exact zeros, repeated integers, ties at thresholds and a
+    categorical column with unseen and missing levels."""
+    from targetwise.propensity.explain import _PER_TREE_MIN_ROWS, lightgbm_contributions
+
+    rng = np.random.default_rng(7)
+    n = 12_000
+    recency = rng.integers(0, 365, n).astype(float)
+    monetary = np.round(rng.gamma(2.0, 150.0, n), 2)
+    monetary[rng.random(n) < 0.1] = np.nan  # missing: LightGBM learns a default direction
+    returns = np.where(rng.random(n) < 0.6, 0.0, rng.exponential(20.0, n))  # many exact zeros
+    frequency = rng.poisson(3.0, n).astype(float)
+    segment = rng.choice(["champions", "loyal", "at risk", "lost"], n).astype(object)
+    segment[rng.random(n) < 0.05] = None
+    X = pd.DataFrame(
+        {"recency_days": recency, "monetary_total": monetary, "returns_value": returns,
+         "frequency": frequency, "segment": segment}
+    )
+    logit = -1.0 + 2.5 * (recency < 60) + 0.004 * np.nan_to_num(monetary, nan=-100) - 0.02 * returns
+    logit += 0.3 * frequency + np.where(segment == "champions", 1.0, 0.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    model = PropensityClassifier(n_estimators=60, random_state=0).fit(X, y)
+    assert model.model_used_ == "lightgbm"
+    scored = X.copy()
+    scored.loc[:100, "segment"] = "new level"  # unseen at fit time
+    encoded = model.encoder_.to_lightgbm(scored)
+    booster = model.estimator_.booster_
+    assert len(encoded) >= _PER_TREE_MIN_ROWS  # the deduplicating path, not the plain call
+    ours = lightgbm_contributions(booster, encoded)
+    reference = booster.predict(encoded, pred_contrib=True)
+    assert ours.shape == reference.shape == (n, 6)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
+    # and the values are the model's: they add up to its log-odds
+    np.testing.assert_allclose(ours.sum(axis=1), booster.predict(encoded, raw_score=True), atol=1e-9)

@@ -32,7 +32,14 @@ import pandas as pd
 from targetwise.errors import ConfigError, ModelError
 from targetwise.propensity._tabular import as_frame
 
-__all__ = ["contributions", "describe_driver", "explain_rows", "shap_importance", "top_drivers"]
+__all__ = [
+    "contributions",
+    "describe_driver",
+    "explain_rows",
+    "lightgbm_contributions",
+    "shap_importance",
+    "top_drivers",
+]
 
 BASELINE = "(baseline)"
 
@@ -47,8 +54,7 @@ def _log_odds_contributions(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     names = list(model.feature_names_in_)
     if used == "lightgbm":
         encoded = model.encoder_.to_lightgbm(frame)
-        # TreeSHAP is row by row, so every core may share it without changing a value
-        raw = model.estimator_.booster_.predict(encoded, pred_contrib=True, num_threads=os.cpu_count() or 1)
+        raw = lightgbm_contributions(model.estimator_.booster_, encoded)
         out = pd.DataFrame(raw[:, :-1], columns=names, index=frame.index)
         out[BASELINE] = raw[:, -1]
         return out
@@ -64,6 +70,92 @@ def _log_odds_contributions(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
         f"per-row contributions are available for LightGBM and logistic models, not {used!r}",
         fix="fit PropensityClassifier(model='lightgbm') or model='logistic' to explain scores",
     )
+
+
+#: below this many rows one TreeSHAP call over the whole model is as cheap as deduplicating
+_PER_TREE_MIN_ROWS = 5000
+
+
+def _tree_split_columns(tree: Mapping[str, Any]) -> dict[int, list[float] | None]:
+    """Feature index -> the thresholds its numerical splits use in this tree (``None``: a categorical split)."""
+    splits: dict[int, list[float] | None] = {}
+    stack = [tree["tree_structure"]]
+    while stack:
+        node = stack.pop()
+        if "split_feature" not in node:
+            continue
+        feature = int(node["split_feature"])
+        if node.get("decision_type") == "<=" and splits.get(feature, []) is not None:
+            splits.setdefault(feature, []).append(float(node["threshold"]))  # type: ignore[union-attr]
+        else:
+            splits[feature] = None
+        stack.extend((node["left_child"], node["right_child"]))
+    return splits
+
+
+def _decision_keys(columns: list[np.ndarray], splits: dict[int, list[float] | None]) -> np.ndarray:
+    """One integer per row such that rows with equal keys take the same branch at every split of the tree.
+
+    A numerical feature enters as its interval between the tree's thresholds, with NaN and exact zero
+    as codes of their own (LightGBM may send either the default way); a categorical feature as its value.
+    """
+    codes: list[np.ndarray] = []
+    radices: list[int] = []
+    for feature, thresholds in splits.items():
+        values = columns[feature]
+        if thresholds is None:  # categorical: the category code itself (-1 = missing)
+            _, code = np.unique(np.nan_to_num(values, nan=-1.0), return_inverse=True)
+            radix = int(code.max()) + 1 if len(code) else 1
+        else:
+            edges = np.unique(np.asarray(thresholds, dtype=float))
+            code = np.searchsorted(edges, values, side="left")
+            code[np.abs(values) <= 1e-35] = len(edges) + 1  # LightGBM's zero (kZeroThreshold)
+            code[np.isnan(values)] = len(edges) + 2
+            radix = len(edges) + 3
+        codes.append(code.astype(np.int64))
+        radices.append(radix)
+    if not codes:
+        return np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
+    if float(np.prod(np.asarray(radices, dtype=float))) < 2.0**62:
+        key = np.zeros(len(codes[0]), dtype=np.int64)
+        for code, radix in zip(codes, radices, strict=True):
+            key = key * radix + code
+        return key
+    _, key = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    return np.ravel(key).astype(np.int64)
+
+
+def lightgbm_contributions(booster: Any, encoded: pd.DataFrame) -> np.ndarray:
+    """Exact TreeSHAP of a binary LightGBM model: ``booster.predict(encoded, pred_contrib=True)``, faster.
+
+    Path-dependent TreeSHAP of one tree depends on a row only through the branch it takes at each of
+    the tree's splits, and a model's values are the sum of its trees'. Customers share those branch
+    patterns (at 100k customers a 31-leaf tree sees about 14k), so each tree is explained once per
+    distinct pattern by LightGBM itself (``start_iteration``, ``num_iteration=1``) and the values
+    are broadcast back: the same numbers (to floating-point summation order, ~1e-14) at a fraction
+    of the cost. Every core shares the calls (rows are independent, so no value depends on it).
+    """
+    threads = os.cpu_count() or 1
+    n_trees = int(booster.best_iteration or booster.current_iteration())
+    if len(encoded) < _PER_TREE_MIN_ROWS or booster.num_model_per_iteration() != 1:
+        return np.asarray(booster.predict(encoded, pred_contrib=True, num_threads=threads), dtype=float)
+    columns = []
+    for name in encoded.columns:
+        column = encoded[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.codes.to_numpy().astype(float)
+            columns.append(np.where(codes < 0, np.nan, codes))
+        else:
+            columns.append(column.to_numpy(dtype=float))
+    out = np.zeros((len(encoded), encoded.shape[1] + 1), dtype=float)
+    for index, tree in enumerate(booster.dump_model()["tree_info"][:n_trees]):
+        key = _decision_keys(columns, _tree_split_columns(tree))
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        part = booster.predict(
+            encoded.iloc[first], pred_contrib=True, start_iteration=index, num_iteration=1, num_threads=threads
+        )
+        out += np.asarray(part, dtype=float)[np.ravel(inverse)]
+    return out
 
 
 def contributions(
