@@ -1,7 +1,8 @@
-"""`targetwise campaign list|plan|report`."""
+"""`targetwise campaign list|plan|report|power`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -107,23 +108,67 @@ def plan(
 @handle_errors
 def report(
     campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    pre_period_days: Annotated[int, typer.Option("--pre-period-days", help="CUPED covariate: each customer's net spend in this many days before the send.")] = 90,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the readout as JSON (unadjusted and cuped objects per arm, segment and metric).")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write the results table (.csv or .parquet).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Incremental conversions and revenue of treated vs holdout, with confidence intervals, by segment."""
+    """Incremental conversions and revenue of treated vs holdout, with confidence intervals, by segment;
+    each also CUPED-adjusted on pre-period spend, with the variance reduction."""
     from targetwise.io.exports import write_table
-    from targetwise.usecases.campaigns import measure_workspace_campaign
+    from targetwise.usecases.readout import campaign_readout, readout_dict
 
-    result = measure_workspace_campaign(open_workspace(workspace), campaign_id)
-    frame = result.results
+    readout = campaign_readout(open_workspace(workspace), campaign_id, pre_period_days=pre_period_days)
+    if as_json:
+        typer.echo(json.dumps(readout_dict(readout), indent=2))
+        if out:
+            write_table(readout.measurement.results, out)
+        return
+    frame = readout.measurement.results
     for row in frame[frame["segment"] == "all"].itertuples():
         console.print(
             f"{plain(row.arm)}: conversion {row.conversion_rate_treated:.2%} vs control {row.conversion_rate_control:.2%}; "
             f"incremental {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}); "
             f"incremental revenue {row.incremental_revenue:,.0f} ({row.incremental_revenue_low:,.0f} to {row.incremental_revenue_high:,.0f})"
         )
+        console.print(
+            f"  CUPED on {plain(readout.covariate)}: incremental {row.icr_cuped:+.2%} ({row.icr_cuped_low:+.2%} to "
+            f"{row.icr_cuped_high:+.2%}), variance reduction {row.icr_variance_reduction:.0%}; incremental revenue per "
+            f"customer {row.irpc_cuped:+,.2f} ({row.irpc_cuped_low:+,.2f} to {row.irpc_cuped_high:+,.2f}) vs unadjusted "
+            f"{row.incremental_revenue_per_customer:+,.2f} ({row.irpc_low:+,.2f} to {row.irpc_high:+,.2f}), variance "
+            f"reduction {row.irpc_variance_reduction:.0%}"
+        )
     for row in frame[frame["segment"] != "all"].itertuples():
-        console.print(f"  {plain(row.arm)} / {plain(row.segment)}: {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}), n={row.n_treated}+{row.n_control}")
+        console.print(f"  {plain(row.arm)} / {plain(row.segment)}: {row.incremental_conversion_rate:+.2%} ({row.icr_low:+.2%} to {row.icr_high:+.2%}), "
+                      f"CUPED {row.icr_cuped:+.2%} ({row.icr_cuped_low:+.2%} to {row.icr_cuped_high:+.2%}), n={row.n_treated}+{row.n_control}")
     if out:
         write_table(frame, out)
         console.print(f"written to {plain(out)}")
+
+
+@campaign_app.command("power")
+@handle_errors
+def power(
+    baseline_rate: Annotated[float, typer.Option("--baseline-rate", help="Expected conversion rate of the holdout, e.g. 0.1.")],
+    mde: Annotated[float, typer.Option("--mde", help="Minimum detectable effect, absolute: 0.01 is one percentage point.")],
+    alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
+    power_: Annotated[float, typer.Option("--power", help="Chance of detecting an effect of --mde.")] = 0.8,
+    cuped_r2: Annotated[float | None, typer.Option("--cuped-r2", help="Share of the outcome's variance a pre-period covariate explains (CUPED).")] = None,
+    cuped_from: Annotated[str | None, typer.Option("--cuped-from", help="Take the CUPED variance reduction from this earlier campaign's readout.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print n_per_arm and its inputs as JSON.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Customers needed per arm (treated and holdout) for a two-sided two-proportion test."""
+    from targetwise.usecases.readout import plan_power
+
+    ws = open_workspace(workspace) if cuped_from is not None else None
+    result = plan_power(ws, baseline_rate=baseline_rate, mde=mde, alpha=alpha, power=power_, cuped_r2=cuped_r2,
+                        cuped_from_campaign=cuped_from)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(f"n_per_arm {result.n_per_arm:,} (treated and holdout each; {result.n_total:,} in all)")
+    console.print(f"to detect {result.baseline_rate:.2%} -> {result.target_rate:.2%} (mde {result.mde:+.2%} absolute), "
+                  f"alpha {result.alpha:g} two-sided, power {result.power:g}; {plain(result.test)}")
+    if result.cuped_r2 > 0:
+        console.print(f"with CUPED r2 {result.cuped_r2:.3f}: {result.n_per_arm:,} instead of {result.n_per_arm_unadjusted:,} per arm")

@@ -262,20 +262,36 @@ class Workspace:
             rows = con.execute("SELECT max(ordered_at) FROM transactions").fetchall()
         return rows[0][0] if rows else None
 
-    def campaign_outcomes(self, campaign_id: str, *, response_type: str = "conversion") -> pd.DataFrame:
-        """Per exposed customer of a campaign: arm, converted (any response of the type) and revenue."""
+    def campaign_outcomes(
+        self, campaign_id: str, *, response_type: str = "conversion", pre_period_days: int | None = None
+    ) -> pd.DataFrame:
+        """Per exposed customer of a campaign: arm, converted (any response of the type) and revenue.
+
+        With ``pre_period_days``, also ``pre_spend``: the customer's net product spend (returns
+        subtracted, postage and fees left out) in the ``pre_period_days`` days before their send,
+        0 for none (the CUPED covariate).
+        """
+        pre = ""
+        params: list[object] = [campaign_id, response_type, campaign_id]
+        if pre_period_days is not None:
+            pre = """,
+                       coalesce((SELECT sum(t.line_amount) FROM transactions t
+                                 WHERE t.customer_id = e.customer_id AND NOT t.is_non_product
+                                   AND t.ordered_at < e.sent_at
+                                   AND t.ordered_at >= e.sent_at - to_days(CAST(? AS INTEGER))), 0.0) AS pre_spend"""
+            params = [int(pre_period_days), *params]
         with self.connect(read_only=True) as con:
             return con.execute(
-                """
+                f"""
                 SELECT e.customer_id, e.arm,
-                       coalesce(r.n, 0) > 0 AS converted, coalesce(r.revenue, 0.0) AS revenue
+                       coalesce(r.n, 0) > 0 AS converted, coalesce(r.revenue, 0.0) AS revenue{pre}
                 FROM campaign_exposures e
                 LEFT JOIN (SELECT customer_id, count(*) AS n, sum(coalesce(revenue, 0)) AS revenue
                            FROM responses WHERE campaign_id = ? AND response_type = ? GROUP BY 1) r USING (customer_id)
                 WHERE e.campaign_id = ?
                 ORDER BY e.customer_id
                 """,
-                [campaign_id, response_type, campaign_id],
+                params,
             ).df()
 
     # -- status ----------------------------------------------------------------------------

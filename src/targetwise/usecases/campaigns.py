@@ -339,9 +339,13 @@ def plan_from_run(ws: Workspace, run: RunData, request: PlanRequest) -> PlanOutc
     return outcome
 
 
-def measure_workspace_campaign(ws: Workspace, campaign_id: str, *, response_type: str = "conversion") -> CampaignMeasurement:
-    """Incremental conversion and revenue of each arm vs control, overall and by the active run's segments."""
-    frame = ws.campaign_outcomes(campaign_id, response_type=response_type)
+def measure_workspace_campaign(
+    ws: Workspace, campaign_id: str, *, response_type: str = "conversion", pre_period_days: int | None = None,
+    confidence: float = 0.95,
+) -> CampaignMeasurement:
+    """Incremental conversion and revenue of each arm vs control, overall and by the active run's segments;
+    with ``pre_period_days`` also CUPED-adjusted on each customer's spend in those days before the send."""
+    frame = ws.campaign_outcomes(campaign_id, response_type=response_type, pre_period_days=pre_period_days)
     if frame.empty:
         raise NotFoundError(f"campaign {campaign_id!r} has no exposures", fix="check the id with `targetwise status`")
     run = RunStore(ws).active()
@@ -351,5 +355,4 @@ def measure_workspace_campaign(ws: Workspace, campaign_id: str, *, response_type
         frame["segment"] = frame.pop("cluster_name").fillna("unsegmented")
     frame["converted"] = frame["converted"].astype(int)
     frame["revenue"] = frame["revenue"].astype(float)
-    return measure_campaign(frame, control_label="control")
-
+    return measure_campaign(frame, control_label="control", confidence=confidence)
