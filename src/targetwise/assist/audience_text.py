@@ -74,8 +74,9 @@ COMP = "(?P<cmp>" + "|".join(p for _, p in COMPARATORS) + ")"
 POSTFIX = r"(?P<post>or more|or over|or above|and above|and up|and over|\+|or less|or fewer|or under|and below|and under)"
 _GAP = r"(?:\s+(?:of|is|are|was|were|a|an|the|total|in total|so far|currently|that is|which is|amount|amounting to))*"
 _ORDER_VERBS = r"(?:ordered|bought|purchased|shopped|ordered anything|bought anything|purchased anything|placed an order|" \
+               r"ordered something|bought something|purchased something|" \
                r"made a purchase|made an order|been back|come back|visited|returned to buy)"
-_NEGATION = r"(?:not|except|excluding|other than|but not|apart from|besides|without the|no)\s*$"
+_NEGATION = r"(?:not|except|excluding|other than|but not|apart from|besides|without|no)(?:\s+(?:the|all|any))?\s*$"
 
 
 @dataclass
@@ -272,7 +273,10 @@ class _Parser:
                 days = span * DAYS_PER[match.group("unit").rstrip("s")]
                 name = windows.get(int(days))
                 if name is None or not self.has(name):
-                    continue  # no such window in the features: left for `unresolved`
+                    # no such window in the features: all of it is unresolved (not read as all-time orders)
+                    self.result.unresolved.append(match.group().strip())
+                    self.work.consume(match.start(), match.end())
+                    continue
                 op = _op(match.groupdict().get("cmp"), match.groupdict().get("post"))
                 self.add("window", name, op, count, at=match.start())
                 self.work.consume(match.start(), match.end())
@@ -280,11 +284,13 @@ class _Parser:
     def time(self) -> None:
         dur = rf"(?:{NUM.format(g='dn')})?\s*{UNIT}"
         last = r"(?:the\s+)?(?:last|past|previous)?\s*"
+        more = r"(?:(?P<cmp>more than|over|at least)\s+)?"
         rules: list[tuple[str, str, str]] = [
-            (rf"(?:not|never)\s+(?:{_ORDER_VERBS})(?:\s+\w+)?\s+(?:in|for|within|during)\s+{last}{dur}", "recency_days", ">="),
+            (rf"(?:not|never)\s+(?:{_ORDER_VERBS})(?:\s+\w+)?\s+(?:in|for|within|during)\s+{last}{more}{dur}",
+             "recency_days", ">="),
             (rf"(?:no|without\s+(?:an?\s+)?)\s*(?:orders?|purchases?)\s+(?:in|for|within|during)\s+{last}{dur}",
              "recency_days", ">="),
-            (rf"(?:inactive|lapsed|dormant|quiet|away|gone)\s+(?:for\s+)?(?:more than\s+|over\s+|at least\s+)?{dur}",
+            (rf"(?:inactive|lapsed|dormant|quiet|away|gone)\s+(?:for\s+)?{more}{dur}",
              "recency_days", ">="),
             (rf"(?:{_ORDER_VERBS}|active|ordering|buying|shopping)\s+(?:in|within|during)\s+{last}{dur}",
              "recency_days", "<="),
@@ -301,7 +307,7 @@ class _Parser:
             for match in self.work.finditer(rf"(?<![a-z]){pattern}(?![a-z])"):
                 days, note = self.days(match, "dn")
                 chosen = op
-                if op == "cmp":
+                if match.groupdict().get("cmp"):
                     chosen = {"more than": ">", "over": ">", "at least": ">=", "less than": "<", "under": "<",
                               "within": "<="}[match.group("cmp")]
                 self.add("time", name, chosen, days, note, at=match.start())
@@ -396,13 +402,16 @@ class _Parser:
         num = NUM.format(g="num")
         num2 = NUM.format(g="num2")
         after = rf"(?:\s+{UNIT})?(?:\s+(?:ago|in total|so far|total))?"
+        after2 = after.replace("<unit>", "<unit2>")
+        verb = rf"(?:(?:{_ORDER_VERBS}|placed|made|have|has|with)\s+)?"
         shapes = [
             rf"{pattern}{_GAP}\s+(?:between|from)\s+{num}\s+(?:and|to)\s+{num2}{after}",
             rf"(?:between|from)\s+{num}\s+(?:and|to)\s+{num2}\s+(?:in\s+)?{pattern}",
+            rf"{pattern}{_GAP}\s+{COMP}\s+{num}{after}\s+and\s+{COMP.replace('<cmp>', '<cmp2>')}\s+{num2}{after2}",
             rf"{pattern}{_GAP}\s+{COMP}\s+{num}{after}",
             rf"{pattern}{_GAP}\s+(?:of\s+)?{num}\s?{POSTFIX}",
-            rf"{COMP}\s+{num}\s+(?:in\s+)?{pattern}",
-            rf"{num}\s?{POSTFIX}\s+{pattern}",
+            rf"{verb}{COMP}\s+{num}\s+(?:in\s+)?{pattern}",
+            rf"{verb}{num}\s?{POSTFIX}\s+{pattern}",
             rf"{pattern}\s*(?P<cmp>>=|<=|==|>|<|=)\s*{num}",
             rf"(?:{_ORDER_VERBS})\s+{COMP}\s+(?P<num>(?:twice|once|thrice|\d+\s+times))",
         ]
@@ -417,7 +426,13 @@ class _Parser:
                 value, note = self.value_for(info, raw, groups.get("unit"))
                 if value is None:
                     continue
-                if groups.get("num2"):
+                if groups.get("cmp2"):
+                    second, note2 = self.value_for(info, groups["num2"], groups.get("unit2"))
+                    if second is None:
+                        continue
+                    self.add("comparison", name, _op(groups["cmp"], None), value, note, at=match.start())
+                    self.add("comparison", name, _op(groups["cmp2"], None), second, note2, at=match.start())
+                elif groups.get("num2"):
                     high, note2 = self.value_for(info, groups["num2"], groups.get("unit"))
                     if high is None:
                         continue

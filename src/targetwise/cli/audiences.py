@@ -105,3 +105,38 @@ def export(
     )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {plain(warning)}")
+
+
+@audience_app.command("draft")
+@handle_errors
+def draft(
+    text: Annotated[str, typer.Argument(help="The audience in words, e.g. \"champions who spent over 500\".")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the draft as JSON.")] = False,
+    save: Annotated[str | None, typer.Option("--save", help="Also save it under this name (refused if any part "
+                                             "of the text was unresolved).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="auto (the model endpoint if TARGETWISE_LLM_BASE_URL is set, "
+                                        "else embedded), embedded or llm.")] = "auto",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Turn a sentence into audience conditions over the active run, with their live size (consent applied)."""
+    import json
+
+    from targetwise.usecases.assist import draft_audience
+    from targetwise.usecases.runs import active_run
+
+    if engine not in ("auto", "embedded", "llm"):
+        raise ConfigError(f"unknown engine {engine!r}", fix="use auto, embedded or llm")
+    ws = open_workspace(workspace)
+    result = draft_audience(ws, active_run(ws), text, engine=engine, save_as=save, created_by="cli")  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    console.print(f"{result.size:,} customers (run {plain(result.run_id)}, {plain(result.engine)} engine)")
+    for where, sentence in zip(result.where, result.explanation, strict=True):
+        console.print(f"  --where {plain(repr(where))}  {plain(sentence)}")
+    for part in result.unresolved:
+        console.print(f"[yellow]unresolved:[/] {plain(part)}")
+    for reason, n in result.excluded.items():
+        console.print(f"  excluded by {plain(reason.replace('_', ' '))}: {n:,}")
+    if result.saved is not None:
+        console.print(f"saved as audience {plain(result.saved.id)}: {result.saved.size:,} customers")

@@ -9,8 +9,9 @@ same number the builder, the API and ``audience create`` give for the same condi
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -31,6 +32,11 @@ __all__ = ["MAX_TEXT", "AudienceDraft", "GoldenReport", "audience_catalogue", "d
 
 MAX_TEXT = 500
 Engine = Literal["auto", "embedded", "llm"]
+T = TypeVar("T")
+
+
+def _direct(action: Callable[[], T]) -> T:
+    return action()
 
 
 @dataclass(frozen=True)
@@ -61,15 +67,19 @@ def audience_catalogue(ws: Workspace, run: RunData) -> FieldCatalogue:
                            currency=run.currency)
 
 
-def _client(ws: Workspace, engine: Engine, key_id: str | None, transport: httpx.BaseTransport | None) -> LLMClient | None:
+def _client(ws: Workspace, engine: Engine, key_id: str | None, transport: httpx.BaseTransport | None,
+            db: Callable[[Callable[[], Any]], Any]) -> LLMClient | None:
+    """The model client the draft uses (None: the embedded parser)."""
     if engine == "embedded":
         return None
-    client = LLMClient.from_settings(ws.settings, scrubber=scrubber_for(ws), audit=AuditLog(ws), key_id=key_id,
-                                     transport=transport)
-    if client is None and engine == "llm":
-        raise ConfigError("no model endpoint is configured", fix="set TARGETWISE_LLM_BASE_URL and TARGETWISE_LLM_MODEL, "
-                          "or use the embedded engine")
-    return client
+    if not ws.settings.llm_base_url:
+        if engine == "llm":
+            raise ConfigError("no model endpoint is configured", fix="set TARGETWISE_LLM_BASE_URL and "
+                              "TARGETWISE_LLM_MODEL, or use the embedded engine")
+        return None
+    scrubber = db(lambda: scrubber_for(ws))
+    return LLMClient.from_settings(ws.settings, scrubber=scrubber, audit=AuditLog(ws), key_id=key_id,
+                                   transport=transport)
 
 
 def draft_audience(
@@ -82,11 +92,14 @@ def draft_audience(
     save_as: str | None = None,
     created_by: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    db: Callable[[Callable[[], Any]], Any] = _direct,
 ) -> AudienceDraft:
     """Read ``text`` into audience conditions over ``run`` (the model endpoint if configured, else embedded).
 
     ``save_as`` also saves the audience, unless part of the text was unresolved (422: say
-    it differently, or build the audience from the conditions shown).
+    it differently, or build the audience from the conditions shown). ``db`` runs each
+    step that opens the workspace database (the service passes its lock, so a slow
+    model answer never holds it); ``transport`` is the HTTP transport for the endpoint.
     """
     clean = " ".join(str(text).split())
     if not clean:
@@ -97,7 +110,7 @@ def draft_audience(
                                   location=Location(column="text"), fix="describe the audience in a sentence or two")
     catalogue = audience_catalogue(ws, run)
     frame = run.audience_frame()
-    client = _client(ws, engine, key_id, transport)
+    client = _client(ws, engine, key_id, transport, db)
     if client is None:
         parsed = parse_audience_text(clean, catalogue, frame=frame)
         conditions, explanation, unresolved, shapes = parsed.conditions, parsed.explanation, parsed.unresolved, \
@@ -108,7 +121,7 @@ def draft_audience(
                                                      currency_code=ws.settings.currency_code)
         explanation = [describe_condition(catalogue, c) for c in conditions]
         shapes, used = [], "llm"
-    size = audience_size(ws, run, conditions)
+    size = db(lambda: audience_size(ws, run, conditions))
     saved = None
     if save_as is not None:
         if unresolved:
@@ -119,7 +132,7 @@ def draft_audience(
                 "NAME --where ...`",
                 details={"unresolved": unresolved},
             )
-        saved = create_audience(ws, run, name=save_as, conditions=conditions, created_by=created_by)
+        saved = db(lambda: create_audience(ws, run, name=save_as, conditions=conditions, created_by=created_by))
     return AudienceDraft(
         text=clean, conditions=conditions, where=[format_where(c) for c in conditions], size=size.size,
         excluded=size.excluded, explanation=explanation, unresolved=unresolved, engine=used, run_id=run.run_id,
