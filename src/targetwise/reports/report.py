@@ -25,6 +25,7 @@ from targetwise.io.profile import profile_workspace
 from targetwise.io.runs import RunInfo
 from targetwise.io.workspace import Workspace
 from targetwise.presentation import Currency
+from targetwise.reports.cohorts import cohorts_section
 from targetwise.reports.figures import figure_to_data_uri, new_axes
 from targetwise.reports.render import _base_context, environment, profile_context
 from targetwise.usecases.overview import RunOverview, run_overview
@@ -42,7 +43,8 @@ _MODELS = {"beta_geo": "BG/NBD (how often customers buy and when they leave)",
            "nbd": "NBD, no drop-out (how often customers buy; nobody leaves)",
            "gamma_gamma": "Gamma-Gamma (how much they spend per purchase)"}
 _STAGE_TITLES = {"features": "Customer features", "segments": "Segments", "clv": "Lifetime value",
-                 "propensity": "Propensity and churn", "recommendations": "Recommendations", "uplift": "Uplift"}
+                 "propensity": "Propensity and churn", "recommendations": "Recommendations", "uplift": "Uplift",
+                 "cohorts": "Cohorts"}
 
 
 def _png_uri(run: RunInfo, output: Output) -> str | None:
@@ -244,5 +246,6 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
             "propensity": _propensity(run, currency),
             "recommendations": _recommendations(run, workspace),
             "uplift": _uplift(run),
+            "cohorts": cohorts_section(run, currency),
         }
     return environment(currency).get_template("report.html.j2").render(**context)

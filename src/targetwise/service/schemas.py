@@ -446,3 +446,29 @@ class ErasurePublic(BaseModel):
     files: dict[str, int]
     deleted_files: list[str]
     runs_rewritten: list[str]
+
+
+class CohortRow(BaseModel):
+    """One acquisition-month cohort in one month since its first order (definitions: docs/cohorts.md)."""
+
+    cohort_month: str = Field(description="Month of the cohort's first purchase, YYYY-MM (UTC).")
+    months_since_first: int = Field(description="Calendar months since the cohort month (0 = the cohort month).")
+    customers: int = Field(description="Customers whose first purchase is in cohort_month.")
+    active_customers: int = Field(description="Of them, customers with a purchase line in this month.")
+    retention: float = Field(description="active_customers / customers.")
+    revenue: float = Field(description="Net sales (purchases minus returns) of the cohort in this month, shop currency.")
+    cumulative_revenue_per_customer: float = Field(
+        description="The cohort's revenue from month 0 to this month, divided by customers."
+    )
+
+
+class CohortsPublic(RunScoped):
+    """The served run's cohort table, with the figures its heatmap is summarised by."""
+
+    cohorts: int = Field(description="Acquisition months with at least one customer.")
+    customers: int = Field(description="Customers in all cohorts (each customer is in exactly one).")
+    retention_month_1: float | None = Field(
+        description="Share of customers buying in the month after their first order (cohorts old enough to have it)."
+    )
+    retention_month_3: float | None = Field(description="The same, three months after the first order.")
+    rows: list[CohortRow]

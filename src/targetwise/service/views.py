@@ -141,3 +141,16 @@ def segment_view(run: RunData, name: str, *, limit: int, offset: int) -> schemas
         profile=schemas.SegmentProfile(**profile),
         members=schemas.MembersPage(total=len(members), limit=limit, offset=offset, items=items),
     )
+
+
+def cohorts_view(run: RunData) -> schemas.CohortsPublic:
+    """The run's cohort table (404 naming the ``cohorts`` stage when the run lacks it)."""
+    from targetwise.usecases.cohorts import cohort_summary, cohorts_of_run
+
+    cohorts = cohorts_of_run(run)
+    summary = cohort_summary(cohorts.table)
+    return schemas.CohortsPublic(
+        run_id=run.run_id, as_of=run.as_of, cohorts=summary.cohorts, customers=summary.customers,
+        retention_month_1=summary.retention_month_1, retention_month_3=summary.retention_month_3,
+        rows=[schemas.CohortRow(**row) for row in cohorts.rows()],
+    )

@@ -243,6 +243,24 @@ def segments_page(request: Request, state: State) -> Response:
     return _page(request, state, "read", build)
 
 
+@router.get("/cohorts", response_class=HTMLResponse)
+def cohorts_page(request: Request, state: State) -> Response:
+    """Retention and cumulative revenue per customer by acquisition month: the view /v1/cohorts returns."""
+    import pandas as pd
+
+    from targetwise.usecases.cohorts import heatmap_rows
+
+    def build(key: ApiKey) -> Response:
+        view = views.cohorts_view(state.runs.active())
+        table = pd.DataFrame([row.model_dump() for row in view.rows])
+        return _render(
+            request, "cohorts.html", key=key, view=view, retention=heatmap_rows(table, "retention"),
+            revenue=heatmap_rows(table, "cumulative_revenue_per_customer"),
+        )
+
+    return _page(request, state, "read", build)
+
+
 @router.get("/segments/{name}", response_class=HTMLResponse)
 def segment_page(request: Request, state: State, name: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
     def build(key: ApiKey) -> Response:
