@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 from targetwise.cli import app
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
-
-STAGES = ("features", "segments", "clv", "propensity", "recommendations", "uplift")
+from targetwise.pipeline.stages import STAGES  # every stage the pipeline has: each must run in the demo
 
 
 @pytest.mark.slow
