@@ -19,7 +19,7 @@ from targetwise.io.audiences import AudienceRecord
 from targetwise.io.ingest import IngestSummary
 from targetwise.service import schemas
 from targetwise.service.state import RunData, ServiceState
-from targetwise.usecases import audiences, campaigns, events, privacy
+from targetwise.usecases import assist, audiences, campaigns, events, privacy
 from targetwise.usecases.audiences import MEDIA_TYPES, AudienceExport
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "audience_size",
     "consent_of",
     "create_audience",
+    "draft_audience",
     "erase",
     "export_audience",
     "plan",
@@ -53,6 +54,16 @@ def create_audience(
         lambda: audiences.create_audience(
             state.workspace, run, name=body.name, conditions=_conditions(body.conditions), created_by=key_id
         )
+    )
+
+
+def draft_audience(state: ServiceState, run: RunData, text: str, *, key_id: str | None) -> schemas.AudienceDraftPublic:
+    """The draft; the database steps take the workspace lock, the model call (if any) does not."""
+    draft = assist.draft_audience(state.workspace, run, text, key_id=key_id, db=state.when_free)
+    return schemas.AudienceDraftPublic(
+        run_id=draft.run_id, as_of=run.as_of, text=draft.text, conditions=draft.conditions, where=draft.where,
+        size=draft.size, excluded=draft.excluded, explanation=draft.explanation, unresolved=draft.unresolved,
+        engine=draft.engine,  # type: ignore[arg-type]
     )
 
 

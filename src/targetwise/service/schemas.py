@@ -86,6 +86,22 @@ class PropensityOfCustomer(BaseModel):
     )
 
 
+class FactPublic(BaseModel):
+    name: str
+    label: str
+    text: str = Field(description="The value as shown (the numbers a summary may contain are these).")
+
+
+class SummaryPublic(BaseModel):
+    """A summary in words, written from the run's facts only (the same text on the API, the UI and the CLI)."""
+
+    text: str
+    engine: Literal["template", "llm"] = Field(
+        description="'template': the embedded template; 'llm': the model's rephrasing, which passed the number check.")
+    check: str | None = Field(description="'passed', or why the template text is shown; null when no model was asked.")
+    facts: list[FactPublic]
+
+
 class CustomerPublic(RunScoped):
     """Everything the served run knows about one customer; a section is null when its stage did not run."""
 
@@ -95,6 +111,8 @@ class CustomerPublic(RunScoped):
     clv: ClvOfCustomer | None
     propensity: PropensityOfCustomer | None
     unavailable: dict[str, str] = Field(description="Section -> why it is null (stage did not run, or customer not scored).")
+    summary: SummaryPublic | None = Field(default=None, description="The customer in words (segment, behaviour, CLV "
+                                          "with interval, purchase chance and why, recommendations).")
 
 
 class RecommendationItem(BaseModel):
@@ -206,6 +224,8 @@ class MembersPage(BaseModel):
 class SegmentPublic(RunScoped):
     profile: SegmentProfile
     members: MembersPage
+    summary: SummaryPublic | None = Field(default=None, description="The segment in words (size, shares, what sets it "
+                                          "apart, CLV of its members, recommended products).")
 
 
 class ConditionIn(BaseModel):
@@ -472,3 +492,91 @@ class CohortsPublic(RunScoped):
     )
     retention_month_3: float | None = Field(description="The same, three months after the first order.")
     rows: list[CohortRow]
+
+
+class AudienceDraftRequest(BaseModel):
+    """An audience described in words, to be read into conditions (nothing is saved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=500,
+                      examples=["champions and loyal customers who have not ordered in 60 days and are worth over 500"])
+
+
+class AudienceDraftPublic(RunScoped):
+    """Conditions read from the text (the audience condition language), their live size and what was not read."""
+
+    text: str
+    conditions: list[dict[str, Any]] = Field(description="As POST /v1/audiences takes them: {field, op, value}.")
+    where: list[str] = Field(description="The same conditions as `targetwise audience create --where` strings.")
+    size: int = Field(description="Customers meeting every condition now, profiling objections excluded.")
+    excluded: dict[str, int]
+    explanation: list[str] = Field(description="One sentence per condition, with any default it assumed.")
+    unresolved: list[str] = Field(description="Parts of the text that could not be read (never silently dropped).")
+    engine: Literal["embedded", "llm"]
+
+
+class CopyRequest(BaseModel):
+    """E-mail copy for a saved audience (``dry_run``: the facts sheet and the prompt only; nothing sent or saved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audience_id: str = Field(min_length=1, max_length=200)
+    brief: str = Field(min_length=1, max_length=1000, examples=["the new garden range, 10% off until Sunday"])
+    variants: int = Field(default=3, ge=1, le=5)
+    dry_run: bool = False
+
+
+class LintFindingPublic(BaseModel):
+    rule: str
+    field: str
+    message: str
+
+
+class LintPublic(BaseModel):
+    passed: bool
+    rules_broken: list[str]
+    findings: list[LintFindingPublic]
+
+
+class CopyVariantPublic(BaseModel):
+    variant: int
+    subject: str
+    preheader: str
+    body: str
+    lint: LintPublic
+    status: Literal["draft", "approved"]
+    approved_by: str | None
+    approved_at: str | None
+    approved_despite: list[str] = Field(description="The lint rules it broke when approved anyway.")
+
+
+class CopySetPublic(BaseModel):
+    id: str
+    created_at: str
+    created_by: str | None
+    audience_id: str
+    run_id: str
+    brief: str
+    brand_source: str
+    model: str
+    facts: dict[str, Any]
+    variants: list[CopyVariantPublic]
+
+
+class CopyPublic(BaseModel):
+    dry_run: bool
+    facts: dict[str, Any] = Field(description="The facts sheet the copy is written from (aggregates only).")
+    messages: list[dict[str, str]] = Field(description="The prompt: the chat messages sent (or, dry run, that would be).")
+    copy_set: CopySetPublic | None = Field(description="The saved drafts (null on a dry run).")
+
+
+class CopyList(BaseModel):
+    copy_sets: list[CopySetPublic]
+
+
+class CopyApprove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variant: int = Field(ge=1, le=5)
+    despite_lints: bool = Field(default=False, description="Approve a variant that fails its lints (recorded).")

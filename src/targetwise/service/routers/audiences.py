@@ -1,4 +1,4 @@
-"""POST /v1/audiences, GET /v1/audiences[/{id}], POST /v1/audiences/preview, GET .../export."""
+"""POST /v1/audiences, GET /v1/audiences[/{id}], POST /v1/audiences/preview and /draft, GET .../export."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from targetwise.service.deps import ActiveRun, ReadKey, State, WriteKey, audit_d
 from targetwise.service.routing import EncodedSlashRoute
 from targetwise.service.schemas import (
     AudienceCreate,
+    AudienceDraftPublic,
+    AudienceDraftRequest,
     AudienceList,
     AudiencePreview,
     AudiencePublic,
@@ -50,6 +52,27 @@ def create_audience(request: Request, key: WriteKey, state: State, run: ActiveRu
 def preview_audience(key: ReadKey, state: State, run: ActiveRun, body: AudiencePreview) -> AudienceSizePublic:
     """The size an audience would have now (nothing is saved)."""
     return actions.audience_size(state, run, body.conditions)
+
+
+@router.post(
+    "/draft",
+    response_model=AudienceDraftPublic,
+    responses={
+        422: {"model": ErrorPublic, "description": "Empty or too long text; a prompt refused for holding personal data"},
+        502: {"model": ErrorPublic, "description": "The model endpoint failed, or answered invalid conditions twice"},
+        504: {"model": ErrorPublic, "description": "The model endpoint did not answer in time"},
+    },
+)
+def draft_audience(request: Request, key: ReadKey, state: State, run: ActiveRun,
+                   body: AudienceDraftRequest) -> AudienceDraftPublic:
+    """Read a sentence into audience conditions with their live size (nothing is saved: POST /v1/audiences saves).
+
+    Uses the model endpoint when TARGETWISE_LLM_BASE_URL is set (only the field catalogue and the text are sent,
+    after the personal-data check), else the embedded parser.
+    """
+    draft = actions.draft_audience(state, run, body.text, key_id=key.id)
+    audit_details(request, engine=draft.engine, conditions=len(draft.conditions), unresolved=len(draft.unresolved))
+    return draft
 
 
 @router.get("", response_model=AudienceList)

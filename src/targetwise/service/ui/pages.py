@@ -396,6 +396,53 @@ async def preview_audience_page(request: Request, state: State) -> Response:
         return JSONResponse({"error": {"code": "validation_error", "message": _problem(exc)}}, status_code=422)
 
 
+def _draft_form(draft: schemas.AudienceDraftPublic) -> dict[str, str]:
+    """The builder's form fields filled from a draft (the first MAX_CONDITIONS conditions)."""
+    form: dict[str, str] = {}
+    for i, condition in enumerate(draft.conditions[:MAX_CONDITIONS], start=1):
+        value = condition["value"]
+        form[f"field_{i}"], form[f"op_{i}"] = str(condition["field"]), str(condition["op"])
+        form[f"value_{i}"] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return form
+
+
+@router.post("/audiences/draft", response_class=HTMLResponse)
+async def draft_audience_page(request: Request, state: State) -> Response:
+    """The builder's text box: conditions read from a sentence, for the user to check and save.
+
+    audience.js asks for JSON (``Accept: application/json``) and fills the rows; without
+    JavaScript the builder page comes back with the rows filled.
+    """
+    form = await _form(request)
+    if "application/json" in request.headers.get("accept", ""):
+        try:
+            key = _key(request, state, "read", form=form)
+            draft = actions.draft_audience(state, state.runs.active(), form.get("text", ""), key_id=key.id)
+        except _Redirect:
+            return JSONResponse(AuthError("log in again").to_dict(), status_code=401)
+        except TargetwiseError as exc:
+            return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        audit_details(request, engine=draft.engine, conditions=len(draft.conditions), unresolved=len(draft.unresolved))
+        return JSONResponse(draft.model_dump() | {"rows": MAX_CONDITIONS})
+
+    def build(key: ApiKey) -> Response:
+        run = state.runs.active()
+        draft = error = None
+        try:
+            draft = actions.draft_audience(state, run, form.get("text", ""), key_id=key.id)
+            audit_details(request, engine=draft.engine, conditions=len(draft.conditions),
+                          unresolved=len(draft.unresolved))
+        except TargetwiseError as exc:
+            error = exc.message
+        return _render(
+            request, "audiences.html", status_code=200 if draft else 422, key=key, run=run, fields=_fields(run),
+            rows=range(1, MAX_CONDITIONS + 1), form=_draft_form(draft) if draft else {}, created=None, error=error,
+            saved=[], draft=draft, draft_text=form.get("text", ""),
+        )
+
+    return _page(request, state, "read", build, form=form)
+
+
 @router.get("/audiences/{audience_id}/export")
 def export_audience_page(request: Request, state: State, audience_id: str, destination: str = "csv") -> Response:
     def build(key: ApiKey) -> Response:
