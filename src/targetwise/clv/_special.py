@@ -88,13 +88,14 @@ def pareto_log_tail_integral(
 
     ``J(u) = ∫_u^∞ (α+τ)^-(r+x) (β+τ)^-(s+1) dτ``; ``u`` is a time (``t_x`` or ``T``)
     and ``x`` the repeat frequency, both arrays of the same length. Returns
-    ``(log_j, grad)`` with ``grad`` of shape ``(n, 4)``.
+    ``(log_j, grad)`` with ``grad`` of shape ``(n, 4)``. The parameters may be per-row arrays
+    (the covariate models) provided ``alpha >= beta`` holds on all rows or on none.
     """
     m = r + s + x
     log_au = np.log(alpha + u)
     log_bu = np.log(beta + u)
     grad = np.empty((u.shape[0], 4))
-    if alpha >= beta:
+    if np.all(np.asarray(alpha) >= beta):
         h = r + x
         z = (alpha - beta) / (alpha + u)
         series, s_h, s_m, s_z = euler_series(h, m + 1.0, z)

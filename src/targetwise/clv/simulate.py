@@ -4,7 +4,8 @@ Vectorised (no per-customer loop), for parameter-recovery tests, benchmarks and
 what-if studies. Times are in the unit the parameters imply (``alpha``/``beta``
 carry it). ``time_resolution`` records recency on a grid (e.g. ``1/7`` week =
 one day) the way a transaction log does, which lets the fit compress
-customers; ``None`` keeps exact times.
+customers; ``None`` keeps exact times. Parameters may also be arrays with one value per
+customer (e.g. ``alpha0 * exp(-x @ gamma)`` to simulate the covariate models).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def _observation_lengths(T: ArrayLike, n_customers: int) -> np.ndarray:
     return lengths
 
 
-def _positive(**params: float) -> None:
+def _positive(**params: float | np.ndarray) -> None:
     for name, value in params.items():
-        if not (np.isfinite(value) and value > 0):
+        if not (np.all(np.isfinite(value)) and np.all(np.asarray(value) > 0)):
             raise DataValidationError(
                 f"parameter {name} must be positive, got {value!r}", fix="use positive parameters"
             )
@@ -55,9 +56,9 @@ def simulate_beta_geo(
     n_customers: int,
     *,
     r: float,
-    alpha: float,
-    a: float,
-    b: float,
+    alpha: float | np.ndarray,
+    a: float | np.ndarray,
+    b: float | np.ndarray,
     T: ArrayLike,
     time_resolution: float | None = None,
     random_state: int | np.random.Generator | None = None,
@@ -85,9 +86,9 @@ def simulate_pareto_nbd(
     n_customers: int,
     *,
     r: float,
-    alpha: float,
-    s: float,
-    beta: float,
+    alpha: float | np.ndarray,
+    s: float | np.ndarray,
+    beta: float | np.ndarray,
     T: ArrayLike,
     time_resolution: float | None = None,
     random_state: int | np.random.Generator | None = None,
