@@ -35,7 +35,7 @@ import pandas as pd
 
 from targetwise.assist.catalogue import FieldCatalogue, FieldInfo
 
-__all__ = ["LIKELY", "SHAPES", "ParsedAudience", "describe_condition", "format_where", "parse_audience_text"]
+__all__ = ["LIKELY", "OR_UNRESOLVED", "SHAPES", "ParsedAudience", "describe_condition", "format_where", "parse_audience_text"]
 
 #: "likely" and friends as probability thresholds (said in the explanation whenever one is used)
 LIKELY: dict[str, tuple[str, float]] = {
@@ -50,6 +50,7 @@ WORD_NUMBERS = {
     "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100, "once": 1, "twice": 2, "thrice": 3,
 }
 CONSUMED = "\x00"
+OR_UNRESOLVED = "'or' between conditions (an audience is an AND of its conditions: make one audience per side)"
 _FILLER = (
     "customers customer clients client people persons shoppers users members contacts who that which whose are is "
     "were was have has had been be being and with a an the all any of in on for to from by me show find give list "
@@ -469,7 +470,8 @@ class _Parser:
                 words.pop(0)
             while words and words[-1] in STOPWORDS:
                 words.pop()
-            self.result.unresolved.append(" ".join(words))
+            part = " ".join(words)
+            self.result.unresolved.append(OR_UNRESOLVED if part == "or" else part)
 
     def run(self) -> ParsedAudience:
         for step in (self.likely, self.top, self.window, self.time, self.frequency, self.channel, self.names,
@@ -525,17 +527,33 @@ def parse_audience_text(
     its explanation says so.
     """
     parsed = _Parser(text, catalogue, frame).run()
-    if matcher is not None and parsed.unresolved:
-        still: list[str] = []
-        for fragment in parsed.unresolved:
-            found = matcher(fragment, catalogue)
+    if matcher is None or not parsed.unresolved:
+        return parsed
+    still: list[str] = []
+    adder = _Parser("", catalogue, frame)
+    adder.result = parsed
+    for fragment in parsed.unresolved:
+        kept: list[str] = []
+        for chunk in _chunks(fragment):
+            found = matcher(chunk, catalogue)
             if found is None:
-                still.append(fragment)
+                kept.append(chunk)
                 continue
             name, value, similarity = found
-            parser = _Parser("", catalogue, frame)
-            parser.result = parsed
-            parser.add("names", name, "==", value,
-                       f"'{fragment}' matched to '{value}' by meaning (MiniLM similarity {similarity:.2f})")
-        parsed.unresolved = still
+            adder.add("names", name, "==", value,
+                      f"'{chunk}' matched to '{value}' by meaning (MiniLM similarity {similarity:.2f})")
+        if kept:
+            still.append(fragment if len(kept) == len(_chunks(fragment)) else " ".join(kept))
+    parsed.unresolved = still
     return parsed
+
+
+def _chunks(fragment: str) -> list[str]:
+    """Runs of non-filler words of a fragment ("kitchn lovers in london" -> ["kitchn", "london"])."""
+    chunks: list[list[str]] = [[]]
+    for word in fragment.split():
+        if word in STOPWORDS:
+            chunks.append([])
+        else:
+            chunks[-1].append(word)
+    return [" ".join(c) for c in chunks if c]

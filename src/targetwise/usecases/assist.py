@@ -8,6 +8,7 @@ same number the builder, the API and ``audience create`` give for the same condi
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,11 +22,14 @@ from targetwise.assist.catalogue import FieldCatalogue, build_catalogue
 from targetwise.assist.client import LLMClient
 from targetwise.assist.golden import GoldenCase, canonical, jaccard, resolve_values
 from targetwise.assist.scrub import scrubber_for
+from targetwise.assist.semantic import Matcher, minilm_matcher
+from targetwise.campaigns.audiences import parse_conditions, select_audience
 from targetwise.errors import ConfigError, DataValidationError, Location
 from targetwise.io.audiences import AudienceRecord
 from targetwise.io.audit import AuditLog
+from targetwise.io.consent import opted_out
 from targetwise.io.workspace import Workspace
-from targetwise.usecases.audiences import audience_size, create_audience, select_members
+from targetwise.usecases.audiences import audience_size, create_audience
 from targetwise.usecases.runs import RunData
 
 __all__ = ["MAX_TEXT", "AudienceDraft", "GoldenReport", "audience_catalogue", "draft_audience", "evaluate_golden"]
@@ -82,6 +86,34 @@ def _client(ws: Workspace, engine: Engine, key_id: str | None, transport: httpx.
                                    transport=transport)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    conditions: list[dict[str, Any]]
+    explanation: list[str]
+    unresolved: list[str]
+    shapes: list[str]
+    engine: str
+
+
+@functools.cache
+def _semantic() -> Matcher | None:
+    """MiniLM matching of unresolved words to the run's names, loaded once, when the [text] extra is installed."""
+    return minilm_matcher()
+
+
+def _read(ws: Workspace, run: RunData, text: str, *, engine: Engine, key_id: str | None,
+          transport: httpx.BaseTransport | None, db: Callable[[Callable[[], Any]], Any]) -> _Reading:
+    """The text read into conditions by the embedded parser or the model (no size, nothing saved)."""
+    catalogue = audience_catalogue(ws, run)
+    frame = run.audience_frame()
+    client = _client(ws, engine, key_id, transport, db)
+    if client is None:
+        parsed = parse_audience_text(text, catalogue, frame=frame, matcher=_semantic())
+        return _Reading(parsed.conditions, parsed.explanation, parsed.unresolved, parsed.shapes, "embedded")
+    conditions, unresolved, _ = draft_with_model(client, text, catalogue, frame, currency_code=ws.settings.currency_code)
+    return _Reading(conditions, [describe_condition(catalogue, c) for c in conditions], unresolved, [], "llm")
+
+
 def draft_audience(
     ws: Workspace,
     run: RunData,
@@ -108,19 +140,8 @@ def draft_audience(
     if len(clean) > MAX_TEXT:
         raise DataValidationError(f"the audience text has {len(clean)} characters, more than {MAX_TEXT}",
                                   location=Location(column="text"), fix="describe the audience in a sentence or two")
-    catalogue = audience_catalogue(ws, run)
-    frame = run.audience_frame()
-    client = _client(ws, engine, key_id, transport, db)
-    if client is None:
-        parsed = parse_audience_text(clean, catalogue, frame=frame)
-        conditions, explanation, unresolved, shapes = parsed.conditions, parsed.explanation, parsed.unresolved, \
-            parsed.shapes
-        used = "embedded"
-    else:
-        conditions, unresolved, _ = draft_with_model(client, clean, catalogue, frame,
-                                                     currency_code=ws.settings.currency_code)
-        explanation = [describe_condition(catalogue, c) for c in conditions]
-        shapes, used = [], "llm"
+    read = _read(ws, run, clean, engine=engine, key_id=key_id, transport=transport, db=db)
+    conditions, unresolved = read.conditions, read.unresolved
     size = db(lambda: audience_size(ws, run, conditions))
     saved = None
     if save_as is not None:
@@ -135,8 +156,8 @@ def draft_audience(
         saved = db(lambda: create_audience(ws, run, name=save_as, conditions=conditions, created_by=created_by))
     return AudienceDraft(
         text=clean, conditions=conditions, where=[format_where(c) for c in conditions], size=size.size,
-        excluded=size.excluded, explanation=explanation, unresolved=unresolved, engine=used, run_id=run.run_id,
-        saved=saved, shapes=shapes,
+        excluded=size.excluded, explanation=read.explanation, unresolved=unresolved, engine=read.engine,
+        run_id=run.run_id, saved=saved, shapes=read.shapes,
     )
 
 
@@ -165,6 +186,7 @@ def evaluate_golden(
         raise DataValidationError("the golden set has no cases for this workspace",
                                   fix="check the file, or the --only tag")
     frame = run.audience_frame()
+    objected = opted_out(ws, "profiling")
     exact = 0
     jaccards: list[float] = []
     shapes: dict[str, list[tuple[bool, float]]] = defaultdict(list)
@@ -172,18 +194,18 @@ def evaluate_golden(
     used = engine
     for case in cases:
         expected = resolve_values(case.conditions, frame)
-        draft = draft_audience(ws, run, case.text, engine=engine, transport=transport)
-        used = draft.engine
-        same = canonical(draft.conditions) == canonical(expected) and bool(draft.unresolved) == case.unresolved
-        got_members, _ = select_members(ws, run, draft.conditions)
-        want_members, _ = select_members(ws, run, expected)
-        score = jaccard(got_members, want_members)
+        read = _read(ws, run, case.text, engine=engine, key_id=None, transport=transport, db=_direct)
+        used = read.engine
+        same = canonical(read.conditions) == canonical(expected) and bool(read.unresolved) == case.unresolved
+        got = select_audience(frame, parse_conditions(read.conditions), exclude=objected)
+        want = select_audience(frame, parse_conditions(expected), exclude=objected)
+        score = jaccard(got, want)
         exact += same
         jaccards.append(score)
         shapes[case.shape].append((same, score))
         if not same:
-            failures.append({"id": case.id, "text": case.text, "expected": expected, "got": draft.conditions,
-                             "unresolved": draft.unresolved, "jaccard": round(score, 4)})
+            failures.append({"id": case.id, "text": case.text, "expected": expected, "got": read.conditions,
+                             "unresolved": read.unresolved, "jaccard": round(score, 4)})
     by_shape = {
         shape: {"cases": len(rows), "exact": sum(s for s, _ in rows) / len(rows),
                 "mean_jaccard": sum(j for _, j in rows) / len(rows)}
