@@ -24,7 +24,11 @@ def get(client: TestClient, path: str, token: str, **kw):
 def test_customer_exact_json(client: TestClient, keys: Keys, run_a: RunInfo) -> None:
     r = get(client, "/v1/customers/C1", keys.read)
     assert r.status_code == 200
-    assert r.json() == {
+    body = r.json()
+    summary = body.pop("summary")  # the customer in words, from these very values (tests/test_assist_explain.py)
+    assert (summary["engine"], summary["check"]) == ("template", None)
+    assert "Customer lifetime value over the next 365 days: £380.00 (between £300.00 and £460.00)" in summary["text"]
+    assert body == {
         "run_id": run_a.run_id,
         "as_of": "2011-12-09",
         "customer_id": "C1",

@@ -10,6 +10,7 @@ run that has others gets ``null`` for that section and a reason in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from targetwise.errors import NotFoundError
@@ -17,11 +18,11 @@ from targetwise.io import outputs as out
 from targetwise.io.workspace import Workspace
 from targetwise.service import schemas
 from targetwise.service.state import FEATURE_SUMMARY
-from targetwise.usecases import segments_browse
+from targetwise.usecases import explain, segments_browse
 from targetwise.usecases.recommendations import recommendations_for, similar_products_for
 from targetwise.usecases.runs import RunData, parse_drivers, plain
 
-__all__ = ["customer_view", "recommendations_view", "segment_view", "segments_view", "similar_view"]
+__all__ = ["customer_view", "recommendations_view", "segment_view", "segments_view", "similar_view", "summary_public"]
 
 TOP_DRIVERS = 3
 _SECTIONS = {"features": out.FEATURES, "segment": out.SEGMENTS, "clv": out.CLV, "propensity": out.PROPENSITY}
@@ -33,7 +34,16 @@ def _clv_params(run: RunData) -> dict[str, Any]:
     return {k: plain(params.get(k)) for k in ("horizon", "time_unit")}
 
 
-def customer_view(run: RunData, customer_id: str) -> schemas.CustomerPublic:
+def summary_public(summary: explain.Summary) -> schemas.SummaryPublic:
+    return schemas.SummaryPublic(text=summary.text, engine=summary.engine, check=summary.check,  # type: ignore[arg-type]
+                                 facts=[schemas.FactPublic(**f) for f in summary.facts.to_dict()["facts"]])
+
+
+def customer_view(
+    run: RunData, customer_id: str, *, ws: Workspace | None = None, key_id: str | None = None,
+    db: Callable[[Callable[[], Any]], Any] | None = None,
+) -> schemas.CustomerPublic:
+    """The customer's sections; given the workspace, with their summary in words (``db``: the service's lock)."""
     rows: dict[str, dict[str, Any] | None] = {}
     unavailable: dict[str, str] = {}
     known = False
@@ -79,6 +89,8 @@ def customer_view(run: RunData, customer_id: str) -> schemas.CustomerPublic:
             expected_days_to_next_order=scores.get("expected_days_to_next_order"),
         ),
         unavailable=unavailable,
+        summary=None if ws is None else summary_public(
+            explain.customer_summary(ws, run, customer_id, key_id=key_id, **({"db": db} if db else {}))),
     )
 
 
@@ -122,8 +134,11 @@ def segments_view(run: RunData, ws: Workspace | None = None) -> schemas.Segments
     )
 
 
-def segment_view(run: RunData, name: str, *, limit: int, offset: int) -> schemas.SegmentPublic:
-    """A cluster or an RFM segment by name, and a page of its members."""
+def segment_view(
+    run: RunData, name: str, *, limit: int, offset: int, ws: Workspace | None = None, key_id: str | None = None,
+    db: Callable[[Callable[[], Any]], Any] | None = None,
+) -> schemas.SegmentPublic:
+    """A cluster or an RFM segment by name, and a page of its members; given the workspace, its summary in words."""
     profile, members = segments_browse.find_segment(run, name)
     page = members.iloc[offset : offset + limit]
     items = [
@@ -140,6 +155,8 @@ def segment_view(run: RunData, name: str, *, limit: int, offset: int) -> schemas
         as_of=run.as_of,
         profile=schemas.SegmentProfile(**profile),
         members=schemas.MembersPage(total=len(members), limit=limit, offset=offset, items=items),
+        summary=None if ws is None else summary_public(
+            explain.segment_summary(ws, run, name, key_id=key_id, **({"db": db} if db else {}))),
     )
 
 
@@ -153,4 +170,34 @@ def cohorts_view(run: RunData) -> schemas.CohortsPublic:
         run_id=run.run_id, as_of=run.as_of, cohorts=summary.cohorts, customers=summary.customers,
         retention_month_1=summary.retention_month_1, retention_month_3=summary.retention_month_3,
         rows=[schemas.CohortRow(**row) for row in cohorts.rows()],
+    )
+
+
+def forecasts_view(run: RunData, ws: Workspace, *, level: str | None = None, series: str | None = None,
+                   measure: str | None = None) -> schemas.ForecastsPublic:
+    """The run's forecasts, optionally of one level, series or measure (404 naming the ``forecast`` stage
+    when the run lacks them)."""
+    from dataclasses import asdict
+
+    from targetwise.presentation import Currency
+    from targetwise.usecases.forecast import forecast_of_run, forecast_summaries
+
+    result = forecast_of_run(run)
+    scores = result.scores[result.scores["chosen"].astype(bool)].set_index(["measure", "level", "series"])
+    summaries = []
+    for s in forecast_summaries(result, currency=Currency.from_settings(ws.settings)):
+        if (level, series, measure) != (None, None, None) and not (
+            (level is None or s.level == level) and (series is None or s.series == series)
+            and (measure is None or s.measure == measure)
+        ):
+            continue
+        score = scores.loc[(s.measure, s.level, s.series)]
+        summaries.append(schemas.ForecastSeriesSummary(
+            **asdict(s),
+            backtest_mase=plain(score["mase"]), backtest_coverage=plain(score["coverage"]),
+        ))
+    return schemas.ForecastsPublic(
+        run_id=run.run_id, as_of=run.as_of, freq=result.freq, horizon=result.horizon, notes=result.notes,
+        summaries=summaries,
+        rows=[schemas.ForecastRow(**row) for row in result.rows(level=level, series=series, measure=measure)],
     )

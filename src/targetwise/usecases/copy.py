@@ -33,7 +33,7 @@ from targetwise.io.workspace import Workspace
 from targetwise.presentation import Currency, count, days, money, percent
 from targetwise.usecases.runs import RunData
 
-__all__ = ["MAX_BRIEF", "CopyOutcome", "approve_copy", "audience_facts", "campaign_copy", "load_brand", "list_copy"]
+__all__ = ["MAX_BRIEF", "CopyOutcome", "approve_copy", "audience_facts", "campaign_copy", "list_copy", "load_brand"]
 
 MAX_BRIEF = 1000
 T = TypeVar("T")

@@ -24,9 +24,10 @@ CustomerId = Annotated[
 
 
 @router.get("/{customer_id}", response_model=CustomerPublic)
-def get_customer(key: ReadKey, run: ActiveRun, customer_id: CustomerId) -> CustomerPublic:
-    """Features summary, segment with its reason, CLV with interval, propensities with top drivers."""
-    return views.customer_view(run, customer_id)
+def get_customer(key: ReadKey, state: State, run: ActiveRun, customer_id: CustomerId) -> CustomerPublic:
+    """Features summary, segment with its reason, CLV with interval, propensities with top drivers, and a summary
+    in words (the embedded template, or with a model endpoint its rephrasing checked against the facts)."""
+    return views.customer_view(run, customer_id, ws=state.workspace, key_id=key.id, db=state.when_free)
 
 
 @router.get("/{customer_id}/recommendations", response_model=RecommendationsPublic)

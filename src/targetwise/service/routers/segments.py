@@ -24,10 +24,13 @@ def list_segments(key: ReadKey, state: State, run: ActiveRun) -> SegmentsPublic:
 @router.get("/{name}", response_model=SegmentPublic)
 def get_segment(
     key: ReadKey,
+    state: State,
     run: ActiveRun,
     name: Annotated[str, Path(min_length=1, max_length=200)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
 ) -> SegmentPublic:
-    """A cluster's or an RFM segment's profile (e.g. `Champions`) and its members, paged (ordered by customer id)."""
-    return views.segment_view(run, name, limit=limit, offset=offset)
+    """A cluster's or an RFM segment's profile (e.g. `Champions`), its members, paged (ordered by customer id), and
+    a summary in words (the embedded template, or with a model endpoint its rephrasing checked against the facts)."""
+    return views.segment_view(run, name, limit=limit, offset=offset, ws=state.workspace, key_id=key.id,
+                              db=state.when_free)

@@ -265,7 +265,8 @@ def cohorts_page(request: Request, state: State) -> Response:
 def segment_page(request: Request, state: State, name: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
     def build(key: ApiKey) -> Response:
         run = state.runs.active()
-        view = views.segment_view(run, name, limit=50, offset=offset)
+        view = views.segment_view(run, name, limit=50, offset=offset, ws=state.workspace, key_id=key.id,
+                                  db=state.when_free)
         cluster_names = {p["cluster"]: p["name"] for p in run.profiles()} if run.has(PROFILES) else {}
         return _render(request, "segment.html", key=key, view=view, cluster_names=cluster_names)
 
@@ -281,7 +282,8 @@ def customer_page(request: Request, state: State, customer_id: str | None = None
             run = state.runs.active()
             request.scope.setdefault("path_params", {})["customer_id"] = customer_id  # audited as a pseudonym
             try:
-                customer = views.customer_view(run, customer_id.strip())
+                customer = views.customer_view(run, customer_id.strip(), ws=state.workspace, key_id=key.id,
+                                               db=state.when_free)
             except NotFoundError as exc:
                 error = exc
             try:
