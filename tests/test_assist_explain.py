@@ -28,8 +28,8 @@ C1_TEXT = (
     "Recommended next: Blue plate, Garden gnome, Red mug."
 )
 LAPSED_TEXT = (
-    "Lapsed has 2 customers (50.0% of all customers, 6.0% of revenue). Long gone. Median customer lifetime value £4; "
-    "the middle half of its members lie between £2 and £6. Most recommended to its members: Red mug."
+    "Lapsed has 2 customers (50.0% of all customers, 6.0% of revenue). Long gone. Median customer lifetime value "
+    "£4.12; the middle half of its members lie between £2.44 and £5.81. Most recommended to its members: Red mug."
 )
 
 
@@ -54,7 +54,7 @@ def test_the_template_writes_the_facts_and_only_them(ws_path: Path) -> None:
     c1 = customer_summary(ws, run, "C1")
     assert (c1.text, c1.engine, c1.check) == (C1_TEXT, "template", None)
     assert "C1" not in str(c1.facts.to_dict())  # the id is never a fact
-    lapsed = segment_summary(ws, run, "Lapsed")  # CLV 7.5 and 0.75: median 4.125, quartiles 2.06 and 5.81
+    lapsed = segment_summary(ws, run, "Lapsed")  # CLV 7.5 and 0.75: median 4.125, quartiles 2.4375 and 5.8125 (pence below £10)
     assert lapsed.text == LAPSED_TEXT
     champions = segment_summary(ws, run, "Champions")  # an RFM segment: its profile's features set it apart
     assert champions.text.startswith("Champions has 2 customers (50.0% of all customers, 94.4% of revenue).")

@@ -84,9 +84,10 @@ def segment_sheet(
                           f"{ratio:,.2f}x the median of all customers"))
     if clv is not None:
         low, median, high = clv
-        facts.append(Fact("clv_median", "median customer lifetime value", money(median, currency)))
+        decimals = 2 if abs(high) < 10 else 0  # small values keep their pence: never "between £0 and £0"
+        facts.append(Fact("clv_median", "median customer lifetime value", money(median, currency, decimals=decimals)))
         facts.append(Fact("clv_middle_half", "middle half of its members' lifetime values",
-                          f"{money(low, currency)} to {money(high, currency)}"))
+                          f"{money(low, currency, decimals=decimals)} to {money(high, currency, decimals=decimals)}"))
     if products:
         facts.append(Fact("products", "products most recommended to its members", ", ".join(products[:TOP_PRODUCTS])))
     return FactSheet(f"{kind} {profile['name']}", tuple(facts))
