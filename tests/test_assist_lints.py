@@ -36,6 +36,7 @@ FACTS = FactSheet("audience 'garden fans'", (
     Fact("size", "customers", "1,204"),
     Fact("median_order_value", "median spend per order", "£38"),
     Fact("brief", "brief", "20% off the garden range until Sunday"),
+    Fact("products", "recommended products", "REGENCY CAKESTAND 3 TIER, Red mug"),
 ))
 LEGAL = "Hearth & Home Ltd, company 0123 4567. Unsubscribe: {unsubscribe_url}"
 CLEAN = {
@@ -71,7 +72,7 @@ def test_a_clean_variant_passes_every_rule() -> None:
         ("unfilled_token", "body", "Offer ends XXX. " + LEGAL, "a placeholder word 'XXX'"),
         ("number_not_in_facts", "preheader", "30% off the garden range", "preheader states 30%, not in the facts sheet or the brief"),
         ("number_not_in_facts", "body", "Join 5,000 happy gardeners. " + LEGAL, "body states 5,000"),
-        ("number_not_in_facts", "subject", "Three days of garden deals", "subject states Three"),
+        ("number_not_in_facts", "subject", "Four days of garden deals", "subject states Four"),
         ("all_caps", "subject", "{first_name}, the garden SALE", "subject has words in capitals: SALE"),
         ("spammy_punctuation", "subject", "Your garden awaits!!", "subject has '!!'"),
         ("spammy_punctuation", "preheader", "Ready? Set? Grow! Now!", "preheader has 2 exclamation marks (the brand allows 1)"),
@@ -94,6 +95,13 @@ def test_the_legal_text_is_required_verbatim_and_its_own_numbers_and_capitals_ar
     # the legal text's company number is not "a number not in the facts"; re-wrapped whitespace still matches
     rewrapped = {**CLEAN, "body": CLEAN["body"].replace("company 0123 4567.", "company 0123\n4567.")}
     assert lint_variant(rewrapped, brand=BRAND, facts=FACTS).passed
+
+
+def test_a_product_name_in_capitals_as_the_facts_have_it_is_not_shouting() -> None:
+    named = {**CLEAN, "preheader": "The REGENCY CAKESTAND is back"}
+    assert lint_variant(named, brand=BRAND, facts=FACTS).passed
+    shouted = {**CLEAN, "preheader": "The REGENCY CAKESTAND is BACK"}
+    assert lint_variant(shouted, brand=BRAND, facts=FACTS).findings[0].message == "preheader has words in capitals: BACK"
 
 
 def test_every_rule_is_planted_at_least_once() -> None:

@@ -12,7 +12,8 @@ finding naming the rule, the field and what is wrong:
   ``TODO``, ``lorem ipsum``;
 * ``number_not_in_facts``: a number (digits or a number word) that is neither in the facts sheet
   nor in the brand's legal text: copy may not invent a discount, a count or a price;
-* ``all_caps``: a word of four or more capital letters (shouting; shorter acronyms such as UK pass);
+* ``all_caps``: a word of four or more capital letters (shouting; shorter acronyms such as UK pass, and so
+  do words written in capitals in the facts sheet, e.g. a product name as the catalogue has it);
 * ``spammy_punctuation``: ``!!``, ``??``, ``?!``, repeated currency signs, or more exclamation marks
   in one field than the brand allows.
 """
@@ -92,7 +93,8 @@ def _without_legal(text: str, legal: str) -> str:
     return re.sub(r"\s+".join(re.escape(w) for w in legal.split()), " ", text)
 
 
-def _field_findings(name: str, text: str, brand: BrandRules, allowed: set[Decimal]) -> list[LintFinding]:
+def _field_findings(name: str, text: str, brand: BrandRules, allowed: set[Decimal],
+                    named: set[str]) -> list[LintFinding]:
     found: list[LintFinding] = []
     limit = brand.max_chars(name)
     if len(text) > limit:
@@ -124,7 +126,7 @@ def _field_findings(name: str, text: str, brand: BrandRules, allowed: set[Decima
     if invented:
         found.append(LintFinding("number_not_in_facts", name, f"{name} states {', '.join(invented)}, not in the facts "
                                  "sheet or the brief"))
-    shouted = sorted(set(_CAPS.findall(rest)))
+    shouted = sorted(set(_CAPS.findall(rest)) - named)
     if shouted:
         found.append(LintFinding("all_caps", name, f"{name} has words in capitals: {', '.join(shouted)}"))
     spam = sorted({m.group(0) for m in _SPAM.finditer(own)})
@@ -140,9 +142,10 @@ def _field_findings(name: str, text: str, brand: BrandRules, allowed: set[Decima
 def lint_variant(variant: Mapping[str, str], *, brand: BrandRules, facts: FactSheet) -> LintResult:
     """The findings of every rule over the variant's subject, preheader and body (in :data:`FIELDS` order)."""
     allowed = facts.numbers() | {value for _, value in numbers_in(brand.legal_text)}
+    named = {w for f in facts.facts for w in _CAPS.findall(f.text)}  # a catalogue name in capitals is not shouting
     findings: list[LintFinding] = []
     for name in FIELDS:
-        findings += _field_findings(name, str(variant.get(name, "")), brand, allowed)
+        findings += _field_findings(name, str(variant.get(name, "")), brand, allowed, named)
     if brand.legal_text and _norm(brand.legal_text) not in _norm(str(variant.get("body", ""))):
         findings.append(LintFinding("legal_text", "body", "body does not contain the required legal text verbatim"))
     return LintResult(tuple(findings))

@@ -61,7 +61,7 @@ def _client(ws: Workspace, key_id: str | None, transport: httpx.BaseTransport | 
 
 
 def _summary(ws: Workspace, run: RunData, kind: str, subject: str, build: Callable[[], Summary], *,
-             customer_id: str | None = None) -> Summary:
+             key_id: str | None, customer_id: str | None = None) -> Summary:
     """The cached summary of (kind, subject) in ``run``, built once; a failed check is logged."""
     with _LOCK:
         cached = _CACHE.get(run, {}).get((kind, subject))
@@ -70,7 +70,7 @@ def _summary(ws: Workspace, run: RunData, kind: str, subject: str, build: Callab
     summary = build()
     if summary.check not in (None, "passed"):
         log.warning("%s summary: %s", kind, summary.check)
-        AuditLog(ws).record(key_id=None, action=CHECK_ACTION, method="-", route=f"summary/{kind}", status=0,
+        AuditLog(ws).record(key_id=key_id, action=CHECK_ACTION, method="-", route=f"summary/{kind}", status=0,
                             customer_id=customer_id, details={"outcome": summary.check, "engine": summary.engine})
     if summary.check is not None and summary.check.startswith("model endpoint failed"):
         return summary  # a passing failure of the endpoint: ask again next time
@@ -112,7 +112,7 @@ def segment_summary(
                               currency=Currency.from_settings(ws.settings))
         return rephrase(_client(ws, key_id, transport, db), sheet, segment_template(sheet), purpose="segment summary")
 
-    return _summary(ws, run, "segment", f"{profile['kind']}:{profile['name']}", build)
+    return _summary(ws, run, "segment", f"{profile['kind']}:{profile['name']}", build, key_id=key_id)
 
 
 def _horizon(run: RunData) -> str | None:
@@ -154,4 +154,4 @@ def customer_summary(
                                currency=Currency.from_settings(ws.settings), horizon=_horizon(run))
         return rephrase(_client(ws, key_id, transport, db), sheet, customer_template(sheet), purpose="customer summary")
 
-    return _summary(ws, run, "customer", customer_id, build, customer_id=customer_id)
+    return _summary(ws, run, "customer", customer_id, build, key_id=key_id, customer_id=customer_id)
