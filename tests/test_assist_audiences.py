@@ -198,3 +198,24 @@ def test_the_minilm_matcher_loads_offline_with_the_text_extra(frame: pd.DataFram
     matcher = minilm_matcher(threshold=0.5)
     assert matcher is not None
     assert matcher("champion customers", build_catalogue(frame))[1] == "Champions"
+
+
+def test_api_and_cli_give_the_same_draft(demo_copy: Workspace) -> None:
+    from fastapi.testclient import TestClient
+
+    from targetwise.io.keys import KeyStore
+    from targetwise.service.app import create_app
+
+    text = "loyal customers who have not ordered in 30 days and are likely to churn"
+    _, token = KeyStore(demo_copy).create(scope="read", name="parity")
+    with TestClient(create_app(demo_copy.settings, workspace=demo_copy), base_url="http://127.0.0.1") as client:
+        api = client.post("/v1/audiences/draft", json={"text": text}, headers={"Authorization": f"Bearer {token}"})
+    cli = CliRunner().invoke(app, ["audience", "draft", text, "--json", "--workspace", str(demo_copy.path)])
+    assert api.status_code == 200 and cli.exit_code == 0, (api.text, cli.output)
+    shown = json.loads(cli.output)
+    body = api.json()
+    for key in ("text", "conditions", "where", "size", "excluded", "explanation", "unresolved", "engine", "run_id"):
+        assert body[key] == shown[key], key
+    assert body["conditions"] == [{"field": "rfm_segment", "op": "==", "value": "Loyal"},
+                                  {"field": "recency_days", "op": ">=", "value": 30},
+                                  {"field": "p_churn_90d", "op": ">=", "value": 0.5}]
