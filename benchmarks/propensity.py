@@ -238,9 +238,9 @@ def _canonical_backend(out: pd.DataFrame) -> object:
     from targetwise.schema import TABLES, ddl
 
     out = out.copy()
-    out["line_amount"] = out["quantity"] * out["unit_price"]
     out["source_row"] = range(1, len(out) + 1)
-    columns = [c.name for c in TABLES["transactions"].all_columns]
+    # is_return, line_amount and line_hash are generated columns: the table computes them
+    columns = [c.name for c in TABLES["transactions"].stored_columns]
     for name in columns:
         if name not in out.columns:
             out[name] = None
@@ -268,7 +268,6 @@ def _online_retail_backend(path: Path) -> object:
             "unit_price": raw["UnitPrice"].astype("float64"),
         }
     )
-    out["is_return"] = (out["quantity"] < 0) | out["order_id"].str.startswith("C")
     out["is_non_product"] = out["product_id"].isin(DEFAULT_NON_PRODUCT_CODES)
     return _canonical_backend(out)
 
@@ -289,8 +288,7 @@ def _complete_journey_backend() -> object:
             "unit_price": lines["unit_price"].astype("float64"),
         }
     )
-    out["is_return"] = False  # the package has no returns
-    out["is_non_product"] = False
+    out["is_non_product"] = False  # the package has no returns (is_return: quantity < 0) and no fee lines
     return _canonical_backend(out)
 
 
