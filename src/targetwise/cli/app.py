@@ -253,6 +253,10 @@ from targetwise.cli import audiences as _audiences  # noqa: E402
 
 app.add_typer(_audiences.audience_app, name="audience")
 
+from targetwise.cli import copy as _copy  # noqa: E402
+
+app.add_typer(_copy.explain_app, name="explain")
+
 from targetwise.cli import privacy as _privacy  # noqa: E402
 
 app.add_typer(_privacy.privacy_app, name="privacy")

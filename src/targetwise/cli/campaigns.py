@@ -172,3 +172,8 @@ def power(
                   f"alpha {result.alpha:g} two-sided, power {result.power:g}; {plain(result.test)}")
     if result.cuped_r2 > 0:
         console.print(f"with CUPED r2 {result.cuped_r2:.3f}: {result.n_per_arm:,} instead of {result.n_per_arm_unadjusted:,} per arm")
+
+
+from targetwise.cli.copy import copy_app  # noqa: E402
+
+campaign_app.add_typer(copy_app, name="copy")
