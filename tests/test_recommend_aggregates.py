@@ -124,3 +124,18 @@ def test_validation_customers_are_a_seeded_sample_past_the_cap() -> None:
     assert again.weights_ == small.weights_ and again.validation_scores_ == small.validation_scores_
     full = HybridRecommender(random_state=0).fit(lines)
     assert full.validation_customers_ == (total, total)
+
+
+def test_threads_change_no_factor_weight_or_score() -> None:
+    """The run fits the hybrid with every core; ALS and the neighbours must give bit-identical results."""
+    lines, _ = online_retail()
+    one = HybridRecommender(random_state=0, num_threads=1).fit(lines)
+    two = HybridRecommender(random_state=0, num_threads=2).fit(lines)
+    assert one.weights_ == two.weights_ and one.validation_scores_ == two.validation_scores_
+    customers = sorted(lines["customer_id"].astype(str).unique())[:200]
+    left = one.recommend(customers, n=10, exclude_purchased=False)
+    right = two.recommend(customers, n=10, exclude_purchased=False)
+    assert left[["customer_id", "rank", "product_id"]].equals(right[["customer_id", "rank", "product_id"]])
+    assert left["score"].tolist() == right["score"].tolist()
+    als_one, als_two = one.components_["als"].model_, two.components_["als"].model_
+    assert np.array_equal(als_one.user_factors, als_two.user_factors)

@@ -70,6 +70,31 @@ def test_spark_run_gives_the_duckdb_run_outputs_on_online_retail(online_retail_d
     assert not list(tmp_path.glob("**/targetwise-spark-*"))  # the staged views are removed
 
 
+@pytest.mark.spark
+def test_spark_stages_the_filtered_views_in_the_configured_folder_and_removes_them(
+    synthetic_demo, spark_session, tmp_path  # noqa: F811
+):
+    root = tmp_path / "shared-staging"
+    path = tmp_path / "ws"
+    shutil.copytree(synthetic_demo.path, path)
+    ws = Workspace.open(path, get_settings(workspace=path, duckdb_threads=2, spark_staging_dir=root))
+    with open_model_data(ws) as data:
+        (lines,) = data.con.execute("SELECT count(*) FROM transactions").fetchone()
+    with open_model_data(ws, engine="spark", spark_session=spark_session) as data:
+        (staged,) = list(root.glob("targetwise-spark-*"))
+        assert sorted(p.name for p in staged.iterdir()) == ["products.parquet", "transactions.parquet"]
+        assert pd.read_parquet(staged / "transactions.parquet").shape[0] == lines  # objectors already left out
+        assert data.backend.table("transactions").count().to_pyarrow().as_py() == lines
+    assert root.is_dir() and list(root.iterdir()) == []  # the run's subfolder is gone, the shared folder stays
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    bad = Workspace.open(path, get_settings(workspace=path, duckdb_threads=2, spark_staging_dir=blocked / "sub"))
+    with pytest.raises(WorkspaceError, match="cannot create the Spark staging folder"), open_model_data(
+        bad, engine="spark", spark_session=spark_session
+    ):
+        pass
+
+
 def test_no_stage_reads_the_transaction_lines_into_memory(synthetic_demo, tmp_path):
     ws = _copy(synthetic_demo, tmp_path)
     with open_model_data(ws) as data:
@@ -78,6 +103,6 @@ def test_no_stage_reads_the_transaction_lines_into_memory(synthetic_demo, tmp_pa
     with open_model_data(ws, line_limit=limit) as data, pytest.raises(WorkspaceError, match="refused"):
         data.transactions()
     info = run_pipeline(ws, ws.settings, line_limit=limit, promote=False)
-    assert {n: r.status for n, r in info.stages().items()} == {
-        "features": "ok", "segments": "ok", "clv": "ok", "propensity": "ok", "recommendations": "ok", "uplift": "ok",
-    }
+    from targetwise.pipeline.stages import STAGES
+
+    assert {n: r.status for n, r in info.stages().items()} == dict.fromkeys(STAGES, "ok")

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         default=None,
         description="DuckDB threads (default: number of cores).",
     )
+    spark_staging_dir: Path | None = Field(
+        default=None,
+        description="Folder where `targetwise run --engine spark` stages the consent-filtered transactions and products "
+        "as Parquet for Spark (a run's own subfolder, removed when the run ends); none = a temporary folder on this "
+        "machine. With Spark Connect to a cluster it must be a shared file system mounted at the same path on the "
+        "Spark server (docs/scale.md).",
+    )
     datasets: Path = Field(
         default=Path("../shared/datasets"),
         description="Folder holding public validation datasets (benchmarks only).",

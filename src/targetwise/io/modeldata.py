@@ -130,12 +130,15 @@ class ModelData:
         return None if row is None else (str(row[0]), pd.Timestamp(row[1]))
 
     def exposures(self, campaign_id: str) -> pd.DataFrame:
-        """One row per exposed customer: arm, sent_at and whether they converted (a ``conversion`` response)."""
+        """One row per exposed customer: arm, sent_at, whether they converted (a ``conversion`` response) and
+        ``revenue``, the sum of their conversion responses' revenue (0 for none)."""
         return self.con.execute(
             """
             SELECT e.customer_id, e.arm, e.sent_at,
                    EXISTS (SELECT 1 FROM responses r WHERE r.campaign_id = e.campaign_id
-                           AND r.customer_id = e.customer_id AND r.response_type = 'conversion') AS converted
+                           AND r.customer_id = e.customer_id AND r.response_type = 'conversion') AS converted,
+                   coalesce((SELECT sum(coalesce(r.revenue, 0)) FROM responses r WHERE r.campaign_id = e.campaign_id
+                             AND r.customer_id = e.customer_id AND r.response_type = 'conversion'), 0.0) AS revenue
             FROM campaign_exposures e WHERE e.campaign_id = ? ORDER BY e.customer_id
             """,
             [campaign_id],
@@ -233,7 +236,9 @@ def open_model_data(
         tables = frozenset(present) & frozenset(MODEL_TABLES)
         data = ModelData(con=con, objectors=objectors, tables=tables, engine=engine, line_limit=line_limit)
         if engine == "spark":
-            staging = _stage_for_spark(data, spark_session, spark_connect_url)
+            staging = _stage_for_spark(
+                data, spark_session, spark_connect_url, staging_root=workspace.settings.spark_staging_dir
+            )
         yield data
     finally:
         con.close()
@@ -247,13 +252,24 @@ def open_model_data(
 SPARK_TABLES = ("transactions", "products")
 
 
-def _stage_for_spark(data: ModelData, session: Any | None, connect_url: str | None) -> str:
-    """Copy the filtered views to Parquet and make them Spark temporary views; the staging folder."""
+def _stage_for_spark(
+    data: ModelData, session: Any | None, connect_url: str | None, *, staging_root: Path | None = None
+) -> str:
+    """Copy the filtered views to Parquet and make them Spark temporary views; the staging folder
+    (a new subfolder of ``staging_root``, the setting ``spark_staging_dir``, or of the system's temporary folder)."""
     import tempfile
 
     from targetwise.io.engines import open_spark
 
-    staging = tempfile.mkdtemp(prefix="targetwise-spark-")
+    if staging_root is not None:
+        try:
+            Path(staging_root).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot create the Spark staging folder {staging_root}: {exc.strerror or exc}",
+                fix="set TARGETWISE_SPARK_STAGING_DIR to a writable folder the Spark server can read",
+            ) from None
+    staging = tempfile.mkdtemp(prefix="targetwise-spark-", dir=None if staging_root is None else str(staging_root))
     backend = open_spark(session, connect_url=connect_url)
     for name in SPARK_TABLES:
         if name not in data.tables:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -55,7 +57,9 @@ def fit_recommendations(
 
     products = data.products()
     notes = Notes()
-    model = HybridRecommender(random_state=random_state)
+    # ALS and the item-item neighbours solve each customer / product independently: every core may
+    # share them and the factors are bit-identical (tests/test_recommend_aggregates.py)
+    model = HybridRecommender(random_state=random_state, num_threads=os.cpu_count() or 1)
     aggregates = _aggregates(data, as_of, model=model, products=products)
     with collect_warnings(notes):
         model.fit_interactions(
