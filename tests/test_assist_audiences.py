@@ -219,3 +219,17 @@ def test_api_and_cli_give_the_same_draft(demo_copy: Workspace) -> None:
     assert body["conditions"] == [{"field": "rfm_segment", "op": "==", "value": "Loyal"},
                                   {"field": "recency_days", "op": ">=", "value": 30},
                                   {"field": "p_churn_90d", "op": ">=", "value": 0.5}]
+
+
+def test_the_model_prompt_passes_the_scrubber_in_a_shop_with_integer_ids(frame: pd.DataFrame) -> None:
+    """Ids 1..20000: nothing targetwise writes into the prompt or the schema is a bare integer token."""
+    from targetwise.assist.audience_llm import audience_messages, audience_schema
+    from targetwise.assist.scrub import Scrubber
+
+    catalogue = build_catalogue(frame)
+    scrubber = Scrubber({str(i) for i in range(1, 20_001)})
+    for message in audience_messages("loyal customers likely to churn", catalogue, currency_code="GBP"):
+        assert scrubber.findings(message["content"]) == [], message["content"][:200]
+    assert scrubber.findings(json.dumps(audience_schema(catalogue))) == []
+    assert "orders in the last 90.0 days" in audience_messages("x", catalogue, currency_code="GBP")[0]["content"]
+    assert scrubber.findings("customers worth over 500")  # a typed amount equal to an id is still refused

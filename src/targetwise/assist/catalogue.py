@@ -34,6 +34,8 @@ SENSITIVE = re.compile(
     re.IGNORECASE,
 )
 _NOT_OFFERED = re.compile(r"^(drivers_|reason$)")
+#: text fields that are codes, not names: not listed as values ("555" could equal a customer id in a prompt)
+_CODES = {"rfm_score"}
 
 # name -> (unit, description, synonyms). Synonyms are lower-case phrases a marketer writes for the field.
 KNOWN: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -185,8 +187,9 @@ def build_catalogue(frame: pd.DataFrame, *, allow_sensitive: bool = False, curre
             distinct = sorted({str(v) for v in series.dropna().unique()})
             if not distinct:
                 continue  # a text column with no value (no categories in this shop) offers nothing to filter
+            enumerate_values = len(distinct) <= MAX_ENUM and column not in _CODES
             info = FieldInfo(name, kind, unit, description, synonyms,
-                             values=tuple(distinct) if len(distinct) <= MAX_ENUM else ())
+                             values=tuple(distinct) if enumerate_values else ())
         fields[name] = info
         lookup[qualified] = name
         lookup[name] = name
