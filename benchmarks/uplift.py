@@ -16,7 +16,14 @@ Also reported:
   sending everyone (or the top 30 %) a single arm, valued on the held-out 30 % by
   inverse-propensity weighting (each arm is 1/3 of a randomised experiment);
 * the budget planner at 30 % contact depth: share of all incremental visits captured
-  by the uplift plan vs a plan from the response model.
+  by the uplift plan vs a plan from the response model;
+* **revenue** (``--only revenue``, issue 24): the outcome ``spend``, all three arms, the same
+  10 splits (stratified on arm x spent); per arm vs no e-mail, the value Qini on spend,
+  incremental spend per customer in the top 30 % and fit+predict time of the value learners
+  (two-part, T, X, S) next to causalml's BaseT/X/SRegressor with the same LightGBM settings and
+  the conversion-based ranking (conversion uplift x mean basket); then the margin planner
+  (margin 30 % of spend, 0.10 per e-mail) choosing an arm per customer, valued on the held-out
+  30 % by inverse-propensity weighting, next to the plan from conversion uplift.
 
 Usage::
 
@@ -43,7 +50,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _machine import datasets_dir, describe  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from targetwise.campaigns.planner import plan_campaign  # noqa: E402
+from targetwise.campaigns.planner import plan_campaign, plan_value_campaign  # noqa: E402
 from targetwise.uplift import (  # noqa: E402
     ClassTransformation,
     ResponseModel,
@@ -53,6 +60,14 @@ from targetwise.uplift import (  # noqa: E402
     evaluate_uplift,
 )
 from targetwise.uplift._base import DEFAULT_LGBM_PARAMS, SMOOTH_LGBM_PARAMS  # noqa: E402
+from targetwise.uplift.value import (  # noqa: E402
+    VALUE_LGBM_PARAMS,
+    ValueSLearner,
+    ValueTLearner,
+    ValueTwoPartLearner,
+    ValueXLearner,
+)
+from targetwise.uplift.value_metrics import value_qini_auc_score, value_uplift_at_k  # noqa: E402
 
 FEATURES = ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie", "channel"]
 CATEGORICAL = ["history_segment", "zip_code", "channel"]
@@ -292,11 +307,139 @@ def planner_capture(data: pd.DataFrame, seeds: int) -> pd.DataFrame:
     return pd.DataFrame({"mean": frame.mean(), "sd": frame.std(ddof=1)})
 
 
+ARMS = ["Mens E-Mail", "Womens E-Mail"]
+CONTROL = "No E-Mail"
+MARGIN, EMAIL_COST = 0.3, 0.10
+
+
+class _PeerRegressor:
+    """causalml's meta-learners for a continuous outcome, fit(X, t, y) / predict(X) -> (n,)."""
+
+    def __init__(self, kind: str, seed: int) -> None:
+        self.kind, self.seed = kind, seed
+
+    def fit(self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray) -> _PeerRegressor:
+        from causalml.inference import meta
+        from lightgbm import LGBMRegressor
+
+        def reg(params: dict[str, Any] = VALUE_LGBM_PARAMS) -> Any:
+            return LGBMRegressor(**params, random_state=self.seed, n_jobs=1)
+
+        cls = {"S": meta.BaseSRegressor, "T": meta.BaseTRegressor, "X": meta.BaseXRegressor}[self.kind]
+        self.model = cls(learner=reg())
+        self.share = float(t.mean())
+        kwargs = {"p": np.full(len(t), self.share)} if self.kind == "X" else {}
+        self.model.fit(one_hot(X).to_numpy(), t, y, **kwargs)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        kwargs = {"p": np.full(len(X), self.share)} if self.kind == "X" else {}
+        return np.asarray(self.model.predict(one_hot(X).to_numpy(), **kwargs)).reshape(len(X), -1)[:, 0]
+
+
+class _ConversionTimesBasket:
+    """The conversion-based ranking: conversion uplift (S-learner) x the arm's mean spend per converter."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, t: np.ndarray, y: np.ndarray) -> _ConversionTimesBasket:
+        self.model = SLearner(random_state=self.seed).fit(X, t, (y > 0).astype(int))
+        self.basket = float(y[(t == 1) & (y > 0)].mean())
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model.predict(X)) * self.basket
+
+
+def value_learners(with_peers: bool) -> dict[str, Any]:
+    learners: dict[str, Any] = {
+        "two-part (S on purchase x basket)": lambda seed: ValueTwoPartLearner(random_state=seed),
+        "value T-learner": lambda seed: ValueTLearner(random_state=seed),
+        "value X-learner": lambda seed: ValueXLearner(random_state=seed),
+        "value S-learner": lambda seed: ValueSLearner(random_state=seed),
+        "conversion uplift x mean basket": lambda seed: _ConversionTimesBasket(seed),
+    }
+    if with_peers:
+        try:
+            from importlib.metadata import version
+
+            import causalml  # noqa: F401
+
+            print(f"causalml {version('causalml')}: installed")
+            for kind in ("T", "X", "S"):
+                learners[f"causalml Base{kind}Regressor"] = lambda seed, k=kind: _PeerRegressor(k, seed)
+        except ImportError:
+            print("causalml: peer not installed")
+    return learners
+
+
+def revenue(data: pd.DataFrame, seeds: int, with_peers: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per arm and learner: value Qini on spend, incremental spend per customer in the top 30 %, time;
+    and the margin planner's policy value per 1,000 customers (IPW on the held-out 30 %)."""
+    X, arm, spend = data[FEATURES], data["segment"].to_numpy(dtype=object), data["spend"].to_numpy(dtype=float)
+    share = {label: float((arm == label).mean()) for label in np.unique(arm)}
+    learners = value_learners(with_peers)
+    rows: list[dict[str, Any]] = []
+    plans: list[dict[str, float]] = []
+    for seed in range(seeds):
+        train, test = train_test_split(
+            np.arange(len(data)), test_size=0.3, stratify=pd.Series(arm).astype(str) + (spend > 0).astype(str),
+            random_state=seed,
+        )
+        effects: dict[str, pd.DataFrame] = {name: pd.DataFrame(index=test) for name in learners}
+        for label in ARMS:
+            fit_rows = train[np.isin(arm[train], [label, CONTROL])]
+            score_rows = test[np.isin(arm[test], [label, CONTROL])]
+            t_fit = (arm[fit_rows] == label).astype(int)
+            t_score = (arm[score_rows] == label).astype(int)
+            for name, make in learners.items():
+                model = make(seed)
+                started = time.perf_counter()
+                model.fit(X.iloc[fit_rows], t_fit, spend[fit_rows])
+                predicted = np.asarray(model.predict(X.iloc[test]), dtype=float)
+                seconds = time.perf_counter() - started
+                effects[name][label] = predicted
+                on_arm = pd.Series(predicted, index=test).loc[score_rows].to_numpy()
+                rows.append({
+                    "arm": label, "learner": name, "split": seed,
+                    "value_qini": value_qini_auc_score(spend[score_rows], on_arm, t_score),
+                    "spend_uplift_at_30": value_uplift_at_k(spend[score_rows], on_arm, t_score, k=0.3),
+                    "seconds": seconds,
+                })  # fmt: skip
+        a_test, y_test = arm[test], spend[test]
+        weight = np.array([1 / share[a] for a in a_test])
+
+        def value(policy: np.ndarray, a_test: np.ndarray = a_test, y_test: np.ndarray = y_test,
+                  weight: np.ndarray = weight) -> float:
+            contacted = policy != CONTROL
+            return float(np.mean((a_test == policy) * y_test * weight) * MARGIN - EMAIL_COST * contacted.mean())
+
+        row = {"send nobody": value(np.full(len(test), CONTROL, dtype=object))}
+        for label in ARMS:
+            row[f"everyone gets {label}"] = value(np.full(len(test), label, dtype=object))
+        for name in ("two-part (S on purchase x basket)", "value T-learner", "conversion uplift x mean basket",
+                     "causalml BaseTRegressor"):
+            if name not in effects:
+                continue
+            plan = plan_value_campaign(effects[name] * MARGIN, contact_cost=EMAIL_COST, holdout_fraction=0.0)
+            action = plan.assignments["action"].to_numpy(dtype=object)
+            policy = np.where(action == "not_contacted", CONTROL, action)
+            row[f"margin plan: {name}"] = value(policy)
+        plans.append({k: 1000 * (v - row["send nobody"]) for k, v in row.items()})
+    scores = pd.DataFrame(rows)
+    metrics = ["value_qini", "spend_uplift_at_30", "seconds"]
+    grouped = scores.groupby(["arm", "learner"], sort=False)[metrics]
+    summary = pd.concat([grouped.mean().add_suffix("_mean"), grouped.std(ddof=1).add_suffix("_sd")], axis=1)
+    frame = pd.DataFrame(plans)
+    return summary, pd.DataFrame({"mean": frame.mean(), "sd": frame.std(ddof=1)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--no-peers", action="store_true")
-    parser.add_argument("--only", choices=["metrics", "binary", "arms", "planner"], default=None)
+    parser.add_argument("--only", choices=["metrics", "binary", "arms", "planner", "revenue"], default=None)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -356,6 +499,19 @@ def main() -> None:
             f"\nPlanner at 30 % contact depth: share of all incremental visits captured, {args.seeds} splits"
         )
         print(planner_capture(data, args.seeds).round(3).to_string())
+    if args.only in (None, "revenue"):
+        summary, plans = revenue(data, args.seeds, with_peers=not args.no_peers)
+        table = pd.DataFrame({
+            "value Qini (spend)": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["value_qini_mean"], summary["value_qini_sd"], strict=True)],
+            "incremental spend/customer, top 30%": [
+                f"{m:.3f} ± {s:.3f}" for m, s in zip(summary["spend_uplift_at_30_mean"], summary["spend_uplift_at_30_sd"], strict=True)],
+            "fit+predict s": summary["seconds_mean"].round(2),
+        }, index=summary.index)  # fmt: skip
+        print(f"\nHillstrom, outcome spend, each arm vs no e-mail, {args.seeds} stratified 70/30 splits")
+        print(table.to_string())
+        print(f"\nMargin planner (margin {MARGIN:.0%} of spend, {EMAIL_COST:.2f} per e-mail, best arm per customer): "
+              f"incremental profit per 1,000 customers over sending nothing, IPW on held-out 30 %, {args.seeds} splits")
+        print(plans.round(2).to_string())
     print(f"\nTotal wall time {time.perf_counter() - started:.0f} s")
 
 

@@ -130,6 +130,9 @@ CUSTOMER_TYPES: dict[str, _Type] = {
 }
 # fmt: on
 _NEW_CUSTOMER_DAYS = 75.0
+#: how much larger a treated responder's basket is (the campaign's 10 % voucher): deal-seekers buy more
+_CAMPAIGN_BASKET_LIFT = {"loyal_high_spender": 0.0, "bargain_hunter": 0.6, "occasional_gifter": 0.3,
+                         "new_customer": 0.4, "lapsed": 0.0}
 _CAMPAIGN_DAYS_BEFORE_END = 60
 _CAMPAIGN_WINDOW_DAYS = 14
 # fmt: off

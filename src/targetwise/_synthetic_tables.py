@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from targetwise._synthetic_params import (
+    _CAMPAIGN_BASKET_LIFT,
     _CAMPAIGN_DAYS_BEFORE_END,
     _CAMPAIGN_WINDOW_DAYS,
     _COLOURS,
@@ -253,6 +254,11 @@ def _campaign(
     treated_p = np.clip(baseline + effect, 0.0, 1.0)
     truth["baseline_conversion_prob"] = baseline
     truth["true_uplift"] = treated_p - baseline
+    # a control responder spends Gamma(4, mean_spend / 4) (mean mean_spend), a treated one (1 + lift) times
+    # that (the voucher's basket lift, by type), so the planted effect on revenue per customer over the
+    # window is treated_p * (1 + lift) * mean_spend - baseline * mean_spend
+    lift = np.array([_CAMPAIGN_BASKET_LIFT.get(name, 0.0) for name in params["types"]])[ctype]
+    truth["true_revenue_uplift"] = (treated_p * (1 + lift) - baseline) * mean_spend
     eligible = np.flatnonzero((signup < sent) & (email_ok_at > sent) & (freq > 0))
     arm_treat = np.zeros(eligible.size, dtype=bool)
     arm_treat[rng.permutation(eligible.size)[: eligible.size // 2]] = True
@@ -260,7 +266,8 @@ def _campaign(
     converted = rng.random(eligible.size) < conv_p
     responders = eligible[converted]
     respond_t = sent + rng.uniform(0.0, _CAMPAIGN_WINDOW_DAYS, responders.size)
-    revenue = np.round(rng.gamma(4.0, mean_spend[responders] / 4.0), 2)
+    treated_responder = arm_treat[converted]
+    revenue = np.round(rng.gamma(4.0, mean_spend[responders] / 4.0) * np.where(treated_responder, 1 + lift[responders], 1.0), 2)
     cid = "E001"
     params["campaign"] = {
         "campaign_id": cid,
@@ -268,6 +275,9 @@ def _campaign(
         "window_days": _CAMPAIGN_WINDOW_DAYS,
         "baseline_logit": "-2.2 + 0.8*log1p(orders before send) - days since last order / 60",
         "uplift_by_type": {k: v["campaign_uplift"] for k, v in params["types"].items()},
+        "basket_lift_by_type": dict(_CAMPAIGN_BASKET_LIFT),
+        "revenue_uplift": "treated_p * (1 + basket lift) * mean_spend - baseline * mean_spend (a control responder "
+        "spends Gamma(4, mean_spend / 4), a treated one (1 + basket lift) times that)",
         "eligibility": "signed up and purchased before sending, e-mail consent in force",
     }
     campaigns = pd.DataFrame(

@@ -15,7 +15,9 @@ what was planted:
   price sensitivity; each customer's category mix is a Dirichlet draw around it.
 * **A past randomized e-mail campaign** (50/50 split of consenting customers, about
   two months before ``end``) whose effect on 14-day conversion differs by type and is
-  negative for one type ("sleeping dogs").
+  negative for one type ("sleeping dogs"); ``truth.true_uplift`` is each customer's planted
+  effect on conversion and ``truth.true_revenue_uplift`` on revenue over the window
+  (``true_uplift * mean_spend``: heterogeneous by type and by basket size).
 
 Everything is vectorised (one loop per type or category at most), so a million order
 lines take seconds. Same arguments and ``random_state`` give identical frames.
@@ -333,6 +335,7 @@ def generate_retailer(
             "dropout_at": ts(dropout_days),
             "mean_spend": mean_spend,
             "true_uplift": np.nan,
+            "true_revenue_uplift": np.nan,
             "baseline_conversion_prob": np.nan,
             "favourite_categories": _text(favourite[:, 0] + "|" + favourite[:, 1]),
         }

@@ -1,7 +1,16 @@
 """Budget planner: who gets which arm, with a random holdout, from predicted uplift.
 
-Decisions follow expected incremental profit per customer,
-``uplift[arm] * value_per_conversion - contact_cost[arm]``:
+Two kinds of plan, one set of rules:
+
+* :func:`plan_campaign` from conversion uplift (a probability difference): expected incremental
+  profit per customer is ``uplift[arm] * value_per_conversion - contact_cost[arm]``;
+* :func:`plan_value_campaign` from **value uplift** (incremental margin per customer, currency,
+  e.g. a value learner's incremental revenue times the margin share): expected incremental profit
+  is ``incremental_margin[arm] - contact_cost[customer, arm]``, with a cost that may differ by
+  customer and arm (a discount's cost scales with the customer's basket).
+
+Costs are one number, one per arm (a mapping), or one per customer and arm (a DataFrame indexed
+by customer with one column per arm).
 
 1. Each customer's candidate arm is the one with the highest expected profit
    among arms with **positive** predicted uplift. A customer with no positive
@@ -38,7 +47,7 @@ from targetwise.errors import ConfigError, DataValidationError
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["CampaignPlan", "plan_campaign", "plot_profit_curve"]
+__all__ = ["CampaignPlan", "plan_campaign", "plan_value_campaign", "plot_profit_curve"]
 
 HOLDOUT = "holdout"
 NOT_CONTACTED = "not_contacted"
@@ -66,12 +75,15 @@ class CampaignPlan:
     n_contacted: int
     n_holdout: int
     total_cost: float
-    expected_incremental_conversions: float
-    incremental_conversions_interval: tuple[float, float]
+    expected_incremental_conversions: float | None
+    incremental_conversions_interval: tuple[float, float] | None
     expected_profit: float
     profit_interval: tuple[float, float]
     interval_method: str
     confidence: float
+    outcome: str = "conversions"
+    expected_incremental_value: float = 0.0
+    incremental_value_interval: tuple[float, float] = (0.0, 0.0)
 
     def contacted(self) -> pd.DataFrame:
         """Rows of customers to contact, with their arm."""
@@ -104,17 +116,32 @@ def _as_frame(uplift: pd.Series | pd.DataFrame, name: str) -> pd.DataFrame:
     return frame.astype(np.float64)
 
 
-def _per_arm_cost(contact_cost: float | Mapping[Any, float] | pd.Series, arms: list[Any]) -> np.ndarray:
-    if isinstance(contact_cost, (Mapping, pd.Series)):
-        missing = [arm for arm in arms if arm not in contact_cost]
-        if missing:
-            raise ConfigError(f"contact_cost lacks arm(s) {missing}", fix="give a cost for every arm")
-        costs = np.array([float(contact_cost[arm]) for arm in arms])
+def _cost_matrix(
+    contact_cost: float | Mapping[Any, float] | pd.Series | pd.DataFrame, arms: list[Any], index: pd.Index
+) -> np.ndarray:
+    """Contact cost per customer (row) and arm (column) from one number, one per arm or one per both."""
+    if isinstance(contact_cost, pd.DataFrame):
+        missing_arms = [arm for arm in arms if arm not in contact_cost.columns]
+        if missing_arms:
+            raise ConfigError(f"contact_cost lacks arm(s) {missing_arms}", fix="give a cost column for every arm")
+        missing = index.difference(contact_cost.index)
+        if len(missing):
+            raise DataValidationError(
+                f"contact_cost lacks {len(missing)} customer(s), e.g. {missing[0]!r}",
+                fix="give a contact cost for every customer and arm",
+            )
+        costs = contact_cost.reindex(index=index, columns=arms).to_numpy(dtype=np.float64, na_value=np.nan)
+    elif isinstance(contact_cost, (Mapping, pd.Series)):
+        missing_arms = [arm for arm in arms if arm not in contact_cost]
+        if missing_arms:
+            raise ConfigError(f"contact_cost lacks arm(s) {missing_arms}", fix="give a cost for every arm")
+        costs = np.tile(np.array([float(contact_cost[arm]) for arm in arms]), (len(index), 1))
     else:
-        costs = np.full(len(arms), float(contact_cost))
+        costs = np.full((len(index), len(arms)), float(contact_cost))
     if not np.isfinite(costs).all() or (costs < 0).any():
+        bad = costs[~(np.isfinite(costs) & (costs >= 0))]
         raise ConfigError(
-            f"contact_cost must be finite and >= 0, got {costs.tolist()}",
+            f"contact_cost must be finite and >= 0; {bad.size} value(s) are not, e.g. {bad[0]!r}",
             fix="pass a non-negative cost per contact",
         )
     return costs
@@ -142,7 +169,7 @@ def _per_customer_value(value: float | pd.Series, index: pd.Index) -> np.ndarray
 def plan_campaign(
     uplift: pd.Series | pd.DataFrame,
     *,
-    contact_cost: float | Mapping[Any, float] | pd.Series,
+    contact_cost: float | Mapping[Any, float] | pd.Series | pd.DataFrame,
     value_per_conversion: float | pd.Series,
     budget: float | None = None,
     max_contacts: int | None = None,
@@ -156,12 +183,65 @@ def plan_campaign(
 
     ``uplift``: predicted uplift (probability difference) per customer (index)
     and arm (columns; a Series is one arm named by the Series name).
-    ``contact_cost``: cost per contact, scalar or per arm. ``value_per_conversion``:
-    scalar margin or per-customer value such as CLV. See the module docstring
-    for the rules.
+    ``contact_cost``: cost per contact, scalar, per arm or per customer and arm.
+    ``value_per_conversion``: scalar margin or per-customer value such as CLV. See the
+    module docstring for the rules.
     """
     frame = _as_frame(uplift, "uplift")
+    values = _per_customer_value(value_per_conversion, frame.index)
+    return _plan(
+        frame, values, contact_cost, outcome="conversions", budget=budget, max_contacts=max_contacts,
+        holdout_fraction=holdout_fraction, uplift_lower=uplift_lower, uplift_upper=uplift_upper,
+        confidence=confidence, random_state=random_state,
+    )
+
+
+def plan_value_campaign(
+    incremental_margin: pd.Series | pd.DataFrame,
+    *,
+    contact_cost: float | Mapping[Any, float] | pd.Series | pd.DataFrame,
+    budget: float | None = None,
+    max_contacts: int | None = None,
+    holdout_fraction: float = 0.10,
+    margin_lower: pd.Series | pd.DataFrame | None = None,
+    margin_upper: pd.Series | pd.DataFrame | None = None,
+    confidence: float = 0.95,
+    random_state: int | None = None,
+) -> CampaignPlan:
+    """Whom to contact with which arm for the most expected incremental profit, from value uplift.
+
+    ``incremental_margin``: predicted incremental margin per customer (index) and arm (columns),
+    in currency (a value learner's incremental revenue times the margin share). Expected
+    incremental profit = ``incremental_margin - contact_cost``; a customer whose best arm's expected
+    profit is 0 or less is never contacted (reasons ``negative_uplift`` when no arm adds margin,
+    ``unprofitable`` when the cost eats it). ``contact_cost``: as :func:`plan_campaign`, including a
+    DataFrame of one cost per customer and arm. ``margin_lower/upper``: per-customer bounds of
+    ``incremental_margin`` for the interval (else a bootstrap over the contacted customers).
+    """
+    frame = _as_frame(incremental_margin, "incremental_margin")
+    return _plan(
+        frame, np.ones(len(frame)), contact_cost, outcome="margin", budget=budget, max_contacts=max_contacts,
+        holdout_fraction=holdout_fraction, uplift_lower=margin_lower, uplift_upper=margin_upper,
+        confidence=confidence, random_state=random_state,
+    )
+
+
+def _plan(
+    frame: pd.DataFrame,
+    values: np.ndarray,
+    contact_cost: float | Mapping[Any, float] | pd.Series | pd.DataFrame,
+    *,
+    outcome: str,
+    budget: float | None,
+    max_contacts: int | None,
+    holdout_fraction: float,
+    uplift_lower: pd.Series | pd.DataFrame | None,
+    uplift_upper: pd.Series | pd.DataFrame | None,
+    confidence: float,
+    random_state: int | None,
+) -> CampaignPlan:
     arms = list(frame.columns)
+    margin = outcome == "margin"
     if not 0 <= holdout_fraction <= 0.9:
         raise ConfigError(
             f"holdout_fraction must lie in [0, 0.9], got {holdout_fraction!r}",
@@ -180,8 +260,7 @@ def plan_campaign(
         raise ConfigError(
             f"confidence must lie in (0, 1), got {confidence!r}", fix="pass e.g. confidence=0.95"
         )
-    costs = _per_arm_cost(contact_cost, arms)
-    values = _per_customer_value(value_per_conversion, frame.index)
+    cost_matrix = _cost_matrix(contact_cost, arms, frame.index)
     bounds = None
     if (uplift_lower is None) != (uplift_upper is None):
         raise ConfigError("pass both uplift_lower and uplift_upper, or neither", fix="give both bounds")
@@ -196,7 +275,7 @@ def plan_campaign(
         bounds = (lower.to_numpy(), upper.to_numpy())
 
     effects = frame.to_numpy()
-    profit = effects * values[:, None] - costs[None, :]
+    profit = effects * values[:, None] - cost_matrix
     # Only arms with positive uplift are eligible; among them the most profitable wins.
     eligible_profit = np.where(effects > 0, profit, -np.inf)
     best = np.argmax(eligible_profit, axis=1)
@@ -204,7 +283,7 @@ def plan_campaign(
     rows = np.arange(len(frame))
     best_uplift = np.where(has_positive, effects[rows, best], effects.max(axis=1))
     best_profit = np.where(has_positive, profit[rows, best], np.nan)
-    best_cost = costs[best]
+    best_cost = cost_matrix[rows, best]
 
     candidates = np.flatnonzero(has_positive)
     order = candidates[np.lexsort((candidates, -best_profit[candidates]))]
@@ -257,12 +336,14 @@ def plan_campaign(
     )
 
     conv = best_uplift[contacted]
-    gain = conv * values[contacted] - best_cost[contacted]
+    worth = conv * values[contacted]
+    gain = worth - best_cost[contacted]
     alpha = 1 - confidence
     if bounds is not None:
         low_effect = bounds[0][contacted, best[contacted]]
         high_effect = bounds[1][contacted, best[contacted]]
         conv_interval = (float(low_effect.sum()), float(high_effect.sum()))
+        value_interval = (float((low_effect * values[contacted]).sum()), float((high_effect * values[contacted]).sum()))
         profit_interval = (
             float((low_effect * values[contacted] - best_cost[contacted]).sum()),
             float((high_effect * values[contacted] - best_cost[contacted]).sum()),
@@ -273,17 +354,19 @@ def plan_campaign(
         conv_boot = conv[draws].sum(axis=1)
         gain_boot = gain[draws].sum(axis=1)
         conv_interval = tuple(float(q) for q in np.quantile(conv_boot, [alpha / 2, 1 - alpha / 2]))
+        value_interval = tuple(float(q) for q in np.quantile(worth[draws].sum(axis=1), [alpha / 2, 1 - alpha / 2]))
         profit_interval = tuple(float(q) for q in np.quantile(gain_boot, [alpha / 2, 1 - alpha / 2]))
         method = "bootstrap_customers"
     else:
         conv_interval, profit_interval, method = (0.0, 0.0), (0.0, 0.0), "none_contacted"
+        value_interval = (0.0, 0.0)
 
     curve = pd.DataFrame(
         {
             "depth": depth,
             "contact_fraction": depth / len(frame),
             "cost": cum_cost,
-            "incremental_conversions": cum_conv,
+            "incremental_margin" if margin else "incremental_conversions": cum_conv,
             "incremental_value": cum_value,
             "profit": cum_profit,
             "feasible": feasible,
@@ -296,12 +379,15 @@ def plan_campaign(
         n_contacted=len(contacted),
         n_holdout=n_holdout,
         total_cost=float(best_cost[contacted].sum()),
-        expected_incremental_conversions=float(conv.sum()),
-        incremental_conversions_interval=conv_interval,  # type: ignore[arg-type]
+        expected_incremental_conversions=None if margin else float(conv.sum()),
+        incremental_conversions_interval=None if margin else conv_interval,  # type: ignore[arg-type]
         expected_profit=float(gain.sum()),
         profit_interval=profit_interval,  # type: ignore[arg-type]
         interval_method=method,
         confidence=confidence,
+        outcome=outcome,
+        expected_incremental_value=float(worth.sum()),
+        incremental_value_interval=value_interval,  # type: ignore[arg-type]
     )
 
 

@@ -51,13 +51,16 @@ def plan(
     contact_cost: Annotated[float, typer.Option("--contact-cost", help="Cost of one contact.")],
     value_per_conversion: Annotated[float | None, typer.Option("--value-per-conversion", help="Margin of one incremental conversion (uplift plans).")] = None,
     value_from_clv: Annotated[bool, typer.Option("--value-from-clv", help="Use each customer's CLV x --margin as the value (uplift plans).")] = False,
-    margin: Annotated[float, typer.Option("--margin", help="Share of CLV that is profit (with --value-from-clv).")] = 1.0,
+    margin: Annotated[float, typer.Option("--margin", help="Share of CLV (with --value-from-clv) or of revenue (with --score value_uplift) that is profit.")] = 1.0,
+    discount: Annotated[float, typer.Option("--discount", help="With --score value_uplift: share of a contacted customer's expected revenue the offer gives away (added to their contact cost).")] = 0.0,
     budget: Annotated[float | None, typer.Option("--budget", help="Maximum total contact cost.")] = None,
     max_contacts: Annotated[int | None, typer.Option("--max-contacts", help="Maximum number of contacts.")] = None,
     holdout: Annotated[float, typer.Option("--holdout", help="Random control share kept for measurement.")] = 0.10,
     channel: Annotated[str, typer.Option("--channel", help="email, sms or ads (consent is checked for it).")] = "email",
     audience: Annotated[str | None, typer.Option("--audience", help="Plan only over this saved audience (id).")] = None,
-    score: Annotated[str, typer.Option("--score", help="'uplift' (the run's uplift per arm: incremental profit) or a "
+    score: Annotated[str, typer.Option("--score", help="'uplift' (the run's conversion uplift per arm: incremental "
+                                       "profit at --value-per-conversion), 'value_uplift' (incremental revenue per "
+                                       "customer x --margin, minus contact cost and --discount) or a "
                                        "response probability column such as p_purchase_30d: a ranking of expected "
                                        "responders within --budget/--max-contacts, with no incremental or profit "
                                        "claim.")] = "uplift",
@@ -67,10 +70,10 @@ def plan(
     """Who gets which arm: maximum expected incremental profit, no sleeping dogs, a random holdout."""
     from targetwise.errors import ConfigError
     from targetwise.io.exports import write_table
-    from targetwise.usecases.campaigns import PlanRequest, plan_from_run, plan_kind
+    from targetwise.usecases.campaigns import PlanRequest, is_value_score, plan_from_run, plan_kind
     from targetwise.usecases.runs import active_run
 
-    incremental = plan_kind(score) == "incremental"
+    incremental = plan_kind(score) == "incremental" and not is_value_score(score)
     if incremental and (value_per_conversion is None) == (not value_from_clv):
         raise ConfigError("give either --value-per-conversion or --value-from-clv", fix="e.g. --value-per-conversion 25")
     value: float | str | None = "clv" if value_from_clv else value_per_conversion
@@ -78,7 +81,7 @@ def plan(
     request = PlanRequest(
         contact_cost=contact_cost, value_per_conversion=value,  # type: ignore[arg-type]
         margin=margin, budget=budget, max_contacts=max_contacts, holdout_fraction=holdout, channel=channel,  # type: ignore[arg-type]
-        audience_id=audience, score=score, random_state=ws.settings.random_state,
+        audience_id=audience, score=score, random_state=ws.settings.random_state, discount_rate=discount,
     )
     with progress("planning"):
         outcome = plan_from_run(ws, active_run(ws), request)
@@ -86,9 +89,13 @@ def plan(
                   f"cost {outcome.total_cost:,.2f}")
     if outcome.plan is not None:
         result = outcome.plan
-        lo, hi = result.incremental_conversions_interval
         plo, phi = result.profit_interval
-        console.print(f"expected incremental conversions {result.expected_incremental_conversions:,.1f} ({lo:,.1f} to {hi:,.1f})")
+        if result.incremental_conversions_interval is not None and result.expected_incremental_conversions is not None:
+            lo, hi = result.incremental_conversions_interval
+            console.print(f"expected incremental conversions {result.expected_incremental_conversions:,.1f} ({lo:,.1f} to {hi:,.1f})")
+        else:
+            vlo, vhi = result.incremental_value_interval
+            console.print(f"expected incremental margin {result.expected_incremental_value:,.2f} ({vlo:,.2f} to {vhi:,.2f})")
         console.print(f"expected profit {result.expected_profit:,.2f} ({plo:,.2f} to {phi:,.2f}, {plain(result.interval_method)})")
     else:
         assert outcome.ranking is not None

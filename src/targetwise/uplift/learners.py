@@ -217,6 +217,18 @@ class SLearner(BaseUpliftLearner):
         base = score(None)
         return np.column_stack([score(i) - base for i in range(len(self.arms_))])
 
+    def predict_outcomes(self, X: ArrayLike | pd.DataFrame) -> pd.DataFrame:
+        """``P(y=1 | x)`` as control and under each arm (columns: the control label, then the arms)."""
+        require_fitted(self)
+        frame = as_frame(X)
+        features = self._encode(self.model_, frame)
+        n = len(frame)
+        columns = []
+        for active in (None, *range(len(self.arms_))):
+            indicators = {i: np.full(n, float(i == active)) for i in range(len(self.arms_))}
+            columns.append(positive_proba(self.model_, self._design(features, indicators)))
+        return pd.DataFrame(np.column_stack(columns), columns=[self.control_, *self.arms_], index=frame.index)
+
 
 class TLearner(BaseUpliftLearner):
     """Separate models per group: uplift = ``P_arm(y | x) - P_control(y | x)``.
@@ -236,6 +248,16 @@ class TLearner(BaseUpliftLearner):
         for arm in arms:
             mask = labels == arm
             self.arm_models_[arm] = self._fit_classifier(frame[mask], y[mask])
+
+    def predict_outcomes(self, X: ArrayLike | pd.DataFrame) -> pd.DataFrame:
+        """``P(y=1 | x)`` from the control model and each arm's model (columns: the control label, then the arms)."""
+        require_fitted(self)
+        frame = as_frame(X)
+        models = [self.control_model_, *(self.arm_models_[arm] for arm in self.arms_)]
+        return pd.DataFrame(
+            np.column_stack([positive_proba(m, self._encode(m, frame)) for m in models]),
+            columns=[self.control_, *self.arms_], index=frame.index,
+        )
 
     def _predict_arms(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         base = positive_proba(self.control_model_, self._encode(self.control_model_, frame))

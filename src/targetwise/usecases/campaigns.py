@@ -5,6 +5,12 @@ the same request gives the same plan on every surface. A response probability is
 presented as incremental lift: only an uplift model (a randomised campaign's treated vs
 holdout) plans for incremental conversions and profit; a response score gives a ranking of
 expected responders (``kind`` 'responders') with no incremental or profit figure.
+
+Two incremental plans: ``score='uplift'`` (conversion uplift times a value per conversion) and
+``score='value_uplift'`` (the value learner's incremental revenue per customer times ``margin``:
+incremental margin in money, ``plan.outcome == 'margin'``), where each customer's contact cost is
+``contact_cost + discount_rate * revenue expected from them if contacted`` (a discount's cost
+scales with the basket), and nobody with an expected incremental profit of 0 or less is contacted.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from targetwise.campaigns.measurement import CampaignMeasurement, measure_campaign
-from targetwise.campaigns.planner import HOLDOUT, NOT_CONTACTED, CampaignPlan, plan_campaign
+from targetwise.campaigns.planner import HOLDOUT, NOT_CONTACTED, CampaignPlan, plan_campaign, plan_value_campaign
 from targetwise.errors import ConfigError, DataValidationError, Location, NotFoundError
 from targetwise.io import outputs as out
 from targetwise.io.audiences import AudienceStore
@@ -30,9 +36,11 @@ __all__ = [
     "CHANNEL_PURPOSE",
     "HOW_TO_GET_UPLIFT",
     "RESPONDERS_NOTE",
+    "VALUE_NOTE",
     "PlanOutcome",
     "PlanRequest",
     "ResponderRanking",
+    "is_value_score",
     "measure_workspace_campaign",
     "plan_from_run",
     "plan_kind",
@@ -54,8 +62,11 @@ class PlanRequest:
     (``uplift_<arm>``) plans for incremental profit; any other numeric column is a *response*
     probability (e.g. ``p_purchase_30d``) and gives a ranking of expected responders under
     ``budget``/``max_contacts``: no incremental or profit claim, so ``value_per_conversion`` is
-    not used. ``value_per_conversion`` (incremental plans only) is a fixed margin per incremental
-    conversion or ``"clv"``: each customer's CLV times ``margin`` (never below 0)."""
+    not used. ``value_per_conversion`` (conversion-uplift plans only) is a fixed margin per incremental
+    conversion or ``"clv"``: each customer's CLV times ``margin`` (never below 0).
+    ``'value_uplift'`` (or ``value_uplift_<arm>``) plans on incremental revenue: ``margin`` is the
+    share of revenue that is profit and ``discount_rate`` the share of a contacted customer's
+    expected revenue the offer gives away (added to their contact cost)."""
 
     contact_cost: float
     value_per_conversion: float | Literal["clv"] | None = None
@@ -67,6 +78,12 @@ class PlanRequest:
     channel: Channel = "email"
     audience_id: str | None = None
     random_state: int = 0
+    discount_rate: float = 0.0
+
+    @property
+    def value(self) -> bool:
+        """True for a plan on value uplift (incremental revenue, money) rather than conversions."""
+        return is_value_score(self.score)
 
     @property
     def kind(self) -> PlanKind:
@@ -93,10 +110,16 @@ RESPONDERS_NOTE = (
 )
 
 
-def plan_kind(score: str) -> PlanKind:
-    """'incremental' for 'uplift' or an uplift column, 'responders' for any other (response) score."""
+def is_value_score(score: str) -> bool:
+    """'value_uplift' or one ``value_uplift_<arm>`` column: a plan on incremental revenue."""
     bare = score.removeprefix("uplift.")
-    return "incremental" if score == "uplift" or bare.startswith("uplift_") else "responders"
+    return bare == "value_uplift" or bare.startswith("value_uplift_")
+
+
+def plan_kind(score: str) -> PlanKind:
+    """'incremental' for 'uplift', 'value_uplift' or one of their columns, 'responders' for any other score."""
+    bare = score.removeprefix("uplift.")
+    return "incremental" if score == "uplift" or bare.startswith("uplift_") or is_value_score(score) else "responders"
 
 
 def uplift_status(run: RunData) -> tuple[bool, str]:
@@ -248,16 +271,25 @@ def _effects(run: RunData, score: str) -> pd.DataFrame:
                 fix=HOW_TO_GET_UPLIFT,
                 details={"run_id": run.run_id, "stage": "uplift", "output": out.UPLIFT.path},
             )
-        arms = [c for c in frame.columns if c.startswith("uplift.uplift_")]
-        if score != "uplift":
+        prefix = "uplift.value_uplift_" if is_value_score(score) else "uplift.uplift_"
+        arms = [c for c in frame.columns if c.startswith(prefix)]
+        whole = "value_uplift" if is_value_score(score) else "uplift"
+        if not arms:
+            raise NotFoundError(
+                f"run {run.run_id} has no value uplift model (incremental revenue): its campaign's responses carry "
+                "no revenue",
+                fix="plan on 'uplift' with a value per conversion, or ingest responses with revenue and run again",
+                details={"run_id": run.run_id, "stage": "uplift", "output": out.UPLIFT.path},
+            )
+        if score.removeprefix("uplift.") != whole:
             wanted = "uplift." + score.removeprefix("uplift.")
             if wanted not in arms:
                 raise DataValidationError(
                     f"run {run.run_id} has no uplift column {score!r}",
-                    fix=f"use 'uplift' or one of: {', '.join(a.removeprefix('uplift.') for a in arms)}",
+                    fix=f"use '{whole}' or one of: {', '.join(a.removeprefix('uplift.') for a in arms)}",
                 )
             arms = [wanted]
-        return frame[arms].rename(columns=lambda c: c.removeprefix("uplift.uplift_"))
+        return frame[arms].rename(columns=lambda c: c.removeprefix(prefix))
     if score not in frame.columns or not pd.api.types.is_numeric_dtype(frame[score]):
         numeric = sorted(c for c in frame.columns if "." not in c and pd.api.types.is_numeric_dtype(frame[c]))
         raise DataValidationError(
@@ -272,6 +304,28 @@ def _effects(run: RunData, score: str) -> pd.DataFrame:
             fix="rank on a response probability between 0 and 1, e.g. p_purchase_30d",
         )
     return frame[[score]].rename(columns={score: "treatment"})
+
+
+#: what a value-uplift plan's money figures are
+VALUE_NOTE = (
+    "incremental margin = the value model's incremental revenue per customer (treated minus holdout, over the "
+    "campaign's response window) x margin {margin:g}; expected incremental profit = incremental margin - contact "
+    "cost - discount {discount:g} x the revenue expected from the customer if contacted; no customer with an "
+    "expected incremental profit of 0 or less is contacted"
+)
+
+
+def _value_costs(run: RunData, effects: pd.DataFrame, request: PlanRequest) -> pd.DataFrame:
+    """Each customer's cost per arm: the contact cost plus the discount on the revenue expected if contacted."""
+    if not (math.isfinite(request.contact_cost) and request.contact_cost >= 0):
+        raise ConfigError(f"contact_cost must be finite and >= 0, got {request.contact_cost!r}", fix="e.g. --contact-cost 0.5")
+    frame = run.audience_frame().set_index("customer_id").reindex(effects.index)
+    costs = pd.DataFrame(index=effects.index)
+    for arm in effects.columns:
+        column = f"uplift.revenue_if_contacted_{arm}"
+        basket = frame[column].fillna(0.0) if column in frame.columns else pd.Series(0.0, index=effects.index)
+        costs[arm] = request.contact_cost + request.discount_rate * basket.clip(lower=0.0)
+    return costs
 
 
 def response_scores(run: RunData) -> list[str]:
@@ -291,7 +345,18 @@ def plan_from_run(ws: Workspace, run: RunData, request: PlanRequest) -> PlanOutc
         raise ConfigError(f"unknown channel {request.channel!r}", fix=f"use one of: {', '.join(CHANNEL_PURPOSE)}")
     kind = request.kind
     notes: list[str] = []
-    if kind == "incremental":
+    if kind == "incremental" and request.value:
+        if request.value_per_conversion is not None:
+            notes.append("the value per conversion is not used: a value-uplift plan prices incremental revenue "
+                         "times the margin")
+        if not 0 <= request.margin <= 1:
+            raise ConfigError(f"margin must be between 0 and 1, got {request.margin}", fix="e.g. --margin 0.3")
+        if not (math.isfinite(request.discount_rate) and 0 <= request.discount_rate < 1):
+            raise ConfigError(f"discount rate must lie in [0, 1), got {request.discount_rate}", fix="e.g. --discount 0.1")
+    elif kind == "incremental":
+        if request.discount_rate:
+            raise ConfigError("a discount rate needs a value-uplift plan (score 'value_uplift')",
+                              fix="plan with --score value_uplift, or drop --discount")
         if request.value_per_conversion != "clv" and (
             isinstance(request.value_per_conversion, bool) or not isinstance(request.value_per_conversion, int | float)
         ):
@@ -319,6 +384,15 @@ def plan_from_run(ws: Workspace, run: RunData, request: PlanRequest) -> PlanOutc
             random_state=request.random_state,
         )
         outcome.notes.insert(0, RESPONDERS_NOTE)
+        return outcome
+    if request.value:
+        outcome.plan = plan_value_campaign(
+            effects * request.margin if effects.shape[1] > 1 else effects.iloc[:, 0] * request.margin,
+            contact_cost=_value_costs(run, effects, request), budget=request.budget,
+            max_contacts=request.max_contacts, holdout_fraction=request.holdout_fraction,
+            random_state=request.random_state,
+        )
+        outcome.notes.insert(0, VALUE_NOTE.format(margin=request.margin, discount=request.discount_rate))
         return outcome
     if request.value_per_conversion == "clv":
         run.require(out.CLV)
