@@ -52,7 +52,7 @@ def cohorts_section(run: RunInfo, currency: Currency) -> dict[str, Any] | None:
                                     fmt=lambda v: f"{v:.0%}")
     revenue = plot_cohort_heatmap(
         retention_matrix(table, "cumulative_revenue_per_customer"),
-        title="Cumulative revenue per customer", fmt=lambda v: pr.money(v, currency, decimals=2, compact=True),
+        title="Cumulative revenue per customer", fmt=lambda v: pr.money(v, currency, compact=True),
     )
     return {"summary": summary, "retention_png": figure_to_data_uri(retention.figure),
             "revenue_png": figure_to_data_uri(revenue.figure)}
