@@ -16,7 +16,7 @@ from targetwise.io.audit import AuditLog
 from targetwise.io.ingest import ingest
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
-from targetwise.usecases.explain import customer_summary, segment_summary
+from targetwise.usecases.explain import OBJECTED, customer_summary, segment_summary
 from targetwise.usecases.runs import active_run
 
 PERSONAL = re.compile(r"\bC[1-4]\b|@|example\.com|7031|555 1212")
@@ -125,3 +125,13 @@ def test_an_endpoint_failure_shows_the_template_and_asks_again_next_time(ws_path
         later = customer_summary(ws, run, "C3")
     assert failed.engine == "template" and failed.check.startswith("model endpoint failed:")
     assert (later.engine, later.text) == ("llm", "Champions, 5 orders, last 10 days ago.")
+
+
+def test_a_profiling_objectors_figures_go_to_no_model(ws_path: Path) -> None:
+    with LLMServer() as server:
+        ws = open_ws(ws_path, server)
+        server.reply("Hibernating, 1 order.")
+        c4 = customer_summary(ws, active_run(ws), "C4")  # C4 objected to profiling after the run was made
+    assert server.requests == []
+    assert (c4.engine, c4.check) == ("template", OBJECTED)
+    assert c4.text.startswith("In RFM segment Hibernating and behavioural cluster Lapsed (one order 400 days ago).")

@@ -33,14 +33,16 @@ from targetwise.assist.scrub import scrubber_for
 from targetwise.errors import NotFoundError
 from targetwise.io import outputs as out
 from targetwise.io.audit import AuditLog
+from targetwise.io.consent import opted_out
 from targetwise.io.workspace import Workspace
 from targetwise.presentation import Currency, plural
 from targetwise.usecases.runs import RunData, parse_drivers
 from targetwise.usecases.segments_browse import find_segment
 
-__all__ = ["CHECK_ACTION", "customer_summary", "segment_summary"]
+__all__ = ["CHECK_ACTION", "OBJECTED", "customer_summary", "segment_summary"]
 
 CHECK_ACTION = "llm_check"
+OBJECTED = "not sent: the customer objected to profiling, so their figures go to no model"
 T = TypeVar("T")
 log = logging.getLogger("targetwise.assist")
 _CACHE: weakref.WeakKeyDictionary[RunData, dict[tuple[str, str], Summary]] = weakref.WeakKeyDictionary()
@@ -132,6 +134,7 @@ def customer_summary(
 
     The facts are the customer's own figures from the run; the customer id is never one
     of them, and with a model endpoint the scrubber refuses a prompt that holds it anyway.
+    A customer who objected to profiling gets the template's text: their figures go to no model.
     """
     sections = {name: run.by_customer(output).get(customer_id)
                 for name, output in (("features", out.FEATURES), ("segment", out.SEGMENTS), ("clv", out.CLV),
@@ -152,6 +155,9 @@ def customer_summary(
         sheet = customer_sheet(features=sections["features"], segment=sections["segment"], clv=sections["clv"],
                                propensity=sections["propensity"], drivers=drivers, products=products,
                                currency=Currency.from_settings(ws.settings), horizon=_horizon(run))
-        return rephrase(_client(ws, key_id, transport, db), sheet, customer_template(sheet), purpose="customer summary")
+        client = _client(ws, key_id, transport, db)
+        if client is not None and customer_id in db(lambda: opted_out(ws, "profiling")):
+            return Summary(customer_template(sheet), "template", OBJECTED, sheet)
+        return rephrase(client, sheet, customer_template(sheet), purpose="customer summary")
 
     return _summary(ws, run, "customer", customer_id, build, key_id=key_id, customer_id=customer_id)
