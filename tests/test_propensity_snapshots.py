@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -63,3 +64,19 @@ def test_row_cap_keeps_a_seeded_uniform_sample_and_records_it(retail_backend) ->
     other = SnapshotStore(retail_backend, max_rows_per_cutoff=cap, random_state=8)
     other.plan(CUTOFFS)
     assert other.features(day)["customer_id"].tolist() != capped.features(day)["customer_id"].tolist()
+
+
+def test_backtest_and_final_fits_side_by_side_equal_sequential_fits() -> None:
+    """The two fits of a task run at the same time; each must be exactly the model a fit alone gives."""
+    from targetwise.propensity import PropensityClassifier
+    from targetwise.usecases.propensity import _fit_pair
+
+    rng = np.random.default_rng(11)
+    X = pd.DataFrame({"recency_days": rng.uniform(0, 300, 4000), "frequency": rng.poisson(3, 4000).astype(float)})
+    y = rng.random(4000) < 1 / (1 + np.exp(0.02 * X["recency_days"].to_numpy() - 1 - 0.2 * X["frequency"].to_numpy()))
+    first, second = (X.iloc[:2500], y[:2500]), (X, y)
+    together = _fit_pair(lambda: PropensityClassifier(random_state=5), first, second)
+    alone = [PropensityClassifier(random_state=5).fit(*first), PropensityClassifier(random_state=5).fit(*second)]
+    for left, right in zip(together, alone, strict=True):
+        assert left.predict_proba(X).tolist() == right.predict_proba(X).tolist()
+    assert together[0].predict_proba(X).tolist() != together[1].predict_proba(X).tolist()  # not one model twice
