@@ -8,12 +8,18 @@ Cases (times are the median of ``--repeat`` runs, wall clock, one process):
   as a transaction log records them), checking every library recovers the same parameters.
 * ``score 1M``: conditional expected purchases (next 39 weeks) + P(alive) for the 1M customers.
 * ``fit Pareto/NBD CDNOW``, ``fit Pareto/NBD 1M``, ``fit Gamma-Gamma CDNOW``.
+* ``--covariates``: BG/NBD, Pareto/NBD and Gamma-Gamma with covariates (Fader & Hardie 2007) at
+  100k and 1M customers (``--covariate-sizes``): a channel (3 levels) and a region (4 levels),
+  one-hot, 12 customer groups, planted coefficients on purchase, dropout and spend; time and
+  recovery (largest |estimate - truth| / SE, and the share within 2 SE); pymc-marketing's
+  BetaGeoModel with covariates (MAP) side by side at the sizes in ``--peer-sizes``.
 
 Peers run in the same process when importable (install them in a separate venv, e.g.
 ``/work/bench-venvs/clv``, with targetwise's ``src`` on the path); otherwise they are
 reported as not installed. Usage::
 
     /work/bench-venvs/clv/bin/python benchmarks/clv.py [--repeat 5] [--n-customers 1000000] [--skip-slow-peers]
+    /work/bench-venvs/clv/bin/python benchmarks/clv.py --covariates [--covariate-sizes 100000 1000000]
     .venv/bin/python benchmarks/clv.py            # targetwise only
 """
 
@@ -129,8 +135,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--n-customers", type=int, default=1_000_000)
     parser.add_argument("--skip-slow-peers", action="store_true", help="skip peers' 1M fits")
+    parser.add_argument("--covariates", action="store_true", help="only the covariate cases")
+    parser.add_argument("--covariate-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--peer-sizes", type=int, nargs="*", default=[100_000])
     args = parser.parse_args()
     print(machine())
+    if args.covariates:
+        from clv_covariates import covariate_cases
+
+        print_table(covariate_cases(args.covariate_sizes, args.peer_sizes, pymc_peer))
+        return
     rows: list[tuple[str, str, float, float, str]] = []
 
     cdnow_path = DATASETS / "cdnow" / "cdnow_customers_summary_with_transactions.csv"

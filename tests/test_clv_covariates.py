@@ -121,7 +121,7 @@ def test_pareto_nbd_recovers_planted_coefficients_within_two_se() -> None:
     truth = truth_names({"purchase": GAMMA_PURCHASE, "dropout": GAMMA_DEATH}) | {"r": 0.55, "alpha": 10.0}
     hits = []
     for seed in range(20):
-        sim, cov = pareto_sample(100 + seed)
+        sim, cov = pareto_sample(100 + seed, n=2000)
         hits.append(coverage(CovariateParetoNBD().fit(sim["frequency"], sim["recency"], sim["T"], cov), truth))
     frame = pd.DataFrame(hits)
     assert frame.to_numpy().mean() >= 0.9, frame.mean()
@@ -152,10 +152,10 @@ def test_constant_covariates_give_the_plain_fit(kind: str) -> None:
 
 
 def test_group_and_row_likelihood_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    sim, cov = bg_sample(7, n=1500)
+    sim, cov = bg_sample(7, n=1000)
     args = (sim["frequency"], sim["recency"], sim["T"], cov)
     grouped = CovariateBetaGeo().fit(*args)
-    psim, pcov = pareto_sample(7, n=800)
+    psim, pcov = pareto_sample(7, n=600)
     pargs = (psim["frequency"], psim["recency"], psim["T"], pcov)
     pgrouped = CovariateParetoNBD().fit(*pargs)
     monkeypatch.setattr(_covariate_base, "MAX_GROUPS", 0)

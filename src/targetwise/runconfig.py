@@ -73,6 +73,16 @@ class ClvConfig(_Section):
         "(P(alive) = 1) and keep the better fit by AIC; the notes say which was used.",
     )
     holdout_weeks: int | None = Field(default=None, ge=1, le=104, description="Weeks held out for the calibration check (none: a third of the history, 4 to 26).")
+    covariates: tuple[str, ...] = Field(
+        default=(),
+        description="Time-invariant covariates on the purchase, dropout and spend processes (Fader & Hardie 2007), "
+        "one-hot against each one's most common level: acquisition_channel, first_order_category, region, or a "
+        "categorical feature column (empty: the plain models).",
+    )
+    covariate_min_customers: int = Field(
+        default=50, ge=1, description="Covariate levels with fewer customers are pooled into (other); the notes say which.",
+    )
+
 
 
     @field_validator("retry_penalizers")

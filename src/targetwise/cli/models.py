@@ -82,10 +82,13 @@ def clv(
     time_unit: Annotated[str, typer.Option("--time-unit", help="D (days) or W (weeks).")] = "W",
     discount_rate: Annotated[float, typer.Option("--discount-rate", help="Discount rate per time unit (0.0019/week ~ 10%/year).")] = 0.0,
     model: Annotated[str, typer.Option("--model", help="bgnbd or paretonbd.")] = "bgnbd",
+    covariate: Annotated[list[str] | None, typer.Option(
+        "--covariate", help="Covariate on purchase, dropout and spend, one-hot (repeatable): acquisition_channel, "
+        "first_order_category, region or a categorical feature.")] = None,
     out: OutOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Customer lifetime value (BG/NBD or Pareto/NBD + Gamma-Gamma) with 80% intervals."""
+    """Customer lifetime value (BG/NBD or Pareto/NBD + Gamma-Gamma) with 80% intervals, optionally with covariates."""
     from targetwise.io.exports import write_table
     from targetwise.usecases.clv import clv_workspace
 
@@ -94,12 +97,18 @@ def clv(
     with progress(f"CLV as of {as_of}"):
         result = clv_workspace(
             ws, as_of, horizon=horizon, time_unit=time_unit.upper(), discount_rate=discount_rate, model=model,
-            random_state=ws.settings.random_state,
+            random_state=ws.settings.random_state, covariates=tuple(covariate or ()),
         )
     frame, info = result.table, {**result.params(), "warnings": list(result.notes)}
     params = ", ".join(f"{k}={v:.4g}" for k, v in info["params"].items())
     console.print(f"{plain(info['transaction_model'])}: {plain(params)} (log-likelihood {info['log_likelihood']:,.2f})")
     console.print("Gamma-Gamma: " + plain(", ".join(f"{k}={v:.4g}" for k, v in info["spend_params"].items())))
+    if "covariates" in info:
+        console.print("coefficients (log scale, against each covariate's reference level), with standard errors:")
+        for row in [*info["covariates"]["transaction"], *info["covariates"]["spend"]]:
+            if ":" in row["parameter"]:
+                se = "not identified" if row["se"] is None else f"SE {row['se']:.3g}"
+                console.print(f"  {plain(row['parameter'])} = {row['coef']:.4g} ({se})")
     for w in info["warnings"]:
         console.print(f"[yellow]warning:[/] {plain(w)}")
     console.print(f"total CLV over {horizon:g} {plain(time_unit)}: {human(frame['clv'].sum())} ({len(frame):,} customers)")

@@ -51,6 +51,9 @@ MODEL_LABELS = {
     "ParetoNBD": ("pareto_nbd", "Pareto/NBD"),
     "NBD": ("nbd", "NBD (no dropout)"),
     "GammaGamma": ("gamma_gamma", "Gamma-Gamma"),
+    "CovariateBetaGeo": ("beta_geo", "BG/NBD with covariates"),
+    "CovariateParetoNBD": ("pareto_nbd", "Pareto/NBD with covariates"),
+    "CovariateGammaGamma": ("gamma_gamma", "Gamma-Gamma with covariates"),
 }
 #: penalties tried in turn when a fit stops at the edge of its parameter space (RunConfig.clv.retry_penalizers)
 RETRY_PENALIZERS = (0.001, 0.01)
@@ -71,12 +74,22 @@ class ClvResult:
     notes: Notes = field(default_factory=Notes)
 
     def params(self) -> dict[str, Any]:
-        return {
+        """The fitted parameters; with covariates also ``covariates``: every parameter with its standard error."""
+        out = {
             "transaction_model": type(self.transaction_model).__name__,
             "params": dict(self.transaction_model.params_),
             "spend_params": dict(self.spend_model.params_),
             "log_likelihood": float(self.transaction_model.log_likelihood_),
         }
+        if hasattr(self.transaction_model, "coefficients_"):
+            from targetwise.usecases.clv_covariates import coefficient_rows
+
+            out["covariates"] = {
+                "names": list(self.transaction_model.covariate_names_),
+                "transaction": coefficient_rows(self.transaction_model),
+                "spend": coefficient_rows(self.spend_model),
+            }
+        return out
 
 
 def per_unit_discount(annual_rate: float, time_unit: str) -> float:
@@ -105,6 +118,7 @@ def fit_clv(
     retry_penalizers: Sequence[float] = RETRY_PENALIZERS,
     no_dropout_fallback: bool = True,
     random_state: int = 0,
+    covariates: pd.DataFrame | None = None,
 ) -> ClvResult:
     """CLV over ``horizon`` time units, discounted at ``discount_rate`` per unit.
 
@@ -113,10 +127,22 @@ def fit_clv(
     interval (e.g. a singular information matrix on a tiny shop) the point values
     stay and the notes say why. A fit at the edge of its parameter space is refitted
     with ``retry_penalizers`` or replaced by the no-dropout NBD (module docstring).
+    ``covariates`` (one row per feature row, numeric columns, e.g. from
+    :func:`~targetwise.usecases.clv_covariates.clv_covariate_table`) switch to the covariate
+    models (:func:`~targetwise.usecases.clv_covariates.fit_clv_covariates`; penalised refits, no
+    NBD fallback); a table without columns is the plain fit.
     """
     from targetwise.clv import customer_lifetime_value
 
     _check(time_unit, model)
+    if covariates is not None and covariates.shape[1] > 0:
+        from targetwise.usecases.clv_covariates import fit_clv_covariates
+
+        return fit_clv_covariates(  # type: ignore[no-any-return]
+            features, covariates, horizon=horizon, time_unit=time_unit, discount_rate=discount_rate,
+            interval=interval, n_draws=n_draws, model=model, penalizer_coef=penalizer_coef,
+            spend_penalizer_coef=spend_penalizer_coef, retry_penalizers=retry_penalizers, random_state=random_state,
+        )
     f = features
     freq, rec, T = (f[c].to_numpy(dtype=float) for c in ("btyd_frequency", "btyd_recency", "btyd_T"))
     money = f["btyd_monetary_value"].to_numpy(dtype=float)
@@ -328,15 +354,26 @@ def clv_workspace(
     interval: float | None = 0.8,
     model: str = "bgnbd",
     random_state: int = 0,
+    covariates: Sequence[str] = (),
+    covariate_min_customers: int = 50,
 ) -> ClvResult:
-    """``targetwise clv``: features in ``time_unit`` at ``as_of`` (objectors left out), then :func:`fit_clv`."""
+    """``targetwise clv``: features in ``time_unit`` at ``as_of`` (objectors left out), then :func:`fit_clv`;
+    ``covariates`` name customer attributes or categorical features (one-hot, ``clv.covariates``)."""
+    from targetwise.usecases.clv_covariates import clv_covariate_table
+
     _check(time_unit, model)
+    notes = Notes()
+    table = None
     with open_model_data(ws) as data:
         features = features_at(data, as_of, time_unit=time_unit)
-    return fit_clv(
+        if covariates:
+            table, notes = clv_covariate_table(data, as_of, features, covariates, min_customers=covariate_min_customers)
+    result = fit_clv(
         features, horizon=horizon, time_unit=time_unit, discount_rate=discount_rate, interval=interval,
-        model=model, random_state=random_state,
+        model=model, random_state=random_state, covariates=table,
     )
+    result.notes[:0] = [n for n in notes if n not in result.notes]
+    return result
 
 
 # -- checks: calibration vs holdout, tracking ---------------------------------------------

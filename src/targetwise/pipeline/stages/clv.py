@@ -2,7 +2,8 @@
 
 When a fit stops at the edge of its parameter space the use case refits it (penalised, or the
 no-dropout NBD when nobody lapses); the model used is in the metrics (``transaction_model``),
-the params output and the notes.
+the params output and the notes. ``clv.covariates`` fits the covariate models instead; the params
+output then carries every coefficient with its standard error (``covariates``).
 """
 
 from __future__ import annotations
@@ -15,31 +16,39 @@ from targetwise.io.runs import StageRecord
 from targetwise.pipeline.context import RunContext, Stage
 from targetwise.usecases._common import Notes, collect_warnings
 from targetwise.usecases.clv import MODEL_LABELS, clv_checks, fit_clv, per_unit_discount
+from targetwise.usecases.clv_covariates import clv_covariate_table, plain_model
 
 
 def run(ctx: RunContext, record: StageRecord) -> None:
     cfg = ctx.config.clv
     features = ctx.require_features()
+    covariates, covariate_notes = None, Notes()
+    if cfg.covariates:
+        covariates, covariate_notes = clv_covariate_table(
+            ctx.data, ctx.as_of, features, cfg.covariates, min_customers=cfg.covariate_min_customers
+        )
     result = fit_clv(
         features, horizon=cfg.horizon_days, time_unit="D", discount_rate=per_unit_discount(cfg.annual_discount_rate, "D"),
         interval=cfg.interval, n_draws=cfg.n_draws, penalizer_coef=cfg.penalizer_coef,
         spend_penalizer_coef=cfg.spend_penalizer_coef, retry_penalizers=cfg.retry_penalizers,
-        no_dropout_fallback=cfg.no_dropout_fallback, random_state=ctx.random_state,
+        no_dropout_fallback=cfg.no_dropout_fallback, random_state=ctx.random_state, covariates=covariates,
     )
-    for note in result.notes:
+    for note in [*covariate_notes, *result.notes]:
         record.note(note)
     ctx.results["clv"] = result.table
     ctx.writer.write_table(out.CLV, result.table)
-    _checks(ctx, record, result.transaction_model, features["btyd_T"].to_numpy(dtype=float))
+    # the P(alive) matrix shows the plain model (with covariates: the reference customers')
+    _checks(ctx, record, plain_model(result.transaction_model), features["btyd_T"].to_numpy(dtype=float))
     trans, ggf = result.transaction_model, result.spend_model
     key, label = MODEL_LABELS[type(trans).__name__]  # beta_geo, or nbd after the no-dropout fallback
-    ctx.writer.write_json(
-        out.CLV_PARAMS,
-        {"transaction_model": label, key: trans.params_, "gamma_gamma": ggf.params_,
-         f"{key}_log_likelihood": trans.log_likelihood_, "penalizer_coef": trans.penalizer_coef,
-         "spend_penalizer_coef": ggf.penalizer_coef, "time_unit": "day", "horizon_days": cfg.horizon_days,
-         "annual_discount_rate": cfg.annual_discount_rate},
-    )
+    params = {"transaction_model": label, key: trans.params_, "gamma_gamma": ggf.params_,
+              f"{key}_log_likelihood": trans.log_likelihood_, "penalizer_coef": trans.penalizer_coef,
+              "spend_penalizer_coef": ggf.penalizer_coef, "time_unit": "day", "horizon_days": cfg.horizon_days,
+              "annual_discount_rate": cfg.annual_discount_rate}
+    if "covariates" in (fitted := result.params()):
+        # params at the reference level (all covariates 0); coefficients on the log scale, with standard errors
+        params["covariates"] = fitted["covariates"]
+    ctx.writer.write_json(out.CLV_PARAMS, params)
     record.params = {"horizon": cfg.horizon_days, "time_unit": "day", "annual_discount_rate": cfg.annual_discount_rate,
                      "interval": cfg.interval}
     record.metrics.update(
