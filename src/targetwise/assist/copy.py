@@ -5,7 +5,8 @@ only: segment mix, typical behaviour, top categories, recommended products by na
 CLV band; never a customer row, id or contact value; the client's scrubber refuses a
 prompt that holds one). It answers ``{"variants": [{"subject", "preheader", "body"}, ...]}``
 under a strict JSON schema; the answer is validated (exactly the variants asked
-for, no empty field) with one retry, then every variant is linted
+for, no empty field) with one retry, the brand's legal text is appended to each body
+verbatim (the model never writes it), then every variant is linted
 (:func:`targetwise.assist.lints.lint_variant`) and carries its result. A variant that
 breaks a lint is kept and shown with its findings, never silently dropped or fixed.
 """
@@ -19,13 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from targetwise.assist.brand import BrandRules
 from targetwise.assist.client import CallRecord, LLMClient, chat_validated
-from targetwise.assist.facts import FactSheet
+from targetwise.assist.facts import FactSheet, guard_integers
 from targetwise.assist.lints import LintResult, lint_variant
 
-__all__ = ["MAX_VARIANTS", "CopyVariant", "copy_messages", "copy_schema", "generate_copy", "lint_all", "parse_copy_answer"]
+__all__ = ["MAX_VARIANTS", "CopyVariant", "copy_messages", "copy_schema", "generate_copy", "lint_all", "parse_copy_answer",
+           "with_legal_text"]
 
 MAX_VARIANTS = 5
 PURPOSE = "campaign copy"
+_COUNTS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ def copy_messages(facts: FactSheet, brand: BrandRules, brief: str, n_variants: i
     rules = [
         f"You write marketing e-mails{f' for {brand.name}' if brand.name else ''} in {brand.language}. "
         f"Tone: {brand.tone}.",
-        f"Write exactly {n_variants} different variants, each with a subject, a preheader and a body.",
+        f"Write exactly {_COUNTS.get(n_variants, n_variants)} different variants, each with a subject, a preheader "
+        "and a body.",
         "Use only the facts and the brief you are given. Do not state any number (a price, a discount, a count, "
         "a date) that is not written in the facts or the brief.",
         f"Personalisation tokens you may use, written exactly like this: {tokens}. They are filled for each "
@@ -99,11 +103,13 @@ def copy_messages(facts: FactSheet, brand: BrandRules, brief: str, n_variants: i
     if brand.banned_claims:
         rules.append("Never make these claims: " + "; ".join(brand.banned_claims) + ".")
     if brand.legal_text:
-        rules.append(f"End every body with this legal text, exactly as written: {brand.legal_text}")
+        rules.append("The brand's legal footer is added to every body after you write it: do not write one.")
     rules.append('Answer with one JSON object: {"variants": [{"subject": ..., "preheader": ..., "body": ...}]}.')
+    rules.append("Whole numbers are written here with a trailing .0 (as in 5.0 orders); write them without it.")
+    system = guard_integers("\n".join(rules))  # targetwise's own integers, never a bare token equal to an id
     user = "\n".join([f"Brief: {brief}", "", f"Facts about the audience ({facts.title}; aggregates of its members):",
-                      *facts.lines()])
-    return [{"role": "system", "content": "\n".join(rules)}, {"role": "user", "content": user}]
+                      *facts.prompt_lines()])
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def parse_copy_answer(answer: dict[str, Any], n_variants: int) -> list[dict[str, str]]:
@@ -116,6 +122,13 @@ def parse_copy_answer(answer: dict[str, Any], n_variants: int) -> list[dict[str,
     if len(parsed.variants) != n_variants:
         raise ValueError(f"the answer has {len(parsed.variants)} variants; exactly {n_variants} were asked for")
     return [v.model_dump() for v in parsed.variants]
+
+
+def with_legal_text(texts: list[dict[str, str]], brand: BrandRules) -> list[dict[str, str]]:
+    """Each body with the brand's legal text appended verbatim (the model is told not to write it)."""
+    if not brand.legal_text:
+        return texts
+    return [{**t, "body": f"{t['body'].rstrip()}\n\n{brand.legal_text}"} for t in texts]
 
 
 def lint_all(texts: list[dict[str, str]], *, brand: BrandRules, facts: FactSheet) -> list[CopyVariant]:
@@ -131,4 +144,4 @@ def generate_copy(
         schema=copy_schema(n_variants), schema_name="campaign_copy",
         validate=lambda answer: parse_copy_answer(answer, n_variants),
     )
-    return lint_all(texts, brand=brand, facts=facts), records
+    return lint_all(with_legal_text(texts, brand), brand=brand, facts=facts), records

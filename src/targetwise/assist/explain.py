@@ -4,7 +4,8 @@ The embedded template (:func:`segment_template`, :func:`customer_template`) turn
 :class:`~targetwise.assist.facts.FactSheet` into sentences; it adds no number of its
 own, so its text always passes the number check. With a model endpoint the facts
 (never a customer id, a contact value or a row of data: the sheet holds the
-customer's own non-identifying figures and labels) are sent to be rephrased
+customer's own non-identifying figures and labels; targetwise's integers written ``5.0`` so that none
+is a bare token equal to an integer customer id) are sent to be rephrased
 (:func:`rephrase`), and the answer is checked: every number in it must be a number
 of the facts, else the template's text is used and the check says why.
 """
@@ -188,13 +189,14 @@ def customer_template(sheet: FactSheet) -> str:
 
 
 # -- the model's rephrasing, checked -----------------------------------------------------------------
-def _messages(sheet: FactSheet, template: str) -> list[dict[str, str]]:
+def _messages(sheet: FactSheet) -> list[dict[str, str]]:
     system = (
         "You rewrite computed facts as a short summary (two to four sentences) for a marketer. Use only the facts "
-        "given. Copy every number exactly as it is written in the facts; write no other number, no number in "
-        "words, and no advice or claim the facts do not state. Answer with the summary text only."
+        "given. Copy every number as it is written in the facts, except that whole numbers are written here with "
+        "a trailing .0 (as in 5.0 orders): write them without it. Write no other number, no number in words, and no "
+        "advice or claim the facts do not state. Answer with the summary text only."
     )
-    user = "\n".join([f"Facts about {sheet.title}:", *sheet.lines(), "", f"A plain version: {template}"])
+    user = "\n".join([f"Facts about {sheet.title}:", *sheet.prompt_lines()])
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -207,7 +209,7 @@ def rephrase(client: LLMClient | None, sheet: FactSheet, template: str, *, purpo
     if client is None:
         return Summary(template, "template", None, sheet)
     try:
-        text, _ = client.chat_text(purpose=purpose, messages=_messages(sheet, template))
+        text, _ = client.chat_text(purpose=purpose, messages=_messages(sheet))
     except PromptRefusedError as exc:
         return Summary(template, "template", f"not sent: {exc.message}", sheet)
     except ModelEndpointError as exc:

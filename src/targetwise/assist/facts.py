@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Fact", "FactSheet", "numbers_in", "unknown_numbers"]
+__all__ = ["NAMES", "Fact", "FactSheet", "guard_integers", "numbers_in", "unknown_numbers"]
 
 # a number as written: 1,234.5 or 1234 or .5 is not one (a sentence's full stop before digits is rare)
 NUMBER = re.compile(r"(?<![\w.])[£$€¥]?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\d])%?")
@@ -32,7 +32,19 @@ _WORDS = {
     "seventy": 70, "eighty": 80, "ninety": 90, "dozen": 12, "hundred": 100, "thousand": 1000, "million": 1_000_000,
     "twice": 2, "double": 2, "triple": 3, "half": Decimal("0.5"),
 }
+#: facts that are names as the shop wrote them (products, segments, the audience): sent as they are
+NAMES = frozenset({"audience", "name", "rfm_segment", "cluster_name", "products", "recommended_products", "brief"})
+# a whole-token integer: the scrubber refuses a token equal to a customer id, so in a shop with integer ids
+# ("1" .. "2500") every "5 orders" would be refused; targetwise's own integers are sent as "5.0"
+BARE_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?![\w]|[.,]\d)")
 NUMBER_WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+
+
+def guard_integers(text: str) -> str:
+    """``text`` with every number one token with a decimal point ("5 orders" -> "5.0 orders", "1,204" ->
+    "1204.0": the scrubber reads "1,204" as the tokens 1 and 204; "7.5" stays): what targetwise computed may
+    go to a model even in a shop whose customer ids are integers."""
+    return BARE_NUMBER.sub(lambda m: m.group(1).replace(",", "") + (m.group(2) or ".0"), text)
 
 
 def numbers_in(text: str) -> list[tuple[str, Decimal]]:
@@ -72,6 +84,10 @@ class FactSheet:
 
     def lines(self) -> list[str]:
         return [f.line() for f in self.facts]
+
+    def prompt_lines(self) -> list[str]:
+        """The lines as sent to a model: computed integers guarded (:func:`guard_integers`), names as written."""
+        return [f.line() if f.name in NAMES else guard_integers(f.line()) for f in self.facts]
 
     def numbers(self) -> set[Decimal]:
         """Every number written in the facts' labels and texts (by value)."""
