@@ -253,6 +253,10 @@ from targetwise.cli import audiences as _audiences  # noqa: E402
 
 app.add_typer(_audiences.audience_app, name="audience")
 
+from targetwise.cli import assist as _assist  # noqa: E402
+
+app.add_typer(_assist.assist_app, name="assist")
+
 from targetwise.cli import copy as _copy  # noqa: E402
 
 app.add_typer(_copy.explain_app, name="explain")
