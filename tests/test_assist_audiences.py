@@ -233,3 +233,29 @@ def test_the_model_prompt_passes_the_scrubber_in_a_shop_with_integer_ids(frame: 
     assert scrubber.findings(json.dumps(audience_schema(catalogue))) == []
     assert "orders in the last 90.0 days" in audience_messages("x", catalogue, currency_code="GBP")[0]["content"]
     assert scrubber.findings("customers worth over 500")  # a typed amount equal to an id is still refused
+
+
+def test_cli_assist_eval_prints_accuracy_per_shape(demo_copy: Workspace, tmp_path: Path) -> None:
+    golden = tmp_path / "mine.jsonl"
+    golden.write_text("\n".join(json.dumps(c) for c in [
+        {"id": "a", "workspace": "mine", "shape": "names", "text": "loyal customers",
+         "conditions": [{"field": "rfm_segment", "op": "==", "value": "Loyal"}], "unresolved": False},
+        {"id": "b", "workspace": "mine", "shape": "comparison", "text": "worth over 500",
+         "conditions": [{"field": "clv", "op": ">", "value": 1000}], "unresolved": False},
+        {"id": "c", "workspace": "other", "shape": "names", "text": "x", "conditions": [], "unresolved": True},
+    ]) + "\n")
+    result = CliRunner().invoke(app, ["assist", "eval", "--golden", str(golden), "--only", "mine", "--json",
+                                      "--workspace", str(demo_copy.path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    run = active_run(demo_copy)
+    over_500 = audience_size(demo_copy, run, [{"field": "clv", "op": ">", "value": 500}]).size
+    over_1000 = audience_size(demo_copy, run, [{"field": "clv", "op": ">", "value": 1000}]).size
+    # b is read as clv > 500 where the file expects clv > 1000: not exact, Jaccard |> 1000| / |> 500|
+    assert 0 < over_1000 < over_500
+    assert (report["engine"], report["cases"], report["exact"]) == ("embedded", 2, 1)
+    assert report["by_shape"]["names"]["exact"] == 1.0 and report["by_shape"]["comparison"]["exact"] == 0.0
+    assert report["mean_jaccard"] == pytest.approx((1 + over_1000 / over_500) / 2)
+    table = CliRunner().invoke(app, ["assist", "eval", "--golden", str(golden), "--only", "mine",
+                                     "--workspace", str(demo_copy.path)])
+    assert "50.0%" in table.output and "miss b: worth over 500" in table.output
