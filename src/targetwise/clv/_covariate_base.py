@@ -434,7 +434,8 @@ def _group_codes(values: FloatArray) -> tuple[NDArray[np.intp], FloatArray]:
     """Distinct rows of ``values`` (k may be 0) and each row's index among them."""
     if values.shape[1] == 0:
         return np.zeros(values.shape[0], dtype=np.intp), np.zeros((1, 0))
-    unique, codes = np.unique(values, axis=0, return_inverse=True)
-    return codes.ravel().astype(np.intp), unique
+    # hash-based (compress_rows), in order of first appearance: np.unique(axis=0) sorts rows, ~10x slower at 1M
+    unique, _counts, codes = compress_rows(*(np.ascontiguousarray(values[:, j]) for j in range(values.shape[1])))
+    return codes, np.column_stack(unique)
 
 
