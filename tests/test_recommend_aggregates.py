@@ -139,3 +139,51 @@ def test_threads_change_no_factor_weight_or_score() -> None:
     assert left["score"].tolist() == right["score"].tolist()
     als_one, als_two = one.components_["als"].model_, two.components_["als"].model_
     assert np.array_equal(als_one.user_factors, als_two.user_factors)
+
+
+def _dense_ascent(parts, allowed, is_relevant, tie_rank, *, k, grid):
+    """The weight search on full rows (every product), as it was before the compaction."""
+    tie_break = -1e-9 * tie_rank / (len(tie_rank) + 1.0)
+    kk = min(k, allowed.shape[1])
+    relevant_allowed = is_relevant & allowed
+
+    def precision(weights):
+        blended = sum(weights[name] * part for name, part in parts.items()) + tie_break
+        blended = np.where(allowed, blended, -np.inf)
+        top = np.argpartition(-blended, kk - 1, axis=1)[:, :kk]
+        return float(np.mean(np.take_along_axis(relevant_allowed, top, axis=1).sum(axis=1) / k))
+
+    current = {name: 1.0 for name in parts}
+    best = precision(current)
+    for _ in range(2):
+        for name in parts:
+            for value in grid:
+                trial = {**current, name: float(value)}
+                if any(trial.values()) and (score := precision(trial)) > best + 1e-12:
+                    best, current = score, trial
+    return current, best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_weight_search_on_candidate_columns_equals_the_search_on_every_product(seed) -> None:
+    from targetwise.recommend.hybrid import _coordinate_ascent
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_products, n_candidates = 400, 900, 25
+    allowed = rng.random((n_rows, n_products)) < 0.9
+    allowed[:5] = False
+    allowed[:5, :3] = True  # rows with fewer allowed products than k
+    parts = {}
+    for name in ("buy_again", "item_item", "als", "trending"):
+        part = np.zeros((n_rows, n_products))
+        for r in range(n_rows):
+            top = rng.choice(n_products, size=rng.integers(0, n_candidates), replace=False)
+            part[r, top] = 1.0 / (10.0 + np.arange(len(top)))
+        parts[name] = np.where(allowed, part, 0.0)
+    popularity = rng.permutation(n_products)  # the relevant items lean popular, as in real data
+    is_relevant = rng.random((n_rows, n_products)) < 0.02 + 0.1 * (popularity < 50)
+    grid = (0.0, 0.25, 0.5, 1.0, 2.0)
+    expected = _dense_ascent(parts, allowed, is_relevant, popularity, k=10, grid=grid)
+    got = _coordinate_ascent(parts, allowed, is_relevant, popularity, k=10, grid=grid)
+    assert got == expected
+    assert expected[1] > 0 and expected[0] != {name: 1.0 for name in parts}  # the search moved and found hits

@@ -85,6 +85,38 @@ def _contribution(
     return out, np.isfinite(scores)
 
 
+def _compact_candidates(
+    parts: dict[str, np.ndarray],
+    allowed: np.ndarray,
+    is_relevant: np.ndarray,
+    tie_rank: np.ndarray,
+    tie_break: np.ndarray,
+    kk: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """The columns a row's top ``kk`` can come from, for every weighting: the products some component
+    ranks (a non-zero part), plus the ``kk`` most popular other allowed products (they score only the
+    tie break, so no other product can pass them). Same top ``kk`` as the full rows, on a few hundred
+    columns instead of every product: ``(parts, tie_break, allowed, relevant)`` gathered per row."""
+    candidate = np.zeros(allowed.shape, dtype=bool)
+    for part in parts.values():
+        candidate |= part != 0
+    candidate &= allowed
+    by_popularity = np.argsort(tie_rank, kind="stable")
+    others = (allowed & ~candidate)[:, by_popularity]
+    first_others = others & (np.cumsum(others, axis=1) <= kk)
+    keep = candidate.copy()
+    rows, cols = np.nonzero(first_others)
+    keep[rows, by_popularity[cols]] = True
+    width = max(int(keep.sum(axis=1).max(initial=0)), kk)
+    if width >= allowed.shape[1]:
+        return parts, tie_break, allowed, is_relevant & allowed
+    columns = np.argsort(~keep, axis=1, kind="stable")[:, :width]
+    valid = np.take_along_axis(keep, columns, axis=1)
+    gathered = {name: np.take_along_axis(part, columns, axis=1) for name, part in parts.items()}
+    relevant = np.take_along_axis(is_relevant, columns, axis=1) & valid
+    return gathered, tie_break[columns], valid, relevant
+
+
 def _coordinate_ascent(
     parts: dict[str, np.ndarray],
     allowed: np.ndarray,
@@ -98,7 +130,7 @@ def _coordinate_ascent(
     # Validation only: ties broken by a popularity epsilon so top-k is one vectorised argpartition.
     tie_break = -1e-9 * tie_rank / (len(tie_rank) + 1.0)
     kk = min(k, allowed.shape[1])
-    relevant_allowed = is_relevant & allowed
+    parts, tie_break, allowed, relevant_allowed = _compact_candidates(parts, allowed, is_relevant, tie_rank, tie_break, kk)
 
     def precision(weights: dict[str, float]) -> float:
         blended = sum(weights[name] * part for name, part in parts.items()) + tie_break
