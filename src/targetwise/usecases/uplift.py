@@ -1,8 +1,14 @@
 """Use case: learn campaign uplift from the latest randomised campaign (treatment arms vs control).
 
-The learner trains on the campaign's exposed customers with their features the day
+The learners train on the campaign's exposed customers with their features the day
 of the send, all read through :class:`~targetwise.io.modeldata.ModelData`, so no
-customer who objected to profiling trains it; it then scores the run's customers.
+customer who objected to profiling trains them; they then score the run's customers:
+
+* ``uplift_<arm>``: incremental conversion probability (S-learner on conversions);
+* ``value_uplift_<arm>``: incremental revenue per customer over the campaign's response
+  window, in the workspace currency (the two-part learner on each customer's response revenue,
+  :class:`~targetwise.uplift.value.ValueTwoPartLearner`), and ``revenue_if_contacted_<arm>``, the
+  revenue expected from the customer if contacted (what a discount's cost scales with).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class UpliftResult:
     conversion_rate_by_arm: dict[str, float] = field(default_factory=dict)
     qini: pd.DataFrame | None = None  # targeted, incremental_responders (holdout check)
     holdout_check: dict[str, Any] | None = None
+    value_holdout_check: dict[str, Any] | None = None  # the value learner's Qini on revenue, same holdout
     min_leaf: int | None = None
     notes: Notes = field(default_factory=Notes)
 
@@ -79,9 +86,22 @@ def fit_uplift(
             frame[f"uplift_{arm}"] = pred[arm].to_numpy()
     else:
         frame[f"uplift_{arms[0]}"] = np.asarray(pred)
+    if train["revenue"].abs().sum() > 0:
+        value = _value_learner(leaf, random_state).fit(
+            train[cols], train["arm"].to_numpy(), train["revenue"].astype(float).to_numpy()
+        )
+        outcomes = value.predict_outcomes(features[cols])
+        for arm in arms:
+            frame[f"value_uplift_{arm}"] = (outcomes[arm] - outcomes["control"]).to_numpy()
+            frame[f"revenue_if_contacted_{arm}"] = outcomes[arm].clip(lower=0.0).to_numpy()
+    else:
+        result.notes.add(
+            f"campaign {campaign_id}'s responses carry no revenue, so no value uplift (incremental revenue) is "
+            "modelled; plans use the conversion uplift"
+        )
     result.uplift = frame
     result.conversion_rate_by_arm = {str(k): float(v) for k, v in train.groupby("arm")["converted"].mean().items()}
-    for col in frame.columns[1:]:
+    for col in (c for c in frame.columns if c.startswith("uplift_")):
         if frame[col].nunique() <= 1:
             arm = col.removeprefix("uplift_")
             observed = result.conversion_rate_by_arm.get(arm, 0.0) - result.conversion_rate_by_arm.get("control", 0.0)
@@ -98,6 +118,17 @@ def min_leaf(n_train: int, config: UpliftConfig) -> int:
     if config.min_leaf is not None:
         return config.min_leaf
     return int(min(DEFAULT_LGBM_PARAMS["min_child_samples"], max(20, n_train // 20)))
+
+
+def _value_learner(leaf: int, random_state: int) -> Any:
+    """The value learner: two-part (who buys: the conversion S-learner; how much: one basket model)."""
+    from targetwise.uplift import SLearner
+    from targetwise.uplift.value import ValueTwoPartLearner
+
+    return ValueTwoPartLearner(
+        SLearner(estimator=_classifier(leaf, random_state), control="control"), control="control",
+        random_state=random_state,
+    )
 
 
 def _classifier(leaf: int, random_state: int) -> Any:
@@ -136,3 +167,19 @@ def _holdout_check(
         "qini_auc": float(qini_auc_score(y, uplift_pred, treated)),
         "uplift_at_30pct": float(uplift_at_k(y, uplift_pred, treated, k=0.3)),
     }
+    revenue = test_part["revenue"].astype(float).to_numpy()
+    if fit_part["revenue"].abs().sum() > 0 and revenue.any():
+        from targetwise.uplift.value_metrics import value_qini_auc_score, value_uplift_at_k
+
+        value = _value_learner(leaf, random_state).fit(
+            fit_part[cols], fit_part["arm"].to_numpy(), fit_part["revenue"].astype(float).to_numpy()
+        )
+        effect = value.predict(test_part[cols])
+        value_pred = np.asarray(effect[arm] if isinstance(effect, pd.DataFrame) else effect, dtype=float)
+        result.value_holdout_check = {
+            "arm": arm,
+            "test_rows": len(test_part),
+            "value_qini_auc": float(value_qini_auc_score(revenue, value_pred, treated)),
+            "incremental_revenue_per_customer_at_30pct": float(value_uplift_at_k(revenue, value_pred, treated, k=0.3)),
+            "observed_incremental_revenue_per_customer": float(revenue[treated == 1].mean() - revenue[treated == 0].mean()),
+        }

@@ -21,6 +21,8 @@ def run(ctx: RunContext, record: StageRecord) -> None:
         ctx.writer.write_table(out.QINI, result.qini)
     if result.holdout_check is not None:
         record.metrics["holdout_check"] = result.holdout_check
+    if result.value_holdout_check is not None:
+        record.metrics["value_holdout_check"] = result.value_holdout_check
     assert result.uplift is not None
     ctx.results["uplift"] = result.uplift
     ctx.writer.write_table(out.UPLIFT, result.uplift)
@@ -30,7 +32,10 @@ def run(ctx: RunContext, record: StageRecord) -> None:
             "trained_on": result.trained_on,
             "conversion_rate_by_arm": result.conversion_rate_by_arm,
             "mean_predicted_uplift": {
-                c: float(result.uplift[c].mean()) for c in result.uplift.columns if c != "customer_id"
+                c: float(result.uplift[c].mean()) for c in result.uplift.columns if c.startswith("uplift_")
+            },
+            "mean_predicted_value_uplift": {
+                c: float(result.uplift[c].mean()) for c in result.uplift.columns if c.startswith("value_uplift_")
             },
         }
     )
