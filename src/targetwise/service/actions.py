@@ -89,10 +89,13 @@ def _thin(frame: pd.DataFrame, points: int = 101) -> pd.DataFrame:
 
 
 def _curve(frame: pd.DataFrame) -> list[schemas.CurvePoint]:
+    margin = "incremental_margin" in frame.columns
     return [
         schemas.CurvePoint(
             depth=int(r.depth), contact_fraction=float(r.contact_fraction), cost=float(r.cost),
-            incremental_conversions=float(r.incremental_conversions), profit=float(r.profit), feasible=bool(r.feasible),
+            incremental_conversions=None if margin else float(r.incremental_conversions),
+            incremental_margin=float(r.incremental_margin) if margin else None,
+            profit=float(r.profit), feasible=bool(r.feasible),
         )
         for r in _thin(frame).itertuples(index=False)
     ]
@@ -113,6 +116,7 @@ def plan_request(body: schemas.PlanRequest) -> campaigns.PlanRequest:
         contact_cost=body.contact_cost, value_per_conversion=body.value_per_conversion, margin=body.margin,
         score=body.score, budget=body.budget, max_contacts=body.max_contacts, holdout_fraction=body.holdout_fraction,
         channel=body.channel, audience_id=body.audience_id, random_state=body.random_state,
+        discount_rate=body.discount_rate,
     )
 
 
@@ -139,8 +143,11 @@ def plan_public(outcome: campaigns.PlanOutcome) -> schemas.PlanPublic:
     result = outcome.plan
     return schemas.PlanPublic(
         **common,
+        outcome=result.outcome,  # type: ignore[arg-type]
         expected_incremental_conversions=result.expected_incremental_conversions,
         incremental_conversions_interval=result.incremental_conversions_interval,
+        expected_incremental_margin=result.expected_incremental_value,
+        incremental_margin_interval=result.incremental_value_interval,
         expected_profit=result.expected_profit,
         profit_interval=result.profit_interval,
         interval_method=result.interval_method,
@@ -152,6 +159,29 @@ def plan_public(outcome: campaigns.PlanOutcome) -> schemas.PlanPublic:
 def plan(state: ServiceState, run: RunData, body: schemas.PlanRequest) -> schemas.PlanPublic:
     """:func:`targetwise.usecases.campaigns.plan_from_run` over the served run, as the API answers it."""
     return plan_public(plan_outcome(state, run, body))
+
+
+def campaign_readout(state: ServiceState, campaign_id: str, *, pre_period_days: int) -> schemas.CampaignReadoutPublic:
+    """:func:`targetwise.usecases.readout.readout_dict` of a campaign: what `campaign report --json` prints."""
+    from targetwise.usecases.readout import campaign_readout as measure, readout_dict
+
+    readout = state.when_free(lambda: measure(state.workspace, campaign_id, pre_period_days=pre_period_days))
+    return schemas.CampaignReadoutPublic(**readout_dict(readout))
+
+
+def power(state: ServiceState, body: schemas.PowerRequest) -> schemas.PowerPublic:
+    """:func:`targetwise.usecases.readout.plan_power`: what `campaign power --json` prints."""
+    from targetwise.usecases.readout import plan_power
+
+    def size() -> schemas.PowerPublic:
+        plan = plan_power(
+            state.workspace if body.cuped_from_campaign is not None else None, baseline_rate=body.baseline_rate,
+            mde=body.mde, alpha=body.alpha, power=body.power, cuped_r2=body.cuped_r2,
+            cuped_from_campaign=body.cuped_from_campaign,
+        )
+        return schemas.PowerPublic(**plan.to_dict())
+
+    return state.when_free(size) if body.cuped_from_campaign is not None else size()
 
 
 def post_events(state: ServiceState, body: schemas.EventsCreate, *, key_id: str) -> IngestSummary:

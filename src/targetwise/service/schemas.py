@@ -309,13 +309,20 @@ class PlanRequest(BaseModel):
         default="email", description="The channel the campaign uses: customers who opted out of it are left out."
     )
     random_state: int = Field(default=0, ge=0, le=2**32 - 1)
+    discount_rate: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="Score 'value_uplift' only: the share of a contacted customer's expected revenue the offer gives "
+        "away, added to their contact cost (a discount's cost scales with the basket).",
+    )
 
 
 class CurvePoint(BaseModel):
     depth: int
     contact_fraction: float
     cost: float
-    incremental_conversions: float
+    incremental_conversions: float | None = Field(description="Conversion-uplift plans; null for value-uplift plans.")
+    incremental_margin: float | None = Field(
+        default=None, description="Value-uplift plans: cumulative expected incremental margin (currency).")
     profit: float
     feasible: bool
 
@@ -346,8 +353,16 @@ class PlanPublic(RunScoped):
         description="Responders only: the sum of the contacted customers' response probabilities; customers "
         "expected to respond, not caused by the campaign.",
     )
+    outcome: Literal["conversions", "margin"] | None = Field(
+        default=None,
+        description="Incremental plans: 'conversions' (score 'uplift': conversion uplift x value per conversion) or "
+        "'margin' (score 'value_uplift': incremental revenue x margin; no conversions are predicted).",
+    )
     expected_incremental_conversions: float | None = None
     incremental_conversions_interval: tuple[float, float] | None = None
+    expected_incremental_margin: float | None = Field(
+        default=None, description="Incremental plans: expected incremental margin of the contacted customers (currency).")
+    incremental_margin_interval: tuple[float, float] | None = None
     expected_profit: float | None = None
     profit_interval: tuple[float, float] | None = None
     interval_method: str | None = None
@@ -358,6 +373,72 @@ class PlanPublic(RunScoped):
     responder_curve: list[ResponderPoint] = Field(
         default_factory=list, description="Responder rankings: at most 101 points along the contact depth."
     )
+
+
+class EffectInterval(BaseModel):
+    effect: float
+    ci_low: float
+    ci_high: float
+
+
+class ReadoutRow(BaseModel):
+    """One arm x segment x metric of a campaign readout."""
+
+    arm: str
+    segment: str = Field(description="'all' or a segment of the active run.")
+    metric: Literal["conversion_rate", "revenue_per_customer"] = Field(
+        description="conversion_rate: incremental conversion rate (a share, 0.01 = 1 point); revenue_per_customer: "
+        "incremental revenue per exposed customer (currency)."
+    )
+    label: str
+    n_treated: int
+    n_control: int
+    unadjusted: EffectInterval
+    cuped: EffectInterval = Field(description="Adjusted on the pre-period covariate (CUPED), Welch interval.")
+    variance_reduction: float = Field(description="Share of the effect's sampling variance CUPED removed.")
+
+
+class CampaignReadoutPublic(BaseModel):
+    """`targetwise campaign report ID --json`, the same object."""
+
+    campaign_id: str
+    confidence: float
+    covariate: str
+    pre_period_days: int
+    method: str
+    results: list[ReadoutRow]
+    skipped_segments: list[str]
+
+
+class PowerRequest(BaseModel):
+    """A holdout test to size (two-sided two-proportion z-test)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline_rate: float = Field(gt=0, lt=1, description="Expected conversion rate of the holdout.")
+    mde: float = Field(gt=0, lt=1, description="Minimum detectable effect, absolute (0.01 = one percentage point).")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Two-sided significance level.")
+    power: float = Field(default=0.8, gt=0, lt=1)
+    cuped_r2: float | None = Field(
+        default=None, ge=0, lt=1, description="Share of the outcome's variance a pre-period covariate explains.")
+    cuped_from_campaign: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="Take the CUPED variance reduction from this earlier campaign's readout.")
+
+
+class PowerPublic(BaseModel):
+    """`targetwise campaign power ... --json`, the same object."""
+
+    baseline_rate: float
+    mde: float
+    target_rate: float
+    alpha: float
+    power: float
+    cuped_r2: float
+    n_per_arm: int = Field(description="Customers in each of treated and holdout (with CUPED when cuped_r2 > 0).")
+    n_per_arm_unadjusted: int
+    n_total: int
+    test: str
 
 
 class EventIn(BaseModel):
@@ -580,3 +661,8 @@ class CopyApprove(BaseModel):
 
     variant: int = Field(ge=1, le=5)
     despite_lints: bool = Field(default=False, description="Approve a variant that fails its lints (recorded).")
+
+
+
+# the forecast schemas live in their own module (this one is near its size limit)
+from targetwise.service.schemas_forecasts import ForecastRow, ForecastSeriesSummary, ForecastsPublic  # noqa: E402, F401
