@@ -30,6 +30,7 @@ from targetwise.errors import ConfigError
 
 __all__ = [
     "ClvConfig",
+    "ForecastConfig",
     "PropensityConfig",
     "RecommendationsConfig",
     "RunConfig",
@@ -138,6 +139,39 @@ class UpliftConfig(_Section):
         "64,000 customers, lowered to a twentieth of the campaign, at least 20, for smaller campaigns).",
     )
 
+#: the forecast models a run may try (targetwise.forecast.MODEL_NAMES; a test keeps the two equal)
+FORECAST_MODELS = ("seasonal_naive", "naive", "auto_ets", "auto_arima", "auto_theta", "mstl", "lightgbm", "ensemble")
+
+
+class ForecastConfig(_Section):
+    """Stage ``forecast``: demand forecasts of net sales and orders, the model chosen per series by backtest."""
+
+    horizon: int = Field(default=12, ge=1, le=104, description="Periods forecast ahead (weeks or days, as `freq`).")
+    freq: Literal["W", "D"] = Field(default="W", description="Period: W (Monday-to-Sunday weeks) or D (days).")
+    levels: tuple[Literal["total", "category", "segment"], ...] = Field(
+        default=("total", "category", "segment"),
+        description="Series forecast: the shop's total, each product category, each RFM segment.",
+    )
+    measures: tuple[Literal["net_sales", "orders"], ...] = Field(
+        default=("net_sales",),
+        description="What is forecast: net_sales (the shop's currency) and/or orders (each measure costs as much again).",
+    )
+    max_series_per_level: int = Field(
+        default=8, ge=1, le=500,
+        description="Categories and segments forecast per level: the largest by net sales before the cutoff "
+        "(the notes count the others).",
+    )
+    models: tuple[Literal[FORECAST_MODELS], ...] = Field(  # type: ignore[valid-type]
+        default=tuple(m for m in FORECAST_MODELS if m != "auto_arima"),
+        description="Candidate models; each series gets the one with the lowest backtest MASE (baselines win ties). "
+        "auto_arima is left out by default: it costs 0.3-2 s a fit, more than all the others together.",
+    )
+    backtest_windows: int = Field(default=3, ge=1, le=20, description="Rolling-origin backtest windows per series.")
+    backtest_step: int | None = Field(default=None, ge=1, description="Periods between backtest cutoffs (none: the horizon).")
+    n_lags: int = Field(default=8, ge=1, le=104, description="Past periods the global LightGBM model sees.")
+    lightgbm_estimators: int = Field(default=100, ge=10, le=5000, description="Boosting rounds of the global LightGBM model.")
+
+
 
 class RunConfig(_Section):
     """Every hyperparameter of a run (see the module docstring)."""
@@ -148,6 +182,7 @@ class RunConfig(_Section):
     propensity: PropensityConfig = Field(default_factory=PropensityConfig)
     recommendations: RecommendationsConfig = Field(default_factory=RecommendationsConfig)
     uplift: UpliftConfig = Field(default_factory=UpliftConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, overrides: list[str] | None = None) -> RunConfig:

@@ -223,6 +223,10 @@ from targetwise.cli import cohorts as _cohorts  # noqa: E402
 
 app.command("cohorts")(_cohorts.cohorts)
 
+from targetwise.cli import forecast as _forecast  # noqa: E402
+
+app.command("forecast")(_forecast.forecast)
+
 
 @app.command()
 @handle_errors

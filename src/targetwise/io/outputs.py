@@ -124,6 +124,20 @@ COHORTS = _o("cohorts/cohorts.parquet", "cohorts", "table",
              columns=("cohort_month", "months_since_first", "customers", "active_customers", "retention", "revenue",
                       "cumulative_revenue_per_customer"),
              readers=("service", "ui", "report", "cli"))
+FORECASTS = _o("forecast/forecasts.parquet", "forecast", "table",
+               "Demand forecasts: per measure (net_sales in the shop's currency, orders), level (total, category, "
+               "segment) and series, the next periods' forecast and 80% interval, and the model chosen by backtest "
+               "(docs/forecasts.md).",
+               columns=("series", "level", "measure", "period_start", "forecast", "lo_80", "hi_80", "model"),
+               readers=("service", "ui", "report", "cli"))
+FORECAST_HISTORY = _o("forecast/history.parquet", "forecast", "table",
+                      "The whole periods each forecast continues: net sales or orders per series and period.",
+                      columns=("series", "level", "measure", "period_start", "y"), readers=("service", "ui", "report"))
+FORECAST_SCORES = _o("forecast/backtest.parquet", "forecast", "table",
+                     "Rolling-origin backtest per series and candidate model: mean MASE, sMAPE (%), 80% interval "
+                     "coverage over the windows, and which model was chosen.",
+                     columns=("series", "level", "measure", "model", "mase", "smape", "coverage", "windows", "chosen"),
+                     readers=("service", "ui", "report"))
 
 #: every declared output, in the order the stages write them
 OUTPUTS: tuple[Output, ...] = (
@@ -132,6 +146,7 @@ OUTPUTS: tuple[Output, ...] = (
     PROPENSITY, MODEL_CARDS, IMPORTANCE, BACKTEST,
     RECOMMENDATIONS, POPULAR, SIMILAR,
     UPLIFT, QINI,
+    FORECASTS, FORECAST_HISTORY, FORECAST_SCORES,
     COHORTS,
 )
 _EXACT = {o.path: o for o in OUTPUTS if not o.templated}

@@ -26,6 +26,7 @@ from targetwise.io.runs import RunInfo
 from targetwise.io.workspace import Workspace
 from targetwise.presentation import Currency
 from targetwise.reports.cohorts import cohorts_section
+from targetwise.reports.forecasts import forecasts_section
 from targetwise.reports.figures import figure_to_data_uri, new_axes
 from targetwise.reports.render import _base_context, environment, profile_context
 from targetwise.usecases.overview import RunOverview, run_overview
@@ -44,7 +45,13 @@ _MODELS = {"beta_geo": "BG/NBD (how often customers buy and when they leave)",
            "gamma_gamma": "Gamma-Gamma (how much they spend per purchase)"}
 _STAGE_TITLES = {"features": "Customer features", "segments": "Segments", "clv": "Lifetime value",
                  "propensity": "Propensity and churn", "recommendations": "Recommendations", "uplift": "Uplift",
-                 "cohorts": "Cohorts"}
+                 "cohorts": "Cohorts", "forecast": "Forecasts"}
+
+
+def _forecast(run: RunInfo) -> Any:
+    from targetwise.usecases.forecast import forecast_of_run
+
+    return forecast_of_run(run) if run.has(out.FORECASTS) else None
 
 
 def _png_uri(run: RunInfo, output: Output) -> str | None:
@@ -247,5 +254,6 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
             "recommendations": _recommendations(run, workspace),
             "uplift": _uplift(run),
             "cohorts": cohorts_section(run, currency),
+            "forecasts": forecasts_section(run, currency, _forecast(run)),
         }
     return environment(currency).get_template("report.html.j2").render(**context)

@@ -174,6 +174,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         copy,
         customers,
         events,
+        forecasts,
         health,
         products,
         runs,
@@ -195,8 +196,8 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     app.state.service = state
     _install_error_handlers(app)
     install_docs(app)
-    for module in (health, customers, consent, products, segments, cohorts, audiences, campaigns, copy, events, runs,
-                   audit):
+    for module in (health, customers, consent, products, segments, cohorts, forecasts, audiences, campaigns, copy,
+                   events, runs, audit):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -261,6 +261,39 @@ def cohorts_page(request: Request, state: State) -> Response:
     return _page(request, state, "read", build)
 
 
+@router.get("/forecasts", response_class=HTMLResponse)
+def forecasts_page(request: Request, state: State) -> Response:
+    """Each series' history, forecast and 80% band with its sentence: the view /v1/forecasts returns."""
+    import re
+
+    from targetwise.presentation import Currency, money
+    from targetwise.reports.forecasts import SHOWN_HISTORY
+    from targetwise.service.ui.forecast_chart import forecast_chart
+    from targetwise.usecases.forecast import forecast_of_run
+
+    def build(key: ApiKey) -> Response:
+        run = state.runs.active()
+        view = views.forecasts_view(run, state.workspace)
+        result = forecast_of_run(run)
+        currency = Currency.from_settings(state.workspace.settings)
+        charts = []
+        for s in view.summaries:
+            def pick(frame, s=s):  # noqa: ANN001, ANN202
+                return frame[(frame["measure"] == s.measure) & (frame["level"] == s.level)
+                             & (frame["series"] == s.series)].sort_values("period_start")
+            past, ahead = pick(result.history).tail(SHOWN_HISTORY), pick(result.forecasts)
+            labels = [f"{t:%Y-%m-%d}" for t in [*past["period_start"], *ahead["period_start"]]]
+            fmt = (lambda v: money(v, currency, compact=True)) if s.measure == "net_sales" else (lambda v: f"{v:,.0f}")
+            chart = forecast_chart(list(past["y"]), list(ahead["forecast"]), list(ahead["lo_80"]), list(ahead["hi_80"]),
+                                   labels=labels, y_format=fmt)
+            slug = re.sub(r"[^a-z0-9]+", "-", f"{s.level} {s.series}".lower()).strip("-")
+            suffix = "" if s.measure == "net_sales" else f"-{s.measure}"
+            charts.append({"summary": s, "chart": chart, "id": f"forecast-chart-{slug}{suffix}"})
+        return _render(request, "forecasts.html", key=key, view=view, charts=charts)
+
+    return _page(request, state, "read", build)
+
+
 @router.get("/segments/{name}", response_class=HTMLResponse)
 def segment_page(request: Request, state: State, name: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
     def build(key: ApiKey) -> Response:

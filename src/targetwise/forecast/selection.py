@@ -1,0 +1,246 @@
+"""Model choice per series by a rolling-origin backtest, then the forecast of the chosen model.
+
+:class:`DemandForecaster` takes a panel of series on one shared period grid (columns ``series``,
+``level``, ``period_start``, ``y``; every series has every period). For each backtest window
+``w = 0 .. backtest_windows - 1`` the history is cut ``horizon + w * step`` periods before its end;
+every candidate model forecasts the next ``horizon`` periods from the part before the cut and is
+scored against what happened: MASE, sMAPE and the 80% interval's coverage
+(:mod:`targetwise.forecast.metrics`). A window needs ``min_train`` periods before its cut; windows
+that do not fit are left out, and a series without any window is not forecast (``skipped_`` says why).
+
+Each series gets the model with the lowest mean MASE over the windows (mean absolute error where the
+series never changed and MASE is undefined); ties go to the earlier model in ``models`` and the
+baselines come first, so a model has to beat seasonal naive and naive to be chosen. The chosen model
+is then fitted on the whole history and forecasts ``horizon`` periods.
+
+* ``ensemble`` is the mean of the forecasts (and bounds) of the automatic models among the candidates
+  (AutoETS, AutoARIMA, AutoTheta, MSTL, LightGBM, where they apply): combinations are hard to beat
+  (the M4 competition's lesson) and it is scored in the backtest like any other model.
+* The chosen model's 80% interval is calibrated on the backtest: its half-widths are multiplied by
+  the 80% quantile of the backtest misses measured in half-widths (split conformal over the
+  rolling-origin windows), so an interval that held too little (or too much) of the backtest is
+  widened (or narrowed); ``interval_scale_`` keeps the factor per series. The backtest's ``coverage``
+  is that of the models' own intervals, before calibration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from targetwise._fitted import check_fitted
+from targetwise.errors import ConfigError, DataValidationError
+from targetwise.forecast.global_lgbm import GlobalLightGBM
+from targetwise.forecast.local import BASELINES, LOCAL_MODELS, Forecast, effective_season, local_forecast
+from targetwise.forecast.metrics import coverage, mase, smape
+
+__all__ = ["FORECAST_COLUMNS", "MODEL_NAMES", "SEASON_LENGTHS", "DemandForecaster"]
+
+MODEL_NAMES = (*LOCAL_MODELS, "lightgbm", "ensemble")
+#: the models the ensemble averages (those of them in ``models`` that apply to the series)
+ENSEMBLE_MEMBERS = ("auto_ets", "auto_arima", "auto_theta", "mstl", "lightgbm")
+#: the main season of each frequency (weeks in a year, days in a week) and MSTL's further seasons
+SEASON_LENGTHS = {"W": 52, "D": 7}
+EXTRA_SEASONS = {"W": (), "D": (365,)}
+FORECAST_COLUMNS = ("series", "level", "period_start", "forecast", "lo_80", "hi_80", "model")
+PANEL_COLUMNS = ("series", "level", "period_start", "y")
+
+
+class DemandForecaster(BaseEstimator):
+    """Choose a model per series by backtest and forecast ``horizon`` periods (see the module docstring).
+
+    Series are keyed by ``(level, series)``. Fitted attributes: ``series_`` (the keys), ``backtest_``
+    (one row per series, model and window: ``cutoff``, ``mase``, ``smape``, ``mae``, ``coverage``),
+    ``scores_`` (means over the windows per series and model, with ``chosen``), ``chosen_`` (key ->
+    model), ``forecast_`` (the columns :data:`FORECAST_COLUMNS`), ``history_`` (the panel), ``skipped_``
+    (key -> reason).
+    """
+
+    def __init__(self, *, horizon: int = 12, freq: str = "W", models: Sequence[str] = MODEL_NAMES,
+                 backtest_windows: int = 3, backtest_step: int | None = None, min_train: int | None = None,
+                 n_lags: int = 8, lightgbm_estimators: int = 100, random_state: int = 0) -> None:
+        self.horizon = horizon
+        self.freq = freq
+        self.models = models
+        self.backtest_windows = backtest_windows
+        self.backtest_step = backtest_step
+        self.min_train = min_train
+        self.n_lags = n_lags
+        self.lightgbm_estimators = lightgbm_estimators
+        self.random_state = random_state
+
+    # -- validation ------------------------------------------------------------------------------
+    def _check(self, panel: pd.DataFrame) -> tuple[list[tuple[str, str]], pd.DatetimeIndex, np.ndarray]:
+        if self.freq not in SEASON_LENGTHS:
+            raise ConfigError(f"unknown forecast frequency {self.freq!r}", fix="use 'W' (weeks) or 'D' (days)")
+        unknown = [m for m in self.models if m not in MODEL_NAMES]
+        if unknown or not self.models:
+            raise ConfigError(f"unknown forecast model(s) {', '.join(map(repr, unknown)) or '(none given)'}",
+                              fix=f"choose from {', '.join(MODEL_NAMES)}")
+        if self.horizon < 1 or self.backtest_windows < 1:
+            raise ConfigError(f"horizon ({self.horizon}) and backtest_windows ({self.backtest_windows}) must be >= 1",
+                              fix="pass positive numbers")
+        missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
+        if missing:
+            raise DataValidationError(f"the forecast panel lacks column(s) {', '.join(missing)}",
+                                      fix=f"pass a table with {', '.join(PANEL_COLUMNS)}")
+        if panel["y"].isna().any():
+            raise DataValidationError(f"the forecast panel has {int(panel['y'].isna().sum())} missing values",
+                                      fix="fill periods without sales with 0 before forecasting")
+        if panel.duplicated(["level", "series", "period_start"]).any():
+            raise DataValidationError("the forecast panel repeats a (level, series, period_start)",
+                                      fix="give each series one value per period")
+        wide = panel.pivot(index=["level", "series"], columns="period_start", values="y")
+        if wide.isna().any().any():
+            raise DataValidationError("the forecast panel's series do not share one period grid",
+                                      fix="give every series every period (0 where nothing sold)")
+        names = [(str(level), str(series)) for level, series in wide.index]
+        return names, pd.DatetimeIndex(wide.columns), wide.to_numpy(dtype="float64")
+
+    @property
+    def _min_train(self) -> int:
+        return self.min_train if self.min_train is not None else max(self.n_lags + self.horizon + 4, 2 * self.horizon)
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def candidate_forecasts(self, values: np.ndarray, starts: pd.DatetimeIndex) -> dict[str, list[Forecast | None]]:
+        """Every model's forecast of every series after ``values`` (a panel ``[n_series, n_periods]`` over
+        ``starts``; None where a model does not apply), before any interval calibration."""
+        season = effective_season(values.shape[1], SEASON_LENGTHS[self.freq])
+        out: dict[str, list[Forecast | None]] = {}
+        for name in self.models:
+            if name == "ensemble":
+                continue
+            if name == "lightgbm":
+                model = GlobalLightGBM(horizon=self.horizon, freq=self.freq, n_lags=self.n_lags,
+                                       n_estimators=self.lightgbm_estimators, random_state=self.random_state)
+                out[name] = list(model.fit(values, starts).predict())
+            else:
+                out[name] = [local_forecast(name, row, self.horizon, season_length=season,
+                                            extra_seasons=EXTRA_SEASONS[self.freq]) for row in values]
+        if "ensemble" in self.models:
+            out["ensemble"] = [_mean_forecast([out[m][i] for m in ENSEMBLE_MEMBERS if m in out])
+                               for i in range(values.shape[0])]
+        return out
+
+    def fit(self, panel: pd.DataFrame) -> DemandForecaster:
+        names, starts, values = self._check(panel)
+        self.series_ = list(names)
+        n_periods = values.shape[1]
+        step = self.backtest_step or self.horizon
+        cuts = [n_periods - self.horizon - w * step for w in range(self.backtest_windows)]
+        cuts = [c for c in cuts if c >= self._min_train]
+        self.skipped_ = {}
+        if not cuts:
+            need = self._min_train + self.horizon
+            for n in names:
+                self.skipped_[n] = f"needs at least {need} whole periods of history, has {n_periods}"
+            self._empty()
+            return self
+        rows, errors = [], []
+        for window, cut in enumerate(cuts):
+            forecasts = self.candidate_forecasts(values[:, :cut], starts[:cut])
+            season = effective_season(cut, SEASON_LENGTHS[self.freq])
+            for i, name in enumerate(names):
+                actual, insample = values[i, cut:cut + self.horizon], values[i, :cut]
+                for model, per_series in forecasts.items():
+                    f = per_series[i]
+                    if f is None:
+                        continue
+                    rows.append({"level": name[0], "series": name[1], "model": model, "window": window, "cutoff": starts[cut],
+                                 "mase": mase(actual, f.mean, insample, season), "smape": smape(actual, f.mean),
+                                 "mae": float(np.mean(np.abs(actual - f.mean))),
+                                 "coverage": coverage(actual, f.lo, f.hi)})
+                    errors.append(((name, model), _interval_errors(actual, f)))
+        if not rows:
+            for n in names:
+                self.skipped_[n] = f"none of the models {', '.join(self.models)} applies to {n_periods} periods"
+            self._empty()
+            return self
+        self.backtest_ = pd.DataFrame(rows)
+        self.scores_ = self._scores(self.backtest_)
+        chosen = self.scores_[self.scores_["chosen"]]
+        self.chosen_ = {(lv, s): m for lv, s, m in zip(chosen["level"], chosen["series"], chosen["model"], strict=True)}
+        final = self.candidate_forecasts(values, starts)
+        self.interval_scale_ = self._interval_scales(errors)
+        self.forecast_ = self._table(names, starts, final)
+        self.history_ = (panel.loc[:, list(PANEL_COLUMNS)].sort_values(["level", "series", "period_start"])
+                         .reset_index(drop=True))
+        return self
+
+    def _scores(self, backtest: pd.DataFrame) -> pd.DataFrame:
+        order = {m: i for i, m in enumerate(sorted(self.models, key=lambda m: (m not in BASELINES, 0)))}
+        keys = ["level", "series"]
+        scores = (backtest.groupby([*keys, "model"], sort=False)
+                  .agg(mase=("mase", "mean"), smape=("smape", "mean"), mae=("mae", "mean"),
+                       coverage=("coverage", "mean"), windows=("window", "count"))
+                  .reset_index())
+        scores["rank_key"] = scores["mase"].where(scores["mase"].notna(), np.inf)
+        scores["order"] = scores["model"].map(order)
+        # MASE where defined; a series whose every MASE is NaN (it never changed) is ranked by MAE
+        undefined = scores.groupby(keys)["mase"].transform(lambda s: s.isna().all())
+        scores.loc[undefined, "rank_key"] = scores.loc[undefined, "mae"]
+        best = scores.sort_values([*keys, "rank_key", "order"]).groupby(keys).head(1).index
+        scores["chosen"] = scores.index.isin(best)
+        return scores.drop(columns=["rank_key", "order"]).sort_values([*keys, "model"]).reset_index(drop=True)
+
+    def _table(self, names: list[tuple[str, str]], starts: pd.DatetimeIndex,
+               final: dict[str, list[Forecast | None]]) -> pd.DataFrame:
+        future = pd.date_range(starts[-1], periods=self.horizon + 1, freq="W-MON" if self.freq == "W" else "D")[1:]
+        frames = []
+        for i, name in enumerate(names):
+            model = self.chosen_[name]
+            f = final[model][i]
+            if f is None:  # the chosen model applied in every window, so it applies to the longer history
+                raise DataValidationError(f"model {model} does not apply to series {name[1]!r}", fix="report this")
+            scale = self.interval_scale_.get(name, 1.0)
+            lo, hi = f.mean - scale * (f.mean - f.lo), f.mean + scale * (f.hi - f.mean)
+            frames.append(pd.DataFrame({"series": name[1], "level": name[0], "period_start": future,
+                                        "forecast": f.mean, "lo_80": lo, "hi_80": hi, "model": model}))
+        return pd.concat(frames, ignore_index=True).loc[:, list(FORECAST_COLUMNS)]
+
+    def _interval_scales(self, errors: list[tuple[tuple[tuple[str, str], str], np.ndarray]]) -> dict[tuple[str, str], float]:
+        """Per series, the factor that makes the chosen model's 80% interval hold 80% of the backtest's actual
+        values: the 80% quantile of each miss measured in half-widths of the interval on its side (split
+        conformal calibration over the rolling-origin windows; 1 where the interval has no width)."""
+        scales = {}
+        for name in self.series_:
+            model = self.chosen_.get(name)
+            found = [e for (key, m), e in errors if key == name and m == model]
+            ratios = np.concatenate(found) if found else np.array([])
+            ratios = ratios[np.isfinite(ratios)]
+            scales[name] = float(np.quantile(ratios, 0.8, method="higher")) if len(ratios) else 1.0
+        return scales
+
+    def _empty(self) -> None:
+        self.backtest_ = pd.DataFrame(columns=["level", "series", "model", "window", "cutoff", "mase", "smape", "mae", "coverage"])
+        self.scores_ = pd.DataFrame(columns=["level", "series", "model", "mase", "smape", "mae", "coverage", "windows", "chosen"])
+        self.chosen_ = {}
+        self.interval_scale_ = {}
+        self.forecast_ = pd.DataFrame({c: pd.Series(dtype="object") for c in FORECAST_COLUMNS})
+        self.history_ = pd.DataFrame(columns=list(PANEL_COLUMNS))
+
+    def predict(self) -> pd.DataFrame:
+        """The forecast table (columns :data:`FORECAST_COLUMNS`; one row per series and future period)."""
+        check_fitted(self, "forecast_", fix="call fit(panel) first")
+        return self.forecast_.copy()
+
+
+def _mean_forecast(members: list[Forecast | None]) -> Forecast | None:
+    """The mean of the members' forecasts and bounds (None when no member applies)."""
+    present = [f for f in members if f is not None]
+    if not present:
+        return None
+    return Forecast.ordered(np.mean([f.mean for f in present], axis=0), np.mean([f.lo for f in present], axis=0),
+                            np.mean([f.hi for f in present], axis=0))
+
+
+def _interval_errors(actual: np.ndarray, forecast: Forecast) -> np.ndarray:
+    """Each actual's distance from the forecast in half-widths of the interval on its side (<= 1: inside)."""
+    above = actual >= forecast.mean
+    width = np.where(above, forecast.hi - forecast.mean, forecast.mean - forecast.lo)
+    gap = np.abs(actual - forecast.mean)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(width > 0, gap / width, np.where(gap > 0, np.inf, 0.0))
