@@ -82,6 +82,20 @@ def test_type_a_sentence_see_the_conditions_and_live_size_and_save(served: tuple
         assert "london" in page.inner_text("#draft-unresolved")
         assert page.input_value("select[name=field_1]") == "rfm_segment"
         assert page.input_value("select[name=field_2]") == ""
+
+        # without JavaScript the form posts and the builder page comes back with the rows filled
+        plain = browser.new_context(java_script_enabled=False).new_page()
+        plain.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server) else route.abort())
+        plain.goto(f"{server}/ui/login")
+        plain.fill("#api_key", token)
+        plain.click("button[type=submit]")
+        plain.goto(f"{server}/ui/audiences")
+        plain.fill("#audience-text", TEXT)
+        plain.click("#draft-button")
+        plain.wait_for_selector("#draft-explanation li")
+        assert plain.input_value("select[name=field_1]") == "rfm_segment"
+        assert plain.input_value("input[name=value_1]") == "Champions,Loyal"
+        assert plain.input_value("select[name=op_3]") == ">" and plain.input_value("input[name=value_3]") == "500"
         browser.close()
     assert problems == []
     saved = AudienceStore(ws).get("lapsed-valuable-loyalists-v1")

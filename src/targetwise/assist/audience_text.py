@@ -56,7 +56,7 @@ _FILLER = (
     "were was have has had been be being and with a an the all any of in on for to from by me show find give list "
     "get select i we want need our my their those these also both currently so far total ago audience everyone "
     "anyone please only just still do did does at as plus them they who've whove than there here somebody anybody "
-    "ones one's let's lets us build make create buyers lovers fans"
+    "ones one's let's lets us build make create buyers lovers fans segment segments"
 )
 STOPWORDS = frozenset(_FILLER.split())
 
@@ -301,6 +301,8 @@ class _Parser:
              rf"under)\s+{dur}", "tenure_days", "cmp"),
             (rf"(?:joined|signed up|new|first\s+(?:ordered|bought|purchased|order|purchase))\s+(?:in|within|during)\s+"
              rf"{last}{dur}", "tenure_days", "<="),
+            (rf"(?:joined|signed up|became (?:a )?customers?|first\s+(?:ordered|bought|purchased|order|purchase))\s+"
+             rf"(?:was\s+)?(?P<cmp>more than|over|less than|under|within)\s+{dur}\s+ago", "tenure_days", "cmp"),
         ]
         for pattern, name, op in rules:
             if not self.has(name):
@@ -339,7 +341,7 @@ class _Parser:
                 continue
             pattern = rf"(?<![a-z])(?:who\s+)?(?:mostly|mainly|usually|primarily|mostly\s+buy|mainly\s+buy)\s+" \
                       rf"(?:buy\s+|shop\s+|order\s+|purchase\s+)?(?:{words})(?![a-z])|(?<![a-z])(?:{words})\s+" \
-                      rf"(?:shoppers|buyers|customers)(?![a-z])"
+                      rf"(?:shoppers|buyers|customers|users)(?![a-z])"
             for match in self.work.finditer(pattern):
                 self.add("channel", name, ">=", 0.5, "'mostly' read as at least half of the orders (the default)",
                          at=match.start())
@@ -402,7 +404,8 @@ class _Parser:
         pattern, phrases = self.field_pattern(fields)
         num = NUM.format(g="num")
         num2 = NUM.format(g="num2")
-        after = rf"(?:\s+{UNIT})?(?:\s+(?:ago|in total|so far|total))?"
+        after = (rf"(?:\s+{UNIT})?(?:\s+(?:ago|in total|so far|total|of (?:what they|their) (?:bought|ordered|"
+                 rf"purchases|orders|items|units)))?")
         after2 = after.replace("<unit>", "<unit2>")
         verb = rf"(?:(?:{_ORDER_VERBS}|placed|made|have|has|with)\s+)?"
         shapes = [
@@ -446,6 +449,8 @@ class _Parser:
     def value_for(self, info: FieldInfo, raw: str, unit: str | None) -> tuple[float | None, str]:
         value, suffix = parse_number(raw)
         if info.unit in ("probability", "share"):
+            if re.match(r"\s*[£$€]", raw) or re.search(r"(gbp|usd|eur|pounds|dollars|euros)\s*$", raw):
+                return None, ""  # money for a share: left for `unresolved`
             if suffix == "%" or value > 1:
                 note = "" if suffix == "%" else f"{_plain_number(value)} read as {_plain_number(value)}%"
                 return value / 100, note

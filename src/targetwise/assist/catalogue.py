@@ -40,7 +40,8 @@ _CODES = {"rfm_score"}
 # name -> (unit, description, synonyms). Synonyms are lower-case phrases a marketer writes for the field.
 KNOWN: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "clv": ("money", "predicted customer lifetime value over the CLV horizon",
-            ("customer lifetime value", "lifetime value", "predicted value", "future value", "clv", "ltv", "worth",
+            ("predicted customer lifetime value", "predicted lifetime value", "predicted clv", "customer lifetime value",
+             "lifetime value", "predicted value", "future value", "clv", "ltv", "worth",
              "valued at", "value")),
     "clv_lower": ("money", "lower end of the CLV interval", ("lower clv", "clv lower bound")),
     "clv_upper": ("money", "upper end of the CLV interval", ("upper clv", "clv upper bound")),
@@ -66,7 +67,8 @@ KNOWN: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "orders_30d": ("count", "orders in the last 30 days", ()),
     "orders_90d": ("count", "orders in the last 90 days", ()),
     "orders_365d": ("count", "orders in the last 365 days", ()),
-    "returns_rate": ("share", "share of bought units returned", ("return rate", "returns rate", "returns")),
+    "returns_rate": ("share", "share of bought units returned", ("return rate", "returns rate", "returns",
+                                                                  "returned")),
     "returns_value": ("money", "value of returns", ("returned value", "value returned", "returns value")),
     "distinct_products": ("count", "distinct products bought", ("distinct products", "different products", "products")),
     "distinct_categories": ("count", "distinct categories bought", ("distinct categories", "different categories",

@@ -50,7 +50,7 @@ class PowerPlan:
 
 def _share(value: float, name: str, fix: str, *, low_open: bool = True, high: float = 1.0) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not ((0 < value) if low_open else (0 <= value)) or not value < high:
+    if not ok or not ((value > 0) if low_open else (value >= 0)) or not value < high:
         bounds = f"{'(' if low_open else '['}0, {high:g})"
         raise ConfigError(f"{name} must lie in {bounds}, got {value!r}", fix=fix)
     return float(value)

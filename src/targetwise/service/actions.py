@@ -163,7 +163,8 @@ def plan(state: ServiceState, run: RunData, body: schemas.PlanRequest) -> schema
 
 def campaign_readout(state: ServiceState, campaign_id: str, *, pre_period_days: int) -> schemas.CampaignReadoutPublic:
     """:func:`targetwise.usecases.readout.readout_dict` of a campaign: what `campaign report --json` prints."""
-    from targetwise.usecases.readout import campaign_readout as measure, readout_dict
+    from targetwise.usecases.readout import campaign_readout as measure
+    from targetwise.usecases.readout import readout_dict
 
     readout = state.when_free(lambda: measure(state.workspace, campaign_id, pre_period_days=pre_period_days))
     return schemas.CampaignReadoutPublic(**readout_dict(readout))

@@ -24,7 +24,14 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from targetwise.errors import DataValidationError
-from targetwise.uplift.metrics import _binary, _cumulative_counts, _descending, _normalised_area, _safe_div, _top_count
+from targetwise.uplift.metrics import (
+    _binary,
+    _cumulative_counts,
+    _descending,
+    _normalised_area,
+    _safe_div,
+    _top_count,
+)
 
 __all__ = ["profit_curve", "value_qini_auc_score", "value_qini_curve", "value_uplift_at_k", "value_uplift_curve"]
 

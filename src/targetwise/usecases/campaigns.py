@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from targetwise.campaigns.measurement import CampaignMeasurement, measure_campaign
-from targetwise.campaigns.planner import HOLDOUT, NOT_CONTACTED, CampaignPlan, plan_campaign, plan_value_campaign
+from targetwise.campaigns.planner import (
+    HOLDOUT,
+    NOT_CONTACTED,
+    CampaignPlan,
+    plan_campaign,
+    plan_value_campaign,
+)
 from targetwise.errors import ConfigError, DataValidationError, Location, NotFoundError
 from targetwise.io import outputs as out
 from targetwise.io.audiences import AudienceStore

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Query
 
 from targetwise.service import actions
 from targetwise.service.deps import ActiveRun, ReadKey, State
-from targetwise.service.schemas import CampaignReadoutPublic, PlanPublic, PlanRequest, PowerPublic, PowerRequest
+from targetwise.service.schemas import (
+    CampaignReadoutPublic,
+    PlanPublic,
+    PlanRequest,
+    PowerPublic,
+    PowerRequest,
+)
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
