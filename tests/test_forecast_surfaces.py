@@ -130,6 +130,7 @@ def test_forecasts_are_point_in_time(shop: Workspace, tmp_path: Path) -> None:
     assert not moved.history["y"].eq(0).all() and len(moved.history) > len(before.history)
 
 
+@pytest.mark.slow
 def test_cli_api_ui_and_report_show_the_same_forecasts(shop: Workspace, tmp_path: Path) -> None:
     from targetwise.reports.report import render_report
     from targetwise.service.app import create_app
