@@ -92,8 +92,10 @@ def load_complete_journey() -> pd.DataFrame:
 DATASETS = {"online-retail": (load_online_retail, "2011-11-09"), "complete-journey": (load_complete_journey, "2017-12-01")}
 
 
-def accuracy_table(train: pd.DataFrame, test: pd.DataFrame) -> None:
-    names = ("popularity", "buy_again", "item_item", "als", "hybrid")
+ACCURACY_MODELS = ("popularity", "buy_again", "item_item", "als", "hybrid")
+
+
+def accuracy_table(train: pd.DataFrame, test: pd.DataFrame, names: tuple[str, ...] = ACCURACY_MODELS) -> None:
     result = evaluate_recommenders({n: make_recommender(n) for n in names}, train, test, k=10)
     print("\n| model | new: P@10 | new: NDCG@10 | all: P@10 | all: NDCG@10 | customers (new / all) |")
     print("|---|---|---|---|---|---|")
@@ -142,6 +144,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings are the best of this many runs")
     parser.add_argument("--data", choices=sorted(DATASETS), default="online-retail")
     parser.add_argument("--accuracy", action="store_true", help="also P@10 / NDCG@10 of every recommender")
+    parser.add_argument("--models", nargs="+", choices=ACCURACY_MODELS, default=list(ACCURACY_MODELS),
+                        help="the recommenders of the --accuracy table")
+    parser.add_argument("--skip-timing", action="store_true", help="only the --accuracy table")
     args = parser.parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
@@ -174,7 +179,7 @@ def main() -> None:
         "als": ALSRecommender(factors=64, iterations=15, random_state=0, num_threads=1),
     }
     with threadpool_limits(limits=1, user_api="blas"):
-        for name, model in models.items():
+        for name, model in ({} if args.skip_timing else models).items():
             ours = [run_ours(model, train) for _ in range(args.repeats)]
             peer = [run_implicit(name, matrix) for _ in range(args.repeats)]
             ours_s, peer_s = min(t for t, _ in ours), min(t for t, _ in peer)
@@ -197,7 +202,7 @@ def main() -> None:
     for name, ours_s, peer_s, ratio, p_ours, p_peer in rows:
         print(f"| {name} | {ours_s:.2f} | {peer_s:.2f} | {ratio:.2f}x | {p_ours:.4f} | {p_peer:.4f} |")
     if args.accuracy:
-        accuracy_table(train, test)
+        accuracy_table(train, test, tuple(args.models))
 
 
 if __name__ == "__main__":
