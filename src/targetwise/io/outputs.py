@@ -114,7 +114,9 @@ SIMILAR = _o("recommendations/similar_products.parquet", "recommendations", "tab
              "Neighbours of the most-bought products.",
              columns=("product_id", "rank", "similar_product_id", "score"), readers=("service", "ui"))
 UPLIFT = _o("uplift/uplift.parquet", "uplift", "table",
-            "Per customer: predicted incremental conversion probability per treatment arm (uplift_<arm>).",
+            "Per customer: predicted incremental conversion probability per treatment arm (uplift_<arm>); when the "
+            "campaign's responses carry revenue, incremental revenue over its response window (value_uplift_<arm>, "
+            "currency) and the revenue expected if contacted (revenue_if_contacted_<arm>).",
             columns=("customer_id",), readers=("service", "ui", "audiences", "campaigns"), customer_rows=True)
 QINI = _o("uplift/qini_curve.parquet", "uplift", "table", "Qini curve of the holdout check.",
           columns=("targeted", "incremental_responders"), readers=("report",))

@@ -511,24 +511,29 @@ def _planner(run: RunData | None, state: ServiceState) -> dict[str, Any]:
 
     has_uplift, why = uplift_status(run) if run is not None else (False, "")
     responses = response_scores(run) if run is not None else []
-    scores = ([("uplift", "Uplift model: incremental effect of the campaign")] if has_uplift else []) + [
+    has_value = has_uplift and any(c.startswith("uplift.value_uplift_") for c in run.audience_frame().columns)  # type: ignore[union-attr]
+    scores = ([("uplift", "Uplift model: incremental effect of the campaign")] if has_uplift else []) + (
+        [("value_uplift", "Value uplift: incremental revenue x margin, minus costs")] if has_value else []) + [
         (s, f"{presentation.label(s)} ({s}): expected responders, not incremental") for s in responses
     ]
     return {
         "scores": scores, "has_uplift": has_uplift, "no_uplift_why": why, "how_to_get_uplift": HOW_TO_GET_UPLIFT,
         "channels": list(CHANNEL_PURPOSE), "audiences": list(reversed(AudienceStore(state.workspace).list())),
+        "campaigns": state.workspace.status().campaigns,
     }
 
 
 def _campaigns_page(
     request: Request, state: State, key: ApiKey, run: RunData | None, *, form: dict[str, str], status_code: int = 200,
     plan: schemas.PlanPublic | None = None, problem: planner.FormProblem | None = None,
+    power: schemas.PowerPublic | None = None, power_form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     currency = presentation.Currency.from_settings(state.settings)
     return _render(
         request, "campaigns.html", status_code=status_code, key=key, run=run, form=form, plan=plan, problem=problem,
         chart=planner.chart_of(plan, currency) if plan is not None else None, currency=currency,
-        download=planner.download_query(form) if plan is not None else "", **_planner(run, state),
+        download=planner.download_query(form) if plan is not None else "", power=power, power_form=power_form or {},
+        **_planner(run, state),
     )
 
 
@@ -575,3 +580,9 @@ def plan_assignments(request: Request, state: State) -> Response:
         )
 
     return _page(request, state, "read", build)
+
+
+# the readout and power pages (service/ui/campaign_pages.py) build on the helpers above
+from targetwise.service.ui import campaign_pages  # noqa: E402
+
+router.include_router(campaign_pages.router)

@@ -28,10 +28,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "audience_id": ("Audience", "choose a saved audience, or all customers"),
     "contact_cost": ("Cost per contact", "enter an amount of 0 or more, e.g. 0.5"),
     "value_per_conversion": ("Value per conversion", "enter an amount of 0 or more, e.g. 20, or 'clv'"),
-    "margin": ("Share of CLV that is profit", "enter a share between 0 and 1, e.g. 0.3"),
+    "margin": ("Share of CLV or revenue that is profit", "enter a share between 0 and 1, e.g. 0.3"),
     "budget": ("Budget", "enter an amount of 0 or more, e.g. 500, or leave it empty for no limit"),
     "max_contacts": ("Maximum contacts", "enter a whole number of 0 or more, e.g. 1000, or leave it empty"),
     "holdout_fraction": ("Holdout share", "enter a share between 0 and 0.9, e.g. 0.1"),
+    "discount_rate": ("Discount given to contacted customers", "enter a share between 0 and 1, e.g. 0.1, or 0"),
 }
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -88,6 +89,7 @@ def plan_body(form: dict[str, str]) -> schemas.PlanRequest:
         "budget": _number(form, "budget"),
         "max_contacts": _number(form, "max_contacts", whole=True),
         "holdout_fraction": _number(form, "holdout_fraction", default=0.1),
+        "discount_rate": _number(form, "discount_rate", default=0.0),
     }
     try:
         return schemas.PlanRequest(**data)
@@ -118,7 +120,7 @@ def download_query(form: dict[str, str]) -> str:
 def chart_of(plan: schemas.PlanPublic, currency: presentation.Currency) -> Chart:
     """Expected profit (incremental plans) or expected responders (rankings) by customers contacted."""
     if plan.kind == "incremental":
-        points = plan.profit_curve
+        points = plan.profit_curve  # profit: conversion plans and margin plans alike
         ys = [p.profit for p in points]
         y_title = f"expected incremental profit ({currency.code})"
         y_format = lambda v: presentation.money(v, currency, compact=True)  # noqa: E731
