@@ -77,6 +77,32 @@ def _prophet(history: pd.DataFrame, horizon: int, freq: str):
     return predicted["yhat"].to_numpy(), predicted["yhat_lower"].to_numpy(), predicted["yhat_upper"].to_numpy()
 
 
+def _cost(path: Path) -> int:
+    """Wall, CPU and peak RSS of the forecast stage's work with the default config (segments from the features)."""
+    import resource
+
+    from targetwise.pipeline.run import default_as_of
+    from targetwise.runconfig import ForecastConfig
+    from targetwise.usecases.features import features_at
+    from targetwise.usecases.forecast import forecast_at, rfm_segments
+
+    print(describe())
+    ws = Workspace.open(path, get_settings(workspace=path))
+    as_of = default_as_of(ws)
+    with open_model_data(ws) as data:
+        wall, cpu = time.perf_counter(), time.process_time()
+        segments = rfm_segments(features_at(data, as_of))
+        print(f"features + RFM segments (the features stage's work): {time.perf_counter() - wall:.1f} s wall, "
+              f"{time.process_time() - cpu:.1f} s CPU, {len(segments):,} customers")
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = forecast_at(data, as_of, ForecastConfig(), segments=segments)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        series = result.forecasts.groupby(["level", "series"]).ngroups
+        print(f"forecast stage work: {time.perf_counter() - wall:.1f} s wall, {time.process_time() - cpu:.1f} s CPU, "
+              f"{result.lines:,} lines, {series} series, peak RSS {peak:.2f} GB")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=("online-retail", "complete-journey"), default="online-retail")
@@ -88,7 +114,11 @@ def main() -> int:
     parser.add_argument("--prophet", action="store_true", help="also fit Prophet's default model")
     parser.add_argument("--backtest-windows", type=int, default=3)
     parser.add_argument("--backtest-step", type=int, default=None, help="periods between cutoffs (default: holdout)")
+    parser.add_argument("--cost", action="store_true",
+                        help="only time the stage's work (default config, default cutoff) on --workspace")
     args = parser.parse_args()
+    if args.cost:
+        return _cost(Path(args.workspace))
 
     from targetwise.features._inputs import data_range, resolve_inputs
     from targetwise.features.demand import PERIOD_SECONDS, demand_aggregates, demand_panel, whole_periods
