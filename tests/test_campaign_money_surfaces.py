@@ -117,4 +117,6 @@ def test_power_is_the_same_on_cli_api_and_ui(served) -> None:
     page = client.get("/ui/campaigns/power", params={"baseline_rate": "0.1", "mde": "0.02", "cuped_r2": "0.3"}).text
     assert text_of(page, "power-result").startswith("2,689 customers per arm (treated and holdout each; 5,378 in all)")
     refused = client.get("/ui/campaigns/power", params={"baseline_rate": "ten", "mde": "0.02"})
-    assert refused.status_code == 422 and "Holdout conversion rate: &#39;ten&#39; is not a number" in refused.text
+    assert refused.status_code == 422
+    assert text_of(refused.text, "power-problem") == (
+        "Holdout conversion rate: 'ten' is not a number. Fix: enter a rate between 0 and 1, e.g. 0.1")
