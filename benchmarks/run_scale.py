@@ -118,7 +118,7 @@ def run_once(workspace: Path, engine: str, extra: list[str]) -> dict:
     return {
         "wall_s": wall,
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        "peak_rss_gb": after.ru_maxrss / 1024 / 1024,  # the largest child so far (children run one at a time)
+        "peak_rss_gb": after.ru_maxrss * 1024 / 1e9,  # GB like the stages; the largest child so far (one at a time)
         "stages": manifest.get("stages", {}),
         "run_id": manifest.get("run_id"),
         "output_tail": proc.stdout[-2000:],
