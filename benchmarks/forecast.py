@@ -113,6 +113,10 @@ def main() -> int:
     parser.add_argument("--max-series", type=int, default=8)
     parser.add_argument("--prophet", action="store_true", help="also fit Prophet's default model")
     parser.add_argument("--backtest-windows", type=int, default=3)
+    parser.add_argument("--candidates", choices=("all", "default"), default="all",
+                        help="targetwise's candidates: every model, or the run config's default (no AutoARIMA)")
+    parser.add_argument("--selection", choices=("series", "level"), default=None,
+                        help="model choice per series or per level (default: the run config's, level)")
     parser.add_argument("--backtest-step", type=int, default=None, help="periods between cutoffs (default: holdout)")
     parser.add_argument("--cost", action="store_true",
                         help="only time the stage's work (default config, default cutoff) on --workspace")
@@ -144,10 +148,13 @@ def main() -> int:
             print(f"data {span.first:%Y-%m-%d} .. {span.last:%Y-%m-%d}; fitted before {cutoff:%Y-%m-%d}, "
                   f"scored on {args.holdout} periods to {holdout_end:%Y-%m-%d}")
             segments = rfm_segments(features_at(data, cutoff)) if "segment" in levels else None
-            config = ForecastConfig(horizon=args.holdout, freq=args.freq, levels=levels, models=MODEL_NAMES,
+            candidates = MODEL_NAMES if args.candidates == "all" else ForecastConfig().models
+            config = ForecastConfig(horizon=args.holdout, freq=args.freq, levels=levels, models=candidates,
                                     max_series_per_level=args.max_series, backtest_windows=args.backtest_windows,
-                                    backtest_step=args.backtest_step)
-            print(f"backtest: {args.backtest_windows} windows, every {args.backtest_step or args.holdout} periods")
+                                    backtest_step=args.backtest_step,
+                                    **({"selection": args.selection} if args.selection else {}))
+            print(f"backtest: {args.backtest_windows} windows, every {args.backtest_step or args.holdout} periods; "
+                  f"one model per {config.selection}")
             started = time.perf_counter()
             chosen = forecast_at(data, cutoff, config, segments=segments)
             chosen_seconds = time.perf_counter() - started

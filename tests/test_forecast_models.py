@@ -91,7 +91,7 @@ def test_intervals_ordered_and_choice_from_the_backtest() -> None:
     panel = _panel({("category", "a"): 100 + rng.normal(0, 10, 50), ("category", "b"): 50 + 2.0 * np.arange(50),
                     ("category", "c"): np.zeros(50)})
     model = DemandForecaster(horizon=4, models=("seasonal_naive", "naive", "auto_theta", "lightgbm"),
-                             backtest_windows=2, random_state=1).fit(panel)
+                             backtest_windows=2, selection="series", random_state=1).fit(panel)
     table = model.predict()
     assert (table["lo_80"] <= table["forecast"]).all() and (table["forecast"] <= table["hi_80"]).all()
     # each series' model is the one with the lowest mean MASE over the windows (MAE for the all-zero series)
@@ -103,8 +103,17 @@ def test_intervals_ordered_and_choice_from_the_backtest() -> None:
     # a series that never sold: the tie between every exact model goes to the first baseline
     assert model.chosen_[("category", "c")] == "seasonal_naive"
     again = DemandForecaster(horizon=4, models=("seasonal_naive", "naive", "auto_theta", "lightgbm"),
-                             backtest_windows=2, random_state=1).fit(panel).predict()
+                             backtest_windows=2, selection="series", random_state=1).fit(panel).predict()
     pd.testing.assert_frame_equal(table, again)
+    # one model per level: the lowest MASE averaged over the level's series (the all-zero one left out)
+    pooled = DemandForecaster(horizon=4, models=("seasonal_naive", "naive", "auto_theta", "lightgbm"),
+                              backtest_windows=2, random_state=1).fit(panel)
+    changing = model.scores_[model.scores_["series"] != "c"]
+    best = changing.groupby("model")["mase"].mean().idxmin()
+    assert pooled.chosen_[("category", "a")] == pooled.chosen_[("category", "b")] == best
+    assert pooled.chosen_[("category", "c")] == "seasonal_naive"
+    with pytest.raises(ConfigError, match="unknown model selection 'cluster'"):
+        DemandForecaster(selection="cluster").fit(panel)
 
 
 def test_short_history_is_skipped_with_the_reason_and_bad_input_is_refused() -> None:

@@ -85,7 +85,6 @@ class ClvConfig(_Section):
     )
 
 
-
     @field_validator("retry_penalizers")
     @classmethod
     def _non_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
@@ -139,6 +138,7 @@ class UpliftConfig(_Section):
         "64,000 customers, lowered to a twentieth of the campaign, at least 20, for smaller campaigns).",
     )
 
+
 #: the forecast models a run may try (targetwise.forecast.MODEL_NAMES; a test keeps the two equal)
 FORECAST_MODELS = ("seasonal_naive", "naive", "auto_ets", "auto_arima", "auto_theta", "mstl", "lightgbm", "ensemble")
 
@@ -167,10 +167,14 @@ class ForecastConfig(_Section):
         "auto_arima is left out by default: it costs 0.3-2 s a fit, more than all the others together.",
     )
     backtest_windows: int = Field(default=3, ge=1, le=20, description="Rolling-origin backtest windows per series.")
+    selection: Literal["series", "level"] = Field(
+        default="level",
+        description="Model choice: one model per level (the lowest mean backtest MASE over the level's series) or "
+        "per series (noisier: a few backtest windows per series).",
+    )
     backtest_step: int | None = Field(default=None, ge=1, description="Periods between backtest cutoffs (none: the horizon).")
     n_lags: int = Field(default=8, ge=1, le=104, description="Past periods the global LightGBM model sees.")
     lightgbm_estimators: int = Field(default=100, ge=10, le=5000, description="Boosting rounds of the global LightGBM model.")
-
 
 
 class RunConfig(_Section):
