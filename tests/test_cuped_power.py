@@ -167,6 +167,10 @@ def test_power_matches_hand_computed_sample_sizes() -> None:
         sample_size_two_proportions(0.1, 0.01, alpha=1.5)
     with pytest.raises(ConfigError, match=r"CUPED r2 must lie in \[0, 1\)"):
         sample_size_two_proportions(0.1, 0.01, cuped_r2=1.0)
+    # a vanishing effect (5e-324 once divided by zero) is refused in words, the smallest allowed is planned
+    with pytest.raises(ConfigError, match=r"minimum detectable effect 5e-324 is below 1e-06"):
+        sample_size_two_proportions(0.1, 5e-324)
+    assert sample_size_two_proportions(0.1, 1e-6).n_per_arm > 10**11
 
 
 def test_power_cli_and_cuped_from_a_campaign(workspace: Workspace) -> None:

@@ -82,7 +82,7 @@ def test_tables_use_canonical_columns_and_dtypes(shop, name):
     assert set(spec.required_names) <= set(frame.columns) <= set(spec.input_names)
     assert list(frame.columns) == [c for c in spec.input_names if c in frame.columns]  # schema order
     for col in frame.columns:
-        assert str(frame[col].dtype) == PANDAS_DTYPES[spec.column(col).kind], (name, col)
+        assert str(frame[col].dtype) == str(PANDAS_DTYPES[spec.column(col).kind]), (name, col)
     assert len(frame) > 0
 
 
@@ -93,7 +93,7 @@ def test_campaign_and_pii_can_be_switched_off_keeping_schema():
         assert len(frame) == 0
         assert set(TABLES[name].required_names) <= set(frame.columns)
         for col in frame.columns:
-            assert str(frame[col].dtype) == PANDAS_DTYPES[TABLES[name].column(col).kind]
+            assert str(frame[col].dtype) == str(PANDAS_DTYPES[TABLES[name].column(col).kind])
     assert plain.truth["true_uplift"].isna().all()
     # switching the campaign or the PII off must not change anything else
     full = generate_retailer(200, random_state=1)

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: pandas dtype for each schema column kind (pandas 3: "str" is the NaN-backed string dtype).
-PANDAS_DTYPES: dict[str, str] = {
-    "id": "str",
-    "string": "str",
-    "json": "str",
+from targetwise._dtypes import STRING_DTYPE
+
+#: pandas dtype for each schema column kind (text: the NaN-backed string dtype, ``str()`` is "str").
+PANDAS_DTYPES: dict[str, object] = {
+    "id": STRING_DTYPE,
+    "string": STRING_DTYPE,
+    "json": STRING_DTYPE,
     "timestamp": "datetime64[us]",
     "integer": "int64",
     "number": "float64",

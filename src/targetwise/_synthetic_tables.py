@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from targetwise._dtypes import STRING_DTYPE
 from targetwise._synthetic_params import (
     _CAMPAIGN_BASKET_LIFT,
     _CAMPAIGN_DAYS_BEFORE_END,
@@ -67,7 +68,7 @@ def _timestamps(t0: pd.Timestamp, days: np.ndarray) -> pd.DatetimeIndex:
 
 def _text(values: Any) -> pd.api.extensions.ExtensionArray:
     """pandas 3 string array (missing values as NaN) from a sequence or object array."""
-    return pd.array(np.asarray(values, dtype=object), dtype="str")
+    return pd.array(np.asarray(values, dtype=object), dtype=STRING_DTYPE)
 
 
 def _ids(prefix: str, n: int, width: int) -> np.ndarray:

@@ -28,6 +28,10 @@ from targetwise.errors import ConfigError
 __all__ = ["PowerPlan", "sample_size_two_proportions"]
 
 
+#: The smallest absolute effect planned for: below it n per arm passes 10^11 (and 1/delta^2 overflows).
+MIN_MDE = 1e-6
+
+
 @dataclass(frozen=True)
 class PowerPlan:
     """``n_per_arm``: customers needed in each of treated and holdout (with CUPED when ``cuped_r2`` > 0);
@@ -62,6 +66,12 @@ def sample_size_two_proportions(
     """Customers per arm to detect an absolute change ``mde`` of ``baseline_rate`` (see the module docstring)."""
     p1 = _share(baseline_rate, "baseline rate", "give the holdout's expected conversion rate, e.g. --baseline-rate 0.1")
     delta = _share(mde, "minimum detectable effect", "give an absolute change of the rate, e.g. --mde 0.01 (1 point)")
+    if delta < MIN_MDE:
+        raise ConfigError(
+            f"minimum detectable effect {delta!r} is below {MIN_MDE:g}: no holdout can detect it "
+            "(it would need over 10^11 customers per arm)",
+            fix="give an absolute change of at least 0.000001, e.g. --mde 0.01 (1 point)",
+        )
     p2 = p1 + delta
     if p2 >= 1:
         raise ConfigError(

@@ -28,6 +28,7 @@ import datetime as dt
 import ibis.expr.types as ir
 import pandas as pd
 
+from targetwise._dtypes import STRING_DTYPE
 from targetwise.features._inputs import MICROS_PER_UNIT, amount_micros, timestamp_literal
 
 __all__ = ["COHORT_COLUMNS", "cohort_activity", "cohort_table", "month_index"]
@@ -100,7 +101,7 @@ def cohort_table(sizes: pd.DataFrame, activity: pd.DataFrame, *, as_of: dt.datet
     """
     if sizes.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            COHORT_COLUMNS, ("str", "int64", "int64", "int64", "float64", "float64", "float64"), strict=True)})
+            COHORT_COLUMNS, (STRING_DTYPE, "int64", "int64", "int64", "float64", "float64", "float64"), strict=True)})
     last_index = month_index(as_of - dt.timedelta(microseconds=1))
     grid = [
         (int(cohort), since)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from targetwise._dtypes import STRING_DTYPE
 from targetwise._fitted import check_fitted
 from targetwise.errors import DataValidationError, ModelError, NotFoundError
 from targetwise.recommend.interactions import InteractionMatrix, build_interactions
@@ -205,7 +206,7 @@ class BaseRecommender(BaseEstimator):
                 {
                     c: pd.Series(dtype=t)
                     for c, t in zip(
-                        RECOMMENDATION_COLUMNS, ["str", "int64", "str", "float64", "str"], strict=True
+                        RECOMMENDATION_COLUMNS, [STRING_DTYPE, "int64", STRING_DTYPE, "float64", STRING_DTYPE], strict=True
                     )
                 }
             )

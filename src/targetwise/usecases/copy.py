@@ -89,9 +89,12 @@ def _clv_band(run: RunData, members: set[str], currency: Currency) -> list[Fact]
     if mine.empty or everyone.empty:
         return []
     median = float(mine.median())
-    low, high = everyone.quantile([1 / 3, 2 / 3])
-    band = "high (the top third of all customers)" if median > high else (
-        "low (the bottom third of all customers)" if median <= low else "middle (the middle third of all customers)")
+    low, high = (float(q) for q in everyone.quantile([1 / 3, 2 / 3]))
+    # a median on a tertile (up to interpolation rounding, which differs between pandas versions)
+    # belongs to the band below it
+    tol = 1e-9 * max(abs(high), abs(low), 1.0)
+    band = "high (the top third of all customers)" if median > high + tol else (
+        "low (the bottom third of all customers)" if median <= low + tol else "middle (the middle third of all customers)")
     return [
         Fact("clv_median", "median customer lifetime value", money(median, currency)),
         Fact("clv_band", "CLV band", band),
