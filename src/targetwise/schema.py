@@ -29,6 +29,8 @@ __all__ = [
     "CONSENT_PURPOSES",
     "CONSENT_STATUSES",
     "DEFAULT_NON_PRODUCT_CODES",
+    "ENGAGEMENT_CHANNELS",
+    "ENGAGEMENT_EVENTS",
     "INGESTIBLE_TABLES",
     "SYSTEM_TABLES",
     "TABLES",
@@ -309,6 +311,33 @@ CONSENT = TableSpec(
     derived=_PROVENANCE,
 )
 
+ENGAGEMENT_CHANNELS = ("email", "sms", "push", "ads", "web", "other")
+ENGAGEMENT_EVENTS = ("sent", "delivered", "open", "click", "unsubscribe", "bounce", "complaint", "conversion")
+
+ENGAGEMENTS = TableSpec(
+    name="engagements",
+    description=(
+        "Message events, one row each: sends and what followed them (delivery, opens, clicks, unsubscribes, "
+        "bounces, complaints, conversions). channel in email/sms/push/ads/web/other. An unsubscribe "
+        "suppresses that channel for the customer at once (email, sms and ads: consent revoked as of it)."
+    ),
+    columns=(
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("channel", "string", True, "email, sms, push, ads, web or other."),
+        Column("event", "string", True, "sent, delivered, open, click, unsubscribe, bounce, complaint or conversion."),
+        Column("occurred_at", "timestamp", True, "When the event happened (stored as UTC).", "UTC"),
+        Column("campaign_id", "id", False, "Campaign the message belonged to."),
+        Column("message_id", "id", False, "The message (one send); links an open or click to its send."),
+        Column(
+            "is_machine",
+            "boolean",
+            False,
+            "True for an open made by a machine (a mail privacy proxy, a scanner), not by the person.",
+        ),
+    ),
+    derived=_PROVENANCE,
+)
+
 INGESTIBLE: tuple[TableSpec, ...] = (
     TRANSACTIONS,
     CUSTOMERS,
@@ -318,6 +347,7 @@ INGESTIBLE: tuple[TableSpec, ...] = (
     CAMPAIGN_EXPOSURES,
     RESPONSES,
     CONSENT,
+    ENGAGEMENTS,
 )
 
 QUARANTINE = TableSpec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from targetwise.io.mapping import PII_COLUMNS
-from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES
+from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES, ENGAGEMENT_CHANNELS, ENGAGEMENT_EVENTS
 
 __all__ = ["PII_COLUMNS", "REASONS", "IngestSummary"]
 
@@ -39,6 +39,8 @@ REASONS: dict[str, str] = {
 _ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("consent", "purpose"): CONSENT_PURPOSES,
     ("consent", "status"): CONSENT_STATUSES,
+    ("engagements", "channel"): ENGAGEMENT_CHANNELS,
+    ("engagements", "event"): ENGAGEMENT_EVENTS,
 }
 
 

@@ -162,6 +162,8 @@ def ingest_arrow(
                     )
                 _record_columns(con, load_id, columns)
                 _suppress_returning(con, workspace, summary, [table, *mapping.derive])
+                if table == "engagements":
+                    _unsubscribe(con, summary)
                 con.execute(
                     "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
@@ -214,6 +216,20 @@ def ingest_arrow(
             "folder is writable, then ingest again",
         ) from None
     return summary
+
+
+def _unsubscribe(con: duckdb.DuckDBPyConnection, summary: IngestSummary) -> None:
+    """Unsubscribes in this load suppress their channel at once (see io.unsubscribes)."""
+    from targetwise.io.unsubscribes import apply_unsubscribes
+
+    revoked, other = apply_unsubscribes(con, summary.load_id)
+    if revoked:
+        summary.warnings.append(f"{revoked:,} unsubscribe(s) recorded as consent revoked for their channel")
+    if other:
+        summary.warnings.append(
+            f"{other:,} unsubscribe(s) on push/web/other: those channels have no consent purpose, so no opt-out "
+            "was recorded; suppress them in the sending platform"
+        )
 
 
 def _set_timezone(con: duckdb.DuckDBPyConnection, tz: str, mapping: Mapping) -> None:

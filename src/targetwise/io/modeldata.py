@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from targetwise.errors import WorkspaceError
+from targetwise.errors import ConfigError, WorkspaceError
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MODEL_TABLES", "PERSON_TABLES", "ModelData", "open_model_data"]
 
 #: person-level tables: rows of objectors are left out
-PERSON_TABLES = ("transactions", "customers", "campaign_exposures", "responses")
+PERSON_TABLES = ("transactions", "customers", "campaign_exposures", "responses", "engagements")
 #: every table a model may read (catalogue tables are not about a person)
 MODEL_TABLES = (*PERSON_TABLES, "products", "campaigns")
 
@@ -158,12 +158,21 @@ class ModelData:
         frame["day"] = pd.to_datetime(frame["day"]).astype("datetime64[us]")
         return frame
 
-    def holdout_frequency(self, start: date | datetime | str, end: date | datetime | str) -> pd.DataFrame:
-        """Purchase days per customer in ``[start, end)`` (customers with none are absent), by the engine."""
+    def holdout_frequency(
+        self, start: date | datetime | str, end: date | datetime | str, *, time_unit: str = "D"
+    ) -> pd.DataFrame:
+        """Purchase periods per customer in ``[start, end)`` (customers with none are absent), by the engine.
+
+        ``time_unit`` "D" counts purchase days, "W" purchase weeks (Monday to Sunday, the periods of the
+        BTYD features), so the count is in the unit the transaction model was fitted in.
+        """
+        if time_unit not in ("D", "W"):
+            raise ConfigError(f"unknown time unit {time_unit!r} for holdout_frequency", fix="use D (days) or W (weeks)")
         t = self.backend.table("transactions")
         window = t.filter(~t.is_return, ~t.is_non_product, t.ordered_at >= _lit(start), t.ordered_at < _lit(end))
-        window = window.select(customer_id=window.customer_id, day=window.ordered_at.date())
-        counts = window.group_by("customer_id").aggregate(holdout_frequency=window.day.nunique().cast("int64"))
+        day = window.ordered_at.date()
+        window = window.select(customer_id=window.customer_id, period=day if time_unit == "D" else day.truncate("W"))
+        counts = window.group_by("customer_id").aggregate(holdout_frequency=window.period.nunique().cast("int64"))
         return counts.order_by("customer_id").to_pandas()
 
 

@@ -52,6 +52,7 @@ _TIME_COLUMNS = {
     "campaign_exposures": "sent_at",
     "responses": "responded_at",
     "consent": "recorded_at",
+    "engagements": "occurred_at",
     "customers": "signup_at",
 }
 
