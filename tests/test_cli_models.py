@@ -49,12 +49,14 @@ def test_clv_units_are_explicit(synthetic_demo: Workspace, tmp_path: Path) -> No
     assert (frame["clv_lower"] <= frame["clv"]).all() and (frame["clv"] <= frame["clv_upper"]).all()
 
 
-def test_calibration_holdout_split_counts_days(synthetic_demo: Workspace) -> None:
+def test_calibration_holdout_split_counts_periods_of_the_fit(synthetic_demo: Workspace) -> None:
+    # a weekly fit is checked against purchase weeks (Monday to Sunday), not purchase days
     with open_model_data(synthetic_demo) as data:
         frame = calibration_holdout_split(data, "2023-06-01", "2023-09-01", time_unit="W")
     with synthetic_demo.connect(read_only=True) as con:
         expected = con.execute(
-            "SELECT count(DISTINCT (customer_id, CAST(ordered_at AS DATE))) FROM transactions WHERE NOT is_return "
+            "SELECT count(DISTINCT (customer_id, date_trunc('week', CAST(ordered_at AS DATE)))) FROM transactions "
+            "WHERE NOT is_return "
             "AND NOT is_non_product AND ordered_at >= '2023-06-01' AND ordered_at < '2023-09-01' AND customer_id IN "
             "(SELECT customer_id FROM transactions WHERE ordered_at < '2023-06-01' AND quantity > 0)"
         ).fetchone()[0]

@@ -380,16 +380,17 @@ def clv_workspace(
 
 
 def calibration_holdout_split(data: ModelData, cutoff: AsOf, end: AsOf, *, time_unit: str = "W") -> pd.DataFrame:
-    """BTYD summary at ``cutoff`` plus ``holdout_frequency``: purchase days in [cutoff, end).
+    """BTYD summary at ``cutoff`` plus ``holdout_frequency``: purchase periods of ``time_unit`` in [cutoff, end).
 
-    Purchases are collapsed per day, like the calibration frequency, so the two are
-    comparable (lifetimes' calibration_and_holdout_data with freq='D').
+    Purchases are collapsed per period of ``time_unit`` (days, or Monday-to-Sunday weeks),
+    like the calibration frequency, so the two are comparable (lifetimes'
+    calibration_and_holdout_data with the same freq).
     """
     cut, stop = pd.Timestamp(cutoff), pd.Timestamp(end)
     if stop <= cut:
         raise ConfigError(f"holdout end {stop.date()} must be after the cutoff {cut.date()}", fix="swap the dates")
     summary = features_at(data, cut, time_unit=time_unit)
-    frame = summary.merge(data.holdout_frequency(cut, stop), on="customer_id", how="left")
+    frame = summary.merge(data.holdout_frequency(cut, stop, time_unit=time_unit), on="customer_id", how="left")
     frame["holdout_frequency"] = frame["holdout_frequency"].fillna(0).astype(int)
     frame.attrs["holdout_duration"] = (stop - cut).days / TIME_UNIT_DAYS[time_unit]
     return frame
