@@ -33,9 +33,17 @@ import unicodedata
 from targetwise.errors import ConfigError, DataValidationError, Location
 from targetwise.identifiers import *  # noqa: F403
 from targetwise.identifiers import __all__ as _identifiers_all
-from targetwise.identifiers import _check_destination, sha256_hex
+from targetwise.identifiers import _check_destination, normalise_email, normalise_phone, sha256_hex
 
-__all__ = [*_identifiers_all, "hash_address_part", "normalise_country", "normalise_name", "normalise_zip"]
+__all__ = [
+    *_identifiers_all,
+    "hash_address_part",
+    "normalise_contact_email",
+    "normalise_country",
+    "normalise_e164",
+    "normalise_name",
+    "normalise_zip",
+]
 
 _SPACES = re.compile(r"\s+")
 _COUNTRY = re.compile(r"^[a-z]{2}$")
@@ -132,3 +140,19 @@ def hash_address_part(value: str | int, *, kind: str, destination: str, country:
         postal = normalise_zip(value, destination, country)
         return postal if destination == "google_customer_match" else sha256_hex(postal)
     raise ConfigError(f"unknown address part {kind!r}", fix="use first_name, last_name, country or zip")
+
+
+def normalise_contact_email(value: str) -> str:
+    """An e-mail address as the e-mail tools (Klaviyo, HubSpot, Mailchimp) receive it, in plain text.
+
+    Trimmed and lower case, checked like the ad platforms' addresses (one '@', a dotted domain), with
+    no Gmail rewriting: these tools store the address to mail it, so ``jo.hn@gmail.com`` stays as is.
+    HubSpot and Mailchimp match addresses case-insensitively; sending one form keeps a sync idempotent.
+    """
+    return normalise_email(value, "meta")  # Meta's rule is exactly trim + lower case + the same check
+
+
+def normalise_e164(value: str | int, default_country_code: str | int | None = None) -> str:
+    """A phone number in E.164 with its ``+`` (``+447911123456``): Klaviyo's ``phone_number`` and
+    Google's hashed form; national numbers need ``default_country_code``."""
+    return normalise_phone(value, "google_customer_match", default_country_code)

@@ -15,6 +15,11 @@ from targetwise.destinations.base import (
     send_with_retries,
 )
 from targetwise.destinations.files import FilesDestination
+from targetwise.destinations.google_ads import GoogleCustomerMatchDestination
+from targetwise.destinations.hubspot import HubSpotDestination
+from targetwise.destinations.klaviyo import KlaviyoDestination
+from targetwise.destinations.mailchimp import MailchimpDestination
+from targetwise.destinations.meta import MetaCustomAudiencesDestination
 from targetwise.destinations.webhook import WebhookDestination, sign_webhook
 
 __all__ = [
@@ -32,6 +37,11 @@ __all__ = [
 DESTINATIONS: dict[str, type[Destination]] = {
     WebhookDestination.kind: WebhookDestination,
     FilesDestination.kind: FilesDestination,
+    GoogleCustomerMatchDestination.kind: GoogleCustomerMatchDestination,
+    MetaCustomAudiencesDestination.kind: MetaCustomAudiencesDestination,
+    KlaviyoDestination.kind: KlaviyoDestination,
+    HubSpotDestination.kind: HubSpotDestination,
+    MailchimpDestination.kind: MailchimpDestination,
 }
 
 
