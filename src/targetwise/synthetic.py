@@ -38,6 +38,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from targetwise._synthetic_engage import (
+    ENGAGE_CHANNELS,
+    EVENT_NAMES,
+    engagement_truth,
+    generate_engagements,
+    truth_columns,
+)
 from targetwise._synthetic_params import (
     _ANON_SHARE,
     _BASE_AFFINITY,
@@ -88,6 +95,7 @@ class SyntheticRetailer:
     consent: pd.DataFrame
     truth: pd.DataFrame
     params: dict[str, Any]
+    engagements: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The canonical (ingestible) tables by name, ready for ingest."""
@@ -102,7 +110,9 @@ class SyntheticRetailer:
                 "campaign_exposures",
                 "responses",
                 "consent",
+                "engagements",
             )
+            if getattr(self, name) is not None
         }
 
 
@@ -147,6 +157,7 @@ def generate_retailer(
     random_state: int | np.random.Generator | None = 0,
     campaign: bool = True,
     pii: bool = True,
+    engagements: bool = True,
 ) -> SyntheticRetailer:
     """Generate a synthetic retailer with planted ground truth.
 
@@ -156,6 +167,13 @@ def generate_retailer(
     (product_id 'POST'). Campaign conversions are recorded in ``responses`` only, so the
     transactions follow the BG/NBD process exactly. ``truth.mean_spend`` is the expected
     gross product value of one order (before returns, postage excluded), in currency units.
+
+    ``engagements``: the message log (sends, opens, clicks, machine opens, bounces, unsubscribes) of
+    :mod:`targetwise._synthetic_engage`, drawn from its own generator so every other table is the same
+    without it; the planted preferences are truth columns either way (``preferred_weekday`` (0 = Monday),
+    ``preferred_hour_band`` (hours ``preferred_hour_from`` .. ``preferred_hour_to``, shop time),
+    ``preferred_channel``, ``responsiveness``, ``machine_opener``, ``preferred_offer`` and
+    ``offer_affinity_<kind>`` for each of ``OFFER_KINDS``).
     """
     if not isinstance(n_customers, (int, np.integer)) or n_customers < 20:
         raise ConfigError(
@@ -182,6 +200,8 @@ def generate_retailer(
             fix="choose start and end at least a year apart",
         )
     rng = np.random.default_rng(random_state)
+    # the engagement log's own generator: spawning does not advance ``rng``, so no other draw changes
+    engage_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
     type_names = list(CUSTOMER_TYPES)
     types = [CUSTOMER_TYPES[n] for n in type_names]
 
@@ -390,7 +410,25 @@ def generate_retailer(
         truth=truth,
         params=params,
     )
+    planted = engagement_truth(engage_rng, type_names, ctype)
+    for name, column in truth_columns(planted).items():
+        truth[name] = column
+    engagement_frame = None
+    if engagements:
+        log = generate_engagements(engage_rng, planted, t0=t0, signup=signup, horizon=horizon)
+        n_messages = int(log["message"].max()) + 1 if log["message"].size else 0
+        engagement_frame = pd.DataFrame(
+            {
+                "customer_id": _text(cust_ids).take(log["customer"]),
+                "channel": _text(np.array(ENGAGE_CHANNELS, dtype=object)).take(log["channel"]),
+                "event": _text(np.array(EVENT_NAMES, dtype=object)).take(log["event"]),
+                "occurred_at": ts(log["at"]),
+                "message_id": _text(_ids("M", n_messages, 8)).take(log["message"]),
+                "is_machine": log["is_machine"].astype(bool),
+            }
+        )
     return SyntheticRetailer(
+        engagements=engagement_frame,
         transactions=transactions,
         customers=customers,
         customer_pii=pii_frame,
