@@ -177,6 +177,13 @@ class ForecastConfig(_Section):
     lightgbm_estimators: int = Field(default=100, ge=10, le=5000, description="Boosting rounds of the global LightGBM model.")
 
 
+class SendtimeConfig(_Section):
+    """Stage ``sendtime``: best send time and channel per customer from the engagement log (docs/engage.md)."""
+
+    prior_strength: float | None = Field(default=None, gt=0.0, description="Prior strength (pseudo-sends) pulling a customer toward their segment's pattern (none: chosen per dimension by empirical Bayes).")
+    n_draws: int = Field(default=200, ge=10, le=10_000, description="Posterior draws per customer behind the confidence (P(the recommended hour band is the best)).")
+
+
 class RunConfig(_Section):
     """Every hyperparameter of a run (see the module docstring)."""
 
@@ -187,6 +194,7 @@ class RunConfig(_Section):
     recommendations: RecommendationsConfig = Field(default_factory=RecommendationsConfig)
     uplift: UpliftConfig = Field(default_factory=UpliftConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    sendtime: SendtimeConfig = Field(default_factory=SendtimeConfig)
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, overrides: list[str] | None = None) -> RunConfig:

@@ -227,6 +227,10 @@ from targetwise.cli import forecast as _forecast  # noqa: E402
 
 app.command("forecast")(_forecast.forecast)
 
+from targetwise.cli import sendtime as _sendtime  # noqa: E402
+
+app.command("sendtime")(_sendtime.sendtime)
+
 
 @app.command()
 @handle_errors

@@ -141,6 +141,12 @@ FORECAST_SCORES = _o("forecast/backtest.parquet", "forecast", "table",
                      columns=("series", "level", "measure", "model", "mase", "smape", "coverage", "windows", "chosen"),
                      readers=("service", "ui", "report"))
 
+SEND_TIMES = _o("sendtime/send_times.parquet", "sendtime", "table",
+                 "Per customer: best weekday (0 = Monday) and hour (0-23, shop time) to send, best channel, "
+                 "confidence (P(the recommended hour band is the best)) and the level it came from (personal, "
+                 "segment, global) (docs/engage.md).",
+                 columns=("customer_id", "best_weekday", "best_hour", "best_channel", "confidence", "source"),
+                 readers=("service", "ui", "cli", "campaigns"), customer_rows=True)
 #: every declared output, in the order the stages write them
 OUTPUTS: tuple[Output, ...] = (
     FEATURES, SEGMENTS, CENTERS, PROFILES, RFM_COUNTS, SEGMENT_MAP,
@@ -150,6 +156,7 @@ OUTPUTS: tuple[Output, ...] = (
     UPLIFT, QINI,
     FORECASTS, FORECAST_HISTORY, FORECAST_SCORES,
     COHORTS,
+    SEND_TIMES,
 )
 _EXACT = {o.path: o for o in OUTPUTS if not o.templated}
 _TEMPLATED = tuple(o for o in OUTPUTS if o.templated)

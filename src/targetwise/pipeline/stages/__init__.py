@@ -8,12 +8,22 @@ line in :data:`STAGES` (see ``docs/architecture.md``).
 from __future__ import annotations
 
 from targetwise.pipeline.context import Stage
-from targetwise.pipeline.stages import clv, cohorts, features, forecast, propensity, recommendations, segments, uplift
+from targetwise.pipeline.stages import (
+    clv,
+    cohorts,
+    features,
+    forecast,
+    propensity,
+    recommendations,
+    segments,
+    sendtime,
+    uplift,
+)
 
 __all__ = ["STAGES"]
 
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (features.STAGE, segments.STAGE, clv.STAGE, propensity.STAGE, recommendations.STAGE, uplift.STAGE,
-              cohorts.STAGE, forecast.STAGE)
+              cohorts.STAGE, forecast.STAGE, sendtime.STAGE)
 }
