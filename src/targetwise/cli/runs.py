@@ -208,9 +208,9 @@ def promote(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve this run from now on (atomic switch)."""
-    from targetwise.io.runs import RunStore
+    from targetwise.usecases.live_audiences import promote_and_refresh
 
-    info = RunStore(open_workspace(workspace)).promote(run_id, partial=partial)
+    info, _refresh = promote_and_refresh(open_workspace(workspace), run_id, partial=partial)
     failed = info.failed_stages()
     suffix = f" (partial: without the outputs of {', '.join(failed)})" if failed else ""
     console.print(f"run {plain(info.run_id)} is now active{plain(suffix)}")

@@ -1,8 +1,9 @@
 """The files destination: one CSV or Parquet file per delta and action, and a manifest per delta.
 
 For version ``n`` of a live audience synced by sync ``S`` the folder receives
-``S-v<n>-add-00000.csv`` (and ``-remove-``; one file per batch, numbered), each with the columns
-``customer_id`` (and ``email_sha256`` with ``hash_email=yes``), and ``S-v<n>-manifest.json``:
+``S-v<n>-p<plan>-add-00000.csv`` (and ``-remove-``; one file per batch, named by its idempotency
+key), each with the columns ``customer_id`` (and ``email_sha256`` with ``hash_email=yes``), and per
+delta ``S-v<n>-p<plan>-manifest.json``:
 ``{"sync_id", "audience", "audience_id", "version", "files": [{"file", "action", "rows", "sha256"}]}``
 (the manifest is rewritten as each file lands, the data file first, so a manifest never names a
 missing file). The folder is a local path or an fsspec URL (``s3://bucket/drops``; needs the
@@ -137,7 +138,9 @@ class FilesDestination(Destination):
         data = _encode(_frame(batch, self.hash_email), self.file_format)
         try:
             self.folder.write(name, data)
-            manifest_name = f"{batch.sync_id}-v{batch.version}-manifest.json"
+            # one manifest per delta: the key without "-<action>-<index>" ("<sync>-v<version>-p<plan>")
+            delta = batch.idempotency_key.rsplit("-", 2)[0]
+            manifest_name = f"{delta}-manifest.json"
             old = self.folder.read(manifest_name)
             manifest = json.loads(old) if old else {
                 "sync_id": batch.sync_id,

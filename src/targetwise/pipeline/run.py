@@ -38,6 +38,7 @@ from targetwise.io.workspace import Workspace
 from targetwise.pipeline.context import RunContext, Stage
 from targetwise.pipeline.stages import STAGES
 from targetwise.runconfig import RunConfig
+from targetwise.usecases.live_audiences import promote_and_refresh
 
 __all__ = ["STAGES", "Progress", "RunContext", "Stage", "StageDone", "default_as_of", "run_pipeline"]
 
@@ -120,7 +121,7 @@ def run_pipeline(
         raise
     if promote and (promote_partial or not info.failed_stages()):
         try:
-            store.promote(info.run_id, partial=promote_partial)
+            promote_and_refresh(workspace, info.run_id, partial=promote_partial)  # live audiences re-evaluated
         except OSError as exc:
             raise _storage_error(exc, workspace) from None
     return info

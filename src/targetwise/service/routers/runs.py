@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from targetwise.service.deps import AdminKey, ReadKey, State
 from targetwise.service.schemas import RunPublic, RunsPublic
+from targetwise.usecases.live_audiences import promote_and_refresh
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -41,7 +42,7 @@ def promote_run(
 ) -> RunPublic:
     """Serve this run from the next request on (atomic switch); a run with a failed stage answers 409
     ``partial_run`` unless ``partial=true``."""
-    info = state.runs.store.promote(run_id, partial=partial)
+    info, _refresh = promote_and_refresh(state.runs.store.workspace, run_id, partial=partial)  # live audiences too
     return RunPublic(
         run_id=info.run_id,
         as_of=info.as_of,
