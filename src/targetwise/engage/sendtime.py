@@ -119,15 +119,15 @@ class SendTimeEstimator(BaseEstimator):
         cust_codes, customers = pd.factorize(sends["customer_id"], sort=True)
         known = pd.Index(customers)
         if segments is not None:
-            known = known.union(pd.Index(segments.index.astype(str)))
+            known = known.union(pd.Index(segments.index))
         cust_idx = known.get_indexer(customers)[cust_codes]
         seg_of = (
             pd.Series(_NO_SEGMENT, index=known)
             if segments is None
-            else segments.astype(str).reindex(known).fillna(_NO_SEGMENT)
+            else segments.astype(object).reindex(known).fillna(_NO_SEGMENT).astype(str)
         )
         seg_codes, seg_names = pd.factorize(seg_of.to_numpy(), sort=True)
-        chan_codes, channels = pd.factorize(sends["channel"].astype(str), sort=True)
+        chan_codes, channels = pd.factorize(sends["channel"], sort=True)
         hit = sends["responded"].to_numpy().astype(float)
         self.customers_ = known
         self.segment_of_ = seg_codes
