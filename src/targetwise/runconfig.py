@@ -184,6 +184,19 @@ class SendtimeConfig(_Section):
     n_draws: int = Field(default=200, ge=10, le=10_000, description="Posterior draws per customer behind the confidence (P(the recommended hour band is the best)).")
 
 
+class LookalikeConfig(_Section):
+    """Lookalike audiences (``targetwise audience lookalike``): rank everyone outside a seed by similarity."""
+
+    method: Literal["pu", "knn"] = Field(
+        default="pu",
+        description="pu: positive-unlabelled logistic regression seed vs rest, Elkan-Noto calibrated; knn: "
+        "distance-weighted share of seed members among the nearest neighbours in the scaled feature space.",
+    )
+    n_neighbors: int = Field(default=50, ge=1, le=1000, description="Neighbours per customer (knn).")
+    n_folds: int = Field(default=3, ge=2, le=10, description="Cross-fitting folds: every customer and seed member is scored by a model that did not see them (pu).")
+    C: float = Field(default=0.1, gt=0.0, le=1000.0, description="Inverse L2 penalty of the logistic regression (pu).")
+
+
 class RunConfig(_Section):
     """Every hyperparameter of a run (see the module docstring)."""
 
@@ -194,6 +207,7 @@ class RunConfig(_Section):
     recommendations: RecommendationsConfig = Field(default_factory=RecommendationsConfig)
     uplift: UpliftConfig = Field(default_factory=UpliftConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    lookalike: LookalikeConfig = Field(default_factory=LookalikeConfig)
     sendtime: SendtimeConfig = Field(default_factory=SendtimeConfig)
 
     @classmethod
