@@ -334,3 +334,76 @@ def test_members_without_a_usable_email_are_counted_not_sent(server, client, tok
     result = make("hubspot", options).send(batch("add", members), client)
     assert (result.status, result.applied) == ("ok", 2) and len(fake.contacts) == 2
     assert "2 member(s) without a usable e-mail skipped" in result.detail and "not-an-address" not in result.detail
+
+
+# --- end to end: `targetwise sync add ... --destination meta_custom_audiences` then `sync run` ------------
+
+def _write_run(ws, frequency: dict[str, int]) -> str:
+    import pandas as pd
+
+    from targetwise.io import outputs as out
+    from targetwise.io.runs import RunStore
+
+    writer = RunStore(ws).begin(as_of="2024-01-01", parameters={})
+    with writer.stage("features"):
+        writer.write_table(out.FEATURES, pd.DataFrame({"customer_id": list(frequency),
+                                                       "frequency": list(frequency.values())}))
+    return writer.commit().run_id
+
+
+def _ingest(ws, table: str, frame) -> None:
+    from targetwise.io.ingest import ingest_arrow
+    from targetwise.io.readers import source_from_frame
+
+    ingest_arrow(ws, table, source_from_frame(frame, name=table))
+
+
+@pytest.mark.slow  # 9 s here: the CLI, two runs, ingest
+def test_cli_sync_sends_the_full_list_then_only_the_delta_to_meta(workspace, server, monkeypatch) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from targetwise.cli.app import app
+    from targetwise.io.runs import RunStore
+    from targetwise.usecases.audiences import create_audience
+    from targetwise.usecases.live_audiences import promote_and_refresh
+    from targetwise.usecases.runs import active_run
+
+    run1 = {f"C{i:02d}": i % 10 for i in range(30)}  # frequency >= 5: C05-C09, C15-C19, C25-C29
+    run2 = {f"C{i:02d}": (i + 3) % 10 for i in range(30)}  # >= 5: C02-C06, C12-C16, C22-C26
+    _ingest(workspace, "customer_pii", pd.DataFrame({
+        "customer_id": list(run1), "email": [f" {c}@Shop.example " for c in run1], "phone": None}))
+    RunStore(workspace).promote(_write_run(workspace, run1))
+    create_audience(workspace, active_run(workspace), name="Frequent buyers",
+                    conditions=[{"field": "frequency", "op": ">=", "value": 5}], created_by=None)
+    fake = server.install(MetaAudiences(audience_id="23851234", token="EAAB-e2e"))
+    monkeypatch.setenv("META_E2E_TOKEN", "EAAB-e2e")
+    runner = CliRunner()
+    where = ["--workspace", str(workspace.path)]
+    added = runner.invoke(app, ["sync", "add", "frequent-buyers", "--destination", "meta_custom_audiences",
+                                "--option", "audience_id=23851234", "--option", "token_env=META_E2E_TOKEN",
+                                "--option", f"base_url={server.url}", *where])
+    assert added.exit_code == 0, added.output
+    assert "EAAB-e2e" not in added.output and "token_env=META_E2E_TOKEN" in added.output
+
+    def hashed(ids: set[str]) -> set[str]:
+        return {sha(f"{c.lower()}@shop.example") for c in ids}
+
+    first = runner.invoke(app, ["sync", "run", "--all", *where])
+    assert first.exit_code == 0, first.output
+    members1 = {c for c, f in run1.items() if f >= 5}
+    assert fake.violations == [] and fake.requests == [("POST", "/v25.0/23851234/users")]
+    assert fake.received_per_request == [15] and fake.members == hashed(members1)
+
+    # between the runs C12 denies ads (Meta's purpose): it must not be sent although it joins the audience
+    _ingest(workspace, "consent", pd.DataFrame({"customer_id": ["C12"], "purpose": ["ads"], "status": ["denied"],
+                                                "recorded_at": ["2023-12-01"]}))
+    promote_and_refresh(workspace, _write_run(workspace, run2))
+    second = runner.invoke(app, ["sync", "run", "--all", *where])
+    assert second.exit_code == 0, second.output
+    target = {c for c, f in run2.items() if f >= 5} - {"C12"}
+    assert fake.requests[1:] == [("DELETE", "/v25.0/23851234/users"), ("POST", "/v25.0/23851234/users")]
+    assert fake.received_per_request[1:] == [len(members1 - target), len(target - members1)]  # only the delta
+    assert fake.members == hashed(target)
+    again = runner.invoke(app, ["sync", "run", "--all", *where])  # nothing changed: nothing is sent
+    assert again.exit_code == 0 and len(fake.requests) == 3
