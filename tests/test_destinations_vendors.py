@@ -169,8 +169,15 @@ def test_meta_throttling_errors_and_dead_letters(server, client, tokens) -> None
                    MetaAudiences.error(400, 80003, "There have been too many calls to this ad-account.")]
     waits: list[float] = []
     result = make("meta_custom_audiences", options, waits).send(batch("add", people(2)), client)
-    assert (result.status, result.applied) == ("ok", 2) and len(fake.members) == 2
+    assert (result.status, result.applied, result.attempts) == ("ok", 2, 3) and len(fake.members) == 2
     assert waits == [3.0, 0.01]  # Retry-After, then the policy's first backoff for Meta's own throttling code
+    fake.script = [MetaAudiences.error(400, 80003, "There have been too many calls to this ad-account.")] * 3
+    stuck = make("meta_custom_audiences", options).send(batch("add", people(5, start=10)), client)
+    assert (stuck.status, stuck.applied, stuck.attempts) == ("dead_letter", 0, 3) and len(fake.members) == 2
+    assert "code 80003 There have been too many calls" in stuck.detail
+    fake.script = [as_json(503, {"error": {"code": 2}})] * 3
+    down = make("meta_custom_audiences", options).send(batch("add", people(1, start=20)), client)
+    assert down.status == "dead_letter" and "HTTP 503 x3 (gave up after 3 attempts)" in down.detail
     gone = make("meta_custom_audiences", {**options, "audience_id": "999"}).send(batch("add", people(1)), client)
     assert gone.status == "dead_letter" and "Meta HTTP 400: GraphMethodException code 100 (#100) Unsupported" in gone.detail
     fake.script = [MetaAudiences.error(400, 100, "Invalid entry person0@example.com, phone +44 7911 100000")] * 1

@@ -142,12 +142,14 @@ class Calls:
         self.policy = policy
         self.sleep = sleep
         self.attempts = 0
+        self.last_attempts = 0
         self.trace: list[str] = []
         self.notes: list[str] = []
 
     def send(self, step: str, build: Callable[[], httpx.Request]) -> httpx.Response | None:
         response, attempts, detail = send_with_retries(self.client, build, self.policy, sleep=self.sleep)
         self.attempts = max(self.attempts, attempts)
+        self.last_attempts = attempts
         self.trace.append(f"{step}: {detail}")
         return response
 

@@ -152,13 +152,16 @@ class MetaCustomAudiencesDestination(Destination):
             return client.build_request(method, url, data={"payload": payload, "access_token": token})
 
         response = calls.send(f"{method} users", build)
-        throttled = 0
-        while response is not None and response.status_code == 400 and _meta_error(response)[1] in _THROTTLING:
+        sent, throttled = calls.last_attempts, 0
+        # Meta answers its own rate limits with HTTP 400 and a throttling code: retried like a 429, and the
+        # attempts of the step add up (never more than the policy's maximum in all)
+        while (response is not None and response.status_code == 400 and _meta_error(response)[1] in _THROTTLING
+               and sent < self.policy.max_attempts):
             throttled += 1
-            if throttled >= self.policy.max_attempts:
-                break
             self.sleep(self.policy.delay(throttled))
             response = calls.send(f"{method} users (after Meta throttling)", build)
+            sent += calls.last_attempts
+        calls.attempts = max(calls.attempts, sent)
         if not _vendor.succeeded(response):
             return calls.dead_letter(_meta_error(response)[0])
         assert response is not None
