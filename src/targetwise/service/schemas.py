@@ -102,6 +102,18 @@ class SummaryPublic(BaseModel):
     facts: list[FactPublic]
 
 
+class SendTimeOfCustomer(BaseModel):
+    """When and where to reach the customer (stage ``sendtime``; docs/engage.md)."""
+
+    best_weekday: int = Field(description="0 = Monday ... 6 = Sunday, shop time.")
+    best_weekday_name: str
+    best_hour: int = Field(description="0-23, shop time (the setting business_timezone).")
+    best_channel: str
+    confidence: float = Field(description="Posterior probability that the recommended hour band is the customer's best.")
+    source: Literal["personal", "segment", "global"] = Field(description="The level carrying most of the estimate's weight.")
+    summary: str
+
+
 class CustomerPublic(RunScoped):
     """Everything the served run knows about one customer; a section is null when its stage did not run."""
 
@@ -110,6 +122,7 @@ class CustomerPublic(RunScoped):
     segment: SegmentOfCustomer | None
     clv: ClvOfCustomer | None
     propensity: PropensityOfCustomer | None
+    send_time: SendTimeOfCustomer | None = Field(default=None, description="Best send time and channel (null without engagements).")
     unavailable: dict[str, str] = Field(description="Section -> why it is null (stage did not run, or customer not scored).")
     summary: SummaryPublic | None = Field(default=None, description="The customer in words (segment, behaviour, CLV "
                                           "with interval, purchase chance and why, recommendations).")

@@ -34,6 +34,17 @@ def _clv_params(run: RunData) -> dict[str, Any]:
     return {k: plain(params.get(k)) for k in ("horizon", "time_unit")}
 
 
+def _send_time(run: RunData, customer_id: str, unavailable: dict[str, str]) -> schemas.SendTimeOfCustomer | None:
+    from targetwise.usecases.sendtime import send_time_of
+
+    row = send_time_of(run, customer_id)
+    if row is None:
+        if run.has(out.SEND_TIMES):  # without engagements the stage is skipped and the section is simply null
+            unavailable["send_time"] = f"no send time for this customer in run {run.run_id}"
+        return None
+    return schemas.SendTimeOfCustomer(**{k: v for k, v in row.items() if k != "customer_id"})
+
+
 def summary_public(summary: explain.Summary) -> schemas.SummaryPublic:
     return schemas.SummaryPublic(text=summary.text, engine=summary.engine, check=summary.check,  # type: ignore[arg-type]
                                  facts=[schemas.FactPublic(**f) for f in summary.facts.to_dict()["facts"]])
@@ -88,6 +99,7 @@ def customer_view(
             drivers=[schemas.Driver(**d) for d in parse_drivers(scores.get("drivers_purchase_30d"))[:TOP_DRIVERS]],
             expected_days_to_next_order=scores.get("expected_days_to_next_order"),
         ),
+        send_time=_send_time(run, customer_id, unavailable),
         unavailable=unavailable,
         summary=None if ws is None else summary_public(
             explain.customer_summary(ws, run, customer_id, key_id=key_id, **({"db": db} if db else {}))),

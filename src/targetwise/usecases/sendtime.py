@@ -67,6 +67,10 @@ def send_times_at(
     """
     config = config or SendtimeConfig()
     raw = send_responses(data.con, before=as_of)
+    if raw.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype="int64" if c in ("best_weekday", "best_hour") else
+                                           "float64" if c == "confidence" else object) for c in SEND_TIME_COLUMNS})
+        return SendTimes(table=empty, timezone=timezone, metrics={"sends": 0, "responses": 0, "customers": 0})
     sends = local_sends(raw, timezone)
     seg = None if segments is None else segments.set_index("customer_id")["segment"]
     estimator = SendTimeEstimator(prior_strength=config.prior_strength, n_draws=config.n_draws,
