@@ -75,6 +75,19 @@ def test_stage_api_and_ui_show_the_use_cases_numbers(shop_ws: Workspace) -> None
     assert f"{row['best_channel']}</strong>, {weekday} at {int(row['best_hour']):02d}:00" in section
     assert f"Confidence {float(row['confidence']):.0%}" in section and f"the {row['source']} pattern" in section
 
+    # the planner's send schedule: contacted customers only, each at the run's best slot for them
+    from targetwise.campaigns.planner import HOLDOUT, NOT_CONTACTED
+    from targetwise.usecases.runs import active_run
+    from targetwise.usecases.sendtime import plan_schedule
+
+    others = [str(c) for c in table["customer_id"] if str(c) != cid][:2]
+    assignments = pd.DataFrame({"action": ["treatment", HOLDOUT, NOT_CONTACTED]}, index=[cid, *others])
+    plan = plan_schedule(active_run(shop_ws), assignments, week_of="2024-01-03", timezone="Europe/London")
+    assert list(plan["customer_id"]) == [cid] and plan["action"].tolist() == ["treatment"]
+    local = pd.Timestamp("2024-01-08") + pd.Timedelta(days=int(row["best_weekday"]), hours=int(row["best_hour"]))
+    assert plan["send_at_local"].iloc[0] == local and plan["send_at_utc"].iloc[0] == local  # GMT in January
+    assert plan["best_channel"].iloc[0] == row["best_channel"]
+
 
 def test_the_stage_is_skipped_in_words_without_engagements(tmp_path: Path) -> None:
     settings = get_settings(workspace=tmp_path / "ws", duckdb_threads=2)

@@ -65,6 +65,10 @@ def plan(
                                        "responders within --budget/--max-contacts, with no incremental or profit "
                                        "claim.")] = "uplift",
     out: Annotated[Path | None, typer.Option("--out", help="Write the assignments (.csv or .parquet).")] = None,
+    schedule: Annotated[Path | None, typer.Option("--schedule", help="Write a send schedule of the contacted customers "
+                                                  "(each at their best weekday and hour, shop time and UTC; .csv or .parquet).")] = None,
+    week_of: Annotated[str | None, typer.Option("--week-of", help="With --schedule: send in the week from the Monday on or "
+                                                "after this date YYYY-MM-DD (default: today).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Who gets which arm: maximum expected incremental profit, no sleeping dogs, a random holdout."""
@@ -109,6 +113,16 @@ def plan(
     if out:
         write_table(outcome.assignments.reset_index(), out)
         console.print(f"assignments written to {plain(out)}")
+    if schedule:
+        from datetime import date
+
+        from targetwise.usecases.sendtime import plan_schedule
+
+        plan = plan_schedule(active_run(ws), outcome.assignments, week_of=week_of or date.today().isoformat(),
+                             timezone=ws.settings.business_timezone)
+        write_table(plan, schedule)
+        console.print(f"send schedule of {len(plan):,} customers written to {plain(schedule)} "
+                      f"(times in {plain(ws.settings.business_timezone)} and UTC)")
 
 
 @campaign_app.command("report")

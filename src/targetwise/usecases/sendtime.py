@@ -153,3 +153,17 @@ def send_schedule(times: pd.DataFrame, customer_ids: list[str], *, week_of: AsOf
                      "confidence": float(row["confidence"]), "source": row["source"]})
     return pd.DataFrame(rows, columns=["customer_id", "channel", "send_at_local", "send_at_utc", "confidence",
                                        "source"])
+
+
+def plan_schedule(run: RunData, assignments: pd.DataFrame, *, week_of: AsOf, timezone: str) -> pd.DataFrame:
+    """The campaign planner's send schedule: every contacted customer of a plan (``assignments`` of
+    :class:`~targetwise.usecases.campaigns.PlanOutcome`, holdout and not-contacted left out) at their best
+    weekday and hour of the week from ``week_of`` (the run's send times; the shop's most common slot for
+    customers without one), with the arm (``action``) and their best channel as advice."""
+    from targetwise.campaigns.planner import HOLDOUT, NOT_CONTACTED
+
+    contacted = assignments[~assignments["action"].isin([HOLDOUT, NOT_CONTACTED])]
+    times = run.table(out.SEND_TIMES) if run.has(out.SEND_TIMES) else pd.DataFrame(columns=list(SEND_TIME_COLUMNS))
+    schedule = send_schedule(times, [str(c) for c in contacted.index], week_of=week_of, timezone=timezone)
+    schedule.insert(1, "action", contacted["action"].astype(str).to_numpy())
+    return schedule.rename(columns={"channel": "best_channel"})
