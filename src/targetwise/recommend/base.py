@@ -33,11 +33,19 @@ from targetwise.recommend.rules import (
     select_top_n,
 )
 
-__all__ = ["RECOMMENDATION_COLUMNS", "SIMILAR_COLUMNS", "BaseRecommender"]
+__all__ = ["RECOMMENDATION_COLUMNS", "SIMILAR_COLUMNS", "BaseRecommender", "batch_rows"]
 
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score", "reason"]
 SIMILAR_COLUMNS = ["product_id", "rank", "similar_product_id", "score", "reason"]
 _BATCH_ROWS = 1024
+#: customers scored at once hold ``rows x products`` dense scores: at most this many cells per array
+_BATCH_CELLS = 1 << 24
+
+
+def batch_rows(n_products: int) -> int:
+    """Customers scored per batch: 1,024, fewer when the catalogue is wide (256 at 65,000 products),
+    so one dense score array stays near 128 MB."""
+    return max(1, min(_BATCH_ROWS, _BATCH_CELLS // max(1, int(n_products))))
 
 
 class BaseRecommender(BaseEstimator):
@@ -171,8 +179,9 @@ class BaseRecommender(BaseEstimator):
         index = self.interactions_.customer_index
         known = [(pos, index[c]) for pos, c in enumerate(ids) if c in index]
         picks: dict[int, tuple[np.ndarray, np.ndarray, str]] = {}
-        for start in range(0, len(known), _BATCH_ROWS):
-            chunk = known[start : start + _BATCH_ROWS]
+        step = batch_rows(self.n_products_)
+        for start in range(0, len(known), step):
+            chunk = known[start : start + step]
             rows = np.array([r for _, r in chunk], dtype=np.int64)
             scores = self._masked_scores(rows, exclude_purchased=exclude_purchased)
             tops = select_top_n(

@@ -25,6 +25,7 @@ Weights are learned on a validation window, separately for the two uses:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from sklearn.base import clone
 
 from targetwise.errors import ConfigError, ModelError
 from targetwise.recommend.als import ALSRecommender
-from targetwise.recommend.base import BaseRecommender
+from targetwise.recommend.base import BaseRecommender, batch_rows
 from targetwise.recommend.buy_again import BuyAgainRecommender
 from targetwise.recommend.interactions import InteractionMatrix
 from targetwise.recommend.item_item import ItemItemRecommender
@@ -127,10 +128,46 @@ def _coordinate_ascent(
     grid: tuple[float, ...],
 ) -> tuple[dict[str, float], float]:
     """Weights maximising mean P@k of the blend; start all 1, two passes over the components."""
-    # Validation only: ties broken by a popularity epsilon so top-k is one vectorised argpartition.
-    tie_break = -1e-9 * tie_rank / (len(tie_rank) + 1.0)
     kk = min(k, allowed.shape[1])
-    parts, tie_break, allowed, relevant_allowed = _compact_candidates(parts, allowed, is_relevant, tie_rank, tie_break, kk)
+    compact = _compact_candidates(parts, allowed, is_relevant, tie_rank, _tie_break(tie_rank), kk)
+    return _ascend(*compact, k=k, kk=kk, grid=grid)
+
+
+def _tie_break(tie_rank: np.ndarray) -> np.ndarray:
+    """Validation only: ties broken by a popularity epsilon so top-k is one vectorised argpartition."""
+    return -1e-9 * tie_rank / (len(tie_rank) + 1.0)
+
+
+def _stack_compact(batches: list[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]]):
+    """Row batches of :func:`_compact_candidates` as one, each padded to the widest with columns that
+    are not allowed (they never enter a top k)."""
+    # a batch too narrow to compact comes back whole, its tie break one row for every row
+    batches = [(b[0], np.broadcast_to(b[1], b[2].shape), b[2], b[3]) for b in batches]
+    width = max(b[2].shape[1] for b in batches)
+
+    def pad(array: np.ndarray, fill: Any) -> np.ndarray:
+        extra = width - array.shape[1]
+        return array if extra == 0 else np.pad(array, ((0, 0), (0, extra)), constant_values=fill)
+
+    names = list(batches[0][0])
+    parts = {name: np.concatenate([pad(b[0][name], 0.0) for b in batches]) for name in names}
+    tie_break = np.concatenate([pad(b[1], 0.0) for b in batches])
+    allowed = np.concatenate([pad(b[2], False) for b in batches])
+    relevant = np.concatenate([pad(b[3], False) for b in batches])
+    return parts, tie_break, allowed, relevant
+
+
+def _ascend(
+    parts: dict[str, np.ndarray],
+    tie_break: np.ndarray,
+    allowed: np.ndarray,
+    relevant_allowed: np.ndarray,
+    *,
+    k: int,
+    kk: int,
+    grid: tuple[float, ...],
+) -> tuple[dict[str, float], float]:
+    """The coordinate ascent of :func:`_coordinate_ascent` on compacted candidate columns."""
 
     def precision(weights: dict[str, float]) -> float:
         blended = sum(weights[name] * part for name, part in parts.items()) + tie_break
@@ -290,23 +327,31 @@ class HybridRecommender(BaseRecommender):
                 achieved[protocol] = float("nan")
                 continue
             rows = np.array(customers, dtype=np.int64)
-            parts, allowed = {}, None
-            for name, m in fitted.items():
-                parts[name], allowed = _contribution(
-                    m,
-                    rows,
-                    exclude_purchased=exclude,
-                    n_candidates=self.n_candidates,
-                    rank_offset=self.rank_offset,
-                )
             tie_rank = next(iter(fitted.values())).tie_rank_
+            tie_break = _tie_break(tie_rank)
+            kk = min(self.k, len(product_ids))
             column = {p: j for j, p in enumerate(product_ids)}
-            is_relevant = np.zeros((len(rows), len(product_ids)), dtype=bool)
-            for r, items in enumerate(relevant):
-                is_relevant[r, [column[p] for p in items if p in column]] = True
-            current, best = _coordinate_ascent(
-                parts, allowed, is_relevant, tie_rank, k=self.k, grid=self.weight_grid
-            )
+            # rows in batches: each batch's dense (rows x products) scores are reduced to its candidate
+            # columns before the next batch is scored, so memory does not grow with the customers
+            step = batch_rows(len(product_ids))
+            batches = []
+            for start in range(0, len(rows), step):
+                batch = rows[start : start + step]
+                parts, allowed = {}, None
+                for name, m in fitted.items():
+                    parts[name], allowed = _contribution(
+                        m,
+                        batch,
+                        exclude_purchased=exclude,
+                        n_candidates=self.n_candidates,
+                        rank_offset=self.rank_offset,
+                    )
+                is_relevant = np.zeros((len(batch), len(product_ids)), dtype=bool)
+                for r, items in enumerate(relevant[start : start + step]):
+                    is_relevant[r, [column[p] for p in items if p in column]] = True
+                batches.append(_compact_candidates(parts, allowed, is_relevant, tie_rank, tie_break, kk))
+                del parts, allowed, is_relevant
+            current, best = _ascend(*_stack_compact(batches), k=self.k, kk=kk, grid=self.weight_grid)
             weights[protocol] = current
             achieved[protocol] = best
         return weights, achieved

@@ -122,9 +122,16 @@ def _top_n_row(
     if finite.size == 0:
         return np.empty(0, dtype=np.int64)
     if categories is None and finite.size > n:
-        # Candidates: everything scoring at least the n-th best (keeps all ties).
-        kth = np.partition(row[finite], finite.size - n)[finite.size - n]
-        candidates = finite[row[finite] >= kth]
+        # Candidates: everything above the n-th best score, then of the products tied with it the
+        # ones first in the tie-break order (a partition, not a sort of every tie: a customer with
+        # few purchases ties tens of thousands of products at 0)
+        values = row[finite]
+        kth = np.partition(values, finite.size - n)[finite.size - n]
+        above, tied = finite[values > kth], finite[values == kth]
+        need = n - above.size
+        if tied.size > need:
+            tied = tied[np.argpartition(tie_rank[tied], need - 1)[:need]]
+        candidates = np.concatenate([above, tied])
     else:
         candidates = finite
     ranked = candidates[np.lexsort((tie_rank[candidates], -row[candidates]))]
