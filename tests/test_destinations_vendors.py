@@ -343,6 +343,22 @@ def test_members_without_a_usable_email_are_counted_not_sent(server, client, tok
     assert "2 member(s) without a usable e-mail skipped" in result.detail and "not-an-address" not in result.detail
 
 
+def test_contact_normal_forms_and_redaction() -> None:
+    from targetwise.campaigns.hashing import normalise_contact_email, normalise_e164
+    from targetwise.destinations._vendor import redact
+    from targetwise.errors import DataValidationError
+
+    assert normalise_contact_email("  Jo.Hn+News@GMail.com ") == "jo.hn+news@gmail.com"  # no Gmail rewriting
+    assert normalise_e164("020 7031 3000", 44) == "+442070313000"
+    assert normalise_e164("+1 (650) 555-1212") == "+16505551212"
+    with pytest.raises(DataValidationError, match="not an e-mail address: 'a@b'"):
+        normalise_contact_email("a@b")
+    with pytest.raises(DataValidationError, match="has no country code"):
+        normalise_e164("07911 123456")
+    assert redact("bad row ann@x.org +44 7911 123456 hash " + "ab" * 32) == "bad row <e-mail> <number> hash <hash>"
+    assert redact("x" * 300).endswith("...") and len(redact("x" * 300)) == 160
+
+
 # --- end to end: `targetwise sync add ... --destination meta_custom_audiences` then `sync run` ------------
 
 def _write_run(ws, frequency: dict[str, int]) -> str:
