@@ -107,6 +107,19 @@ class ModelData:
         sql = f"SELECT {_LINE_COLUMNS} FROM transactions{where}"
         return self.con.execute(sql + " ORDER BY ordered_at, order_id, product_id, customer_id", params).df()
 
+    def customers_with_new_lines(
+        self, *, since: date | datetime | str, before: date | datetime | str, loads_seen: list[int]
+    ) -> list[str]:
+        """Customers (objectors left out) with a transaction line before ``before`` that is either at or after
+        ``since`` or came with a load not in ``loads_seen`` (a late line): whom ``targetwise rescore``
+        recomputes after a run that saw ``loads_seen`` with data up to ``since``. Sorted."""
+        rows = self.con.execute(
+            "SELECT DISTINCT customer_id FROM transactions WHERE customer_id IS NOT NULL AND ordered_at < ? "
+            "AND (ordered_at >= ? OR NOT list_contains(?::BIGINT[], load_id)) ORDER BY customer_id",
+            [_ts(before), _ts(since), [int(x) for x in loads_seen]],
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def products(self) -> pd.DataFrame:
         """The catalogue (id, name, description, category, price, active), ordered by id."""
         return self.con.execute(

@@ -21,7 +21,7 @@ from targetwise.errors import WorkspaceError
 
 __all__ = ["OUTPUTS", "Output", "declared", "output_for"]
 
-Kind = Literal["table", "json", "png"]
+Kind = Literal["table", "json", "png", "model"]
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,24 @@ SEND_TIMES = _o("sendtime/send_times.parquet", "sendtime", "table",
                  "segment, global) (docs/engage.md).",
                  columns=("customer_id", "best_weekday", "best_hour", "best_channel", "confidence", "source"),
                  readers=("service", "ui", "cli", "campaigns"), customer_rows=True)
+# Fitted models, so `targetwise rescore` scores new events without refitting (docs/rescore.md). Pickles
+# (joblib), loaded only from this workspace's own run folder after their SHA-256 matches the manifest's;
+# they hold no customer id (erasure has nothing to rewrite in them).
+SEGMENTS_MODEL = _o("segments/model.joblib", "segments", "model",
+                    "The fitted RFM thresholds and behavioural clusterer with the cluster names.",
+                    readers=("rescore",))
+CLV_MODEL = _o("clv/model.joblib", "clv", "model",
+               "The fitted transaction and spend models with the CLV horizon, discount and interval settings.",
+               readers=("rescore",))
+PROPENSITY_MODEL = _o("propensity/model_{key}.joblib", "propensity", "model",
+                      "One task's final fitted model, its feature columns and score column.", readers=("rescore",))
+
 #: every declared output, in the order the stages write them
 OUTPUTS: tuple[Output, ...] = (
     FEATURES, SEGMENTS, CENTERS, PROFILES, RFM_COUNTS, SEGMENT_MAP,
     CLV, CLV_PARAMS, CLV_HOLDOUT, CLV_HOLDOUT_PNG, CLV_TRACKING_PNG, CLV_ALIVE_PNG,
     PROPENSITY, MODEL_CARDS, IMPORTANCE, BACKTEST,
+    SEGMENTS_MODEL, CLV_MODEL, PROPENSITY_MODEL,
     RECOMMENDATIONS, POPULAR, SIMILAR,
     UPLIFT, QINI,
     FORECASTS, FORECAST_HISTORY, FORECAST_SCORES,

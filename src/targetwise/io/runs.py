@@ -214,6 +214,24 @@ class RunInfo:
     def has(self, relative: str | Output) -> bool:
         return path_of(relative) in self.manifest.get("files", {})
 
+    def load_model(self, relative: str | Output) -> Any:
+        """A fitted model this run persisted (declared kind ``model``), unpickled only after its SHA-256
+        matches the one the manifest recorded at commit: a changed file is refused, never loaded."""
+        import joblib
+
+        if output_for(relative).kind != "model":
+            raise WorkspaceError(f"run output {path_of(relative)!r} is not a model")
+        path = self.file(relative)
+        expected = self.manifest["files"][path_of(relative)]
+        actual = _sha256(path)
+        if actual != expected:
+            raise WorkspaceError(
+                f"model file {path} of run {self.run_id} does not match its manifest (sha256 {actual[:12]}... "
+                f"instead of {expected[:12]}...): it was changed after the run was written, so it is not loaded",
+                fix="run `targetwise run` to fit fresh models (a pickle is only ever loaded unchanged)",
+            )
+        return joblib.load(path)
+
     def failed_stages(self) -> list[str]:
         """The stages that failed in this run, in run order (a run with any is not promoted by default)."""
         return [name for name, raw in self.manifest.get("stages", {}).items() if raw.get("status") == "failed"]
@@ -309,6 +327,22 @@ class RunWriter:
         self._kind(relative, "png")
         target = self._target(relative)
         target.write_bytes(data)
+        return target
+
+    def write_model(self, relative: str | Output, model: Any) -> Path:
+        """Persist a fitted model (joblib); :meth:`RunInfo.load_model` checks its SHA-256 before loading it."""
+        import joblib
+
+        self._kind(relative, "model")
+        target = self._target(relative)
+        joblib.dump(model, target, compress=3)
+        return target
+
+    def copy_from(self, run: RunInfo, relative: str) -> Path:
+        """Copy one of ``run``'s declared files unchanged (a derived run's outputs it did not recompute)."""
+        source = run.file(relative)
+        target = self._target(relative)
+        shutil.copyfile(source, target)
         return target
 
     def stage_record(self, stage: str) -> StageRecord:

@@ -41,6 +41,7 @@ __all__ = [
     "fit_spend_model",
     "fit_transaction_model",
     "per_unit_discount",
+    "score_clv",
     "tracking_data",
 ]
 
@@ -132,8 +133,6 @@ def fit_clv(
     models (:func:`~targetwise.usecases.clv_covariates.fit_clv_covariates`; penalised refits, no
     NBD fallback); a table without columns is the plain fit.
     """
-    from targetwise.clv import customer_lifetime_value
-
     _check(time_unit, model)
     if covariates is not None and covariates.shape[1] > 0:
         from targetwise.usecases.clv_covariates import fit_clv_covariates
@@ -147,7 +146,6 @@ def fit_clv(
     freq, rec, T = (f[c].to_numpy(dtype=float) for c in ("btyd_frequency", "btyd_recency", "btyd_T"))
     money = f["btyd_monetary_value"].to_numpy(dtype=float)
     repeat = (freq > 0) & (money > 0)
-    spend_input = np.where(repeat, money, 0.0)
     notes = Notes()
     trans = fit_transaction_model(
         freq, rec, T, model=model, penalizer_coef=penalizer_coef, retry_penalizers=retry_penalizers,
@@ -157,6 +155,40 @@ def fit_clv(
         freq[repeat], money[repeat], penalizer_coef=spend_penalizer_coef, retry_penalizers=retry_penalizers,
         notes=notes,
     )
+    table = score_clv(
+        trans, spend, f, horizon=horizon, time_unit=time_unit, discount_rate=discount_rate, interval=interval,
+        n_draws=n_draws, random_state=random_state, notes=notes,
+    )
+    return ClvResult(
+        table=table, transaction_model=trans, spend_model=spend, horizon=float(horizon), time_unit=time_unit,
+        discount_rate=float(discount_rate), repeat_buyers=int(repeat.sum()), notes=notes,
+    )
+
+
+def score_clv(
+    trans: Any,
+    spend: Any,
+    features: pd.DataFrame,
+    *,
+    horizon: float,
+    time_unit: str,
+    discount_rate: float,
+    interval: float | None,
+    n_draws: int,
+    random_state: int,
+    notes: Notes | None = None,
+) -> pd.DataFrame:
+    """The CLV table (P(alive), expected purchases and spend, CLV and its interval) of the customers in
+    ``features`` with fitted models: what :func:`fit_clv` writes, and what ``targetwise rescore`` recomputes
+    for the customers with new lines (the interval's parameter draws come from ``random_state`` alone, so a
+    customer's values do not depend on who else is scored)."""
+    from targetwise.clv import customer_lifetime_value
+
+    notes = notes if notes is not None else Notes()
+    f = features
+    freq, rec, T = (f[c].to_numpy(dtype=float) for c in ("btyd_frequency", "btyd_recency", "btyd_T"))
+    money = f["btyd_monetary_value"].to_numpy(dtype=float)
+    spend_input = np.where((freq > 0) & (money > 0), money, 0.0)
     with collect_warnings(notes):
         kwargs: dict[str, Any] = dict(
             horizon=horizon, discount_rate=discount_rate, time_unit=time_unit, n_draws=n_draws,
@@ -174,10 +206,7 @@ def fit_clv(
     table = pd.DataFrame({"customer_id": f["customer_id"].to_numpy(), "p_alive": trans.prob_alive(freq, rec, T)})
     for col in ("expected_purchases", "expected_spend", "clv", "clv_lower", "clv_upper"):
         table[col] = value[col].to_numpy() if col in value.columns else np.nan
-    return ClvResult(
-        table=table, transaction_model=trans, spend_model=spend, horizon=float(horizon), time_unit=time_unit,
-        discount_rate=float(discount_rate), repeat_buyers=int(repeat.sum()), notes=notes,
-    )
+    return table
 
 
 # -- fits at the edge of the parameter space ----------------------------------------------

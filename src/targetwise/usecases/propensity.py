@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from targetwise.errors import ConfigError, ModelError
+from targetwise.errors import ConfigError, DataValidationError, ModelError
 from targetwise.io.modeldata import ModelData, open_model_data
 from targetwise.io.workspace import Workspace
 from targetwise.runconfig import PropensityConfig
@@ -33,6 +33,7 @@ __all__ = [
     "TaskResult",
     "predict_task",
     "predict_workspace",
+    "score_task",
     "train_propensity",
     "training_cutoffs",
 ]
@@ -87,6 +88,37 @@ class TaskResult:
     model_card: dict[str, Any]
     feature_importance: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     test_predictions: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # customer_id, y_true, score
+    #: the final model and what scoring with it needs (persisted by the stage, read by ``targetwise rescore``)
+    fitted: dict[str, Any] | None = field(repr=False, default=None)
+
+
+def score_task(fitted: dict[str, Any], features: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
+    """One task's scores (and, for a classifier, drivers) of the customers in ``features`` with its fitted model.
+
+    ``fitted`` is :attr:`TaskResult.fitted` (``model``, ``columns``, ``task``, ``horizon_days``):
+    the same computation as at training time, so a customer's score depends only on their own features.
+    """
+    model, cols, task, horizon_days = fitted["model"], fitted["columns"], fitted["task"], fitted["horizon_days"]
+    missing = [c for c in cols if c not in features.columns]
+    if missing:
+        raise DataValidationError(
+            f"the features lack column(s) {', '.join(missing)} the {task} model was trained on",
+            fix="run `targetwise run` to refit the models on the current feature set",
+        )
+    kind = TASKS[task][1]
+    if kind == "classification":
+        score = model.predict_proba(features[cols])[:, 1]
+    else:
+        # a mean of min(T, H) lies in [0, H]; boosting can step slightly outside it. Spend is not
+        # bounded (returns can make it negative).
+        bounds = (0.0, float(horizon_days)) if task == "next_order" else (-np.inf, np.inf)
+        score = np.clip(model.predict(features[cols]), *bounds)
+    score_col = {"purchase": f"p_purchase_{horizon_days}d", "churn": f"p_churn_{horizon_days}d",
+                 "spend": f"spend_{horizon_days}d", "next_order": "expected_days_to_next_order"}[task]
+    scores = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), score_col: score})
+    if kind == "classification":
+        scores[f"drivers_{score_col.removeprefix('p_')}"] = _drivers(model, features[cols], currency=currency)
+    return scores
 
 
 def restricted_days_to_next_order(days: pd.Series, horizon_days: int) -> pd.Series:
@@ -202,7 +234,6 @@ def predict_task(
             )
             metrics = classification_metrics(test[label].astype(bool).to_numpy(), proba)
             baselines = _baselines(test, label, task, horizon_days)
-            score = final.predict_proba(features[cols])[:, 1]
         else:
             y_train = train[label].astype(float).to_numpy()
             backtest_model, final = _fit_pair(
@@ -221,12 +252,8 @@ def predict_task(
             # the constant baseline: the training rows' mean target, scored on the same test rows
             constant = regression_metrics(test[label].astype(float).to_numpy(), np.full(len(test), y_train.mean()))
             baselines = {"training_mean_mae": constant["mae"], "training_mean_rmse": constant["rmse"]}
-            score = np.clip(final.predict(features[cols]), *bounds)
-    score_col = {"purchase": f"p_purchase_{horizon_days}d", "churn": f"p_churn_{horizon_days}d",
-                 "spend": f"spend_{horizon_days}d", "next_order": "expected_days_to_next_order"}[task]
-    scores = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), score_col: score})
-    if kind == "classification":
-        scores[f"drivers_{score_col.removeprefix('p_')}"] = _drivers(final, features[cols], currency=currency)
+        fitted = {"model": final, "columns": cols, "task": task, "horizon_days": horizon_days}
+        scores = score_task(fitted, features, currency=currency)
     importance = _importance(final, cols)
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     card = {
@@ -257,7 +284,9 @@ def predict_task(
             *notes,
         ],
     }
-    return TaskResult(task, horizon_days, as_of_date, scores, metrics, baselines, card, importance, test_predictions)
+    return TaskResult(
+        task, horizon_days, as_of_date, scores, metrics, baselines, card, importance, test_predictions, fitted=fitted
+    )
 
 
 @dataclass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from targetwise.io.modeldata import open_model_data
@@ -15,7 +17,9 @@ from targetwise.segment import SegmentationResult, segment_customers
 from targetwise.usecases._common import user_warnings
 from targetwise.usecases.features import AsOf, features_at
 
-__all__ = ["SegmentsResult", "segment_features", "segment_profiles", "segment_workspace"]
+__all__ = [
+    "SegmentsResult", "assign_segments", "segment_features", "segment_model", "segment_profiles", "segment_workspace",
+]
 
 
 @dataclass
@@ -84,3 +88,58 @@ def segment_profiles(profiles: pd.DataFrame) -> list[dict[str, Any]]:
         )
     return out
 
+
+
+def segment_model(result: SegmentationResult, *, n_reasons: int, currency: str = "") -> dict[str, Any]:
+    """What assigning a customer to a segment needs, without a customer id in it (the stage persists it).
+
+    The fitted RFM thresholds, the clusterer (its per-customer matrices kept by position only, so a
+    density clusterer can still find a customer's nearest fitted neighbour) and the cluster names.
+    """
+    clusterer = copy.copy(result.clusterer)
+    ids = getattr(clusterer, "customer_ids_", None)
+    if ids is not None:
+        for name, value in list(vars(clusterer).items()):
+            if isinstance(value, pd.DataFrame | pd.Series) and value.index.equals(ids):
+                setattr(clusterer, name, value.reset_index(drop=True))
+        clusterer.customer_ids_ = pd.RangeIndex(len(ids))
+    return {"rfm": result.rfm, "clusterer": clusterer, "cluster_names": dict(result.cluster_names),
+            "n_reasons": int(n_reasons), "currency": currency}
+
+
+def assign_segments(
+    model: dict[str, Any], features: pd.DataFrame, *, population: pd.DataFrame, population_clusters: pd.Series
+) -> pd.DataFrame:
+    """Segments of the customers in ``features`` with a fitted :func:`segment_model` (no refit).
+
+    RFM scores from the fitted thresholds, the cluster from the fitted clusterer and its name from
+    the fitted names; the reason compares each customer with their cluster within ``population`` (the
+    other customers' features and clusters, e.g. the parent run's), these customers' rows replaced.
+    Columns as :data:`targetwise.segment.OUTPUT_COLUMNS`.
+    """
+    from targetwise.segment._validation import customer_frame
+    from targetwise.segment.reasons import explain_customers
+
+    rfm, clusterer, names = model["rfm"], model["clusterer"], model["cluster_names"]
+    frame = customer_frame(features)
+    rfm_table = rfm.transform(frame)
+    clusters = clusterer.predict(frame)
+    others = customer_frame(population)
+    others = others[~others.index.isin(frame.index)]
+    everyone = pd.concat([others[frame.columns.intersection(others.columns)], frame])
+    everyone_clusters = pd.concat([
+        population_clusters.set_axis(population_clusters.index.astype(str))
+        .reindex(others.index).astype("int64"), clusters,
+    ])
+    reasons = explain_customers(
+        everyone.reset_index(), everyone_clusters, scaled=clusterer.transform(everyone.reset_index()),
+        n_reasons=model["n_reasons"], names=names, currency=model["currency"],
+    )
+    return pd.DataFrame({
+        "customer_id": frame.index.to_numpy(),
+        "rfm_score": rfm_table["rfm_score"].to_numpy(),
+        "rfm_segment": rfm_table["rfm_segment"].to_numpy(),
+        "cluster": clusters.reindex(frame.index).to_numpy(dtype=np.int64),
+        "cluster_name": clusters.reindex(frame.index).map(names).to_numpy(),
+        "reason": reasons["reason"].reindex(frame.index).to_numpy(),
+    })

@@ -49,6 +49,12 @@ def run(ctx: RunContext, record: StageRecord) -> None:
         # params at the reference level (all covariates 0); coefficients on the log scale, with standard errors
         params["covariates"] = fitted["covariates"]
     ctx.writer.write_json(out.CLV_PARAMS, params)
+    if not cfg.covariates:  # a covariate model scores by covariate group: `targetwise rescore` refuses it
+        ctx.writer.write_model(out.CLV_MODEL, {
+            "transaction_model": trans, "spend_model": ggf, "horizon": cfg.horizon_days, "time_unit": "D",
+            "discount_rate": per_unit_discount(cfg.annual_discount_rate, "D"), "interval": cfg.interval,
+            "n_draws": cfg.n_draws, "random_state": ctx.random_state,
+        })
     record.params = {"horizon": cfg.horizon_days, "time_unit": "day", "annual_discount_rate": cfg.annual_discount_rate,
                      "interval": cfg.interval}
     record.metrics.update(
@@ -96,6 +102,7 @@ def _checks(ctx: RunContext, record: StageRecord, model: object, T: np.ndarray) 
 
 STAGE = Stage(
     "clv", run, needs=("features",), config_section="clv",
-    outputs=(out.CLV, out.CLV_PARAMS, out.CLV_HOLDOUT, out.CLV_HOLDOUT_PNG, out.CLV_TRACKING_PNG, out.CLV_ALIVE_PNG),
+    outputs=(out.CLV, out.CLV_PARAMS, out.CLV_HOLDOUT, out.CLV_HOLDOUT_PNG, out.CLV_TRACKING_PNG, out.CLV_ALIVE_PNG,
+             out.CLV_MODEL),
     description="customer lifetime value with intervals and holdout checks",
 )

@@ -20,6 +20,8 @@ def run(ctx: RunContext, record: StageRecord) -> None:
         if not task.feature_importance.empty:
             ctx.writer.write_table(out.IMPORTANCE.at(key), task.feature_importance)
         ctx.writer.write_table(out.BACKTEST.at(key), task.test_predictions)
+        if task.fitted is not None:
+            ctx.writer.write_model(out.PROPENSITY_MODEL.at(key), task.fitted)
     ctx.results["propensity"] = result.scores
     ctx.writer.write_table(out.PROPENSITY, result.scores)
     ctx.writer.write_json(out.MODEL_CARDS, result.model_cards)
@@ -28,6 +30,6 @@ def run(ctx: RunContext, record: StageRecord) -> None:
 
 STAGE = Stage(
     "propensity", run, needs=("features",), config_section="propensity",
-    outputs=(out.PROPENSITY, out.MODEL_CARDS, out.IMPORTANCE, out.BACKTEST),
+    outputs=(out.PROPENSITY, out.MODEL_CARDS, out.IMPORTANCE, out.BACKTEST, out.PROPENSITY_MODEL),
     description="purchase, churn and next-order models, validated out of time",
 )

@@ -10,7 +10,7 @@ from targetwise.figures import png_bytes
 from targetwise.io import outputs as out
 from targetwise.io.runs import RunStore, StageRecord
 from targetwise.pipeline.context import RunContext, Stage
-from targetwise.usecases.segments import segment_features, segment_profiles
+from targetwise.usecases.segments import segment_features, segment_model, segment_profiles
 
 
 def _previous_centers(ctx: RunContext) -> pd.DataFrame | None:
@@ -43,6 +43,8 @@ def run(ctx: RunContext, record: StageRecord) -> None:
     rfm_counts = {str(k): int(v) for k, v in result.customers["rfm_segment"].value_counts().sort_index().items()}
     ctx.writer.write_json(out.RFM_COUNTS, rfm_counts)
     ctx.writer.write_bytes(out.SEGMENT_MAP, png_bytes(result.plot_segment_map()))
+    ctx.writer.write_model(out.SEGMENTS_MODEL, segment_model(
+        result, n_reasons=ctx.config.segments.n_reasons, currency=ctx.settings.currency_symbol))
     clusterer = result.clusterer
     record.metrics.update(
         {
@@ -56,6 +58,6 @@ def run(ctx: RunContext, record: StageRecord) -> None:
 
 STAGE = Stage(
     "segments", run, needs=("features",), config_section="segments",
-    outputs=(out.SEGMENTS, out.CENTERS, out.PROFILES, out.RFM_COUNTS, out.SEGMENT_MAP),
+    outputs=(out.SEGMENTS, out.CENTERS, out.PROFILES, out.RFM_COUNTS, out.SEGMENT_MAP, out.SEGMENTS_MODEL),
     description="RFM segments and named behavioural clusters",
 )
