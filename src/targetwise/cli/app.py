@@ -273,3 +273,7 @@ from targetwise.cli import privacy as _privacy  # noqa: E402
 
 app.add_typer(_privacy.privacy_app, name="privacy")
 app.add_typer(_privacy.consent_app, name="consent")
+
+from targetwise.cli import syncs as _syncs  # noqa: E402
+
+app.add_typer(_syncs.sync_app, name="sync")

@@ -127,20 +127,22 @@ def add_sync(
 def list_syncs(ws: Workspace) -> list[SyncSummary]:
     store = SyncStore(ws)
     out = []
-    for sync in store.syncs():
-        latest = store.latest_version(sync.audience_key)
-        runs = store.runs(sync.sync_id)
-        out.append(SyncSummary(sync=sync, latest_version=None if latest is None else latest.version,
-                               acknowledged=len(store.acknowledged(sync.sync_id)),
-                               last_run=runs[-1] if runs else None))
+    with store.session():
+        for sync in store.syncs():
+            latest = store.latest_version(sync.audience_key)
+            runs = store.runs(sync.sync_id)
+            out.append(SyncSummary(sync=sync, latest_version=None if latest is None else latest.version,
+                                   acknowledged=len(store.acknowledged(sync.sync_id)),
+                                   last_run=runs[-1] if runs else None))
     return out
 
 
 def sync_history(ws: Workspace, sync_id: str) -> SyncHistory:
     store = SyncStore(ws)
-    sync = store.sync(check_sync_id(sync_id))
-    return SyncHistory(sync=sync, versions=store.versions(sync.audience_key), runs=store.runs(sync_id),
-                       dead_letters=store.dead_letters(sync_id))
+    with store.session():
+        sync = store.sync(check_sync_id(sync_id))
+        return SyncHistory(sync=sync, versions=store.versions(sync.audience_key), runs=store.runs(sync_id),
+                           dead_letters=store.dead_letters(sync_id))
 
 
 def _target(ws: Workspace, store: SyncStore, sync: SyncRecord, destination: Destination) -> tuple[AudienceVersion, set[str]]:
@@ -198,7 +200,8 @@ def run_sync(
     ``sleep``); ``client`` is the HTTP client (default: a new one with a 30 s timeout).
     """
     store = SyncStore(ws)
-    sync = store.sync(check_sync_id(sync_id))
+    with store.session():
+        sync = store.sync(check_sync_id(sync_id))
     target = destination if destination is not None else build_destination(sync, ws.settings)
     with store.session():
         run_no = store.start_run(sync.sync_id)

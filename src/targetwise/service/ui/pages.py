@@ -586,3 +586,8 @@ def plan_assignments(request: Request, state: State) -> Response:
 from targetwise.service.ui import campaign_pages  # noqa: E402
 
 router.include_router(campaign_pages.router)
+
+# the syncs pages (service/ui/sync_pages.py)
+from targetwise.service.ui import sync_pages  # noqa: E402
+
+router.include_router(sync_pages.router)
