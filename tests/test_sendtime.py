@@ -213,3 +213,20 @@ def test_cli_writes_the_table_the_use_case_computes(planted, tmp_path: Path) -> 
     assert np.array_equal(written["best_hour"].to_numpy(), direct["best_hour"].to_numpy())
     assert np.allclose(written["confidence"].to_numpy(), direct["confidence"].to_numpy())
     assert "human responses" in result.output
+
+
+def test_profile_shows_the_logs_quality_on_the_cli_and_in_html(workspace: Workspace, tmp_path: Path) -> None:
+    from targetwise.cli.app import app
+    from targetwise.io.profile import profile_workspace
+    from targetwise.reports.render import render_profile_html
+
+    ingest(workspace, "engagements", _log(tmp_path, EDGE_ROWS))
+    profile = profile_workspace(workspace)
+    assert profile.engagement["machine_opens"] == 1 and profile.engagement["unmatched_responses"] == 1
+    result = CliRunner().invoke(app, ["profile", "--workspace", str(workspace.path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "email 3 sends, opens 33.3%, clicks 33.3%" in result.output
+    assert "machine opens 1 of 2 (50.0%)" in result.output
+    assert "opens and clicks without a matching send 1" in result.output
+    page = render_profile_html(profile)
+    assert "Machine opens: 1 of 2 opens (50.0%)" in page and "without a matching send: 1" in page

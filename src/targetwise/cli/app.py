@@ -146,6 +146,13 @@ def profile(
         f"anonymous lines {p.anonymous_lines:,} | returns {p.return_lines:,} ({p.returns_value_share:.1%} of value) | "
         f"quarantined {p.quarantined_lines:,} | one-order customers {p.one_order_customers:,} ({p.one_order_share:.0%})"
     )
+    if p.engagement:
+        e = p.engagement
+        rates = "; ".join(f"{plain(c['channel'])} {c['sends']:,} sends, opens {c['open_rate']:.1%}, clicks "
+                          f"{c['click_rate']:.1%}" for c in e["by_channel"])
+        console.print(f"engagements {e['events']:,} events | {rates} (per delivered send, people only)")
+        console.print(f"machine opens {e['machine_opens']:,} of {e['opens']:,} ({e['machine_open_share']:.1%}) | "
+                      f"opens and clicks without a matching send {e['unmatched_responses']:,}")
     for w in p.warnings:
         console.print(f"[yellow]warning:[/] {plain(w)}")
     if html is not None:

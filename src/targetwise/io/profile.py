@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +38,8 @@ class DataProfile:
     warnings: tuple[str, ...] = ()
     currency_code: str = "GBP"  # the workspace currency (settings), for whoever shows the amounts
     currency_symbol: str = "£"
+    #: the engagement log's quality (io.engagements.engagement_quality); None without engagements
+    engagement: dict[str, Any] | None = None
 
     @property
     def one_order_share(self) -> float:
@@ -129,6 +132,7 @@ def profile_workspace(workspace: Workspace, *, top_n: int = 10) -> DataProfile:
             ORDER BY revenue DESC, t.product_id LIMIT {int(top_n)}
             """
         ).df()
+        engagement = _engagement(con)
     duplicates = int(reasons.get("duplicate_line", 0))
     profile_warnings = _warnings(
         lines=int(lines),
@@ -164,7 +168,21 @@ def profile_workspace(workspace: Workspace, *, top_n: int = 10) -> DataProfile:
         warnings=tuple(profile_warnings),
         currency_code=workspace.settings.currency_code,
         currency_symbol=workspace.settings.currency_symbol,
+        engagement=engagement,
     )
+
+
+def _engagement(con: Any) -> dict[str, Any] | None:
+    """Open and click rates by channel, machine-open share, responses without a send; None when the
+    workspace has no engagement events."""
+    from targetwise.io.engagements import engagement_quality
+
+    present = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'engagements'"
+    ).fetchone()[0]
+    if not present or not con.execute("SELECT count(*) FROM engagements").fetchone()[0]:
+        return None
+    return engagement_quality(con)
 
 
 def _warnings(
