@@ -26,8 +26,12 @@ browser:
 demo: install
 	$(BIN)/targetwise demo --workspace demo-workspace
 
+# Two test processes (pytest-xdist), one per core of the CI machine; a test file stays in one process so
+# its module fixtures are built once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: install-dev browser
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
