@@ -50,6 +50,7 @@ def test_customer_exact_json(client: TestClient, keys: Keys, run_a: RunInfo) -> 
             ],
             "expected_days_to_next_order": 12.5,
         },
+        "send_time": None,  # the run has no engagement log, so no send-time stage
         "unavailable": {},
     }
     # nulls stay nulls: C2 has no top category, no next-order estimate; C4 has no drivers at all
