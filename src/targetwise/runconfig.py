@@ -30,6 +30,7 @@ from targetwise.errors import ConfigError
 
 __all__ = [
     "ClvConfig",
+    "DriftConfig",
     "ForecastConfig",
     "PropensityConfig",
     "RecommendationsConfig",
@@ -177,6 +178,28 @@ class ForecastConfig(_Section):
     lightgbm_estimators: int = Field(default=100, ge=10, le=5000, description="Boosting rounds of the global LightGBM model.")
 
 
+class DriftConfig(_Section):
+    """Stage ``drift``: this run against the previous promoted run (formulas: ``targetwise.features.drift``)."""
+
+    psi_warn: float = Field(default=0.1, gt=0.0, description="PSI of a feature or score at or above which the run notes a moderate shift (warn).")
+    psi_alert: float = Field(default=0.25, gt=0.0, description="PSI at or above which the shift is an alert.")
+    n_bins: int = Field(default=10, ge=2, le=100, description="PSI bins: quantiles of the previous run (10: deciles).")
+    epsilon: float = Field(default=1e-4, gt=0.0, lt=0.01, description="Share used for an empty PSI bin, so its logarithm is finite.")
+    segment_change_alert: float = Field(default=0.3, gt=0.0, le=1.0, description="Share of customers (in both runs) changing RFM segment or cluster at or above which the run alerts.")
+    auc_drop_alert: float = Field(default=0.05, gt=0.0, le=1.0, description="Drop of a propensity model's out-of-time ROC AUC (absolute) beyond which the run alerts.")
+    r2_drop_alert: float = Field(default=0.1, gt=0.0, description="Drop of a regression task's out-of-time R\u00b2 (absolute) beyond which the run alerts.")
+    clv_error_rise_alert: float = Field(default=0.1, gt=0.0, description="Rise of the CLV holdout check's relative error (predicted minus actual repeat purchases, in absolute value, over actual) beyond which the run alerts.")
+    alert_url: str | None = Field(default=None, description="URL the alerts are POSTed to as signed JSON (none: no webhook); a failure to post is noted, never fatal.")
+    alert_secret_env: str | None = Field(default=None, description="Environment variable holding the webhook's signing secret (required with alert_url).")
+
+    @field_validator("alert_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"alert_url must start with http:// or https://, got {value!r}")
+        return value
+
+
 class SendtimeConfig(_Section):
     """Stage ``sendtime``: best send time and channel per customer from the engagement log (docs/engage.md)."""
 
@@ -209,6 +232,7 @@ class RunConfig(_Section):
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     lookalike: LookalikeConfig = Field(default_factory=LookalikeConfig)
     sendtime: SendtimeConfig = Field(default_factory=SendtimeConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, overrides: list[str] | None = None) -> RunConfig:

@@ -140,13 +140,18 @@ FORECAST_SCORES = _o("forecast/backtest.parquet", "forecast", "table",
                      "coverage over the windows, and which model was chosen.",
                      columns=("series", "level", "measure", "model", "mase", "smape", "coverage", "windows", "chosen"),
                      readers=("service", "ui", "report"))
-
 SEND_TIMES = _o("sendtime/send_times.parquet", "sendtime", "table",
                  "Per customer: best weekday (0 = Monday) and hour (0-23, shop time) to send, best channel, "
                  "confidence (P(the recommended hour band is the best)) and the level it came from (personal, "
                  "segment, global) (docs/engage.md).",
                  columns=("customer_id", "best_weekday", "best_hour", "best_channel", "confidence", "source"),
                  readers=("service", "ui", "cli", "campaigns"), customer_rows=True)
+DRIFT = _o("drift/drift.json", "drift", "json",
+           "This run against the previous promoted run: PSI per feature and score, share of customers changing "
+           "segment, out-of-time metrics then and now, and the breaches of the drift thresholds "
+           "(targetwise.features.drift).",
+           readers=("service", "ui", "report", "cli"))
+
 # Fitted models, so `targetwise rescore` scores new events without refitting (docs/rescore.md). Pickles
 # (joblib), loaded only from this workspace's own run folder after their SHA-256 matches the manifest's;
 # they hold no customer id (erasure has nothing to rewrite in them).
@@ -170,6 +175,7 @@ OUTPUTS: tuple[Output, ...] = (
     FORECASTS, FORECAST_HISTORY, FORECAST_SCORES,
     COHORTS,
     SEND_TIMES,
+    DRIFT,
 )
 _EXACT = {o.path: o for o in OUTPUTS if not o.templated}
 _TEMPLATED = tuple(o for o in OUTPUTS if o.templated)

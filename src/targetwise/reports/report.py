@@ -29,6 +29,7 @@ from targetwise.reports.cohorts import cohorts_section
 from targetwise.reports.forecasts import forecasts_section
 from targetwise.reports.figures import figure_to_data_uri, new_axes
 from targetwise.reports.render import _base_context, environment, profile_context
+from targetwise.usecases.drift import drift_banner
 from targetwise.usecases.overview import RunOverview, run_overview
 from targetwise.usecases.runs import RunData
 
@@ -255,5 +256,7 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
             "uplift": _uplift(run),
             "cohorts": cohorts_section(run, currency),
             "forecasts": forecasts_section(run, currency, _forecast(run)),
+            "drift": drift_banner(run),
+            "drift_record": run.read_json(out.DRIFT) if run.has(out.DRIFT) else None,
         }
     return environment(currency).get_template("report.html.j2").render(**context)

@@ -173,6 +173,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         consent,
         copy,
         customers,
+        drift,
         events,
         forecasts,
         health,
@@ -198,7 +199,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     _install_error_handlers(app)
     install_docs(app)
     for module in (health, customers, consent, products, segments, cohorts, forecasts, audiences, campaigns, copy,
-                   events, runs, syncs, audit):
+                   events, runs, drift, syncs, audit):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -11,6 +11,7 @@ from targetwise.pipeline.context import Stage
 from targetwise.pipeline.stages import (
     clv,
     cohorts,
+    drift,
     features,
     forecast,
     propensity,
@@ -25,5 +26,5 @@ __all__ = ["STAGES"]
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (features.STAGE, segments.STAGE, clv.STAGE, propensity.STAGE, recommendations.STAGE, uplift.STAGE,
-              cohorts.STAGE, forecast.STAGE, sendtime.STAGE)
+              cohorts.STAGE, forecast.STAGE, sendtime.STAGE, drift.STAGE)  # drift last: it compares what the others made
 }

@@ -198,10 +198,12 @@ def _histogram(values: list[float], bins: int = 20) -> list[dict[str, float]]:
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, state: State) -> Response:
     """The run's key figures from :func:`targetwise.usecases.overview.run_overview` (the report shows the same)."""
+    from targetwise.usecases.drift import drift_banner
     from targetwise.usecases.overview import run_overview
 
     def build(key: ApiKey) -> Response:
         run = _run_or_none(state)
+        drift = drift_banner(run.info) if run is not None else None
         figures = None
         profiles: list[dict[str, Any]] = []
         clv_hist: list[dict[str, float]] = []
@@ -215,7 +217,7 @@ def overview(request: Request, state: State) -> Response:
             plots = sorted(f for f in run.info.manifest.get("files", {}) if f.startswith("segments/") and f.endswith(".png"))
         return _render(
             request, "overview.html", key=key, run=run, figures=figures, profiles=profiles, clv_hist=clv_hist,
-            plots=plots,
+            plots=plots, drift=drift,
         )
 
     return _page(request, state, "read", build)
