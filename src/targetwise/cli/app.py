@@ -234,6 +234,15 @@ from targetwise.cli import forecast as _forecast  # noqa: E402
 
 app.command("forecast")(_forecast.forecast)
 
+from targetwise.cli import rescore as _rescore  # noqa: E402
+
+app.command("rescore")(_rescore.rescore)
+
+from targetwise.cli import automation as _automation  # noqa: E402
+
+app.command("schedule")(_automation.schedule)
+app.command("drift")(_automation.drift)
+
 from targetwise.cli import sendtime as _sendtime  # noqa: E402
 
 app.command("sendtime")(_sendtime.sendtime)

@@ -237,10 +237,7 @@ def rescore(ws: Workspace, *, as_of: date | datetime | str | None = None, promot
 
 
 def _promote(ws: Workspace, run_id: str) -> None:
-    """Promote the derived run the way ``targetwise runs promote`` does (live audiences refreshed when present)."""
-    try:
-        from targetwise.usecases.live_audiences import promote_and_refresh
-    except ImportError:  # pragma: no cover - the live audiences are not installed in this checkout
-        RunStore(ws).promote(run_id)
-        return
+    """Promote the derived run the way ``targetwise runs promote`` does: the live audiences are refreshed on it."""
+    from targetwise.usecases.live_audiences import promote_and_refresh
+
     promote_and_refresh(ws, run_id)
