@@ -8,7 +8,10 @@ combined with AND. Fields are columns of the run's customer tables joined on
 
 * ``==``, ``!=``: a number for numeric columns, text for text columns;
 * ``>``, ``>=``, ``<``, ``<=``: numeric columns only, with a finite number;
-* ``in``: a non-empty list of numbers or texts (at most 1,000).
+* ``in``: a non-empty list of numbers or texts (at most 1,000; for ``customer_id``, at most 1,000,000).
+
+``customer_id`` is a text field too (``customer_id in [...]``: an audience made from a file of ids);
+the assistant's field catalogue never offers it, so no model is ever asked for or shown an id.
 
 Nothing is evaluated or turned into SQL: each condition becomes one vectorised
 pandas comparison on a column chosen from a fixed list. A missing value never
@@ -69,6 +72,8 @@ Destination = Literal["csv", "parquet", "google", "meta"]
 #: Export destinations; ``google`` and ``meta`` get their upload templates' columns, the others customer ids.
 DESTINATIONS: tuple[str, ...] = ("csv", "parquet", "google", "meta")
 MAX_IN_VALUES = 1000
+#: ids a ``customer_id in [...]`` condition may list (an uploaded id file)
+MAX_ID_VALUES = 1_000_000
 # Columns that are structured text (JSON) rather than filterable values.
 _NOT_FILTERABLE = {"customer_id", "drivers_purchase_30d", "reason"}
 
@@ -149,7 +154,7 @@ def audience_frame(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 def audience_fields(frame: pd.DataFrame) -> dict[str, str]:
     """Filterable fields of an :func:`audience_frame` and their kind (``number`` or ``text``)."""
-    fields: dict[str, str] = {}
+    fields: dict[str, str] = {"customer_id": "text"}
     for column in frame.columns:
         if column == "customer_id":
             continue
@@ -241,9 +246,11 @@ def _condition_mask(frame: pd.DataFrame, fields: dict[str, str], condition: Cond
     present = column.notna().to_numpy()
     op, value = condition.op, condition.value
     if op == "in":
-        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+        limit = MAX_ID_VALUES if condition.field == "customer_id" else MAX_IN_VALUES
+        if not isinstance(value, list) or not value or len(value) > limit:
+            shown = value if not isinstance(value, list) or len(value) <= 5 else f"a list of {len(value):,}"
             raise DataValidationError(
-                f"condition {position}: 'in' needs a list of 1 to {MAX_IN_VALUES} values, got {value!r}",
+                f"condition {position}: 'in' needs a list of 1 to {limit} values, got {shown!r}",
                 location=Location(column=condition.field),
                 fix='write e.g. {"op": "in", "value": ["Champions", "Loyal"]}',
             )

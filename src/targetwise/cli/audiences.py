@@ -1,4 +1,4 @@
-"""`targetwise audience create|list|export`: the audience use cases the service uses too."""
+"""`targetwise audience create|list|export|draft|lookalike`: the audience use cases the service uses too."""
 
 from __future__ import annotations
 
@@ -45,13 +45,27 @@ def parse_where(text: str) -> dict[str, Any]:
 def create(
     name: Annotated[str, typer.Argument(help="Audience name; saving again makes a new version.")],
     where: Annotated[list[str] | None, typer.Option("--where", help="Condition (repeatable, all must hold).")] = None,
+    ids: Annotated[Path | None, typer.Option(
+        "--ids", help="A file of customer ids (CSV with a customer_id column, or one id per line) instead of --where.",
+        exists=True, dir_okay=False, readable=True)] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Select customers of the active run and save them as a named, versioned audience."""
-    from targetwise.usecases.audiences import create_audience
+    """Select customers of the active run (by --where, or listed in --ids) and save them as a named, versioned audience."""
+    from targetwise.usecases.audiences import create_audience, create_audience_from_ids
     from targetwise.usecases.runs import active_run
 
     ws = open_workspace(workspace)
+    if ids is not None:
+        if where:
+            raise ConfigError("--ids and --where cannot be combined", fix="save the id list, then filter it with --where "
+                              "'customer_id in ...' or use one of the two")
+        made = create_audience_from_ids(ws, active_run(ws), name=name, content=ids.read_bytes(), source=ids.name,
+                                        created_by="cli")
+        console.print(f"audience {plain(made.record.id)}: {made.record.size:,} customers of the {made.listed:,} ids "
+                      f"listed (run {plain(made.record.run_id)})")
+        for line in made.notes():
+            console.print(f"  {plain(line)}")
+        return
     conditions = [parse_where(w) for w in where or []]
     record = create_audience(ws, active_run(ws), name=name, conditions=conditions, created_by="cli")
     console.print(f"audience {plain(record.id)}: {record.size:,} customers (run {plain(record.run_id)})")
@@ -138,5 +152,49 @@ def draft(
         console.print(f"[yellow]unresolved:[/] {plain(part)}")
     for reason, n in result.excluded.items():
         console.print(f"  excluded by {plain(reason.replace('_', ' '))}: {n:,}")
+    if result.saved is not None:
+        console.print(f"saved as audience {plain(result.saved.id)}: {result.saved.size:,} customers")
+
+
+@audience_app.command("lookalike")
+@handle_errors
+def lookalike(
+    seed_id: Annotated[str, typer.Argument(help="The seed audience's id (see `audience list`).")],
+    size: Annotated[int, typer.Option("--size", help="How many customers outside the seed to pick.")],
+    save: Annotated[str | None, typer.Option("--save", help="Save the list as an audience of this name.")] = None,
+    method: Annotated[str | None, typer.Option(
+        "--method", help="pu (positive-unlabelled classifier) or knn (nearest neighbours); default: the run "
+        "config's lookalike.method.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (without the member ids).")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Rank everyone outside a seed audience by similarity to it; print size vs expected similarity."""
+    import json
+
+    from targetwise.usecases.lookalikes import lookalike_audience
+    from targetwise.usecases.runs import active_run
+
+    if method is not None and method not in ("pu", "knn"):
+        raise ConfigError(f"unknown lookalike method {method!r}", fix="use --method pu or --method knn")
+    ws = open_workspace(workspace)
+    result = lookalike_audience(ws, active_run(ws), seed_id, size=size, method=method, save_as=save, created_by="cli")
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    point = result.expected
+    console.print(
+        f"lookalike of {plain(result.seed_id)} ({result.seed_size:,} seed members with features, "
+        f"{plain(result.method)}): {result.size:,} of {result.candidates:,} customers, expected similarity "
+        f"{point.expected_similarity:.0%}, estimated precision {point.estimated_precision:.0%}"
+    )
+    table = Table()
+    for col in ("size", "lowest similarity", "expected similarity", "seed members found", "estimated precision"):
+        table.add_column(col, justify="right")
+    for p in result.curve:
+        table.add_row(f"{p.size:,}", f"{p.min_similarity:.0%}", f"{p.expected_similarity:.0%}", f"{p.spy_recall:.0%}",
+                      f"{p.estimated_precision:.0%}")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {plain(note)}")
     if result.saved is not None:
         console.print(f"saved as audience {plain(result.saved.id)}: {result.saved.size:,} customers")

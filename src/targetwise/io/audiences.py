@@ -43,6 +43,9 @@ class AudienceRecord:
     excluded: dict[str, int]
     created_at: str
     created_by: str | None
+    #: where the members came from when not from conditions alone: ``{"kind": "ids", "file", ...}`` for an
+    #: uploaded id list, ``{"kind": "lookalike", "seed", "size", "method", ...}`` for a lookalike (None: conditions)
+    source: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +68,7 @@ class AudienceStore:
         definition: list[dict[str, Any]],
         excluded: dict[str, int],
         created_by: str | None,
+        source: dict[str, Any] | None = None,
     ) -> AudienceRecord:
         """Write a new version of audience ``slug`` (atomic: both files or neither)."""
         with _SAVE_LOCK:
@@ -80,6 +84,7 @@ class AudienceStore:
                 excluded=excluded,
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 created_by=created_by,
+                source=source,
             )
             token = uuid.uuid4().hex
             tmp_members = self.root / f".{audience_id}.{token}.parquet"

@@ -489,7 +489,7 @@ def _scrub_artifacts(
         if removed > 0:
             files[relative] = removed
             if path.parent == workspace.artifacts / "audiences" and path.suffix == ".parquet":
-                _update_audience_size(path)
+                _update_audience_record(path, person)
         elif removed < 0:
             path.unlink()
             deleted.append(relative)
@@ -633,12 +633,18 @@ def _rewrite_table(path: Path, person: _Person) -> int:
     return removed
 
 
-def _update_audience_size(members_path: Path) -> None:
+def _update_audience_record(members_path: Path, person: _Person) -> None:
+    """The audience's size after its members file lost the person, and the person out of its definition
+    (an audience saved from an id file is ``customer_id in [ids]``)."""
     meta_path = members_path.with_suffix(".json")
     if not meta_path.exists():
         return
     record = json.loads(meta_path.read_text(encoding="utf-8"))
     record["size"] = pq.read_metadata(members_path).num_rows
+    for condition in record.get("definition") or []:
+        if (isinstance(condition, dict) and condition.get("field") == "customer_id"
+                and isinstance(condition.get("value"), list)):
+            condition["value"] = [v for v in condition["value"] if not person.matches("customer_id", v)]
     _write_atomic(meta_path, json.dumps(record, indent=2))
 
 

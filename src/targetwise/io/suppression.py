@@ -34,6 +34,7 @@ __all__ = [
     "SUPPRESSION_SOURCE",
     "apply_suppressions",
     "audit_salt",
+    "erased_among",
     "normalise_contact",
     "pseudonym",
     "record_suppression",
@@ -200,3 +201,20 @@ def erased_without_trace(workspace: Workspace, customer_id: str) -> bool:
             if con.execute(f'SELECT 1 FROM "{table}" WHERE customer_id = ? LIMIT 1', [customer_id]).fetchone():
                 return False
     return True
+
+
+def erased_among(workspace: Workspace, customer_ids: Iterable[str]) -> set[str]:
+    """The ids of ``customer_ids`` that belong to erased people (their pseudonym is in ``suppressions``).
+
+    One query for the whole list (an uploaded id file): the ids are compared by pseudonym, never stored.
+    """
+    ids = sorted({str(i) for i in customer_ids})
+    if not ids:
+        return set()
+    with workspace.connect(read_only=True) as con:
+        (count,) = con.execute("SELECT count(*) FROM suppressions WHERE kind = 'customer_id'").fetchone()
+        if not count:
+            return set()
+        listed = {r[0] for r in con.execute("SELECT subject FROM suppressions WHERE kind = 'customer_id'").fetchall()}
+    salt = audit_salt(workspace)
+    return {i for i in ids if suppressed_subject(salt, "customer_id", i) in listed}

@@ -27,7 +27,9 @@ from targetwise.io import outputs as out
 from targetwise.io.audiences import AudienceRecord, AudienceStore
 from targetwise.io.consent import opted_out
 from targetwise.io.exports import csv_bytes
+from targetwise.io.id_lists import read_id_list
 from targetwise.io.runs import RunStore
+from targetwise.io.suppression import erased_among
 from targetwise.io.workspace import Workspace
 from targetwise.usecases.runs import RunData, active_run
 
@@ -35,8 +37,10 @@ __all__ = [
     "MEDIA_TYPES",
     "AudienceExport",
     "AudienceSize",
+    "IdsAudience",
     "audience_size",
     "create_audience",
+    "create_audience_from_ids",
     "export_audience",
     "select_members",
 ]
@@ -82,6 +86,73 @@ def create_audience(
         slug=slugify(name), name=name, members=members, run_id=run.run_id, definition=list(conditions),
         excluded=excluded, created_by=created_by,
     )
+
+
+@dataclass(frozen=True)
+class IdsAudience:
+    """An audience saved from an id file, and what of the file did not become a member (counts, a few examples)."""
+
+    record: AudienceRecord
+    listed: int
+    unknown: int
+    unknown_examples: tuple[str, ...]
+    erased: int
+    objected: int
+    blank: int
+    repeated: int
+
+    def notes(self) -> list[str]:
+        """One line per kind of id left out, with its count (never a silent drop)."""
+        lines = []
+        if self.unknown:
+            shown = ", ".join(repr(i) for i in self.unknown_examples)
+            lines.append(
+                f"{self.unknown:,} of {self.listed:,} ids are not customers of run {self.record.run_id} "
+                f"(e.g. {shown}): left out"
+            )
+        if self.erased:
+            lines.append(f"{self.erased:,} ids belong to erased customers: left out")
+        if self.objected:
+            lines.append(f"{self.objected:,} customers objected to profiling: left out")
+        if self.repeated:
+            lines.append(f"{self.repeated:,} ids were listed more than once: counted once")
+        if self.blank:
+            lines.append(f"{self.blank:,} blank lines: skipped")
+        return lines
+
+
+def create_audience_from_ids(
+    ws: Workspace, run: RunData, *, name: str, content: bytes, source: str, created_by: str | None
+) -> IdsAudience:
+    """Save the customers listed in an id file (CSV with ``customer_id``, or one id per line) as an audience.
+
+    The members are the listed ids that are customers of ``run``, minus profiling objectors; erased
+    people and unknown ids are left out and counted. The definition is ``customer_id in [members]``, so
+    the audience replays like any other (live audiences, previews); ``source`` records the file and counts.
+    """
+    listed = read_id_list(content, source=source)
+    known = set(run.audience_frame()["customer_id"].astype(str))
+    erased = erased_among(ws, [i for i in listed.ids if i not in known])
+    unknown = [i for i in listed.ids if i not in known and i not in erased]
+    objected = opted_out(ws, "profiling")
+    members = sorted(i for i in listed.ids if i in known and i not in objected)
+    n_objected = sum(1 for i in listed.ids if i in known and i in objected)
+    if not members:
+        raise DataValidationError(
+            f"none of the {len(listed.ids):,} ids of {source} is a customer of run {run.run_id} who may be profiled "
+            f"({len(unknown):,} unknown, {len(erased):,} erased, {n_objected:,} objected)",
+            location=Location(file=source), fix="check that the file lists this shop's customer ids",
+        )
+    excluded = {"profiling_objection": n_objected, "erased": len(erased), "unknown_id": len(unknown)}
+    record = AudienceStore(ws).save(
+        slug=slugify(name), name=name, members=members, run_id=run.run_id,
+        definition=[{"field": "customer_id", "op": "in", "value": members}], excluded=excluded,
+        created_by=created_by,
+        source={"kind": "ids", "file": source, "listed": len(listed.ids), "blank": listed.blank,
+                "repeated": listed.repeated},
+    )
+    return IdsAudience(record, len(listed.ids), len(unknown), tuple(unknown[:3]), len(erased), n_objected,
+                       listed.blank, listed.repeated)
 
 
 def _values_run(ws: Workspace, run_id: str, loaded: RunData | None) -> tuple[RunData, str | None]:
