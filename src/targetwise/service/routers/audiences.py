@@ -1,14 +1,18 @@
-"""POST /v1/audiences, GET /v1/audiences[/{id}], POST /v1/audiences/preview and /draft, GET .../export."""
+"""POST /v1/audiences, GET /v1/audiences[/{id}], POST /v1/audiences/preview, /draft and /ids, GET .../export,
+POST .../lookalike."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from pathlib import PurePath
+
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
 from targetwise.campaigns.audiences import EXPORT_COLUMNS, MAX_TOP_N
-from targetwise.errors import NotFoundError
+from targetwise.errors import DataValidationError, Location, NotFoundError
 from targetwise.io.audiences import AudienceStore
+from targetwise.io.keys import KeyStore
 from targetwise.service import actions
 from targetwise.service.deps import ActiveRun, ReadKey, State, WriteKey, audit_details
 from targetwise.service.routing import EncodedSlashRoute
@@ -22,9 +26,14 @@ from targetwise.service.schemas import (
     AudienceSizePublic,
     ErrorPublic,
 )
+from targetwise.service.schemas_audiences import AUDIENCE_NAME, IdsAudiencePublic, LookalikePublic, LookalikeRequest
 from targetwise.service.state import ServiceState
 from targetwise.usecases import audiences as usecases
+from targetwise.usecases import lookalikes
 from targetwise.usecases.runs import RunData
+
+#: largest id file POST /v1/audiences/ids reads (a million ids of up to ~60 characters)
+MAX_ID_FILE_BYTES = 64 * 1024 * 1024
 
 #: what AudienceStore names a saved version: "<slug>-v<N>" (the slug: lower case letters and digits, dashes between)
 AUDIENCE_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*-v[1-9][0-9]*"
@@ -75,6 +84,38 @@ def draft_audience(request: Request, key: ReadKey, state: State, run: ActiveRun,
     return draft
 
 
+@router.post(
+    "/ids",
+    response_model=IdsAudiencePublic,
+    status_code=201,
+    responses={422: {"model": ErrorPublic, "description": "Not UTF-8, no customer_id column, too large, or no id is "
+                                                          "a customer of the served run who may be profiled"}},
+)
+def create_audience_from_ids(
+    request: Request,
+    key: WriteKey,
+    state: State,
+    run: ActiveRun,
+    file: Annotated[UploadFile, File(description="CSV with a customer_id column, or one id per line (UTF-8).")],
+    name: Annotated[str, Form(description="The audience's name (at least one letter or digit).", **AUDIENCE_NAME)],
+) -> IdsAudiencePublic:
+    """Save the customers listed in an uploaded id file as a new audience version.
+
+    Unknown ids, erased customers and profiling objectors are left out and counted; repeats count once.
+    """
+    source = PurePath(file.filename or "upload").name or "upload"
+    content = file.file.read(MAX_ID_FILE_BYTES + 1)
+    if len(content) > MAX_ID_FILE_BYTES:
+        raise DataValidationError(f"{source} is over {MAX_ID_FILE_BYTES // 2**20} MiB", location=Location(file=source),
+                                  fix="split the id list into smaller files, or use `targetwise audience create --ids`")
+    made = state.when_free(lambda: usecases.create_audience_from_ids(
+        state.workspace, run, name=name, content=content, source=source, created_by=key.id))
+    audit_details(request, audience_id=made.record.id, size=made.record.size, listed=made.listed)
+    return IdsAudiencePublic(audience=AudiencePublic(**made.record.to_dict()), listed=made.listed,
+                             unknown=made.unknown, erased=made.erased, objected=made.objected,
+                             repeated=made.repeated, blank=made.blank, notes=made.notes())
+
+
 @router.get("", response_model=AudienceList)
 def list_audiences(key: ReadKey, state: State) -> AudienceList:
     return AudienceList(audiences=[AudiencePublic(**r.to_dict()) for r in AudienceStore(state.workspace).list()])
@@ -83,6 +124,32 @@ def list_audiences(key: ReadKey, state: State) -> AudienceList:
 @router.get("/{audience_id}", response_model=AudiencePublic)
 def get_audience(key: ReadKey, state: State, audience_id: AudienceId) -> AudiencePublic:
     return AudiencePublic(**AudienceStore(state.workspace).get(audience_id).to_dict())
+
+
+@router.post(
+    "/{audience_id}/lookalike",
+    response_model=LookalikePublic,
+    responses={
+        403: {"model": ErrorPublic, "description": "save_as given with a read key (saving needs a write key)"},
+        422: {"model": ErrorPublic, "description": "A size outside 1 to the customers outside the seed, or a seed "
+                                                   "too small to learn from"},
+    },
+)
+def lookalike_audience(request: Request, key: ReadKey, state: State, run: ActiveRun, audience_id: AudienceId,
+                       body: LookalikeRequest) -> LookalikePublic:
+    """The customers of the served run outside the seed audience most like its members, with the size curve.
+
+    A preview with a read key; ``save_as`` (a write key) also saves the list as an audience. The answer
+    never holds member ids: export the saved audience for those.
+    """
+    if body.save_as is not None:
+        KeyStore.require(key, "write")
+    result = state.when_free(lambda: lookalikes.lookalike_audience(
+        state.workspace, run, audience_id, size=body.size, method=body.method, save_as=body.save_as,
+        created_by=key.id))
+    audit_details(request, seed_id=result.seed_id, size=result.size, method=result.method,
+                  audience_id=result.saved.id if result.saved else None)
+    return LookalikePublic(**result.to_dict())
 
 
 def _served_run(state: ServiceState) -> RunData | None:
