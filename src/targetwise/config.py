@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         "`queue_full` with Retry-After (backpressure). Below the server's 40 request threads, so lookups keep a "
         "thread while posts wait.",
     )
+    rescore_after_events_s: float | None = Field(
+        default=None,
+        ge=0.5,
+        le=86400,
+        description="When set, the service re-scores the customers with new lines (`targetwise rescore`, promoted) "
+        "in the background this many seconds after an events post, once for all posts in that window "
+        "(none: only `targetwise rescore` does). GET /v1/events/rescore shows its last outcome.",
+    )
     events_group_max_lines: int = Field(
         default=5000,
         ge=1,

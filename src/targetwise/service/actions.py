@@ -190,9 +190,12 @@ def post_events(state: ServiceState, body: schemas.EventsCreate, *, key_id: str)
     in groups with concurrent posts by the workspace's events writer (:attr:`ServiceState.events`)."""
     rows = [event.model_dump() for event in body.transactions]
     columns = list(schemas.EventIn.model_fields)
-    return events.load_events(
+    summary = events.load_events(
         state.workspace, rows, columns=columns, source=f"api:events:{key_id}", writer=state.events
     )
+    if summary.rows_loaded:
+        state.rescorer.notify()  # re-scored in the background when TARGETWISE_RESCORE_AFTER_EVENTS_S is set
+    return summary
 
 
 def summary_public(summary: IngestSummary) -> schemas.IngestPublic:

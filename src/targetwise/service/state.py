@@ -51,6 +51,7 @@ from targetwise.io.keys import KeyStore
 from targetwise.io.runs import ACTIVE_FILE, RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.ratelimit import RateLimiter
+from targetwise.service.rescorer import BackgroundRescorer
 from targetwise.service.sessions import LoginTokens, SessionStore
 from targetwise.usecases.runs import RunData, plain
 
@@ -167,6 +168,7 @@ class ServiceState:
     sessions: SessionStore = field(init=False)
     login_tokens: LoginTokens = field(init=False)
     events: EventWriter = field(init=False)
+    rescorer: BackgroundRescorer = field(init=False)
     db_lock: threading.RLock = field(default_factory=threading.RLock)
     _db_waiting: int = 0  # requests waiting for db_lock: the events writer then closes its connection
     _waiting_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -185,6 +187,7 @@ class ServiceState:
             max_group_lines=self.settings.events_group_max_lines, busy_wait_seconds=10.0,
             others_waiting=lambda: self._db_waiting > 0,
         )
+        self.rescorer = BackgroundRescorer(self, self.settings.rescore_after_events_s)
 
     def when_free(self, action: Callable[[], Any], wait_seconds: float = 5.0) -> Any:
         """Run ``action`` (which opens the database) under the lock, retrying while another process holds it.
