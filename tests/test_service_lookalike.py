@@ -60,7 +60,7 @@ def test_lookalike_preview_is_the_use_case_without_member_ids(served, shop: Work
     assert body["seed_size"] == SEED_SIZE and body["size"] == 40 and body["saved"] is None
     assert body["candidates"] == len(active_run(shop).table(out.FEATURES)) - SEED_SIZE
     assert [p["size"] for p in body["curve"]][-1] == body["candidates"] and body["expected"]["size"] == 40
-    assert "members" not in body
+    assert "members" not in body and not set(direct.members) & set(seed)  # only customers outside the seed
     text = response.text
     assert not any(f'"{cid}"' in text for cid in direct.members)  # no member id anywhere in the answer
     assert len(AudienceStore(shop).list()) == 1  # a preview saves nothing

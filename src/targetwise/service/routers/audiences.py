@@ -3,9 +3,8 @@ POST .../lookalike."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
 from pathlib import PurePath
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
@@ -26,7 +25,12 @@ from targetwise.service.schemas import (
     AudienceSizePublic,
     ErrorPublic,
 )
-from targetwise.service.schemas_audiences import AUDIENCE_NAME, IdsAudiencePublic, LookalikePublic, LookalikeRequest
+from targetwise.service.schemas_audiences import (
+    AUDIENCE_NAME,
+    IdsAudiencePublic,
+    LookalikePublic,
+    LookalikeRequest,
+)
 from targetwise.service.state import ServiceState
 from targetwise.usecases import audiences as usecases
 from targetwise.usecases import lookalikes
