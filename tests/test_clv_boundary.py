@@ -89,7 +89,7 @@ def test_fit_clv_falls_back_to_the_no_dropout_model_and_meets_the_planted_future
     assert isinstance(result.transaction_model, NBD)
     assert result.params()["transaction_model"] == "NBD"
     notes = " | ".join(result.notes)
-    assert "BG/NBD " in notes and "to the edge of its parameter space" in notes and "nobody lapses" in notes
+    assert "BG/NBD " in notes and "the edge of its parameter space" in notes and "nobody lapses" in notes
     assert "fallback: the no-dropout NBD purchase model" in notes
     assert "Gamma-Gamma refitted with penalizer_coef 0.001 (clv.retry_penalizers)" in notes
     assert result.spend_model.penalizer_coef == 0.001

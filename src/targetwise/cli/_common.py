@@ -35,8 +35,19 @@ from targetwise.errors import TargetwiseError
 from targetwise.io.workspace import Workspace
 from targetwise.presentation import human_number, plural
 
-console = Console()
-err_console = Console(stderr=True)
+class _LiveConsole(Console):
+    """A console that reads the terminal width (``COLUMNS`` or the tty) at each print, not once at import:
+    Rich freezes ``COLUMNS`` into the console when it is created, so a shell that exports ``COLUMNS=80``
+    would otherwise truncate every table to that width for the life of the process."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._width = None
+        self._height = None
+
+
+console = _LiveConsole()
+err_console = _LiveConsole(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -22,7 +22,7 @@ def schedule(
     at: Annotated[str, typer.Option("--at", help="Time of day to run, HH:MM (24-hour, the machine's time zone).")] = "02:00",
     fmt: Annotated[str, typer.Option("--format", help="cron (one crontab line) or systemd (a service and a timer).")] = "cron",
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Folder to write the files into (default: <workspace>/artifacts/schedule).")] = None,
+        "--out", help="Folder to write the files into (default: WORKSPACE/artifacts/schedule).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Write a cron line or a systemd timer that runs `targetwise run --strict`, then `sync run --all` only if

@@ -30,6 +30,11 @@ LogLikFn = Callable[[FloatArray, tuple[FloatArray, ...], FloatArray], tuple[floa
 
 _LOG_BOUND = 25.0  # optimiser box in log-parameters (e^25 ≈ 7e10)
 _LOG_DEGENERATE = 20.0  # a fitted |log param| beyond this (e^20 ≈ 5e8) is a degenerate fit, not a model
+# A model's ``_edge_params`` beyond e^12 (≈ 1.6e5) with an information matrix that is not positive
+# definite: the optimiser is walking a flat ridge towards the edge (Gamma-Gamma's q -> inf, where every
+# customer's spend is predicted as the shop mean); where it stops depends on the scipy release, so such
+# a fit counts as stopped at the edge too.
+_LOG_FAR = 12.0
 
 
 def _single_blas_thread() -> contextlib.AbstractContextManager[Any]:
@@ -213,6 +218,7 @@ class MaximumLikelihoodModel:
     """Base of BetaGeo, ParetoNBD and GammaGamma: fit by penalised ML in log-parameters."""
 
     _param_names: tuple[str, ...] = ()
+    _edge_params: tuple[str, ...] = ()
     _convergence_fix = (
         "set penalizer_coef to a small value (e.g. 0.001), rescale time to a coarser unit "
         "(weeks rather than days), or check that the summary has enough repeat buyers"
@@ -311,7 +317,10 @@ class MaximumLikelihoodModel:
                 },
             )
         grad_norm = float(np.max(np.abs(result.jac))) * scale
-        at_bound = bool(np.any(np.abs(result.x) >= _LOG_DEGENERATE))
+        at_bound = bool(np.any(np.abs(result.x) >= _LOG_DEGENERATE)) or (
+            any(abs(result.x[self._param_names.index(name)]) >= _LOG_FAR for name in self._edge_params)
+            and not self._information_is_definite(result.x, columns, weights)
+        )
         # L-BFGS-B sometimes stops on "abnormal termination in line search" at the optimum
         # itself (the objective is flat to machine precision): accept a vanishing gradient.
         if at_bound or not np.isfinite(result.fun) or (not result.success and grad_norm > 1e-4):
@@ -334,10 +343,19 @@ class MaximumLikelihoodModel:
         self.n_iter_ = int(result.nit)
         self.covariance_ = self._covariance(log_params, columns, weights)
 
-    def _covariance(
+    def _information_is_definite(
+        self, log_params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray
+    ) -> bool:
+        try:
+            np.linalg.cholesky(self._observed_information(log_params, columns, weights))
+        except np.linalg.LinAlgError:
+            return False
+        return True
+
+    def _observed_information(
         self, log_params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray
     ) -> FloatArray:
-        """Inverse observed information in natural parameters (delta method from log-parameters)."""
+        """The observed information in log-parameters (central differences of the analytic gradient)."""
         objective = self._objective(columns, weights)
         total_weight = float(weights.sum())
         k = log_params.shape[0]
@@ -348,7 +366,14 @@ class MaximumLikelihoodModel:
             up[j] += step
             down[j] -= step
             hessian[:, j] = (objective(up)[1] - objective(down)[1]) * total_weight / (2.0 * step)
-        hessian = 0.5 * (hessian + hessian.T)
+        return 0.5 * (hessian + hessian.T)
+
+    def _covariance(
+        self, log_params: FloatArray, columns: tuple[FloatArray, ...], weights: FloatArray
+    ) -> FloatArray:
+        """Inverse observed information in natural parameters (delta method from log-parameters)."""
+        k = log_params.shape[0]
+        hessian = self._observed_information(log_params, columns, weights)
         self.log_covariance_ = np.full((k, k), np.nan)
         try:
             chol = np.linalg.cholesky(hessian)

@@ -104,6 +104,7 @@ class GammaGamma(MaximumLikelihoodModel):
     """
 
     _param_names = ("p", "q", "v")
+    _edge_params = ("q",)
     _convergence_fix = (
         "set penalizer_coef to a small value (e.g. 0.001), or fit on more repeat buyers whose mean "
         "spend varies (identical spends give no information on the spend distribution)"

@@ -8,13 +8,24 @@ the file did not become a member). The other audience schemas are in :mod:`targe
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from targetwise.service.schemas import AudiencePublic
 
 __all__ = ["AUDIENCE_NAME", "IdsAudiencePublic", "LookalikePublic", "LookalikeRequest", "SizePointPublic"]
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's ``integer``: 500 and 500.0 (a zero fraction), never true/false or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number such as 500")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"must be a whole number such as 500, not {value}")
+    return int(value)
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 #: what an audience name must hold (as AudienceCreate.name): the audience id is made of its letters and digits
 AUDIENCE_NAME = {"min_length": 1, "max_length": 80, "pattern": "[A-Za-z0-9]"}
@@ -25,7 +36,7 @@ class LookalikeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    size: StrictInt = Field(ge=1, le=100_000_000, examples=[500],
+    size: WholeNumber = Field(ge=1, le=100_000_000, examples=[500],
                             description="Customers in the list (1 to the customers outside the seed).")
     method: Literal["pu", "knn"] | None = Field(
         default=None, description="pu (calibrated seed-vs-rest classifier) or knn; null: the run config's default."
