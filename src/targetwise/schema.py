@@ -32,6 +32,7 @@ __all__ = [
     "ENGAGEMENT_CHANNELS",
     "ENGAGEMENT_EVENTS",
     "INGESTIBLE_TABLES",
+    "OFFER_REWARD_KINDS",
     "SYSTEM_TABLES",
     "TABLES",
     "Column",
@@ -338,6 +339,55 @@ ENGAGEMENTS = TableSpec(
     derived=_PROVENANCE,
 )
 
+OFFER_REWARD_KINDS = ("click", "conversion", "revenue")
+
+OFFERS = TableSpec(
+    name="offers",
+    description=(
+        "The offers a next-best-offer policy chooses from (one row each). `eligibility` holds conditions in the "
+        "audience language (a JSON list of {field, op, value}, all must hold); an offer is live from "
+        "`starts_at` to `ends_at` (either may be empty: no limit). See docs/offers.md."
+    ),
+    columns=(
+        Column("offer_id", "id", True, "Offer identifier."),
+        Column("name", "string", False, "Offer name."),
+        Column("channel", "string", False, "email, sms, push, web, ..."),
+        Column("cost", "number", False, "What one redemption costs the shop.", "currency"),
+        Column("value", "number", False, "Margin or value of one conversion.", "currency"),
+        Column(
+            "eligibility",
+            "json",
+            False,
+            "Who may get it: audience-language conditions as a JSON list (empty: everyone).",
+        ),
+        Column("starts_at", "timestamp", False, "Start of the offer's active window (UTC; may be in the future).", "UTC"),
+        Column("ends_at", "timestamp", False, "End of the active window (UTC; may be in the future).", "UTC"),
+    ),
+    derived=_PROVENANCE,
+    key=("offer_id",),
+)
+
+OFFER_DECISIONS = TableSpec(
+    name="offer_decisions",
+    description=(
+        "The offer log: one row per decision (which offer a customer was given, and the probability with which "
+        "the policy chose it), and its reward once observed. A reward arriving later is a new row with the "
+        "same customer_id, offer_id and decided_at; the latest observed_at wins. reward_kind in "
+        "click/conversion/revenue."
+    ),
+    columns=(
+        Column("customer_id", "id", True, "Customer identifier."),
+        Column("offer_id", "id", True, "The offer given (see `offers`)."),
+        Column("decided_at", "timestamp", True, "When the decision was made (UTC).", "UTC"),
+        Column("propensity", "number", True, "Probability with which the logging policy chose this offer, in (0, 1]."),
+        Column("reward", "number", False, "Observed reward: 1/0 for click or conversion, an amount for revenue."),
+        Column("reward_kind", "string", False, "click, conversion or revenue."),
+        Column("observed_at", "timestamp", False, "When the reward was observed (UTC).", "UTC"),
+        Column("holdout", "boolean", False, "True for a uniform-random holdout decision."),
+    ),
+    derived=_PROVENANCE,
+)
+
 INGESTIBLE: tuple[TableSpec, ...] = (
     TRANSACTIONS,
     CUSTOMERS,
@@ -348,6 +398,8 @@ INGESTIBLE: tuple[TableSpec, ...] = (
     RESPONSES,
     CONSENT,
     ENGAGEMENTS,
+    OFFERS,
+    OFFER_DECISIONS,
 )
 
 QUARANTINE = TableSpec(

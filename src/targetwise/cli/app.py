@@ -293,3 +293,7 @@ app.add_typer(_privacy.consent_app, name="consent")
 from targetwise.cli import syncs as _syncs  # noqa: E402
 
 app.add_typer(_syncs.sync_app, name="sync")
+
+from targetwise.cli import offers as _offers  # noqa: E402
+
+app.add_typer(_offers.offers_app, name="offers")

@@ -12,7 +12,7 @@ from targetwise.config import Settings
 from targetwise.errors import Location, SchemaError
 from targetwise.io._ingest_duplicates import _mark_duplicates
 from targetwise.io._ingest_parse import _is_plain_typed, _lit, _parse_expr, _q, _reads_as_timestamp
-from targetwise.io._ingest_types import _ALLOWED_VALUES, _Check
+from targetwise.io._ingest_types import _ALLOWED_VALUES, _FUTURE_ALLOWED, _Check
 from targetwise.io.mapping import Mapping, mappable_columns
 from targetwise.io.readers import ROW_COLUMN, Source
 from targetwise.schema import Column, TableSpec, line_hash_sql
@@ -142,7 +142,7 @@ def _stage(
                     "mapping (a text column mapped as an id?) or raise the limit",
                 )
             )
-        if column.kind == "timestamp":
+        if column.kind == "timestamp" and (spec.name, canonical) not in _FUTURE_ALLOWED:
             future = f"{ref} > TIMESTAMP {_lit(f'{now:%Y-%m-%d %H:%M:%S}')}"
             checks.append(_Check(future, "future_timestamp", canonical, raw_text))
         allowed = _ALLOWED_VALUES.get((spec.name, canonical))
@@ -157,6 +157,9 @@ def _stage(
             _Check("NOT isfinite(quantity * unit_price)", "amount_out_of_range", "unit_price", price),
             _Check("starts_with(order_id, 'C') AND quantity > 0", "cancellation_positive_quantity", "quantity", quantity),
         ]
+    if spec.name == "offer_decisions":
+        checks.append(_Check("propensity <= 0 OR propensity > 1", "invalid_propensity", "propensity",
+                             raw_texts["propensity"]))
     if spec.name == "products" and "price" in columns:
         checks.append(_Check("price < 0", "negative_price", "price", raw_texts["price"]))
     # Every check is evaluated once, into the index of the first failing one. Code, column and

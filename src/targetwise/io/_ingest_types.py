@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from targetwise.io.mapping import PII_COLUMNS
-from targetwise.schema import CONSENT_PURPOSES, CONSENT_STATUSES, ENGAGEMENT_CHANNELS, ENGAGEMENT_EVENTS
+from targetwise.schema import (
+    CONSENT_PURPOSES,
+    CONSENT_STATUSES,
+    ENGAGEMENT_CHANNELS,
+    ENGAGEMENT_EVENTS,
+    OFFER_REWARD_KINDS,
+)
 
 __all__ = ["PII_COLUMNS", "REASONS", "IngestSummary"]
 
@@ -26,6 +32,7 @@ REASONS: dict[str, str] = {
     "cancellation_positive_quantity": "order id marks a cancellation ('C...') but quantity is positive",
     "amount_out_of_range": "quantity x unit price is too large to be a finite amount; check the units",
     "negative_price": "price is negative",
+    "invalid_propensity": "propensity must be a probability in (0, 1]: the chance with which the offer was chosen",
     "invalid_value": "value is not one of the allowed values",
     "duplicate_line": "exact duplicate of an earlier line (in this file or already stored)",
     "duplicate_key": "the same key appears again later in this file; the last occurrence is loaded",
@@ -41,7 +48,10 @@ _ALLOWED_VALUES: dict[tuple[str, str], tuple[str, ...]] = {
     ("consent", "status"): CONSENT_STATUSES,
     ("engagements", "channel"): ENGAGEMENT_CHANNELS,
     ("engagements", "event"): ENGAGEMENT_EVENTS,
+    ("offer_decisions", "reward_kind"): OFFER_REWARD_KINDS,
 }
+#: timestamps that may lie in the future (an offer's active window is often planned ahead)
+_FUTURE_ALLOWED: frozenset[tuple[str, str]] = frozenset({("offers", "starts_at"), ("offers", "ends_at")})
 
 
 @dataclass(frozen=True)

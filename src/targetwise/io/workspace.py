@@ -53,6 +53,7 @@ _TIME_COLUMNS = {
     "responses": "responded_at",
     "consent": "recorded_at",
     "engagements": "occurred_at",
+    "offer_decisions": "decided_at",
     "customers": "signup_at",
 }
 
