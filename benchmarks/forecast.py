@@ -117,6 +117,8 @@ def main() -> int:
                         help="targetwise's candidates: every model, or the run config's default (no AutoARIMA)")
     parser.add_argument("--selection", choices=("series", "level"), default=None,
                         help="model choice per series or per level (default: the run config's, level)")
+    parser.add_argument("--interval-calibration", choices=("level", "series"), default=None,
+                        help="80%% interval calibration on the backtest (default: the run config's, level)")
     parser.add_argument("--backtest-step", type=int, default=None, help="periods between cutoffs (default: holdout)")
     parser.add_argument("--cost", action="store_true",
                         help="only time the stage's work (default config, default cutoff) on --workspace")
@@ -152,9 +154,11 @@ def main() -> int:
             config = ForecastConfig(horizon=args.holdout, freq=args.freq, levels=levels, models=candidates,
                                     max_series_per_level=args.max_series, backtest_windows=args.backtest_windows,
                                     backtest_step=args.backtest_step,
-                                    **({"selection": args.selection} if args.selection else {}))
+                                    **({"selection": args.selection} if args.selection else {}),
+                                    **({"interval_calibration": args.interval_calibration}
+                                       if args.interval_calibration else {}))
             print(f"backtest: {args.backtest_windows} windows, every {args.backtest_step or args.holdout} periods; "
-                  f"one model per {config.selection}")
+                  f"one model per {config.selection}; intervals calibrated per {config.interval_calibration}")
             started = time.perf_counter()
             chosen = forecast_at(data, cutoff, config, segments=segments)
             chosen_seconds = time.perf_counter() - started

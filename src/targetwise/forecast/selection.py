@@ -23,8 +23,13 @@ is then fitted on the whole history and forecasts ``horizon`` periods.
 * The chosen model's 80% interval is calibrated on the backtest: its half-widths are multiplied by
   the 80% quantile of the backtest misses measured in half-widths (split conformal over the
   rolling-origin windows), so an interval that held too little (or too much) of the backtest is
-  widened (or narrowed); ``interval_scale_`` keeps the factor per series. The backtest's ``coverage``
-  is that of the models' own intervals, before calibration.
+  widened (or narrowed); ``interval_scale_`` keeps the factors per series (one per horizon step). With
+  ``interval_calibration="level"`` (the default) the misses are pooled over the level's series, per
+  horizon step (all steps together where a step has fewer than :data:`MIN_STEP_ERRORS`), and the
+  quantile is split conformal's finite-sample one, ``ceil((n + 1) 0.8) / n`` of the ``n`` misses: three
+  windows of one series give too few misses for a stable 80% quantile, and errors grow with the step.
+  With ``"series"`` each series' misses over all its steps give one factor (the plain 80% quantile).
+  The backtest's ``coverage`` is that of the models' own intervals, before calibration.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ ENSEMBLE_MEMBERS = ("auto_ets", "auto_arima", "auto_theta", "mstl", "lightgbm")
 #: the main season of each frequency (weeks in a year, days in a week) and MSTL's further seasons
 SEASON_LENGTHS = {"W": 52, "D": 7}
 EXTRA_SEASONS = {"W": (), "D": (365,)}
+#: fewest backtest misses of a level at one horizon step for a factor of that step alone
+MIN_STEP_ERRORS = 10
+INTERVAL_CALIBRATIONS = ("level", "series")
 FORECAST_COLUMNS = ("series", "level", "period_start", "forecast", "lo_80", "hi_80", "model")
 PANEL_COLUMNS = ("series", "level", "period_start", "y")
 
@@ -66,7 +74,7 @@ class DemandForecaster(BaseEstimator):
     def __init__(self, *, horizon: int = 12, freq: str = "W", models: Sequence[str] = MODEL_NAMES,
                  backtest_windows: int = 3, backtest_step: int | None = None, min_train: int | None = None,
                  n_lags: int = 8, lightgbm_estimators: int = 100, selection: str = "level",
-                 random_state: int = 0) -> None:
+                 interval_calibration: str = "level", random_state: int = 0) -> None:
         self.horizon = horizon
         self.freq = freq
         self.models = models
@@ -76,6 +84,7 @@ class DemandForecaster(BaseEstimator):
         self.n_lags = n_lags
         self.lightgbm_estimators = lightgbm_estimators
         self.selection = selection
+        self.interval_calibration = interval_calibration
         self.random_state = random_state
 
     # -- validation ------------------------------------------------------------------------------
@@ -91,6 +100,9 @@ class DemandForecaster(BaseEstimator):
                               fix="pass positive numbers")
         if self.selection not in ("series", "level"):
             raise ConfigError(f"unknown model selection {self.selection!r}", fix="use 'series' or 'level'")
+        if self.interval_calibration not in INTERVAL_CALIBRATIONS:
+            raise ConfigError(f"unknown interval calibration {self.interval_calibration!r}",
+                              fix="use 'level' or 'series'")
         missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
         if missing:
             raise DataValidationError(f"the forecast panel lacks column(s) {', '.join(missing)}",
@@ -210,24 +222,35 @@ class DemandForecaster(BaseEstimator):
             f = final[model][i]
             if f is None:  # the chosen model applied in every window, so it applies to the longer history
                 raise DataValidationError(f"model {model} does not apply to series {name[1]!r}", fix="report this")
-            scale = self.interval_scale_.get(name, 1.0)
+            scale = self.interval_scale_.get(name, np.ones(self.horizon))
             lo, hi = f.mean - scale * (f.mean - f.lo), f.mean + scale * (f.hi - f.mean)
             frames.append(pd.DataFrame({"series": name[1], "level": name[0], "period_start": future,
                                         "forecast": f.mean, "lo_80": lo, "hi_80": hi, "model": model}))
         return pd.concat(frames, ignore_index=True).loc[:, list(FORECAST_COLUMNS)]
 
-    def _interval_scales(self, errors: list[tuple[tuple[tuple[str, str], str], np.ndarray]]) -> dict[tuple[str, str], float]:
-        """Per series, the factor that makes the chosen model's 80% interval hold 80% of the backtest's actual
-        values: the 80% quantile of each miss measured in half-widths of the interval on its side (split
-        conformal calibration over the rolling-origin windows; 1 where the interval has no width)."""
-        scales = {}
-        for name in self.series_:
-            model = self.chosen_.get(name)
-            found = [e for (key, m), e in errors if key == name and m == model]
-            ratios = np.concatenate(found) if found else np.array([])
-            ratios = ratios[np.isfinite(ratios)]
-            scales[name] = float(np.quantile(ratios, 0.8, method="higher")) if len(ratios) else 1.0
-        return scales
+    def _interval_scales(self, errors: list[tuple[tuple[tuple[str, str], str], np.ndarray]]) -> dict[tuple[str, str], np.ndarray]:
+        """Per series, the factors (one per horizon step) that make the chosen model's 80% interval hold 80% of
+        the backtest's actual values: a quantile of each miss measured in half-widths of the interval on its
+        side (split conformal calibration over the rolling-origin windows; 1 where no finite miss is known).
+        Misses against a zero-width interval are infinite and left out."""
+        chosen = {}
+        for (key, model), ratios in errors:
+            if self.chosen_.get(key) == model:
+                chosen.setdefault(key, []).append(ratios)
+        if self.interval_calibration == "series":
+            scales = {}
+            for name in self.series_:
+                ratios = np.concatenate(chosen[name]) if name in chosen else np.array([])
+                ratios = ratios[np.isfinite(ratios)]
+                factor = float(np.quantile(ratios, 0.8, method="higher")) if len(ratios) else 1.0
+                scales[name] = np.full(self.horizon, factor)
+            return scales
+        per_level: dict[str, np.ndarray] = {}
+        for level in {name[0] for name in self.series_}:
+            windows = [r for name, found in chosen.items() if name[0] == level for r in found]
+            per_level[level] = (_conformal_factors(np.vstack(windows), self.horizon) if windows
+                                else np.ones(self.horizon))
+        return {name: per_level[name[0]] for name in self.series_}
 
     def _empty(self) -> None:
         self.backtest_ = pd.DataFrame(columns=["level", "series", "model", "window", "cutoff", "mase", "smape", "mae", "coverage"])
@@ -250,6 +273,28 @@ def _mean_forecast(members: list[Forecast | None]) -> Forecast | None:
         return None
     return Forecast.ordered(np.mean([f.mean for f in present], axis=0), np.mean([f.lo for f in present], axis=0),
                             np.mean([f.hi for f in present], axis=0))
+
+
+def _conformal_quantile(ratios: np.ndarray, coverage_target: float = 0.8) -> float:
+    """Split conformal's finite-sample quantile of the finite ``ratios``: the ``ceil((n + 1) target)``-th
+    smallest of ``n`` (the largest when that is past ``n``; 1 when there are none)."""
+    finite = np.sort(ratios[np.isfinite(ratios)])
+    if not len(finite):
+        return 1.0
+    rank = min(len(finite), int(np.ceil((len(finite) + 1) * coverage_target)))
+    return float(finite[rank - 1])
+
+
+def _conformal_factors(ratios: np.ndarray, horizon: int) -> np.ndarray:
+    """One factor per horizon step from misses ``[n_windows, horizon]``: per step where the step has at least
+    :data:`MIN_STEP_ERRORS` finite misses, else pooled over every step."""
+    pooled = _conformal_quantile(ratios.ravel())
+    factors = np.full(horizon, pooled)
+    for step in range(horizon):
+        column = ratios[:, step]
+        if np.isfinite(column).sum() >= MIN_STEP_ERRORS:
+            factors[step] = _conformal_quantile(column)
+    return factors
 
 
 def _interval_errors(actual: np.ndarray, forecast: Forecast) -> np.ndarray:

@@ -132,7 +132,8 @@ def forecast_at(
             model = DemandForecaster(
                 horizon=config.horizon, freq=config.freq, models=config.models,
                 backtest_windows=config.backtest_windows, backtest_step=config.backtest_step, n_lags=config.n_lags,
-                lightgbm_estimators=config.lightgbm_estimators, selection=config.selection, random_state=random_state,
+                lightgbm_estimators=config.lightgbm_estimators, selection=config.selection,
+                interval_calibration=config.interval_calibration, random_state=random_state,
             ).fit(part)
             for (lv, series), reason in model.skipped_.items():
                 notes.append(f"{measure} of {lv} {series!r} not forecast: {reason}")
