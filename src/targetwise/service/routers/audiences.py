@@ -7,6 +7,7 @@ from pathlib import PurePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
+from starlette import datastructures
 
 from targetwise.campaigns.audiences import EXPORT_COLUMNS, MAX_TOP_N
 from targetwise.errors import DataValidationError, Location, NotFoundError
@@ -88,6 +89,16 @@ def draft_audience(request: Request, key: ReadKey, state: State, run: ActiveRun,
     return draft
 
 
+def id_file(file: datastructures.UploadFile) -> tuple[str, bytes]:
+    """An uploaded id file's name (no folders) and bytes; refused over :data:`MAX_ID_FILE_BYTES` (the UI uses it too)."""
+    source = PurePath(file.filename or "upload").name or "upload"
+    content = file.file.read(MAX_ID_FILE_BYTES + 1)
+    if len(content) > MAX_ID_FILE_BYTES:
+        raise DataValidationError(f"{source} is over {MAX_ID_FILE_BYTES // 2**20} MiB", location=Location(file=source),
+                                  fix="split the id list into smaller files, or use `targetwise audience create --ids`")
+    return source, content
+
+
 @router.post(
     "/ids",
     response_model=IdsAudiencePublic,
@@ -107,11 +118,7 @@ def create_audience_from_ids(
 
     Unknown ids, erased customers and profiling objectors are left out and counted; repeats count once.
     """
-    source = PurePath(file.filename or "upload").name or "upload"
-    content = file.file.read(MAX_ID_FILE_BYTES + 1)
-    if len(content) > MAX_ID_FILE_BYTES:
-        raise DataValidationError(f"{source} is over {MAX_ID_FILE_BYTES // 2**20} MiB", location=Location(file=source),
-                                  fix="split the id list into smaller files, or use `targetwise audience create --ids`")
+    source, content = id_file(file)
     made = state.when_free(lambda: usecases.create_audience_from_ids(
         state.workspace, run, name=name, content=content, source=source, created_by=key.id))
     audit_details(request, audience_id=made.record.id, size=made.record.size, listed=made.listed)

@@ -593,3 +593,8 @@ router.include_router(campaign_pages.router)
 from targetwise.service.ui import sync_pages  # noqa: E402
 
 router.include_router(sync_pages.router)
+
+# one audience's page, its lookalike form and the id-file upload (service/ui/audience_pages.py)
+from targetwise.service.ui import audience_pages  # noqa: E402
+
+router.include_router(audience_pages.router)
