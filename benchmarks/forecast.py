@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--selection", choices=("series", "level"), default=None,
                         help="model choice per series or per level (default: the run config's, level)")
     parser.add_argument("--interval-calibration", choices=("level", "series"), default=None,
-                        help="80%% interval calibration on the backtest (default: the run config's, level)")
+                        help="80%% interval calibration on the backtest (default: the run config's, series)")
     parser.add_argument("--backtest-step", type=int, default=None, help="periods between cutoffs (default: holdout)")
     parser.add_argument("--cost", action="store_true",
                         help="only time the stage's work (default config, default cutoff) on --workspace")

@@ -213,7 +213,8 @@ def test_level_calibration_brings_the_80_interval_to_80_percent_on_held_out_week
         rng = np.random.default_rng(seed)
         y = 100 + rng.normal(0, 10, size=(n_series, n_train + horizon))
         panel = _panel({("category", f"c{i}"): y[i, :n_train] for i in range(n_series)})
-        model = DemandForecaster(horizon=horizon, models=("naive",), backtest_windows=3, backtest_step=2).fit(panel)
+        model = DemandForecaster(horizon=horizon, models=("naive",), backtest_windows=3, backtest_step=2,
+                                 interval_calibration="level").fit(panel)
         out = model.predict().sort_values(["series", "period_start"])
         actual = y[np.argsort([f"c{i}" for i in range(n_series)])][:, n_train:].ravel()
         calibrated.extend((actual >= out["lo_80"].to_numpy()) & (actual <= out["hi_80"].to_numpy()))
