@@ -167,3 +167,37 @@ def test_the_cli_json_equals_the_use_cases(planted_shop, tmp_path: Path) -> None
     assert json.loads(done.output) == evaluated
     refused = runner.invoke(app, ["offers", "assign", "--audience", "nobody", "--workspace", str(ws.path)])
     assert refused.exit_code == 1 and "saved audience 'nobody' not found" in refused.output
+
+
+def test_the_api_assigns_and_evaluates_as_the_use_cases(planted_shop, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from targetwise.io.keys import KeyStore
+    from targetwise.service.app import create_app
+
+    served, other = _copy(planted_shop, tmp_path, "served"), _copy(planted_shop, tmp_path, "other")
+    _, read = KeyStore(served).create(scope="read", name="reader")
+    _, write = KeyStore(served).create(scope="write", name="marketer")
+    with TestClient(create_app(served.settings, workspace=served)) as client:
+        body = {"audience_id": "everyone", "holdout": 0.2, "assignments": True}
+        refused = client.post("/v1/offers/assign", json=body, headers={"Authorization": f"Bearer {read}"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"]
+        done = client.post("/v1/offers/assign", json=body, headers={"Authorization": f"Bearer {write}"})
+        assert done.status_code == 200, done.text
+        answer = done.json()
+        # the same decisions as the use case at the same moment on an identical workspace
+        expected = assign_offers(other, active_run(other), "everyone", holdout=0.2,
+                                 now=answer["decided_at"]).to_dict(assignments=True)
+        assert answer == expected
+        assert answer["assigned"] == len(answer["assignments"]) > 0
+        assert {a["offer_id"] for a in answer["assignments"]} <= set(LIVE)
+        assert all(0 < a["propensity"] <= 1 for a in answer["assignments"])
+        logged = offer_log(served)
+        assert len(logged) == len(offer_log(other))  # every decision logged, as by the use case
+
+        evaluated = client.get("/v1/offers/evaluate", headers={"Authorization": f"Bearer {read}"})
+        assert evaluated.status_code == 200, evaluated.text
+        assert evaluated.json() == json.loads(json.dumps(evaluate_offers(served, active_run(served)).to_dict()))
+        missing = client.post("/v1/offers/assign", json={"audience_id": "nobody"},
+                              headers={"Authorization": f"Bearer {write}"})
+        assert missing.status_code in (404, 422) and "nobody" in missing.json()["error"]["message"]

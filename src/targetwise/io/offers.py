@@ -80,4 +80,11 @@ def record_decisions(
     from targetwise.io.ingest import ingest_arrow
     from targetwise.io.readers import source_from_frame
 
+    # Decision times are UTC: sent time-zone aware, so the ingest never reads them as the shop's local time
+    # (a naive 18:00 UTC read as New York time would lie five hours in the future and be quarantined).
+    decisions = decisions.copy()
+    for column in ("decided_at", "observed_at"):
+        if column in decisions and pd.api.types.is_datetime64_any_dtype(decisions[column]):
+            values = decisions[column]
+            decisions[column] = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
     return ingest_arrow(workspace, "offer_decisions", source_from_frame(decisions, name=source), now=now)

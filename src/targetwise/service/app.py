@@ -177,6 +177,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
         events,
         forecasts,
         health,
+        offers,
         products,
         runs,
         segments,
@@ -199,7 +200,7 @@ def create_app(settings: Settings, *, workspace: Workspace | None = None) -> Fas
     _install_error_handlers(app)
     install_docs(app)
     for module in (health, customers, consent, products, segments, cohorts, forecasts, audiences, campaigns, copy,
-                   events, runs, drift, syncs, audit):
+                   events, runs, drift, syncs, offers, audit):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
