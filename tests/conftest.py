@@ -34,15 +34,44 @@ def datasets_dir() -> Path:
     return Path(os.environ.get("TARGETWISE_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
+def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Workspace:  # noqa: ANN001
+    """A demo workspace built once per test session and copied into this worker's own folder.
+
+    Under pytest-xdist every worker would otherwise build the same demo (minutes on a 2-core CI box): the
+    first worker builds it in the session's shared base folder under an exclusive lock, the others wait on
+    the lock and copy it (a few MB). Each worker then owns its copy, as before, so nothing is shared live.
+    """
+    import fcntl
+    import shutil
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        path = tmp_path_factory.mktemp(name) / "ws"
+        settings = get_settings(workspace=path, duckdb_threads=2)
+        build(path, settings)
+        return Workspace.open(path, settings)
+    shared = tmp_path_factory.getbasetemp().parent / f"built-{name}"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (shared / "done").exists():
+                build(shared / "ws", get_settings(workspace=shared / "ws", duckdb_threads=2))
+                (shared / "done").write_text("ok")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    path = tmp_path_factory.mktemp(name) / "ws"
+    shutil.copytree(shared / "ws", path)
+    return Workspace.open(path, get_settings(workspace=path, duckdb_threads=2))
+
+
 @pytest.fixture(scope="session")
 def synthetic_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """One small synthetic shop built by `run_demo` (ingest -> profile -> full run), shared read-only."""
     from targetwise.pipeline.demo import run_demo
 
-    path = tmp_path_factory.mktemp("synthetic-demo") / "ws"
-    settings = get_settings(workspace=path, duckdb_threads=2)
-    run_demo(path, settings, data="synthetic", n_customers=300)
-    return Workspace.open(path, settings)
+    return _built_once(tmp_path_factory, "synthetic-demo",
+                       lambda path, settings: run_demo(path, settings, data="synthetic", n_customers=300))
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +79,8 @@ def online_retail_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """`targetwise demo` on the bundled Online Retail data (every stage; uplift skipped: no campaign), read-only."""
     from targetwise.pipeline.demo import run_demo
 
-    path = tmp_path_factory.mktemp("online-retail-demo") / "ws"
-    settings = get_settings(workspace=path, duckdb_threads=2)
-    run_demo(path, settings, data="online-retail")
-    return Workspace.open(path, settings)
+    return _built_once(tmp_path_factory, "online-retail-demo",
+                       lambda path, settings: run_demo(path, settings, data="online-retail"))
 
 
 def spooling_workspace(tmp_path: Path, name: str, spool_mb: int) -> Workspace:
