@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe  # noqa: E402
+from _machine import describe
 
-from targetwise._synthetic_engage import ENGAGE_CHANNELS, engagement_truth, generate_engagements  # noqa: E402
-from targetwise._synthetic_params import CUSTOMER_TYPES  # noqa: E402
-from targetwise.engage import SendTimeEstimator, hour_band  # noqa: E402
+from targetwise._synthetic_engage import ENGAGE_CHANNELS, engagement_truth, generate_engagements
+from targetwise._synthetic_params import CUSTOMER_TYPES
+from targetwise.engage import SendTimeEstimator, hour_band
 
 HORIZON = 729.0  # days, as the retailer's default 2022-01-01 .. 2023-12-31
 T0 = pd.Timestamp("2022-01-01")

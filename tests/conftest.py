@@ -34,7 +34,7 @@ def datasets_dir() -> Path:
     return Path(os.environ.get("TARGETWISE_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
-def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Workspace:  # noqa: ANN001
+def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Workspace:
     """A demo workspace built once per test session and copied into this worker's own folder.
 
     Under pytest-xdist every worker would otherwise build the same demo (minutes on a 2-core CI box): the

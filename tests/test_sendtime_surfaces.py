@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from service_fixtures import Keys
 from targetwise.config import get_settings
 from targetwise.io import outputs as out
 from targetwise.io.ingest import ingest_arrow
@@ -24,8 +25,6 @@ from targetwise.synthetic import generate_retailer
 from targetwise.usecases.features import features_at
 from targetwise.usecases.forecast import rfm_segments
 from targetwise.usecases.sendtime import send_times_at
-
-from service_fixtures import Keys
 
 BASE = "http://127.0.0.1"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -17,14 +17,13 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from service_fixtures import Keys
 from targetwise.config import get_settings
 from targetwise.io import outputs as out
 from targetwise.io.modeldata import open_model_data
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.app import create_app
-
-from service_fixtures import Keys
 
 
 def _serve(synthetic_demo: Workspace, tmp_path: Path, **overrides: object) -> tuple[Workspace, TestClient, Keys]:

@@ -12,10 +12,10 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from service_fixtures import Keys, load_workspace_tables, make_run
-from sync_receiver import Receiver
 from typer.testing import CliRunner
 
+from service_fixtures import Keys, load_workspace_tables, make_run
+from sync_receiver import Receiver
 from targetwise.cli.app import app as cli_app
 from targetwise.config import get_settings
 from targetwise.io.runs import RunStore

@@ -35,6 +35,7 @@ from targetwise.errors import TargetwiseError
 from targetwise.io.workspace import Workspace
 from targetwise.presentation import human_number, plural
 
+
 class _LiveConsole(Console):
     """A console that reads the terminal width (``COLUMNS`` or the tty) at each print, not once at import:
     Rich freezes ``COLUMNS`` into the console when it is created, so a shell that exports ``COLUMNS=80``

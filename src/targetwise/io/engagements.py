@@ -78,14 +78,14 @@ def engagement_quality(con: Any, *, table: str = "engagements") -> dict[str, Any
         FROM m GROUP BY 1 ORDER BY 1
         """
     ).fetchall()
-    unmatched_sql = _MATCHED.format(table=table, where="", days=MATCH_DAYS) + """
+    unmatched_sql = _MATCHED.format(table=table, where="", days=MATCH_DAYS) + f"""
         SELECT count(*) FROM r
         WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.message_id = r.message_id AND s.customer_id = r.customer_id
                                             AND s.channel = r.channel AND s.sent_at <= r.occurred_at)
           AND NOT EXISTS (SELECT 1 FROM s WHERE r.message_id IS NULL AND s.customer_id = r.customer_id
                           AND s.channel = r.channel AND s.sent_at <= r.occurred_at
-                          AND r.occurred_at - s.sent_at <= INTERVAL {days} DAY)
-    """.format(days=MATCH_DAYS)
+                          AND r.occurred_at - s.sent_at <= INTERVAL {MATCH_DAYS} DAY)
+    """
     (unmatched,) = con.execute(unmatched_sql).fetchone()
     return {
         "events": int(events),

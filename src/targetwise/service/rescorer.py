@@ -118,7 +118,7 @@ class BackgroundRescorer:
         except TargetwiseError as exc:
             outcome = RescoreOutcome(_now(), "failed", parent, None, 0, round(time.perf_counter() - started, 3),
                                      error=exc.message)
-        except Exception as exc:  # noqa: BLE001 - a background failure is recorded, never raised into the server
+        except Exception as exc:
             outcome = RescoreOutcome(_now(), "failed", parent, None, 0, round(time.perf_counter() - started, 3),
                                      error=f"{type(exc).__name__}: {exc}")
         else:

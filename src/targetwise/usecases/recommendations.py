@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal

@@ -280,7 +280,7 @@ def forecasts_page(request: Request, state: State) -> Response:
         currency = Currency.from_settings(state.workspace.settings)
         charts = []
         for s in view.summaries:
-            def pick(frame, s=s):  # noqa: ANN001, ANN202
+            def pick(frame, s=s):
                 return frame[(frame["measure"] == s.measure) & (frame["level"] == s.level)
                              & (frame["series"] == s.series)].sort_values("period_start")
             past, ahead = pick(result.history).tail(SHOWN_HISTORY), pick(result.forecasts)
