@@ -86,7 +86,7 @@ def test_a_new_workspace_computes_derivable_columns_on_read(workspace: Workspace
         assert rows == [("100", False, 7.5, True), ("C101", True, -2.5, True)]
         assert con.execute("SELECT is_return, line_amount FROM anonymous_transactions").fetchall() == [(False, 2.0)]
     meta = json.loads((workspace.path / "workspace.json").read_text())
-    assert meta["format_version"] == FORMAT_VERSION == 4
+    assert meta["format_version"] == FORMAT_VERSION == 5
 
 
 def test_a_format1_workspace_is_upgraded_once_keeping_every_row(tmp_path: Path, settings: Settings) -> None:
@@ -224,3 +224,22 @@ def test_a_newer_format_is_refused(tmp_path: Path, settings: Settings, workspace
     marker.write_text(json.dumps({"format_version": FORMAT_VERSION + 1}))
     with pytest.raises(Exception, match="newer than this targetwise understands"):
         Workspace.open(workspace.path, settings)
+
+
+def test_a_format4_workspace_gains_the_offer_tables_and_keeps_its_rows(tmp_path: Path, settings: Settings) -> None:
+    """Format 5 added ``offers`` and ``offer_decisions``: a workspace written before gets them on open."""
+    ws = Workspace.init(tmp_path / "w4", settings)
+    path = tmp_path / "lines.csv"
+    path.write_text(HEADER + "A,100,2020-01-01 10:00,P1,3,2.5\n")
+    ingest(ws, "transactions", path)
+    with ws.connect() as con:
+        con.execute("DROP TABLE offers")
+        con.execute("DROP TABLE offer_decisions")
+    marker = ws.path / "workspace.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "format_version": 4}))
+    reopened = Workspace.open(ws.path, settings)
+    with reopened.connect(read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert con.execute("SELECT count(*) FROM transactions").fetchone()[0] == 1
+    assert {"offers", "offer_decisions"} <= tables
+    assert json.loads(marker.read_text())["format_version"] == 5

@@ -41,7 +41,8 @@ MARKER_FILE = "workspace.json"
 #    a text constant on every stored line cost ~0.5 s per 10M lines to write.
 # 4: tables `load_columns` (source column of each canonical column, per load: erasure finds identity fields
 #    in quarantined raw rows by column) and `suppressions` (erased people, as keyed pseudonyms only).
-FORMAT_VERSION = 4
+# 5: tables `offers` and `offer_decisions` (next-best offers: the catalogue and the decision log).
+FORMAT_VERSION = 5
 LOAD_SEQUENCE = "load_numbers"
 ARTIFACT_DIRS = ("runs", "exports", "reports", "audiences")
 
