@@ -143,7 +143,7 @@ def _stage(
                 )
             )
         if column.kind == "timestamp" and (spec.name, canonical) not in _FUTURE_ALLOWED:
-            future = f"{ref} > TIMESTAMP {_lit(f'{now:%Y-%m-%d %H:%M:%S}')}"
+            future = f"{ref} > TIMESTAMP {_lit(f'{now:%Y-%m-%d %H:%M:%S.%f}')}"  # to the microsecond
             checks.append(_Check(future, "future_timestamp", canonical, raw_text))
         allowed = _ALLOWED_VALUES.get((spec.name, canonical))
         if allowed:
