@@ -54,13 +54,9 @@ def assign(
     if out is not None and not out.name.lower().endswith((".csv", ".csv.gz", ".parquet")):
         raise ConfigError(f"cannot write {out.name}: unknown format", fix="name the file .csv, .csv.gz or .parquet")
     ws = open_workspace(workspace)
-    if as_json:
+    with progress(f"offers for {audience}"):  # on stderr, transient: --json's stdout stays pure JSON
         result = assign_offers(ws, active_run(ws), audience, holdout=holdout, method=method,
                                reward_kind=reward_kind, now=at)
-    else:
-        with progress(f"offers for {audience}"):
-            result = assign_offers(ws, active_run(ws), audience, holdout=holdout, method=method,
-                                   reward_kind=reward_kind, now=at)
     if out is not None:
         write_table(result.table, out)
     if as_json:
@@ -105,12 +101,11 @@ def evaluate(
 
     _check_method(method)
     ws = open_workspace(workspace)
-    if as_json:
-        result = evaluate_offers(ws, active_run(ws), method=method, reward_kind=reward_kind, n_bootstrap=bootstrap)
-        typer.echo(json.dumps(result.to_dict(), indent=2))
-        return
     with progress("evaluating offer policies"):
         result = evaluate_offers(ws, active_run(ws), method=method, reward_kind=reward_kind, n_bootstrap=bootstrap)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
     console.print(
         f"{result.evaluated:,} rewarded decisions over {len(result.offers)} offers "
         f"(reward: {plain(result.reward_kind or 'not given')}); values are expected reward per decision"
