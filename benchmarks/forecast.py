@@ -1,7 +1,7 @@
 """Demand forecasts on a real shop with the last weeks held out: targetwise's choice vs each model alone.
 
     .venv/bin/python benchmarks/forecast.py [--data online-retail|complete-journey | --workspace PATH]
-        [--holdout 8] [--freq W] [--levels total,category,segment] [--prophet]
+        [--holdout 8] [--freq W] [--levels total,category,segment] [--prophet] [--holiday-country auto]
 
 The cutoff is the start of the ``holdout``-th whole period before the data ends; everything is fitted
 on data before it (targetwise.usecases.forecast.forecast_at, point in time) and scored on the held-out
@@ -120,6 +120,9 @@ def main() -> int:
     parser.add_argument("--interval-calibration", choices=("level", "series"), default=None,
                         help="80%% interval calibration on the backtest (default: the run config's, series)")
     parser.add_argument("--backtest-step", type=int, default=None, help="periods between cutoffs (default: holdout)")
+    parser.add_argument("--holiday-country", choices=("none", "GB", "US", "auto"), default="none",
+                        help="known holidays as regressors (forecast.holiday_country; auto: GB for Online Retail, "
+                        "US for Complete Journey; default none, the run config's)")
     parser.add_argument("--cost", action="store_true",
                         help="only time the stage's work (default config, default cutoff) on --workspace")
     args = parser.parse_args()
@@ -136,6 +139,9 @@ def main() -> int:
 
     print(describe())
     levels = tuple(args.levels.split(","))
+    holiday_country = args.holiday_country
+    if holiday_country == "auto":
+        holiday_country = {"online-retail": "GB", "complete-journey": "US"}[args.data]
     with tempfile.TemporaryDirectory() as tmp:
         ws = _workspace(args, Path(tmp))
         with open_model_data(ws) as data:
@@ -153,12 +159,13 @@ def main() -> int:
             candidates = MODEL_NAMES if args.candidates == "all" else ForecastConfig().models
             config = ForecastConfig(horizon=args.holdout, freq=args.freq, levels=levels, models=candidates,
                                     max_series_per_level=args.max_series, backtest_windows=args.backtest_windows,
-                                    backtest_step=args.backtest_step,
+                                    backtest_step=args.backtest_step, holiday_country=holiday_country,
                                     **({"selection": args.selection} if args.selection else {}),
                                     **({"interval_calibration": args.interval_calibration}
                                        if args.interval_calibration else {}))
             print(f"backtest: {args.backtest_windows} windows, every {args.backtest_step or args.holdout} periods; "
-                  f"one model per {config.selection}; intervals calibrated per {config.interval_calibration}")
+                  f"one model per {config.selection}; intervals calibrated per {config.interval_calibration}; "
+                  f"holidays {config.holiday_country}")
             started = time.perf_counter()
             chosen = forecast_at(data, cutoff, config, segments=segments)
             chosen_seconds = time.perf_counter() - started
@@ -193,7 +200,8 @@ def main() -> int:
         if level_keys:
             values = np.vstack([history.loc[[k], "y"].to_numpy() for k in level_keys])
             starts = pd.DatetimeIndex(history.loc[[level_keys[0]], "period_start"])
-            candidates = DemandForecaster(horizon=args.holdout, freq=args.freq, models=MODEL_NAMES)
+            candidates = DemandForecaster(horizon=args.holdout, freq=args.freq, models=MODEL_NAMES,
+                                          holiday_country=holiday_country)
             per_level[level] = (level_keys, candidates.candidate_forecasts(values, starts))
     timings["every model once"] = time.perf_counter() - started
     for model in MODEL_NAMES:
@@ -233,11 +241,16 @@ def main() -> int:
     print(f"\nfitting every model once on every series (no backtest): {timings['every model once']:.1f} s")
     picked = chosen.forecasts.drop_duplicates(["level", "series"])["model"].value_counts()
     print("\nmodels targetwise chose: " + ", ".join(f"{m} {n}" for m, n in picked.items()))
-    print("\nper series (targetwise vs seasonal naive):")
+    print("\nper series (targetwise vs seasonal naive; per held-out period: + above the interval, - below, . inside):")
     mine = table[table["model"] == "targetwise"].set_index(["level", "series"])
     for key in keys:
+        rows = chosen.forecasts[(chosen.forecasts["level"] == key[0]) & (chosen.forecasts["series"] == key[1])]
+        truth = actual.loc[[key]].sort_values("period_start")["y"].to_numpy()[-args.holdout:]
+        # each held-out period: + above the 80% interval, - below it, . inside
+        marks = "".join("+" if a > h else "-" if a < lo else "." for a, lo, h in
+                        zip(truth, rows["lo_80"].to_numpy(), rows["hi_80"].to_numpy(), strict=True))
         print(f"  {key[0]:8s} {key[1]:24s} MASE {mine.loc[key, 'mase']:.3f} vs {snaive.get(key, float('nan')):.3f}  "
-              f"coverage {mine.loc[key, 'coverage']:.0%}  model {chosen.forecasts.set_index(['level', 'series']).loc[[key], 'model'].iloc[0]}")
+              f"coverage {mine.loc[key, 'coverage']:.0%} {marks}  model {rows['model'].iloc[0]}")
     return 0
 
 

@@ -21,6 +21,7 @@ Example ``run.toml``::
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -181,6 +182,15 @@ class ForecastConfig(_Section):
     )
     n_lags: int = Field(default=8, ge=1, le=104, description="Past periods the global LightGBM model sees.")
     lightgbm_estimators: int = Field(default=100, ge=10, le=5000, description="Boosting rounds of the global LightGBM model.")
+    holiday_country: Literal["none", "GB", "US"] = Field(
+        default="none",
+        description="Known holidays as regressors (docs/forecasts.md): the shop's country's calendar (GB: England and "
+        "Wales bank holidays; US: the retail holidays, Thanksgiving and Black Friday among them), or none.",
+    )
+    holiday_dates: tuple[date, ...] = Field(
+        default=(),
+        description="Further holiday dates of the shop (ISO dates, e.g. its own sale days), counted with the country's.",
+    )
 
 
 class DriftConfig(_Section):

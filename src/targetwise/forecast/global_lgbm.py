@@ -3,7 +3,9 @@
 One model learns from every series of the panel: each training row is a (series, origin, step)
 triple, with the last ``n_lags`` values before the origin divided by the series' recent level (so
 series of different size share one model), the step ``1..horizon`` and calendar features of the
-target period (week of year and month for weeks; day of week, month and day of year for days). The
+target period (week of year and month for weeks; day of week, month and day of year for days), and,
+with a holiday country or dates, the target period's holiday days and periods to Christmas
+(:func:`targetwise.forecast.calendar.holiday_features`; known in advance, so point in time). The
 target is the value ``step`` periods after the origin, divided by the same level. Three boosters
 are fitted on those rows: squared error for the forecast and the 10% and 90% quantiles for the 80%
 interval, so the interval widens with the step as the errors do (no recursion: each step is
@@ -12,9 +14,12 @@ predicted directly from the lags at the origin).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
+from targetwise.forecast.calendar import holiday_features
 from targetwise.forecast.local import INTERVAL_LEVEL, Forecast
 
 __all__ = ["GlobalLightGBM", "calendar_features"]
@@ -36,6 +41,7 @@ class GlobalLightGBM:
 
     def __init__(self, *, horizon: int, freq: str, n_lags: int = 8, n_estimators: int = 100,
                  learning_rate: float = 0.1, num_leaves: int = 15, min_child_samples: int = 10,
+                 holiday_country: str = "none", holiday_dates: tuple[dt.date, ...] = (),
                  random_state: int = 0) -> None:
         self.horizon = horizon
         self.freq = freq
@@ -44,6 +50,8 @@ class GlobalLightGBM:
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
+        self.holiday_country = holiday_country
+        self.holiday_dates = holiday_dates
         self.random_state = random_state
 
     def _level(self, window: np.ndarray) -> np.ndarray:
@@ -62,7 +70,11 @@ class GlobalLightGBM:
         n_series, n_periods = values.shape
         future = pd.date_range(period_starts[-1], periods=self.horizon + 1,
                                freq="W-MON" if self.freq == "W" else "D")[1:]
-        self.calendar_ = calendar_features(period_starts.append(future), self.freq)
+        grid = period_starts.append(future)
+        self.calendar_ = calendar_features(grid, self.freq)
+        if self.holiday_country != "none" or self.holiday_dates:
+            self.calendar_ = np.column_stack([self.calendar_, holiday_features(
+                grid, self.freq, country=self.holiday_country, extra=self.holiday_dates)])
         series, origins, steps = [], [], []
         for origin in range(self.n_lags - 1, n_periods - 1):
             for step in range(1, min(self.horizon, n_periods - 1 - origin) + 1):

@@ -13,6 +13,13 @@ imported on first use (about 2 s; its models are compiled ahead, nothing is JIT-
   season length, chosen by information criterion inside statsforecast.
 * ``mstl``: ``MSTL`` (seasonal-trend decomposition by LOESS, one or more seasons; the trend by
   AutoETS without a season).
+
+Exogenous regressors (``exog`` for the history, ``exog_future`` for the forecast periods: the known
+holidays, :func:`targetwise.forecast.calendar.arima_regressors`) go to ``auto_arima`` only, a
+regression with ARIMA errors; statsforecast's AutoETS, AutoTheta and MSTL-with-ETS accept the
+argument but ignore it. Columns constant over the history carry nothing to learn from (a holiday
+never seen in it) and would make the regression singular, as would one that repeats another there,
+so those are left out.
 """
 
 from __future__ import annotations
@@ -56,12 +63,14 @@ def effective_season(n_periods: int, season_length: int) -> int:
 
 
 def local_forecast(
-    name: str, y: np.ndarray, horizon: int, *, season_length: int, extra_seasons: tuple[int, ...] = ()
+    name: str, y: np.ndarray, horizon: int, *, season_length: int, extra_seasons: tuple[int, ...] = (),
+    exog: np.ndarray | None = None, exog_future: np.ndarray | None = None,
 ) -> Forecast | None:
     """Forecast ``horizon`` periods after ``y`` with model ``name`` (None: the model does not apply).
 
     ``season_length`` is used as given (call :func:`effective_season` first); ``extra_seasons`` are
-    further seasons for MSTL (e.g. 365 days next to 7) used where they fit twice into ``y``.
+    further seasons for MSTL (e.g. 365 days next to 7) used where they fit twice into ``y``; ``exog``
+    ``[len(y), k]`` and ``exog_future`` ``[horizon, k]`` are regressors for ``auto_arima``.
     """
     y = np.asarray(y, dtype="float64")
     model = _model(name, len(y), season_length, extra_seasons)
@@ -74,10 +83,28 @@ def local_forecast(
     with warnings.catch_warnings():
         # statsforecast warns of optimiser codes on hard series; the backtest is the judge of the fit
         warnings.simplefilter("ignore")
-        result = model.forecast(y=y, h=horizon, level=[INTERVAL_LEVEL])
+        result = model.forecast(y=y, h=horizon, level=[INTERVAL_LEVEL], **_regressors(name, exog, exog_future))
     lo = result.get(f"lo-{INTERVAL_LEVEL}", result["mean"])
     hi = result.get(f"hi-{INTERVAL_LEVEL}", result["mean"])
     return Forecast.ordered(result["mean"], lo, hi)
+
+
+def _regressors(name: str, exog: np.ndarray | None, exog_future: np.ndarray | None) -> dict[str, np.ndarray]:
+    """statsforecast's ``X`` and ``X_future`` for auto_arima: the columns that add to the rank of the
+    history's regressors and a constant, in order (a holiday the history never held is constant there; one
+    always in the same week as another, like Black Friday after Thanksgiving, repeats it); none left: none."""
+    if name != "auto_arima" or exog is None or exog_future is None:
+        return {}
+    history = np.asarray(exog, dtype="float64").reshape(len(exog), -1)
+    kept: list[int] = []
+    for column in range(history.shape[1]):
+        trial = np.column_stack([np.ones(len(history)), history[:, [*kept, column]]])
+        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+            kept.append(column)
+    if not kept:
+        return {}
+    future = np.asarray(exog_future, dtype="float64").reshape(len(exog_future), -1)
+    return {"X": history[:, kept], "X_future": future[:, kept]}
 
 
 def _model(name: str, n_periods: int, season: int, extra_seasons: tuple[int, ...]):

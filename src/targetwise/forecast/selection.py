@@ -36,6 +36,7 @@ is then fitted on the whole history and forecasts ``horizon`` periods.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ from sklearn.base import BaseEstimator
 
 from targetwise._fitted import check_fitted
 from targetwise.errors import ConfigError, DataValidationError
+from targetwise.forecast.calendar import HOLIDAY_COUNTRIES, arima_regressors
 from targetwise.forecast.global_lgbm import GlobalLightGBM
 from targetwise.forecast.local import BASELINES, LOCAL_MODELS, Forecast, effective_season, local_forecast
 from targetwise.forecast.metrics import coverage, mase, smape
@@ -56,6 +58,8 @@ ENSEMBLE_MEMBERS = ("auto_ets", "auto_arima", "auto_theta", "mstl", "lightgbm")
 #: the main season of each frequency (weeks in a year, days in a week) and MSTL's further seasons
 SEASON_LENGTHS = {"W": 52, "D": 7}
 EXTRA_SEASONS = {"W": (), "D": (365,)}
+#: periods back to the same calendar periods a year before (52 weeks; 364 days, the same weekday)
+PRIOR_YEAR = {"W": 52, "D": 364}
 #: fewest backtest misses of a level at one horizon step for a factor of that step alone
 MIN_STEP_ERRORS = 10
 INTERVAL_CALIBRATIONS = ("series", "level")
@@ -76,7 +80,9 @@ class DemandForecaster(BaseEstimator):
     def __init__(self, *, horizon: int = 12, freq: str = "W", models: Sequence[str] = MODEL_NAMES,
                  backtest_windows: int = 3, backtest_step: int | None = None, min_train: int | None = None,
                  n_lags: int = 8, lightgbm_estimators: int = 100, selection: str = "level",
-                 interval_calibration: str = "series", random_state: int = 0) -> None:
+                 interval_calibration: str = "series", holiday_country: str = "none",
+                 holiday_dates: Sequence[dt.date] = (), prior_year_window: bool = True,
+                 random_state: int = 0) -> None:
         self.horizon = horizon
         self.freq = freq
         self.models = models
@@ -87,6 +93,9 @@ class DemandForecaster(BaseEstimator):
         self.lightgbm_estimators = lightgbm_estimators
         self.selection = selection
         self.interval_calibration = interval_calibration
+        self.holiday_country = holiday_country
+        self.holiday_dates = holiday_dates
+        self.prior_year_window = prior_year_window
         self.random_state = random_state
 
     # -- validation ------------------------------------------------------------------------------
@@ -105,6 +114,9 @@ class DemandForecaster(BaseEstimator):
         if self.interval_calibration not in INTERVAL_CALIBRATIONS:
             raise ConfigError(f"unknown interval calibration {self.interval_calibration!r}",
                               fix="use 'level' or 'series'")
+        if self.holiday_country not in HOLIDAY_COUNTRIES:
+            raise ConfigError(f"unknown holiday country {self.holiday_country!r}",
+                              fix=f"use one of {', '.join(HOLIDAY_COUNTRIES)}")
         missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
         if missing:
             raise DataValidationError(f"the forecast panel lacks column(s) {', '.join(missing)}",
@@ -123,6 +135,10 @@ class DemandForecaster(BaseEstimator):
         return names, pd.DatetimeIndex(wide.columns), wide.to_numpy(dtype="float64")
 
     @property
+    def _holidays(self) -> bool:
+        return self.holiday_country != "none" or bool(self.holiday_dates)
+
+    @property
     def _min_train(self) -> int:
         return self.min_train if self.min_train is not None else max(self.n_lags + self.horizon + 4, 2 * self.horizon)
 
@@ -131,17 +147,24 @@ class DemandForecaster(BaseEstimator):
         """Every model's forecast of every series after ``values`` (a panel ``[n_series, n_periods]`` over
         ``starts``; None where a model does not apply), before any interval calibration."""
         season = effective_season(values.shape[1], SEASON_LENGTHS[self.freq])
+        exog = exog_future = None
+        if self._holidays:
+            grid = starts.append(_future(starts, self.horizon, self.freq))
+            known = arima_regressors(grid, self.freq, country=self.holiday_country, extra=tuple(self.holiday_dates))
+            exog, exog_future = known[:len(starts)], known[len(starts):]
         out: dict[str, list[Forecast | None]] = {}
         for name in self.models:
             if name == "ensemble":
                 continue
             if name == "lightgbm":
                 model = GlobalLightGBM(horizon=self.horizon, freq=self.freq, n_lags=self.n_lags,
-                                       n_estimators=self.lightgbm_estimators, random_state=self.random_state)
+                                       n_estimators=self.lightgbm_estimators, holiday_country=self.holiday_country,
+                                       holiday_dates=tuple(self.holiday_dates), random_state=self.random_state)
                 out[name] = list(model.fit(values, starts).predict())
             else:
                 out[name] = [local_forecast(name, row, self.horizon, season_length=season,
-                                            extra_seasons=EXTRA_SEASONS[self.freq]) for row in values]
+                                            extra_seasons=EXTRA_SEASONS[self.freq], exog=exog,
+                                            exog_future=exog_future) for row in values]
         if "ensemble" in self.models:
             out["ensemble"] = [_mean_forecast([out[m][i] for m in ENSEMBLE_MEMBERS if m in out])
                                for i in range(values.shape[0])]
@@ -153,6 +176,9 @@ class DemandForecaster(BaseEstimator):
         n_periods = values.shape[1]
         step = self.backtest_step or self.horizon
         cuts = [n_periods - self.horizon - w * step for w in range(self.backtest_windows)]
+        if self.prior_year_window and n_periods - PRIOR_YEAR[self.freq] not in cuts:
+            # the same calendar periods a year before the forecast's: the season the future is in (holidays)
+            cuts.append(n_periods - PRIOR_YEAR[self.freq])
         cuts = [c for c in cuts if c >= self._min_train]
         self.skipped_ = {}
         if not cuts:
@@ -217,7 +243,7 @@ class DemandForecaster(BaseEstimator):
 
     def _table(self, names: list[tuple[str, str]], starts: pd.DatetimeIndex,
                final: dict[str, list[Forecast | None]]) -> pd.DataFrame:
-        future = pd.date_range(starts[-1], periods=self.horizon + 1, freq="W-MON" if self.freq == "W" else "D")[1:]
+        future = _future(starts, self.horizon, self.freq)
         frames = []
         for i, name in enumerate(names):
             model = self.chosen_[name]
@@ -266,6 +292,11 @@ class DemandForecaster(BaseEstimator):
         """The forecast table (columns :data:`FORECAST_COLUMNS`; one row per series and future period)."""
         check_fitted(self, "forecast_", fix="call fit(panel) first")
         return self.forecast_.copy()
+
+
+def _future(starts: pd.DatetimeIndex, horizon: int, freq: str) -> pd.DatetimeIndex:
+    """The ``horizon`` period starts after ``starts``."""
+    return pd.date_range(starts[-1], periods=horizon + 1, freq="W-MON" if freq == "W" else "D")[1:]
 
 
 def _mean_forecast(members: list[Forecast | None]) -> Forecast | None:

@@ -133,7 +133,8 @@ def forecast_at(
                 horizon=config.horizon, freq=config.freq, models=config.models,
                 backtest_windows=config.backtest_windows, backtest_step=config.backtest_step, n_lags=config.n_lags,
                 lightgbm_estimators=config.lightgbm_estimators, selection=config.selection,
-                interval_calibration=config.interval_calibration, random_state=random_state,
+                interval_calibration=config.interval_calibration, holiday_country=config.holiday_country,
+                holiday_dates=config.holiday_dates, random_state=random_state,
             ).fit(part)
             for (lv, series), reason in model.skipped_.items():
                 notes.append(f"{measure} of {lv} {series!r} not forecast: {reason}")
