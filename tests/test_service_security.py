@@ -294,7 +294,7 @@ def test_templates_have_no_inline_script_style_or_event_handler() -> None:
         if inline:
             found[template.name] = inline
     assert found == {}
-    assert len(list(TEMPLATES.glob("*.html"))) == 15
+    assert len(list(TEMPLATES.glob("*.html"))) == 16
 
 
 # -- 3. the access log ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from targetwise.presentation import Currency
 from targetwise.reports.cohorts import cohorts_section
 from targetwise.reports.figures import figure_to_data_uri, new_axes
 from targetwise.reports.forecasts import forecasts_section
+from targetwise.reports.offers import offers_section
 from targetwise.reports.render import _base_context, environment, profile_context
 from targetwise.usecases.drift import drift_banner
 from targetwise.usecases.overview import RunOverview, run_overview
@@ -242,7 +243,8 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
     context["run"] = None
     context["overview"] = None
     if run is not None:
-        overview = run_overview(RunData(run, product_names=workspace.product_names, currency=workspace.settings.currency_symbol))
+        run_data = RunData(run, product_names=workspace.product_names, currency=workspace.settings.currency_symbol)
+        overview = run_overview(run_data)
         stages = _stages(run)
         context |= {
             "run": {"id": run.run_id, "as_of": run.as_of, "created_at": run.created_at,
@@ -256,6 +258,7 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
             "uplift": _uplift(run),
             "cohorts": cohorts_section(run, currency),
             "forecasts": forecasts_section(run, currency, _forecast(run)),
+            "offers": offers_section(workspace, run_data),
             "drift": drift_banner(run),
             "drift_record": run.read_json(out.DRIFT) if run.has(out.DRIFT) else None,
         }

@@ -45,10 +45,16 @@ from targetwise.segment.lookalike import numeric_feature_matrix
 from targetwise.usecases.live_audiences import resolve_saved_audience
 from targetwise.usecases.runs import RunData
 
-__all__ = ["ASSIGNMENT_COLUMNS", "OfferAssignment", "OfferEvaluation", "assign_offers", "evaluate_offers"]
+__all__ = ["ASSIGNMENT_COLUMNS", "ESTIMATOR_LABELS", "POLICY_LABELS", "OfferAssignment", "OfferEvaluation", "OfferSummary", "assign_offers",
+           "evaluate_offers", "list_offers"]
 
 When = date | datetime | str | pd.Timestamp
 ASSIGNMENT_COLUMNS = ("customer_id", "offer_id", "propensity", "holdout", "n_eligible")
+#: what each evaluated policy and estimator is, in words (the UI's offers page and the report label them so)
+POLICY_LABELS = {"learned": "learned policy (cross-fitted)", "logging": "logging policy (what chose the logged offers)",
+                 "uniform": "uniform random over the eligible offers"}
+ESTIMATOR_LABELS = {"ipw": "IPW (inverse propensity weighting)", "snipw": "SNIPW (self-normalised IPW)",
+                    "dr": "DR (doubly robust)", "on_policy": "observed mean (on-policy)"}
 _DEFAULT_EXPLORATION = 0.5  # Thompson's posterior scale when the log has no rewards yet (a 0/1 reward's sd)
 
 
@@ -129,6 +135,59 @@ class OfferEvaluation:
             "evaluated": self.evaluated, "offers": list(self.offers), "values": [v.to_dict() for v in self.values],
             "gains": self.gains(), "excluded": dict(self.excluded), "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True)
+class OfferSummary:
+    """One offer of the catalogue as a reader sees it: its eligibility as condition lines, its window, live or not."""
+
+    offer_id: str
+    name: str | None
+    channel: str | None
+    cost: float | None
+    value: float | None
+    eligibility: tuple[str, ...]
+    starts_at: str | None
+    ends_at: str | None
+    live: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"offer_id": self.offer_id, "name": self.name, "channel": self.channel, "cost": self.cost,
+                "value": self.value, "eligibility": list(self.eligibility), "starts_at": self.starts_at,
+                "ends_at": self.ends_at, "live": self.live}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) or not str(value).strip() else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _stamp(value: Any) -> str | None:
+    if value is None or pd.isna(value):
+        return None
+    stamp = pd.Timestamp(value)
+    return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else f"{stamp:%Y-%m-%d %H:%M}"
+
+
+def list_offers(ws: Workspace, *, now: When | None = None) -> tuple[OfferSummary, ...]:
+    """The offers catalogue by id, each with its eligibility written as ``field op value`` lines (empty:
+    everyone) and whether it is live at ``now`` (default: the current time, UTC); the web UI's offers page."""
+    moment = pd.Timestamp(_naive_utc(now))
+    summaries = []
+    for offer in offer_catalogue(ws).itertuples(index=False):
+        offer_id = str(offer.offer_id)
+        lines = tuple(f"{c.get('field')} {c.get('op')} {c.get('value')}" if isinstance(c, dict) else str(c)
+                      for c in _conditions(offer_id, offer.eligibility))
+        starts, ends = offer.starts_at, offer.ends_at
+        live = (pd.isna(starts) or pd.Timestamp(starts) <= moment) and (pd.isna(ends) or moment < pd.Timestamp(ends))
+        summaries.append(OfferSummary(
+            offer_id=offer_id, name=_text(offer.name), channel=_text(offer.channel), cost=_number(offer.cost),
+            value=_number(offer.value), eligibility=lines, starts_at=_stamp(starts), ends_at=_stamp(ends),
+            live=bool(live)))
+    return tuple(summaries)
 
 
 # -- shared pieces ---------------------------------------------------------------------------------

@@ -598,3 +598,8 @@ router.include_router(sync_pages.router)
 from targetwise.service.ui import audience_pages  # noqa: E402
 
 router.include_router(audience_pages.router)
+
+# the offers page: catalogue, off-policy evaluation and assignment (service/ui/offer_pages.py)
+from targetwise.service.ui import offer_pages  # noqa: E402
+
+router.include_router(offer_pages.router)
