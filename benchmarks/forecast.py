@@ -95,7 +95,8 @@ def _cost(path: Path) -> int:
         print(f"features + RFM segments (the features stage's work): {time.perf_counter() - wall:.1f} s wall, "
               f"{time.process_time() - cpu:.1f} s CPU, {len(segments):,} customers")
         wall, cpu = time.perf_counter(), time.process_time()
-        result = forecast_at(data, as_of, ForecastConfig(), segments=segments)
+        result = forecast_at(data, as_of, ForecastConfig(), segments=segments,
+                             segments_at=lambda at: rfm_segments(features_at(data, at)))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         series = result.forecasts.groupby(["level", "series"]).ngroups
         print(f"forecast stage work: {time.perf_counter() - wall:.1f} s wall, {time.process_time() - cpu:.1f} s CPU, "
@@ -120,6 +121,9 @@ def main() -> int:
     parser.add_argument("--interval-calibration", choices=("level", "series"), default=None,
                         help="80%% interval calibration on the backtest (default: the run config's, series)")
     parser.add_argument("--backtest-step", type=int, default=None, help="periods between cutoffs (default: holdout)")
+    parser.add_argument("--segment-backtest", choices=("window", "cutoff"), default=None,
+                        help="segment members of each backtest window at its own cutoff or the forecast's "
+                        "(default: the run config's, cutoff)")
     parser.add_argument("--holiday-country", choices=("none", "GB", "US", "auto"), default="none",
                         help="known holidays as regressors (forecast.holiday_country; auto: GB for Online Retail, "
                         "US for Complete Journey; default none, the run config's)")
@@ -160,14 +164,16 @@ def main() -> int:
             config = ForecastConfig(horizon=args.holdout, freq=args.freq, levels=levels, models=candidates,
                                     max_series_per_level=args.max_series, backtest_windows=args.backtest_windows,
                                     backtest_step=args.backtest_step, holiday_country=holiday_country,
+                                    **({"segment_backtest": args.segment_backtest} if args.segment_backtest else {}),
                                     **({"selection": args.selection} if args.selection else {}),
                                     **({"interval_calibration": args.interval_calibration}
                                        if args.interval_calibration else {}))
             print(f"backtest: {args.backtest_windows} windows, every {args.backtest_step or args.holdout} periods; "
                   f"one model per {config.selection}; intervals calibrated per {config.interval_calibration}; "
-                  f"holidays {config.holiday_country}")
+                  f"holidays {config.holiday_country}; segment backtest members at the {config.segment_backtest}'s cutoff")
             started = time.perf_counter()
-            chosen = forecast_at(data, cutoff, config, segments=segments)
+            chosen = forecast_at(data, cutoff, config, segments=segments,
+                                 segments_at=lambda at: rfm_segments(features_at(data, at)))
             chosen_seconds = time.perf_counter() - started
             # what happened: the same series (same segments, same categories) over the held-out periods
             first, _ = whole_periods(span.first, cutoff, args.freq)

@@ -127,3 +127,40 @@ def test_planted_sale_days_are_learned_by_the_global_model_from_user_dates() -> 
                            without.fit(values[:, :100], starts[:100]).predict(), strict=True):
         np.testing.assert_allclose(f.mean / scale, truth, atol=12.0)
         assert np.all(np.abs(g.mean / scale - truth)[truth > 100] > 40.0)
+
+
+def test_the_prior_year_window_backtests_the_same_weeks_a_year_before() -> None:
+    starts = pd.date_range("2021-01-04", periods=120, freq="W-MON")
+    y = 100.0 + np.random.default_rng(2).normal(0, 3.0, 120)
+    panel = pd.DataFrame({"series": "total", "level": "total", "period_start": starts, "y": y})
+    with_prior = DemandForecaster(horizon=8, models=("naive",), backtest_windows=2).fit(panel)
+    # windows cut 8 and 16 weeks before the end, and 52 weeks before it: the forecast's weeks a year earlier
+    assert sorted(with_prior.backtest_["cutoff"]) == [starts[68], starts[104], starts[112]]
+    without = DemandForecaster(horizon=8, models=("naive",), backtest_windows=2, prior_year_window=False).fit(panel)
+    assert sorted(without.backtest_["cutoff"]) == [starts[104], starts[112]]
+    # with less than a year and min_train before the year-earlier cut, there is no such window
+    short = DemandForecaster(horizon=8, models=("naive",), backtest_windows=2).fit(panel[panel.index < 70])
+    assert len(short.backtest_) == 2
+
+
+def test_window_panels_score_each_window_on_its_own_members() -> None:
+    starts = pd.date_range("2022-01-03", periods=40, freq="W-MON")
+    rng = np.random.default_rng(3)
+    base = 100.0 + rng.normal(0, 1.0, 40)
+    panel = pd.DataFrame({"series": np.repeat(["a", "b"], 40), "level": "segment",
+                          "period_start": np.tile(starts, 2), "y": np.concatenate([base, base + 50])})
+    model = DemandForecaster(horizon=4, models=("naive",), backtest_windows=2, prior_year_window=False)
+    assert model.backtest_cuts(40) == [36, 32]
+    # the window cut at week 32 scores "a" as the members at that cutoff bought: 300 a week after it
+    other = base.copy()
+    other[32:] = 300.0
+    window = pd.DataFrame({"series": "a", "level": "segment", "period_start": starts, "y": other})
+    fitted = model.fit(panel, window_panels={starts[32]: window})
+    rows = fitted.backtest_.set_index(["series", "window"])
+    assert rows.loc[("a", 1), "mae"] == pytest.approx(np.mean(np.abs(300.0 - other[31])))
+    assert rows.loc[("a", 0), "mae"] == pytest.approx(np.mean(np.abs(base[36:40] - base[35])))
+    # "b" is not in that window's panel: scored in the other window only
+    assert ("b", 1) not in rows.index and ("b", 0) in rows.index
+    absent = model.fit(panel, window_panels={starts[32]: window, starts[36]: window})
+    assert absent.skipped_ == {("segment", "b"): "in none of the backtest windows' panels"}
+    assert set(absent.predict()["series"]) == {"a"}

@@ -191,6 +191,16 @@ class ForecastConfig(_Section):
         default=(),
         description="Further holiday dates of the shop (ISO dates, e.g. its own sale days), counted with the country's.",
     )
+    prior_year_window: bool = Field(
+        default=True,
+        description="Also backtest on the same calendar periods a year before the forecast's (their season and "
+        "holidays), where the history holds them.",
+    )
+    segment_backtest: Literal["cutoff", "window"] = Field(
+        default="cutoff",
+        description="Whose series a segment's backtest windows score: the members at the forecast's cutoff (cutoff) or "
+        "at each window's own cutoff (window; the features are computed once more per window).",
+    )
 
 
 class DriftConfig(_Section):

@@ -37,7 +37,7 @@ is then fitted on the whole history and forecasts ``horizon`` periods.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -170,16 +170,27 @@ class DemandForecaster(BaseEstimator):
                                for i in range(values.shape[0])]
         return out
 
-    def fit(self, panel: pd.DataFrame) -> DemandForecaster:
-        names, starts, values = self._check(panel)
-        self.series_ = list(names)
-        n_periods = values.shape[1]
+    def backtest_cuts(self, n_periods: int) -> list[int]:
+        """Where the backtest windows cut a history of ``n_periods`` (each window's forecast starts at that
+        period), latest first; the prior-year window last."""
         step = self.backtest_step or self.horizon
         cuts = [n_periods - self.horizon - w * step for w in range(self.backtest_windows)]
         if self.prior_year_window and n_periods - PRIOR_YEAR[self.freq] not in cuts:
             # the same calendar periods a year before the forecast's: the season the future is in (holidays)
             cuts.append(n_periods - PRIOR_YEAR[self.freq])
-        cuts = [c for c in cuts if c >= self._min_train]
+        return [c for c in cuts if c >= self._min_train]
+
+    def fit(self, panel: pd.DataFrame, *, window_panels: Mapping[pd.Timestamp, pd.DataFrame] | None = None,
+            ) -> DemandForecaster:
+        """Backtest, choose and forecast (see the class docstring). ``window_panels`` (optional) maps a
+        backtest window's cutoff (the ``period_start`` its forecast begins at, see :meth:`backtest_cuts`)
+        to the panel that window is scored on instead of ``panel`` (the same period grid; a series it lacks
+        has no score in that window): a segment's members as they were at that cutoff, so the backtest
+        sees what membership at a cutoff does to the periods after it, as the forecast will."""
+        names, starts, values = self._check(panel)
+        self.series_ = list(names)
+        n_periods = values.shape[1]
+        cuts = self.backtest_cuts(n_periods)
         self.skipped_ = {}
         if not cuts:
             need = self._min_train + self.horizon
@@ -189,12 +200,17 @@ class DemandForecaster(BaseEstimator):
             return self
         rows, errors = [], []
         for window, cut in enumerate(cuts):
-            forecasts = self.candidate_forecasts(values[:, :cut], starts[:cut])
+            window_values, present = self._window_values(window_panels, starts, cut, names, values)
+            kept = np.flatnonzero(present)
+            if not len(kept):
+                continue
+            forecasts = self.candidate_forecasts(window_values[kept, :cut], starts[:cut])
             season = effective_season(cut, SEASON_LENGTHS[self.freq])
-            for i, name in enumerate(names):
-                actual, insample = values[i, cut:cut + self.horizon], values[i, :cut]
+            for j, i in enumerate(kept):
+                name = names[i]
+                actual, insample = window_values[i, cut:cut + self.horizon], window_values[i, :cut]
                 for model, per_series in forecasts.items():
-                    f = per_series[i]
+                    f = per_series[j]
                     if f is None:
                         continue
                     rows.append({"level": name[0], "series": name[1], "model": model, "window": window, "cutoff": starts[cut],
@@ -202,6 +218,10 @@ class DemandForecaster(BaseEstimator):
                                  "mae": float(np.mean(np.abs(actual - f.mean))),
                                  "coverage": coverage(actual, f.lo, f.hi)})
                     errors.append(((name, model), _interval_errors(actual, f)))
+        scored = {(r["level"], r["series"]) for r in rows}
+        for n in names:
+            if rows and n not in scored:
+                self.skipped_[n] = "in none of the backtest windows' panels"
         if not rows:
             for n in names:
                 self.skipped_[n] = f"none of the models {', '.join(self.models)} applies to {n_periods} periods"
@@ -213,10 +233,29 @@ class DemandForecaster(BaseEstimator):
         self.chosen_ = {(lv, s): m for lv, s, m in zip(chosen["level"], chosen["series"], chosen["model"], strict=True)}
         final = self.candidate_forecasts(values, starts)
         self.interval_scale_ = self._interval_scales(errors)
-        self.forecast_ = self._table(names, starts, final)
+        self.forecast_ = self._table([n for n in names if n in self.chosen_], starts,
+                                     {m: [f for n, f in zip(names, fs, strict=True) if n in self.chosen_]
+                                      for m, fs in final.items()})
         self.history_ = (panel.loc[:, list(PANEL_COLUMNS)].sort_values(["level", "series", "period_start"])
                          .reset_index(drop=True))
         return self
+
+    def _window_values(self, window_panels: Mapping[pd.Timestamp, pd.DataFrame] | None, starts: pd.DatetimeIndex,
+                       cut: int, names: list[tuple[str, str]], values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The values one backtest window is scored on (rows in ``names``' order) and which series it has."""
+        if not window_panels or starts[cut] not in window_panels:
+            return values, np.ones(len(names), dtype=bool)
+        window_names, window_starts, window_matrix = self._check(window_panels[starts[cut]])
+        if not window_starts.equals(starts):
+            raise DataValidationError(f"the backtest panel of the window cut at {starts[cut]:%Y-%m-%d} has another "
+                                      "period grid than the forecast panel", fix="build both over the same periods")
+        where = {n: i for i, n in enumerate(window_names)}
+        present = np.array([n in where for n in names])
+        out = np.zeros_like(values)
+        for i, n in enumerate(names):
+            if n in where:
+                out[i] = window_matrix[where[n]]
+        return out, present
 
     def _scores(self, backtest: pd.DataFrame) -> pd.DataFrame:
         order = {m: i for i, m in enumerate(sorted(self.models, key=lambda m: (m not in BASELINES, 0)))}

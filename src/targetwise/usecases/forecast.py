@@ -19,6 +19,7 @@ forecast and its sentence are the same on every surface. Series definitions are 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -87,11 +88,14 @@ def _largest(aggregates: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, int]:
 
 def forecast_at(
     data: ModelData, as_of: AsOf, config: ForecastConfig | None = None, *, segments: pd.DataFrame | None = None,
-    random_state: int = 0,
+    segments_at: Callable[[datetime], pd.DataFrame] | None = None, random_state: int = 0,
 ) -> DemandForecast:
     """Forecasts from lines before ``as_of`` of ``config.measures`` x ``config.levels`` (objectors are not in
     ``data``'s views). ``segments`` (``customer_id, segment``, see :func:`rfm_segments`) is needed for the
-    segment level; without it that level is left out and the notes say so."""
+    segment level; without it that level is left out and the notes say so. ``segments_at(cutoff)`` (the
+    segments at an earlier cutoff, e.g. ``rfm_segments(features_at(data, cutoff))``) is called for each
+    backtest window with ``forecast.segment_backtest = "window"``, so each window scores the segment series
+    of the members at its own cutoff (without it, every window uses ``segments``)."""
     from targetwise.features._inputs import (
         check_as_of,
         data_range,
@@ -126,16 +130,26 @@ def forecast_at(
     lines = int(transactions.filter(transactions.ordered_at < timestamp_literal(cutoff),
                                     ~transactions.is_non_product.fill_null(False)).count().to_pandas())
     forecasts, history, scores = [], [], []
+    window_aggregates: dict[pd.Timestamp, pd.DataFrame] | None = None
     for measure in config.measures:
         panel = demand_panel(aggregates, first=first, last=last, freq=config.freq, measure=measure)
-        for _level, part in panel.groupby("level", sort=False):
+        for level, part in panel.groupby("level", sort=False):
+            window_panels = None
+            if level == "segment" and segments_at is not None and config.segment_backtest == "window":
+                if window_aggregates is None:  # once for every measure
+                    window_aggregates = _window_segment_aggregates(
+                        transactions, inputs.products, aggregates["segment"], segments_at, cutoff=cutoff,
+                        starts=pd.DatetimeIndex(sorted(part["period_start"].unique())), config=config)
+                window_panels = {c: demand_panel({"segment": rows}, first=first, last=last, freq=config.freq,
+                                                 measure=measure) for c, rows in window_aggregates.items()}
             model = DemandForecaster(
                 horizon=config.horizon, freq=config.freq, models=config.models,
                 backtest_windows=config.backtest_windows, backtest_step=config.backtest_step, n_lags=config.n_lags,
                 lightgbm_estimators=config.lightgbm_estimators, selection=config.selection,
                 interval_calibration=config.interval_calibration, holiday_country=config.holiday_country,
-                holiday_dates=config.holiday_dates, random_state=random_state,
-            ).fit(part)
+                holiday_dates=config.holiday_dates, prior_year_window=config.prior_year_window,
+                random_state=random_state,
+            ).fit(part, window_panels=window_panels)
             for (lv, series), reason in model.skipped_.items():
                 notes.append(f"{measure} of {lv} {series!r} not forecast: {reason}")
             forecasts.append(model.predict().assign(measure=measure))
@@ -146,6 +160,32 @@ def forecast_at(
         forecasts=_concat(forecasts, FORECAST_TABLE_COLUMNS), history=_concat(history, HISTORY_COLUMNS),
         scores=_concat(scores, SCORE_COLUMNS),
     )
+
+
+def _forecaster(config: ForecastConfig) -> Any:
+    from targetwise.forecast import DemandForecaster
+
+    return DemandForecaster(horizon=config.horizon, freq=config.freq, backtest_windows=config.backtest_windows,
+                            backtest_step=config.backtest_step, n_lags=config.n_lags,
+                            prior_year_window=config.prior_year_window)
+
+
+def _window_segment_aggregates(
+    transactions: Any, products: Any, kept: pd.DataFrame, segments_at: Callable[[datetime], pd.DataFrame], *,
+    cutoff: datetime, starts: pd.DatetimeIndex, config: ForecastConfig,
+) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per backtest cutoff (``starts``: the forecast panel's periods), the segment aggregates before
+    ``cutoff`` of the members at that backtest cutoff, for the series of ``kept``."""
+    from targetwise.features.demand import demand_aggregates
+
+    names = set(kept["series"].astype(str))
+    out = {}
+    for cut in _forecaster(config).backtest_cuts(len(starts)):
+        members = segments_at(starts[cut].to_pydatetime())
+        rows = demand_aggregates(transactions, as_of=cutoff, freq=config.freq, products=products, segments=members,
+                                 levels=("segment",))["segment"].to_pandas()
+        out[starts[cut]] = rows[rows["series"].astype(str).isin(names)]
+    return out
 
 
 FORECAST_TABLE_COLUMNS = ("series", "level", "measure", "period_start", "forecast", "lo_80", "hi_80", "model")
@@ -176,7 +216,8 @@ def forecast_workspace(
     config = config or ForecastConfig()
     with open_model_data(ws) as data:
         segments = rfm_segments(features_at(data, as_of)) if "segment" in config.levels else None
-        result = forecast_at(data, as_of, config, segments=segments, random_state=random_state)
+        result = forecast_at(data, as_of, config, segments=segments, random_state=random_state,
+                             segments_at=lambda cutoff: rfm_segments(features_at(data, cutoff)))
     if out_path is not None:
         write_table(result.forecasts, out_path)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from targetwise.io import outputs as out
 from targetwise.io.runs import StageRecord
 from targetwise.pipeline.context import RunContext, Stage
+from targetwise.usecases.features import features_at
 from targetwise.usecases.forecast import forecast_at, rfm_segments
 
 
@@ -13,7 +14,8 @@ def run(ctx: RunContext, record: StageRecord) -> None:
     segments = None
     if "segment" in config.levels and ctx.features is not None:
         segments = rfm_segments(ctx.features)
-    result = forecast_at(ctx.data, ctx.as_of, config, segments=segments, random_state=ctx.random_state)
+    result = forecast_at(ctx.data, ctx.as_of, config, segments=segments, random_state=ctx.random_state,
+                         segments_at=lambda cutoff: rfm_segments(features_at(ctx.data, cutoff)))
     record.rows_in(result.lines)
     for note in result.notes:
         record.note(note)
