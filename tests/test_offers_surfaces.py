@@ -188,6 +188,14 @@ def test_without_offers_the_page_says_how_to_add_them(synthetic_demo: Workspace,
         page = client.get("/ui/offers")
         assert page.status_code == 200 and 'id="offer-A"' in page.text and "offer-evaluation" not in page.text
         assert "the offer log has no rewarded decision to evaluate with" in page.text
+        # an offer whose eligibility is JSON but no list of conditions is still listed, with what is wrong
+        bad_csv = tmp_path / "bad_offer.csv"
+        bad_csv.write_text("offer_id,name,channel,cost,value,eligibility,starts_at,ends_at\nZ,Broken,web,1,2,5,,\n")
+        ingest(ws, "offers", bad_csv)
+        page = client.get("/ui/offers")
+        assert page.status_code == 200 and 'id="offer-A"' in page.text
+        row = html.unescape(re.search(r'<tr id="offer-Z">(.*?)</tr>', page.text, re.S).group(1))  # type: ignore[union-attr]
+        assert "offer 'Z' has eligibility 5, not a list of conditions" in row and "write a JSON list of conditions" in row
     assert 'id="offers"' not in render_report(ws, RunStore(ws).active())  # no decisions: no section
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from targetwise.errors import ConfigError, NotFoundError
+from targetwise.errors import ConfigError, DataValidationError, NotFoundError
 from targetwise.io.workspace import Workspace
 from targetwise.usecases.offers import ESTIMATOR_LABELS, POLICY_LABELS, evaluate_offers, list_offers
 from targetwise.usecases.runs import RunData
@@ -21,7 +21,8 @@ __all__ = ["offers_section"]
 def offers_section(workspace: Workspace, run: RunData) -> dict[str, Any] | None:
     """The catalogue and the evaluation for the report; None without offers or without a rewarded decision.
 
-    A log that mixes reward kinds has no single evaluation: the section then says so and how to choose one.
+    A log that mixes reward kinds, or an offer whose eligibility cannot be read, has no evaluation: the section
+    then says why and how to fix it.
     """
     offers = list_offers(workspace)
     if not offers:
@@ -30,7 +31,7 @@ def offers_section(workspace: Workspace, run: RunData) -> dict[str, Any] | None:
         evaluation = evaluate_offers(workspace, run)
     except NotFoundError:  # no rewarded decision yet: nothing to evaluate
         return None
-    except ConfigError as exc:
+    except (ConfigError, DataValidationError) as exc:  # mixed reward kinds, an offer's bad eligibility
         return {"offers": offers, "evaluation": None, "problem": f"{exc.message} ({exc.fix})"}
     return {"offers": offers, "evaluation": evaluation, "gains": evaluation.gains(), "problem": None,
             "policies": POLICY_LABELS, "estimators": ESTIMATOR_LABELS}

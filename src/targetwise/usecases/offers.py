@@ -150,11 +150,12 @@ class OfferSummary:
     starts_at: str | None
     ends_at: str | None
     live: bool
+    eligibility_problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"offer_id": self.offer_id, "name": self.name, "channel": self.channel, "cost": self.cost,
                 "value": self.value, "eligibility": list(self.eligibility), "starts_at": self.starts_at,
-                "ends_at": self.ends_at, "live": self.live}
+                "ends_at": self.ends_at, "live": self.live, "eligibility_problem": self.eligibility_problem}
 
 
 def _text(value: Any) -> str | None:
@@ -174,19 +175,26 @@ def _stamp(value: Any) -> str | None:
 
 def list_offers(ws: Workspace, *, now: When | None = None) -> tuple[OfferSummary, ...]:
     """The offers catalogue by id, each with its eligibility written as ``field op value`` lines (empty:
-    everyone) and whether it is live at ``now`` (default: the current time, UTC); the web UI's offers page."""
+    everyone) and whether it is live at ``now`` (default: the current time, UTC); the web UI's offers page.
+    Eligibility that is not a JSON list of conditions is listed as ``eligibility_problem`` (the message
+    assign and evaluate would raise), so the catalogue still shows every offer."""
     moment = pd.Timestamp(_naive_utc(now))
     summaries = []
     for offer in offer_catalogue(ws).itertuples(index=False):
         offer_id = str(offer.offer_id)
+        problem = None
+        try:
+            conditions = _conditions(offer_id, offer.eligibility)
+        except DataValidationError as exc:
+            conditions, problem = [], f"{exc.message} ({exc.fix})"
         lines = tuple(f"{c.get('field')} {c.get('op')} {c.get('value')}" if isinstance(c, dict) else str(c)
-                      for c in _conditions(offer_id, offer.eligibility))
+                      for c in conditions)
         starts, ends = offer.starts_at, offer.ends_at
         live = (pd.isna(starts) or pd.Timestamp(starts) <= moment) and (pd.isna(ends) or moment < pd.Timestamp(ends))
         summaries.append(OfferSummary(
             offer_id=offer_id, name=_text(offer.name), channel=_text(offer.channel), cost=_number(offer.cost),
             value=_number(offer.value), eligibility=lines, starts_at=_stamp(starts), ends_at=_stamp(ends),
-            live=bool(live)))
+            live=bool(live), eligibility_problem=problem))
     return tuple(summaries)
 
 

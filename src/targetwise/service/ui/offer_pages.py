@@ -52,7 +52,7 @@ def _evaluation(state: ServiceState, method: str, reward_kind: str | None) -> tu
         return None, "No run is being served yet: the evaluation needs the run's customer features."
     try:
         return evaluate_offers(state.workspace, run, method=method, reward_kind=reward_kind), None
-    except (NotFoundError, ConfigError) as exc:
+    except (NotFoundError, ConfigError, DataValidationError) as exc:  # no log, mixed kinds, bad eligibility
         return None, f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message
 
 
