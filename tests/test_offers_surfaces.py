@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from offers_fixtures import offers_frame, plant_offer_log
 from service_fixtures import Keys
+from targetwise.cli.app import app
 from targetwise.config import get_settings
 from targetwise.io.ingest import ingest
 from targetwise.io.offers import offer_log
@@ -89,6 +91,9 @@ def test_the_page_shows_the_use_cases_and_the_apis_numbers(served) -> None:
     body = api.json()
     direct = evaluate_offers(ws, active_run(ws))
     assert body == json.loads(json.dumps(direct.to_dict()))  # the API answers the use case
+    cli = CliRunner().invoke(app, ["offers", "evaluate", "--json", "--workspace", str(ws.path)])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output) == body  # and so does `targetwise offers evaluate --json`
 
     _login(client, keys.read)
     page = client.get("/ui/offers")
