@@ -352,9 +352,13 @@ class _ConversionTimesBasket:
         return np.asarray(self.model.predict(X)) * self.basket
 
 
-def value_learners(with_peers: bool) -> dict[str, Any]:
+def value_learners(with_peers: bool, only: list[str] | None = None) -> dict[str, Any]:
     learners: dict[str, Any] = {
         "two-part (S on purchase x basket)": lambda seed: ValueTwoPartLearner(random_state=seed),
+        # the pipeline's value learner since benchmarks/value_uplift_recovery.py (usecases.uplift._value_learner)
+        "two-part (interaction S x shared log basket)": lambda seed: ValueTwoPartLearner(
+            SLearner(interactions=True), basket="shared", basket_scale="log", random_state=seed
+        ),
         "value T-learner": lambda seed: ValueTLearner(random_state=seed),
         "value X-learner": lambda seed: ValueXLearner(random_state=seed),
         "value S-learner": lambda seed: ValueSLearner(random_state=seed),
@@ -371,15 +375,17 @@ def value_learners(with_peers: bool) -> dict[str, Any]:
                 learners[f"causalml Base{kind}Regressor"] = lambda seed, k=kind: _PeerRegressor(k, seed)
         except ImportError:
             print("causalml: peer not installed")
-    return learners
+    return learners if only is None else {name: learners[name] for name in only}
 
 
-def revenue(data: pd.DataFrame, seeds: int, with_peers: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def revenue(
+    data: pd.DataFrame, seeds: int, with_peers: bool, only: list[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per arm and learner: value Qini on spend, incremental spend per customer in the top 30 %, time;
     and the margin planner's policy value per 1,000 customers (IPW on the held-out 30 %)."""
     X, arm, spend = data[FEATURES], data["segment"].to_numpy(dtype=object), data["spend"].to_numpy(dtype=float)
     share = {label: float((arm == label).mean()) for label in np.unique(arm)}
-    learners = value_learners(with_peers)
+    learners = value_learners(with_peers, only)
     rows: list[dict[str, Any]] = []
     plans: list[dict[str, float]] = []
     for seed in range(seeds):
@@ -418,8 +424,8 @@ def revenue(data: pd.DataFrame, seeds: int, with_peers: bool) -> tuple[pd.DataFr
         row = {"send nobody": value(np.full(len(test), CONTROL, dtype=object))}
         for label in ARMS:
             row[f"everyone gets {label}"] = value(np.full(len(test), label, dtype=object))
-        for name in ("two-part (S on purchase x basket)", "value T-learner", "conversion uplift x mean basket",
-                     "causalml BaseTRegressor"):
+        for name in ("two-part (S on purchase x basket)", "two-part (interaction S x shared log basket)",
+                     "value T-learner", "conversion uplift x mean basket", "causalml BaseTRegressor"):
             if name not in effects:
                 continue
             plan = plan_value_campaign(effects[name] * MARGIN, contact_cost=EMAIL_COST, holdout_fraction=0.0)
@@ -440,6 +446,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--only", choices=["metrics", "binary", "arms", "planner", "revenue"], default=None)
+    parser.add_argument("--value-learners", default=None,
+                        help="revenue part: comma-separated learner names to run (default: all)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -500,7 +508,8 @@ def main() -> None:
         )
         print(planner_capture(data, args.seeds).round(3).to_string())
     if args.only in (None, "revenue"):
-        summary, plans = revenue(data, args.seeds, with_peers=not args.no_peers)
+        only = args.value_learners.split(",") if args.value_learners else None
+        summary, plans = revenue(data, args.seeds, with_peers=not args.no_peers, only=only)
         table = pd.DataFrame({
             "value Qini (spend)": [f"{m:.4f} ± {s:.4f}" for m, s in zip(summary["value_qini_mean"], summary["value_qini_sd"], strict=True)],
             "incremental spend/customer, top 30%": [

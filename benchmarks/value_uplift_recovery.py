@@ -1,0 +1,176 @@
+"""Benchmark: do the value learners recover the synthetic retailer's planted per-customer revenue effect?
+
+Protocol (issue 24): per seed, ``generate_retailer(--customers, random_state=seed)``; the features of
+the exposed customers are the pipeline's own (``targetwise.features.customer_features`` on in-memory
+DuckDB at the day of the send, so only lines before it; the numeric columns the uplift stage trains
+on); each value learner is fitted on the campaign (arm, response revenue over the 14-day window) and
+predicts every exposed customer's incremental revenue, in sample (the planted truth is not the training
+label). Reported per learner: Spearman(predicted, ``truth.true_revenue_uplift``) per seed, its mean,
+min and sd over the seeds, the number of seeds >= 0.6, and fit+predict seconds (one thread). The
+pipeline's learner is ``targetwise.usecases.uplift._value_learner`` (``pipeline``).
+
+Usage::
+
+    .venv/bin/python benchmarks/value_uplift_recovery.py --customers 20000 --seeds 0-9
+    .venv/bin/python benchmarks/value_uplift_recovery.py --seeds 0,1 --learners pipeline,value-T
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _machine import describe  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from targetwise.runconfig import UpliftConfig  # noqa: E402
+from targetwise.uplift import SLearner  # noqa: E402
+from targetwise.uplift.value import (  # noqa: E402
+    ValueDRLearner,
+    ValueTLearner,
+    ValueTwoPartLearner,
+    ValueXLearner,
+)
+from targetwise.usecases.propensity import feature_columns  # noqa: E402
+from targetwise.usecases.uplift import _classifier, _value_learner, min_leaf  # noqa: E402
+
+Campaign = tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]
+
+
+def synthetic_campaign(customers: int, seed: int) -> Campaign:
+    """Features at the send (the pipeline's), arm, response revenue and planted effect of the exposed customers."""
+    import duckdb
+
+    from targetwise.features import customer_features
+    from targetwise.io.engines import open_duckdb
+    from targetwise.schema import TABLES, ddl
+    from targetwise.synthetic import generate_retailer
+
+    retailer = generate_retailer(customers, random_state=seed, pii=False)
+    sent_day = pd.Timestamp(retailer.params["campaign"]["sent_at"]).floor("D")  # as the uplift stage does
+    lines = retailer.transactions.copy()
+    lines["is_non_product"] = lines["product_id"] == "POST"
+    lines["source_row"] = np.arange(1, len(lines) + 1)
+    con = duckdb.connect()
+    for name, frame in (("transactions", lines), ("products", retailer.products)):
+        columns = [c.name for c in TABLES[name].stored_columns]
+        for column in columns:
+            if column not in frame.columns:
+                frame[column] = None
+        con.execute(ddl(TABLES[name]))
+        con.register("incoming", frame[columns])
+        con.execute(f"INSERT INTO {name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM incoming")
+        con.unregister("incoming")
+    features = customer_features(open_duckdb(con), sent_day).to_pandas().set_index("customer_id")
+    con.close()
+    exposed = retailer.campaign_exposures.set_index("customer_id").sort_index()
+    exposed = exposed[exposed.index.isin(features.index)]
+    revenue = retailer.responses.groupby("customer_id")["revenue"].sum().reindex(exposed.index).fillna(0.0)
+    X = features.loc[exposed.index, feature_columns(features.reset_index())]
+    planted = retailer.truth.set_index("customer_id").loc[exposed.index, "true_revenue_uplift"]
+    return X, exposed["arm"].to_numpy(dtype=object), revenue.to_numpy(dtype=float), planted.to_numpy(dtype=float)
+
+
+def learners(leaf: int) -> dict[str, Callable[[int], Any]]:
+    """Name -> factory(seed) of a value learner with control label ``"control"`` (LightGBM, one thread)."""
+
+    def conversion(seed: int, *, interactions: bool = False) -> SLearner:
+        return SLearner(estimator=_classifier(leaf, seed), interactions=interactions, control="control")
+
+    return {
+        # conversion S-learner with arm x feature interactions x one log-basket model with the arm as a column
+        "pipeline": lambda seed: _value_learner(leaf, seed),
+        # the pipeline's learner until this benchmark: plain S-learner x one basket model blind to the arm
+        "two-part pooled": lambda seed: ValueTwoPartLearner(conversion(seed), control="control", random_state=seed),
+        "two-part shared": lambda seed: ValueTwoPartLearner(
+            conversion(seed), basket="shared", control="control", random_state=seed
+        ),
+        "two-part shared log": lambda seed: ValueTwoPartLearner(
+            conversion(seed), basket="shared", basket_scale="log", control="control", random_state=seed
+        ),
+        "two-part interactions pooled": lambda seed: ValueTwoPartLearner(
+            conversion(seed, interactions=True), control="control", random_state=seed
+        ),
+        "value-T": lambda seed: ValueTLearner(control="control", random_state=seed),
+        "value-X": lambda seed: ValueXLearner(control="control", random_state=seed),
+        "value-DR": lambda seed: ValueDRLearner(control="control", random_state=seed),
+    }
+
+
+def negative_segment(arm: np.ndarray, revenue: np.ndarray, planted: np.ndarray) -> str:
+    """What the campaign itself shows for the customers whose planted effect is negative (the loyal high
+    spenders): their treated-minus-control mean revenue (± its standard error) and conversion difference.
+    Where the data show no negative effect, no learner fitted on them can rank these customers last."""
+    segment = planted < 0
+    treated, control = segment & (arm == "treatment"), segment & (arm == "control")
+    effect = revenue[treated].mean() - revenue[control].mean()
+    se = np.sqrt(revenue[treated].var(ddof=1) / treated.sum() + revenue[control].var(ddof=1) / control.sum())
+    conversion = (revenue[treated] > 0).mean() - (revenue[control] > 0).mean()
+    return (f"negative-effect segment ({int(segment.sum()):,} customers): planted {planted[segment].mean():+.1f}, "
+            f"observed {effect:+.1f} ± {se:.1f} per customer, conversion {conversion:+.3f}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"`` or ``"0,1,2"`` -> the seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    return seeds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,1,2")
+    parser.add_argument("--learners", default=None, help="comma-separated names (default: all)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    print(describe())
+    seeds = parse_seeds(args.seeds)
+    rows: list[dict[str, Any]] = []
+    for seed in seeds:
+        started = time.perf_counter()
+        X, arm, revenue, planted = synthetic_campaign(args.customers, seed)
+        prepare_s = time.perf_counter() - started
+        print(f"seed {seed}: {negative_segment(arm, revenue, planted)}", flush=True)
+        candidates = learners(min_leaf(len(X), UpliftConfig()))
+        names = args.learners.split(",") if args.learners else list(candidates)
+        for name in names:
+            started = time.perf_counter()
+            model = candidates[name](seed).fit(X, arm, revenue)
+            predicted = np.asarray(model.predict(X), dtype=float)
+            seconds = time.perf_counter() - started
+            rho = float(spearmanr(predicted, planted).statistic)
+            rows.append({"learner": name, "seed": seed, "spearman": rho, "seconds": seconds})
+            print(f"seed {seed} ({len(X):,} exposed, data {prepare_s:.0f} s)  {name:<18} "
+                  f"spearman {rho:+.3f}  {seconds:.1f} s", flush=True)
+    scores = pd.DataFrame(rows)
+    per_seed = scores.pivot(index="learner", columns="seed", values="spearman").loc[names]
+    grouped = scores.groupby("learner", sort=False)
+    summary = pd.DataFrame({
+        "mean": grouped["spearman"].mean(), "min": grouped["spearman"].min(), "sd": grouped["spearman"].std(ddof=1),
+        "seeds >= 0.6": grouped["spearman"].apply(lambda s: f"{int((s >= 0.6).sum())}/{len(s)}"),
+        "seconds": grouped["seconds"].mean(),
+    }).loc[names]  # fmt: skip
+    pd.set_option("display.width", 200)
+    print(f"\nSpearman(predicted, planted) at {args.customers:,} customers, per seed:")
+    print(per_seed.round(3).to_string())
+    print("\nover the seeds (seconds: fit + predict per seed):")
+    print(summary.round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
