@@ -122,3 +122,35 @@ def test_lookalike_cli_ranks_outside_the_seed_and_saves(shop: Workspace) -> None
     too_big = runner.invoke(app, ["audience", "lookalike", "seed-v1", "--size", str(len(features)),
                                   "--workspace", str(shop.path)])
     assert too_big.exit_code != 0 and "is outside 1 to" in said(too_big)
+
+
+def test_a_lookalike_follows_the_run_config_its_run_was_made_with(shop: Workspace) -> None:
+    """`targetwise run --set lookalike.method=knn` shapes the lookalikes drawn from that run (recorded in its manifest)."""
+    from targetwise.pipeline.run import run_pipeline
+    from targetwise.runconfig import RunConfig
+    from targetwise.usecases.lookalikes import lookalike_audience, run_lookalike_config
+
+    default_run = active_run(shop)
+    assert run_lookalike_config(default_run) == RunConfig().lookalike
+    features = default_run.table(out.FEATURES)
+    seed = features.sort_values("customer_id")["customer_id"].astype(str).head(25).tolist()
+    ids = shop.path / "seed.csv"
+    pd.DataFrame({"customer_id": seed}).to_csv(ids, index=False)
+    assert runner.invoke(app, ["audience", "create", "Seed", "--ids", str(ids), "--workspace", str(shop.path)]).exit_code == 0
+    assert lookalike_audience(shop, default_run, "seed-v1", size=10).method == "pu"
+
+    config = RunConfig.parse({"lookalike": {"method": "knn", "n_neighbors": 7}})
+    run_pipeline(shop, shop.settings, as_of=default_run.as_of, stages=["features"], config=config)
+    knn_run = active_run(shop)
+    assert knn_run.run_id != default_run.run_id
+    assert run_lookalike_config(knn_run).method == "knn" and run_lookalike_config(knn_run).n_neighbors == 7
+    done = runner.invoke(app, ["audience", "lookalike", "seed-v1", "--size", "10", "--json", "--workspace", str(shop.path)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["method"] == "knn"
+    # the run's neighbours count is the one used: the same list as the ranker called with n_neighbors=7
+    from targetwise.runconfig import LookalikeConfig
+
+    seven = lookalike_audience(shop, knn_run, "seed-v1", size=10, config=LookalikeConfig(method="knn", n_neighbors=7))
+    fifty = lookalike_audience(shop, knn_run, "seed-v1", size=10, config=LookalikeConfig(method="knn", n_neighbors=50))
+    assert lookalike_audience(shop, knn_run, "seed-v1", size=10).curve == seven.curve
+    assert seven.curve != fifty.curve

@@ -23,7 +23,7 @@ from targetwise.runconfig import LookalikeConfig, RunConfig
 from targetwise.segment.lookalike import LookalikeRanker, SizePoint, numeric_feature_matrix
 from targetwise.usecases.runs import RunData
 
-__all__ = ["CURVE_SHARES", "Lookalike", "lookalike_audience"]
+__all__ = ["CURVE_SHARES", "Lookalike", "lookalike_audience", "run_lookalike_config"]
 
 #: list sizes of the size curve, as shares of the customers outside the seed (the asked size is added)
 CURVE_SHARES: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
@@ -60,6 +60,12 @@ class Lookalike:
         return data
 
 
+def run_lookalike_config(run: RunData) -> LookalikeConfig:
+    """The ``lookalike`` section of the run config recorded in ``run``'s manifest (defaults if none)."""
+    recorded = (run.info.manifest.get("parameters") or {}).get("config") or {}
+    return RunConfig.parse({"lookalike": recorded.get("lookalike") or {}}, source=f"run {run.run_id}").lookalike
+
+
 def lookalike_audience(
     ws: Workspace,
     run: RunData,
@@ -74,11 +80,14 @@ def lookalike_audience(
 ) -> Lookalike:
     """The ``size`` customers outside audience ``seed_id`` most like its members, with the size curve.
 
-    ``method`` (``pu`` or ``knn``) overrides ``config.method`` (default: the run config's default).
+    ``method`` (``pu`` or ``knn``) overrides ``config.method``. ``config`` defaults to the ``lookalike``
+    section of the run config that ``run`` was made with (recorded in its manifest; the built-in defaults
+    for a run recorded without one), so ``targetwise run --set lookalike.method=knn`` shapes every
+    lookalike drawn from that run on the CLI, the API and the UI alike.
     ``save_as`` also saves the list as an audience whose ``source`` records the seed, the size, the
     method and the expected similarity; its definition is ``customer_id in [members]``.
     """
-    settings = config if config is not None else RunConfig().lookalike
+    settings = config if config is not None else run_lookalike_config(run)
     chosen = method or settings.method
     store = AudienceStore(ws)
     seed_record = store.get(seed_id)
