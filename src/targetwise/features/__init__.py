@@ -24,6 +24,7 @@ import pandas as pd
 
 from targetwise.features._inputs import (
     AsOf,
+    DataRange,
     check_as_of,
     check_time_unit,
     data_range,
@@ -65,6 +66,7 @@ def customer_features(
     time_unit: str = "D",
     products: ir.Table | None = None,
     channels: Sequence[str] | None = None,
+    span: DataRange | None = None,
 ) -> ir.Table:
     """Customer features at ``as_of`` as a lazy Ibis table (one row per customer with a purchase before it).
 
@@ -83,29 +85,35 @@ def customer_features(
     channels
         Raw channel values to make ``channel_share_*`` columns for; default: those seen on
         any line before ``as_of`` (pass a fixed list to get stable columns across cutoffs).
+    span
+        The transactions' :func:`data_range`, when the caller already has it (saves one engine query
+        per call: a caller computing features at many cutoffs of the same data passes it once).
 
     Raises ``DataValidationError`` for a cutoff outside the data, ``ConfigError`` for a bad unit.
     """
     unit_days = check_time_unit(time_unit)
     inputs = resolve_inputs(backend_or_table, products)
     cutoff = normalize_as_of(as_of)
-    check_as_of(cutoff, data_range(inputs.transactions))
+    check_as_of(cutoff, data_range(inputs.transactions) if span is None else span)
     found = discover_channels(inputs.transactions, cutoff) if channels is None else tuple(sorted(channels))
     # Sorted at the source: parallel scans return rows in any order, and models fitted on
     # the rows (LightGBM bagging, calibration splits) depend on it.
     return customer_feature_table(inputs, cutoff, unit_days=unit_days, channels=found).order_by("customer_id")
 
 
-def labels(backend_or_table: Any, as_of: AsOf, *, horizon_days: int = 90) -> ir.Table:
+def labels(
+    backend_or_table: Any, as_of: AsOf, *, horizon_days: int = 90, span: DataRange | None = None
+) -> ir.Table:
     """Labels over ``[as_of, as_of + horizon_days)`` for the customers with a purchase before ``as_of``.
 
     Columns: ``purchased_within_{N}d``, ``spend_within_{N}d``, ``churned_{N}d``,
     ``days_to_next_order`` (null = censored at ``observed_until``), ``observed_until``.
-    The whole window must lie inside the data (else ``DataValidationError``).
+    The whole window must lie inside the data (else ``DataValidationError``). ``span``: the
+    transactions' :func:`data_range` when the caller has it (one engine query fewer).
     """
     inputs = resolve_inputs(backend_or_table)
     cutoff = normalize_as_of(as_of)
-    span = data_range(inputs.transactions)
+    span = data_range(inputs.transactions) if span is None else span
     check_as_of(cutoff, span)
     check_horizon(cutoff, horizon_days, span)
     return label_table(inputs, cutoff, horizon_days=horizon_days, span=span).order_by("customer_id")

@@ -51,6 +51,15 @@ class SnapshotStore:
         self._features: dict[dt.date, pd.DataFrame] = {}
         self._labels: dict[tuple[dt.date, int], pd.DataFrame] = {}
         self._sampled: dict[dt.date, tuple[int, int]] = {}
+        self._span: Any = None
+
+    def span(self) -> Any:
+        """The transactions' first and last line, queried once for every cutoff of the run."""
+        if self._span is None:
+            from targetwise.features._inputs import data_range, resolve_inputs
+
+            self._span = data_range(resolve_inputs(self.backend).transactions)
+        return self._span
 
     def plan(self, cutoffs: list[dt.date]) -> None:
         """Fix the channel columns from every cutoff the run will use (before any snapshot is computed)."""
@@ -68,7 +77,7 @@ class SnapshotStore:
 
             if self.channels is None:
                 self.plan([day])
-            frame = customer_features(self.backend, day, channels=self.channels).to_pandas()
+            frame = customer_features(self.backend, day, channels=self.channels, span=self.span()).to_pandas()
             frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
             total = len(frame)
             cap = self.max_rows_per_cutoff
@@ -86,7 +95,7 @@ class SnapshotStore:
         if key not in self._labels:
             from targetwise.features import labels
 
-            frame = labels(self.backend, day, horizon_days=int(horizon_days)).to_pandas()
+            frame = labels(self.backend, day, horizon_days=int(horizon_days), span=self.span()).to_pandas()
             self._labels[key] = frame
         return self._labels[key]
 
