@@ -118,7 +118,7 @@ def main() -> int:
                         help="targetwise's candidates: every model, or the run config's default (no AutoARIMA)")
     parser.add_argument("--selection", choices=("series", "level"), default=None,
                         help="model choice per series or per level (default: the run config's, level)")
-    parser.add_argument("--interval-calibration", choices=("level", "series"), default=None,
+    parser.add_argument("--interval-calibration", choices=("level", "series", "sides"), default=None,
                         help="80%% interval calibration on the backtest (default: the run config's, series)")
     parser.add_argument("--backtest-step", type=int, default=None, help="periods between cutoffs (default: holdout)")
     parser.add_argument("--segment-backtest", choices=("window", "cutoff"), default=None,
@@ -170,7 +170,8 @@ def main() -> int:
                                        if args.interval_calibration else {}))
             print(f"backtest: {args.backtest_windows} windows, every {args.backtest_step or args.holdout} periods; "
                   f"one model per {config.selection}; intervals calibrated per {config.interval_calibration}; "
-                  f"holidays {config.holiday_country}; segment backtest members at the {config.segment_backtest}'s cutoff")
+                  f"holidays {config.holiday_country}; segment backtest members at "
+                  f"{'each window' if config.segment_backtest == 'window' else 'the forecast'}'s cutoff")
             started = time.perf_counter()
             chosen = forecast_at(data, cutoff, config, segments=segments,
                                  segments_at=lambda at: rfm_segments(features_at(data, at)))

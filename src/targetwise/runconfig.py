@@ -175,10 +175,11 @@ class ForecastConfig(_Section):
         "per series (noisier: a few backtest windows per series).",
     )
     backtest_step: int | None = Field(default=None, ge=1, description="Periods between backtest cutoffs (none: the horizon).")
-    interval_calibration: Literal["series", "level"] = Field(
+    interval_calibration: Literal["series", "level", "sides"] = Field(
         default="series",
         description="How the 80% interval is widened on the backtest (split conformal): one factor per series from "
-        "its own misses, or the misses pooled over the level's series per horizon step.",
+        "its own misses, the misses pooled over the level's series per horizon step, or per series one factor for "
+        "each side (sides: 90% of the misses below, 90% of those above).",
     )
     n_lags: int = Field(default=8, ge=1, le=104, description="Past periods the global LightGBM model sees.")
     lightgbm_estimators: int = Field(default=100, ge=10, le=5000, description="Boosting rounds of the global LightGBM model.")

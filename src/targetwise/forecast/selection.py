@@ -17,6 +17,13 @@ Journey's categories the per-series choice beat seasonal naive on 3 of 8, the pe
 (``benchmarks/results/forecast.md``). The chosen model
 is then fitted on the whole history and forecasts ``horizon`` periods.
 
+With ``prior_year_window`` (the default) one more window is cut a year (52 weeks, 364 days) before the
+forecast's origin where the history allows, so the calendar periods the forecast is in (their season,
+their holidays) are scored and calibrated on as they were a year before. ``fit(panel, window_panels=...)``
+scores a window on another panel of the same grid (a segment's members at that window's cutoff).
+With ``holiday_country`` / ``holiday_dates`` the known holidays are regressors
+(:mod:`targetwise.forecast.calendar`): features of the global LightGBM, ``X`` of AutoARIMA.
+
 * ``ensemble`` is the mean of the forecasts (and bounds) of the automatic models among the candidates
   (AutoETS, AutoARIMA, AutoTheta, MSTL, LightGBM, where they apply): combinations are hard to beat
   (the M4 competition's lesson) and it is scored in the backtest like any other model.
@@ -31,7 +38,9 @@ is then fitted on the whole history and forecasts ``horizon`` periods.
   With ``"series"`` (the default) each series' misses over all its steps give one factor (the plain 80%
   quantile). On the two real retailers' held-out weeks the two held about as much (68-72%,
   ``benchmarks/results/forecast_calibration.md``), so the default stayed the earlier one.
-  The backtest's ``coverage`` is that of the models' own intervals, before calibration.
+  With ``"sides"`` each series gets one factor per side of the interval (the 90% finite-sample
+  quantile of its misses on that side; ``interval_sides_`` keeps them), so the width goes where the
+  misses were. The backtest's ``coverage`` is that of the models' own intervals, before calibration.
 """
 
 from __future__ import annotations
@@ -47,7 +56,14 @@ from targetwise._fitted import check_fitted
 from targetwise.errors import ConfigError, DataValidationError
 from targetwise.forecast.calendar import HOLIDAY_COUNTRIES, arima_regressors
 from targetwise.forecast.global_lgbm import GlobalLightGBM
-from targetwise.forecast.local import BASELINES, LOCAL_MODELS, Forecast, effective_season, local_forecast
+from targetwise.forecast.local import (
+    BASELINES,
+    INTERVAL_LEVEL,
+    LOCAL_MODELS,
+    Forecast,
+    effective_season,
+    local_forecast,
+)
 from targetwise.forecast.metrics import coverage, mase, smape
 
 __all__ = ["FORECAST_COLUMNS", "MODEL_NAMES", "SEASON_LENGTHS", "DemandForecaster"]
@@ -62,7 +78,7 @@ EXTRA_SEASONS = {"W": (), "D": (365,)}
 PRIOR_YEAR = {"W": 52, "D": 364}
 #: fewest backtest misses of a level at one horizon step for a factor of that step alone
 MIN_STEP_ERRORS = 10
-INTERVAL_CALIBRATIONS = ("series", "level")
+INTERVAL_CALIBRATIONS = ("series", "level", "sides")
 FORECAST_COLUMNS = ("series", "level", "period_start", "forecast", "lo_80", "hi_80", "model")
 PANEL_COLUMNS = ("series", "level", "period_start", "y")
 
@@ -113,7 +129,7 @@ class DemandForecaster(BaseEstimator):
             raise ConfigError(f"unknown model selection {self.selection!r}", fix="use 'series' or 'level'")
         if self.interval_calibration not in INTERVAL_CALIBRATIONS:
             raise ConfigError(f"unknown interval calibration {self.interval_calibration!r}",
-                              fix="use 'level' or 'series'")
+                              fix="use 'series', 'level' or 'sides'")
         if self.holiday_country not in HOLIDAY_COUNTRIES:
             raise ConfigError(f"unknown holiday country {self.holiday_country!r}",
                               fix=f"use one of {', '.join(HOLIDAY_COUNTRIES)}")
@@ -233,6 +249,7 @@ class DemandForecaster(BaseEstimator):
         self.chosen_ = {(lv, s): m for lv, s, m in zip(chosen["level"], chosen["series"], chosen["model"], strict=True)}
         final = self.candidate_forecasts(values, starts)
         self.interval_scale_ = self._interval_scales(errors)
+        self.interval_sides_ = self._interval_sides(errors) if self.interval_calibration == "sides" else {}
         self.forecast_ = self._table([n for n in names if n in self.chosen_], starts,
                                      {m: [f for n, f in zip(names, fs, strict=True) if n in self.chosen_]
                                       for m, fs in final.items()})
@@ -290,7 +307,8 @@ class DemandForecaster(BaseEstimator):
             if f is None:  # the chosen model applied in every window, so it applies to the longer history
                 raise DataValidationError(f"model {model} does not apply to series {name[1]!r}", fix="report this")
             scale = self.interval_scale_.get(name, np.ones(self.horizon))
-            lo, hi = f.mean - scale * (f.mean - f.lo), f.mean + scale * (f.hi - f.mean)
+            lo_scale, hi_scale = self.interval_sides_.get(name, (scale, scale))
+            lo, hi = f.mean - lo_scale * (f.mean - f.lo), f.mean + hi_scale * (f.hi - f.mean)
             frames.append(pd.DataFrame({"series": name[1], "level": name[0], "period_start": future,
                                         "forecast": f.mean, "lo_80": lo, "hi_80": hi, "model": model}))
         return pd.concat(frames, ignore_index=True).loc[:, list(FORECAST_COLUMNS)]
@@ -303,7 +321,7 @@ class DemandForecaster(BaseEstimator):
         chosen: dict[tuple[str, str], list[np.ndarray]] = {}
         for (key, model), ratios in errors:
             if self.chosen_.get(key) == model:
-                chosen.setdefault(key, []).append(ratios)
+                chosen.setdefault(key, []).append(np.abs(ratios))
         if self.interval_calibration == "series":
             scales: dict[tuple[str, str], np.ndarray] = {}
             for name in self.series_:
@@ -319,11 +337,33 @@ class DemandForecaster(BaseEstimator):
                                 else np.ones(self.horizon))
         return {name: per_level[name[0]] for name in self.series_}
 
+    def _interval_sides(self, errors: list[tuple[tuple[tuple[str, str], str], np.ndarray]],
+                        ) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """``interval_calibration="sides"``: per series, one factor for the lower and one for the upper
+        half-width, each split conformal's finite-sample 90% quantile of the chosen model's backtest misses on
+        that side (a miss on the other side counts 0), so the two 10% tails make an 80% interval and the width
+        goes where the misses were: a series whose backtest actuals came out above the forecast gets a higher
+        upper bound without a lower lower one."""
+        sides: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        found: dict[tuple[str, str], list[np.ndarray]] = {}
+        for (key, model), ratios in errors:
+            if self.chosen_.get(key) == model:
+                found.setdefault(key, []).append(ratios)
+        tail = 1 - (1 - INTERVAL_LEVEL / 100) / 2
+        for name, windows in found.items():
+            signed = np.concatenate(windows)
+            above = np.where(signed > 0, signed, 0.0)
+            below = np.where(signed < 0, -signed, 0.0)
+            sides[name] = (np.full(self.horizon, _conformal_quantile(below, tail)),
+                           np.full(self.horizon, _conformal_quantile(above, tail)))
+        return sides
+
     def _empty(self) -> None:
         self.backtest_ = pd.DataFrame(columns=["level", "series", "model", "window", "cutoff", "mase", "smape", "mae", "coverage"])
         self.scores_ = pd.DataFrame(columns=["level", "series", "model", "mase", "smape", "mae", "coverage", "windows", "chosen"])
         self.chosen_ = {}
         self.interval_scale_ = {}
+        self.interval_sides_ = {}
         self.forecast_ = pd.DataFrame({c: pd.Series(dtype="object") for c in FORECAST_COLUMNS})
         self.history_ = pd.DataFrame(columns=list(PANEL_COLUMNS))
 
@@ -370,9 +410,11 @@ def _conformal_factors(ratios: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def _interval_errors(actual: np.ndarray, forecast: Forecast) -> np.ndarray:
-    """Each actual's distance from the forecast in half-widths of the interval on its side (<= 1: inside)."""
+    """Each actual's distance from the forecast in half-widths of the interval on its side, signed: positive
+    above the forecast, negative below (within -1..1: inside)."""
     above = actual >= forecast.mean
     width = np.where(above, forecast.hi - forecast.mean, forecast.mean - forecast.lo)
     gap = np.abs(actual - forecast.mean)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(width > 0, gap / width, np.where(gap > 0, np.inf, 0.0))
+        size = np.where(width > 0, gap / width, np.where(gap > 0, np.inf, 0.0))
+    return np.where(above, size, -size)
