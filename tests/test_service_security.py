@@ -101,6 +101,25 @@ def test_ui_session_hours_sets_cookie_and_server_expiry(service_ws: Workspace, r
         assert len(app.state.service.sessions) == 0
 
 
+def test_a_flash_is_read_once_by_its_own_session_and_ends_with_it() -> None:
+    """Post/redirect/get: a form's result waits for the page the post redirects to, for that login only."""
+    now = [0.0]
+    store = SessionStore(lifetime_seconds=60, clock=lambda: now[0])
+    mine, theirs = store.create("k1"), store.create("k2")
+    store.flash(mine.id, "uploaded:a-v1", {"listed": 31})
+    store.flash("not-a-session", "uploaded:a-v1", {"listed": 1})  # no live session: nothing kept
+    assert store.take_flash(theirs.id, "uploaded:a-v1") is None
+    assert store.take_flash(mine.id, "uploaded:b-v1") is None
+    assert store.take_flash(mine.id, "uploaded:a-v1") == {"listed": 31}
+    assert store.take_flash(mine.id, "uploaded:a-v1") is None  # a reload shows it no more
+    store.flash(mine.id, "x", 1)
+    store.end(mine.id)
+    assert store.take_flash(mine.id, "x") is None
+    store.flash(theirs.id, "y", 2)
+    now[0] = 61.0
+    assert len(store) == 0 and store.take_flash(theirs.id, "y") is None  # expired with its session
+
+
 def test_logout_ends_the_session_on_the_server(client: TestClient, keys: Keys) -> None:
     session_id = _cookie_attributes(_login(client, keys.read).headers["set-cookie"])["targetwise_session"]
     token = _hidden(client.get("/ui/audiences").text, "/ui/logout")["csrf_token"]

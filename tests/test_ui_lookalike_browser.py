@@ -79,6 +79,12 @@ def test_upload_ids_open_the_audience_preview_and_save_a_lookalike(served: tuple
         assert notes[0].startswith(f"1 of {SEED_SIZE + 1} ids are not customers of run") and "'NOPE-1'" in notes[0]
         assert notes[1:] == ["1 ids were listed more than once: counted once", "1 blank lines: skipped"]
         assert AudienceStore(ws).members("big-spenders-v1") == sorted(seed)
+        # post/redirect/get: the result is the saved audience's own page; reloading it uploads nothing again
+        assert page.url == f"{server}/ui/audiences/big-spenders-v1"
+        page.reload()
+        page.wait_for_selector("#lookalike-form")
+        assert page.query_selector("#uploaded") is None  # the counts are shown once
+        assert {a.id for a in AudienceStore(ws).list()} == before | {"big-spenders-v1"}
 
         # open it from the list
         page.goto(f"{server}/ui/audiences")

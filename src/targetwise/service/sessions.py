@@ -29,6 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["COOKIE", "CSRF_FIELD", "LoginTokens", "SessionStore", "UiSession"]
 
@@ -63,6 +64,7 @@ class SessionStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, UiSession] = OrderedDict()
+        self._flashes: dict[tuple[str, str], Any] = {}
 
     def create(self, key_id: str) -> UiSession:
         """A new session for the key ``key_id`` (after the key was verified)."""
@@ -98,7 +100,28 @@ class SessionStore:
         """End a session (logout): its cookie no longer authenticates anything."""
         if session_id:
             with self._lock:
-                self._sessions.pop(_digest(session_id), None)
+                digest = _digest(session_id)
+                self._sessions.pop(digest, None)
+                for name in [k for k in self._flashes if k[0] == digest]:
+                    del self._flashes[name]
+
+    def flash(self, session_id: str, name: str, value: Any) -> None:
+        """Keep ``value`` for the session's next page named ``name`` (post/redirect/get: a form's result
+        is shown once, on the page the post redirects to, so a reload does not post the form again).
+        Held in this process's memory only, like the sessions; at most one per (session, name)."""
+        with self._lock:
+            digest = _digest(session_id)
+            if digest in self._sessions:
+                self._flashes[(digest, name)] = value
+                while len(self._flashes) > MAX_SESSIONS:
+                    self._flashes.pop(next(iter(self._flashes)))
+
+    def take_flash(self, session_id: str | None, name: str) -> Any:
+        """The value flashed for ``name`` in this session, removed as it is read (None if none)."""
+        if not session_id:
+            return None
+        with self._lock:
+            return self._flashes.pop((_digest(session_id), name), None)
 
     def __len__(self) -> int:
         with self._lock:
@@ -109,6 +132,10 @@ class SessionStore:
         expired = [digest for digest, s in self._sessions.items() if now >= s.expires_at]
         for digest in expired:
             del self._sessions[digest]
+        if expired:
+            gone = set(expired)
+            for name in [k for k in self._flashes if k[0] in gone]:
+                del self._flashes[name]
 
 
 class LoginTokens:

@@ -10,9 +10,10 @@ Forms carry the session's CSRF token like every other UI form (checked in ``page
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
 from targetwise.errors import DataValidationError, Location
@@ -21,6 +22,7 @@ from targetwise.io.keys import ApiKey
 from targetwise.runconfig import RunConfig
 from targetwise.service.deps import State, audit_details
 from targetwise.service.routers.audiences import id_file
+from targetwise.service.sessions import COOKIE
 from targetwise.service.state import ServiceState
 from targetwise.service.ui.pages import MAX_CONDITIONS, _fields, _page, _render, _run_or_none
 from targetwise.usecases.audiences import IdsAudience, create_audience_from_ids
@@ -61,7 +63,12 @@ def _audience_page(request: Request, state: ServiceState, key: ApiKey, audience_
 
 @router.get("/audiences/{audience_id}", response_class=HTMLResponse)
 def audience_page(request: Request, state: State, audience_id: str) -> Response:
-    return _page(request, state, "read", lambda key: _audience_page(request, state, key, audience_id))
+    def build(key: ApiKey) -> Response:
+        # an id file just uploaded (the upload redirects here): shown once, with what was left out of it
+        uploaded = state.sessions.take_flash(request.cookies.get(COOKIE), f"uploaded:{audience_id}")
+        return _audience_page(request, state, key, audience_id, uploaded=uploaded)
+
+    return _page(request, state, "read", build)
 
 
 def _int_field(form: dict[str, str], name: str) -> int:
@@ -129,6 +136,9 @@ async def upload_ids_page(request: Request, state: State) -> Response:
                 upload_name=name, saved=list(reversed(AudienceStore(state.workspace).list()))[:20],
             )
         audit_details(request, audience_id=made.record.id, size=made.record.size, listed=made.listed)
-        return _audience_page(request, state, key, made.record.id, status_code=201, uploaded=made)
+        # post/redirect/get: the saved audience's page shows the upload's counts once; a reload of it
+        # does not upload the file again (and save a second version)
+        state.sessions.flash(request.state.ui_session.id, f"uploaded:{made.record.id}", made)
+        return RedirectResponse(f"/ui/audiences/{quote(made.record.id, safe='')}", status_code=303)
 
     return _page(request, state, "write", build, form=form)
