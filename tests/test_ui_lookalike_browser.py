@@ -115,7 +115,14 @@ def test_upload_ids_open_the_audience_preview_and_save_a_lookalike(served: tuple
         assert "Saved like-big-spenders-v1: 40 customers like big-spenders-v1" in page.inner_text("#lookalike-saved")
         assert [[c.strip() for c in r.locator("td").all_inner_texts()]
                 for r in page.locator("#lookalike-curve tbody tr").all()] == _curve_rows(direct.curve)
-        page.click("#lookalike-saved a")
+        assert page.url == f"{server}/ui/audiences/big-spenders-v1"  # redirected: a reload saves nothing again
+        page.reload()
+        page.wait_for_selector("#lookalike-form")
+        assert page.query_selector("#lookalike-saved") is None
+        assert {a.id for a in AudienceStore(ws).list()} == before | {"big-spenders-v1", "like-big-spenders-v1"}
+        page.go_back()  # the page the save redirected to, from the browser's history: still no second save
+        assert {a.id for a in AudienceStore(ws).list()} == before | {"big-spenders-v1", "like-big-spenders-v1"}
+        page.goto(f"{server}/ui/audiences/like-big-spenders-v1")
         page.wait_for_selector("#audience-definition")
         assert "a lookalike of big-spenders-v1 (pu, 40 customers" in page.inner_text("#audience-definition")
 

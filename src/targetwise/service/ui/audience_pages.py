@@ -65,8 +65,11 @@ def _audience_page(request: Request, state: ServiceState, key: ApiKey, audience_
 def audience_page(request: Request, state: State, audience_id: str) -> Response:
     def build(key: ApiKey) -> Response:
         # an id file just uploaded (the upload redirects here): shown once, with what was left out of it
-        uploaded = state.sessions.take_flash(request.cookies.get(COOKIE), f"uploaded:{audience_id}")
-        return _audience_page(request, state, key, audience_id, uploaded=uploaded)
+        session_id = request.cookies.get(COOKIE)
+        uploaded = state.sessions.take_flash(session_id, f"uploaded:{audience_id}")
+        saved = state.sessions.take_flash(session_id, f"lookalike:{audience_id}")  # a lookalike just saved
+        lookalike, form = saved if saved is not None else (None, None)
+        return _audience_page(request, state, key, audience_id, uploaded=uploaded, lookalike=lookalike, form=form)
 
     return _page(request, state, "read", build)
 
@@ -105,6 +108,10 @@ async def lookalike_page(request: Request, state: State, audience_id: str) -> Re
                           audience_id=result.saved.id if result.saved else None)
         except DataValidationError as exc:
             error = exc.message
+        if saving and result is not None:
+            # post/redirect/get, as for an upload: a reload of the result does not save a second version
+            state.sessions.flash(request.state.ui_session.id, f"lookalike:{audience_id}", (result, form))
+            return RedirectResponse(f"/ui/audiences/{quote(audience_id, safe='')}", status_code=303)
         return _audience_page(request, state, key, audience_id, status_code=200 if result else 422, form=form,
                               lookalike=result, error=error)
 
