@@ -88,12 +88,17 @@ def status(workspace: WorkspaceOption = None) -> None:
 @handle_errors
 def ingest(
     table: Annotated[str, typer.Argument(help=f"Target table: {', '.join(INGESTIBLE_TABLES)}.")],
-    source: Annotated[str, typer.Argument(help="CSV (.csv, .csv.gz, .csv.xz), Parquet file, or a database URL with --query.")],
+    source: Annotated[str, typer.Argument(help="CSV (.csv, .csv.gz, .csv.xz), Parquet file, Delta/Iceberg table, or a database URL with --query.")],
     mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="TOML file mapping your columns to ours.")] = None,
     query: Annotated[str | None, typer.Option("--query", "-q", help="SQL query to run against SOURCE (a SQLAlchemy URL).")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="delta or iceberg: SOURCE is a lake table (detected for a folder with _delta_log or a *.metadata.json file).")] = None,
+    version: Annotated[int | None, typer.Option("--version", help="Delta table version to read (time travel; default: the latest).")] = None,
+    snapshot_id: Annotated[int | None, typer.Option("--snapshot-id", help="Iceberg snapshot to read (default: the current one).")] = None,
+    catalog_uri: Annotated[str | None, typer.Option("--catalog-uri", help="Iceberg catalog URI (pyiceberg's); SOURCE is then namespace.table.")] = None,
+    catalog_name: Annotated[str, typer.Option("--catalog-name", help="Name of the Iceberg catalog at --catalog-uri.")] = "default",
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Validate and load a file into the workspace: all or nothing, idempotent."""
+    """Validate and load a file, query result or Delta/Iceberg table into the workspace: all or nothing, idempotent."""
     from targetwise.io.ingest import REASONS
     from targetwise.io.ingest import ingest as run_ingest
     from targetwise.io.readers import redact_url
@@ -101,7 +106,10 @@ def ingest(
     ws = open_workspace(workspace)
     shown = redact_url(source) if query is not None else source  # never a database password on screen
     with progress(f"ingesting {shown} into {table}"):
-        summary = run_ingest(ws, table, source, mapping=mapping, query=query)
+        summary = run_ingest(
+            ws, table, source, mapping=mapping, query=query, format=format, version=version,
+            snapshot_id=snapshot_id, catalog_uri=catalog_uri, catalog_name=catalog_name,
+        )  # fmt: skip
     if summary.already_loaded:
         console.print(f"[yellow]already loaded[/] as load {plain(summary.load_id)}: nothing added (ingest is idempotent)")
         return

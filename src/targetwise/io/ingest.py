@@ -49,6 +49,7 @@ from targetwise.io._ingest_quarantine import (
 )
 from targetwise.io._ingest_stage import _resolve_columns, _stage
 from targetwise.io._ingest_types import PII_COLUMNS, REASONS, IngestSummary
+from targetwise.io.lake import lake_format, read_lake
 from targetwise.io.mapping import Mapping, load_mapping
 from targetwise.io.readers import Source, read_source
 from targetwise.io.workspace import LOAD_SEQUENCE, Workspace
@@ -77,23 +78,46 @@ def ingest(
     *,
     mapping: Mapping | str | Path | None = None,
     query: str | None = None,
+    format: str | None = None,
+    version: int | None = None,
+    snapshot_id: int | None = None,
+    catalog_uri: str | None = None,
+    catalog_name: str = "default",
     now: datetime | None = None,
 ) -> IngestSummary:
-    """Load a CSV/Parquet file (or, with ``query``, a database URL) into ``table``."""
+    """Load a CSV/Parquet file (or, with ``query``, a database URL) into ``table``.
+
+    A Delta or Iceberg table (``format``, or detected: a folder with ``_delta_log``, a
+    ``*.metadata.json`` file) is read in place at ``version`` / ``snapshot_id`` (default: the
+    latest) by :func:`targetwise.io.lake.read_lake`.
+    """
     spec = table_spec(table)
     if spec.name not in TABLES or spec.name in ("quarantine", "loads", "anonymous_transactions"):
         raise IngestError(f"table {table!r} is maintained by targetwise and cannot be ingested")
     if not isinstance(mapping, Mapping):
         mapping = load_mapping(mapping, table=table)
     settings = workspace.settings
-    source = read_source(
-        location,
-        query=query,
-        delimiter=mapping.delimiter,
-        encoding=mapping.encoding,
-        spool_dir=workspace.path / "tmp",
-        spool_bytes=settings.csv_spool_mb * 2**20,
-    )
+    spool_dir, spool_bytes = workspace.path / "tmp", settings.csv_spool_mb * 2**20
+    if format is None and catalog_uri is not None:
+        format = "iceberg"  # only Iceberg tables are named in a catalog
+    lake = None if query is not None and format is None else lake_format(location, format=format)
+    if lake is not None:
+        if query is not None:
+            raise IngestError("--query reads a database, not a lake table", fix="leave out --query or --format")
+        source = read_lake(
+            location, format=lake, version=version, snapshot_id=snapshot_id, catalog_uri=catalog_uri,
+            catalog_name=catalog_name, spool_dir=spool_dir, spool_bytes=spool_bytes,
+        )  # fmt: skip
+    else:
+        if version is not None or snapshot_id is not None or catalog_uri is not None:
+            raise IngestError(
+                f"--version, --snapshot-id and --catalog-uri read a lake table, and {location} is not one",
+                fix="add --format delta or --format iceberg",
+            )
+        source = read_source(
+            location, query=query, delimiter=mapping.delimiter, encoding=mapping.encoding,
+            spool_dir=spool_dir, spool_bytes=spool_bytes,
+        )  # fmt: skip
     try:
         return ingest_arrow(workspace, table, source, mapping=mapping, now=now)
     finally:

@@ -116,7 +116,10 @@ def read_source(
     if not path.exists():
         raise IngestError(f"file {path} not found", fix="check the path")
     if path.is_dir():
-        raise IngestError(f"{path} is a folder, not a file", fix="name one file")
+        raise IngestError(
+            f"{path} is a folder, not a file",
+            fix="name one file; for a lake table add --format delta (a folder with _delta_log) or --format iceberg",
+        )
     if path.stat().st_size == 0:
         raise DataValidationError(
             f"file {path} is empty (0 bytes)", fix="export the data again; the file has no header and no rows"
