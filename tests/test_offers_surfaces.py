@@ -154,8 +154,12 @@ def test_assigning_from_the_page_logs_the_decisions_it_reports(served) -> None:
     csrf = _CSRF.findall(client.get("/ui/offers").text)[-1]
     no_token = client.post("/ui/offers/assign", data=form | {"csrf_token": "forged"}, headers=ORIGIN)
     assert no_token.status_code == 403 and len(offer_log(ws)) == before
-    made = client.post("/ui/offers/assign", data=form | {"csrf_token": csrf}, headers=ORIGIN)
-    assert made.status_code == 201, made.text
+    posted = client.post("/ui/offers/assign", data=form | {"csrf_token": csrf}, headers=ORIGIN, follow_redirects=False)
+    # post/redirect/get: the result is on the offers page the post redirects to, once
+    assert (posted.status_code, posted.headers["location"]) == (303, "/ui/offers"), posted.text
+    made = client.get("/ui/offers")
+    assert made.status_code == 200 and 'id="assignment-summary"' in made.text
+    assert 'id="assignment-summary"' not in client.get("/ui/offers").text  # a reload shows (and logs) nothing again
     summary = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'id="assignment-summary">(.*?)</p>', made.text, re.S).group(1)))  # type: ignore[union-attr]
     found = re.match(r"([\d,]+) of ([\d,]+) members of everyone-v1 got an offer \(thompson, ([\d,]+) uniform holdout "
                      r"decisions\), logged as load (\d+) at (\S+) UTC", summary)

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from targetwise.errors import ConfigError, DataValidationError, Location, NotFoundError, TargetwiseError
 from targetwise.io.keys import ApiKey
 from targetwise.service.deps import State, audit_details
+from targetwise.service.sessions import COOKIE
 from targetwise.service.state import ServiceState
 from targetwise.service.ui.pages import _page, _render, _run_or_none
 from targetwise.usecases.offers import (
@@ -83,7 +84,14 @@ def _offers_page(request: Request, state: ServiceState, key: ApiKey, *, query: d
 def offers_page(request: Request, state: State) -> Response:
     """The catalogue and the evaluation (``?method=`` and ``?reward_kind=`` as ``GET /v1/offers/evaluate``)."""
     query = {k: v for k, v in request.query_params.items() if k in ("method", "reward_kind")}
-    return _page(request, state, "read", lambda key: _offers_page(request, state, key, query=query))
+
+    def build(key: ApiKey) -> Response:
+        # an assignment just made (the assign form redirects here): shown once, with the form as it was sent
+        made = state.sessions.take_flash(request.cookies.get(COOKIE), "offers:assignment")
+        assignment, form = made if made is not None else (None, None)
+        return _offers_page(request, state, key, query=query, form=form, assignment=assignment)
+
+    return _page(request, state, "read", build)
 
 
 @router.post("/offers/assign", response_class=HTMLResponse)
@@ -114,6 +122,8 @@ async def assign_offers_page(request: Request, state: State) -> Response:
             return _offers_page(request, state, key, query={}, status_code=422 if exc.http_status < 400 else
                                 exc.http_status, form=form, assign_error=exc.message)
         audit_details(request, audience_id=made.audience_id, assigned=made.assigned, load_id=made.load_id)
-        return _offers_page(request, state, key, query={}, status_code=201, form=form, assignment=made)
+        # post/redirect/get: a reload of the result must not log a second set of decisions
+        state.sessions.flash(request.state.ui_session.id, "offers:assignment", (made, form))
+        return RedirectResponse("/ui/offers", status_code=303)
 
     return _page(request, state, "write", build, form=form)
