@@ -415,8 +415,11 @@ def test_a_cross_site_post_to_ui_audiences_with_a_valid_session_is_403_and_saves
         assert client.post("/ui/audiences", data=bare, headers={"Origin": BASE}).status_code == 403
         assert [r.id for r in store.list()] == before
         # the control: the same form from the UI itself is saved
-        saved = client.post("/ui/audiences", data=form, headers={"Origin": BASE})
-        assert saved.status_code == 201, saved.text
+        saved = client.post("/ui/audiences", data=form, headers={"Origin": BASE}, follow_redirects=False)
+        assert (saved.status_code, saved.headers["location"]) == (303, "/ui/audiences"), saved.text
+        shown = client.get("/ui/audiences").text
+        assert 'id="created"' in shown and "evil-twin-v1" in shown  # once: a reload saves and shows nothing again
+        assert 'id="created"' not in client.get("/ui/audiences").text
     assert [r.id for r in store.list()] == [*before, "evil-twin-v1"]
     assert store.get("evil-twin-v1").size == len(CUSTOMERS)
 

@@ -383,9 +383,12 @@ def audiences_page(request: Request, state: State) -> Response:
         from targetwise.io.audiences import AudienceStore
 
         run = _run_or_none(state)
+        # an audience just saved (the create form redirects here): shown once, with the form as it was sent
+        made = state.sessions.take_flash(request.cookies.get(COOKIE), "audiences:created")
+        created, form = made if made is not None else (None, {})
         return _render(
             request, "audiences.html", key=key, run=run, fields=_fields(run), rows=range(1, MAX_CONDITIONS + 1),
-            form={}, created=None, error=None, saved=list(reversed(AudienceStore(state.workspace).list()))[:20],
+            form=form, created=created, error=None, saved=list(reversed(AudienceStore(state.workspace).list()))[:20],
         )
 
     return _page(request, state, "read", build)
@@ -407,8 +410,12 @@ async def create_audience_page(request: Request, state: State) -> Response:
             audit_details(request, audience_id=created.id, size=created.size)
         except (TargetwiseError, ValueError) as exc:
             error = _problem(exc)
+        if created is not None:
+            # post/redirect/get: a reload of the result must not save the audience a second time
+            state.sessions.flash(request.state.ui_session.id, "audiences:created", (created, form))
+            return RedirectResponse("/ui/audiences", status_code=303)
         return _render(
-            request, "audiences.html", status_code=201 if created else 422, key=key, run=run, fields=fields,
+            request, "audiences.html", status_code=422, key=key, run=run, fields=fields,
             rows=range(1, MAX_CONDITIONS + 1), form=form, created=created, error=error,
             saved=list(reversed(AudienceStore(state.workspace).list()))[:20],
         )
