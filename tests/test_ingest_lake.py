@@ -133,6 +133,19 @@ def test_delta_versions_ingest_exactly_their_lines(tmp_path: Path, workspace: Wo
     _check_versions(workspace, lines, read, "0", "latest")
     names = [name for (name,) in fetch_rows(workspace, "SELECT source FROM loads ORDER BY load_id")]
     assert names == [f"{table} (Delta version 0)", f"{table} (Delta version 1)"]
+    # a version loaded before is known from the log alone: with its data files gone it is still recognised
+    for data_file in table.glob("*.parquet"):
+        data_file.unlink()
+    again = read("0")
+    assert again.already_loaded and again.rows_read == N_FIRST and again.source == names[0]
+    # ... while a version not loaded yet needs its files: one clear error, nothing loaded
+    deltalake.write_deltalake(table, arrow_lines(lines[:5]), mode="append")
+    for data_file in table.glob("*.parquet"):
+        data_file.unlink()
+    with pytest.raises(IngestError, match=r"cannot read .*\(Delta version 2\): .*nothing was loaded"):
+        read("latest")
+    assert fetch_rows(workspace, "SELECT count(*) FROM loads") == [(2,)]
+    assert spool_files(workspace) == []
 
 
 def test_iceberg_snapshots_ingest_exactly_their_lines(tmp_path: Path, workspace: Workspace, mapping_path: Path,
@@ -149,6 +162,10 @@ def test_iceberg_snapshots_ingest_exactly_their_lines(tmp_path: Path, workspace:
     _check_versions(workspace, lines, read, "first", "latest")
     names = [name for (name,) in fetch_rows(workspace, "SELECT source FROM loads ORDER BY load_id")]
     assert names == [f"{metadata} (Iceberg snapshot {first})", f"{metadata} (Iceberg snapshot {latest})"]
+    # a snapshot loaded before is known from the metadata and manifests alone, without its data files
+    for data_file in (tmp_path / "wh").rglob("data/*.parquet"):
+        data_file.unlink()
+    assert read("first").already_loaded
     # the same snapshot named through the catalog is the same content: nothing added
     via_catalog = ingest(workspace, "transactions", "retail.sales", mapping=mapping_path,
                          catalog_uri=f"sqlite:///{tmp_path / 'catalog.db'}", catalog_name="shop")  # fmt: skip

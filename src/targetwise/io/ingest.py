@@ -49,7 +49,7 @@ from targetwise.io._ingest_quarantine import (
 )
 from targetwise.io._ingest_stage import _resolve_columns, _stage
 from targetwise.io._ingest_types import PII_COLUMNS, REASONS, IngestSummary
-from targetwise.io.lake import lake_format, read_lake
+from targetwise.io.lake import lake_format, open_lake
 from targetwise.io.mapping import Mapping, load_mapping
 from targetwise.io.readers import Source, read_source
 from targetwise.io.workspace import LOAD_SEQUENCE, Workspace
@@ -104,10 +104,14 @@ def ingest(
     if lake is not None:
         if query is not None:
             raise IngestError("--query reads a database, not a lake table", fix="leave out --query or --format")
-        source = read_lake(
+        opened = open_lake(
             location, format=lake, version=version, snapshot_id=snapshot_id, catalog_uri=catalog_uri,
-            catalog_name=catalog_name, spool_dir=spool_dir, spool_bytes=spool_bytes,
+            catalog_name=catalog_name,
         )  # fmt: skip
+        earlier = _loaded_before(workspace, table, opened.content_hash, mapping)
+        if earlier is not None:  # this version was loaded: known from its metadata, no row read
+            return earlier
+        source = opened.read(spool_dir=spool_dir, spool_bytes=spool_bytes)
     else:
         if version is not None or snapshot_id is not None or catalog_uri is not None:
             raise IngestError(
@@ -239,6 +243,22 @@ def ingest_arrow(
             fix="free disk space (or raise TARGETWISE_DUCKDB_MEMORY_LIMIT) and check that the workspace "
             "folder is writable, then ingest again",
         ) from None
+    return summary
+
+
+def _loaded_before(workspace: Workspace, table: str, content_hash: str, mapping: Mapping) -> IngestSummary | None:
+    """The already-loaded summary if this content (with this mapping) was loaded into ``table`` before."""
+    with workspace.connect() as con:
+        previous = con.execute(
+            "SELECT load_id, source, rows_read FROM loads WHERE table_name = ? AND content_hash = ? AND mapping_hash = ?",
+            [table, content_hash, mapping.digest()],
+        ).fetchone()
+    if previous is None:
+        return None
+    load_id, source_name, rows_read = previous
+    summary = IngestSummary(load_id=int(load_id), table=table, source=source_name, rows_read=int(rows_read))
+    summary.already_loaded = True
+    summary.warnings.append(f"this content was already loaded as load {load_id}; nothing added")
     return summary
 
 

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
 
-from targetwise.errors import DataValidationError, IngestError, Location
+from targetwise.errors import DataValidationError, IngestError, Location, TargetwiseError
 from targetwise.io.readers import ROW_COLUMN, Source, _check_column_names, _HeldBatches, _row_numbers
 
-__all__ = ["LAKE_FORMATS", "LakeTable", "lake_format", "read_lake"]
+__all__ = ["LAKE_FORMATS", "LakeTable", "lake_format", "open_lake", "read_lake"]
 
 LAKE_FORMATS = ("delta", "iceberg")
 
@@ -40,13 +41,22 @@ LAKE_BATCH_ROWS = 131_072
 _EXTRA_FIX = "pip install 'targetwise[lake]'"
 
 
+@dataclass(frozen=True)
 class LakeTable:
-    """One version of a lake table being read: display name, content hash, Arrow schema and batches."""
+    """One version of a lake table, opened: its display name and content hash, known before any row
+    is read (so a version loaded before is recognised at the cost of its metadata), and
+    :meth:`read`, which streams the rows into a :class:`Source`."""
 
-    def __init__(
-        self, *, name: str, content_hash: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
-    ) -> None:
-        self.name, self.content_hash, self.schema, self.batches = name, content_hash, schema, batches
+    name: str
+    content_hash: str
+    # opens the scan: (Arrow schema, record batches); called once, by read()
+    scan: Callable[[], tuple[pa.Schema, Iterator[pa.RecordBatch]]]
+
+    def read(self, *, spool_dir: Path | None = None, spool_bytes: int | None = None) -> Source:
+        """The rows with their ``source_row``, held or spooled (see the module docstring); call
+        ``Source.discard()`` when done."""
+        schema, batches = self.scan()
+        return _collect(self.name, self.content_hash, schema, batches, spool_dir=spool_dir, spool_bytes=spool_bytes)
 
 
 def lake_format(location: str | Path, *, format: str | None = None) -> str | None:
@@ -73,7 +83,7 @@ def lake_format(location: str | Path, *, format: str | None = None) -> str | Non
     return None
 
 
-def read_lake(
+def open_lake(
     location: str | Path,
     *,
     format: str,
@@ -81,11 +91,8 @@ def read_lake(
     snapshot_id: int | None = None,
     catalog_uri: str | None = None,
     catalog_name: str = "default",
-    spool_dir: Path | None = None,
-    spool_bytes: int | None = None,
-) -> Source:
-    """Read one version of a Delta or Iceberg table (see the module docstring); call
-    ``Source.discard()`` when done (it removes the spool, if one was written).
+) -> LakeTable:
+    """Open one version of a Delta or Iceberg table (its metadata only; ``LakeTable.read()`` reads the rows).
 
     ``version`` is a Delta version, ``snapshot_id`` an Iceberg snapshot. With ``catalog_uri``
     (Iceberg only), ``location`` is the table's ``namespace.table`` in that catalog (a pyiceberg
@@ -98,16 +105,31 @@ def read_lake(
                 "--snapshot-id and --catalog-uri are for Iceberg tables",
                 fix="use --version N for a Delta table",
             )
-        lake = _open_delta(str(location), version)
-    elif format == "iceberg":
+        return _open_delta(str(location), version)
+    if format == "iceberg":
         if version is not None:
-            raise IngestError(
-                "--version is for Delta tables", fix="use --snapshot-id ID for an Iceberg table"
-            )
-        lake = _open_iceberg(str(location), snapshot_id, catalog_uri=catalog_uri, catalog_name=catalog_name)
-    else:
-        raise IngestError(f"unknown table format {format!r}", fix="use --format delta or --format iceberg")
-    return _collect(lake, spool_dir=spool_dir, spool_bytes=spool_bytes)
+            raise IngestError("--version is for Delta tables", fix="use --snapshot-id ID for an Iceberg table")
+        return _open_iceberg(str(location), snapshot_id, catalog_uri=catalog_uri, catalog_name=catalog_name)
+    raise IngestError(f"unknown table format {format!r}", fix="use --format delta or --format iceberg")
+
+
+def read_lake(
+    location: str | Path,
+    *,
+    format: str,
+    version: int | None = None,
+    snapshot_id: int | None = None,
+    catalog_uri: str | None = None,
+    catalog_name: str = "default",
+    spool_dir: Path | None = None,
+    spool_bytes: int | None = None,
+) -> Source:
+    """:func:`open_lake` then ``read()``: one version's rows as a :class:`Source`."""
+    opened = open_lake(
+        location, format=format, version=version, snapshot_id=snapshot_id, catalog_uri=catalog_uri,
+        catalog_name=catalog_name,
+    )  # fmt: skip
+    return opened.read(spool_dir=spool_dir, spool_bytes=spool_bytes)
 
 
 def _require(module: str, what: str) -> ModuleType:
@@ -152,18 +174,18 @@ def _open_delta(location: str, version: int | None) -> LakeTable:
     files = sorted(zip(adds.column("path").to_pylist(), adds.column("size_bytes").to_pylist(), strict=True))
     name = f"{location} (Delta version {read_version})"
     content_hash = _hash("delta", table.table_uri, read_version, files)
-    try:
-        dataset = table.to_pyarrow_dataset()
-    except DeltaProtocolError:
-        # features the pyarrow dataset cannot apply (deletion vectors, ...): delta-rs's own engine reads it
-        reader = pa.RecordBatchReader.from_stream(
-            deltalake.QueryBuilder().register("t", table).execute("SELECT * FROM t")
-        )
-        return LakeTable(name=name, content_hash=content_hash, schema=reader.schema, batches=iter(reader))
-    return LakeTable(
-        name=name, content_hash=content_hash, schema=dataset.schema,
-        batches=iter(dataset.to_batches(batch_size=LAKE_BATCH_ROWS)),
-    )  # fmt: skip
+
+    def scan() -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        try:
+            dataset = table.to_pyarrow_dataset()
+        except DeltaProtocolError:
+            # features the pyarrow dataset cannot apply (deletion vectors, ...): delta-rs's own engine reads it
+            query = deltalake.QueryBuilder().register("t", table).execute("SELECT * FROM t")
+            reader = pa.RecordBatchReader.from_stream(query)
+            return reader.schema, iter(reader)
+        return dataset.schema, iter(dataset.to_batches(batch_size=LAKE_BATCH_ROWS))
+
+    return LakeTable(name=name, content_hash=content_hash, scan=scan)
 
 
 def _open_iceberg(
@@ -221,12 +243,15 @@ def _open_iceberg(
          sorted((d.file_path, d.file_size_in_bytes) for d in task.delete_files))
         for task in scan.plan_files()
     )  # fmt: skip
-    reader = scan.to_arrow_batch_reader()
+
+    def read_scan() -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        reader = scan.to_arrow_batch_reader()
+        return reader.schema, iter(reader)
+
     return LakeTable(
         name=f"{location} (Iceberg snapshot {snapshot.snapshot_id})",
         content_hash=_hash("iceberg", table.metadata.location, snapshot.snapshot_id, files),
-        schema=reader.schema,
-        batches=iter(reader),
+        scan=read_scan,
     )
 
 
@@ -243,17 +268,25 @@ def _plain_type(arrow_type: pa.DataType) -> pa.DataType:
     return arrow_type
 
 
-def _collect(lake: LakeTable, *, spool_dir: Path | None, spool_bytes: int | None) -> Source:
-    names = list(lake.schema.names)
-    _check_column_names(lake.name, names, where="schema")
-    types = [_plain_type(f.type) for f in lake.schema]
+def _collect(
+    name: str,
+    content_hash: str,
+    lake_schema: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+    *,
+    spool_dir: Path | None,
+    spool_bytes: int | None,
+) -> Source:
+    names = list(lake_schema.names)
+    _check_column_names(name, names, where="schema")
+    types = [_plain_type(f.type) for f in lake_schema]
     # field metadata (Iceberg's field ids) dropped: the spool's schema is the ingest's
     schema = pa.schema(
         [pa.field(n, t) for n, t in zip(names, types, strict=True)] + [pa.field(ROW_COLUMN, pa.int64())]
     )
     sink = _HeldBatches(schema, spool_dir, spool_bytes)
     try:
-        for batch in lake.batches:
+        for batch in batches:
             if batch.num_rows == 0:
                 continue
             columns = [
@@ -263,18 +296,28 @@ def _collect(lake: LakeTable, *, spool_dir: Path | None, spool_bytes: int | None
             sink.add(pa.RecordBatch.from_arrays([*columns, _row_numbers(batch.num_rows, first=sink.rows + 1)],
                                                 schema=schema))  # fmt: skip
         sink.close()
+    except TargetwiseError:
+        sink.abandon()
+        raise
+    except Exception as exc:  # a data file gone or unreadable (the lake readers' own error types)
+        sink.abandon()
+        raise IngestError(
+            f"cannot read {name}: {_first_line(exc)}; nothing was loaded",
+            fix="check that the table's data files are there and readable (a vacuumed or expired version cannot "
+            "be read back); ingest the latest version instead",
+        ) from None
     except BaseException:
         sink.abandon()
         raise
     if sink.rows == 0:
         sink.abandon()
-        raise DataValidationError(f"{lake.name} has no rows", location=Location(file=lake.name),
+        raise DataValidationError(f"{name} has no rows", location=Location(file=name),
                                   fix="check the version or snapshot; nothing would be loaded")  # fmt: skip
     if sink.spool is not None:
-        return Source(table=None, name=lake.name, content_hash=lake.content_hash, parquet_path=sink.spool.path,
+        return Source(table=None, name=name, content_hash=content_hash, parquet_path=sink.spool.path,
                       parquet_schema=schema, parquet_rows=sink.rows, spooled=True)  # fmt: skip
     return Source(
-        table=pa.Table.from_batches(sink.held, schema=schema), name=lake.name, content_hash=lake.content_hash
+        table=pa.Table.from_batches(sink.held, schema=schema), name=name, content_hash=content_hash
     )
 
 
