@@ -174,7 +174,7 @@ def test_every_state_changing_ui_post_needs_its_origin_and_token(client: TestCli
         assert wrong.status_code == 403, path
     assert AudienceStore(service_ws).list() == [] and len(client.app.state.service.sessions) == 1
     # the controls: the same forms from the UI itself (a same-origin Referer is enough without Origin)
-    expected = {"/ui/audiences": 201, "/ui/audiences/preview": 200, "/ui/campaigns": 200, "/ui/logout": 303}
+    expected = {"/ui/audiences": 303, "/ui/audiences/preview": 200, "/ui/campaigns": 200, "/ui/logout": 303}  # saved: see other
     for path, form in forms.items():
         headers = {"Referer": f"{BASE}/ui/audiences"} if path == "/ui/campaigns" else {"Origin": BASE}
         done = client.post(path, data=form, headers=headers, follow_redirects=False)
