@@ -89,7 +89,8 @@ def ingest(
 
     A Delta or Iceberg table (``format``, or detected: a folder with ``_delta_log``, a
     ``*.metadata.json`` file) is read in place at ``version`` / ``snapshot_id`` (default: the
-    latest) by :func:`targetwise.io.lake.read_lake`.
+    latest) through :func:`targetwise.io.lake.open_lake` (a version already loaded is recognised from its
+    metadata before any row is read).
     """
     spec = table_spec(table)
     if spec.name not in TABLES or spec.name in ("quarantine", "loads", "anonymous_transactions"):

@@ -31,7 +31,7 @@ import pyarrow as pa
 from targetwise.errors import DataValidationError, IngestError, Location, TargetwiseError
 from targetwise.io.readers import ROW_COLUMN, Source, _check_column_names, _HeldBatches, _row_numbers
 
-__all__ = ["LAKE_FORMATS", "LakeTable", "lake_format", "open_lake", "read_lake"]
+__all__ = ["LAKE_FORMATS", "LakeTable", "lake_format", "open_lake"]
 
 LAKE_FORMATS = ("delta", "iceberg")
 
@@ -111,25 +111,6 @@ def open_lake(
             raise IngestError("--version is for Delta tables", fix="use --snapshot-id ID for an Iceberg table")
         return _open_iceberg(str(location), snapshot_id, catalog_uri=catalog_uri, catalog_name=catalog_name)
     raise IngestError(f"unknown table format {format!r}", fix="use --format delta or --format iceberg")
-
-
-def read_lake(
-    location: str | Path,
-    *,
-    format: str,
-    version: int | None = None,
-    snapshot_id: int | None = None,
-    catalog_uri: str | None = None,
-    catalog_name: str = "default",
-    spool_dir: Path | None = None,
-    spool_bytes: int | None = None,
-) -> Source:
-    """:func:`open_lake` then ``read()``: one version's rows as a :class:`Source`."""
-    opened = open_lake(
-        location, format=format, version=version, snapshot_id=snapshot_id, catalog_uri=catalog_uri,
-        catalog_name=catalog_name,
-    )  # fmt: skip
-    return opened.read(spool_dir=spool_dir, spool_bytes=spool_bytes)
 
 
 def _require(module: str, what: str) -> ModuleType:
