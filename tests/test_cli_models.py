@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from targetwise.cli import app
+from targetwise.config import get_settings
 from targetwise.io.modeldata import open_model_data
 from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
@@ -124,10 +125,14 @@ def test_report_is_self_contained_and_covers_every_stage(synthetic_demo: Workspa
 
 def test_audience_create_and_hashed_export(synthetic_demo: Workspace, tmp_path: Path) -> None:
     import hashlib
+    import shutil
 
     from targetwise.cli.audiences import parse_where
     from targetwise.io.consent import opted_out
 
+    # creating an audience writes to the workspace: work on a copy, the session's demo is shared read-only
+    shutil.copytree(synthetic_demo.path, tmp_path / "ws")
+    synthetic_demo = Workspace.open(tmp_path / "ws", get_settings(workspace=tmp_path / "ws", duckdb_threads=2))
     run = RunStore(synthetic_demo).active()
     clv = run.read_table("clv/customer_clv.parquet")
     threshold = float(clv["clv"].median())
