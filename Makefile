@@ -31,7 +31,7 @@ demo: install
 TEST_WORKERS ?= 2
 
 test: install-dev browser
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=40
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
