@@ -58,8 +58,18 @@ def offers_frame() -> pd.DataFrame:
     })
 
 
+def clear_offer_tables(ws: Workspace) -> None:
+    """Empty ``offers`` and ``offer_decisions`` (the synthetic demo's own catalogue and log), so a planted log
+    is the only one: test set-up on a copy, never on the shared demo."""
+    with ws.connect() as con:
+        con.execute("DELETE FROM offer_decisions")
+        con.execute("DELETE FROM offers")
+
+
 def plant_offer_log(ws: Workspace, folder: Path, *, random_state: int = 7) -> PlantedLog:
-    """Ingest the offers and a planted log (both as CSV files through the ingest) into ``ws``."""
+    """Ingest the offers and a planted log (both as CSV files through the ingest) into ``ws``, replacing the
+    demo's own offers and log."""
+    clear_offer_tables(ws)
     offers_csv = folder / "offers.csv"
     offers_frame().to_csv(offers_csv, index=False)
     loaded = ingest(ws, "offers", offers_csv)

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from offers_fixtures import offers_frame, plant_offer_log
+from offers_fixtures import clear_offer_tables, offers_frame, plant_offer_log
 from service_fixtures import Keys
 from targetwise.cli.app import app
 from targetwise.config import get_settings
@@ -181,6 +181,7 @@ def test_assigning_from_the_page_logs_the_decisions_it_reports(served) -> None:
 
 def test_without_offers_the_page_says_how_to_add_them(synthetic_demo: Workspace, tmp_path: Path) -> None:
     ws = _copy(synthetic_demo.path, tmp_path)
+    clear_offer_tables(ws)  # a shop without offers (the synthetic demo has its own)
     keys = Keys(ws)
     with TestClient(create_app(ws.settings, workspace=ws), base_url="http://127.0.0.1") as client:
         _login(client, keys.read)

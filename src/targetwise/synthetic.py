@@ -45,6 +45,14 @@ from targetwise._synthetic_engage import (
     generate_engagements,
     truth_columns,
 )
+from targetwise._synthetic_offers import (
+    AFFINITY_RATE,
+    BASE_RATE,
+    HOLDOUT_SHARE,
+    HOUSE_PROBABILITIES,
+    offer_frames,
+)
+from targetwise._synthetic_offers import OFFERS as SYNTHETIC_OFFERS
 from targetwise._synthetic_params import (
     _ANON_SHARE,
     _BASE_AFFINITY,
@@ -96,6 +104,8 @@ class SyntheticRetailer:
     truth: pd.DataFrame
     params: dict[str, Any]
     engagements: pd.DataFrame | None = None
+    offers: pd.DataFrame | None = None
+    offer_decisions: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The canonical (ingestible) tables by name, ready for ingest."""
@@ -111,6 +121,8 @@ class SyntheticRetailer:
                 "responses",
                 "consent",
                 "engagements",
+                "offers",
+                "offer_decisions",
             )
             if getattr(self, name) is not None
         }
@@ -158,6 +170,7 @@ def generate_retailer(
     campaign: bool = True,
     pii: bool = True,
     engagements: bool = True,
+    offers: bool = True,
 ) -> SyntheticRetailer:
     """Generate a synthetic retailer with planted ground truth.
 
@@ -174,6 +187,10 @@ def generate_retailer(
     ``preferred_hour_band`` (hours ``preferred_hour_from`` .. ``preferred_hour_to``, shop time),
     ``preferred_channel``, ``responsiveness``, ``machine_opener``, ``preferred_offer`` and
     ``offer_affinity_<kind>`` for each of ``OFFER_KINDS``).
+
+    ``offers``: the offer catalogue (one offer per kind) and an offer log of a house policy with a uniform
+    holdout, rewarded from the planted affinities (:mod:`targetwise._synthetic_offers`), from a third
+    generator; ``params["offers"]`` holds the reward formula and the logging policy.
     """
     if not isinstance(n_customers, (int, np.integer)) or n_customers < 20:
         raise ConfigError(
@@ -202,6 +219,7 @@ def generate_retailer(
     rng = np.random.default_rng(random_state)
     # the engagement log's own generator: spawning does not advance ``rng``, so no other draw changes
     engage_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    offers_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # the second child
     type_names = list(CUSTOMER_TYPES)
     types = [CUSTOMER_TYPES[n] for n in type_names]
 
@@ -427,8 +445,20 @@ def generate_retailer(
                 "is_machine": log["is_machine"].astype(bool),
             }
         )
+    offer_tables: dict[str, pd.DataFrame | None] = {"offers": None, "offer_decisions": None}
+    if offers:
+        offer_tables = offer_frames(offers_rng, planted["offer_affinity"], t0=t0, signup=signup, horizon=horizon,
+                                     cust_ids=cust_ids)
+        params["offers"] = {
+            "reward": f"conversion ~ Bernoulli({BASE_RATE} + {AFFINITY_RATE} x offer_affinity_<kind>)",
+            "offer_kinds": {o[0]: o[2] for o in SYNTHETIC_OFFERS},
+            "holdout_share": HOLDOUT_SHARE,
+            "house_probabilities": dict(zip([o[0] for o in SYNTHETIC_OFFERS], HOUSE_PROBABILITIES.tolist(),
+                                            strict=True)),
+        }
     return SyntheticRetailer(
         engagements=engagement_frame,
+        **offer_tables,
         transactions=transactions,
         customers=customers,
         customer_pii=pii_frame,

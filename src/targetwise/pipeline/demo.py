@@ -102,7 +102,7 @@ def run_demo(
 
         retailer = generate_retailer(n_customers=n_customers, random_state=settings.random_state)
         for table in ("products", "customers", "customer_pii", "campaigns", "campaign_exposures",
-                      "responses", "consent", "transactions", "engagements"):
+                      "responses", "consent", "transactions", "engagements", "offers", "offer_decisions"):
             frame = getattr(retailer, table, None)
             if frame is None or frame.empty:
                 continue
