@@ -18,6 +18,19 @@ ONLINE_RETAIL_MAPPING = REPO / "examples" / "online_retail.toml"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the file order below under xdist: its loadfile scheduler re-sorts files by test count by default.
+
+    pytest-xdist's ``--loadscope-reorder`` is on unless ``--no-loadscope-reorder`` is given, and it hands out
+    the files with the most tests first. That undid the longest-first order: the Spark run (3 tests, ~4 min),
+    Spark Connect (2), the tour, the crawl and the API fuzz (1-2 tests each) were among the last 15 of 132
+    files, so one worker ran them while the other had nothing left. Turned off here so ``make test`` needs
+    no extra flag; a test count says nothing about a file's seconds.
+    """
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest files first: those with a Spark test, then those with a slow test, then the rest.
 
@@ -85,11 +98,13 @@ def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> W
 
 @pytest.fixture(scope="session")
 def synthetic_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """One small synthetic shop built by `run_demo` (ingest -> profile -> full run), shared read-only."""
+    """One small synthetic shop built by `run_demo` (ingest -> profile -> full run), shared read-only; without the
+    demo's two sample audiences (tests save their own; tests/test_demo_audiences.py checks the demo's)."""
     from targetwise.pipeline.demo import run_demo
 
     return _built_once(tmp_path_factory, "synthetic-demo",
-                       lambda path, settings: run_demo(path, settings, data="synthetic", n_customers=300))
+                       lambda path, settings: run_demo(path, settings, data="synthetic", n_customers=300,
+                                                       audiences=False))
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +113,7 @@ def online_retail_demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     from targetwise.pipeline.demo import run_demo
 
     return _built_once(tmp_path_factory, "online-retail-demo",
-                       lambda path, settings: run_demo(path, settings, data="online-retail"))
+                       lambda path, settings: run_demo(path, settings, data="online-retail", audiences=False))
 
 
 def spooling_workspace(tmp_path: Path, name: str, spool_mb: int) -> Workspace:
