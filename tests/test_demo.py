@@ -47,10 +47,20 @@ def test_demo_command_prints_where_everything_is(tmp_path: Path) -> None:
     assert "demo workspace ready" in r.output and "stages run: ingest, profile, features, segments, clv" in r.output
     assert str(tmp_path / "d" / "artifacts" / "reports" / "profile.html") in r.output.replace("\n", "")
     assert f"targetwise serve --workspace {tmp_path / 'd'}" in r.output.replace("\n", "")
+    # the two sample audiences are saved before the report, which lists them
+    from targetwise.config import get_settings
+    from targetwise.io.audiences import AudienceStore
+
+    store = AudienceStore(Workspace.open(tmp_path / "d", get_settings(workspace=tmp_path / "d")))
+    sizes = {a.id: a.size for a in store.list()}
+    assert set(sizes) == {"top-tenth-by-clv-v1", "like-the-top-tenth-by-clv-v1"}
+    for audience_id, size in sizes.items():
+        assert f"sample audience {audience_id}: {size:,} customers" in r.output
+    report = (tmp_path / "d" / "artifacts" / "reports" / "report.html").read_text()
+    assert all(f'data-audience="{a}"' in report for a in sizes) and 'id="send-times"' in report and 'id="offers"' in report
     # the key printed once works against the service
     from fastapi.testclient import TestClient
 
-    from targetwise.config import get_settings
     from targetwise.io.keys import PREFIX
     from targetwise.service.app import create_app
 
@@ -77,8 +87,8 @@ def test_demo_rejects_unknown_data(tmp_path: Path) -> None:
 def test_demo_on_the_bundled_online_retail_data(online_retail_demo: Workspace) -> None:
     """`make demo`'s job: real data through every stage (uplift is skipped: the data has no campaign).
 
-    The session's ``online_retail_demo`` fixture is exactly ``run_demo(path, settings, data="online-retail")``
-    (tests/conftest.py), built once per test session; building it again here cost 95 s of a 2-core CI box.
+    The session's ``online_retail_demo`` fixture is ``run_demo(path, settings, data="online-retail")`` without the
+    sample audiences (tests/conftest.py), built once per test session; building it again here cost 95 s of a 2-core CI box.
     """
     run = RunStore(online_retail_demo).active()
     statuses = {s: rec["status"] for s, rec in run.manifest["stages"].items()}

@@ -198,6 +198,8 @@ def demo(
     console.print(f"stages run: {plain(', '.join(result.stages))}")
     for name, path in result.outputs.items():
         console.print(f"  {plain(name)}: {plain(path)}")
+    for audience_id, size in result.audiences.items():
+        console.print(f"  sample audience {plain(audience_id)}: {size:,} customers")
     from targetwise.io.keys import KeyStore
     from targetwise.io.workspace import Workspace
 

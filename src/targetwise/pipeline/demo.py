@@ -15,11 +15,11 @@ from targetwise.io.ingest import IngestSummary, ingest, ingest_arrow
 from targetwise.io.mapping import load_mapping
 from targetwise.io.profile import profile_workspace
 from targetwise.io.readers import source_from_frame
-from targetwise.io.runs import StageRecord
+from targetwise.io.runs import RunInfo, StageRecord
 from targetwise.io.workspace import MARKER_FILE, Workspace
 from targetwise.reports.render import render_profile_html
 
-__all__ = ["DEMO_DATASETS", "DemoResult", "bundled_online_retail", "run_demo"]
+__all__ = ["DEMO_DATASETS", "DemoResult", "bundled_online_retail", "run_demo", "save_demo_audiences"]
 
 DEMO_DATASETS = ("online-retail", "synthetic", "complete-journey")
 Progress = Callable[[str], None]
@@ -36,6 +36,8 @@ class DemoResult:
     #: lines of the source left out before the ingest, by reason (Complete Journey: lines that sold nothing)
     left_out: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: the sample audiences the demo saved (a seed and its lookalike), by id -> size
+    audiences: dict[str, int] = field(default_factory=dict)
 
 
 def bundled_online_retail() -> tuple[Path, Path]:
@@ -53,6 +55,7 @@ def run_demo(
     n_customers: int = 2000,
     progress: Progress | None = None,
     stage_done: Callable[[StageRecord], None] | None = None,
+    audiences: bool = True,
 ) -> DemoResult:
     """Build a workspace from bundled data and run every stage that exists.
 
@@ -124,6 +127,10 @@ def run_demo(
     result.outputs["run"] = info.path
     result.stages.extend(name for name, rec in info.stages().items() if rec.status == "ok")
 
+    if audiences and "clv" in result.stages and "features" in result.stages:
+        step("saving sample audiences (a seed and its lookalike)")
+        result.audiences = save_demo_audiences(ws, info)
+
     step("writing the report")
     from targetwise.reports.report import render_report
 
@@ -132,3 +139,28 @@ def run_demo(
     result.outputs["report"] = report_path
     result.stages.append("report")
     return result
+
+
+def save_demo_audiences(ws: Workspace, info: RunInfo) -> dict[str, int]:
+    """Save the demo's sample audiences from ``info``: the top tenth by CLV (a condition on ``clv``) and a
+    lookalike of it of the same size (the customers outside it most like its members). Id -> size."""
+    from targetwise.io import outputs as out
+    from targetwise.usecases.audiences import create_audience
+    from targetwise.usecases.lookalikes import lookalike_audience
+    from targetwise.usecases.runs import RunData
+
+    run = RunData(info, product_names=ws.product_names, currency=ws.settings.currency_symbol)
+    clv = run.table(out.CLV)["clv"].dropna()
+    if len(clv) < 20:
+        return {}
+    threshold = round(float(clv.quantile(0.9)), 2)
+    seed = create_audience(ws, run, name="Top tenth by CLV", conditions=[{"field": "clv", "op": ">=", "value": threshold}],
+                           created_by="demo")
+    saved = {seed.id: seed.size}
+    candidates = len(run.table(out.FEATURES)) - seed.size
+    if seed.size and candidates > seed.size:
+        like = lookalike_audience(ws, run, seed.id, size=seed.size, save_as="Like the top tenth by CLV",
+                                  created_by="demo", random_state=ws.settings.random_state)
+        if like.saved is not None:
+            saved[like.saved.id] = like.saved.size
+    return saved

@@ -28,6 +28,7 @@ from targetwise.presentation import Currency
 from targetwise.reports.cohorts import cohorts_section
 from targetwise.reports.figures import figure_to_data_uri, new_axes
 from targetwise.reports.forecasts import forecasts_section
+from targetwise.reports.engage import audiences_section, send_times_section
 from targetwise.reports.offers import offers_section
 from targetwise.reports.render import _base_context, environment, profile_context
 from targetwise.usecases.drift import drift_banner
@@ -259,6 +260,8 @@ def render_report(workspace: Workspace, run: RunInfo | None) -> str:
             "cohorts": cohorts_section(run, currency),
             "forecasts": forecasts_section(run, currency, _forecast(run)),
             "offers": offers_section(workspace, run_data),
+            "send_times": send_times_section(run_data),
+            "audiences": audiences_section(workspace),
             "drift": drift_banner(run),
             "drift_record": run.read_json(out.DRIFT) if run.has(out.DRIFT) else None,
         }

@@ -287,6 +287,9 @@ class AudiencePublic(BaseModel):
     excluded: dict[str, int]
     created_at: str
     created_by: str | None
+    source: dict[str, Any] | None = Field(
+        default=None, description="Where the members came from when not from conditions alone: {kind: ids, file, "
+        "listed, ...} for an id file, {kind: lookalike, seed, size, method, expected_similarity, ...} for a lookalike.")
 
 
 class AudienceList(BaseModel):

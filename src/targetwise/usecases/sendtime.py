@@ -26,8 +26,8 @@ from targetwise.io.workspace import Workspace
 from targetwise.runconfig import SendtimeConfig
 from targetwise.usecases.runs import RunData
 
-__all__ = ["SEND_TIME_COLUMNS", "SendTimes", "local_sends", "send_schedule", "send_time_of", "send_times_at",
-           "send_times_workspace"]
+__all__ = ["SEND_TIME_COLUMNS", "SendTimes", "local_sends", "send_schedule", "send_time_of", "send_time_summary",
+           "send_times_at", "send_times_workspace"]
 
 AsOf = date | datetime | str | pd.Timestamp
 SEND_TIME_COLUMNS = ("customer_id", "best_weekday", "best_hour", "best_channel", "confidence", "source")
@@ -130,6 +130,35 @@ def send_time_of(run: RunData, customer_id: str) -> dict[str, Any] | None:
         return None
     return {**{c: row[c] for c in SEND_TIME_COLUMNS}, "best_weekday_name": WEEKDAYS[int(row["best_weekday"])],
             "summary": describe(row)}
+
+
+def send_time_summary(run: RunData) -> dict[str, Any] | None:
+    """The shop-wide view of the run's send-time table: customers by best channel, by the level the estimate
+    came from, and by best weekday x hour band (rows Monday..Sunday, columns :data:`HOUR_BANDS`); with the
+    stage's sends and responses. None when the run has no send times."""
+    if not run.has(out.SEND_TIMES):
+        return None
+    table = run.table(out.SEND_TIMES)
+    if table.empty:
+        return None
+    stage = run.info.stage("sendtime")
+    metrics = dict(stage.metrics) if stage is not None else {}
+    band = pd.cut(table["best_hour"].astype(int), bins=[lo for lo, _ in HOUR_BANDS] + [HOUR_BANDS[-1][1]],
+                  right=False, labels=False)
+    grid = pd.crosstab(table["best_weekday"].astype(int), band).reindex(index=range(7), columns=range(len(HOUR_BANDS)),
+                                                                         fill_value=0)
+    return {
+        "customers": len(table),
+        "by_channel": {str(k): int(v) for k, v in table["best_channel"].value_counts().sort_index().items()},
+        "by_source": {str(k): int(v) for k, v in table["source"].value_counts().sort_index().items()},
+        "weekday_band": grid.to_numpy(dtype=int).tolist(),
+        "weekdays": list(WEEKDAYS),
+        "bands": [f"{lo:02d}:00-{hi - 1:02d}:59" for lo, hi in HOUR_BANDS],
+        "mean_confidence": float(table["confidence"].mean()),
+        "sends": metrics.get("sends"),
+        "responses": metrics.get("responses"),
+        "timezone": metrics.get("timezone"),
+    }
 
 
 def send_schedule(times: pd.DataFrame, customer_ids: list[str], *, week_of: AsOf, timezone: str) -> pd.DataFrame:
