@@ -219,3 +219,33 @@ def test_the_report_shows_the_use_cases_evaluation(planted: Path, tmp_path: Path
     assert f"{direct['gains']['over_logging']:+.4f}" in section and f"{direct['gains']['over_uniform']:+.4f}" in section
     assert "expected reward per decision" in section and "not an incremental effect" in section
     assert '<a href="#offers">' in report
+
+
+def test_an_evaluation_is_computed_once_per_state_of_its_inputs(planted: Path, tmp_path: Path) -> None:
+    """The service keeps the evaluation until the run, the offers, the log or consent change: a reload gets the
+    same object; a new rewarded decision or a profiling objection gives a new evaluation counting it."""
+    import pandas as pd
+
+    from targetwise.io.consent import record_consent
+    from targetwise.io.offers import record_decisions
+    from targetwise.service.state import ServiceState
+
+    ws = _copy(planted, tmp_path)
+    state = ServiceState(settings=ws.settings, workspace=ws)
+    run = active_run(ws)
+    first = state.offer_evaluation(run)
+    assert state.offer_evaluation(run) is first  # kept
+    assert state.offer_evaluation(run, method="linucb") is not first  # another method: its own evaluation
+    assert first.to_dict() == evaluate_offers(ws, run).to_dict()
+    customer = str(first.rows["customer_id"].iloc[0])
+    record_decisions(ws, pd.DataFrame({
+        "customer_id": [customer], "offer_id": ["B"], "decided_at": [pd.Timestamp("2026-06-01 10:00", tz="UTC")],
+        "propensity": [0.2], "reward": [1.0], "reward_kind": ["conversion"],
+        "observed_at": [pd.Timestamp("2026-06-02 10:00", tz="UTC")],
+    }), source="one more reward")
+    second = state.offer_evaluation(run)
+    assert second is not first and second.evaluated == first.evaluated + 1
+    assert state.offer_evaluation(run) is second
+    record_consent(ws, customer, purpose="profiling", status="revoked", source="test")
+    third = state.offer_evaluation(run)
+    assert third is not second and customer not in set(third.rows["customer_id"].astype(str))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from targetwise.io._ingest_types import IngestSummary
     from targetwise.io.workspace import Workspace
 
-__all__ = ["offer_catalogue", "offer_log", "record_decisions"]
+__all__ = ["offer_catalogue", "offer_inputs_token", "offer_log", "record_decisions"]
 
 _LOG = """
 WITH d AS (SELECT * FROM offer_decisions {where}),
@@ -88,3 +88,15 @@ def record_decisions(
             values = decisions[column]
             decisions[column] = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
     return ingest_arrow(workspace, "offer_decisions", source_from_frame(decisions, name=source), now=now)
+
+
+def offer_inputs_token(workspace: Workspace) -> tuple[tuple[int, int | None], ...]:
+    """A cheap fingerprint of what an offer evaluation reads besides the run: the rows of ``offers``,
+    ``offer_decisions`` and ``consent`` (count and a sum of row hashes each). Any ingest, posted reward,
+    consent change or erasure changes it; an unchanged token means the same evaluation."""
+    with workspace.connect(read_only=True) as con:
+        return tuple(
+            tuple(con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchone() or (0, None))
+            for table in ("offers", "offer_decisions", "consent")
+        )
+

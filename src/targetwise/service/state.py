@@ -174,6 +174,9 @@ class ServiceState:
     _waiting_lock: threading.Lock = field(default_factory=threading.Lock)
     _names: dict[str, str] | None = None
     _names_tried_at: float = -math.inf
+    #: offer evaluations by (run, manifest stamp, method, reward kind, inputs token); the last few kept
+    _offer_evaluations: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+    _offer_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.keys = KeyStore(self.workspace)
@@ -218,6 +221,28 @@ class ServiceState:
                     time.sleep(0.1)
         finally:
             self.db_lock.release()
+
+    def offer_evaluation(self, run: RunData, *, method: str = "thompson", reward_kind: str | None = None) -> Any:
+        """:func:`targetwise.usecases.offers.evaluate_offers` with its defaults, computed once per state of its
+        inputs: the run (its id and manifest, which an erasure rewrites) and the offers, the offer log and
+        consent (:func:`~targetwise.io.offers.offer_inputs_token`, a query of a few milliseconds). The UI page
+        and ``GET /v1/offers/evaluate`` share it, so a reload answers at once and both show the same numbers."""
+        from targetwise.io.offers import offer_inputs_token
+        from targetwise.usecases.offers import evaluate_offers
+
+        token = self.when_free(lambda: offer_inputs_token(self.workspace))
+        manifest = run.info.path / "manifest.json"
+        key = (run.run_id, manifest.stat().st_mtime_ns if manifest.exists() else None, method, reward_kind, token)
+        with self._offer_lock:
+            if key in self._offer_evaluations:
+                self._offer_evaluations.move_to_end(key)
+                return self._offer_evaluations[key]
+        evaluation = evaluate_offers(self.workspace, run, method=method, reward_kind=reward_kind)
+        with self._offer_lock:
+            self._offer_evaluations[key] = evaluation
+            while len(self._offer_evaluations) > 8:
+                self._offer_evaluations.popitem(last=False)
+        return evaluation
 
     def product_names(self) -> dict[str, str]:
         """product_id -> name from the catalogue, cached; retried at most every 30 s if busy."""

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 
 from targetwise.service.deps import ActiveRun, ReadKey, State, WriteKey, audit_details
 from targetwise.service.schemas_offers import OfferAssignPublic, OfferAssignRequest, OfferEvaluationPublic
-from targetwise.usecases.offers import assign_offers, evaluate_offers
+from targetwise.usecases.offers import assign_offers
 
 router = APIRouter(prefix="/offers", tags=["offers"])
 
@@ -36,4 +36,4 @@ def evaluate(key: ReadKey, state: State, run: ActiveRun,
     """Off-policy estimates (IPW, self-normalised IPW, doubly robust, bootstrap intervals) of the learned
     policy against the logging policy and uniform random, from the offer log."""
     return OfferEvaluationPublic.model_validate(
-        evaluate_offers(state.workspace, run, method=method, reward_kind=reward_kind).to_dict())
+        state.offer_evaluation(run, method=method, reward_kind=reward_kind).to_dict())

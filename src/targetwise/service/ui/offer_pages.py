@@ -4,7 +4,8 @@ policy against the logging policy and uniform random, and an assignment form (``
 The page calls :func:`targetwise.usecases.offers.list_offers`, :func:`evaluate_offers` and
 :func:`assign_offers`, the use cases behind ``targetwise offers evaluate|assign`` and
 ``GET /v1/offers/evaluate`` / ``POST /v1/offers/assign``, with their defaults (200 bootstrap resamples), so
-every estimate is the one the CLI's ``--json`` and the API answer. Reading needs a read key; assigning
+every estimate is the one the CLI's ``--json`` and the API answer (computed once per state of the run, the offers,
+the log and consent: :meth:`ServiceState.offer_evaluation`). Reading needs a read key; assigning
 logs decisions, so it needs a write key and the form carries the session's CSRF token (``pages._key``).
 """
 
@@ -27,7 +28,6 @@ from targetwise.usecases.offers import (
     OfferAssignment,
     OfferEvaluation,
     assign_offers,
-    evaluate_offers,
     list_offers,
 )
 
@@ -52,7 +52,7 @@ def _evaluation(state: ServiceState, method: str, reward_kind: str | None) -> tu
     if run is None:
         return None, "No run is being served yet: the evaluation needs the run's customer features."
     try:
-        return evaluate_offers(state.workspace, run, method=method, reward_kind=reward_kind), None
+        return state.offer_evaluation(run, method=method, reward_kind=reward_kind), None
     except (NotFoundError, ConfigError, DataValidationError) as exc:  # no log, mixed kinds, bad eligibility
         return None, f"{exc.message} (fix: {exc.fix})" if exc.fix else exc.message
 
