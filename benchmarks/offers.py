@@ -10,6 +10,9 @@ In the planted simulator (targetwise.engage.OfferSimulator: 5 features, 4 offers
 * Learning: 500 uniform decisions, then ``--rounds`` rounds of ``--batch`` customers, learning from each
   round's rewards; the final greedy policy's exact value on 20,000 fresh customers as a share of the
   oracle's gain over uniform: ``(learned - uniform) / (oracle - uniform)``.
+* Regret curves: regret per decision round by round (the oracle's expected reward minus the policy's) of
+  Thompson, LinUCB and uniform, mean over the seeds, from ``usecases.offers.offer_regret_curves`` (the curve
+  the report's next-best offers section draws); the plot is written to ``--regret-png``.
 
     .venv/bin/python benchmarks/offers.py --seeds 20
 """
@@ -126,6 +129,8 @@ def main() -> int:
     parser.add_argument("--log", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--regret-only", action="store_true", help="only the regret curves")
+    parser.add_argument("--regret-png", default=str(Path(__file__).resolve().parent / "results" / "offers_regret.png"))
     args = parser.parse_args()
     try:
         import mabwiser  # noqa: F401
@@ -134,6 +139,9 @@ def main() -> int:
     except ImportError:
         peers = []
     print(f"Machine: {describe()}\n")
+    if args.regret_only:
+        regret_table(args.seeds, Path(args.regret_png))
+        return 0
     errors = [ope_accuracy(seed, args.log) for seed in range(args.seeds)]
     print(f"OPE accuracy over {args.seeds} seeds, {args.log:,} logged decisions each (relative error vs exact value)\n")
     print("| policy / estimator | median relative error | share of seeds within 10% |")
@@ -150,7 +158,32 @@ def main() -> int:
         share = np.array([s[name][0] for s in shares])
         secs = np.mean([s[name][1] for s in shares])
         print(f"| {name} | {np.median(share):.1%} | {share.min():.1%} | {(share >= 0.9).mean():.0%} | {secs:.2f} |")
+    regret_table(args.seeds, Path(args.regret_png))
     return 0
+
+
+def regret_table(seeds: int, png: Path) -> None:
+    from targetwise.reports.figures import new_axes, save_png
+    from targetwise.usecases.offers import offer_regret_curves
+
+    runs = [offer_regret_curves(4, random_state=seed) for seed in range(seeds)]
+    mean = {name: np.mean([r[name] for r in runs], axis=0) for name in runs[0]}
+    rounds = len(mean["uniform"])
+    print(f"\nRegret per decision by round (oracle minus policy, expected reward), mean over {seeds} seeds; "
+          "500 uniform decisions, then rounds of 1,000, 10 % holdout\n")
+    print("| policy | " + " | ".join(str(r + 1) for r in range(rounds)) + " |")
+    print("|---|" + "---|" * rounds)
+    for name, values in mean.items():
+        print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
+    ax = new_axes(5.5, 3.2)
+    for name, values in mean.items():
+        ax.plot(range(1, rounds + 1), values, marker="o", ms=3, label=name, ls="--" if name == "uniform" else "-")
+    ax.set_xlabel("round (1,000 new customers each)")
+    ax.set_ylabel("regret per decision")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False)
+    save_png(ax.figure, png)
+    print(f"\nplot: {png}")
 
 
 if __name__ == "__main__":

@@ -103,3 +103,5 @@ def test_the_report_shows_send_times_offers_and_the_audiences(shop) -> None:
     assert "lookalike of <code>top-tenth-by-clv-v1</code>" in html
     evaluated = pd.Series(re.findall(r'data-policy="(\w+)" data-estimator="(\w+)"', html)).tolist()
     assert ("learned", "dr") in evaluated and ("uniform", "dr") in evaluated
+    assert 'alt="Regret per decision by round: the bandit against uniform random (simulation)"' in html
+    assert "on a simulated shop with 4 offers" in html  # the demo's four live offers

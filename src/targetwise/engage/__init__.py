@@ -2,7 +2,7 @@
 offer by contextual bandit (:mod:`targetwise.engage.offers`), its off-policy evaluation
 (:mod:`targetwise.engage.ope`) and a simulator with planted rewards (:mod:`targetwise.engage.offer_simulator`)."""
 
-from targetwise.engage.offer_simulator import OfferSimulator, RoundRecord, simulate_rounds
+from targetwise.engage.offer_simulator import OfferSimulator, RoundRecord, regret_curves, simulate_rounds
 from targetwise.engage.offers import METHODS, OfferBandit, OfferDecisions
 from targetwise.engage.ope import ESTIMATORS, PolicyValue, evaluate_policies
 from targetwise.engage.sendtime import HOUR_BANDS, SOURCES, SendTimeEstimator, hour_band
@@ -20,5 +20,6 @@ __all__ = [
     "SendTimeEstimator",
     "evaluate_policies",
     "hour_band",
+    "regret_curves",
     "simulate_rounds",
 ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["OfferSimulator", "RoundRecord", "simulate_rounds"]
+__all__ = ["OfferSimulator", "RoundRecord", "regret_curves", "simulate_rounds"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +116,53 @@ def simulate_rounds(
         records.append(RoundRecord(r, batch, float(reward.sum()), float(mu[np.arange(batch), offer].mean()), oracle))
         learn(X, offer, reward, propensity)
     return records
+
+
+def regret_curves(
+    simulator: OfferSimulator,
+    methods: tuple[str, ...] = ("thompson", "linucb"),
+    *,
+    warm: int = 500,
+    n_rounds: int = 10,
+    batch: int = 1000,
+    holdout: float = 0.1,
+    random_state: int = 0,
+) -> dict[str, list[float]]:
+    """Regret per decision, round by round (the oracle's expected reward minus the policy's), of the bandit
+    with each of ``methods`` and of uniform random over the eligible offers: the bandit starts from ``warm``
+    uniform decisions, then decides a fresh ``batch`` of customers per round (``holdout`` of them uniform)
+    and learns from their rewards. Every policy meets the same customers in the same rounds."""
+    from targetwise.engage.offers import OfferBandit
+
+    offers = tuple(range(simulator.n_offers))
+    rng = np.random.default_rng(10_000 + random_state)
+    X, eligible = simulator.customers(warm, rng)
+    p = eligible / eligible.sum(axis=1, keepdims=True)
+    first = (rng.random((warm, 1)) > p.cumsum(axis=1)).sum(axis=1).clip(0, simulator.n_offers - 1)
+    warm_log = (X, first, simulator.rewards(X, first, rng), p[np.arange(warm), first])
+    curves: dict[str, list[float]] = {}
+    for method in methods:
+        bandit = OfferBandit(method=method, holdout=holdout, offers=offers, random_state=random_state).fit(*warm_log)
+
+        def decide(X: np.ndarray, eligible: np.ndarray, bandit: OfferBandit = bandit) -> tuple[np.ndarray, np.ndarray]:
+            made = bandit.decide(X, eligible)
+            return made.offer.astype(int), made.propensity
+
+        def learn(X: np.ndarray, offer: np.ndarray, reward: np.ndarray, propensity: np.ndarray,
+                  bandit: OfferBandit = bandit) -> None:
+            bandit.partial_fit(X, offer, reward, propensity)
+
+        rounds = simulate_rounds(simulator, decide, learn, n_rounds=n_rounds, batch=batch, random_state=random_state)
+        curves[method] = [r.regret for r in rounds]
+    pick = np.random.default_rng(20_000 + random_state)
+
+    def uniform(X: np.ndarray, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = eligible / eligible.sum(axis=1, keepdims=True)
+        offer = (pick.random((X.shape[0], 1)) > q.cumsum(axis=1)).sum(axis=1).clip(0, simulator.n_offers - 1)
+        return offer, q[np.arange(X.shape[0]), offer]
+
+    rounds = simulate_rounds(simulator, uniform, lambda *_: None, n_rounds=n_rounds, batch=batch,
+                             random_state=random_state)
+    curves["uniform"] = [r.regret for r in rounds]
+    return curves
+

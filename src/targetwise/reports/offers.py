@@ -12,10 +12,35 @@ from typing import Any
 
 from targetwise.errors import ConfigError, DataValidationError, NotFoundError
 from targetwise.io.workspace import Workspace
-from targetwise.usecases.offers import ESTIMATOR_LABELS, POLICY_LABELS, evaluate_offers, list_offers
+from targetwise.reports.figures import figure_to_data_uri, new_axes
+from targetwise.usecases.offers import (
+    ESTIMATOR_LABELS,
+    POLICY_LABELS,
+    evaluate_offers,
+    list_offers,
+    offer_regret_curves,
+)
 from targetwise.usecases.runs import RunData
 
-__all__ = ["offers_section"]
+__all__ = ["offers_section", "regret_figure"]
+
+_CURVE_LABELS = {"thompson": "linear Thompson sampling (the default)", "linucb": "LinUCB", "uniform": "uniform random"}
+
+
+def regret_figure(n_offers: int, random_state: int = 0) -> tuple[str, dict[str, list[float]]]:
+    """The regret curves of :func:`~targetwise.usecases.offers.offer_regret_curves` as a PNG data URI, and
+    the curves."""
+    curves = offer_regret_curves(n_offers, random_state=random_state)
+    ax = new_axes(5.5, 3.2)
+    for name, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=_CURVE_LABELS.get(name, name),
+                ls="--" if name == "uniform" else "-", color={"uniform": "#999"}.get(name))
+    ax.set_xlabel("round (1,000 new customers each)")
+    ax.set_ylabel("regret per decision")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return figure_to_data_uri(ax.figure), curves
 
 
 def offers_section(workspace: Workspace, run: RunData) -> dict[str, Any] | None:
@@ -33,5 +58,8 @@ def offers_section(workspace: Workspace, run: RunData) -> dict[str, Any] | None:
         return None
     except (ConfigError, DataValidationError) as exc:  # mixed reward kinds, an offer's bad eligibility
         return {"offers": offers, "evaluation": None, "problem": f"{exc.message} ({exc.fix})"}
+    live = sum(o.live for o in offers) or len(offers)
+    regret_png, curves = regret_figure(live, random_state=workspace.settings.random_state)
     return {"offers": offers, "evaluation": evaluation, "gains": evaluation.gains(), "problem": None,
-            "policies": POLICY_LABELS, "estimators": ESTIMATOR_LABELS}
+            "policies": POLICY_LABELS, "estimators": ESTIMATOR_LABELS, "regret_png": regret_png,
+            "regret": curves, "regret_offers": live}

@@ -26,9 +26,9 @@ from targetwise.io.runs import RunInfo
 from targetwise.io.workspace import Workspace
 from targetwise.presentation import Currency
 from targetwise.reports.cohorts import cohorts_section
+from targetwise.reports.engage import audiences_section, send_times_section
 from targetwise.reports.figures import figure_to_data_uri, new_axes
 from targetwise.reports.forecasts import forecasts_section
-from targetwise.reports.engage import audiences_section, send_times_section
 from targetwise.reports.offers import offers_section
 from targetwise.reports.render import _base_context, environment, profile_context
 from targetwise.usecases.drift import drift_banner
