@@ -83,7 +83,7 @@ def sendtime(sizes: list[int], seed: int = 0) -> list[str]:
         ours_band = hour_band(pred["best_hour"].to_numpy()) == band_true
         ours_chan = pred["best_channel"].astype(str).to_numpy() == chan_true
         seg_band = est.segment_bands().reindex(segments.iloc[ids].to_numpy()).to_numpy() == band_true
-        r, s = est.counts_["band"]
+        r, _ = est.counts_["band"]
         raw_band = r.argmax(axis=1) == band_true
         rc, _ = est.counts_["channel"]
         raw_chan = est.channels_[rc.argmax(axis=1)].astype(str) == chan_true

@@ -8,6 +8,7 @@ erased member leaves both the members file and the ``customer_id in [...]`` defi
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_read_id_list_shapes_and_refusals() -> None:
     assert plain.ids == ("C9", "C8") and plain.blank == 1 and plain.repeated == 1
     with pytest.raises(DataValidationError, match=r"wide.csv has 2 columns \('a', 'b'\) and none is customer_id"):
         read_id_list(b"a,b\n1,2\n", source="wide.csv")
-    with pytest.raises(DataValidationError, match="latin.txt: byte 1 is not UTF-8"):
+    with pytest.raises(DataValidationError, match=r"latin\.txt: byte 1 is not UTF-8"):
         read_id_list(b"C\xe91\n", source="latin.txt")
 
 
@@ -105,7 +106,7 @@ def test_lookalike_cli_ranks_outside_the_seed_and_saves(shop: Workspace) -> None
     sizes = [p["size"] for p in body["curve"]]
     assert sizes == sorted(sizes) and 40 in sizes and sizes[-1] == body["candidates"]
     similarity = [p["expected_similarity"] for p in body["curve"]]
-    assert all(a >= b - 1e-12 for a, b in zip(similarity, similarity[1:], strict=False))  # bigger lists: less alike
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(similarity))  # bigger lists: less alike
     store = AudienceStore(shop)
     saved = store.get(body["saved"]["id"])
     members = store.members(saved.id)

@@ -96,4 +96,4 @@ def test_the_stage_is_skipped_in_words_without_engagements(tmp_path: Path) -> No
     info = run_pipeline(ws, settings, as_of="2023-12-01", stages=["features", "sendtime"])
     record = info.stage("sendtime")
     assert record.status == "skipped"
-    assert "no sends before the as-of date" in " ".join(record.notes + [record.error or ""])
+    assert "no sends before the as-of date" in " ".join([*record.notes, record.error or ""])
