@@ -51,6 +51,7 @@ from _machine import datasets_dir, describe  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from targetwise.campaigns.planner import plan_campaign, plan_value_campaign  # noqa: E402
+from targetwise.runconfig import UpliftConfig  # noqa: E402
 from targetwise.uplift import (  # noqa: E402
     ClassTransformation,
     ResponseModel,
@@ -352,6 +353,25 @@ class _ConversionTimesBasket:
         return np.asarray(self.model.predict(X)) * self.basket
 
 
+def _chosen_by_holdout(seed: int) -> Any:
+    """Treatment 0/1 (0 = no e-mail); leaf from the stage's min_leaf on the training split (300 here)."""
+    from value_uplift_recovery import ChosenByHoldout
+
+    from targetwise.usecases.uplift import min_leaf
+
+    class _Chosen(ChosenByHoldout):
+        def fit(self, X: pd.DataFrame, treatment: np.ndarray, revenue: np.ndarray) -> _Chosen:
+            self.leaf = min_leaf(len(X), UpliftConfig())
+            super().fit(X, treatment, revenue)
+            chosen.append(self.chosen_)
+            return self
+
+    return _Chosen(0, seed, arm=1, control=0)
+
+
+chosen: list[str] = []  # the learner "chosen by holdout" picked, per fit (printed after the revenue table)
+
+
 def value_learners(with_peers: bool, only: list[str] | None = None) -> dict[str, Any]:
     learners: dict[str, Any] = {
         "two-part (S on purchase x basket)": lambda seed: ValueTwoPartLearner(random_state=seed),
@@ -360,6 +380,9 @@ def value_learners(with_peers: bool, only: list[str] | None = None) -> dict[str,
             SLearner(interactions=True), basket="shared", basket_scale="log", random_state=seed
         ),
         "value T-learner": lambda seed: ValueTLearner(random_state=seed),
+        # the uplift stage's uplift.value_learner = "auto" (usecases.uplift.choose_value_learner on the training
+        # split, the winner refitted on all of it); the same class as benchmarks/value_uplift_recovery.py
+        "chosen by holdout": lambda seed: _chosen_by_holdout(seed),
         "value X-learner": lambda seed: ValueXLearner(random_state=seed),
         "value S-learner": lambda seed: ValueSLearner(random_state=seed),
         "conversion uplift x mean basket": lambda seed: _ConversionTimesBasket(seed),
@@ -425,7 +448,7 @@ def revenue(
         for label in ARMS:
             row[f"everyone gets {label}"] = value(np.full(len(test), label, dtype=object))
         for name in ("two-part (S on purchase x basket)", "two-part (interaction S x shared log basket)",
-                     "value T-learner", "conversion uplift x mean basket", "causalml BaseTRegressor"):
+                     "value T-learner", "chosen by holdout", "conversion uplift x mean basket", "causalml BaseTRegressor"):
             if name not in effects:
                 continue
             plan = plan_value_campaign(effects[name] * MARGIN, contact_cost=EMAIL_COST, holdout_fraction=0.0)
@@ -521,6 +544,8 @@ def main() -> None:
         print(f"\nMargin planner (margin {MARGIN:.0%} of spend, {EMAIL_COST:.2f} per e-mail, best arm per customer): "
               f"incremental profit per 1,000 customers over sending nothing, IPW on held-out 30 %, {args.seeds} splits")
         print(plans.round(2).to_string())
+        if chosen:
+            print(f"\nchosen by holdout, per fit (split x arm): {pd.Series(chosen).value_counts().to_dict()}")
     print(f"\nTotal wall time {time.perf_counter() - started:.0f} s")
 
 

@@ -7,12 +7,15 @@ on); each value learner is fitted on the campaign (arm, response revenue over th
 predicts every exposed customer's incremental revenue, in sample (the planted truth is not the training
 label). Reported per learner: Spearman(predicted, ``truth.true_revenue_uplift``) per seed, its mean,
 min and sd over the seeds, the number of seeds >= 0.6, and fit+predict seconds (one thread). The
-pipeline's learner is ``targetwise.usecases.uplift._value_learner`` (``pipeline``).
+pipeline's learner is ``targetwise.usecases.uplift._value_learner`` (``pipeline``); ``chosen by holdout`` is
+the stage's ``uplift.value_learner = "auto"``: ``usecases.uplift.choose_value_learner`` on the campaign (the
+stage's stratified holdout), the winner refitted on the whole campaign (:class:`ChosenByHoldout`).
 
 Usage::
 
     .venv/bin/python benchmarks/value_uplift_recovery.py --customers 20000 --seeds 0-9
     .venv/bin/python benchmarks/value_uplift_recovery.py --seeds 0,1 --learners pipeline,value-T
+    .venv/bin/python benchmarks/value_uplift_recovery.py --learners "pipeline,two-part pooled,value-X,value-T,chosen by holdout"
 """
 
 from __future__ import annotations
@@ -44,7 +47,15 @@ from targetwise.uplift.value import (  # noqa: E402
     ValueXLearner,
 )
 from targetwise.usecases.propensity import feature_columns  # noqa: E402
-from targetwise.usecases.uplift import _classifier, _value_learner, min_leaf  # noqa: E402
+from targetwise.usecases.uplift import (  # noqa: E402
+    VALUE_LEARNERS,
+    ValueLearnerChoice,
+    _classifier,
+    _value_learner,
+    choose_value_learner,
+    min_leaf,
+    value_learner,
+)
 
 Campaign = tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]
 
@@ -83,6 +94,32 @@ def synthetic_campaign(customers: int, seed: int) -> Campaign:
     return X, exposed["arm"].to_numpy(dtype=object), revenue.to_numpy(dtype=float), planted.to_numpy(dtype=float)
 
 
+class ChosenByHoldout:
+    """The uplift stage with ``uplift.value_learner = "auto"``: each of ``VALUE_LEARNERS`` fitted on the stage's
+    stratified holdout split of the campaign, the best held-out value Qini refitted on the whole campaign."""
+
+    def __init__(self, leaf: int, seed: int, *, arm: Any = "treatment", control: Any = "control") -> None:
+        self.leaf, self.seed, self.arm, self.control = leaf, seed, arm, control
+
+    def fit(self, X: pd.DataFrame, treatment: np.ndarray, revenue: np.ndarray) -> ChosenByHoldout:
+        self.choice_: ValueLearnerChoice | None = choose_value_learner(
+            X, treatment, revenue, arm=self.arm, control=self.control,
+            holdout_fraction=UpliftConfig().holdout_fraction, leaf=self.leaf, random_state=self.seed,
+        )
+        self.chosen_ = self.choice_.chosen if self.choice_ is not None else VALUE_LEARNERS[0]
+        self.model_ = value_learner(
+            self.chosen_, self.leaf, self.seed, log_basket=not (np.asarray(revenue) < 0).any(), control=self.control
+        ).fit(X, treatment, revenue)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> Any:
+        return self.model_.predict(X)
+
+    def describe(self) -> str:
+        scores = self.choice_.value_qini_auc if self.choice_ is not None else {}
+        return f"chose {self.chosen_} (held-out value Qini: " + ", ".join(f"{k} {v:+.4f}" for k, v in scores.items()) + ")"
+
+
 def learners(leaf: int) -> dict[str, Callable[[int], Any]]:
     """Name -> factory(seed) of a value learner with control label ``"control"`` (LightGBM, one thread)."""
 
@@ -106,6 +143,8 @@ def learners(leaf: int) -> dict[str, Callable[[int], Any]]:
         "value-T": lambda seed: ValueTLearner(control="control", random_state=seed),
         "value-X": lambda seed: ValueXLearner(control="control", random_state=seed),
         "value-DR": lambda seed: ValueDRLearner(control="control", random_state=seed),
+        # the stage's uplift.value_learner = "auto" (usecases.uplift.choose_value_learner)
+        "chosen by holdout": lambda seed: ChosenByHoldout(leaf, seed),
     }
 
 
@@ -155,8 +194,9 @@ def main() -> None:
             seconds = time.perf_counter() - started
             rho = float(spearmanr(predicted, planted).statistic)
             rows.append({"learner": name, "seed": seed, "spearman": rho, "seconds": seconds})
+            chose = f"  {model.describe()}" if isinstance(model, ChosenByHoldout) else ""
             print(f"seed {seed} ({len(X):,} exposed, data {prepare_s:.0f} s)  {name:<18} "
-                  f"spearman {rho:+.3f}  {seconds:.1f} s", flush=True)
+                  f"spearman {rho:+.3f}  {seconds:.1f} s{chose}", flush=True)
     scores = pd.DataFrame(rows)
     per_seed = scores.pivot(index="learner", columns="seed", values="spearman").loc[names]
     grouped = scores.groupby("learner", sort=False)

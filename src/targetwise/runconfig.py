@@ -130,6 +130,10 @@ class RecommendationsConfig(_Section):
     similar_products_limit: int = Field(default=500, ge=0, description="Most-bought products whose neighbours are precomputed.")
 
 
+#: the value learners the uplift stage can fit (targetwise.usecases.uplift.VALUE_LEARNERS; a test keeps the two equal)
+UPLIFT_VALUE_LEARNERS = ("two_part_shared", "two_part_pooled", "value_x", "value_t")
+
+
 class UpliftConfig(_Section):
     """Stage ``uplift``: an S-learner on the latest randomised campaign."""
 
@@ -138,6 +142,13 @@ class UpliftConfig(_Section):
         default=None, ge=5,
         description="Fewest campaign customers per leaf of the uplift model (none: 300, the value tuned on Hillstrom's "
         "64,000 customers, lowered to a twentieth of the campaign, at least 20, for smaller campaigns).",
+    )
+    value_learner: Literal[("auto", *UPLIFT_VALUE_LEARNERS)] = Field(  # type: ignore[valid-type]
+        default="two_part_shared",
+        description="Learner of the incremental revenue: two_part_shared (interaction S-learner on conversion x one "
+        "log-basket model with the arm as a column), two_part_pooled (S-learner x a basket blind to the arm), value_x, "
+        "value_t (X-/T-learner on revenue), or auto: each fitted on the holdout check's fit part and the best held-out "
+        "value Qini refitted on the whole campaign (docs/value_uplift.md).",
     )
 
 

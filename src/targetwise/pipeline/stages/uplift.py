@@ -31,6 +31,7 @@ def run(ctx: RunContext, record: StageRecord) -> None:
             "campaign_id": result.campaign_id,
             "trained_on": result.trained_on,
             "conversion_rate_by_arm": result.conversion_rate_by_arm,
+            "value_learner": result.value_learner,  # the value learner fitted (value_holdout_check: why)
             "mean_predicted_uplift": {
                 c: float(result.uplift[c].mean()) for c in result.uplift.columns if c.startswith("uplift_")
             },
