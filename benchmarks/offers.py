@@ -163,7 +163,8 @@ def main() -> int:
 
 
 def regret_table(seeds: int, png: Path) -> None:
-    from targetwise.reports.figures import new_axes, save_png
+    from targetwise.reports.figures import save_png
+    from targetwise.reports.offers import plot_regret
     from targetwise.usecases.offers import offer_regret_curves
 
     runs = [offer_regret_curves(4, random_state=seed) for seed in range(seeds)]
@@ -175,13 +176,7 @@ def regret_table(seeds: int, png: Path) -> None:
     print("|---|" + "---|" * rounds)
     for name, values in mean.items():
         print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
-    ax = new_axes(5.5, 3.2)
-    for name, values in mean.items():
-        ax.plot(range(1, rounds + 1), values, marker="o", ms=3, label=name, ls="--" if name == "uniform" else "-")
-    ax.set_xlabel("round (1,000 new customers each)")
-    ax.set_ylabel("regret per decision")
-    ax.set_ylim(bottom=0)
-    ax.legend(frameon=False)
+    ax = plot_regret({name: list(values) for name, values in mean.items()})
     save_png(ax.figure, png)
     print(f"\nplot: {png}")
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from targetwise._dtypes import STRING_DTYPE
-from targetwise._synthetic_engage import OFFER_KINDS
+from targetwise._synthetic_engage import OFFER_KINDS, _draw
 from targetwise._synthetic_tables import _text, _timestamps
 
 __all__ = ["AFFINITY_RATE", "BASE_RATE", "OFFERS", "generate_offer_log", "offer_catalogue_frame", "offer_frames",
@@ -84,7 +84,7 @@ def generate_offer_log(
     holdout = rng.random(cust.size) < HOLDOUT_SHARE
     k = len(OFFERS)
     uniform = rng.integers(0, k, cust.size)
-    house = (rng.random((cust.size, 1)) > HOUSE_PROBABILITIES.cumsum()[None, :]).sum(axis=1).clip(0, k - 1)
+    house = _draw(rng, np.tile(HOUSE_PROBABILITIES, (cust.size, 1)))
     offer = np.where(holdout, uniform, house)
     propensity = np.where(holdout, 1.0 / k, HOUSE_PROBABILITIES[offer])
     mu = planted_offer_mu(affinity)[cust, offer]

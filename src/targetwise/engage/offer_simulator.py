@@ -132,13 +132,13 @@ def regret_curves(
     with each of ``methods`` and of uniform random over the eligible offers: the bandit starts from ``warm``
     uniform decisions, then decides a fresh ``batch`` of customers per round (``holdout`` of them uniform)
     and learns from their rewards. Every policy meets the same customers in the same rounds."""
-    from targetwise.engage.offers import OfferBandit
+    from targetwise.engage.offers import OfferBandit, _sample_rows
 
     offers = tuple(range(simulator.n_offers))
     rng = np.random.default_rng(10_000 + random_state)
     X, eligible = simulator.customers(warm, rng)
     p = eligible / eligible.sum(axis=1, keepdims=True)
-    first = (rng.random((warm, 1)) > p.cumsum(axis=1)).sum(axis=1).clip(0, simulator.n_offers - 1)
+    first = _sample_rows(rng, p)
     warm_log = (X, first, simulator.rewards(X, first, rng), p[np.arange(warm), first])
     curves: dict[str, list[float]] = {}
     for method in methods:
@@ -158,7 +158,7 @@ def regret_curves(
 
     def uniform(X: np.ndarray, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         q = eligible / eligible.sum(axis=1, keepdims=True)
-        offer = (pick.random((X.shape[0], 1)) > q.cumsum(axis=1)).sum(axis=1).clip(0, simulator.n_offers - 1)
+        offer = _sample_rows(pick, q)
         return offer, q[np.arange(X.shape[0]), offer]
 
     rounds = simulate_rounds(simulator, uniform, lambda *_: None, n_rounds=n_rounds, batch=batch,

@@ -22,15 +22,13 @@ from targetwise.usecases.offers import (
 )
 from targetwise.usecases.runs import RunData
 
-__all__ = ["offers_section", "regret_figure"]
+__all__ = ["offers_section", "plot_regret", "regret_figure"]
 
 _CURVE_LABELS = {"thompson": "linear Thompson sampling (the default)", "linucb": "LinUCB", "uniform": "uniform random"}
 
 
-def regret_figure(n_offers: int, random_state: int = 0) -> tuple[str, dict[str, list[float]]]:
-    """The regret curves of :func:`~targetwise.usecases.offers.offer_regret_curves` as a PNG data URI, and
-    the curves."""
-    curves = offer_regret_curves(n_offers, random_state=random_state)
+def plot_regret(curves: dict[str, list[float]]) -> Any:
+    """Regret per decision by round, one line per policy (uniform dashed); the axes."""
     ax = new_axes(5.5, 3.2)
     for name, values in curves.items():
         ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=_CURVE_LABELS.get(name, name),
@@ -40,7 +38,14 @@ def regret_figure(n_offers: int, random_state: int = 0) -> tuple[str, dict[str, 
     ax.set_ylim(bottom=0)
     ax.legend(frameon=False, fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    return figure_to_data_uri(ax.figure), curves
+    return ax
+
+
+def regret_figure(n_offers: int, random_state: int = 0) -> tuple[str, dict[str, list[float]]]:
+    """The regret curves of :func:`~targetwise.usecases.offers.offer_regret_curves` as a PNG data URI, and
+    the curves."""
+    curves = offer_regret_curves(n_offers, random_state=random_state)
+    return figure_to_data_uri(plot_regret(curves).figure), curves
 
 
 def offers_section(workspace: Workspace, run: RunData) -> dict[str, Any] | None:
