@@ -78,6 +78,21 @@ class Settings(BaseSettings):
         "machine. With Spark Connect to a cluster it must be a shared file system mounted at the same path on the "
         "Spark server (docs/scale.md).",
     )
+    runs_url: str | None = Field(
+        default=None,
+        description="Where runs are published for a service elsewhere: a folder or an fsspec URL (`file:///mnt/runs`, "
+        "`s3://bucket/targetwise/runs` with `s3fs`, `gs://...` with `gcsfs`, and their credentials). `targetwise run` "
+        "copies each committed run to URL/<run_id>/ (the manifest last) and, when it promotes the run, switches "
+        "URL/ACTIVE; `targetwise serve` serves the URL's active run, fetched once into the workspace's runs folder; "
+        "none = runs stay in the workspace (docs/scale.md).",
+    )
+    runs_url_poll_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="With a runs URL, how often (seconds) the service reads the URL's ACTIVE pointer; a new active run "
+        "is fetched, then served from the next request on (0: at every request).",
+    )
     datasets: Path = Field(
         default=Path("../shared/datasets"),
         description="Folder holding public validation datasets (benchmarks only).",
@@ -161,6 +176,11 @@ class Settings(BaseSettings):
         description="Admin switch: also offer demographic/sensitive fields (country, age, gender, ...) in the field "
         "catalogue given to the model. Off: such fields are never described to it.",
     )
+
+    @field_validator("runs_url")
+    @classmethod
+    def _no_empty_url(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None  # TARGETWISE_RUNS_URL= (empty) means none
 
     @field_validator("business_timezone")
     @classmethod

@@ -119,12 +119,20 @@ def plain(value: object) -> str:
     return escape(str(value))
 
 
-def settings_for(workspace: Path | None = None) -> Settings:
-    return get_settings(workspace=workspace)
+RunsUrlOption = Annotated[
+    str | None,
+    typer.Option("--runs-url", help="Folder or fsspec URL (s3://bucket/runs, file:///mnt/runs) where runs are "
+                 "published and served from (default: $TARGETWISE_RUNS_URL; none: the workspace only).",
+                 metavar="URL"),
+]
 
 
-def open_workspace(workspace: Path | None) -> Workspace:
-    settings = settings_for(workspace)
+def settings_for(workspace: Path | None = None, *, runs_url: str | None = None) -> Settings:
+    return get_settings(workspace=workspace, runs_url=runs_url)
+
+
+def open_workspace(workspace: Path | None, *, runs_url: str | None = None) -> Workspace:
+    settings = settings_for(workspace, runs_url=runs_url)
     return Workspace.open(settings.workspace, settings)
 
 

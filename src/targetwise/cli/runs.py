@@ -11,6 +11,7 @@ from rich.table import Table
 from targetwise.cli._common import (
     AS_OF_FORMAT,
     AsOfOption,
+    RunsUrlOption,
     WorkspaceOption,
     console,
     err_console,
@@ -50,19 +51,21 @@ def run(
         "--engine", help="duckdb (default) or spark: where features, snapshots and aggregates run.")] = "duckdb",
     spark_connect: Annotated[str | None, typer.Option(
         "--spark-connect", help="Spark Connect URL (sc://host:15002); implies --engine spark.")] = None,
+    runs_url: RunsUrlOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run the pipeline into a new immutable, versioned run folder (and promote it).
 
     A stage that fails does not stop the others: the run is written with the failure
     recorded (and the stages that need the failed one skipped), and it is not promoted
-    unless --promote-partial. The exit code is 0 unless --strict.
+    unless --promote-partial. The exit code is 0 unless --strict. With --runs-url the run
+    is also published there (manifest last) and, when promoted, made the URL's active run.
     """
     from targetwise.io.runs import RunStore
     from targetwise.pipeline.run import run_pipeline
     from targetwise.runconfig import RunConfig
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, runs_url=runs_url)
     run_config = RunConfig.load(config, overrides=set_ or [])
     if as_of is not None:
         report_as_of(ws, as_of)
@@ -89,6 +92,8 @@ def run(
             console.print(f"    note: {plain(note)}")
     failed = info.failed_stages()
     promoted = RunStore(ws).active_id() == info.run_id
+    if ws.settings.runs_url:
+        _say_published(ws.settings.runs_url, info.run_id)
     if promoted:
         partial = f" (partial: without the outputs of {', '.join(failed)})" if failed else ""
         console.print(f"promoted: the service now serves this run{partial}")
@@ -138,13 +143,25 @@ def _headline_notes(notes: list[str]) -> list[str]:
     return [n for n in notes if any(marker in n for marker in _HEADLINE_MARKERS)]
 
 
+def _say_published(runs_url: str, run_id: str) -> None:
+    from targetwise.io.run_urls import RunUrlStore
+
+    remote = RunUrlStore(runs_url)
+    active = " (its active run)" if remote.active_id() == run_id else ""
+    console.print(f"published to {plain(remote.url)}/{plain(run_id)}/{plain(active)}")
+
+
 @runs_app.command("list")
 @handle_errors
-def list_runs(workspace: WorkspaceOption = None) -> None:
-    """All runs, newest last; the active one is marked."""
+def list_runs(runs_url: RunsUrlOption = None, workspace: WorkspaceOption = None) -> None:
+    """All runs, newest last; the active one is marked (with --runs-url: the runs published there)."""
+    from targetwise.io.run_urls import RunUrlStore
     from targetwise.io.runs import RunStore
 
-    store = RunStore(open_workspace(workspace))
+    if runs_url:  # the URL alone: a machine that only reads runs needs no workspace
+        store: RunStore | RunUrlStore = RunUrlStore(runs_url)
+    else:
+        store = RunStore(open_workspace(workspace))
     active = store.active_id()
     table = Table()
     for col in ("run", "as of", "created", "stages", "active"):
@@ -214,6 +231,35 @@ def promote(
     failed = info.failed_stages()
     suffix = f" (partial: without the outputs of {', '.join(failed)})" if failed else ""
     console.print(f"run {plain(info.run_id)} is now active{plain(suffix)}")
+
+
+@runs_app.command("publish")
+@handle_errors
+def publish(
+    run_id: Annotated[str, typer.Argument(help="Run id to publish (a run of this workspace).")],
+    promote_it: Annotated[bool, typer.Option("--promote", help="Then make it the URL's active run.")] = False,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="With --promote: even if a stage failed (served without that stage's outputs).")] = False,
+    runs_url: RunsUrlOption = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Copy a run to the runs URL (every file, the manifest last); safe to repeat after an interrupted publish."""
+    from targetwise.errors import ConfigError
+    from targetwise.io.run_urls import RunUrlStore
+    from targetwise.io.runs import RunStore
+
+    ws = open_workspace(workspace, runs_url=runs_url)
+    if not ws.settings.runs_url:
+        raise ConfigError("no runs URL to publish to", fix="pass --runs-url URL or set TARGETWISE_RUNS_URL")
+    remote = RunUrlStore(ws.settings.runs_url)
+    result = remote.publish(RunStore(ws).get(run_id))
+    if result.unchanged:
+        console.print(f"run {plain(run_id)} was already published at {plain(result.url)}/: nothing sent")
+    else:
+        console.print(f"published run {plain(run_id)} to {plain(result.url)}/ ({rows_of(result.copied, 'file')} sent)")
+    if promote_it:
+        remote.promote(run_id, partial=partial)
+        console.print(f"run {plain(run_id)} is now the active run at {plain(remote.url)}")
 
 
 @handle_errors

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from targetwise.cli._common import WorkspaceOption, console, handle_errors, open_workspace
+from targetwise.cli._common import RunsUrlOption, WorkspaceOption, console, handle_errors, open_workspace
 
 keys_app = typer.Typer(help="Create, list and revoke API keys (stored hashed; shown once).", no_args_is_help=True)
 
@@ -17,18 +17,21 @@ def serve(
     workspace: WorkspaceOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on (default: loopback only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    runs_url: RunsUrlOption = None,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the web UI (/ui/) for the promoted run.
 
     One process serves a workspace (DuckDB allows one writer process); run it with
     a single worker. The access log names route templates, never customer ids;
-    behind a TLS-terminating proxy set TARGETWISE_TRUST_PROXY=1.
+    behind a TLS-terminating proxy set TARGETWISE_TRUST_PROXY=1. With --runs-url the
+    served run is the URL's active run, fetched once into the workspace's runs folder.
     """
     # the one service import of the CLI: starting it (use cases come from targetwise.usecases)
     from targetwise.service.app import serve as serve_workspace
 
-    ws = open_workspace(workspace)
-    console.print(f"serving {ws.path} on http://{host}:{port} (UI /ui/, API /v1, OpenAPI /openapi.json)")
+    ws = open_workspace(workspace, runs_url=runs_url)
+    source = f", runs from {ws.settings.runs_url}" if ws.settings.runs_url else ""
+    console.print(f"serving {ws.path}{source} on http://{host}:{port} (UI /ui/, API /v1, OpenAPI /openapi.json)")
     serve_workspace(ws, host=host, port=port)
 
 

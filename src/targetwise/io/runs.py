@@ -44,7 +44,7 @@ from targetwise.io._stage_meter import RSS_SAMPLE_SECONDS, PeakRssMethod, StageC
 from targetwise.io.outputs import Output, output_for, path_of
 from targetwise.io.workspace import Workspace
 
-__all__ = ["RunInfo", "RunStore", "RunWriter", "StageCost", "StageRecord", "data_snapshot"]
+__all__ = ["RunInfo", "RunManifest", "RunStore", "RunWriter", "StageCost", "StageRecord", "data_snapshot"]
 
 Status = Literal["pending", "running", "ok", "skipped", "failed"]
 
@@ -172,10 +172,10 @@ def dumps(obj: Any) -> str:
     return json.dumps(_finite(obj), indent=2, default=_json_default, sort_keys=False, allow_nan=False)
 
 
-@dataclass(frozen=True)
-class RunInfo:
+class RunManifest:
+    """What a run's manifest says, wherever the run lies (:class:`RunInfo` here, ``PublishedRun`` at a URL)."""
+
     run_id: str
-    path: Path
     manifest: dict[str, Any]
 
     @property
@@ -193,6 +193,17 @@ class RunInfo:
     def stage(self, name: str) -> StageRecord | None:
         raw = self.manifest.get("stages", {}).get(name)
         return None if raw is None else StageRecord.from_dict(name, raw)
+
+    def failed_stages(self) -> list[str]:
+        """The stages that failed in this run, in run order (a run with any is not promoted by default)."""
+        return [name for name, raw in self.manifest.get("stages", {}).items() if raw.get("status") == "failed"]
+
+
+@dataclass(frozen=True)
+class RunInfo(RunManifest):
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
 
     def file(self, relative: str | Output) -> Path:
         """The path of a declared output this run holds (NotFoundError if it does not)."""
@@ -231,10 +242,6 @@ class RunInfo:
                 fix="run `targetwise run` to fit fresh models (a pickle is only ever loaded unchanged)",
             )
         return joblib.load(path)
-
-    def failed_stages(self) -> list[str]:
-        """The stages that failed in this run, in run order (a run with any is not promoted by default)."""
-        return [name for name, raw in self.manifest.get("stages", {}).items() if raw.get("status") == "failed"]
 
 
 def data_snapshot(workspace: Workspace) -> dict[str, Any]:

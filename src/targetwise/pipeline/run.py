@@ -16,6 +16,12 @@ the run is committed. A run with a failed stage is not promoted unless
 promote RUN --partial``). Storage errors (``OSError``: a full disk, a read-only
 folder) and interrupts stay fatal: nothing is published and the served run is unchanged.
 
+With ``settings.runs_url`` (``TARGETWISE_RUNS_URL``, ``--runs-url``) the committed run is also
+published there (:class:`~targetwise.io.run_urls.RunUrlStore`: every file, the manifest last) before
+any promotion, and a promoted run is then made the URL's active run too. A driver without an active run
+of its own (a fresh cluster job) first fetches the URL's active run, so the stages that compare with the
+previous run (drift, segment names) see it.
+
 Progress: ``progress(text)`` is called with ``"[i/n] stage"`` as each stage starts, and
 ``stage_done(record)`` with the stage's :class:`~targetwise.io.runs.StageRecord` once it has
 ended (``ok``, ``failed`` or ``skipped``; the record's ``cost`` holds wall, CPU, peak memory and
@@ -33,6 +39,7 @@ from typing import Any
 from targetwise.config import Settings
 from targetwise.errors import ConfigError, DataValidationError, WorkspaceError
 from targetwise.io.modeldata import open_model_data
+from targetwise.io.run_urls import RunUrlStore
 from targetwise.io.runs import RunInfo, RunStore, RunWriter, StageRecord
 from targetwise.io.workspace import Workspace
 from targetwise.pipeline.context import RunContext, Stage
@@ -95,8 +102,11 @@ def run_pipeline(
     cutoff = _as_date(as_of) if as_of is not None else default_as_of(workspace)
     seed = cfg.seed(settings.random_state)
     parameters = {"stages": chosen, "random_state": seed, "config": cfg.model_dump(mode="json"), "engine": engine}
+    remote = RunUrlStore(settings.runs_url) if settings.runs_url else None
     try:
         store = RunStore(workspace)
+        if remote is not None and store.active_id() is None:
+            remote.follow(store)  # a fresh driver starts from the URL's active run (drift, segment names)
         writer = store.begin(as_of=cutoff, parameters=parameters)
     except OSError as exc:
         raise _storage_error(exc, workspace) from None
@@ -119,11 +129,15 @@ def run_pipeline(
     except BaseException:
         writer.abort()
         raise
+    if remote is not None:
+        remote.publish(info)  # every file, then the manifest; a failure promotes nothing, here or there
     if promote and (promote_partial or not info.failed_stages()):
         try:
             promote_and_refresh(workspace, info.run_id, partial=promote_partial)  # live audiences re-evaluated
         except OSError as exc:
             raise _storage_error(exc, workspace) from None
+        if remote is not None:
+            remote.promote(info.run_id, partial=promote_partial)
     return info
 
 

@@ -12,6 +12,13 @@ The one rewrite of a run, an erasure, replaces its ``manifest.json``; a cached
 run whose manifest changed (a ``stat`` per request) is loaded again, so an
 erasure made by another process (``targetwise privacy erase``) shows at once.
 
+With a runs URL (``TARGETWISE_RUNS_URL``, ``targetwise serve --runs-url``) the served run is the
+URL's active run: at most every ``TARGETWISE_RUNS_URL_POLL_S`` seconds one request reads the URL's
+pointer and, when it moved (or at start), fetches that run into the workspace's runs folder (the cache
+keyed by run id: a run is fetched once, whole and checked, :class:`targetwise.io.run_urls.RunUrlStore`)
+and replaces the local pointer; the swap is then the local one above. Other requests go on with the run
+served so far meanwhile; a URL that cannot be read leaves it served (logged, retried at the next poll).
+
 DuckDB
 ------
 DuckDB lets one process write a database file at a time, and within a process
@@ -33,6 +40,7 @@ and committed in groups, one transaction per group, on a connection kept open
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -43,11 +51,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from targetwise.config import Settings
-from targetwise.errors import NotFoundError, WorkspaceBusyError, WorkspaceError
+from targetwise.errors import NotFoundError, TargetwiseError, WorkspaceBusyError, WorkspaceError
 from targetwise.io import outputs as out
 from targetwise.io.audit import AuditLog
 from targetwise.io.event_writer import EventWriter
 from targetwise.io.keys import KeyStore
+from targetwise.io.run_urls import RunUrlStore
 from targetwise.io.runs import ACTIVE_FILE, RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.service.ratelimit import RateLimiter
@@ -56,6 +65,8 @@ from targetwise.service.sessions import LoginTokens, SessionStore
 from targetwise.usecases.runs import RunData, plain
 
 __all__ = ["RunCache", "RunData", "ServiceState", "WorkspaceBusyError", "plain"]
+
+_log = logging.getLogger(__name__)
 
 # the served run's outputs, as declared once in targetwise.io.outputs
 FEATURES = out.FEATURES
@@ -85,8 +96,17 @@ FEATURE_SUMMARY = (
 class RunCache:
     """Resolves the active run per request and keeps recently served runs' data."""
 
-    def __init__(self, workspace: Workspace, *, product_names: Callable[[], dict[str, str]], keep: int = 3) -> None:
+    def __init__(
+        self, workspace: Workspace, *, product_names: Callable[[], dict[str, str]], keep: int = 3,
+        runs_url: str | None = None, poll_seconds: float = 5.0,
+    ) -> None:
         self.store = RunStore(workspace)
+        self.remote = RunUrlStore(runs_url) if runs_url else None
+        self._poll_seconds = poll_seconds
+        self._next_poll = -math.inf
+        self._follow_lock = threading.Lock()
+        self._followed: str | None = None  # the URL's active id last made served here
+        self.follow_error: str | None = None  # why the last read of the URL failed (None: it did not)
         self.currency = workspace.settings.currency_symbol
         self.pointer = self.store.root / ACTIVE_FILE
         self._product_names = product_names
@@ -97,7 +117,31 @@ class RunCache:
         self._runs: OrderedDict[str, RunData] = OrderedDict()
         self._stamps: dict[str, tuple[int, int, int] | None] = {}
 
+    def follow(self, *, now: bool = False) -> None:
+        """Serve the runs URL's active run when its pointer moved: fetched into the local store, then swapped in.
+
+        At most once per poll interval (any time with ``now``), by one request at a time; while a run is
+        served, the others do not wait for it. Errors are kept in :attr:`follow_error` and logged.
+        """
+        if self.remote is None or (not now and time.monotonic() < self._next_poll):
+            return
+        if not self._follow_lock.acquire(blocking=not self.pointer.exists()):
+            return  # another request is following; this one serves the run served so far
+        try:
+            if not now and time.monotonic() < self._next_poll:
+                return
+            self._next_poll = time.monotonic() + self._poll_seconds
+            try:
+                self._followed = self.remote.follow(self.store, seen=self._followed)
+                self.follow_error = None
+            except (TargetwiseError, OSError) as exc:
+                self.follow_error = str(exc)
+                _log.warning("runs URL not followed: %s", exc)
+        finally:
+            self._follow_lock.release()
+
     def active_id(self) -> str | None:
+        self.follow()
         try:
             st = os.stat(self.pointer)
         except FileNotFoundError:
@@ -112,6 +156,8 @@ class RunCache:
     def active(self) -> RunData:
         run_id = self.active_id()
         if run_id is None:
+            if self.follow_error is not None:
+                raise NotFoundError(f"no run is being served yet: {self.follow_error}")
             raise NotFoundError(
                 "no run is being served yet", fix="run `targetwise run` (it promotes the new run)"
             )
@@ -182,7 +228,8 @@ class ServiceState:
         self.keys = KeyStore(self.workspace)
         self.audit = AuditLog(self.workspace)
         self.limiter = RateLimiter(self.settings.api_rate_limit_per_minute)
-        self.runs = RunCache(self.workspace, product_names=self.product_names)
+        self.runs = RunCache(self.workspace, product_names=self.product_names, runs_url=self.settings.runs_url,
+                             poll_seconds=self.settings.runs_url_poll_s)
         self.sessions = SessionStore(lifetime_seconds=self.settings.ui_session_hours * 3600)
         self.login_tokens = LoginTokens()
         self.events = EventWriter(
