@@ -281,3 +281,14 @@ def test_an_unusable_url_is_one_line_with_the_fix(driver: Workspace, tmp_path: P
     assert result.output.strip().endswith("Fix: pip install gcsfs (and give it credentials the way gcsfs reads them)")
     with pytest.raises(ConfigError, match="is the workspace's own runs folder"):
         RunUrlStore(f"file://{driver.runs_dir}").publish(make_run(driver))
+
+
+def test_a_run_without_files_is_published_and_fetched(driver: Workspace, service_ws: Workspace, file_url: str) -> None:
+    writer = RunStore(driver).begin(as_of="2011-12-09", parameters={"fixture": True})
+    writer.skip("features", "not requested")
+    run = writer.commit()
+    remote = publish(file_url, run)
+    assert remote_files(file_url, run.run_id) == files_of(run.path) == {"manifest.json": files_of(run.path)["manifest.json"]}
+    assert remote.follow(RunStore(service_ws)) == run.run_id
+    fetched = RunStore(service_ws).active()
+    assert fetched is not None and fetched.stage("features").notes == ["not requested"]

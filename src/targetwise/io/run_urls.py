@@ -153,14 +153,15 @@ class RunUrlStore:
         changed, then the manifest. Until the manifest is there the run is not listed and cannot be promoted,
         so an interrupted publish leaves the URL's runs and its active run as they were.
         """
-        local_manifest = (info.path / MANIFEST).read_bytes()
-        files: dict[str, str] = json.loads(local_manifest)["files"]
         self._refuse_own_folder(info)
         try:
+            local_manifest = (info.path / MANIFEST).read_bytes()
+            files: dict[str, str] = json.loads(local_manifest)["files"]
             remote = self._read(self._path(info.run_id, MANIFEST))
             if remote == local_manifest:
                 return PublishResult(info.run_id, self._url(info.run_id), copied=0, unchanged=True)
             before: dict[str, str] = json.loads(remote)["files"] if remote else {}
+            self.fs.makedirs(self._path(info.run_id), exist_ok=True)  # a run whose stages all skipped has no file
             copied = 0
             for relative, digest in sorted(files.items()):
                 if relative == MANIFEST or before.get(relative) == digest:
@@ -240,8 +241,9 @@ class RunUrlStore:
             self._replace(self._path(ACTIVE_FILE), run_id.encode("utf-8"))
         except OSError as exc:
             raise WorkspaceError(
-                f"cannot switch the active run at {self.url}: {exc}; it is unchanged",
-                fix="check the URL's credentials and permissions, then promote again",
+                f"cannot switch the active run at {self.url} to {run_id}: {exc}; it is unchanged",
+                fix=f"check the URL's credentials and permissions, then run `targetwise runs publish {run_id} "
+                f"--runs-url {self.url} --promote`",
             ) from None
         return run
 
