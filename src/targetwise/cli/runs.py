@@ -22,6 +22,7 @@ from targetwise.cli._common import (
     plain,
     progress,
     report_as_of,
+    settings_for,
 )
 from targetwise.presentation import duration, memory
 from targetwise.presentation import plural as rows_of
@@ -158,8 +159,9 @@ def list_runs(runs_url: RunsUrlOption = None, workspace: WorkspaceOption = None)
     from targetwise.io.run_urls import RunUrlStore
     from targetwise.io.runs import RunStore
 
-    if runs_url:  # the URL alone: a machine that only reads runs needs no workspace
-        store: RunStore | RunUrlStore = RunUrlStore(runs_url)
+    url = settings_for(workspace, runs_url=runs_url).runs_url
+    if url:  # the URL alone: a machine that only reads runs needs no workspace
+        store: RunStore | RunUrlStore = RunUrlStore(url)
     else:
         store = RunStore(open_workspace(workspace))
     active = store.active_id()
