@@ -8,6 +8,8 @@ the service are two workspaces; the service never sees the driver's folder, only
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,3 +294,33 @@ def test_a_run_without_files_is_published_and_fetched(driver: Workspace, service
     assert remote.follow(RunStore(service_ws)) == run.run_id
     fetched = RunStore(service_ws).active()
     assert fetched is not None and fetched.stage("features").notes == ["not requested"]
+
+
+def test_requests_during_a_swap_see_one_run_or_the_other(
+    driver: Workspace, service_ws: Workspace, keys: Keys, memory_url: str
+) -> None:
+    first, second = make_run(driver), make_run(driver, scale=10.0)
+    remote = publish(memory_url, first)
+    seen: list[tuple[str, float]] = []
+    with serve(service_ws, memory_url) as client:
+        assert served(client, keys) == (first.run_id, 380.0)
+        stop = threading.Event()
+
+        def read() -> None:
+            while not stop.is_set():
+                seen.append(served(client, keys))
+
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + 20
+        while len(seen) < 6 and time.monotonic() < deadline:  # the readers are reading the first run
+            time.sleep(0.01)
+        publish(memory_url, second)
+        while (second.run_id, 3800.0) not in seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert set(seen) == {(first.run_id, 380.0), (second.run_id, 3800.0)}  # never one run's id with the other's values
+    assert remote.active_id() == second.run_id
