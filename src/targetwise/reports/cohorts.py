@@ -30,8 +30,9 @@ def plot_cohort_heatmap(matrix: Any, *, title: str, fmt: Any, ax: Any = None) ->
         for j in range(columns):
             if np.isfinite(values[i, j]):
                 dark = values[i, j] > 0.6 * (top or 1.0)
+                # inside the axes: left out of the crop's bounding-box pass (a text per cell is most of the time)
                 ax.text(j, i, fmt(values[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if dark else "#222")
+                        color="white" if dark else "#222").set_in_layout(False)
     ax.set_xticks(range(columns), [str(c) for c in matrix.columns], fontsize=8)
     ax.set_yticks(range(rows), [str(r) for r in matrix.index], fontsize=8)
     ax.set_xlabel("months since the first order (0 = the month of the first order)")
@@ -54,5 +55,7 @@ def cohorts_section(run: RunInfo, currency: Currency) -> dict[str, Any] | None:
         retention_matrix(table, "cumulative_revenue_per_customer"),
         title="Cumulative revenue per customer", fmt=lambda v: pr.money(v, currency, compact=True),
     )
-    return {"summary": summary, "retention_png": figure_to_data_uri(retention.figure),
-            "revenue_png": figure_to_data_uri(revenue.figure)}
+    for ax in (retention, revenue):
+        ax.figure.tight_layout()  # margins fit the labels (the cell texts are left out): one draw, no crop pass
+    return {"summary": summary, "retention_png": figure_to_data_uri(retention.figure, crop=False),
+            "revenue_png": figure_to_data_uri(revenue.figure, crop=False)}

@@ -15,10 +15,26 @@ from targetwise.presentation import Currency
 from targetwise.reports.figures import figure_to_data_uri
 from targetwise.usecases.forecast import LEVEL_ORDER, DemandForecast, forecast_summaries
 
-__all__ = ["forecasts_section", "plot_forecast"]
+__all__ = ["date_ticks", "forecasts_section", "plot_forecast"]
 
 #: history shown before the forecast, in periods
 SHOWN_HISTORY = 52
+
+
+#: tick steps tried, coarsest first, with their label format: the first giving at least 3 ticks is used
+_TICK_STEPS = (("QS", "%b %Y"), ("MS", "%b %Y"), ("W-MON", "%d %b"), ("D", "%d %b"))
+
+
+def date_ticks(start: pd.Timestamp, end: pd.Timestamp) -> tuple[list[pd.Timestamp], list[str]]:
+    """Fixed tick positions and labels for a date axis from ``start`` to ``end`` (quarters, months, weeks or days,
+    whichever first gives 3 or more): computed once, where matplotlib's automatic date locator recomputes
+    calendar rules at every draw (most of a small-multiples figure's time)."""
+    for freq, fmt in _TICK_STEPS:
+        ticks = list(pd.date_range(start.normalize(), end, freq=freq))
+        ticks = [t for t in ticks if start <= t <= end]
+        if len(ticks) >= 3 or freq == "D":
+            return ticks, [t.strftime(fmt) for t in ticks]
+    raise AssertionError("unreachable")  # pragma: no cover - "D" always returns
 
 
 def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *, title: str, fmt: Any, ax: Any = None) -> Any:
@@ -36,8 +52,10 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *, title: str, 
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
     ax.yaxis.set_major_formatter(lambda v, _pos: fmt(v))
-    for label in ax.get_xticklabels():
-        label.set_rotation(30)
+    shown = pd.concat([past["period_start"], ahead["period_start"]])
+    if not shown.empty:
+        ticks, labels = date_ticks(pd.Timestamp(shown.min()), pd.Timestamp(shown.max()))
+        ax.set_xticks(ticks, labels, rotation=30)
     return ax
 
 
@@ -63,8 +81,8 @@ def forecasts_section(run: RunInfo, currency: Currency, result: DemandForecast |
         for ax in list(axes.flat)[len(names):]:
             ax.set_visible(False)
         axes.flat[0].legend(fontsize=7, loc="upper left")
-        fig.tight_layout()
-        figures.append({"measure": measure, "level": level, "png": figure_to_data_uri(fig)})
+        fig.tight_layout()  # its margins fit the labels: no crop pass needed
+        figures.append({"measure": measure, "level": level, "png": figure_to_data_uri(fig, crop=False)})
     backtest = []
     for s in summaries:
         score = scores.loc[(s.measure, s.level, s.series)]
