@@ -154,3 +154,44 @@ def test_per_tree_treeshap_equals_lightgbm_on_every_row() -> None:
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
     # and the values are the model's: they add up to its log-odds
     np.testing.assert_allclose(ours.sum(axis=1), booster.predict(encoded, raw_score=True), atol=1e-9)
+
+
+def test_driver_json_equals_json_dumps_of_the_top_driver_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's drivers column is written without building records; it is byte for byte what
+    json.dumps of :func:`top_drivers`' records gives, with NaN, -0.0, integer, boolean and money
+    values, a template that does not fit its value, and a non-ASCII currency."""
+    from targetwise.usecases.propensity import _drivers, driver_templates
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    X = pd.DataFrame(
+        {
+            "recency_days": rng.integers(0, 300, n).astype(float),
+            "monetary_total": np.round(rng.gamma(2.0, 120.0, n), 2),
+            "frequency": rng.poisson(2.0, n).astype(np.int64),
+            "is_member": rng.random(n) < 0.4,
+            "trend_90d": np.where(rng.random(n) < 0.3, -0.0, rng.normal(0, 1, n)),
+        }
+    )
+    X.loc[rng.random(n) < 0.1, "monetary_total"] = np.nan
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2.0 - X["recency_days"] / 60 + 0.3 * X["frequency"])))).astype(int)
+    model = PropensityClassifier(n_estimators=40, random_state=0).fit(X, y)
+    templates = driver_templates(list(X.columns), "£")
+    templates["frequency"] = "{value:%}"  # does not fit an int: the generic form
+    records = top_drivers(model, X, k=3, templates=templates)
+    expected: dict[int, list[dict]] = {}
+    for rec in records.to_dict("records"):
+        value = rec["value"]
+        value = None if pd.isna(value) else float(value) if isinstance(value, int | float | np.number) else str(value)
+        expected.setdefault(int(rec["row"]), []).append(
+            {"feature": rec["feature"], "value": value, "contribution": float(rec["contribution"]), "text": rec["text"]}
+        )
+    import targetwise.usecases.propensity as usecase
+
+    monkeypatch.setattr(usecase, "driver_templates", lambda columns, currency="": templates)
+    ours = _drivers(model, X, currency="£")
+    assert ours == [json.dumps(expected[i]) for i in range(n)]
+    parsed = json.loads(ours[0])
+    assert len(parsed) == 3 and parsed[0]["text"].endswith(f"({parsed[0]['contribution']:+.2f})")
+    assert any("\\u00a3" in row for row in ours)  # "£" written as json.dumps writes it
+    assert any('"value": null' in row for row in ours)

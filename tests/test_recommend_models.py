@@ -388,6 +388,26 @@ def test_vectorised_top_n_matches_the_row_by_row_definition() -> None:
             assert got.tolist() == [j for *_, j in keys[:n]]
 
 
+def test_top_n_sorting_the_tied_rows_whole_matches_the_row_by_row_definition() -> None:
+    """Rows tied at the n-th score are sorted whole at once on a narrow catalogue and row by row on a
+    wide one: the same lists, with NaN and +inf never picked and rows with fewer than n allowed items."""
+    from targetwise.recommend import rules
+
+    rng = np.random.default_rng(1)
+    for width in (50, rules._SORT_ALL_MAX_ITEMS + 1):
+        scores = rng.integers(0, 3, size=(40, width)).astype(float)
+        scores[rng.random(scores.shape) < 0.2] = -np.inf
+        scores[0, :] = -np.inf
+        scores[1, : width - 3], scores[1, width - 3 :] = -np.inf, 1.0  # three allowed items, fewer than n
+        scores[2, 5], scores[3, 7] = np.nan, np.inf
+        tie_rank = rng.permutation(width)
+        got = rules.select_top_n(scores, 10, tie_rank=tie_rank)
+        for row, top in zip(scores, got, strict=True):
+            np.testing.assert_array_equal(top, rules._top_n_row(row, 10, tie_rank, None, None))
+        assert len(got[0]) == 0 and len(got[1]) == 3
+        assert 5 not in got[2] and 7 not in got[3]
+
+
 def test_content_and_hybrid_fit_without_a_catalogue() -> None:
     """A shop that loaded no products table: the text part is empty, the recommenders still fit and rank."""
     from targetwise.recommend import ContentRecommender, HybridRecommender

@@ -35,9 +35,11 @@ from targetwise.propensity._tabular import as_frame
 __all__ = [
     "contributions",
     "describe_driver",
+    "driver_text",
     "explain_rows",
     "lightgbm_contributions",
     "shap_importance",
+    "top_columns",
     "top_drivers",
 ]
 
@@ -93,7 +95,26 @@ def _tree_split_columns(tree: Mapping[str, Any]) -> dict[int, list[float] | None
     return splits
 
 
-def _decision_keys(columns: list[np.ndarray], splits: dict[int, list[float] | None]) -> np.ndarray:
+class _ColumnCodes:
+    """One feature column prepared once for every tree: its distinct values (sorted) and each row's
+    position among them, so a tree's interval codes are a lookup instead of a binary search per row."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self.nan = np.isnan(values)
+        self.zero = np.abs(values) <= 1e-35  # LightGBM's zero (kZeroThreshold)
+        self.distinct, self.position = np.unique(np.where(self.nan, 0.0, values), return_inverse=True)
+        self.position = np.ravel(self.position)
+
+    def intervals(self, edges: np.ndarray) -> np.ndarray:
+        """``np.searchsorted(edges, values, side="left")`` with exact zero and NaN as codes of their own."""
+        code = np.searchsorted(edges, self.distinct, side="left")[self.position]
+        code[self.zero] = len(edges) + 1
+        code[self.nan] = len(edges) + 2
+        return code
+
+
+def _decision_keys(columns: list[_ColumnCodes], splits: dict[int, list[float] | None]) -> np.ndarray:
     """One integer per row such that rows with equal keys take the same branch at every split of the tree.
 
     A numerical feature enters as its interval between the tree's thresholds, with NaN and exact zero
@@ -102,20 +123,18 @@ def _decision_keys(columns: list[np.ndarray], splits: dict[int, list[float] | No
     codes: list[np.ndarray] = []
     radices: list[int] = []
     for feature, thresholds in splits.items():
-        values = columns[feature]
+        column = columns[feature]
         if thresholds is None:  # categorical: the category code itself (-1 = missing)
-            _, code = np.unique(np.nan_to_num(values, nan=-1.0), return_inverse=True)
+            _, code = np.unique(np.nan_to_num(column.values, nan=-1.0), return_inverse=True)
             radix = int(code.max()) + 1 if len(code) else 1
         else:
             edges = np.unique(np.asarray(thresholds, dtype=float))
-            code = np.searchsorted(edges, values, side="left")
-            code[np.abs(values) <= 1e-35] = len(edges) + 1  # LightGBM's zero (kZeroThreshold)
-            code[np.isnan(values)] = len(edges) + 2
+            code = column.intervals(edges)
             radix = len(edges) + 3
-        codes.append(code.astype(np.int64))
+        codes.append(np.ravel(code).astype(np.int64))
         radices.append(radix)
     if not codes:
-        return np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
+        return np.zeros(len(columns[0].values) if columns else 0, dtype=np.int64)
     if float(np.prod(np.asarray(radices, dtype=float))) < 2.0**62:
         key = np.zeros(len(codes[0]), dtype=np.int64)
         for code, radix in zip(codes, radices, strict=True):
@@ -123,6 +142,19 @@ def _decision_keys(columns: list[np.ndarray], splits: dict[int, list[float] | No
         return key
     _, key = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
     return np.ravel(key).astype(np.int64)
+
+
+def _distinct_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: the first row of each distinct key (in order of appearance) and each
+    row's position in ``first`` (a hash table, not a sort)."""
+    inverse, _ = pd.factorize(key, sort=False)
+    inverse = inverse.astype(np.int64)
+    # codes are numbered in order of first appearance: a row starts a new key where its code passes
+    # every earlier one
+    seen = np.maximum.accumulate(inverse)
+    is_first = np.ones(len(inverse), dtype=bool)
+    is_first[1:] = inverse[1:] > seen[:-1]
+    return np.flatnonzero(is_first), inverse
 
 
 def lightgbm_contributions(booster: Any, encoded: pd.DataFrame) -> np.ndarray:
@@ -144,18 +176,22 @@ def lightgbm_contributions(booster: Any, encoded: pd.DataFrame) -> np.ndarray:
         column = encoded[name]
         if isinstance(column.dtype, pd.CategoricalDtype):
             codes = column.cat.codes.to_numpy().astype(float)
-            columns.append(np.where(codes < 0, np.nan, codes))
+            columns.append(_ColumnCodes(np.where(codes < 0, np.nan, codes)))
         else:
-            columns.append(column.to_numpy(dtype=float))
-    out = np.zeros((len(encoded), encoded.shape[1] + 1), dtype=float)
+            columns.append(_ColumnCodes(column.to_numpy(dtype=float)))
+    # accumulated feature by feature (rows contiguous), each tree adding only the columns it uses plus
+    # the baseline: a feature a tree does not split on gets exactly 0 from it
+    out = np.zeros((encoded.shape[1] + 1, len(encoded)), dtype=float)
     for index, tree in enumerate(booster.dump_model()["tree_info"][:n_trees]):
-        key = _decision_keys(columns, _tree_split_columns(tree))
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        splits = _tree_split_columns(tree)
+        first, inverse = _distinct_rows(_decision_keys(columns, splits))
         part = booster.predict(
             encoded.iloc[first], pred_contrib=True, start_iteration=index, num_iteration=1, num_threads=threads
         )
-        out += np.asarray(part, dtype=float)[np.ravel(inverse)]
-    return out
+        part = np.ascontiguousarray(np.asarray(part, dtype=float).T)
+        for column in (*sorted(splits), encoded.shape[1]):
+            out[column] += part[column][inverse]
+    return out.T
 
 
 def contributions(
@@ -217,16 +253,25 @@ def describe_driver(
     >>> describe_driver("balance", 1234, 0.05)
     'balance = 1,234 (+0.05)'
     """
-    text = None
+    return f"{driver_text(feature, value, templates=templates)} ({contribution:+.2f})"
+
+
+def driver_text(feature: str, value: Any, *, templates: Mapping[str, str] | None = None) -> str:
+    """:func:`describe_driver` without the contribution: ``"no order for 94 days"``, ``"balance = 1,234"``."""
     template = (templates or {}).get(feature)
     if template is not None:
         try:
-            text = template.format(value=value)
+            return template.format(value=value)
         except (ValueError, TypeError, KeyError, IndexError):
-            text = None
-    if text is None:
-        text = f"{feature} = {_format_value(value)}"
-    return f"{text} ({contribution:+.2f})"
+            pass
+    return f"{feature} = {_format_value(value)}"
+
+
+def top_columns(values: np.ndarray, k: int, *, direction: str = "both") -> np.ndarray:
+    """Per row of a contributions array, the columns of its ``k`` largest contributions, largest first
+    (by absolute value for ``"both"``; ties keep the column order)."""
+    key = {"both": -np.abs(values), "up": -values, "down": values}[direction]
+    return np.argsort(key, axis=1, kind="stable")[:, :k]
 
 
 def top_drivers(
@@ -247,8 +292,7 @@ def top_drivers(
     frame = as_frame(X, feature_names=list(getattr(model, "feature_names_in_", [])) or None)
     contrib = contributions(model, frame, units=units).drop(columns=BASELINE)
     values = contrib.to_numpy()
-    key = {"both": -np.abs(values), "up": -values, "down": values}[direction]
-    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    order = top_columns(values, k, direction=direction)
     names = contrib.columns.to_numpy()
     raw_values = frame[list(names)].to_numpy(dtype=object)
     rows = []

@@ -81,8 +81,10 @@ def _contribution(
     scores = model._masked_scores(rows, exclude_purchased=exclude_purchased)
     out = np.zeros_like(scores)
     tops = select_top_n(scores, n_candidates, tie_rank=model.tie_rank_)
-    for r, top in enumerate(tops):
-        out[r, top] = 1.0 / (rank_offset + np.arange(len(top)))
+    lengths = np.array([len(top) for top in tops], dtype=np.int64)
+    if lengths.sum():
+        ranks = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[np.repeat(np.arange(len(tops)), lengths), np.concatenate(tops)] = 1.0 / (rank_offset + ranks)
     return out, np.isfinite(scores)
 
 

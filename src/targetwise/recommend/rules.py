@@ -87,6 +87,8 @@ def select_top_n(
     out: list[np.ndarray | None] = [None] * scores.shape[0]
     if not capped and 0 < n < scores.shape[1]:
         _top_n_without_ties(scores, n, tie_rank, out)
+        if scores.shape[1] <= _SORT_ALL_MAX_ITEMS and len(np.unique(tie_rank)) == len(tie_rank):
+            _top_n_sorted(scores, n, tie_rank, out)
     for r, row in enumerate(scores):
         if out[r] is None:
             out[r] = _top_n_row(row, n, tie_rank, categories if capped else None, max_per_category)
@@ -109,6 +111,27 @@ def _top_n_without_ties(scores: np.ndarray, n: int, tie_rank: np.ndarray, out: l
     top = np.take_along_axis(idx, order, axis=1).astype(np.int64)
     for position, r in enumerate(rows):
         out[r] = top[position]
+
+
+#: catalogues up to this wide: the rows left by the fast path are sorted whole, all at once
+_SORT_ALL_MAX_ITEMS = 4096
+
+
+def _top_n_sorted(scores: np.ndarray, n: int, tie_rank: np.ndarray, out: list) -> None:
+    """The rows :func:`_top_n_without_ties` left (ties at the n-th score, or fewer than n allowed):
+    every item of those rows ordered by (score descending, tie rank) in one vectorised sort, the
+    order :func:`_top_n_row` gives each row, cut at its n best finite scores."""
+    rows = np.array([r for r, top in enumerate(out) if top is None], dtype=np.int64)
+    if rows.size == 0:
+        return
+    block = scores[rows]
+    finite = np.isfinite(block)
+    key = np.where(finite, -block, np.inf)  # not allowed: after every allowed item
+    ranks = np.broadcast_to(tie_rank, block.shape)
+    order = np.lexsort((ranks, key), axis=-1)
+    counts = np.minimum(finite.sum(axis=1), n)
+    for position, r in enumerate(rows):
+        out[r] = order[position, : counts[position]].astype(np.int64)
 
 
 def _top_n_row(

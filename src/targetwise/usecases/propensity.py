@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 import numpy as np
@@ -435,24 +436,63 @@ def driver_templates(columns: list[str], currency: str = "") -> dict[str, str]:
 
 
 def _drivers(model: Any, X: pd.DataFrame, k: int = 3, *, currency: str = "") -> list[str]:
-    from targetwise.propensity import top_drivers
+    """Each row's top ``k`` drivers as a JSON list of ``{feature, value, contribution, text}`` (row by
+    position), the records :func:`targetwise.propensity.top_drivers` gives, written without building them."""
+    from targetwise.propensity import contributions
+    from targetwise.propensity.explain import BASELINE, driver_text, top_columns
 
+    templates = driver_templates(list(X.columns), currency)
     try:
-        drivers = top_drivers(model, X, k=k, templates=driver_templates(list(X.columns), currency))
+        contrib = contributions(model, X).drop(columns=BASELINE)
     except Exception:  # models without contributions (fallbacks) explain nothing rather than guess
         return ["[]"] * len(X)
-    rows: dict[int, list[dict[str, Any]]] = {}
-    for rec in drivers.to_dict("records"):
-        row = int(rec.get("row", 0))
-        rows.setdefault(row, []).append(
-            {
-                "feature": rec.get("feature"),
-                "value": None if pd.isna(rec.get("value")) else float(rec["value"]) if isinstance(rec.get("value"), int | float | np.number) else str(rec.get("value")),
-                "contribution": float(rec.get("contribution", 0.0)),
-                "text": rec.get("text"),
-            }
-        )
-    return [json.dumps(rows.get(i, [])) for i in range(len(X))]
+    values = contrib.to_numpy()
+    names = [str(c) for c in contrib.columns]
+    order = top_columns(values, k)
+    raw = X[names].to_numpy(dtype=object)
+    quoted = [_json_text(name) for name in names]
+    texts: dict[tuple[int, type, Any], str] = {}
+    out = []
+    for i in range(len(X)):
+        items = []
+        for j in order[i]:
+            value = raw[i, j]
+            c = float(values[i, j])
+            # the text depends on the feature and value only: cached for numbers, except float zeros
+            # (0.0 == -0.0, but they format as "0" and "-0")
+            key = (j, type(value), value)
+            cacheable = isinstance(value, int | float | np.number) and not (isinstance(value, float | np.floating) and value == 0.0)
+            text = texts.get(key) if cacheable else None
+            if text is None:
+                text = driver_text(names[j], value, templates=templates)
+                if cacheable:
+                    texts[key] = text
+            items.append(
+                f'{{"feature": {quoted[j]}, "value": {_json_value(value)}, "contribution": {_json_float(c)}, '
+                f'"text": {_json_text(f"{text} ({c:+.2f})")}}}'
+            )
+        out.append("[" + ", ".join(items) + "]")
+    return out
+
+
+def _json_float(value: float) -> str:
+    """``json.dumps(value)`` for a float."""
+    return float.__repr__(value) if np.isfinite(value) else json.dumps(value)
+
+
+def _json_text(text: str) -> str:
+    """``json.dumps(text)`` (ASCII, as json.dumps writes it)."""
+    return encode_basestring_ascii(text)
+
+
+def _json_value(value: Any) -> str:
+    """A driver's value as ``json.dumps`` wrote the record: null when missing, a float for numbers
+    (booleans too), else text."""
+    if value is None or value is pd.NA or (not isinstance(value, str) and bool(pd.isna(value))):
+        return "null"
+    if isinstance(value, int | float | np.number | np.bool_):
+        return _json_float(float(value))
+    return _json_text(str(value))
 
 
 def _fit_pair(make: Callable[[], Any], first: tuple[Any, Any], second: tuple[Any, Any]) -> tuple[Any, Any]:

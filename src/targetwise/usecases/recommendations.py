@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from targetwise.errors import ConfigError, ModelError, NotFoundError
@@ -132,8 +133,21 @@ def _aggregates(data: ModelData, as_of: date | datetime | str, *, model: Any, pr
     start = (last_at - pd.Timedelta(days=float(model.validation_days))).to_pydatetime()
     _, early, _ = matrix_before(start)
     window = window_purchases(inputs, start, cutoff, non_product_codes=codes).to_pandas()
-    truth = {str(c): set(g.astype(str)) for c, g in window.groupby("customer_id", sort=True)["product_id"]}
-    return _Aggregates(pairs=pairs, matrix=matrix, early=early, truth=truth)
+    return _Aggregates(pairs=pairs, matrix=matrix, early=early, truth=_products_per_customer(window))
+
+
+def _products_per_customer(window: pd.DataFrame) -> dict[str, set[str]]:
+    """``{customer_id: {product_id, ...}}`` from (customer, product) rows, customers in id order
+    (one factorize and one stable sort instead of a group per customer)."""
+    customer = window["customer_id"].astype(str).to_numpy(dtype=object)
+    product = window["product_id"].astype(str).to_numpy(dtype=object)
+    codes, names = pd.factorize(customer, sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return {
+        str(name): set(product[order[begin:end]])
+        for name, begin, end in zip(names, bounds[:-1], bounds[1:], strict=True)
+    }
 
 
 def _explain(recs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
