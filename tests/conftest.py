@@ -31,22 +31,58 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadscopereorder = False
 
 
+#: measured wall seconds per test file (setup + call + teardown of its tests, one xdist worker) from the last
+#: recorded suite run; ``TARGETWISE_FILE_SECONDS=path`` writes a fresh table (one JSON per worker, merged by hand
+#: or with ``python -c``). Only the order depends on it.
+FILE_SECONDS = REPO / "tests" / "file_seconds.json"
+#: a file missing from the table: seconds assumed by its marks (spark, slow, neither)
+_DEFAULT_SECONDS = (120.0, 30.0, 3.0)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest files first: those with a Spark test, then those with a slow test, then the rest.
+    """The Spark files first (in their own order), then the other files longest first.
 
     ``make test`` runs two workers with ``--dist loadfile`` (a file stays on one worker), which hand out files
-    in collection order. In alphabetical order the Spark files (minutes each) came last, so one worker
-    finished early and idled while the other ran them (the CPU was 148% busy of 200% over a 19.5 min run).
-    Longest-first is the classic fix for that tail. Tests keep their order within a file, and every worker
-    sorts the same way, as xdist requires.
+    in this order. Longest first (by the seconds recorded in ``file_seconds.json``; by marks where a file is new)
+    is the classic rule for the tail: the last files handed out are short, so the two workers finish together.
+    The Spark files keep their order so that the in-process Spark session starts on one worker only (the first
+    Spark file and the Spark run are handed to the same worker). Tests keep their order within a file, and
+    every worker sorts the same way, as xdist requires.
     """
+    import json
+
+    recorded = json.loads(FILE_SECONDS.read_text()) if FILE_SECONDS.exists() else {}
     rank: dict[str, int] = {}
     for item in items:
         path = str(item.path)
         here = 0 if item.get_closest_marker("spark") else 1 if item.get_closest_marker("slow") else 2
         rank[path] = min(rank.get(path, 2), here)
+
+    def seconds(path: str) -> float:
+        return float(recorded.get(Path(path).relative_to(REPO).as_posix(), _DEFAULT_SECONDS[rank[path]]))
+
     order = {id(item): n for n, item in enumerate(items)}
-    items.sort(key=lambda item: (rank[str(item.path)], order[id(item)]))
+    items.sort(key=lambda item: (rank[str(item.path)] != 0,
+                                 0.0 if rank[str(item.path)] == 0 else -seconds(str(item.path)),
+                                 order[id(item)]))
+
+
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if os.environ.get("TARGETWISE_FILE_SECONDS"):
+        key = report.nodeid.split("::")[0]
+        _FILE_SECONDS[key] = _FILE_SECONDS.get(key, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    target = os.environ.get("TARGETWISE_FILE_SECONDS")
+    if target and _FILE_SECONDS:
+        import json
+
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        Path(f"{target}.{worker}.json").write_text(json.dumps(_FILE_SECONDS, indent=1, sort_keys=True))
 
 
 @pytest.fixture
