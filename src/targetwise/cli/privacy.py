@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from targetwise.cli._common import (
+    RunsUrlOption,
     WorkspaceOption,
     console,
     err_console,
@@ -28,12 +29,18 @@ consent_app = typer.Typer(help="Record and show consent decisions (profiling, em
 def erase(
     customer_id: Annotated[str, typer.Argument(help="The customer's id, exactly as stored.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, CI).")] = False,
+    runs_url: RunsUrlOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Remove a customer from every table, run output, audience, export and report. Cannot be undone."""
-    from targetwise.io.erasure import erase_customer
+    """Remove a customer from every table, run output, audience, export and report. Cannot be undone.
 
-    ws = open_workspace(workspace)
+    With --runs-url (or TARGETWISE_RUNS_URL) the runs published there are erased too (rewritten here, then
+    published again); if the URL cannot be reached, it says which runs there still hold the customer and
+    exits 1: run it again (safe) or publish those runs."""
+    from targetwise.errors import WorkspaceError
+    from targetwise.usecases.privacy import erase as erase_customer
+
+    ws = open_workspace(workspace, runs_url=runs_url)
     if not yes:
         try:
             confirmed = typer.confirm(
@@ -60,10 +67,26 @@ def erase(
             f"  suppression list: {receipt.suppressed} keyed pseudonym(s) (id, e-mail, phone); if this person comes "
             "back in a later file, every purpose is denied until they consent again"
         )
-    console.print(
-        f"database rebuilt ({receipt.database_bytes_before:,} -> {receipt.database_bytes_after:,} bytes); "
-        "logged without personal data in artifacts/audit/erasures.jsonl"
-    )
+    if receipt.database_bytes_after:
+        console.print(
+            f"database rebuilt ({receipt.database_bytes_before:,} -> {receipt.database_bytes_after:,} bytes); "
+            "logged without personal data in artifacts/audit/erasures.jsonl"
+        )
+    at_url = receipt.runs_at_url
+    if at_url is None:
+        return
+    for run_id in at_url.fetched:
+        console.print(f"  run {plain(run_id)}: fetched from {plain(at_url.url)} (held only there) and erased")
+    for run_id in at_url.republished:
+        console.print(f"  run {plain(run_id)}: published again to {plain(at_url.url)}/{plain(run_id)}/")
+    if not at_url.complete:
+        held = ", ".join(at_url.unpublished) or "any run held only there"
+        raise WorkspaceError(
+            f"erased in {ws.path} but NOT at {at_url.url}: {held} there may still hold the customer "
+            f"({at_url.error or 'not published'})",
+            fix=f"when the URL is reachable run `{at_url.finish(customer_id)}` (safe to repeat)",
+        )
+    console.print(f"  runs at {plain(at_url.url)}: none holds the customer any more")
 
 
 @privacy_app.command("log")

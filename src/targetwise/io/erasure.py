@@ -62,6 +62,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from targetwise.errors import NotFoundError, WorkspaceError
+from targetwise.io.run_urls import PublishedErasure
 from targetwise.io.runs import STAGING_PREFIX, _fsync_dir, _sha256, dumps
 from targetwise.io.suppression import audit_salt, normalise_contact, pseudonym, record_suppression
 from targetwise.io.workspace import DB_FILE, Workspace
@@ -111,6 +112,8 @@ class ErasureReceipt:
     ``deleted_files``: files deleted whole (reports that listed the customer).
     ``quarantine_by_load``: quarantined rows removed per load number (text keys, as in JSON).
     ``suppressed``: pseudonyms added to the suppression list (id, e-mail, phone).
+    ``runs_at_url``: with a runs URL, the copies of runs there republished and those still to publish
+    (:func:`targetwise.io.run_urls.erase_published`; the application layer sets it).
     """
 
     subject: str
@@ -124,6 +127,7 @@ class ErasureReceipt:
     suppressed: int = 0
     database_bytes_before: int = 0
     database_bytes_after: int = 0
+    runs_at_url: PublishedErasure | None = None  # with a runs URL: what became of the copies there
 
     @property
     def rows_removed(self) -> int:

@@ -15,9 +15,19 @@ partial file, and the pointer names only runs whose manifest is already there. N
 fetches a run folder without its manifest.
 
 Fetching (:meth:`RunUrlStore.fetch`) copies a run into the local workspace's runs folder, which is the
-cache keyed by run id: runs are immutable, so a run fetched once is never fetched again. Each file is
-checked against the SHA-256 the manifest records, into a locked staging folder renamed into place only
-when complete, so the local store (and the service reading it) sees the whole run or nothing.
+cache keyed by run id and manifest: runs are immutable except for erasure, so a run fetched once is fetched
+again only when its manifest at the URL changed. Each file is checked against the SHA-256 the manifest
+records, into a locked staging folder renamed into place only when complete, so the local store (and the
+service reading it) sees the whole run or nothing.
+
+Erasure (:func:`targetwise.io.erasure.erase_customer`) rewrites run files and manifests; publishing the
+run again sends the files whose SHA-256 changed, removes those the manifest dropped, writes the manifest
+last and then records the run's new manifest hash in ``URL/REWRITTEN`` (a JSON object, run id -> SHA-256),
+which a service reads at each poll: when it changed, every cached run whose manifest differs from the URL's
+is fetched again. A publish never replaces a copy at the URL that records an erasure this copy lacks (that
+would bring the person back). Runs the erasure rewrote whose copy at the URL could not be replaced yet are
+listed in the runs folder's ``.unpublished-erasures.json`` until a publish of them succeeds
+(:func:`erase_published`).
 
 URLs are anything fsspec opens: ``file:///mnt/runs``, ``memory://runs`` (one process), ``s3://bucket/runs``
 (with ``s3fs``), ``gs://`` (``gcsfs``), ``az://`` / ``abfs://`` (``adlfs``); credentials come from where
@@ -27,11 +37,13 @@ that package reads them (environment, config files, instance roles).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -48,9 +60,11 @@ from targetwise.io.runs import (
     _sha256,
 )
 
-__all__ = ["PublishResult", "PublishedRun", "RunUrlStore"]
+__all__ = ["PublishResult", "PublishedErasure", "PublishedRun", "RunUrlStore", "erase_published", "unpublished_runs"]
 
 MANIFEST = "manifest.json"
+REWRITTEN_FILE = "REWRITTEN"  # run id -> SHA-256 of its manifest, for runs rewritten after they were published
+UNPUBLISHED = ".unpublished-erasures.json"  # in the local runs folder: url -> runs whose copy there is stale
 
 
 @dataclass(frozen=True)
@@ -150,18 +164,29 @@ class RunUrlStore:
 
         Publishing again is safe: a run the URL holds with the same manifest sends nothing, and one it holds
         with another manifest (the run was rewritten here, e.g. by an erasure) sends the files whose SHA-256
-        changed, then the manifest. Until the manifest is there the run is not listed and cannot be promoted,
-        so an interrupted publish leaves the URL's runs and its active run as they were.
+        changed, removes those the manifest no longer lists, replaces the manifest and then records its hash
+        in ``URL/REWRITTEN`` (services fetch it again). Until the manifest is there the run is not listed and
+        cannot be promoted, so an interrupted publish leaves the URL's runs and its active run as they were.
+        A copy at the URL that records an erasure this one lacks is never replaced (WorkspaceError).
         """
         self._refuse_own_folder(info)
         try:
             local_manifest = (info.path / MANIFEST).read_bytes()
-            files: dict[str, str] = json.loads(local_manifest)["files"]
+            manifest = json.loads(local_manifest)
+            files: dict[str, str] = manifest["files"]
             remote = self._read(self._path(info.run_id, MANIFEST))
             if remote == local_manifest:
+                if manifest.get("erasures"):
+                    self._mark_rewritten(info.run_id, local_manifest)  # a publish stopped before it did
+                _settled(info.path.parent, self.url, info.run_id)
                 return PublishResult(info.run_id, self._url(info.run_id), copied=0, unchanged=True)
-            before: dict[str, str] = json.loads(remote)["files"] if remote else {}
+            previous: dict[str, Any] = json.loads(remote) if remote else {}
+            self._refuse_unerased(info.run_id, previous, manifest)
+            before: dict[str, str] = previous.get("files", {})
             self.fs.makedirs(self._path(info.run_id), exist_ok=True)  # a run whose stages all skipped has no file
+            for relative in sorted(set(before) - set(files) - {MANIFEST}):  # deleted here (an erasure)
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(self._path(info.run_id, *_parts(info.run_id, relative, self.url)))
             copied = 0
             for relative, digest in sorted(files.items()):
                 if relative == MANIFEST or before.get(relative) == digest:
@@ -169,13 +194,49 @@ class RunUrlStore:
                 self._put(info.path / relative, self._path(info.run_id, *PurePosixPath(relative).parts))
                 copied += 1
             self._replace(self._path(info.run_id, MANIFEST), local_manifest)
+            if remote is not None:
+                self._mark_rewritten(info.run_id, local_manifest)
         except OSError as exc:
             raise WorkspaceError(
                 f"publishing run {info.run_id} to {self.url} failed: {exc}; the run is committed in {info.path} "
                 "and the URL's runs and active run are unchanged",
                 fix=f"run `targetwise runs publish {info.run_id} --runs-url {self.url}` (publishing again is safe)",
             ) from None
+        _settled(info.path.parent, self.url, info.run_id)
         return PublishResult(info.run_id, self._url(info.run_id), copied=copied, unchanged=False)
+
+    def _refuse_unerased(self, run_id: str, remote: dict[str, Any], local: dict[str, Any]) -> None:
+        missing = _subjects(remote) - _subjects(local)
+        if missing:
+            raise WorkspaceError(
+                f"run {run_id} at {self.url} records {len(missing)} erasure(s) that this workspace's copy lacks, "
+                "so it is not published over it (that would bring the erased person back)",
+                fix=f"erase in this workspace with the runs URL set (it takes the URL's copy of {run_id} first), "
+                "or remove this workspace's copy of the run",
+            )
+
+    def rewritten(self) -> bytes:
+        """The bytes of ``URL/REWRITTEN`` (empty when no published run was ever rewritten)."""
+        try:
+            return self._read(self._path(REWRITTEN_FILE)) or b""
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+
+    def _mark_rewritten(self, run_id: str, manifest: bytes) -> None:
+        raw = self.rewritten()
+        known: dict[str, str] = json.loads(raw) if raw else {}
+        digest = hashlib.sha256(manifest).hexdigest()
+        if known.get(run_id) != digest:
+            known[run_id] = digest
+            self._replace(self._path(REWRITTEN_FILE), json.dumps(known, sort_keys=True).encode("utf-8"))
+
+    def publish_or_fetch(self, run_id: str, store: RunStore) -> RunInfo:
+        """``run_id`` both here and at the URL: published when ``store`` holds it, else fetched from the URL."""
+        if _plain_id(run_id) and (store.root / run_id / MANIFEST).exists():
+            info = store.get(run_id)
+            self.publish(info)
+            return info
+        return self.fetch(run_id, store)
 
     def _refuse_own_folder(self, info: RunInfo) -> None:
         if _protocol(self.url) == "file" and Path(self.root).resolve() == info.path.parent.resolve():
@@ -247,33 +308,44 @@ class RunUrlStore:
             ) from None
         return run
 
-    def fetch(self, run_id: str, store: RunStore) -> RunInfo:
-        """The published run ``run_id`` in ``store`` (the local cache, keyed by run id), fetched if not there yet.
+    def fetch(self, run_id: str, store: RunStore, *, refresh: bool = False) -> RunInfo:
+        """The published run ``run_id`` in ``store`` (the local cache), fetched if not there yet.
 
         Files go into a locked staging folder, each checked against its manifest SHA-256; the manifest is
         written last and the folder renamed into place, so the local store holds the whole run or nothing.
-        A run already in ``store`` is never fetched again (runs are immutable).
+        A run already in ``store`` is not fetched again, unless ``refresh``: then its manifest is compared
+        with the URL's and, when they differ (an erasure at the driver), the changed files are fetched and
+        checked, moved over the local ones, the dropped ones removed and the manifest replaced last. A local
+        copy that records an erasure the URL's lacks is kept (it never takes the person back).
         """
         if not _plain_id(run_id):
             raise NotFoundError(f"run {run_id!r} not found", fix="a run id is one folder name, e.g. R20111209-120000-ab12cd")
-        if (store.root / run_id / MANIFEST).exists():
+        local = store.root / run_id / MANIFEST
+        if local.exists() and not refresh:
             return store.get(run_id)
         lock_path = store.lock_path(run_id)
         fd = _acquire(lock_path, wait=True)
         staging = store.root / f"{STAGING_PREFIX}{run_id}"
         try:
-            if (store.root / run_id / MANIFEST).exists():  # another process fetched it while we waited
+            if local.exists() and not refresh:  # another process fetched it while we waited
                 return store.get(run_id)
             raw = self._read(self._path(run_id, MANIFEST))
-            if raw is None:
+            if raw is None and not local.exists():
                 self.get(run_id)  # not published: NotFoundError naming the runs that are
             run = PublishedRun(run_id, self._url(run_id), json.loads(raw or b"{}"))
+            held: dict[str, Any] | None = json.loads(local.read_bytes()) if local.exists() else None
+            if held is not None and (raw is None or raw == local.read_bytes()
+                                     or not _subjects(run.manifest) >= _subjects(held)):
+                return store.get(run_id)  # a local run, the same run, or one erased here since
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
-            self._download(run, staging)
+            self._download(run, staging, have=None if held is None else held.get("files", {}))
             (staging / MANIFEST).write_bytes(raw or b"")  # the published bytes: the copy equals the original
             _fsync_tree(staging)
-            os.rename(staging, store.root / run_id)
+            if held is None:
+                os.rename(staging, store.root / run_id)
+            else:
+                _move_over(staging, store.root / run_id, dropped=set(held.get("files", {})) - set(run.manifest["files"]))
             _fsync_dir(store.root)
         except OSError as exc:
             raise WorkspaceError(
@@ -286,11 +358,22 @@ class RunUrlStore:
             os.close(fd)
         return store.get(run_id)
 
-    def _download(self, run: PublishedRun, staging: Path) -> None:
+    def refresh(self, store: RunStore, *, seen: bytes | None = None) -> bytes:
+        """Fetch again every run of ``store`` whose manifest at the URL changed, when ``URL/REWRITTEN`` is not
+        ``seen`` (the bytes this caller read last); returns the bytes read now."""
+        marker = self.rewritten()
+        if marker != seen:
+            for info in store.list():
+                self.fetch(info.run_id, store, refresh=True)
+        return marker
+
+    def _download(self, run: PublishedRun, staging: Path, *, have: dict[str, str] | None = None) -> None:
+        """Every file of ``run`` into ``staging``, checked; with ``have`` (the files held already) only those
+        whose SHA-256 differs."""
         for relative, digest in sorted(run.manifest.get("files", {}).items()):
-            parts = PurePosixPath(relative).parts
-            if not parts or relative == MANIFEST or any(p in ("", ".", "..") for p in parts) or relative.startswith("/"):
-                raise WorkspaceError(f"run {run.run_id} at {self.url} lists a file outside its folder: {relative!r}")
+            parts = _parts(run.run_id, relative, self.url)
+            if have is not None and have.get(relative) == digest:
+                continue
             target = staging.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             self.fs.get_file(self._path(run.run_id, *parts), str(target))
@@ -322,6 +405,152 @@ class RunUrlStore:
             f"cannot read the runs at {self.url}: {exc}",
             fix="check the URL, its credentials and the network (the served run is unchanged)",
         )
+
+
+@dataclass(frozen=True)
+class PublishedErasure:
+    """What an erasure did to the runs at one URL: ``fetched`` (runs only there, fetched so that the erasure
+    reached them), ``republished`` (copies rewritten there), ``unpublished`` (copies that still hold the
+    person: publish them, or erase again), ``unlisted`` (the URL could not be read, so runs held only
+    there were not checked), ``error`` (why, one line)."""
+
+    url: str
+    fetched: list[str] = field(default_factory=list)
+    republished: list[str] = field(default_factory=list)
+    unpublished: list[str] = field(default_factory=list)
+    unlisted: bool = False
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.unpublished and not self.unlisted
+
+    def finish(self, customer_id: str = "CUSTOMER_ID") -> str:
+        """The command(s) that finish it (publishing again, or erasing again, is safe)."""
+        if self.unlisted:
+            return f"targetwise privacy erase {customer_id} --yes --runs-url {self.url}"
+        return "; ".join(f"targetwise runs publish {r} --runs-url {self.url}" for r in self.unpublished)
+
+
+def unpublished_runs(store: RunStore, url: str) -> tuple[list[str], bool]:
+    """Runs an erasure rewrote here whose copy at ``url`` is not replaced yet, and whether an erasure could
+    not read the URL's runs (so runs held only there may still hold a person)."""
+    entry = _pending(store.root).get(url.rstrip("/"), {})
+    return sorted(entry.get("runs", [])), bool(entry.get("unlisted"))
+
+
+def erase_published(store: RunStore, url: str, erase: Callable[[], list[str]]) -> PublishedErasure:
+    """Run ``erase`` (the workspace's erasure, returning the runs it rewrote) so that it reaches ``url`` too.
+
+    First every run published at the URL and missing here is fetched (and a copy the URL holds with more
+    erasures than this one is fetched again), so the erasure rewrites it; then each rewritten run that the
+    URL holds, and each left from an earlier attempt, is published again (changed files, the manifest last).
+    A publish that fails leaves the run listed (:func:`unpublished_runs`) and ``complete`` false; running the
+    erasure again, or ``targetwise runs publish RUN``, finishes it. ``erase`` raising NotFoundError (the
+    person is gone here already) still publishes the runs left from an earlier attempt.
+    """
+    remote = RunUrlStore(url)
+    fetched: list[str] = []
+    published: set[str] | None = None
+    error: str | None = None
+    try:
+        runs = remote.list()
+        for run in runs:
+            held = store.root / run.run_id / MANIFEST
+            if not held.exists():
+                remote.fetch(run.run_id, store)
+                fetched.append(run.run_id)
+            elif _subjects(run.manifest) > _subjects(json.loads(held.read_bytes())):
+                remote.fetch(run.run_id, store, refresh=True)  # erased at the URL since: take that copy first
+        published = {run.run_id for run in runs}
+    except (TargetwiseError, OSError) as exc:
+        error = str(exc)
+    left, was_unlisted = unpublished_runs(store, url)
+    try:
+        rewritten = erase()
+    except NotFoundError:
+        if left or was_unlisted:
+            rewritten = []
+        elif error is not None:
+            raise WorkspaceError(
+                f"the customer is not in this workspace, and the runs at {remote.url} could not be read ({error}), "
+                "so the runs held only there were not checked",
+                fix="check the URL's credentials and the network, then run the erasure again",
+            ) from None
+        else:
+            raise
+    candidates = sorted(set(rewritten) | set(left))
+    republished: list[str] = []
+    unpublished: list[str] = []
+    for run_id in candidates:
+        if published is not None and run_id not in published:
+            continue  # never published there: nothing at the URL holds the person
+        if published is None:
+            unpublished.append(run_id)
+            continue
+        try:
+            remote.publish(store.get(run_id))
+            republished.append(run_id)
+        except TargetwiseError as exc:
+            unpublished.append(run_id)
+            error = error or str(exc)
+    unlisted = published is None
+    _set_pending(store.root, remote.url, unpublished, unlisted=unlisted)
+    return PublishedErasure(remote.url, fetched, republished, unpublished, unlisted, error)
+
+
+def _pending(root: Path) -> dict[str, Any]:
+    try:
+        return json.loads((root / UNPUBLISHED).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def _set_pending(root: Path, url: str, runs: list[str], *, unlisted: bool) -> None:
+    pending = _pending(root)
+    if runs or unlisted:
+        pending[url] = {"runs": sorted(runs), "unlisted": unlisted}
+    else:
+        pending.pop(url, None)
+    path = root / UNPUBLISHED
+    if not pending:
+        path.unlink(missing_ok=True)
+        return
+    temporary = root / f"{UNPUBLISHED}.{uuid.uuid4().hex}"
+    temporary.write_text(json.dumps(pending, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(temporary, path)
+    _fsync_dir(root)
+
+
+def _settled(root: Path, url: str, run_id: str) -> None:
+    """``run_id`` is published at ``url`` as it is here: no longer an unpublished erasure."""
+    entry = _pending(root).get(url)
+    if entry and run_id in entry.get("runs", []):
+        _set_pending(root, url, [r for r in entry["runs"] if r != run_id], unlisted=bool(entry.get("unlisted")))
+
+
+def _parts(run_id: str, relative: str, url: str) -> tuple[str, ...]:
+    """The path parts of a file a manifest lists, refused when it leaves the run's folder."""
+    parts = PurePosixPath(relative).parts
+    if not parts or relative == MANIFEST or any(p in ("", ".", "..") for p in parts) or relative.startswith("/"):
+        raise WorkspaceError(f"run {run_id} at {url} lists a file outside its folder: {relative!r}")
+    return parts
+
+
+def _subjects(manifest: dict[str, Any]) -> set[str]:
+    """The pseudonyms of the persons erased from a run, as its manifest records them."""
+    return {str(e.get("subject")) for e in manifest.get("erasures", []) if isinstance(e, dict)}
+
+
+def _move_over(staging: Path, run_dir: Path, *, dropped: set[str]) -> None:
+    """Replace the files of ``run_dir`` with those in ``staging``, one rename each, the manifest last."""
+    for path in sorted(p for p in staging.rglob("*") if p.is_file() and p.name != MANIFEST):
+        target = run_dir / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    for relative in dropped:
+        (run_dir / relative).unlink(missing_ok=True)
+    os.replace(staging / MANIFEST, run_dir / MANIFEST)
 
 
 def _plain_id(run_id: str) -> bool:

@@ -215,7 +215,9 @@ def erase(state: ServiceState, customer_id: str, *, key_id: str) -> schemas.Eras
                                   wait_seconds=10.0)
     finally:
         state.runs.forget()
-    raw = receipt.to_dict()
+    at_url = receipt.runs_at_url
+    raw = {**receipt.to_dict(), "runs_url_complete": at_url is None or at_url.complete,
+           "runs_url_unpublished": [] if at_url is None else at_url.unpublished}
     return schemas.ErasurePublic(**{k: raw[k] for k in schemas.ErasurePublic.model_fields})
 
 

@@ -563,6 +563,8 @@ class ErasurePublic(BaseModel):
     files: dict[str, int]
     deleted_files: list[str]
     runs_rewritten: list[str]
+    runs_url_complete: bool = Field(True, description="False: copies at the runs URL may still hold the person.")
+    runs_url_unpublished: list[str] = Field([], description="Runs at the runs URL not rewritten yet (erase again).")
 
 
 class CohortRow(BaseModel):

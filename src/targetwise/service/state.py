@@ -18,6 +18,10 @@ pointer and, when it moved (or at start), fetches that run into the workspace's 
 keyed by run id: a run is fetched once, whole and checked, :class:`targetwise.io.run_urls.RunUrlStore`)
 and replaces the local pointer; the swap is then the local one above. Other requests go on with the run
 served so far meanwhile; a URL that cannot be read leaves it served (logged, retried at the next poll).
+The same poll reads ``URL/REWRITTEN``, which a publish of a rewritten run (an erasure at the driver)
+updates after the run's manifest: when it changed (or at start), every cached run whose manifest differs
+from the URL's is fetched again (changed files, the manifest last), and the manifest stamp above makes
+the next request load it, so an erased customer stops being served within one poll interval.
 
 DuckDB
 ------
@@ -106,6 +110,7 @@ class RunCache:
         self._next_poll = -math.inf
         self._follow_lock = threading.Lock()
         self._followed: str | None = None  # the URL's active id last made served here
+        self._rewritten: bytes | None = None  # URL/REWRITTEN as read last: when it changes, cached runs are checked
         self.follow_error: str | None = None  # why the last read of the URL failed (None: it did not)
         self.currency = workspace.settings.currency_symbol
         self.pointer = self.store.root / ACTIVE_FILE
@@ -133,6 +138,7 @@ class RunCache:
             self._next_poll = time.monotonic() + self._poll_seconds
             try:
                 self._followed = self.remote.follow(self.store, seen=self._followed)
+                self._rewritten = self.remote.refresh(self.store, seen=self._rewritten)  # erasures at the driver
                 self.follow_error = None
             except (TargetwiseError, OSError) as exc:
                 self.follow_error = str(exc)

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from targetwise.io import consent
-from targetwise.io.erasure import ErasureReceipt, erase_customer
+from targetwise.io.erasure import ErasureReceipt, erase_customer, pseudonym
 from targetwise.io.ingest import IngestSummary
+from targetwise.io.run_urls import erase_published
+from targetwise.io.runs import RunStore
 from targetwise.io.workspace import Workspace
 
 __all__ = ["ConsentOf", "consent_of", "erase", "set_consent"]
 
 
 def erase(ws: Workspace, customer_id: str, *, actor: str) -> ErasureReceipt:
-    """Remove exactly this customer everywhere (tables, quarantine, run outputs, audiences, reports)."""
-    return erase_customer(ws, customer_id, actor=actor)
+    """Remove exactly this customer everywhere (tables, quarantine, run outputs, audiences, reports).
+
+    With a runs URL (``ws.settings.runs_url``) the runs published there are erased too: those held only
+    there are fetched first, and every rewritten run is published again; ``receipt.runs_at_url`` says
+    whether that is complete and, if not, which runs there still hold the person (retrying is safe).
+    """
+    if not ws.settings.runs_url:
+        return erase_customer(ws, customer_id, actor=actor)
+    receipts: list[ErasureReceipt] = []
+
+    def erase_here() -> list[str]:
+        receipts.append(erase_customer(ws, customer_id, actor=actor))
+        return receipts[0].runs_rewritten
+
+    at_url = erase_published(RunStore(ws), ws.settings.runs_url, erase_here)
+    receipt = receipts[0] if receipts else ErasureReceipt(  # done here by an earlier attempt: the URL's part only
+        subject=pseudonym(ws, customer_id), erased_at=datetime.now(UTC).isoformat(timespec="seconds"), actor=actor
+    )
+    return replace(receipt, runs_at_url=at_url)
 
 
 def set_consent(ws: Workspace, customer_id: str, *, purpose: str, status: str, source: str) -> IngestSummary:
