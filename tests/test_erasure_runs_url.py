@@ -223,3 +223,25 @@ def test_a_copy_erased_elsewhere_is_never_published_over_and_is_taken_before_era
     at_url = erase(Workspace.open(driver.path, driver_url), "C4", actor="test").runs_at_url
     assert at_url is not None and at_url.complete and at_url.republished == [run.run_id]
     assert customers_at(url, run.run_id) == Counter({"C1": ROWS["C1"], "C3": ROWS["C3"]})  # C2 stayed erased
+
+
+def test_the_services_erasure_reaches_the_url_too(
+    tmp_path: Path, url: str, service_ws: Workspace, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = workspace(tmp_path, "driver", None)
+    first, second = make_run(driver), make_run(driver, scale=10.0)
+    published(url, first, second, active=second)
+    with serve(service_ws, url) as client:
+        assert client.get("/v1/customers/C3", headers=Keys.header(keys.read)).status_code == 200
+        real_put = RunUrlStore._put
+        monkeypatch.setattr(RunUrlStore, "_put", lambda self, local, path: (_ for _ in ()).throw(OSError("503")))
+        body = client.delete("/v1/customers/C3", headers=Keys.header(keys.admin)).json()
+        assert (body["runs_url_complete"], sorted(body["runs_url_unpublished"])) == (
+            False, sorted([first.run_id, second.run_id]))  # not claimed done: both copies there still hold C3
+        assert customers_at(url, second.run_id)["C3"] == ROWS["C3"]
+        monkeypatch.setattr(RunUrlStore, "_put", real_put)
+        body = client.delete("/v1/customers/C3", headers=Keys.header(keys.admin)).json()
+        assert (body["runs_url_complete"], body["runs_url_unpublished"], body["rows_removed"]) == (True, [], 0)
+        assert client.get("/v1/customers/C3", headers=Keys.header(keys.read)).status_code == 404
+    for run in (first, second):
+        assert customers_at(url, run.run_id) == Counter({k: v for k, v in ROWS.items() if k != "C3"})

@@ -282,3 +282,32 @@ def test_a_promoted_derived_run_refreshes_a_live_audience(shop: Shop, tmp_path: 
     after = SyncStore(ws).versions(live.audience_key)
     assert len(after) == len(before) + 1
     assert after[-1].run_id == result.run.run_id and after[-1].size == 1 and after[-1].adds == 1
+
+
+def test_with_a_runs_url_the_derived_run_is_published_and_made_the_urls_active_run(shop: Shop, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from targetwise.cli.app import app
+    from targetwise.io.run_urls import RunUrlStore
+
+    ws = _copy(shop, tmp_path)
+    url = f"file://{tmp_path}/bucket/runs"
+    customer = sorted(set(shop.derived.read_table(out.FEATURES)["customer_id"]) - set(shop.affected))[7]
+    _late_line(ws, customer, "late-url-1")
+    runner = CliRunner()
+    kept = runner.invoke(app, ["rescore", "--no-promote", "--runs-url", url, "--workspace", str(ws.path)],
+                         env={"COLUMNS": "400"})
+    assert kept.exit_code == 0, kept.output
+    remote = RunUrlStore(url)
+    unpromoted = RunStore(ws).list()[-1]
+    assert [r.run_id for r in remote.list()] == [unpromoted.run_id] and remote.active_id() is None
+    assert f"published to {url}/{unpromoted.run_id}/ (its active run unchanged)" in " ".join(kept.output.split())
+
+    _late_line(ws, customer, "late-url-2")
+    done = runner.invoke(app, ["rescore", "--runs-url", url, "--workspace", str(ws.path)], env={"COLUMNS": "400"})
+    assert done.exit_code == 0, done.output
+    newest = RunStore(ws).active()
+    assert newest is not None and newest.run_id != unpromoted.run_id
+    assert remote.active_id() == newest.run_id  # the URL's pointer moved with the promotion
+    published = remote.get(newest.run_id)
+    assert published.manifest == newest.manifest and published.manifest["derived_from"]["affected_customers"] == 1

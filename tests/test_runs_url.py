@@ -324,3 +324,51 @@ def test_requests_during_a_swap_see_one_run_or_the_other(
             reader.join()
     assert set(seen) == {(first.run_id, 380.0), (second.run_id, 3800.0)}  # never one run's id with the other's values
     assert remote.active_id() == second.run_id
+
+
+def test_promoting_with_a_runs_url_publishes_the_run_and_moves_the_urls_pointer(
+    driver: Workspace, tmp_path: Path, file_url: str
+) -> None:
+    first, second = make_run(driver), make_run(driver, scale=10.0)
+    publish(file_url, first)
+    runner = CliRunner()
+    env = {"TARGETWISE_RUNS_URL": "", "COLUMNS": "400"}
+    done = runner.invoke(cli_app, ["runs", "promote", second.run_id, "--runs-url", file_url,
+                                   "--workspace", str(driver.path)], env=env)
+    assert done.exit_code == 0, done.output
+    assert f"published to {file_url}/{second.run_id}/ (its active run)" in done.output
+    remote = RunUrlStore(file_url)
+    assert remote.active_id() == second.run_id and RunStore(driver).active_id() == second.run_id
+    assert remote_files(file_url, second.run_id) == files_of(second.path)
+
+    settings = get_settings(workspace=tmp_path / "job-2", duckdb_threads=1)
+    fresh = Workspace.init(settings.workspace, settings)  # holds no run: the one to promote is fetched
+    done = runner.invoke(cli_app, ["runs", "promote", first.run_id, "--runs-url", file_url,
+                                   "--workspace", str(fresh.path)], env=env)
+    assert done.exit_code == 0, done.output
+    assert RunStore(fresh).active_id() == first.run_id == remote.active_id()
+    assert files_of(RunStore(fresh).get(first.run_id).path) == files_of(first.path)
+
+    shown = runner.invoke(cli_app, ["runs", "show", "--runs-url", file_url], env=env)  # no workspace: the URL's
+    assert shown.exit_code == 0, shown.output
+    assert f'"run_id": "{first.run_id}"' in shown.output and '"scale": 1.0' in shown.output
+    shown = runner.invoke(cli_app, ["runs", "show", second.run_id, "--runs-url", file_url], env=env)
+    assert shown.exit_code == 0 and '"scale": 10.0' in shown.output
+    missing = runner.invoke(cli_app, ["runs", "show", "R-nope", "--runs-url", file_url], env=env)
+    assert missing.exit_code == 1 and f"run 'R-nope' is not published at {file_url}" in " ".join(missing.output.split())
+
+
+def test_the_services_promote_route_moves_the_urls_pointer(
+    driver: Workspace, service_ws: Workspace, keys: Keys, memory_url: str
+) -> None:
+    first, second = make_run(driver), make_run(driver, scale=10.0)
+    remote = publish(memory_url, first)
+    publish(memory_url, second, promote=False)
+    with serve(service_ws, memory_url) as client:
+        assert served(client, keys) == (first.run_id, 380.0)
+        answer = client.post(f"/v1/runs/{second.run_id}/promote", headers=Keys.header(keys.admin))
+        assert answer.status_code == 200, answer.text
+        assert remote.active_id() == second.run_id  # the URL stays the source of truth
+        assert served(client, keys) == (second.run_id, 3800.0)
+        client.app.state.service.runs.follow(now=True)  # the next poll keeps it
+        assert served(client, keys) == (second.run_id, 3800.0)

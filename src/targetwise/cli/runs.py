@@ -179,16 +179,28 @@ def list_runs(runs_url: RunsUrlOption = None, workspace: WorkspaceOption = None)
 @handle_errors
 def show(
     run_id: Annotated[str | None, typer.Argument(help="Run id (default: the active run).")] = None,
+    runs_url: RunsUrlOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """The run's manifest: data snapshot, parameters, metrics, model cards, timings."""
+    """The run's manifest: data snapshot, parameters, metrics, model cards, timings (with --runs-url: the
+    manifest published there)."""
     from targetwise.errors import NotFoundError
-    from targetwise.io.runs import RunStore, dumps
+    from targetwise.io.run_urls import RunUrlStore
+    from targetwise.io.runs import RunManifest, RunStore, dumps
 
-    store = RunStore(open_workspace(workspace))
-    info = store.get(run_id) if run_id else store.active()
+    url = settings_for(workspace, runs_url=runs_url).runs_url
+    info: RunManifest | None
+    if url:  # the URL alone, as `runs list`: no workspace needed
+        remote = RunUrlStore(url)
+        chosen = run_id or remote.active_id()
+        info = remote.get(chosen) if chosen else None
+        fix = f"promote one there: `targetwise runs publish RUN --runs-url {url} --promote`"
+    else:
+        store = RunStore(open_workspace(workspace))
+        info = store.get(run_id) if run_id else store.active()
+        fix = "run `targetwise run`"
     if info is None:
-        raise NotFoundError("no run is active yet", fix="run `targetwise run`")
+        raise NotFoundError("no run is active yet", fix=fix)
     manifest = dict(info.manifest)
     manifest["files"] = f"{len(manifest.get('files', {}))} files"
     console.print_json(dumps(manifest))
@@ -224,15 +236,20 @@ def promote(
     run_id: Annotated[str, typer.Argument(help="Run id to serve.")],
     partial: Annotated[bool, typer.Option(
         "--partial", help="Serve it even if a stage failed (without that stage's outputs).")] = False,
+    runs_url: RunsUrlOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Serve this run from now on (atomic switch)."""
+    """Serve this run from now on (atomic switch); with --runs-url it is published there (or fetched from
+    there) and becomes the URL's active run too."""
     from targetwise.usecases.live_audiences import promote_and_refresh
 
-    info, _refresh = promote_and_refresh(open_workspace(workspace), run_id, partial=partial)
+    ws = open_workspace(workspace, runs_url=runs_url)
+    info, _refresh = promote_and_refresh(ws, run_id, partial=partial)
     failed = info.failed_stages()
     suffix = f" (partial: without the outputs of {', '.join(failed)})" if failed else ""
     console.print(f"run {plain(info.run_id)} is now active{plain(suffix)}")
+    if ws.settings.runs_url:
+        _say_published(ws.settings.runs_url, info.run_id)
 
 
 @runs_app.command("publish")

@@ -231,6 +231,9 @@ class ServiceState:
     _offer_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        if self.workspace.settings.runs_url != self.settings.runs_url:  # the use cases read the workspace's
+            self.workspace = Workspace(self.workspace.path, self.workspace.settings.model_copy(
+                update={"runs_url": self.settings.runs_url}))
         self.keys = KeyStore(self.workspace)
         self.audit = AuditLog(self.workspace)
         self.limiter = RateLimiter(self.settings.api_rate_limit_per_minute)

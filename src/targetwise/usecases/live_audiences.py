@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from targetwise.errors import NotFoundError, TargetwiseError
 from targetwise.io.audiences import AudienceRecord, AudienceStore
+from targetwise.io.run_urls import RunUrlStore
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.syncs import AudienceVersion, LiveAudience, SyncStore, has_live_audiences
 from targetwise.io.workspace import Workspace
@@ -100,7 +101,18 @@ def refresh_live_audiences(ws: Workspace, run: RunData | None = None) -> Refresh
 
 
 def promote_and_refresh(ws: Workspace, run_id: str, *, partial: bool = False) -> tuple[RunInfo, RefreshResult]:
-    """Promote ``run_id`` (refused for a failed run unless ``partial``), then refresh the live audiences on it."""
-    info = RunStore(ws).promote(run_id, partial=partial)
+    """Promote ``run_id`` (refused for a failed run unless ``partial``), then refresh the live audiences on it.
+
+    With a runs URL (``ws.settings.runs_url``) the URL stays the source of truth: the run is published there
+    first (or, held only there, fetched here), and once promoted here it becomes the URL's active run too.
+    """
+    store = RunStore(ws)
+    remote = RunUrlStore(ws.settings.runs_url) if ws.settings.runs_url else None
+    if remote is not None:
+        remote.publish_or_fetch(run_id, store)
+    info = store.promote(run_id, partial=partial)
     run = RunData(info, product_names=ws.product_names, currency=ws.settings.currency_symbol)
-    return info, refresh_live_audiences(ws, run)
+    refreshed = refresh_live_audiences(ws, run)
+    if remote is not None:
+        remote.promote(run_id, partial=partial)
+    return info, refreshed

@@ -26,6 +26,7 @@ import pandas as pd
 from targetwise.errors import ConfigError, NotFoundError, WorkspaceError
 from targetwise.io import outputs as out
 from targetwise.io.modeldata import ModelData, open_model_data
+from targetwise.io.run_urls import RunUrlStore
 from targetwise.io.runs import RunInfo, RunStore
 from targetwise.io.workspace import Workspace
 from targetwise.usecases.clv import score_clv
@@ -161,6 +162,8 @@ def rescore(ws: Workspace, *, as_of: date | datetime | str | None = None, promot
     """
     started = time.perf_counter()
     store = RunStore(ws)
+    if ws.settings.runs_url and store.active_id() is None:
+        RunUrlStore(ws.settings.runs_url).follow(store)  # a fresh driver re-scores from the URL's active run
     parent = store.active()
     if parent is None:
         raise NotFoundError("no active run to re-score from", fix="run `targetwise run` first")
@@ -229,6 +232,8 @@ def rescore(ws: Workspace, *, as_of: date | datetime | str | None = None, promot
     except BaseException:
         writer.abort()
         raise
+    if ws.settings.runs_url:  # published there too (promoted or not); a promotion then moves the URL's pointer
+        RunUrlStore(ws.settings.runs_url).publish(result.run)
     if promote:
         _promote(ws, result.run.run_id)
         result.promoted = True
