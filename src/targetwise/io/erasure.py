@@ -14,7 +14,8 @@ A person is found **by structure, never by searching text**: through the fields 
   parsed and edited field-wise (list items whose ``customer_id`` is the person, the person in a
   ``customer_ids``/``members`` list). Rewrites are atomic (temp file + rename) and the run's
   ``manifest.json`` gets the new hashes plus an ``erasures`` entry. Runs are immutable *except for
-  erasure*, the one sanctioned rewrite.
+  erasure*, the one sanctioned rewrite. Copies published at a runs URL are erased through
+  :func:`targetwise.io.run_urls.erase_published` (the use case ``usecases.privacy.erase`` calls it).
 * **Audiences** (member lists rewritten, ``size`` updated) and **exports** (``artifacts/exports``: rows
   with the person's id, e-mail, phone or their destination hashes, by those columns) likewise.
 * **Reports** (``artifacts/reports``): a report that lists customers marks each with a
