@@ -196,10 +196,14 @@ def test_runs_publish_finishes_an_erasure_and_an_unlistable_url_asks_for_the_era
     assert at_url.unpublished == [first.run_id] and "no route to host" in (at_url.error or "")
     assert at_url.finish("C3") == f"targetwise privacy erase C3 --yes --runs-url {url}"
     assert customers_at(url, first.run_id)["C3"] == ROWS["C3"]
+    assert unpublished_runs(RunStore(driver), url) == ([first.run_id], True)
     monkeypatch.undo()
-    at_url = erase(driver, "C3", actor="test").runs_at_url  # gone here: the retry does the URL's part
+    at_url = erase(driver, "C4", actor="test").runs_at_url  # another person: C3's left-over run goes too
     assert at_url is not None and at_url.complete and at_url.republished == [first.run_id]
-    assert customers_at(url, first.run_id) == Counter({"C1": ROWS["C1"], "C4": ROWS["C4"]})
+    assert customers_at(url, first.run_id) == Counter({"C1": ROWS["C1"]})
+    assert unpublished_runs(RunStore(driver), url) == ([], True)  # C3's erasure never listed the URL: still open
+    at_url = erase(driver, "C3", actor="test").runs_at_url  # gone here: the retry checks the URL's runs
+    assert at_url is not None and at_url.complete and at_url.republished == []
     assert unpublished_runs(RunStore(driver), url) == ([], False)
 
 

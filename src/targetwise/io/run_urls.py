@@ -434,12 +434,12 @@ class PublishedErasure:
 
 def unpublished_runs(store: RunStore, url: str) -> tuple[list[str], bool]:
     """Runs an erasure rewrote here whose copy at ``url`` is not replaced yet, and whether an erasure could
-    not read the URL's runs (so runs held only there may still hold a person)."""
+    not read the URL's runs (so runs held only there may still hold that person, until it is run again)."""
     entry = _pending(store.root).get(url.rstrip("/"), {})
     return sorted(entry.get("runs", [])), bool(entry.get("unlisted"))
 
 
-def erase_published(store: RunStore, url: str, erase: Callable[[], list[str]]) -> PublishedErasure:
+def erase_published(store: RunStore, url: str, erase: Callable[[], list[str]], *, subject: str) -> PublishedErasure:
     """Run ``erase`` (the workspace's erasure, returning the runs it rewrote) so that it reaches ``url`` too.
 
     First every run published at the URL and missing here is fetched (and a copy the URL holds with more
@@ -447,7 +447,9 @@ def erase_published(store: RunStore, url: str, erase: Callable[[], list[str]]) -
     URL holds, and each left from an earlier attempt, is published again (changed files, the manifest last).
     A publish that fails leaves the run listed (:func:`unpublished_runs`) and ``complete`` false; running the
     erasure again, or ``targetwise runs publish RUN``, finishes it. ``erase`` raising NotFoundError (the
-    person is gone here already) still publishes the runs left from an earlier attempt.
+    person is gone here already) still publishes the runs left from an earlier attempt. ``subject`` (the
+    person's pseudonym) is kept while the URL could not be listed for their erasure: only erasing them again
+    with the URL readable clears it (runs held only there may hold them).
     """
     remote = RunUrlStore(url)
     fetched: list[str] = []
@@ -465,7 +467,9 @@ def erase_published(store: RunStore, url: str, erase: Callable[[], list[str]]) -
         published = {run.run_id for run in runs}
     except (TargetwiseError, OSError) as exc:
         error = str(exc)
-    left, was_unlisted = unpublished_runs(store, url)
+    left, _ = unpublished_runs(store, url)
+    unlisted_subjects = set(_pending(store.root).get(remote.url, {}).get("unlisted") or [])
+    was_unlisted = subject in unlisted_subjects
     try:
         rewritten = erase()
     except NotFoundError:
@@ -495,7 +499,8 @@ def erase_published(store: RunStore, url: str, erase: Callable[[], list[str]]) -
             unpublished.append(run_id)
             error = error or str(exc)
     unlisted = published is None
-    _set_pending(store.root, remote.url, unpublished, unlisted=unlisted)
+    unlisted_subjects = unlisted_subjects | {subject} if unlisted else unlisted_subjects - {subject}
+    _set_pending(store.root, remote.url, unpublished, unlisted=sorted(unlisted_subjects))
     return PublishedErasure(remote.url, fetched, republished, unpublished, unlisted, error)
 
 
@@ -506,7 +511,9 @@ def _pending(root: Path) -> dict[str, Any]:
         return {}
 
 
-def _set_pending(root: Path, url: str, runs: list[str], *, unlisted: bool) -> None:
+def _set_pending(root: Path, url: str, runs: list[str], *, unlisted: list[str]) -> None:
+    """Record, for ``url``, the runs whose copy there is stale and the pseudonyms of the persons whose
+    erasure could not list the URL's runs (neither holds personal data)."""
     pending = _pending(root)
     if runs or unlisted:
         pending[url] = {"runs": sorted(runs), "unlisted": unlisted}
@@ -526,7 +533,7 @@ def _settled(root: Path, url: str, run_id: str) -> None:
     """``run_id`` is published at ``url`` as it is here: no longer an unpublished erasure."""
     entry = _pending(root).get(url)
     if entry and run_id in entry.get("runs", []):
-        _set_pending(root, url, [r for r in entry["runs"] if r != run_id], unlisted=bool(entry.get("unlisted")))
+        _set_pending(root, url, [r for r in entry["runs"] if r != run_id], unlisted=list(entry.get("unlisted") or []))
 
 
 def _parts(run_id: str, relative: str, url: str) -> tuple[str, ...]:

@@ -31,9 +31,10 @@ def erase(ws: Workspace, customer_id: str, *, actor: str) -> ErasureReceipt:
         receipts.append(erase_customer(ws, customer_id, actor=actor))
         return receipts[0].runs_rewritten
 
-    at_url = erase_published(RunStore(ws), ws.settings.runs_url, erase_here)
+    subject = pseudonym(ws, str(customer_id).strip())
+    at_url = erase_published(RunStore(ws), ws.settings.runs_url, erase_here, subject=subject)
     receipt = receipts[0] if receipts else ErasureReceipt(  # done here by an earlier attempt: the URL's part only
-        subject=pseudonym(ws, customer_id), erased_at=datetime.now(UTC).isoformat(timespec="seconds"), actor=actor
+        subject=subject, erased_at=datetime.now(UTC).isoformat(timespec="seconds"), actor=actor
     )
     return replace(receipt, runs_at_url=at_url)
 
