@@ -249,3 +249,25 @@ def test_the_services_erasure_reaches_the_url_too(
         assert client.get("/v1/customers/C3", headers=Keys.header(keys.read)).status_code == 404
     for run in (first, second):
         assert customers_at(url, run.run_id) == Counter({k: v for k, v in ROWS.items() if k != "C3"})
+
+
+def test_a_file_the_erasure_deletes_is_deleted_at_the_url_too(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/bucket/runs"
+    driver = workspace(tmp_path, "driver", url)
+    writer = RunStore(driver).begin(as_of="2011-12-09", parameters={"fixture": True})
+    # two JSON outputs, each about one person alone (an erasure deletes such a file whole)
+    writer.write_json("segments/rfm_counts.json", {"customer_id": "C1", "note": "about C1 alone"})
+    writer.write_json("drift/drift.json", {"customer_id": "C2", "note": "about C2 alone"})
+    writer.stage_record("segments").status = "ok"
+    run = writer.commit()
+    remote = published(url, run, active=run)
+    assert sorted(bytes_at(url, run.run_id)) == ["drift/drift.json", "manifest.json", "segments/rfm_counts.json"]
+    cache = RunStore(workspace(tmp_path, "service", url))
+    remote.fetch(run.run_id, cache)
+    seen = remote.refresh(cache)  # what a service polling the URL read last
+    receipt = erase(driver, "C1", actor="test")
+    assert receipt.runs_at_url is not None and receipt.runs_at_url.republished == [run.run_id]
+    assert sorted(bytes_at(url, run.run_id)) == ["drift/drift.json", "manifest.json"]  # gone there as here
+    assert bytes_at(url, run.run_id) == local_bytes(RunStore(driver).get(run.run_id))
+    assert remote.refresh(cache, seen=seen) != seen  # REWRITTEN moved: the cached copy is fetched again
+    assert local_bytes(cache.get(run.run_id)) == bytes_at(url, run.run_id)
