@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,20 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def workspace(settings: Settings) -> Workspace:
     return Workspace.init(settings.workspace, settings)
+
+
+@pytest.fixture
+def memory_url() -> Iterator[str]:
+    """A fresh runs URL on fsspec's in-process ``memory://`` file system, removed afterwards."""
+    import uuid
+
+    import fsspec
+
+    url = f"memory://tw-{uuid.uuid4().hex}/runs"
+    yield url
+    fs, root = fsspec.core.url_to_fs(url)
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
 
 
 @pytest.fixture(scope="session")

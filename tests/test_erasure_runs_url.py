@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -35,12 +33,8 @@ ROWS = {"C1": 5 + 3, "C2": 5 + 1, "C3": 5, "C4": 5}
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
-    url = f"memory://tw-erase-{uuid.uuid4().hex}/runs"
-    yield url
-    fs, root = fsspec.core.url_to_fs(url)
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
+def url(memory_url: str) -> str:
+    return memory_url
 
 
 def workspace(tmp_path: Path, name: str, url: str | None) -> Workspace:

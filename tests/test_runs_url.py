@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -38,15 +36,6 @@ def driver(tmp_path: Path) -> Workspace:
     """The job's own workspace (a cluster driver): runs are built here, then published."""
     settings = get_settings(workspace=tmp_path / "driver", duckdb_threads=1)
     return Workspace.init(settings.workspace, settings)
-
-
-@pytest.fixture
-def memory_url() -> Iterator[str]:
-    url = f"memory://tw-{uuid.uuid4().hex}/runs"
-    yield url
-    fs, root = fsspec.core.url_to_fs(url)
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
 
 
 @pytest.fixture
