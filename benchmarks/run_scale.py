@@ -25,6 +25,8 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -100,28 +102,103 @@ for shard in range(shards):
     return workspace
 
 
+class _TreeSampler(threading.Thread):
+    """Samples the child's whole process tree from /proc every ``interval`` seconds: the largest sum of
+    resident sizes over the tree (the Python child plus e.g. Spark's JVM, which ``ru_maxrss`` does not
+    add: it is the largest single descendant's), each process's largest resident size and its last CPU time."""
+
+    def __init__(self, root: int, interval: float = 0.5) -> None:
+        super().__init__(name="run-scale-tree-sampler", daemon=True)
+        self.root, self.interval = root, interval
+        self.tree_peak = 0
+        self.procs: dict[int, dict] = {}  # pid -> {"comm", "peak_rss", "cpu_s"}
+        self._halt = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def _stats(self) -> dict[int, tuple[int, str, int, float]]:
+        out = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text()
+                comm = raw[raw.index("(") + 1:raw.rindex(")")]
+                fields = raw[raw.rindex(")") + 2:].split()
+                # fields[1] ppid, [11] utime, [12] stime, [21] rss (pages)
+                out[int(entry)] = (int(fields[1]), comm, int(fields[21]) * self._page,
+                                   (int(fields[11]) + int(fields[12])) / self._tick)
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    def sample(self) -> None:
+        stats = self._stats()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, *_rest) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        tree, todo = [], [self.root] if self.root in stats else []
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        total = 0
+        for pid in tree:
+            _ppid, comm, rss, cpu = stats[pid]
+            total += rss
+            rec = self.procs.setdefault(pid, {"comm": comm, "peak_rss": 0, "cpu_s": 0.0})
+            rec["comm"], rec["peak_rss"], rec["cpu_s"] = comm, max(rec["peak_rss"], rss), cpu
+        self.tree_peak = max(self.tree_peak, total)
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            self.sample()
+
+    def halt(self) -> None:
+        self._halt.set()
+        self.join()
+
+
 def run_once(workspace: Path, engine: str, extra: list[str]) -> dict:
-    """`targetwise run` in a fresh process; the manifest's stage figures and the process's wall / peak RSS."""
+    """`targetwise run` in a fresh process; the manifest's stage figures and the process's wall / peak RSS.
+
+    ``peak_rss_gb`` is ``ru_maxrss`` of the child (its largest single process); ``tree_peak_rss_gb`` the
+    largest sum over the child's process tree sampled every 0.5 s (with Spark: the Python child plus the
+    JVM); ``jvm`` the JVM's sampled peak and last CPU seconds (None on DuckDB)."""
     cmd = [_python(), "-m", "targetwise", "run", "--workspace", str(workspace), "--no-promote", *extra]
     if engine != "duckdb":
         cmd += ["--engine", engine]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+        sampler = _TreeSampler(proc.pid)
+        sampler.start()
+        returncode = proc.wait()
+        wall = time.perf_counter() - started
+        sampler.halt()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"targetwise run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if returncode != 0:
+        raise SystemExit(f"targetwise run failed ({returncode}) after {wall:.0f} s:\n{stdout[-3000:]}\n{stderr[-3000:]}")
     runs = sorted((workspace / "artifacts" / "runs").glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
     manifest = json.loads(runs[-1].read_text())
+    jvms = [rec for rec in sampler.procs.values() if rec["comm"] == "java"]
     return {
         "wall_s": wall,
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "peak_rss_gb": after.ru_maxrss * 1024 / 1e9,  # GB like the stages; the largest child so far (one at a time)
+        "tree_peak_rss_gb": sampler.tree_peak / 1e9,
+        "jvm": None if not jvms else {"peak_rss_gb": max(r["peak_rss"] for r in jvms) / 1e9,
+                                      "cpu_s": sum(r["cpu_s"] for r in jvms), "processes": len(jvms)},
         "stages": manifest.get("stages", {}),
         "run_id": manifest.get("run_id"),
-        "output_tail": proc.stdout[-2000:],
+        "as_of": manifest.get("as_of"),
+        "run_path": str(runs[-1].parent),
+        "output_tail": stdout[-2000:],
     }
 
 
@@ -155,14 +232,19 @@ def main() -> None:
         return
     extra = [a for value in args.set for a in ("--set", value)]
     lines = [f"Machine: {describe()}", "", f"Command: `{' '.join(['benchmarks/run_scale.py', *sys.argv[1:]])}`", ""]
-    summary = ["| lines | engine | wall s | CPU s | peak RSS GB | wall / 1M | largest stage share |",
-               "|---|---|---|---|---|---|---|"]
+    summary = ["| lines | engine | wall s | CPU s | peak RSS GB | tree peak RSS GB | wall / 1M | largest stage share |",
+               "|---|---|---|---|---|---|---|---|"]
     base: dict[str, float] = {}
     for engine in args.engine:
         for label in args.lines:
             result = run_once(workspaces[label], engine, extra)
+            jvm = result["jvm"]
+            jvm_text = "" if jvm is None else (f"; JVM peak {jvm['peak_rss_gb']:.2f} GB, JVM CPU {jvm['cpu_s']:.0f} s "
+                                               f"(sampled, {jvm['processes']} process(es))")
             print(f"\n{label} lines, {engine}: wall {result['wall_s']:.0f} s, CPU {result['cpu_s']:.0f} s, "
-                  f"peak RSS {result['peak_rss_gb']:.2f} GB (run {result['run_id']})", flush=True)
+                  f"peak RSS {result['peak_rss_gb']:.2f} GB (ru_maxrss), process tree peak "
+                  f"{result['tree_peak_rss_gb']:.2f} GB{jvm_text} (run {result['run_id']}, as of {result['as_of']}, "
+                  f"{result['run_path']})", flush=True)
             table = ["| stage | status | wall s | CPU s | peak RSS GB | rows in | rows out |",
                      "|---|---|---|---|---|---|---|", *_stage_rows(result)]
             print("\n".join(table), flush=True)
@@ -173,7 +255,7 @@ def main() -> None:
                 base[engine] = result["wall_s"]
             ratio = f"{result['wall_s'] / base[engine]:.1f}x" if engine in base else "-"
             summary.append(f"| {label} | {engine} | {result['wall_s']:.0f} | {result['cpu_s']:.0f} | "
-                           f"{result['peak_rss_gb']:.2f} | {ratio} | {largest} {stage_walls.get(largest, 0) / total:.0%} |")
+                           f"{result['peak_rss_gb']:.2f} | {result['tree_peak_rss_gb']:.2f} | {ratio} | {largest} {stage_walls.get(largest, 0) / total:.0%} |")
             lines += [f"### {label} lines, {engine}", "", *table, ""]
     print("\n" + "\n".join(summary))
     if args.results:
