@@ -41,13 +41,16 @@ _DEFAULT_SECONDS = (120.0, 30.0, 3.0)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The Spark files first (in their own order), then the other files longest first.
+    """The Spark files first, then the other files, each group longest first.
 
     ``make test`` runs two workers with ``--dist loadfile`` (a file stays on one worker), which hand out files
     in this order. Longest first (by the seconds recorded in ``file_seconds.json``; by marks where a file is new)
     is the classic rule for the tail: the last files handed out are short, so the two workers finish together.
-    The Spark files keep their order so that the in-process Spark session starts on one worker only (the first
-    Spark file and the Spark run are handed to the same worker). Tests keep their order within a file, and
+    xdist hands the 1st and 3rd files to the first worker and the 2nd to the second: the Spark run on the
+    Online Retail demo (the longest) and the Spark features file share the first worker's in-process Spark
+    session, and the Spark Connect file (its own server process) goes to the second. The Spark run also builds
+    the Online Retail demo at once, so it is ready before the second worker's files ask for it (built second,
+    the other worker waited on its lock for a minute or more). Tests keep their order within a file, and
     every worker sorts the same way, as xdist requires.
     """
     import json
@@ -63,9 +66,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return float(recorded.get(Path(path).relative_to(REPO).as_posix(), _DEFAULT_SECONDS[rank[path]]))
 
     order = {id(item): n for n, item in enumerate(items)}
-    items.sort(key=lambda item: (rank[str(item.path)] != 0,
-                                 0.0 if rank[str(item.path)] == 0 else -seconds(str(item.path)),
-                                 order[id(item)]))
+    items.sort(key=lambda item: (rank[str(item.path)] != 0, -seconds(str(item.path)), order[id(item)]))
 
 
 _FILE_SECONDS: dict[str, float] = {}
@@ -75,6 +76,45 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if os.environ.get("TARGETWISE_FILE_SECONDS"):
         key = report.nodeid.split("::")[0]
         _FILE_SECONDS[key] = _FILE_SECONDS.get(key, 0.0) + report.duration
+
+
+def _tree_cpu_seconds() -> float:
+    """CPU seconds of this process, its reaped children and its live descendants (a JVM, a server, a browser)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+    own, total = os.getpid(), 0.0
+    for pid in cpu:
+        node = pid
+        while node not in (own, 0, 1) and node in parents:
+            node = parents[node]
+        total += cpu[pid] if node == own else 0.0
+    return total
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """``TARGETWISE_TEST_CPU=path``: one line per test (file, test, start, wall s, CPU s of the process tree)."""
+    target = os.environ.get("TARGETWISE_TEST_CPU")
+    if not target:
+        yield
+        return
+    import time
+
+    start, cpu = time.time(), _tree_cpu_seconds()
+    yield
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(f"{target}.{worker}.tsv", "a") as out:
+        out.write(f"{item.nodeid}\t{start:.2f}\t{time.time() - start:.2f}\t{_tree_cpu_seconds() - cpu:.2f}\n")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

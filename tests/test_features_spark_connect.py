@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from conftest import ONLINE_RETAIL_MAPPING, ONLINE_RETAIL_SAMPLE
+from spark_fixture import TEST_JAVA_OPTIONS
 from targetwise.features import compute_features
 from targetwise.io.ingest import ingest
 from targetwise.io.workspace import Workspace
@@ -39,6 +40,7 @@ spark = (SparkSession.builder.master("local[2]").appName("targetwise-connect-tes
          .config("spark.connect.grpc.binding.address", "127.0.0.1")
          .config("spark.connect.grpc.binding.port", sys.argv[1])
          .config("spark.driver.memory", "1g").config("spark.sql.shuffle.partitions", "2")
+         .config("spark.driver.extraJavaOptions", sys.argv[2])
          .config("spark.ui.enabled", "false").getOrCreate())
 print("READY", flush=True)
 sys.stdin.read()  # until the test closes our stdin
@@ -59,7 +61,7 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("connect") / "server.log"
     with log.open("w") as stderr:
         server = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(port)],
+            [sys.executable, "-c", SERVER, str(port), TEST_JAVA_OPTIONS],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
         )  # fmt: skip
         try:

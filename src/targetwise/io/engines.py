@@ -94,8 +94,15 @@ def new_spark_session(
     driver_memory: str = "2g",
     app_name: str = "targetwise",
     extra_conf: dict[str, str] | None = None,
+    java_options: str = "",
 ) -> Any:
-    """A new (or the active) local SparkSession configured for targetwise: UTC, micros timestamps, 2 partitions."""
+    """A new (or the active) local SparkSession configured for targetwise: UTC, micros timestamps, 2 partitions.
+
+    ``java_options`` are added to the driver JVM's options (with the UTC time zone, which is always set), e.g.
+    ``-XX:TieredStopAtLevel=1 -XX:+UseSerialGC`` for short local sessions such as tests: the JIT's C2 compiler
+    and parallel GC threads cost a short session more CPU than they save (the test suite's session: about a
+    third less CPU for the session start and its first queries, see benchmarks/results/suite_time.md).
+    """
     spark_session_cls = _require_pyspark()
     java_home = os.environ.get("JAVA_HOME")
     if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
@@ -107,7 +114,7 @@ def new_spark_session(
         .appName(app_name)
         .config("spark.driver.memory", driver_memory)
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC {java_options}".strip())
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.shuffle.partitions", "2")
