@@ -98,6 +98,31 @@ def test_promote_and_errors(loaded: Workspace) -> None:
         run_pipeline(loaded, loaded.settings, as_of="yesterday")
 
 
+def test_runs_begun_in_one_second_list_in_the_order_they_began(
+    loaded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from targetwise.io import runs as runs_module
+
+    # Microseconds chosen so that a random suffix would misorder them half the time; the clock is the real one, pinned.
+    # Each run calls the clock twice (begin, then commit's finished_at): the begin times are 0, 2, 4, 6.
+    ticks = iter(datetime(2026, 12, 7, 5, 28, 10, us, tzinfo=UTC)
+                 for us in (1_000, 1_500, 2_000, 2_500, 500_000, 500_500, 999_000, 999_500))
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return next(ticks)
+
+    monkeypatch.setattr(runs_module, "datetime", Clock)
+    store = RunStore(loaded)
+    began = [store.begin(as_of=None, parameters={}).commit().run_id for _ in range(4)]
+    assert all(run_id.startswith("R20261207-052810-") for run_id in began)
+    assert [run_id[-6:-3] for run_id in began] == ["001", "002", "1f4", "3e7"]  # the millisecond, in hex
+    assert [r.run_id for r in store.list()] == began
+
+
 def test_readers_never_see_a_torn_active_pointer(loaded: Workspace) -> None:
     a = run_pipeline(loaded, loaded.settings, stages=["features"])
     b = run_pipeline(loaded, loaded.settings, stages=["features"])

@@ -448,7 +448,9 @@ class RunStore:
         """Start a run in a new, locked staging folder, after removing those of runs that died."""
         self.clean_staging()
         now = datetime.now(UTC)
-        run_id = f"R{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        # The suffix starts with the millisecond (3 hex digits, 000-3e7), so ids sort in the order runs began
+        # even when two begin in the same second; the last 3 are random (two drivers, one millisecond).
+        run_id = f"R{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03x}{uuid.uuid4().hex[:3]}"
         manifest = {
             "run_id": run_id,
             "created_at": now.isoformat(),
