@@ -59,6 +59,27 @@ def test_help_names_values_not_python_types() -> None:
     assert "Usage: targetwise ingest [OPTIONS] TABLE SOURCE" in invoke("ingest", "--help").output
 
 
+def _bracketed(help_text: str) -> list[str]:
+    """The ``[word]`` pieces of a help text as the reader must see them (``\\[`` is Rich's escape)."""
+    return [m.replace("\\[", "[") for m in re.findall(r"\\?\[[a-z_]+\]", help_text)]
+
+
+def test_bracketed_words_in_help_are_printed_not_read_as_markup() -> None:
+    """Rich drops ``[completejourney]`` as an unknown style tag unless escaped: every one must be printed."""
+    checked = []
+    for path in _commands(get_command(app)):
+        command = get_command(app)
+        for name in path:
+            command = command.commands[name]
+        wanted = [w for p in getattr(command, "params", []) for w in _bracketed(getattr(p, "help", None) or "")]
+        if wanted:
+            output = invoke(*path, "--help").output
+            checked += [(path, w) for w in wanted]
+            assert all(w in output for w in wanted), (path, wanted)
+    assert (("demo",), "[completejourney]") in checked and (("forecast",), "[forecast]") in checked
+    assert "pip install 'targetwise[completejourney]'" in invoke("demo", "--help").output
+
+
 def test_a_warning_is_one_plain_line() -> None:
     probe = typer.Typer()
 

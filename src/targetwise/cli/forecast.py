@@ -52,7 +52,7 @@ def forecast(
         "--out", help="Write the forecast rows (series, level, period_start, forecast, lo_80, hi_80, model) to this "
         ".csv or .parquet file.")] = None,
     config_path: Annotated[Path | None, typer.Option(
-        "--config", help="A run config TOML whose [forecast] section sets the models and the backtest (the options "
+        "--config", help="A run config TOML whose \\[forecast] section sets the models and the backtest (the options "
         "above still set horizon, freq, levels and measure).")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
