@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ENGINES",
     "Engine",
+    "fetch_frame",
     "new_spark_session",
     "open_backend",
     "open_duckdb",
@@ -37,6 +38,39 @@ Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 
 SPARK_FIX = "install the extra with `pip install 'targetwise[spark]'` (PySpark 3.5-4.0) and a Java 17 runtime"
+
+
+def fetch_frame(expr: Any) -> pd.DataFrame:
+    """``expr.to_pandas()``, the same frame, without a Python object per value of a column with nulls.
+
+    Ibis (12) builds every column that holds a null from ``to_pylist()`` on DuckDB, so a 3.9M-row
+    aggregate with one nullable timestamp makes 3.9M ``datetime`` objects before converting them back
+    (at 10M lines: 1.2 GB more peak memory and 8 s more than through Arrow). Here such columns go
+    through Arrow like the others; timestamps with nulls are given the nanosecond unit Ibis gives them,
+    then Ibis's own conversion to the expression's schema runs, so the frame is equal, dtypes included
+    (tests/test_fetch_frame.py). Nested and dictionary columns, and other backends, take Ibis's path.
+    """
+    import pandas as pd
+    import pyarrow.types as pat
+
+    backend = expr._find_backend()
+    if getattr(backend, "name", None) != "duckdb":
+        return expr.to_pandas()
+    from ibis.backends.duckdb.converter import DuckDBPandasData
+
+    table = expr.as_table().to_pyarrow()
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pat.is_nested(column.type) or pat.is_dictionary(column.type):
+            columns[name] = column.to_pylist()
+            continue
+        values = column.to_pandas()
+        if column.null_count and pat.is_timestamp(column.type):
+            tz = column.type.tz
+            values = values.astype(f"datetime64[ns, {tz}]" if tz else "datetime64[ns]")
+        columns[name] = values
+    frame = DuckDBPandasData.convert_table(pd.DataFrame(columns), expr.as_table().schema())
+    return expr.__pandas_result__(frame)
 
 
 def open_duckdb(

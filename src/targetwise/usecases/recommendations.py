@@ -12,6 +12,7 @@ import pandas as pd
 
 from targetwise.errors import ConfigError, ModelError, NotFoundError
 from targetwise.io import outputs as out
+from targetwise.io.engines import fetch_frame
 from targetwise.io.modeldata import ModelData, open_model_data
 from targetwise.io.workspace import Workspace
 from targetwise.runconfig import RecommendationsConfig
@@ -120,9 +121,9 @@ def _aggregates(data: ModelData, as_of: date | datetime | str, *, model: Any, pr
                 fix="load transactions with products, or choose a later --as-of",
             )
         until = pd.Timestamp(counts["observed_until"])
-        pairs = interaction_pairs(
+        pairs = fetch_frame(interaction_pairs(
             inputs, before, observed_until=until.to_pydatetime(), half_lives=half_lives, non_product_codes=codes
-        ).to_pandas()
+        ))
         matrix = interactions_from_pairs(
             pairs, observed_until=until, value=model.value, non_product_codes=codes, extra_product_ids=extra,
             n_non_product_lines=int(counts["non_product_lines"]),
@@ -132,7 +133,7 @@ def _aggregates(data: ModelData, as_of: date | datetime | str, *, model: Any, pr
     pairs, matrix, last_at = matrix_before(cutoff)
     start = (last_at - pd.Timedelta(days=float(model.validation_days))).to_pydatetime()
     _, early, _ = matrix_before(start)
-    window = window_purchases(inputs, start, cutoff, non_product_codes=codes).to_pandas()
+    window = fetch_frame(window_purchases(inputs, start, cutoff, non_product_codes=codes))
     return _Aggregates(pairs=pairs, matrix=matrix, early=early, truth=_products_per_customer(window))
 
 
