@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from targetwise.io.engines import fetch_frame
+
 __all__ = ["SnapshotStore"]
 
 
@@ -77,7 +79,7 @@ class SnapshotStore:
 
             if self.channels is None:
                 self.plan([day])
-            frame = customer_features(self.backend, day, channels=self.channels, span=self.span()).to_pandas()
+            frame = fetch_frame(customer_features(self.backend, day, channels=self.channels, span=self.span()))
             frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
             total = len(frame)
             cap = self.max_rows_per_cutoff
@@ -95,7 +97,7 @@ class SnapshotStore:
         if key not in self._labels:
             from targetwise.features import labels
 
-            frame = labels(self.backend, day, horizon_days=int(horizon_days), span=self.span()).to_pandas()
+            frame = fetch_frame(labels(self.backend, day, horizon_days=int(horizon_days), span=self.span()))
             self._labels[key] = frame
         return self._labels[key]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from targetwise.io.engines import fetch_frame
 from targetwise.io.modeldata import ModelData, open_model_data
 from targetwise.io.workspace import Workspace
 
@@ -20,7 +21,7 @@ def features_at(data: ModelData, as_of: AsOf, *, time_unit: str = "D") -> pd.Dat
     """One row per customer with a purchase before ``as_of``, sorted by customer_id (on the data's engine)."""
     from targetwise.features import customer_features
 
-    frame = customer_features(data.backend, as_of, time_unit=time_unit).to_pandas()
+    frame = fetch_frame(customer_features(data.backend, as_of, time_unit=time_unit))
     return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
