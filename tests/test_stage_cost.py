@@ -64,6 +64,23 @@ def test_every_stage_of_a_full_run_records_its_cost(synthetic_demo: Workspace) -
     for name, record in ran.items():
         _check_cost(info, name, record)
     assert ran["features"].cost.rows_out == ran["features"].metrics["customers"]  # one row per customer
+    # rows in: the lines before as_of of everyone but the objectors, counted here on the workspace's own table
+    from targetwise.io.modeldata import open_model_data
+
+    with open_model_data(synthetic_demo) as data:
+        objectors = sorted(data.objectors)
+    assert objectors  # the synthetic retailer plants profiling objections
+    with synthetic_demo.connect(read_only=True) as con:
+        lines, everyone = con.execute(
+            "SELECT count(*) FILTER (WHERE NOT list_contains(?, customer_id)), count(*) FROM transactions "
+            "WHERE ordered_at < CAST(? AS TIMESTAMP) AND customer_id IS NOT NULL", [objectors, str(info.as_of)],
+        ).fetchone()
+    assert 0 < lines < everyone
+    assert {s: ran[s].cost.rows_in for s in ("features", "clv", "propensity", "recommendations")} == dict.fromkeys(
+        ("features", "clv", "propensity", "recommendations"), lines)
+    assert ran["segments"].cost.rows_in == ran["features"].cost.rows_out  # it reads the features, one per customer
+    if "uplift" in ran:
+        assert ran["uplift"].cost.rows_in == ran["uplift"].metrics["trained_on"] > 0
     for name, record in info.stages().items():
         if record.status == "skipped":
             assert record.cost is None and "cost" not in info.manifest["stages"][name]

@@ -93,6 +93,19 @@ class ModelData:
         rows = self.con.execute(sql, params or []).fetchall()
         return rows[0] if rows else None
 
+    def lines_before(self, before: date | datetime | str) -> int:
+        """Transaction lines with a customer before ``before`` (objectors left out): what a stage that reads
+        the lines up to its cutoff covers, for its ``rows_in``. One count on the DuckDB view (cached per
+        cutoff), whichever engine runs the stage's queries: Spark reads the same view, staged."""
+        key = _ts(before)
+        cache = self.__dict__.setdefault("_lines_before", {})
+        if key not in cache:
+            row = self._one(
+                "SELECT count(*) FROM transactions WHERE ordered_at < ? AND customer_id IS NOT NULL", [key]
+            )
+            cache[key] = int(row[0]) if row else 0
+        return cache[key]
+
     # -- named reads -----------------------------------------------------------------------
     def transactions(self, *, before: date | datetime | str | None = None) -> pd.DataFrame:
         """Transaction lines (the recommenders' input), ordered by time, order and product."""

@@ -22,6 +22,7 @@ from targetwise.usecases.clv_covariates import clv_covariate_table, plain_model
 def run(ctx: RunContext, record: StageRecord) -> None:
     cfg = ctx.config.clv
     features = ctx.require_features()
+    record.rows_in(ctx.data.lines_before(ctx.as_of))  # the purchase days it fits on come from these lines
     covariates, covariate_notes = None, Notes()
     if cfg.covariates:
         covariates, covariate_notes = clv_covariate_table(

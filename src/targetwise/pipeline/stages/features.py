@@ -11,6 +11,7 @@ from targetwise.usecases.features import features_at
 
 def run(ctx: RunContext, record: StageRecord) -> None:
     frame = features_at(ctx.data, ctx.as_of)
+    record.rows_in(ctx.data.lines_before(ctx.as_of))
     ctx.features = frame
     ctx.writer.write_table(out.FEATURES, frame)
     record.metrics.update(

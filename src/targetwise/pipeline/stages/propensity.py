@@ -9,6 +9,7 @@ from targetwise.usecases.propensity import train_propensity
 
 
 def run(ctx: RunContext, record: StageRecord) -> None:
+    record.rows_in(ctx.data.lines_before(ctx.as_of))  # every training cutoff lies before as_of
     result = train_propensity(
         ctx.data, ctx.require_features(), as_of=ctx.as_of, config=ctx.config.propensity, random_state=ctx.random_state,
         currency=ctx.settings.currency_symbol,

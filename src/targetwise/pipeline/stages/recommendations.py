@@ -10,6 +10,7 @@ from targetwise.usecases.recommendations import fit_recommendations
 
 def run(ctx: RunContext, record: StageRecord) -> None:
     customers = ctx.require_features()["customer_id"].tolist()
+    record.rows_in(ctx.data.lines_before(ctx.as_of))
     result = fit_recommendations(
         ctx.data, customers, as_of=ctx.as_of, config=ctx.config.recommendations, random_state=ctx.random_state
     )

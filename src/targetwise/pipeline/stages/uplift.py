@@ -15,6 +15,7 @@ def run(ctx: RunContext, record: StageRecord) -> None:
     if result.skipped is not None:
         record.skip(result.skipped)
         return
+    record.rows_in(result.trained_on)  # the campaign's exposed customers it learned from
     for note in result.notes:
         record.note(note)
     if result.qini is not None:
