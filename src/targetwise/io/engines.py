@@ -58,7 +58,8 @@ def fetch_frame(expr: Any) -> pd.DataFrame:
         return expr.to_pandas()
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
-    table = expr.as_table().to_pyarrow()
+    as_table = expr.as_table()
+    table = as_table.to_pyarrow()
     columns = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pat.is_nested(column.type) or pat.is_dictionary(column.type):
@@ -69,7 +70,7 @@ def fetch_frame(expr: Any) -> pd.DataFrame:
             tz = column.type.tz
             values = values.astype(f"datetime64[ns, {tz}]" if tz else "datetime64[ns]")
         columns[name] = values
-    frame = DuckDBPandasData.convert_table(pd.DataFrame(columns), expr.as_table().schema())
+    frame = DuckDBPandasData.convert_table(pd.DataFrame(columns), as_table.schema())
     return expr.__pandas_result__(frame)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,8 @@ class ModelData:
     engine: str = "duckdb"
     #: a limit on the transaction lines one read may bring into memory (None: no limit)
     line_limit: int | None = None
+    #: lines_before's counts per cutoff
+    _lines_before: dict[Any, int] = field(default_factory=dict, repr=False)
 
     # -- engines ---------------------------------------------------------------------------
     @property
@@ -98,13 +100,12 @@ class ModelData:
         the lines up to its cutoff covers, for its ``rows_in``. One count on the DuckDB view (cached per
         cutoff), whichever engine runs the stage's queries: Spark reads the same view, staged."""
         key = _ts(before)
-        cache = self.__dict__.setdefault("_lines_before", {})
-        if key not in cache:
+        if key not in self._lines_before:
             row = self._one(
                 "SELECT count(*) FROM transactions WHERE ordered_at < ? AND customer_id IS NOT NULL", [key]
             )
-            cache[key] = int(row[0]) if row else 0
-        return cache[key]
+            self._lines_before[key] = int(row[0]) if row else 0
+        return self._lines_before[key]
 
     # -- named reads -----------------------------------------------------------------------
     def transactions(self, *, before: date | datetime | str | None = None) -> pd.DataFrame:

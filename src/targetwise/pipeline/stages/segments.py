@@ -29,9 +29,10 @@ def _maybe_float(value: Any) -> float | None:
 
 
 def run(ctx: RunContext, record: StageRecord) -> None:
-    record.rows_in(len(ctx.require_features()))  # one row per customer
+    features = ctx.require_features()
+    record.rows_in(len(features))  # one row per customer
     segmented = segment_features(
-        ctx.require_features(), ctx.config.segments, random_state=ctx.random_state, previous=_previous_centers(ctx),
+        features, ctx.config.segments, random_state=ctx.random_state, previous=_previous_centers(ctx),
         currency=ctx.settings.currency_symbol,
     )
     for note in segmented.notes:
