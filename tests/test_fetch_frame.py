@@ -45,3 +45,22 @@ def test_aggregates_columns_and_empty_results(table: ibis.Table) -> None:
     pd.testing.assert_frame_equal(fetch_frame(empty), empty.to_pandas(), check_exact=True)
     no_nulls = table.get_backend().table("no_nulls").order_by("k")
     pd.testing.assert_frame_equal(fetch_frame(no_nulls), no_nulls.to_pandas(), check_exact=True)
+
+
+def test_categories_are_sorted_categoricals_of_the_same_rows(table: ibis.Table) -> None:
+    con = table.get_backend()
+    con.raw_sql(
+        "CREATE TABLE ids AS SELECT 'c' || (i % 97)::VARCHAR AS c, 'p' || (i % 13)::VARCHAR AS p, i "
+        "FROM range(5000) r(i)"
+    )
+    ids = con.table("ids")
+    expr = ids.group_by(["c", "p"]).aggregate(n=ids.i.count(), s=ids.i.sum())
+    got = fetch_frame(expr, categories=("c", "p"), batch_rows=100)  # 50 batches, each its own dictionary
+    assert list(got["c"].cat.categories) == sorted({f"c{i}" for i in range(97)})
+    assert list(got["p"].cat.categories) == sorted({f"p{i}" for i in range(13)})
+    plain = got.assign(c=got["c"].astype(str), p=got["p"].astype(str)).sort_values(["c", "p"], ignore_index=True)
+    expected = expr.to_pandas().sort_values(["c", "p"], ignore_index=True)
+    pd.testing.assert_frame_equal(plain, expected, check_exact=True)
+    assert int(got.loc[(got["c"] == "c5") & (got["p"] == "p5"), "n"].iloc[0]) == len(
+        [i for i in range(5000) if i % 97 == 5 and i % 13 == 5]
+    )

@@ -293,15 +293,11 @@ def interactions_from_pairs(
             f"interaction pairs lack column(s) {missing}", fix=f"aggregate them with columns {list(PAIR_COLUMNS)}"
         )
     codes = {str(c) for c in non_product_codes}
-    product_all = pairs["product_id"].astype(str)
-    usable = ~product_all.isin(codes).to_numpy()
+    usable = ~_is_in(pairs["product_id"], codes)
     net = pairs["net_quantity"].to_numpy(dtype=np.int64)
     positive = (net > 0) & usable
-    kept = pairs.loc[positive]
-    cust_code, cust_names = pd.factorize(kept["customer_id"].astype(str).to_numpy(dtype=object), sort=True)
-    prod_code, prod_names = pd.factorize(kept["product_id"].astype(str).to_numpy(dtype=object), sort=True)
-    customer_ids = np.asarray(cust_names, dtype=object)
-    seen = np.asarray(prod_names, dtype=object)
+    cust_code, customer_ids = _sorted_codes(pairs["customer_id"], positive)
+    prod_code, seen = _sorted_codes(pairs["product_id"], positive)
     extras = sorted({str(p) for p in extra_product_ids} - set(seen) - codes)
     product_ids = np.concatenate([seen, np.array(extras, dtype=object)]).astype(object)
     shape = (len(customer_ids), len(product_ids))
@@ -313,9 +309,9 @@ def interactions_from_pairs(
         out.sort_indices()
         return out
 
-    data = net[positive] if value == "quantity" else kept["n_orders"].to_numpy(dtype=np.int64)
+    data = net[positive] if value == "quantity" else pairs["n_orders"].to_numpy(dtype=np.int64)[positive]
     decayed = {
-        float(column.removeprefix("decay_").replace("_", ".")): csr(kept[column].to_numpy(dtype=np.float64))
+        float(column.removeprefix("decay_").replace("_", ".")): csr(pairs[column].to_numpy(dtype=np.float64)[positive])
         for column in pairs.columns
         if column.startswith("decay_")
     }
@@ -335,6 +331,31 @@ def interactions_from_pairs(
         product_index={p: i for i, p in enumerate(product_ids)},
         decayed=decayed,
     )
+
+
+def _is_in(ids: pd.Series, values: set[str]) -> np.ndarray:
+    """Which rows' id (as text) is one of ``values``; a categorical column is tested per category."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        hit = pd.Index(ids.cat.categories.astype(str)).isin(values)
+        found = np.append(hit, False)  # code -1 (a missing id) is in no set
+        return found[ids.cat.codes.to_numpy()]
+    return ids.astype(str).isin(values).to_numpy()
+
+
+def _sorted_codes(ids: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of ``ids[keep]`` numbered in sorted id (text) order, and the ids: what
+    ``pd.factorize(ids[keep].astype(str), sort=True)`` gives, without a string per row when
+    ``ids`` is categorical (:func:`targetwise.io.engines.fetch_frame`'s ``categories``)."""
+    if not isinstance(ids.dtype, pd.CategoricalDtype):
+        code, names = pd.factorize(ids.astype(str).to_numpy(dtype=object)[keep], sort=True)
+        return code, np.asarray(names, dtype=object)
+    codes = ids.cat.codes.to_numpy()[keep].astype(np.int64)
+    names = ids.cat.categories.astype(str).to_numpy(dtype=object)
+    present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+    order = present[np.argsort(names[present], kind="stable")]
+    renumber = np.full(len(names), -1, dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    return renumber[codes], names[order]
 
 
 def bm25_weight(matrix: sp.spmatrix, *, K1: float = 100.0, B: float = 0.8) -> sp.csr_matrix:
