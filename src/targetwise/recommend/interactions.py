@@ -296,8 +296,8 @@ def interactions_from_pairs(
     usable = ~_is_in(pairs["product_id"], codes)
     net = pairs["net_quantity"].to_numpy(dtype=np.int64)
     positive = (net > 0) & usable
-    cust_code, customer_ids = _sorted_codes(pairs["customer_id"], positive)
-    prod_code, seen = _sorted_codes(pairs["product_id"], positive)
+    cust_code, customer_ids = sorted_codes(pairs["customer_id"], positive)
+    prod_code, seen = sorted_codes(pairs["product_id"], positive)
     extras = sorted({str(p) for p in extra_product_ids} - set(seen) - codes)
     product_ids = np.concatenate([seen, np.array(extras, dtype=object)]).astype(object)
     shape = (len(customer_ids), len(product_ids))
@@ -342,7 +342,7 @@ def _is_in(ids: pd.Series, values: set[str]) -> np.ndarray:
     return ids.astype(str).isin(values).to_numpy()
 
 
-def _sorted_codes(ids: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sorted_codes(ids: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dense codes of ``ids[keep]`` numbered in sorted id (text) order, and the ids: what
     ``pd.factorize(ids[keep].astype(str), sort=True)`` gives, without a string per row when
     ``ids`` is categorical (:func:`targetwise.io.engines.fetch_frame`'s ``categories``)."""

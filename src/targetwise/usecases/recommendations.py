@@ -168,18 +168,14 @@ def _explain(recs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _id_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        return ids.cat.codes.to_numpy().astype(np.int64), pd.Index(ids.cat.categories.astype(str))
-    codes, names = pd.factorize(ids.astype(str), sort=False)
-    return codes.astype(np.int64), pd.Index(names)
-
-
 def _orders_of(pairs: pd.DataFrame, customers: pd.Series, products: pd.Series) -> np.ndarray:
     """``n_orders`` of each (customer, product) of the pairs, 0 for a pair not among them: a left join
     on integer keys, without a string per pair (the pairs hold one row per pair)."""
-    cust, cust_names = _id_codes(pairs["customer_id"])
-    prod, prod_names = _id_codes(pairs["product_id"])
+    from targetwise.recommend.interactions import sorted_codes
+
+    every = np.ones(len(pairs), dtype=bool)
+    cust, cust_names = sorted_codes(pairs["customer_id"], every)
+    prod, prod_names = sorted_codes(pairs["product_id"], every)
     width = max(len(prod_names), 1)
     key = cust * width + prod
     orders = pairs["n_orders"].to_numpy(dtype=np.int64)
@@ -188,8 +184,8 @@ def _orders_of(pairs: pd.DataFrame, customers: pd.Series, products: pd.Series) -
     if not bool(np.all(key[1:] > key[:-1])):  # the engine sorts pairs by customer, product: usually sorted
         order = np.argsort(key, kind="stable")
         key, orders = key[order], orders[order]
-    c = cust_names.get_indexer(customers.astype(str))
-    p = prod_names.get_indexer(products.astype(str))
+    c = pd.Index(cust_names).get_indexer(customers.astype(str))
+    p = pd.Index(prod_names).get_indexer(products.astype(str))
     wanted = np.where((c >= 0) & (p >= 0), c * width + p, -1)
     at = np.minimum(np.searchsorted(key, wanted), len(key) - 1)
     return np.where((wanted >= 0) & (key[at] == wanted), orders[at], 0)
