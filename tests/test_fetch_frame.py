@@ -6,7 +6,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from targetwise.io.engines import fetch_frame
+from targetwise.io.engines import fetch_frame, fetch_frames
 
 ROWS = """(VALUES
   (1, 'a', 2.5::DOUBLE, 2.5::DECIMAL(10, 2), TIMESTAMP '2020-01-01 10:00:00', TIMESTAMPTZ '2020-01-01 10:00:00+00',
@@ -64,3 +64,17 @@ def test_categories_are_sorted_categoricals_of_the_same_rows(table: ibis.Table) 
     assert int(got.loc[(got["c"] == "c5") & (got["p"] == "p5"), "n"].iloc[0]) == len(
         [i for i in range(5000) if i % 97 == 5 and i % 13 == 5]
     )
+
+
+def test_fetch_frames_concatenates_queries_with_one_sorted_dictionary(table: ibis.Table) -> None:
+    con = table.get_backend()
+    con.raw_sql("CREATE TABLE parts AS SELECT 'c' || (i % 50)::VARCHAR AS c, i FROM range(1000) r(i)")
+    parts = con.table("parts")
+    # two queries with disjoint ids in an order the sort must undo ('c9' after 'c10' ...)
+    exprs = [parts.filter(parts.i % 50 >= 25), parts.filter(parts.i % 50 < 25)]
+    got = fetch_frames(exprs, categories=("c",), batch_rows=64)
+    assert list(got["c"].cat.categories) == sorted({f"c{i}" for i in range(50)})
+    assert got["i"].tolist() == [i for e in exprs for i in e.to_pandas()["i"].tolist()]  # query by query
+    assert (got["c"].astype(str) == "c" + (got["i"] % 50).astype(str)).all()
+    plain = fetch_frames(exprs)
+    pd.testing.assert_frame_equal(plain, pd.concat([e.to_pandas() for e in exprs], ignore_index=True))

@@ -115,6 +115,31 @@ def test_run_recommendations_equal_the_hybrid_fitted_on_the_lines(synthetic_demo
     assert repeat.any() and (~repeat).any()
 
 
+def test_stage_in_customer_partitions_gives_the_same_recommendations(synthetic_demo, monkeypatch) -> None:
+    """Past DUCKDB_LINES_PER_PARTITION lines the pairs are aggregated partition by partition: same outputs."""
+    import targetwise.io.modeldata as modeldata
+    from targetwise.io.modeldata import open_model_data
+    from targetwise.runconfig import RecommendationsConfig
+    from targetwise.usecases.recommendations import fit_recommendations
+
+    as_of, config = "2023-10-01", RecommendationsConfig()
+
+    def fit() -> tuple:
+        with open_model_data(synthetic_demo) as data:
+            customers = sorted(data.transactions(before=as_of)["customer_id"].unique().tolist())
+            parts = data.partitions_for(data.lines_before(as_of))
+            return parts, fit_recommendations(data, customers, as_of=as_of, config=config, random_state=3)
+
+    one, whole = fit()
+    monkeypatch.setattr(modeldata, "DUCKDB_LINES_PER_PARTITION", 2_000)
+    several, parted = fit()
+    assert one == 1 and several > 3
+    assert parted.weights == whole.weights
+    pd.testing.assert_frame_equal(parted.recommendations, whole.recommendations, check_exact=True)
+    pd.testing.assert_frame_equal(parted.similar, whole.similar, check_exact=True)
+    pd.testing.assert_frame_equal(parted.popular, whole.popular, check_exact=True)
+
+
 def test_validation_customers_are_a_seeded_sample_past_the_cap() -> None:
     lines, _ = online_retail()
     small = HybridRecommender(random_state=0, max_validation_customers=10).fit(lines)
@@ -187,3 +212,43 @@ def test_weight_search_on_candidate_columns_equals_the_search_on_every_product(s
     got = _coordinate_ascent(parts, allowed, is_relevant, popularity, k=10, grid=grid)
     assert got == expected
     assert expected[1] > 0 and expected[0] != {name: 1.0 for name in parts}  # the search moved and found hits
+
+
+def test_pairs_in_customer_partitions_are_the_pairs_and_give_the_same_matrix() -> None:
+    from targetwise.features.interactions import customer_partition
+    from targetwise.io.engines import fetch_frames
+
+    lines, _ = online_retail()
+    before = dt.datetime(2011, 10, 1)
+    inputs = resolve_inputs(backend(lines))
+    whole, counts, until = _aggregate(lines, before)
+    kwargs = dict(observed_until=until.to_pydatetime(), half_lives=(30.0, 14.0), non_product_codes=CODES)
+    parts = [interaction_pairs(inputs, before, partition=(i, 3), **kwargs) for i in range(3)]
+    sizes = [p.count().to_pyarrow().as_py() for p in parts]
+    assert sum(sizes) == len(whole) and min(sizes) > 0.2 * len(whole)  # every pair once, spread over the parts
+    customers = [set(p.to_pandas()["customer_id"]) for p in parts]
+    assert not (customers[0] & customers[1] or customers[0] & customers[2] or customers[1] & customers[2])
+    ids = inputs.transactions.select(c=customer_partition(inputs.transactions.customer_id, 3)).c.to_pandas()
+    assert set(ids.unique()) == {0, 1, 2}
+    fetched = fetch_frames([p.drop("last_at") for p in parts], categories=("customer_id", "product_id"))
+    key = ["customer_id", "product_id"]
+    got = fetched.astype({"customer_id": str, "product_id": str}).sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got, whole.drop(columns="last_at").sort_values(key, ignore_index=True))
+    left = interactions_from_pairs(whole, observed_until=until, n_non_product_lines=int(counts["non_product_lines"]))
+    right = interactions_from_pairs(fetched, observed_until=until, n_non_product_lines=int(counts["non_product_lines"]))
+    assert left.customer_ids.tolist() == right.customer_ids.tolist()
+    assert (left.matrix != right.matrix).nnz == 0
+    assert (left.recency_matrix(30.0) != right.recency_matrix(30.0)).nnz == 0
+    with pytest.raises(ValueError, match="partition 3 of 3"):
+        interaction_pairs(inputs, before, partition=(3, 3), **kwargs)
+
+
+def test_duckdb_aggregates_are_partitioned_by_lines_and_spark_is_not() -> None:
+    from targetwise.io.modeldata import DUCKDB_LINES_PER_PARTITION, ModelData
+
+    duck = ModelData(con=None, objectors=frozenset(), tables=frozenset())  # type: ignore[arg-type]
+    assert duck.partitions_for(0) == 1 and duck.partitions_for(DUCKDB_LINES_PER_PARTITION) == 1
+    assert duck.partitions_for(DUCKDB_LINES_PER_PARTITION + 1) == 2
+    assert duck.partitions_for(20 * DUCKDB_LINES_PER_PARTITION) == 20
+    spark = ModelData(con=None, objectors=frozenset(), tables=frozenset(), engine="spark")  # type: ignore[arg-type]
+    assert spark.partitions_for(100 * DUCKDB_LINES_PER_PARTITION) == 1

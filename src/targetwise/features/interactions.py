@@ -27,7 +27,7 @@ import ibis.expr.types as ir
 
 from targetwise.features._inputs import Inputs, timestamp_literal
 
-__all__ = ["DECAY_UNITS", "decay_column", "interaction_pairs", "line_counts", "window_purchases"]
+__all__ = ["DECAY_UNITS", "customer_partition", "decay_column", "interaction_pairs", "line_counts", "window_purchases"]
 
 #: decayed sums are summed in these integer units per 1.0 (order-independent)
 DECAY_UNITS = 1_000_000_000_000
@@ -63,6 +63,12 @@ def line_counts(inputs: Inputs, before: dt.datetime, *, non_product_codes: Itera
     )
 
 
+def customer_partition(customer_id: ir.Value, count: int) -> ir.IntegerValue:
+    """The customer's partition in ``[0, count)``: the engine's hash of the id as text, modulo ``count``
+    (a partition's members differ between engines; each engine's partitions cover every customer once)."""
+    return ((customer_id.cast("string").hash() % count) + count) % count
+
+
 def interaction_pairs(
     inputs: Inputs,
     before: dt.datetime,
@@ -70,16 +76,23 @@ def interaction_pairs(
     observed_until: dt.datetime,
     half_lives: Sequence[float] = (),
     non_product_codes: Iterable[str] = (),
+    partition: tuple[int, int] = (0, 1),
 ) -> ir.Table:
     """Per (customer, product) pair of product lines before ``before``: see the module docstring.
 
     Every pair with a product line is returned, netted out or not (``net_quantity <= 0``),
-    sorted by customer and product id.
+    sorted by customer and product id. ``partition=(i, n)`` keeps the customers of hash partition
+    ``i`` of ``n`` (:func:`customer_partition`): the ``n`` partitions' pairs are the pairs, each
+    query holding ``1/n`` of the groups.
     """
     t, non_product = _product_lines(inputs, non_product_codes)
-    lines = t.filter(
-        t.ordered_at < timestamp_literal(before), t.customer_id.notnull(), t.product_id.notnull(), ~non_product
-    ).select(
+    index, count = partition
+    if not 0 <= index < count:
+        raise ValueError(f"partition {index} of {count} does not exist")
+    kept = [t.ordered_at < timestamp_literal(before), t.customer_id.notnull(), t.product_id.notnull(), ~non_product]
+    if count > 1:
+        kept.append(customer_partition(t.customer_id, count) == index)
+    lines = t.filter(*kept).select(
         customer_id=t.customer_id.cast("string"),
         product_id=t.product_id.cast("string"),
         order_id=t.order_id.cast("string"),

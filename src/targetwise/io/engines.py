@@ -27,6 +27,7 @@ __all__ = [
     "ENGINES",
     "Engine",
     "fetch_frame",
+    "fetch_frames",
     "new_spark_session",
     "open_backend",
     "open_duckdb",
@@ -58,23 +59,39 @@ def fetch_frame(expr: Any, *, categories: Sequence[str] = (), batch_rows: int = 
     dictionary-encoded as they arrive, so the strings are never all held at once, and each column
     leaves Arrow as soon as it is converted.
     """
+    return fetch_frames([expr], categories=categories, batch_rows=batch_rows)
+
+
+def fetch_frames(exprs: Sequence[Any], *, categories: Sequence[str] = (), batch_rows: int = 1_000_000) -> pd.DataFrame:
+    """The rows of every expression of ``exprs`` (same schema, same backend) in one frame, in turn:
+    :func:`fetch_frame` of each, concatenated, the ``categories`` columns' categories those of all rows.
+
+    With ``categories`` on DuckDB one query runs at a time and its batches are encoded before the
+    next starts, so a large aggregate computed in partitions (e.g. per hash of the customer id) holds
+    one partition's working memory at a time and its strings never."""
     import pandas as pd
     from ibis.expr.types import Table
 
+    if not exprs:
+        raise ValueError("fetch_frames: no expression to fetch")
     names = list(categories)
-    if names and not isinstance(expr, Table):
+    if names and not all(isinstance(expr, Table) for expr in exprs):
         raise TypeError("fetch_frame: categories apply to a table expression")
-    backend = expr._find_backend()
+    backend = exprs[0]._find_backend()
     if getattr(backend, "name", None) != "duckdb":
-        frame = expr.to_pandas()
+        frames = [expr.to_pandas() for expr in exprs]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         for name in names:
             frame[name] = _sorted_categorical(frame[name].astype("category"))
         return frame
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
-    as_table = expr.as_table()
-    schema = as_table.schema()
-    table = _encoded_batches(backend, as_table, names, batch_rows) if names else as_table.to_pyarrow()
+    if not names and len(exprs) > 1:
+        return pd.concat([fetch_frame(expr, batch_rows=batch_rows) for expr in exprs], ignore_index=True)
+    expr = exprs[0]
+    tables = [e.as_table() for e in exprs]
+    schema = tables[0].schema()
+    table = _encoded_batches(backend, tables, names, batch_rows) if names else tables[0].to_pyarrow()
     columns: dict[str, Any] = {}
     for name in schema.names:
         columns[name] = _pandas_column(table.column(name), categorical=name in names)
@@ -90,25 +107,29 @@ def fetch_frame(expr: Any, *, categories: Sequence[str] = (), batch_rows: int = 
     return frame[list(schema.names)]
 
 
-def _encoded_batches(backend: Any, table: Any, names: list[str], batch_rows: int) -> Any:
-    """The table's result as Arrow, streamed, the ``names`` columns dictionary-encoded batch by batch."""
+def _encoded_batches(backend: Any, tables: list[Any], names: list[str], batch_rows: int) -> Any:
+    """The tables' results as one Arrow table, streamed query by query, the ``names`` columns
+    dictionary-encoded batch by batch."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    # Ibis 12's to_pyarrow_batches calls a cursor method DuckDB 2 no longer has; the relation Ibis's
-    # to_pyarrow reads streams the same rows
-    reader = backend._to_duckdb_relation(table).to_arrow_reader(batch_rows)
-    schema = reader.schema
-    encoded = pa.schema([
-        pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in names else f for f in schema
-    ])
     batches = []
-    for batch in reader:
-        arrays = [
-            pc.dictionary_encode(batch.column(i)) if field.name in names else batch.column(i)
-            for i, field in enumerate(schema)
-        ]
-        batches.append(pa.RecordBatch.from_arrays(arrays, schema=encoded))
+    encoded = None
+    for table in tables:
+        # Ibis 12's to_pyarrow_batches calls a cursor method DuckDB 2 no longer has; the relation Ibis's
+        # to_pyarrow reads streams the same rows
+        reader = backend._to_duckdb_relation(table).to_arrow_reader(batch_rows)
+        schema = reader.schema
+        if encoded is None:
+            encoded = pa.schema([
+                pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in names else f for f in schema
+            ])
+        for batch in reader:
+            arrays = [
+                pc.dictionary_encode(batch.column(i)) if field.name in names else batch.column(i)
+                for i, field in enumerate(schema)
+            ]
+            batches.append(pa.RecordBatch.from_arrays(arrays, schema=encoded))
     return pa.Table.from_batches(batches, schema=encoded).unify_dictionaries()
 
 
