@@ -78,3 +78,15 @@ def test_fetch_frames_concatenates_queries_with_one_sorted_dictionary(table: ibi
     assert (got["c"].astype(str) == "c" + (got["i"] % 50).astype(str)).all()
     plain = fetch_frames(exprs)
     pd.testing.assert_frame_equal(plain, pd.concat([e.to_pandas() for e in exprs], ignore_index=True))
+
+
+def test_integer_sums_come_back_as_integers_not_objects(table: ibis.Table) -> None:
+    """DuckDB sums BIGINT as HUGEINT (Arrow decimal128): the frame still holds int64, equal to Ibis's."""
+    con = table.get_backend()
+    con.raw_sql("CREATE TABLE big AS SELECT i % 7 AS g, i * 1000003 AS v FROM range(20000) r(i)")
+    big = con.table("big")
+    expr = big.group_by("g").aggregate(total=big.v.sum(), n=big.v.count()).order_by("g")
+    got, expected = fetch_frame(expr), expr.to_pandas()
+    assert str(got["total"].dtype) == "int64"
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert int(got.loc[got["g"] == 3, "total"].iloc[0]) == sum(i * 1000003 for i in range(20000) if i % 7 == 3)

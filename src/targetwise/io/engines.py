@@ -94,17 +94,13 @@ def fetch_frames(exprs: Sequence[Any], *, categories: Sequence[str] = (), batch_
     table = _encoded_batches(backend, tables, names, batch_rows) if names else tables[0].to_pyarrow()
     columns: dict[str, Any] = {}
     for name in schema.names:
-        columns[name] = _pandas_column(table.column(name), categorical=name in names)
+        column = _pandas_column(table.column(name), categorical=name in names, dtype=schema[name])
         table = table.drop_columns([name])  # the column's Arrow buffers go once it is converted
-    others = [n for n in schema.names if n not in names]
-    frame = DuckDBPandasData.convert_table(
-        pd.DataFrame({n: columns.pop(n) for n in others}), ibis.schema({n: schema[n] for n in others})
-    )
-    if not names:
-        return expr.__pandas_result__(frame)
-    for name in names:
-        frame[name] = columns.pop(name)
-    return frame[list(schema.names)]
+        # Ibis's conversion to the schema's type, column by column (its convert_table builds one more
+        # frame of every column)
+        columns[name] = column if name in names else DuckDBPandasData.convert_column(column, schema[name])
+    frame = pd.DataFrame(columns, copy=False)  # the columns as they are: no block of every column copied
+    return frame if names else expr.__pandas_result__(frame)
 
 
 def _encoded_batches(backend: Any, tables: list[Any], names: list[str], batch_rows: int) -> Any:
@@ -133,13 +129,21 @@ def _encoded_batches(backend: Any, tables: list[Any], names: list[str], batch_ro
     return pa.Table.from_batches(batches, schema=encoded).unify_dictionaries()
 
 
-def _pandas_column(column: Any, *, categorical: bool) -> Any:
+def _pandas_column(column: Any, *, categorical: bool, dtype: Any = None) -> Any:
     import pyarrow.types as pat
 
     if categorical:
         return _sorted_categorical(column.to_pandas())
+    if dtype is not None and dtype.is_integer() and pat.is_decimal(column.type) and not column.null_count:
+        # DuckDB sums integers as HUGEINT, which reaches Arrow as decimal128 and pandas as one Python
+        # object per value; Ibis converts them to the integer its schema says. Arrow's checked cast
+        # gives the same integers (an overflow or a fraction raises) without the objects
+        column = column.cast(dtype.to_pyarrow())
     if pat.is_nested(column.type) or pat.is_dictionary(column.type):
-        return column.to_pylist()
+        import pandas as pd
+
+        values = column.to_pylist()  # (no values: float64, as a frame built from an empty list has it)
+        return pd.Series(values, dtype=object if values else "float64")
     values = column.to_pandas()
     if column.null_count and pat.is_timestamp(column.type):
         tz = column.type.tz
