@@ -252,3 +252,11 @@ def test_duckdb_aggregates_are_partitioned_by_lines_and_spark_is_not() -> None:
     assert duck.partitions_for(20 * DUCKDB_LINES_PER_PARTITION) == 20
     spark = ModelData(con=None, objectors=frozenset(), tables=frozenset(), engine="spark")  # type: ignore[arg-type]
     assert spark.partitions_for(100 * DUCKDB_LINES_PER_PARTITION) == 1
+
+
+def test_the_engine_spills_beside_the_workspace_file_not_into_the_current_folder(synthetic_demo) -> None:
+    from targetwise.io.modeldata import open_model_data
+
+    with open_model_data(synthetic_demo) as data:
+        spill = data.con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert spill == str(synthetic_demo.db_path) + ".tmp"

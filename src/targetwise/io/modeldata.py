@@ -259,6 +259,10 @@ def open_model_data(
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{workspace.settings.duckdb_memory_limit}'")
+        # what DuckDB spills goes beside the workspace file, as for a connection to the file itself
+        # (an in-memory database would spill into ./.tmp of whatever folder the process runs in)
+        spill = (str(workspace.db_path) + ".tmp").replace("'", "''")
+        con.execute(f"SET temp_directory = '{spill}'")
         if workspace.settings.duckdb_threads:
             con.execute(f"SET threads = {int(workspace.settings.duckdb_threads)}")
         path = str(workspace.db_path).replace("'", "''")
