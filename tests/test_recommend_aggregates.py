@@ -260,3 +260,24 @@ def test_the_engine_spills_beside_the_workspace_file_not_into_the_current_folder
     with open_model_data(synthetic_demo) as data:
         spill = data.con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
     assert spill == str(synthetic_demo.db_path) + ".tmp"
+
+
+def test_reasons_name_repeat_purchases_and_keep_popular_ones() -> None:
+    from targetwise.usecases.recommendations import _explain
+
+    pairs = pd.DataFrame({
+        "customer_id": pd.Categorical(["a", "a", "b"]), "product_id": pd.Categorical(["X", "Y", "X"]),
+        "n_orders": [1, 12, 0],  # b-X: netted out, never a purchase order
+    })
+    recs = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "c"], "rank": [1, 2, 3, 1, 1], "product_id": ["X", "Y", "Z", "X", "X"],
+        "score": [0.5, 0.4, 0.3, 0.2, 0.1],
+        "reason": ["als", "popular right now", "popular right now", "als", "popular right now"],
+    })
+    got = _explain(recs, pairs)
+    assert got["reason"].tolist() == [
+        "bought once before", "bought 12 times before", "popular right now",
+        "new for this customer: bought by customers with similar baskets", "popular right now",
+    ]
+    assert recs["reason"].iloc[0] == "als"  # the input is not changed
+    assert _explain(recs.iloc[:0], pairs)["reason"].tolist() == []

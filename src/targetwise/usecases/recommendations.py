@@ -164,13 +164,19 @@ def _products_per_customer(window: pd.DataFrame) -> dict[str, set[str]]:
 def _explain(recs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Per-item reasons a marketer can read: repeat purchases are named as such, new items say why."""
     frame = recs.copy()
-    times = pd.Series(_orders_of(pairs, frame["customer_id"], frame["product_id"]), index=frame.index)
-    repeat_text = "bought " + times.astype(str) + " times before"
-    repeat_text = repeat_text.where(times != 1, "bought once before")
-    fallback = frame["reason"].where(
-        frame["reason"].str.startswith("popular"), "new for this customer: bought by customers with similar baskets"
+    times = _orders_of(pairs, frame["customer_id"], frame["product_id"])
+    # one text per distinct count and per distinct former reason, shared by every row that has it
+    counts, count_at = np.unique(times, return_inverse=True)
+    repeat_text = np.array(
+        ["bought once before" if n == 1 else f"bought {n} times before" for n in counts.tolist()], dtype=object
+    )[np.ravel(count_at)]
+    reason_at, reasons = pd.factorize(frame["reason"], use_na_sentinel=False)
+    kept = np.array(
+        [r if str(r).startswith("popular") else "new for this customer: bought by customers with similar baskets"
+         for r in reasons], dtype=object,
     )
-    frame["reason"] = repeat_text.where(times > 0, fallback)
+    fallback = kept[reason_at] if len(kept) else np.zeros(0, dtype=object)
+    frame["reason"] = np.where(times > 0, repeat_text, fallback)
     return frame
 
 
