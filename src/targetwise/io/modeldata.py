@@ -58,8 +58,8 @@ def _ts(value: date | datetime | str | pd.Timestamp) -> datetime:
 
 
 #: the most lines one partition of a per-customer aggregate covers on DuckDB (ModelData.partitions_for):
-#: about 1.2 GB of working memory for the recommenders' pairs (2.2 GB at 10M lines in one query)
-DUCKDB_LINES_PER_PARTITION = 5_000_000
+#: about 2.2 GB of DuckDB working memory for the recommenders' pairs (measured at 10M lines in one query)
+DUCKDB_LINES_PER_PARTITION = 10_000_000
 
 
 @dataclass
