@@ -281,3 +281,28 @@ def test_reasons_name_repeat_purchases_and_keep_popular_ones() -> None:
     ]
     assert recs["reason"].iloc[0] == "als"  # the input is not changed
     assert _explain(recs.iloc[:0], pairs)["reason"].tolist() == []
+
+
+def test_matrices_have_the_csr_layout_scipy_builds_from_the_same_pairs() -> None:
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(4)
+    cells = rng.choice(400 * 50, 3000, replace=False)
+    pairs = pd.DataFrame({
+        "customer_id": pd.Categorical([f"c{c // 50:03d}" for c in cells]),
+        "product_id": pd.Categorical([f"p{c % 50:02d}" for c in cells]),
+        "net_quantity": rng.integers(-1, 5, len(cells)), "n_lines": 1, "n_orders": rng.integers(0, 4, len(cells)),
+        "last_at": pd.NaT, decay_column(30): np.where(rng.random(len(cells)) < 0.1, 0.0, rng.random(len(cells))),
+    })
+    until = pd.Timestamp("2024-01-01")
+    got = interactions_from_pairs(pairs, observed_until=until, non_product_codes=())
+    kept = pairs[pairs["net_quantity"] > 0]
+    rows = pd.Index(got.customer_ids).get_indexer(kept["customer_id"].astype(str))
+    cols = pd.Index(got.product_ids).get_indexer(kept["product_id"].astype(str))
+    for matrix, values in ((got.matrix, kept["n_orders"]), (got.recency_matrix(30.0), kept[decay_column(30)])):
+        expected = sp.csr_matrix((values.to_numpy().astype(np.float32), (rows, cols)), shape=matrix.shape)
+        expected.sum_duplicates()
+        expected.sort_indices()
+        assert np.array_equal(matrix.indptr, expected.indptr) and np.array_equal(matrix.indices, expected.indices)
+        assert np.array_equal(matrix.data, expected.data) and matrix.has_sorted_indices
+    assert got.matrix.nnz == len(kept) and (got.matrix.data == 0).any()  # explicit zeros kept, as scipy keeps them

@@ -301,12 +301,19 @@ def interactions_from_pairs(
     extras = sorted({str(p) for p in extra_product_ids} - set(seen) - codes)
     product_ids = np.concatenate([seen, np.array(extras, dtype=object)]).astype(object)
     shape = (len(customer_ids), len(product_ids))
-    rows, cols = cust_code.astype(np.int64), prod_code.astype(np.int64)
+    # one row per pair: every matrix has the same cells, so their CSR layout (pairs sorted by customer,
+    # then product) is computed once and each matrix only orders its values (the matrix scipy builds
+    # from the same coordinates, with sum_duplicates and sort_indices)
+    index_type = np.int32 if max(shape) < 2**31 and int(positive.sum()) < 2**31 else np.int64
+    order = np.lexsort((prod_code, cust_code))
+    indices = prod_code[order].astype(index_type)
+    indptr = np.zeros(shape[0] + 1, dtype=index_type)
+    np.cumsum(np.bincount(cust_code, minlength=shape[0]), out=indptr[1:])
+    del cust_code, prod_code
 
     def csr(values: np.ndarray) -> sp.csr_matrix:
-        out = sp.csr_matrix((values.astype(np.float32), (rows, cols)), shape=shape, dtype=np.float32)
-        out.sum_duplicates()
-        out.sort_indices()
+        out = sp.csr_matrix((values[order].astype(np.float32), indices, indptr), shape=shape, copy=False)
+        out.has_sorted_indices = True
         return out
 
     data = net[positive] if value == "quantity" else pairs["n_orders"].to_numpy(dtype=np.int64)[positive]
