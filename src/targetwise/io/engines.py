@@ -129,12 +129,12 @@ def _encoded_batches(backend: Any, tables: list[Any], names: list[str], batch_ro
     return pa.Table.from_batches(batches, schema=encoded).unify_dictionaries()
 
 
-def _pandas_column(column: Any, *, categorical: bool, dtype: Any = None) -> Any:
+def _pandas_column(column: Any, *, categorical: bool, dtype: Any) -> Any:
     import pyarrow.types as pat
 
     if categorical:
         return _sorted_categorical(column.to_pandas())
-    if dtype is not None and dtype.is_integer() and pat.is_decimal(column.type) and not column.null_count:
+    if dtype.is_integer() and pat.is_decimal(column.type) and not column.null_count:
         # DuckDB sums integers as HUGEINT, which reaches Arrow as decimal128 and pandas as one Python
         # object per value; Ibis converts them to the integer its schema says. Arrow's checked cast
         # gives the same integers (an overflow or a fraction raises) without the objects

@@ -193,7 +193,7 @@ def _orders_of(pairs: pd.DataFrame, customers: pd.Series, products: pd.Series) -
     orders = pairs["n_orders"].to_numpy(dtype=np.int64)
     if not len(key):
         return np.zeros(len(customers), dtype=np.int64)
-    if not bool(np.all(key[1:] > key[:-1])):  # the engine sorts pairs by customer, product: usually sorted
+    if not bool(np.all(key[1:] > key[:-1])):  # sorted within a partition, not across them
         order = np.argsort(key, kind="stable")
         key, orders = key[order], orders[order]
     c = pd.Index(cust_names).get_indexer(customers.astype(str))
