@@ -90,3 +90,15 @@ def test_integer_sums_come_back_as_integers_not_objects(table: ibis.Table) -> No
     assert str(got["total"].dtype) == "int64"
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert int(got.loc[got["g"] == 3, "total"].iloc[0]) == sum(i * 1000003 for i in range(20000) if i % 7 == 3)
+
+
+def test_after_each_runs_once_per_query_after_its_rows(table: ibis.Table) -> None:
+    con = table.get_backend()
+    con.raw_sql("CREATE TABLE steps AS SELECT 'c' || (i % 5)::VARCHAR AS c, i FROM range(300) r(i)")
+    steps = con.table("steps")
+    exprs = [steps.filter(steps.i < 100), steps.filter(steps.i >= 100)]
+    for categories in (("c",), ()):
+        calls: list[int] = []
+        got = fetch_frames(exprs, categories=categories, batch_rows=16, after_each=lambda: calls.append(len(calls)))
+        assert calls == [0, 1], categories
+        assert got["i"].tolist() == list(range(300))

@@ -262,6 +262,26 @@ def test_the_engine_spills_beside_the_workspace_file_not_into_the_current_folder
     assert spill == str(synthetic_demo.db_path) + ".tmp"
 
 
+def test_release_memory_evicts_and_restores_the_exact_limit(synthetic_demo) -> None:
+    from targetwise.io.modeldata import open_model_data
+
+    with open_model_data(synthetic_demo) as data:
+        sql = "SELECT customer_id, count(*) AS n, sum(quantity) AS q FROM transactions GROUP BY 1 ORDER BY 1"
+        before = data.con.execute(sql).fetchall()
+        # memory DuckDB holds and may evict (spill): an in-memory table of about 100 MB
+        data.con.execute("CREATE TEMP TABLE held AS SELECT i, md5(i::VARCHAR) AS s FROM range(1500000) r(i)")
+        held = data.con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+        assert held > 64 * 2**20
+        limit = data.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        for _ in range(3):  # no drift: the limit is set again from the workspace's setting, not read back
+            data.release_memory()
+            assert data.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == limit
+        cached = data.con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+        assert cached <= 32 * 2**20  # what the moment at 32MB left
+        assert data.con.execute(sql).fetchall() == before
+        assert data.con.execute("SELECT count(*), sum(i) FROM held").fetchone() == (1_500_000, 1_500_000 * 1_499_999 // 2)
+
+
 def test_reasons_name_repeat_purchases_and_keep_popular_ones() -> None:
     from targetwise.usecases.recommendations import _explain
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -62,13 +62,18 @@ def fetch_frame(expr: Any, *, categories: Sequence[str] = (), batch_rows: int = 
     return fetch_frames([expr], categories=categories, batch_rows=batch_rows)
 
 
-def fetch_frames(exprs: Sequence[Any], *, categories: Sequence[str] = (), batch_rows: int = 1_000_000) -> pd.DataFrame:
+def fetch_frames(
+    exprs: Sequence[Any], *, categories: Sequence[str] = (), batch_rows: int = 1_000_000,
+    after_each: Callable[[], None] | None = None,
+) -> pd.DataFrame:
     """The rows of every expression of ``exprs`` (same schema, same backend) in one frame, in turn:
     :func:`fetch_frame` of each, concatenated, the ``categories`` columns' categories those of all rows.
 
     With ``categories`` on DuckDB one query runs at a time and its batches are encoded before the
     next starts, so a large aggregate computed in partitions (e.g. per hash of the customer id) holds
-    one partition's working memory at a time and its strings never."""
+    one partition's working memory at a time and its strings never; ``after_each`` is called once
+    each query's rows are read (e.g. ``ModelData.release_memory``, so the next starts without the
+    last one's working memory)."""
     import pandas as pd
     from ibis.expr.types import Table
 
@@ -78,8 +83,12 @@ def fetch_frames(exprs: Sequence[Any], *, categories: Sequence[str] = (), batch_
     if names and not all(isinstance(expr, Table) for expr in exprs):
         raise TypeError("fetch_frame: categories apply to a table expression")
     backend = exprs[0]._find_backend()
+    after = after_each or (lambda: None)
     if getattr(backend, "name", None) != "duckdb":
-        frames = [expr.to_pandas() for expr in exprs]
+        frames = []
+        for expr in exprs:
+            frames.append(expr.to_pandas())
+            after()
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         for name in names:
             frame[name] = _sorted_categorical(frame[name].astype("category"))
@@ -87,11 +96,19 @@ def fetch_frames(exprs: Sequence[Any], *, categories: Sequence[str] = (), batch_
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
     if not names and len(exprs) > 1:
-        return pd.concat([fetch_frame(expr, batch_rows=batch_rows) for expr in exprs], ignore_index=True)
+        parts = []
+        for one in exprs:
+            parts.append(fetch_frame(one, batch_rows=batch_rows))
+            after()
+        return pd.concat(parts, ignore_index=True)
     expr = exprs[0]
     tables = [e.as_table() for e in exprs]
     schema = tables[0].schema()
-    table = _encoded_batches(backend, tables, names, batch_rows) if names else tables[0].to_pyarrow()
+    if names:
+        table = _encoded_batches(backend, tables, names, batch_rows, after)
+    else:
+        table = tables[0].to_pyarrow()
+        after()
     columns: dict[str, Any] = {}
     for name in schema.names:
         column = _pandas_column(table.column(name), categorical=name in names, dtype=schema[name])
@@ -103,9 +120,11 @@ def fetch_frames(exprs: Sequence[Any], *, categories: Sequence[str] = (), batch_
     return frame if names else expr.__pandas_result__(frame)
 
 
-def _encoded_batches(backend: Any, tables: list[Any], names: list[str], batch_rows: int) -> Any:
-    """The tables' results as one Arrow table, streamed query by query, the ``names`` columns
-    dictionary-encoded batch by batch."""
+def _encoded_batches(
+    backend: Any, tables: list[Any], names: list[str], batch_rows: int, after: Callable[[], None]
+) -> Any:
+    """The tables' results as one Arrow table, streamed query by query (``after`` called after each),
+    the ``names`` columns dictionary-encoded batch by batch."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -126,6 +145,8 @@ def _encoded_batches(backend: Any, tables: list[Any], names: list[str], batch_ro
                 for i, field in enumerate(schema)
             ]
             batches.append(pa.RecordBatch.from_arrays(arrays, schema=encoded))
+        del reader
+        after()
     return pa.Table.from_batches(batches, schema=encoded).unify_dictionaries()
 
 

@@ -61,6 +61,9 @@ def _ts(value: date | datetime | str | pd.Timestamp) -> datetime:
 #: about 2.2 GB of DuckDB working memory for the recommenders' pairs (measured at 10M lines in one query)
 DUCKDB_LINES_PER_PARTITION = 10_000_000
 
+#: the memory limit ModelData.release_memory lowers DuckDB's to for a moment
+_RELEASE_LIMIT = "32MB"
+
 
 @dataclass
 class ModelData:
@@ -73,6 +76,8 @@ class ModelData:
     engine: str = "duckdb"
     #: a limit on the transaction lines one read may bring into memory (None: no limit)
     line_limit: int | None = None
+    #: DuckDB's memory limit as set at open (release_memory restores it exactly)
+    memory_limit: str | None = None
     #: lines_before's counts per cutoff
     _lines_before: dict[Any, int] = field(default_factory=dict, repr=False)
 
@@ -98,6 +103,26 @@ class ModelData:
         if self.engine != "duckdb" or lines <= DUCKDB_LINES_PER_PARTITION:
             return 1
         return -(-int(lines) // DUCKDB_LINES_PER_PARTITION)
+
+    def release_memory(self) -> None:
+        """Hand the memory DuckDB keeps after its queries back to the system.
+
+        DuckDB keeps the table blocks it read and the memory its hash tables used (about 0.9 GB
+        after the recommenders' aggregates at 10M lines, 5 GB at 100M) until its ``memory_limit``
+        is lowered; briefly lowering the limit evicts what no query holds and flushes the
+        allocator. Called between stages and after a heavy aggregate; a later query reads the
+        blocks it needs again. Nothing here changes a result.
+        """
+        import duckdb
+
+        if self.memory_limit is None:
+            return
+        try:
+            self.con.execute(f"SET memory_limit = '{_RELEASE_LIMIT}'")
+        except duckdb.Error:  # memory a query still holds cannot be evicted: keep what remains
+            pass
+        finally:
+            self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
 
     def excluded(self) -> int:
         """How many customers the profiling objection keeps out of every model."""
@@ -291,7 +316,10 @@ def open_model_data(
                 con.execute(f"CREATE VIEW main.{name} AS SELECT * FROM ws.main.{name}")
         objectors = frozenset(str(r[0]) for r in con.execute("SELECT customer_id FROM objectors").fetchall())
         tables = frozenset(present) & frozenset(MODEL_TABLES)
-        data = ModelData(con=con, objectors=objectors, tables=tables, engine=engine, line_limit=line_limit)
+        data = ModelData(
+            con=con, objectors=objectors, tables=tables, engine=engine, line_limit=line_limit,
+            memory_limit=workspace.settings.duckdb_memory_limit,
+        )
         if engine == "spark":
             staging = _stage_for_spark(
                 data, spark_session, spark_connect_url, staging_root=workspace.settings.spark_staging_dir

@@ -177,6 +177,8 @@ def _run_stage(ctx: RunContext, writer: RunWriter, stage: Stage) -> None:
         ctx.results.pop(stage.name, None)
         if stage.name == "features":
             ctx.features = None
+    finally:
+        ctx.data.release_memory()  # the next stage starts without what DuckDB kept from this one
 
 
 def _storage_error(exc: OSError, workspace: Workspace) -> WorkspaceError:

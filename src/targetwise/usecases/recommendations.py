@@ -133,6 +133,7 @@ def _aggregates(data: ModelData, as_of: date | datetime | str, *, model: Any, pr
                 for part in range(parts)
             ],
             categories=("customer_id", "product_id"),
+            after_each=data.release_memory,  # DuckDB's hash tables and cached blocks: one partition's at a time
         )
         matrix = interactions_from_pairs(
             pairs, observed_until=until, value=model.value, non_product_codes=codes, extra_product_ids=extra,
