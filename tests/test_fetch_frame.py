@@ -99,6 +99,6 @@ def test_after_each_runs_once_per_query_after_its_rows(table: ibis.Table) -> Non
     exprs = [steps.filter(steps.i < 100), steps.filter(steps.i >= 100)]
     for categories in (("c",), ()):
         calls: list[int] = []
-        got = fetch_frames(exprs, categories=categories, batch_rows=16, after_each=lambda: calls.append(len(calls)))
+        got = fetch_frames(exprs, categories=categories, batch_rows=16, after_each=lambda calls=calls: calls.append(len(calls)))
         assert calls == [0, 1], categories
         assert got["i"].tolist() == list(range(300))
