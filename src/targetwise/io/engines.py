@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -85,10 +85,7 @@ def fetch_frames(
     backend = exprs[0]._find_backend()
     after = after_each or (lambda: None)
     if getattr(backend, "name", None) != "duckdb":
-        frames = []
-        for expr in exprs:
-            frames.append(expr.to_pandas())
-            after()
+        frames = list(_each(exprs, lambda e: e.to_pandas(), after))
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         for name in names:
             frame[name] = _sorted_categorical(frame[name].astype("category"))
@@ -96,11 +93,7 @@ def fetch_frames(
     from ibis.backends.duckdb.converter import DuckDBPandasData
 
     if not names and len(exprs) > 1:
-        parts = []
-        for one in exprs:
-            parts.append(fetch_frame(one, batch_rows=batch_rows))
-            after()
-        return pd.concat(parts, ignore_index=True)
+        return pd.concat(_each(exprs, lambda e: fetch_frame(e, batch_rows=batch_rows), after), ignore_index=True)
     expr = exprs[0]
     tables = [e.as_table() for e in exprs]
     schema = tables[0].schema()
@@ -118,6 +111,13 @@ def fetch_frames(
         columns[name] = column if name in names else DuckDBPandasData.convert_column(column, schema[name])
     frame = pd.DataFrame(columns, copy=False)  # the columns as they are: no block of every column copied
     return frame if names else expr.__pandas_result__(frame)
+
+
+def _each(exprs: Sequence[Any], fetch: Callable[[Any], Any], after: Callable[[], None]) -> Iterator[Any]:
+    """``fetch`` of each expression in turn, ``after`` called once each result is read."""
+    for expr in exprs:
+        yield fetch(expr)
+        after()
 
 
 def _encoded_batches(
@@ -145,7 +145,7 @@ def _encoded_batches(
                 for i, field in enumerate(schema)
             ]
             batches.append(pa.RecordBatch.from_arrays(arrays, schema=encoded))
-        del reader
+        del reader  # the query's result goes before after() (e.g. a release of DuckDB's memory)
         after()
     return pa.Table.from_batches(batches, schema=encoded).unify_dictionaries()
 
